@@ -1,0 +1,21 @@
+# Shiftwire API server image. Build: docker build -t shiftwire .
+# Queries are checked at compile time against the committed .sqlx/ metadata (SQLX_OFFLINE).
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY . .
+ENV SQLX_OFFLINE=true
+RUN cargo build --release --bin shiftwire
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin shiftwire
+WORKDIR /app
+COPY --from=builder /src/target/release/shiftwire /usr/local/bin/shiftwire
+COPY --from=builder /src/migrations /app/migrations
+USER 10001:10001
+ENV BIND_ADDR=0.0.0.0:8080
+EXPOSE 8080
+ENTRYPOINT ["shiftwire"]
+CMD ["serve"]

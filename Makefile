@@ -1,0 +1,47 @@
+# Shiftwire developer tasks. Every recipe runs as one bash script with -euo pipefail.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.PHONY: up test openapi sqlx-prepare lint
+
+BIND_ADDR ?= 127.0.0.1:8080
+BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
+# Make sure PostgreSQL + PostGIS is up (installing it if needed); leaves its URL in $$DBURL.
+ENSURE_DB = DBURL=$$(bash scripts/ensure-postgres.sh | tail -n1 | sed 's/^DATABASE_URL=//'); test -n "$$DBURL"
+
+# up: build, migrate, seed demo data and serve on $(BIND_ADDR) (override: make up BIND_ADDR=...).
+up:
+	$(ENSURE_DB)
+	SQLX_OFFLINE=true cargo build --bin shiftwire
+	DATABASE_URL="$$DBURL" $(BIN) migrate
+	DATABASE_URL="$$DBURL" $(BIN) seed
+	echo "Shiftwire is starting on http://$(BIND_ADDR)"
+	exec env DATABASE_URL="$$DBURL" BIND_ADDR="$(BIND_ADDR)" $(BIN) serve
+
+# test: whole workspace with cargo-nextest (installed if missing, else cargo test); #[sqlx::test] uses DATABASE_URL.
+test:
+	$(ENSURE_DB)
+	if cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked; then
+	  DATABASE_URL="$$DBURL" SQLX_OFFLINE=true cargo nextest run --workspace --no-fail-fast
+	else
+	  echo "cargo-nextest unavailable; falling back to cargo test" >&2
+	  DATABASE_URL="$$DBURL" SQLX_OFFLINE=true cargo test --workspace --no-fail-fast
+	fi
+
+# openapi: regenerate api-spec/openapi.yaml from the code.
+openapi:
+	trap 'rm -f api-spec/openapi.yaml.tmp' EXIT
+	SQLX_OFFLINE=true cargo run --quiet --bin shiftwire -- openapi > api-spec/openapi.yaml.tmp
+	mv api-spec/openapi.yaml.tmp api-spec/openapi.yaml
+
+# sqlx-prepare: migrate the dev DB (with sqlx-cli, so no compile is needed) and regenerate .sqlx/.
+sqlx-prepare:
+	$(ENSURE_DB)
+	cargo sqlx --version >/dev/null 2>&1 || cargo install sqlx-cli --version '^0.8' --locked --no-default-features --features rustls,postgres
+	DATABASE_URL="$$DBURL" cargo sqlx migrate run --source migrations
+	DATABASE_URL="$$DBURL" SQLX_OFFLINE=false cargo sqlx prepare --workspace -- --all-targets
+
+# lint: rustfmt check and clippy with warnings as errors.
+lint:
+	cargo fmt --all -- --check
+	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,182 @@
+//! Builds the HTTP application and runs it until shutdown. Tests call the same functions
+//! with a listener on port 0 and their own database.
+
+use crate::{ApiError, AppState, Settings, error::PROBLEM_CONTENT_TYPE, openapi, telemetry};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    serve::ListenerExt,
+};
+use std::{io, net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+/// Largest JSON body accepted (uploads have their own limit on their own routes).
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole HTTP application.
+pub fn build_router(state: AppState, settings: &Settings) -> Router {
+    let (router, _spec) = openapi::router_and_spec();
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(telemetry::track_metrics))
+        .layer(middleware::map_response(problem_for_bare_errors))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        // Responses carry tokens and personal data: no cache may keep them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(layers)
+        .with_state(state)
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(HeaderName::from_static("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %request.method(), route, request_id)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// Errors produced below our handlers (timeouts, limits) come without a body; give them
+/// the same problem+json shape as every other error.
+async fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_CONTENT_TYPE.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (code, detail) = match status {
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not accept that method",
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        s if s.is_server_error() => ("internal", "something went wrong on our side"),
+        _ => ("bad_request", "the request could not be handled"),
+    };
+    let mut replacement = ApiError::new(status, code, detail).into_response();
+    // Keep headers the inner layer set (Allow on 405, request id, ...), but not the body's.
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement.headers_mut().insert(name, value.clone());
+        }
+    }
+    replacement
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and
+/// gives in-flight requests up to `grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Offers and claims are small messages where latency matters more than batching.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let mut running = tokio::spawn(server.into_future());
+    tokio::select! {
+        finished = &mut running => return finished.map_err(io::Error::other)?,
+        () = shutdown.cancelled() => {}
+    }
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: draining in-flight requests"
+    );
+    match tokio::time::timeout(grace, running).await {
+        Ok(finished) => finished.map_err(io::Error::other)?,
+        Err(_) => {
+            tracing::warn!("in-flight requests did not finish within the grace period");
+            Ok(())
+        }
+    }
+}
+
+/// Starts the periodic clean-up of sign-in state; the tasks stop when `shutdown` fires.
+pub fn spawn_maintenance(state: &AppState, tracker: &TaskTracker, shutdown: CancellationToken) {
+    let state = state.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            state.ip_limits.prune();
+            let codes = state.otp.prune().await;
+            let tokens = state.refresh.prune().await;
+            match (codes, tokens) {
+                (Ok(codes), Ok(tokens)) => {
+                    tracing::debug!(codes, tokens, "pruned expired sign-in state")
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "pruning sign-in state failed")
+                }
+            }
+        }
+    });
+}

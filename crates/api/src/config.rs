@@ -1,0 +1,183 @@
+//! Typed settings, read once from the environment. Secrets are `SecretString`s: their
+//! `Debug` prints `[REDACTED]`, so logging `Settings` never leaks them.
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use shiftwire_auth::{OtpPolicy, RateLimitSettings};
+use std::{env, net::SocketAddr, str::FromStr, time::Duration};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    Log,
+    Webhook {
+        url: reqwest::Url,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub bind_addr: SocketAddr,
+    pub jwt_secret: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub otp_secret: SecretString,
+    pub otp: OtpPolicy,
+    pub sms: SmsProvider,
+    pub rate_limits: RateLimitSettings,
+    pub password_hash_concurrency: usize,
+    pub trust_forwarded_for: bool,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+}
+
+const DEV_JWT_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
+const DEV_OTP_SECRET: &str = "shiftwire-dev-only-otp-secret-change-me";
+/// 256 bits written as text; a shorter HMAC key is guessable offline from one token.
+const MIN_SECRET_LEN: usize = 32;
+
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+    }
+}
+
+fn secret(name: &str, environment: Environment, dev_default: &str) -> anyhow::Result<SecretString> {
+    match (var(name), environment) {
+        (Some(value), _) if value.len() >= MIN_SECRET_LEN => Ok(SecretString::from(value)),
+        (Some(_), _) => bail!("{name} must be at least {MIN_SECRET_LEN} characters"),
+        (None, Environment::Dev) => Ok(SecretString::from(dev_default)),
+        (None, Environment::Production) => {
+            bail!("{name} is required outside development (SHIFTWIRE_ENV=production)")
+        }
+    }
+}
+
+impl Settings {
+    /// Reads every setting from the environment, with development defaults.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let environment = match var("SHIFTWIRE_ENV").as_deref() {
+            None | Some("dev") | Some("development") => Environment::Dev,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => bail!("SHIFTWIRE_ENV={other:?}: expected dev or production"),
+        };
+        let sms = match var("SMS_PROVIDER").as_deref() {
+            None | Some("log") => SmsProvider::Log,
+            Some("webhook") => SmsProvider::Webhook {
+                url: var("SMS_WEBHOOK_URL")
+                    .context("SMS_PROVIDER=webhook needs SMS_WEBHOOK_URL")?
+                    .parse()
+                    .context("SMS_WEBHOOK_URL is not a URL")?,
+                timeout: Duration::from_secs(parsed("SMS_WEBHOOK_TIMEOUT_SECONDS", 5)?),
+            },
+            Some(other) => bail!("SMS_PROVIDER={other:?}: expected log or webhook"),
+        };
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            None if environment == Environment::Production => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some(other) => bail!("LOG_FORMAT={other:?}: expected pretty or json"),
+        };
+        let defaults = RateLimitSettings::default();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            environment,
+            database_url: SecretString::from(
+                var("DATABASE_URL")
+                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/shiftwire".into()),
+            ),
+            database_max_connections: parsed("DATABASE_MAX_CONNECTIONS", 20)?,
+            bind_addr: parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            jwt_secret: secret("JWT_SECRET", environment, DEV_JWT_SECRET)?,
+            jwt_issuer: var("JWT_ISSUER").unwrap_or_else(|| "shiftwire".into()),
+            jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| "shiftwire-api".into()),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(
+                parsed::<u64>("REFRESH_TOKEN_TTL_DAYS", 30)? * 24 * 3600,
+            ),
+            otp_secret: secret("OTP_SECRET", environment, DEV_OTP_SECRET)?,
+            otp: OtpPolicy {
+                sends_per_phone: parsed("OTP_SENDS_PER_PHONE", 3)?,
+                ..OtpPolicy::default()
+            },
+            sms,
+            rate_limits: RateLimitSettings {
+                otp_sends_per_ip_per_hour: parsed(
+                    "OTP_SENDS_PER_IP_PER_HOUR",
+                    defaults.otp_sends_per_ip_per_hour,
+                )?,
+                otp_verifies_per_ip_per_minute: parsed(
+                    "OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE",
+                    defaults.otp_verifies_per_ip_per_minute,
+                )?,
+                login_attempts_per_ip_per_minute: parsed(
+                    "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
+                    defaults.login_attempts_per_ip_per_minute,
+                )?,
+                refreshes_per_ip_per_minute: parsed(
+                    "REFRESHES_PER_IP_PER_MINUTE",
+                    defaults.refreshes_per_ip_per_minute,
+                )?,
+            },
+            password_hash_concurrency: parsed("PASSWORD_HASH_CONCURRENCY", cores)?,
+            trust_forwarded_for: parsed("TRUST_X_FORWARDED_FOR", false)?,
+            request_timeout: Duration::from_secs(parsed("REQUEST_TIMEOUT_SECONDS", 30)?),
+            shutdown_grace: Duration::from_secs(parsed("SHUTDOWN_GRACE_SECONDS", 10)?),
+            log_format,
+        })
+    }
+
+    /// Settings for tests and tools: development defaults, nothing read from the environment.
+    pub fn for_tests() -> Self {
+        Self {
+            environment: Environment::Dev,
+            database_url: SecretString::from("postgres://postgres@127.0.0.1:5432/shiftwire"),
+            database_max_connections: 10,
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            jwt_secret: SecretString::from(DEV_JWT_SECRET),
+            jwt_issuer: "shiftwire".into(),
+            jwt_audience: "shiftwire-api".into(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            otp_secret: SecretString::from(DEV_OTP_SECRET),
+            otp: OtpPolicy::default(),
+            sms: SmsProvider::Log,
+            rate_limits: RateLimitSettings::default(),
+            password_hash_concurrency: 2,
+            trust_forwarded_for: false,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+            log_format: LogFormat::Pretty,
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! One error type for every route. It renders RFC 9457 problem+json with a stable `code`;
+//! internal detail (SQL errors, causes) goes to the log inside the request span, never
+//! into the response body.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use shiftwire_auth::AuthError;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The body of every error response (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:shiftwire:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short summary of the status, e.g. "Conflict".
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// Stable, machine-readable snake_case code, e.g. `invalid_code`, `shift_taken`.
+    pub code: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    retry_after: Option<Duration>,
+    /// Logged, never sent.
+    internal: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after: None,
+            internal: None,
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self {
+            internal: Some(cause.to_string()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "something went wrong on our side; it has been logged",
+            )
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role may not do this",
+        )
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The problem body this error renders as.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_uri: format!("urn:shiftwire:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(
+                code = self.code,
+                cause = self.internal.as_deref(),
+                "request failed"
+            );
+        } else {
+            tracing::debug!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request refused"
+            );
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            // The database is down or saturated: tell the client to retry, quickly.
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Self {
+                internal: Some(error.to_string()),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the service is temporarily unavailable; try again shortly",
+                )
+                .with_retry_after(Duration::from_secs(2))
+            },
+            _ => Self::internal(error),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        use StatusCode as S;
+        match error {
+            AuthError::InvalidPhone(e) => Self::unprocessable("invalid_phone", e.to_string()),
+            AuthError::RateLimited { retry_after } => Self::new(
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests; wait before trying again",
+            )
+            .with_retry_after(retry_after),
+            AuthError::InvalidCode => Self::new(
+                S::UNAUTHORIZED,
+                "invalid_code",
+                "the code is wrong, expired or already used; request a new one if needed",
+            ),
+            AuthError::InvalidCredentials => Self::new(
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "email or password is wrong",
+            ),
+            AuthError::InvalidRefreshToken => Self::new(
+                S::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "the refresh token is not valid; sign in again",
+            ),
+            AuthError::RefreshTokenReused => Self::new(
+                S::UNAUTHORIZED,
+                "refresh_token_reused",
+                "this refresh token was already used, so the session was signed out; sign in again",
+            ),
+            AuthError::MissingToken => Self::new(
+                S::UNAUTHORIZED,
+                "missing_token",
+                "send an access token as `Authorization: Bearer <token>`",
+            ),
+            AuthError::InvalidToken => Self::new(
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid or expired",
+            ),
+            AuthError::Suspended => Self::new(
+                S::FORBIDDEN,
+                "account_suspended",
+                "this account is suspended; contact Shiftwire support",
+            ),
+            AuthError::SmsUnavailable => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "sms_unavailable",
+                "the code could not be sent; try again shortly",
+            )
+            .with_retry_after(Duration::from_secs(5)),
+            AuthError::InvalidStaffUser(why) => Self::unprocessable("invalid_user", why),
+            AuthError::EmailTaken => Self::new(
+                S::CONFLICT,
+                "email_taken",
+                "a user with this email already exists",
+            ),
+            AuthError::UnknownFacility => Self::unprocessable(
+                "unknown_facility",
+                "a facility in facility_ids does not exist",
+            ),
+            AuthError::Database(e) => e.into(),
+            AuthError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}

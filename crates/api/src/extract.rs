@@ -1,0 +1,203 @@
+//! Extractors: validated JSON bodies, the client's address, and the signed-in user with
+//! the roles a route admits. A handler that takes `Auth<AdminOnly>` cannot run for
+//! anyone else, so a route cannot forget its authorisation.
+
+use crate::{ApiError, AppState};
+use axum::{
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{StatusCode, header, request::Parts},
+};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use shiftwire_auth::{AuthError, Principal};
+use shiftwire_core::Role;
+use std::{marker::PhantomData, net::IpAddr, net::SocketAddr};
+
+/// A JSON request body, deserialised strictly: wrong content type 415, over the body
+/// limit 413, broken JSON 400, wrong shape or unknown fields 422.
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+/// The body of a POST that documents none: empty, or an empty JSON object.
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(NoBody);
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Empty {}
+        parse_json::<Empty>(&bytes).map(|_| NoBody)
+    }
+}
+
+fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than 64 KiB",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            "the request body could not be read",
+        )
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            ),
+            // serde's data errors name the field and what was expected; they never echo
+            // more than a field name back, so they are safe and useful to show.
+            Category::Data if e.to_string().starts_with("unknown field") => {
+                ApiError::unprocessable("unknown_field", e.to_string())
+            }
+            Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
+        }
+    })
+}
+
+/// The client's IP address: the TCP peer, or with `TRUST_X_FORWARDED_FOR=true` (behind
+/// our own load balancer) the last address that balancer appended to `X-Forwarded-For`.
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+                .last();
+            if let Some(ip) = forwarded {
+                return Ok(ClientIp(ip));
+            }
+        }
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| ClientIp(addr.ip()))
+            .ok_or_else(|| ApiError::internal("server started without peer addresses"))
+    }
+}
+
+/// A set of roles a route admits.
+pub trait Allowed {
+    const ROLES: &'static [Role];
+}
+
+/// Roles admitted by routes of the verification console, and so on, one type per set.
+pub struct AnyRole;
+pub struct NurseOnly;
+pub struct AdminOnly;
+pub struct VerifierOrAdmin;
+
+impl Allowed for AnyRole {
+    const ROLES: &'static [Role] = &Role::ALL;
+}
+impl Allowed for NurseOnly {
+    const ROLES: &'static [Role] = &[Role::Nurse];
+}
+impl Allowed for AdminOnly {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+impl Allowed for VerifierOrAdmin {
+    const ROLES: &'static [Role] = &[Role::Verifier, Role::Admin];
+}
+
+/// The signed-in user, admitted only if their role is in `A`.
+///
+/// The token proves who they are; their current role, suspension and facilities are read
+/// from the database on each request, so a suspension takes effect at once.
+pub struct Auth<A: Allowed> {
+    pub user: Principal,
+    _roles: PhantomData<A>,
+}
+
+impl<A: Allowed> FromRequestParts<AppState> for Auth<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::MissingToken)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(AuthError::InvalidToken)?;
+        let claims = state.jwt.verify(token)?;
+        let user = state
+            .users
+            .principal(claims.sub)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if user.suspended {
+            return Err(AuthError::Suspended.into());
+        }
+        if user.role != claims.role {
+            // The role changed since the token was issued: make the client sign in again.
+            return Err(AuthError::InvalidToken.into());
+        }
+        if !A::ROLES.contains(&user.role) {
+            return Err(ApiError::forbidden());
+        }
+        Ok(Self {
+            user,
+            _roles: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! Shiftwire's HTTP API: the only crate that knows axum. Routes extract and validate the
+//! request, call a domain crate, and map the answer; every failure leaves as problem+json.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{build_router, serve};
+pub use config::Settings;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Every schema migration, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -1,0 +1,3 @@
+pub mod admin_users;
+pub mod auth;
+pub mod health;

@@ -1,0 +1,61 @@
+use crate::config::{Environment, Settings, SmsProvider};
+use shiftwire_auth::{
+    IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender, Users,
+    WebhookSms,
+};
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// Everything a request handler can reach. Cheap to clone: shared parts sit behind `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub jwt: Arc<JwtKeys>,
+    pub otp: OtpService,
+    pub refresh: RefreshTokens,
+    pub users: Users,
+    pub passwords: PasswordHasher,
+    pub ip_limits: Arc<IpRateLimits>,
+    pub trust_forwarded_for: bool,
+}
+
+/// External effects a test may replace; production builds them from settings.
+#[derive(Default)]
+pub struct Providers {
+    pub sms: Option<Arc<dyn SmsSender>>,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, pool: PgPool, providers: Providers) -> anyhow::Result<Self> {
+        let sms: Arc<dyn SmsSender> = match (providers.sms, &settings.sms) {
+            (Some(sms), _) => sms,
+            (None, SmsProvider::Log) => Arc::new(LogSms {
+                dev: settings.environment == Environment::Dev,
+            }),
+            (None, SmsProvider::Webhook { url, timeout }) => {
+                Arc::new(WebhookSms::new(url.clone(), *timeout)?)
+            }
+        };
+        let jwt = Arc::new(JwtKeys::new(
+            &settings.jwt_secret,
+            &settings.jwt_issuer,
+            &settings.jwt_audience,
+            settings.access_token_ttl,
+        ));
+        Ok(Self {
+            otp: OtpService::new(
+                pool.clone(),
+                sms,
+                settings.otp_secret.clone(),
+                settings.otp.clone(),
+            ),
+            refresh: RefreshTokens::new(pool.clone(), jwt.clone(), settings.refresh_token_ttl),
+            users: Users::new(pool.clone()),
+            passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
+            ip_limits: Arc::new(IpRateLimits::new(&settings.rate_limits)),
+            trust_forwarded_for: settings.trust_forwarded_for,
+            jwt,
+            pool,
+        })
+    }
+}

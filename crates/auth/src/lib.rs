@@ -1,0 +1,31 @@
+//! Signing in to Shiftwire: SMS one-time codes for nurses, passwords for staff, short-lived
+//! access tokens, rotating refresh-token families, and the abuse limits around them.
+
+mod error;
+pub mod jwt;
+pub mod otp;
+pub mod password;
+pub mod rate_limit;
+pub mod refresh;
+pub mod sms;
+pub mod users;
+
+pub use error::AuthError;
+pub use jwt::{AccessClaims, JwtKeys};
+pub use otp::{OtpPolicy, OtpService};
+pub use password::PasswordHasher;
+pub use rate_limit::{IpRateLimits, RateLimitSettings};
+pub use refresh::{RefreshTokens, TokenPair};
+pub use sms::{LogSms, SmsError, SmsSender, WebhookSms};
+pub use users::{Principal, StaffUser, Users};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// HMAC-SHA256 of `data` under `key`: how phones and codes are stored.
+pub(crate) fn keyed_hash(key: &[u8], data: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
