@@ -26,6 +26,7 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole HTTP application.
 pub fn build_router(state: AppState, settings: &Settings) -> Router {
+    telemetry::install_metrics();
     let (router, _spec) = openapi::router_and_spec();
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

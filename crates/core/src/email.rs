@@ -1,4 +1,4 @@
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 /// A staff sign-in address, trimmed and lower-cased, built only by [`Email::parse`].
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -16,11 +16,15 @@ impl Email {
         if normalised.len() > MAX_LEN {
             return Err(EmailError);
         }
-        let parsed = email_address::EmailAddress::from_str(&normalised).map_err(|_| EmailError)?;
-        // Display names ("Ann <ann@x.org>") are valid RFC 5322 but not a sign-in address.
-        if parsed.as_str() != normalised || !normalised.contains('.') {
-            return Err(EmailError);
-        }
+        // Display names ("Ann <ann@x.org>") are valid RFC 5322 but not a sign-in address,
+        // and a sign-in domain has at least two labels.
+        let options = email_address::Options {
+            allow_display_text: false,
+            minimum_sub_domains: 2,
+            ..email_address::Options::default()
+        };
+        email_address::EmailAddress::parse_with_options(&normalised, options)
+            .map_err(|_| EmailError)?;
         Ok(Email(normalised))
     }
 

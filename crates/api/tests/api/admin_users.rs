@@ -1,0 +1,124 @@
+use crate::helpers::{assert_problem, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shiftwire_core::Role;
+use sqlx::PgPool;
+
+async fn staff_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM users WHERE role <> 'nurse'")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn an_admin_creates_a_scheduler_who_can_then_sign_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let facility = app.create_facility("Mercy General Hospital").await;
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let response = app
+        .post(
+            "/v1/admin/users",
+            &json!({
+                "email": "Jordan.Reyes@Mercy-General.example",
+                "password": "a long enough password",
+                "role": "scheduler",
+                "facility_ids": [facility, facility],
+            }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user: Value = response.json().await.expect("json");
+    assert_eq!(user["email"], "jordan.reyes@mercy-general.example");
+    assert_eq!(user["role"], "scheduler");
+    assert_eq!(user["facility_ids"], json!([facility]));
+    let id = uuid::Uuid::parse_str(user["id"].as_str().expect("id")).expect("uuid");
+    assert_eq!(id.get_version_num(), 7);
+    assert!(user.get("password").is_none() && user.get("password_hash").is_none());
+
+    let login = app
+        .login(
+            "jordan.reyes@mercy-general.example",
+            "a long enough password",
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn invalid_staff_users_are_refused_and_nothing_is_stored(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let facility = app.create_facility("Bayview Care Center").await;
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let before = staff_count(&app.pool).await;
+    let good = json!({ "email": "a@shiftwire.example", "password": "a long enough password",
+                       "role": "scheduler", "facility_ids": [facility] });
+    let with = |key: &str, value: Value| {
+        let mut body = good.clone();
+        body[key] = value;
+        body
+    };
+    let cases = [
+        (
+            with("email", json!("not an email")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        ),
+        (
+            with("password", json!("short")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            with("role", json!("nurse")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            with("role", json!("superuser")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            with("facility_ids", json!([])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            with("facility_ids", json!([uuid::Uuid::now_v7()])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_facility",
+        ),
+        (
+            with("is_admin", json!(true)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_field",
+        ),
+        (
+            json!({ "email": "v@shiftwire.example", "password": "a long enough password",
+                    "role": "verifier", "facility_ids": [facility] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            with("email", json!("ADMIN@shiftwire.example")),
+            StatusCode::CONFLICT,
+            "email_taken",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let response = app.post("/v1/admin/users", &body, Some(&admin)).await;
+        assert_problem(response, status, code).await;
+    }
+    assert_eq!(staff_count(&app.pool).await, before, "no partial users");
+    let assignments: i64 = sqlx::query_scalar("SELECT count(*) FROM staff_facilities")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(assignments, 0, "no orphan assignments");
+}

@@ -1,0 +1,121 @@
+use crate::helpers::{assert_problem, spawn_app};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn unknown_routes_and_wrong_methods_are_problems(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    assert_problem(
+        app.get("/v1/nope", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let wrong_method = app.get("/v1/auth/login", None).await;
+    assert!(
+        wrong_method.headers().contains_key("allow"),
+        "405 keeps its Allow header"
+    );
+    assert_problem(
+        wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn bad_bodies_are_refused_with_their_reason(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let url = app.url("/v1/auth/otp");
+    let send = |body: String, content_type: &'static str| {
+        app.client
+            .post(url.clone())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    let malformed = send("{\"phone\": ".into(), "application/json")
+        .await
+        .expect("send");
+    assert_problem(malformed, StatusCode::BAD_REQUEST, "malformed_json").await;
+
+    let unknown = app
+        .post(
+            "/v1/auth/otp",
+            &json!({ "phone": "+14155552671", "role": "admin" }),
+            None,
+        )
+        .await;
+    let body = assert_problem(unknown, StatusCode::UNPROCESSABLE_ENTITY, "unknown_field").await;
+    assert!(
+        body["detail"].as_str().unwrap_or_default().contains("role"),
+        "{body}"
+    );
+
+    let wrong_type = app
+        .post("/v1/auth/otp", &json!({ "phone": 14155552671u64 }), None)
+        .await;
+    assert_problem(wrong_type, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+
+    let missing = app.post("/v1/auth/otp", &json!({}), None).await;
+    assert_problem(missing, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+
+    let not_json = send(
+        "phone=+14155552671".into(),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+    .expect("send");
+    assert_problem(
+        not_json,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let huge = format!("{{\"phone\": \"{}\"}}", "1".repeat(70 * 1024));
+    let too_large = send(huge, "application/json").await.expect("send");
+    assert_problem(
+        too_large,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+
+    // None of it sent a code or stored anything.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM otp_codes")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn responses_carry_request_ids_and_protective_headers(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.get("/healthz", None).await;
+    let headers = response.headers();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id");
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "portal-7f3a")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        echoed.headers()["x-request-id"],
+        "portal-7f3a",
+        "a caller's id is kept"
+    );
+}

@@ -1,0 +1,250 @@
+use async_trait::async_trait;
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shiftwire_api::{AppState, Settings, app, state::Providers};
+use shiftwire_auth::{PasswordHasher, SmsError, SmsSender, Users, users::NewStaffUser};
+use shiftwire_core::{Email, Phone, Role};
+use sqlx::PgPool;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+/// Records every SMS instead of sending it; can be told to fail, or to hold each send
+/// until released (to keep a request in flight).
+#[derive(Default)]
+pub struct CapturingSms {
+    sent: Mutex<Vec<(String, String)>>,
+    pub fail: AtomicBool,
+    pub hold: AtomicBool,
+    pub entered: Notify,
+    pub release: Notify,
+}
+
+#[async_trait]
+impl SmsSender for CapturingSms {
+    async fn send(&self, to: &Phone, body: &str) -> Result<(), SmsError> {
+        if self.hold.load(Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SmsError("gateway down".into()));
+        }
+        self.sent
+            .lock()
+            .expect("sms log")
+            .push((to.as_e164().to_owned(), body.to_owned()));
+        Ok(())
+    }
+}
+
+impl CapturingSms {
+    pub fn count_to(&self, e164: &str) -> usize {
+        self.sent
+            .lock()
+            .expect("sms log")
+            .iter()
+            .filter(|(to, _)| to == e164)
+            .count()
+    }
+
+    /// The code in the latest message to `e164`: the only 6-digit number in the body.
+    pub fn last_code(&self, e164: &str) -> String {
+        let sent = self.sent.lock().expect("sms log");
+        let (_, body) = sent
+            .iter()
+            .rev()
+            .find(|(to, _)| to == e164)
+            .unwrap_or_else(|| panic!("no SMS was sent to {e164}"));
+        let codes: Vec<&str> = body
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| w.len() == 6)
+            .collect();
+        assert_eq!(codes.len(), 1, "exactly one 6-digit number in {body:?}");
+        codes[0].to_owned()
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub sms: Arc<CapturingSms>,
+    pub settings: Settings,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, |_| {}).await
+}
+
+/// Starts the real application on an ephemeral port with `configure`d settings.
+pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = Settings::for_tests();
+    configure(&mut settings);
+    let sms = Arc::new(CapturingSms::default());
+    let state = AppState::new(
+        &settings,
+        pool.clone(),
+        Providers {
+            sms: Some(sms.clone()),
+        },
+    )
+    .expect("app state");
+    let router = app::build_router(state, &settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        settings.shutdown_grace,
+    ));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        pool,
+        sms,
+        settings,
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("POST")
+    }
+
+    pub async fn request_code(&self, phone: &str) -> Response {
+        self.post("/v1/auth/otp", &json!({ "phone": phone }), None)
+            .await
+    }
+
+    pub async fn verify_code(&self, phone: &str, code: &str) -> Response {
+        self.post(
+            "/v1/auth/otp/verify",
+            &json!({ "phone": phone, "code": code }),
+            None,
+        )
+        .await
+    }
+
+    /// Signs a nurse in by SMS and returns the token pair.
+    pub async fn nurse_tokens(&self, phone: &str) -> Value {
+        assert_eq!(
+            self.request_code(phone).await.status(),
+            StatusCode::ACCEPTED
+        );
+        let e164 = Phone::parse(phone).expect("phone").as_e164().to_owned();
+        let code = self.sms.last_code(&e164);
+        let response = self.verify_code(phone, &code).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("token pair")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/login",
+            &json!({ "email": email, "password": password }),
+            None,
+        )
+        .await
+    }
+
+    /// Creates a staff user directly (as the CLI does) and returns its id.
+    pub async fn create_staff(&self, email: &str, role: Role, facility_ids: Vec<Uuid>) -> Uuid {
+        let hasher = PasswordHasher::new(1).expect("hasher");
+        Users::new(self.pool.clone())
+            .create_staff(
+                &hasher,
+                NewStaffUser {
+                    email: Email::parse(email).expect("email"),
+                    password: SecretString::from(STAFF_PASSWORD),
+                    role,
+                    facility_ids,
+                },
+            )
+            .await
+            .expect("create staff")
+            .id
+    }
+
+    /// Creates a staff user and signs them in; returns the access token.
+    pub async fn staff_token(&self, email: &str, role: Role, facility_ids: Vec<Uuid>) -> String {
+        self.create_staff(email, role, facility_ids).await;
+        let response = self.login(email, STAFF_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn create_facility(&self, name: &str) -> Uuid {
+        let id = shiftwire_core::new_id();
+        sqlx::query(
+            "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
+             VALUES ($1, $2, '1 Main St', ST_SetSRID(ST_MakePoint(-121.45, 38.57), 4326)::geography,
+                     'America/Los_Angeles', 'CA', 200)",
+        )
+        .bind(id)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .expect("facility");
+        id
+    }
+}
+
+/// Asserts a problem+json response with this status and code; returns the body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], format!("urn:shiftwire:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,105 @@
+use crate::helpers::{STAFF_PASSWORD, assert_problem, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shiftwire_core::Role;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn staff_sign_in_with_email_and_password(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    // Email case and surrounding spaces do not matter.
+    let response = app
+        .login("  Admin@Shiftwire.example ", STAFF_PASSWORD)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let pair: Value = response.json().await.expect("json");
+    assert_eq!(pair["token_type"], "Bearer");
+    assert!(pair["access_token"].is_string() && pair["refresh_token"].is_string());
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn unknown_email_and_wrong_password_get_the_same_answer(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let wrong = assert_problem(
+        app.login("admin@shiftwire.example", "not the password")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let unknown = assert_problem(
+        app.login("nobody@shiftwire.example", "not the password")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let malformed = assert_problem(
+        app.login("not-an-email", "not the password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, malformed);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn nurses_cannot_use_the_password_sign_in(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.nurse_tokens("+14155552671").await;
+    let response = app
+        .post(
+            "/v1/auth/login",
+            &json!({ "email": "+14155552671", "password": "x" }),
+            None,
+        )
+        .await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_suspended_staff_member_is_refused_after_the_password_check(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
+        .await;
+    sqlx::query("UPDATE users SET suspended_at = now()")
+        .execute(&app.pool)
+        .await
+        .expect("suspend");
+    assert_problem(
+        app.login("verifier@shiftwire.example", STAFF_PASSWORD)
+            .await,
+        StatusCode::FORBIDDEN,
+        "account_suspended",
+    )
+    .await;
+    // A wrong password says nothing about the suspension.
+    assert_problem(
+        app.login("verifier@shiftwire.example", "wrong password!")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn login_attempts_are_limited_per_client_address(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.rate_limits.login_attempts_per_ip_per_minute = 3).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("x@shiftwire.example", "guess guess guess")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = app.login("x@shiftwire.example", "guess guess guess").await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}

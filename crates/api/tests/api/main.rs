@@ -1,0 +1,12 @@
+//! Integration tests: the real HTTP surface against a real PostgreSQL + PostGIS, one fresh
+//! database per test (`#[sqlx::test]`).
+
+mod admin_users;
+mod errors;
+mod health;
+mod helpers;
+mod login;
+mod openapi;
+mod otp;
+mod shutdown;
+mod tokens;

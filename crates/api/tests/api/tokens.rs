@@ -1,0 +1,244 @@
+use crate::helpers::{assert_problem, spawn_app};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shiftwire_core::Role;
+use sqlx::PgPool;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const PHONE: &str = "+14155552671";
+const DEV_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
+
+async fn refresh(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+    app.post("/v1/auth/refresh", &json!({ "refresh_token": token }), None)
+        .await
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A token for `sub` with the given claims and key; the defaults are all valid.
+fn forge(sub: &str, overrides: Value, key: &str) -> String {
+    let mut claims = json!({
+        "sub": sub, "role": "admin", "typ": "access", "iss": "shiftwire",
+        "aud": "shiftwire-api", "iat": now(), "exp": now() + 600,
+    });
+    if let (Some(claims), Some(overrides)) = (claims.as_object_mut(), overrides.as_object()) {
+        for (k, v) in overrides {
+            claims.insert(k.clone(), v.clone());
+        }
+    }
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .expect("encode")
+}
+
+async fn admin_route(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+    app.post(
+        "/v1/admin/users",
+        &json!({ "email": "new@shiftwire.example", "password": "a long enough password", "role": "verifier" }),
+        Some(token),
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn refresh_rotates_the_token(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let first = app.nurse_tokens(PHONE).await;
+    let response = refresh(&app, first["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let second: Value = response.json().await.expect("json");
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let third = refresh(&app, second["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(third.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn reusing_a_spent_refresh_token_revokes_its_whole_family(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let first = app.nurse_tokens(PHONE).await;
+    let spent = first["refresh_token"].as_str().expect("token");
+    let second: Value = refresh(&app, spent).await.json().await.expect("json");
+    let newest = second["refresh_token"].as_str().expect("token");
+
+    assert_problem(
+        refresh(&app, spent).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    )
+    .await;
+    assert_problem(
+        refresh(&app, newest).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    let reason: Option<String> = sqlx::query_scalar("SELECT revoked_reason FROM refresh_families")
+        .fetch_one(&app.pool)
+        .await
+        .expect("family");
+    assert_eq!(reason.as_deref(), Some("reuse"));
+
+    // Another device's session of the same nurse is untouched.
+    let other = app.nurse_tokens(PHONE).await;
+    assert_eq!(
+        refresh(&app, other["refresh_token"].as_str().expect("token"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn concurrent_refreshes_of_one_token_let_exactly_one_through(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let pair = app.nurse_tokens(PHONE).await;
+    let token = pair["refresh_token"].as_str().expect("token");
+    let answers = futures::future::join_all((0..8).map(|_| refresh(&app, token))).await;
+    let ok = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "one rotation wins; the rest are reuse");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn unknown_and_garbage_refresh_tokens_are_401(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for token in ["", "not-a-token", &"x".repeat(500)] {
+        assert_problem(
+            refresh(&app, token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+        )
+        .await;
+    }
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn logout_revokes_the_family_and_is_idempotent(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let pair = app.nurse_tokens(PHONE).await;
+    let token = pair["refresh_token"].as_str().expect("token");
+    let logout = app
+        .post("/v1/auth/logout", &json!({ "refresh_token": token }), None)
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        refresh(&app, token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    let again = app
+        .post("/v1/auth/logout", &json!({ "refresh_token": token }), None)
+        .await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn access_tokens_are_checked_strictly(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin_id = app
+        .create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let sub = admin_id.to_string();
+
+    // A correctly forged token with the right key works: the checks below fail for their reason.
+    let valid = forge(&sub, json!({}), DEV_SECRET);
+    assert_eq!(
+        admin_route(&app, &valid).await.status(),
+        StatusCode::CREATED
+    );
+
+    let other_key = forge(&sub, json!({}), "some-other-secret-that-is-long-enough");
+    let expired = forge(
+        &sub,
+        json!({ "iat": now() - 3600, "exp": now() - 600 }),
+        DEV_SECRET,
+    );
+    let refresh_typ = forge(&sub, json!({ "typ": "refresh" }), DEV_SECRET);
+    let wrong_aud = forge(&sub, json!({ "aud": "someone-else" }), DEV_SECRET);
+    let wrong_iss = forge(&sub, json!({ "iss": "someone-else" }), DEV_SECRET);
+    let unknown_user = forge(&uuid::Uuid::now_v7().to_string(), json!({}), DEV_SECRET);
+    let role_lie = forge(&sub, json!({ "role": "nurse" }), DEV_SECRET);
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = valid.split('.').nth(1).expect("payload");
+    let alg_none = format!("{header}.{payload}.");
+
+    for (name, token) in [
+        ("another key", other_key),
+        ("alg none", alg_none),
+        ("expired", expired),
+        ("typ refresh", refresh_typ),
+        ("wrong audience", wrong_aud),
+        ("wrong issuer", wrong_iss),
+        ("deleted user", unknown_user),
+        ("role differs from the account", role_lie),
+        ("garbage", "abc.def.ghi".to_owned()),
+    ] {
+        let response = admin_route(&app, &token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+
+    let missing = app.post("/v1/admin/users", &json!({}), None).await;
+    assert!(missing.headers().contains_key("www-authenticate"));
+    assert_problem(missing, StatusCode::UNAUTHORIZED, "missing_token").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_nurse_token_on_an_admin_route_is_403(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let nurse = app.nurse_tokens(PHONE).await;
+    let response = admin_route(&app, nurse["access_token"].as_str().expect("token")).await;
+    assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    let verifier = app
+        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
+        .await;
+    assert_problem(
+        admin_route(&app, &verifier).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn suspension_takes_effect_on_unexpired_tokens(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let pair: Value = app
+        .login("admin@shiftwire.example", crate::helpers::STAFF_PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("json");
+    sqlx::query("UPDATE users SET suspended_at = now()")
+        .execute(&app.pool)
+        .await
+        .expect("suspend");
+    assert_problem(
+        admin_route(&app, &admin).await,
+        StatusCode::FORBIDDEN,
+        "account_suspended",
+    )
+    .await;
+    assert_problem(
+        refresh(&app, pair["refresh_token"].as_str().expect("token")).await,
+        StatusCode::FORBIDDEN,
+        "account_suspended",
+    )
+    .await;
+}
