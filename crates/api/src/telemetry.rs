@@ -33,7 +33,7 @@ fn handle() -> &'static PrometheusHandle {
         ];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
-            .and_then(|b| Ok(b.build_recorder()))
+            .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         // Fails only if another recorder is installed, in which case ours just renders empty.

@@ -80,7 +80,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub sms: Arc<CapturingSms>,
-    pub settings: Settings,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -122,7 +121,6 @@ pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut Settings))
             .expect("client"),
         pool,
         sms,
-        settings,
         shutdown,
         server,
     }

@@ -103,3 +103,26 @@ async fn login_attempts_are_limited_per_client_address(pool: PgPool) {
     assert!(limited.headers().contains_key("retry-after"));
     assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn behind_a_trusted_proxy_limits_follow_the_forwarded_address(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.rate_limits.login_attempts_per_ip_per_minute = 1;
+        s.trust_forwarded_for = true;
+    })
+    .await;
+    let attempt = |forwarded: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "email": "x@shiftwire.example", "password": "guess guess guess" }))
+            .send()
+    };
+    // Only the right-most entry (written by the proxy) counts; a client-chosen prefix does not.
+    let first = attempt("1.1.1.1, 203.0.113.7").await.expect("send");
+    assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+    let spoofed = attempt("9.9.9.9, 203.0.113.7").await.expect("send");
+    assert_problem(spoofed, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let other_client = attempt("198.51.100.4").await.expect("send");
+    assert_eq!(other_client.status(), StatusCode::UNAUTHORIZED);
+}
