@@ -149,6 +149,8 @@ async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
             .context("migrating the database")?;
         pool
     };
+    // Load the phone-number metadata now, not on the first nurse's sign-in.
+    let _ = shiftwire_core::Phone::parse("+14155552671");
     let state = AppState::new(&settings, pool.clone(), Providers::default())?;
     let router = app::build_router(state.clone(), &settings);
     let listener = tokio::net::TcpListener::bind(settings.bind_addr)
@@ -190,5 +192,6 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+    tracing::info!("shutdown signal received");
     shutdown.cancel();
 }
