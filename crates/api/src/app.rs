@@ -1,15 +1,19 @@
 //! Builds the HTTP application and runs it until shutdown. Tests call the same functions
 //! with a listener on port 0 and their own database.
 
+use crate::routes::me::UPLOAD_BODY_LIMIT;
 use crate::{ApiError, AppState, Settings, error::PROBLEM_CONTENT_TYPE, openapi, telemetry};
 use axum::{
     Router,
+    body::Body,
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware,
+    middleware::Next,
     response::{IntoResponse, Response},
     serve::ListenerExt,
 };
+use http_body_util::Limited;
 use std::{io, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -21,8 +25,9 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-/// Largest JSON body accepted (uploads have their own limit on their own routes).
+/// Largest JSON body accepted (uploads have their own limit on their own route).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+const DOCUMENT_UPLOAD_ROUTE: &str = "/v1/me/credentials/{id}/document";
 
 /// The whole HTTP application.
 pub fn build_router(state: AppState, settings: &Settings) -> Router {
@@ -51,16 +56,32 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .layer(middleware::from_fn(limit_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+        // Bodies are bounded per route by `limit_body` instead.
+        .layer(DefaultBodyLimit::disable());
     router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers)
         .with_state(state)
+}
+
+/// Bounds every request body: 64 KiB of JSON, or one document upload.
+async fn limit_body(request: Request, next: Next) -> Response {
+    let limit = match request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+    {
+        Some(DOCUMENT_UPLOAD_ROUTE) => UPLOAD_BODY_LIMIT,
+        _ => JSON_BODY_LIMIT,
+    };
+    next.run(request.map(|body| Body::new(Limited::new(body, limit))))
+        .await
 }
 
 fn request_span(request: &Request) -> tracing::Span {
@@ -157,8 +178,21 @@ pub async fn serve(
     }
 }
 
-/// Starts the periodic clean-up of sign-in state; the tasks stop when `shutdown` fires.
-pub fn spawn_maintenance(state: &AppState, tracker: &TaskTracker, shutdown: CancellationToken) {
+/// Starts the background work: automatic credential checks, the expiry sweeper and the
+/// clean-up of sign-in state. Every task stops when `shutdown` fires.
+pub fn spawn_background(
+    state: &AppState,
+    settings: &Settings,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    tracker.spawn(state.verification.clone().run_checker(shutdown.clone()));
+    tracker.spawn(
+        state
+            .verification
+            .clone()
+            .run_sweeper(settings.verification_sweep_interval, shutdown.clone()),
+    );
     let state = state.clone();
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));

@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use shiftwire_auth::{OtpPolicy, RateLimitSettings};
-use std::{env, net::SocketAddr, str::FromStr, time::Duration};
+use std::{env, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -28,6 +28,14 @@ pub enum SmsProvider {
 }
 
 #[derive(Debug, Clone)]
+pub enum RegistryProvider {
+    /// A CSV table loaded at start-up.
+    Table { csv: PathBuf },
+    /// A board's HTTP lookup service.
+    Http { url: reqwest::Url },
+}
+
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
     pub database_url: SecretString,
@@ -47,6 +55,10 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    pub document_dir: PathBuf,
+    pub license_registry: RegistryProvider,
+    pub license_registry_timeout: Duration,
+    pub verification_sweep_interval: Duration,
 }
 
 const DEV_JWT_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
@@ -108,6 +120,20 @@ impl Settings {
             None => LogFormat::Pretty,
             Some(other) => bail!("LOG_FORMAT={other:?}: expected pretty or json"),
         };
+        let license_registry = match var("LICENSE_REGISTRY").as_deref() {
+            None | Some("table") => RegistryProvider::Table {
+                csv: var("LICENSE_REGISTRY_CSV")
+                    .unwrap_or_else(|| "registry/demo-licenses.csv".into())
+                    .into(),
+            },
+            Some("http") => RegistryProvider::Http {
+                url: var("LICENSE_REGISTRY_URL")
+                    .context("LICENSE_REGISTRY=http needs LICENSE_REGISTRY_URL")?
+                    .parse()
+                    .context("LICENSE_REGISTRY_URL is not a URL")?,
+            },
+            Some(other) => bail!("LICENSE_REGISTRY={other:?}: expected table or http"),
+        };
         let defaults = RateLimitSettings::default();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
@@ -154,6 +180,18 @@ impl Settings {
             request_timeout: Duration::from_secs(parsed("REQUEST_TIMEOUT_SECONDS", 30)?),
             shutdown_grace: Duration::from_secs(parsed("SHUTDOWN_GRACE_SECONDS", 10)?),
             log_format,
+            document_dir: var("DOCUMENT_DIR")
+                .unwrap_or_else(|| "data/documents".into())
+                .into(),
+            license_registry,
+            license_registry_timeout: Duration::from_secs(parsed(
+                "LICENSE_REGISTRY_TIMEOUT_SECONDS",
+                5,
+            )?),
+            verification_sweep_interval: Duration::from_secs(parsed(
+                "VERIFICATION_SWEEP_INTERVAL_SECONDS",
+                3600,
+            )?),
         })
     }
 
@@ -178,6 +216,12 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             log_format: LogFormat::Pretty,
+            document_dir: std::env::temp_dir().join("shiftwire-test-documents"),
+            license_registry: RegistryProvider::Table {
+                csv: PathBuf::from("../../registry/demo-licenses.csv"),
+            },
+            license_registry_timeout: Duration::from_secs(2),
+            verification_sweep_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::{
 };
 use serde::Serialize;
 use shiftwire_auth::AuthError;
+use shiftwire_verification::VerificationError;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -216,6 +217,46 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::Database(e) => e.into(),
             AuthError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<VerificationError> for ApiError {
+    fn from(error: VerificationError) -> Self {
+        use StatusCode as S;
+        match error {
+            VerificationError::NotFound => Self::not_found(),
+            VerificationError::InvalidCredential(why) => {
+                Self::unprocessable("invalid_credential", why)
+            }
+            VerificationError::InvalidProfile(why) => Self::unprocessable("invalid_profile", why),
+            VerificationError::DuplicateCredential => Self::new(
+                S::CONFLICT,
+                "credential_exists",
+                "this credential is already on file and pending or approved",
+            ),
+            VerificationError::AlreadyDecided => Self::new(
+                S::CONFLICT,
+                "already_decided",
+                "this credential has already been decided",
+            ),
+            VerificationError::CredentialExpired => Self::new(
+                S::CONFLICT,
+                "credential_expired",
+                "this credential has expired and cannot be approved",
+            ),
+            VerificationError::UnsupportedDocumentType => Self::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_document_type",
+                "the document must be a PDF, JPEG or PNG file",
+            ),
+            VerificationError::ReasonRequired => Self::unprocessable(
+                "reason_required",
+                "a reason of 1 to 1000 characters is required",
+            ),
+            VerificationError::Store(e) => Self::internal(e),
+            VerificationError::Database(e) => e.into(),
+            VerificationError::Internal(cause) => Self::internal(cause),
         }
     }
 }

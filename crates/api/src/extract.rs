@@ -203,3 +203,35 @@ impl<A: Allowed> FromRequestParts<AppState> for Auth<A> {
         })
     }
 }
+
+/// An id in the path. A malformed id answers 404 like an unknown one: there is no such
+/// resource either way.
+pub struct IdPath(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found())?;
+        uuid::Uuid::parse_str(&raw)
+            .map(IdPath)
+            .map_err(|_| ApiError::not_found())
+    }
+}
+
+/// Query parameters, strictly: unknown or malformed parameters are 422 problems.
+pub struct ValidQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ValidQuery)
+            .map_err(|e| ApiError::unprocessable("invalid_query", format!("query parameters: {e}")))
+    }
+}

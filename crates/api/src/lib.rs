@@ -4,8 +4,10 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod openapi;
+mod pagination;
 mod routes;
 pub mod state;
 pub mod telemetry;

@@ -22,6 +22,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
     components(schemas(crate::error::Problem)),
     tags(
         (name = "auth", description = "Sign-in: SMS codes for nurses, passwords for staff, token refresh"),
+        (name = "nurse", description = "The nurse's own profile and credentials"),
+        (name = "verification", description = "The verification console (verifier, admin)"),
         (name = "admin", description = "Administration (admin role)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
@@ -58,6 +60,17 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::logout))
         .routes(routes!(routes::admin_users::create_staff_user))
+        .routes(routes!(routes::me::get_profile, routes::me::patch_profile))
+        .routes(routes!(routes::me::submit_credential))
+        .routes(routes!(routes::me::get_credential))
+        .routes(routes!(routes::me::upload_document))
+        .routes(routes!(routes::verifications::review_queue))
+        .routes(routes!(routes::verifications::download_document))
+        .routes(routes!(routes::verifications::approve))
+        .routes(routes!(routes::verifications::reject))
+        .routes(routes!(routes::verifications::suspend))
+        .routes(routes!(routes::verifications::reinstate))
+        .routes(routes!(routes::verifications::audit_log))
         .split_for_parts()
 }
 

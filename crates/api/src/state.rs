@@ -1,7 +1,14 @@
-use crate::config::{Environment, Settings, SmsProvider};
+use crate::{
+    config::{Environment, RegistryProvider, Settings, SmsProvider},
+    events::LocalEventBus,
+};
+use anyhow::Context;
 use shiftwire_auth::{
     IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender, Users,
     WebhookSms,
+};
+use shiftwire_verification::{
+    DocumentStore, FsDocumentStore, HttpRegistry, LicenseRegistry, TableRegistry, Verification,
 };
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -17,12 +24,31 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub ip_limits: Arc<IpRateLimits>,
     pub trust_forwarded_for: bool,
+    pub verification: Verification,
+    pub events: Arc<LocalEventBus>,
 }
 
 /// External effects a test may replace; production builds them from settings.
 #[derive(Default)]
 pub struct Providers {
     pub sms: Option<Arc<dyn SmsSender>>,
+    pub registry: Option<Arc<dyn LicenseRegistry>>,
+    pub documents: Option<Arc<dyn DocumentStore>>,
+}
+
+fn registry(settings: &Settings) -> anyhow::Result<Arc<dyn LicenseRegistry>> {
+    Ok(match &settings.license_registry {
+        RegistryProvider::Table { csv } => {
+            let table = TableRegistry::from_path(csv)
+                .with_context(|| format!("loading LICENSE_REGISTRY_CSV={}", csv.display()))?;
+            tracing::info!(records = table.len(), "licence registry table loaded");
+            Arc::new(table)
+        }
+        RegistryProvider::Http { url } => Arc::new(HttpRegistry::new(
+            url.clone(),
+            settings.license_registry_timeout,
+        )?),
+    })
 }
 
 impl AppState {
@@ -36,6 +62,15 @@ impl AppState {
                 Arc::new(WebhookSms::new(url.clone(), *timeout)?)
             }
         };
+        let registry = match providers.registry {
+            Some(registry) => registry,
+            None => registry(settings)?,
+        };
+        let documents: Arc<dyn DocumentStore> = match providers.documents {
+            Some(documents) => documents,
+            None => Arc::new(FsDocumentStore::new(&settings.document_dir)?),
+        };
+        let events = Arc::new(LocalEventBus::default());
         let jwt = Arc::new(JwtKeys::new(
             &settings.jwt_secret,
             &settings.jwt_issuer,
@@ -54,6 +89,14 @@ impl AppState {
             passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
             ip_limits: Arc::new(IpRateLimits::new(&settings.rate_limits)),
             trust_forwarded_for: settings.trust_forwarded_for,
+            verification: Verification::new(
+                pool.clone(),
+                registry,
+                documents,
+                events.clone(),
+                settings.license_registry_timeout,
+            ),
+            events,
             jwt,
             pool,
         })

@@ -168,18 +168,6 @@ impl RefreshTokens {
         Ok(())
     }
 
-    /// Revokes every family of a user (suspension).
-    pub async fn revoke_all(&self, user_id: Uuid) -> Result<u64, AuthError> {
-        let done = sqlx::query!(
-            "UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'suspension'
-             WHERE user_id = $1 AND revoked_at IS NULL",
-            user_id
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Deletes tokens that expired more than a day ago, and families left without tokens.
     pub async fn prune(&self) -> Result<u64, AuthError> {
         let tokens =
@@ -195,4 +183,22 @@ impl RefreshTokens {
         .await?;
         Ok(tokens.rows_affected())
     }
+}
+
+/// Revokes every refresh family of a user inside the caller's transaction (suspension).
+/// `reason` is one of `logout`, `reuse`, `suspension`.
+pub async fn revoke_all_in(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: Uuid,
+    reason: &str,
+) -> Result<u64, AuthError> {
+    let done = sqlx::query!(
+        "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2
+         WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        reason
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }

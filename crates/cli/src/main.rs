@@ -160,7 +160,7 @@ async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    app::spawn_maintenance(&state, &tasks, shutdown.clone());
+    app::spawn_background(&state, &settings, &tasks, shutdown.clone());
     tokio::spawn(stop_on_signal(shutdown.clone()));
 
     app::serve(listener, router, shutdown, settings.shutdown_grace).await?;

@@ -2,10 +2,12 @@
 //! and a few nurses. Running it again changes nothing.
 
 use anyhow::Context;
+use chrono::NaiveDate;
 use secrecy::SecretString;
-use shiftwire_api::Settings;
+use shiftwire_api::{AppState, Settings, state::Providers};
 use shiftwire_auth::{AuthError, PasswordHasher, Users, users::NewStaffUser};
-use shiftwire_core::{Email, Phone, Role, new_id};
+use shiftwire_core::{CredentialKind, Email, Phone, Role, UsState, new_id};
+use shiftwire_verification::NewCredential;
 use sqlx::PgPool;
 use uuid::{Uuid, uuid};
 
@@ -46,10 +48,22 @@ const FACILITIES: [DemoFacility; 2] = [
     },
 ];
 
-const NURSES: [(&str, &str); 3] = [
-    ("+14155550101", "Amara Okafor"),
-    ("+14155550102", "Luis Herrera"),
-    ("+19165550103", "Grace Kim"),
+const NURSES: [(&str, &str, &str); 3] = [
+    (
+        "+14155550101",
+        "Amara Okafor",
+        "verified: RN licence approved by the registry",
+    ),
+    (
+        "+14155550102",
+        "Luis Herrera",
+        "pending: licence flagged name_mismatch for a verifier",
+    ),
+    (
+        "+19165550103",
+        "Grace Kim",
+        "unverified: nothing on file yet",
+    ),
 ];
 
 pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
@@ -101,10 +115,11 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
         }
     }
 
-    for (phone, name) in NURSES {
+    for (phone, name, _) in NURSES {
         let phone = Phone::parse(phone).map_err(|e| anyhow::anyhow!("{phone}: {e}"))?;
         sqlx::query!(
-            "INSERT INTO users (id, role, phone, name) VALUES ($1, 'nurse', $2, $3)
+            "INSERT INTO users (id, role, phone, name, home) VALUES ($1, 'nurse', $2, $3,
+                 ST_SetSRID(ST_MakePoint(-122.27, 37.80), 4326)::geography)
              ON CONFLICT (phone) DO NOTHING",
             new_id(),
             phone.as_e164(),
@@ -115,7 +130,89 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
         .context("seeding nurses")?;
     }
 
+    seed_credentials(pool, settings).await?;
     print_sign_ins(settings, &staff);
+    Ok(())
+}
+
+/// A minimal, valid PDF standing in for a scanned licence card.
+const DEMO_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+/// Credentials that show each path of verification (see registry/README.md):
+/// Amara's licence is approved by the registry, Luis's is flagged for a person (the
+/// registry's holder name differs) with his card uploaded, Amara's BLS card awaits a
+/// person too, and Grace has nothing on file yet (unverified).
+async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
+    let state = AppState::new(settings, pool.clone(), Providers::default())?;
+    let verification = &state.verification;
+    let date = |s: &str| s.parse::<NaiveDate>().context("demo date");
+    let plan = [
+        (
+            NURSES[0].0,
+            CredentialKind::RN,
+            "RN-100234",
+            Some("CA"),
+            date("2028-03-31")?,
+            false,
+        ),
+        (
+            NURSES[0].0,
+            CredentialKind::BLS,
+            "AHA-5520913",
+            None,
+            date("2027-04-30")?,
+            true,
+        ),
+        (
+            NURSES[1].0,
+            CredentialKind::LPN,
+            "LVN-204518",
+            Some("CA"),
+            date("2027-09-30")?,
+            true,
+        ),
+    ];
+    for (phone, kind, number, issuing_state, expires_on, upload) in plan {
+        let nurse_id: Uuid = sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1", phone)
+            .fetch_one(pool)
+            .await?;
+        let on_file = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM credentials WHERE nurse_id = $1 AND kind = $2"#,
+            nurse_id,
+            kind.as_str()
+        )
+        .fetch_one(pool)
+        .await?;
+        if on_file > 0 {
+            continue;
+        }
+        let new = NewCredential {
+            kind,
+            number: number.into(),
+            issuing_state: issuing_state
+                .map(UsState::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            expires_on,
+            multistate: false,
+        };
+        let credential = verification
+            .submit(nurse_id, new)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding {number}: {e}"))?;
+        if upload {
+            verification
+                .upload_document(nurse_id, credential.id, bytes::Bytes::from_static(DEMO_PDF))
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding the document of {number}: {e}"))?;
+        }
+    }
+    while verification
+        .check_next()
+        .await
+        .map_err(|e| anyhow::anyhow!("automatic check: {e}"))?
+    {}
     Ok(())
 }
 
@@ -131,12 +228,13 @@ fn print_sign_ins(settings: &Settings, staff: &[(Role, &str, Vec<Uuid>)]) {
         println!("  {:<10} {email}{at}", role.as_str());
     }
     println!("  every staff password: {DEMO_PASSWORD}");
-    for (phone, name) in NURSES {
-        println!(
-            "  {:<10} {phone} ({name}): the SMS code appears in the server log",
-            "nurse"
-        );
+    println!(
+        "  (the verifier's queue holds Luis Herrera's licence, flagged name_mismatch, and Amara Okafor's BLS card)"
+    );
+    for (phone, name, standing) in NURSES {
+        println!("  {:<10} {phone} ({name}, {standing})", "nurse");
     }
+    println!("  nurses sign in by SMS code: with SMS_PROVIDER=log it appears in the server log");
     println!();
     println!("  curl -s {base}/v1/auth/login -H 'content-type: application/json' \\");
     println!(

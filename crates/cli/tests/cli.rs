@@ -20,8 +20,15 @@ async fn database_url(pool: &PgPool) -> String {
 
 fn shiftwire(url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shiftwire"));
+    // Run from the repository root, as operators do (the demo registry lives there), and
+    // keep uploaded documents out of it.
     command
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .env_clear()
+        .env(
+            "DOCUMENT_DIR",
+            std::env::temp_dir().join("shiftwire-cli-test-documents"),
+        )
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn");
@@ -67,6 +74,21 @@ async fn migrate_and_seed_are_idempotent(pool: PgPool) {
         3
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM facilities").await, 2);
+    // The demo shows each path of verification: one approved by the registry, flagged
+    // cases in the queue with their reasons, one nurse with nothing on file.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM credentials WHERE status = 'approved'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM credentials WHERE status = 'pending' AND reason_code = 'name_mismatch'").await,
+        1
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM credentials").await, 3);
     // Each scheduler works for exactly one of the two facilities.
     assert_eq!(
         count(

@@ -1,12 +1,19 @@
-//! Shiftwire's domain vocabulary: identifiers, validated value types and roles.
+//! Shiftwire's domain vocabulary: identifiers, validated value types, roles, credentials
+//! and the domain events other crates announce.
 //! Nothing here performs I/O; every other crate builds on these types.
 
+pub mod credential;
 pub mod email;
+pub mod events;
+pub mod geo;
 pub mod id;
 pub mod phone;
 pub mod role;
 
+pub use credential::{CredentialKind, CredentialStatus, UsState, VerificationStatus};
 pub use email::{Email, EmailError};
+pub use events::{DomainEvent, EventBus};
+pub use geo::Coordinates;
 pub use id::new_id;
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, UnknownRole};

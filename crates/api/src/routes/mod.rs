@@ -1,3 +1,6 @@
 pub mod admin_users;
 pub mod auth;
 pub mod health;
+pub mod me;
+pub mod schemas;
+pub mod verifications;

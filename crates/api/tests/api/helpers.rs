@@ -4,7 +4,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shiftwire_api::{AppState, Settings, app, state::Providers};
 use shiftwire_auth::{PasswordHasher, SmsError, SmsSender, Users, users::NewStaffUser};
-use shiftwire_core::{Email, Phone, Role};
+use shiftwire_core::{DomainEvent, Email, Phone, Role};
+use shiftwire_verification::{FsDocumentStore, LicenseRegistry, TableRegistry};
 use sqlx::PgPool;
 use std::{
     net::SocketAddr,
@@ -75,13 +76,35 @@ impl CapturingSms {
     }
 }
 
+/// The registry table every test app checks licences against.
+pub const TEST_REGISTRY: &str = "number,state,kind,holder_name,status,expires_on,discipline_flag
+RN-100234,CA,RN,Amara Okafor,active,2028-03-31,false
+RN-200001,CA,RN,Someone Else,active,2028-03-31,false
+RN-200002,CA,RN,Amara Okafor,inactive,2028-03-31,false
+RN-200003,CA,RN,Amara Okafor,active,2025-01-31,false
+RN-200004,CA,RN,Amara Okafor,active,2028-03-31,true
+RN-200005,CA,RN,Amara Okafor,active,2028-03-31,false
+RN-200005,CA,RN,Amara Okafor,active,2028-03-31,false
+RN-200006,CA,RN,Amara Okafor,active,2029-01-31,false
+";
+
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub state: AppState,
+    pub events: tokio::sync::Mutex<tokio::sync::broadcast::Receiver<shiftwire_core::DomainEvent>>,
+    pub documents_dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub sms: Arc<CapturingSms>,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops the background tasks with the test.
+        self.shutdown.cancel();
+    }
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {
@@ -90,23 +113,41 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 
 /// Starts the real application on an ephemeral port with `configure`d settings.
 pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let registry = TableRegistry::from_reader(TEST_REGISTRY.as_bytes()).expect("registry");
+    spawn_app_with_registry(pool, configure, Arc::new(registry)).await
+}
+
+/// Starts the application with its background work (the automatic check) running.
+pub async fn spawn_app_with_registry(
+    pool: PgPool,
+    configure: impl FnOnce(&mut Settings),
+    registry: Arc<dyn LicenseRegistry>,
+) -> TestApp {
     let mut settings = Settings::for_tests();
     configure(&mut settings);
     let sms = Arc::new(CapturingSms::default());
+    let documents_dir = tempfile::tempdir().expect("document dir");
     let state = AppState::new(
         &settings,
         pool.clone(),
         Providers {
             sms: Some(sms.clone()),
+            registry: Some(registry),
+            documents: Some(Arc::new(
+                FsDocumentStore::new(documents_dir.path()).expect("store"),
+            )),
         },
     )
     .expect("app state");
-    let router = app::build_router(state, &settings);
+    let events = tokio::sync::Mutex::new(state.events.subscribe());
+    let router = app::build_router(state.clone(), &settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    app::spawn_background(&state, &settings, &tasks, shutdown.clone());
     let server = tokio::spawn(app::serve(
         listener,
         router,
@@ -115,6 +156,9 @@ pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut Settings))
     ));
     TestApp {
         addr,
+        state,
+        events,
+        documents_dir,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -127,6 +171,63 @@ pub async fn spawn_app_with(pool: PgPool, configure: impl FnOnce(&mut Settings))
 }
 
 impl TestApp {
+    /// Waits (bounded) for the first published event that `wanted` accepts.
+    pub async fn next_event(&self, wanted: impl Fn(&DomainEvent) -> bool) -> DomainEvent {
+        let mut events = self.events.lock().await;
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if wanted(&event) => return event,
+                    Ok(_) => continue,
+                    Err(e) => panic!("event bus: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("the event arrived within 10 s")
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.patch(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("PATCH")
+    }
+
+    /// Signs a nurse in and gives them a name; returns (access token, user id).
+    pub async fn named_nurse(&self, phone: &str, name: &str) -> (String, Uuid) {
+        let pair = self.nurse_tokens(phone).await;
+        let token = pair["access_token"].as_str().expect("token").to_owned();
+        let response = self
+            .patch("/v1/me", &json!({ "name": name }), Some(&token))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let profile: Value = response.json().await.expect("json");
+        let id = Uuid::parse_str(profile["id"].as_str().expect("id")).expect("uuid");
+        (token, id)
+    }
+
+    /// Submits a credential and waits until the automatic check has decided it.
+    pub async fn submit_checked(&self, token: &str, body: Value) -> Value {
+        let response = self.post("/v1/me/credentials", &body, Some(token)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{:?}",
+            response.text().await
+        );
+        let submitted: Value = response.json().await.expect("json");
+        let id = Uuid::parse_str(submitted["id"].as_str().expect("id")).expect("uuid");
+        self.next_event(|e| matches!(e, DomainEvent::VerificationUpdated { credential_id, .. } if *credential_id == id))
+            .await;
+        let response = self
+            .get(&format!("/v1/me/credentials/{id}"), Some(token))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

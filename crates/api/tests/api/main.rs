@@ -8,5 +8,7 @@ mod helpers;
 mod login;
 mod openapi;
 mod otp;
+mod profile;
 mod shutdown;
 mod tokens;
+mod verification;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn shutdown_lets_in_flight_requests_finish_then_stops_accepting(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let mut app = spawn_app(pool).await;
     app.sms.hold.store(true, Ordering::SeqCst);
     let in_flight = tokio::spawn({
         let client = app.client.clone();
@@ -29,7 +29,7 @@ async fn shutdown_lets_in_flight_requests_finish_then_stops_accepting(pool: PgPo
         .expect("in-flight request completes");
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let health_url = app.url("/healthz");
-    app.server
+    (&mut app.server)
         .await
         .expect("join")
         .expect("server stops cleanly");

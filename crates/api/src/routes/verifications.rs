@@ -1,0 +1,245 @@
+//! The verification console: the review queue, documents, decisions, suspensions, audit.
+
+use crate::{
+    ApiError, AppState,
+    error::Problem,
+    extract::{AdminOnly, Auth, IdPath, NoBody, ValidJson, ValidQuery, VerifierOrAdmin},
+    pagination::{self, Page, PageParams},
+    routes::schemas::{AuditEntryBody, CredentialBody, NurseAccountBody, QueueItemBody},
+};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use shiftwire_verification::AuditFilter;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParams {
+    /// Only `pending` (the default) is served: decided cases are in the audit log.
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Why; 1 to 1000 characters. Shown to the nurse for a rejection.
+    #[schema(example = "The uploaded card is illegible; please upload a clearer photo.")]
+    reason: String,
+}
+
+/// Credentials awaiting a person, oldest first, each with the automatic check's reason.
+#[utoipa::path(get, path = "/v1/admin/verifications", tag = "verification", security(("bearer" = [])),
+    params(QueueParams),
+    responses(
+        (status = 200, description = "A page of the queue", body = Page<QueueItemBody>),
+        (status = 403, description = "Not a verifier or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_query`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn review_queue(
+    _reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    ValidQuery(params): ValidQuery<QueueParams>,
+) -> Result<Json<Page<QueueItemBody>>, ApiError> {
+    if params.status.as_deref().is_some_and(|s| s != "pending") {
+        return Err(ApiError::unprocessable(
+            "invalid_query",
+            "status: only `pending` is supported; decided cases are in the audit log",
+        ));
+    }
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let limit = page.limit()?;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(pagination::decode_at_id)
+        .transpose()?;
+    let rows = state.verification.review_queue(after, limit + 1).await?;
+    Ok(Json(pagination::page(
+        rows,
+        limit,
+        |item| pagination::encode_at_id(item.credential.submitted_at, item.credential.id),
+        Into::into,
+    )))
+}
+
+/// Download a credential's document. Every download is written to the audit log.
+#[utoipa::path(get, path = "/v1/admin/credentials/{id}/document", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Credential id")),
+    responses(
+        (status = 200, description = "The document (PDF, JPEG or PNG)", content_type = "application/octet-stream"),
+        (status = 404, description = "No such credential or no document", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn download_document(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    let document = state
+        .verification
+        .download_document(reviewer.user.id, id)
+        .await?;
+    let extension = match document.content_type.as_str() {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        _ => "jpg",
+    };
+    let disposition = format!("attachment; filename=\"credential-{id}.{extension}\"");
+    let mut response = document.bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&document.content_type).map_err(ApiError::internal)?,
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+    );
+    // A document is data, never a page that may run scripts in the console's origin.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    Ok(response)
+}
+
+/// Approve a pending credential.
+#[utoipa::path(post, path = "/v1/admin/credentials/{id}/approve", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Credential id")),
+    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "Approved", body = CredentialBody),
+        (status = 404, description = "No such credential", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_decided`, `credential_expired`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    _body: NoBody,
+) -> Result<Json<CredentialBody>, ApiError> {
+    let credential = state.verification.approve(reviewer.user.id, id).await?;
+    Ok(Json(credential.into()))
+}
+
+/// Reject a pending credential; the reason is required and shown to the nurse.
+#[utoipa::path(post, path = "/v1/admin/credentials/{id}/reject", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Credential id")),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "Rejected", body = CredentialBody),
+        (status = 404, description = "No such credential", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_decided`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`reason_required`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reject(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ReasonRequest>,
+) -> Result<Json<CredentialBody>, ApiError> {
+    let credential = state
+        .verification
+        .reject(reviewer.user.id, id, &body.reason)
+        .await?;
+    Ok(Json(credential.into()))
+}
+
+/// Suspend a nurse (admin): sessions end at once and every request answers
+/// `account_suspended`.
+#[utoipa::path(post, path = "/v1/admin/nurses/{id}/suspend", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The nurse's user id")),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "Suspended", body = NurseAccountBody),
+        (status = 404, description = "No such nurse", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`reason_required`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn suspend(
+    admin: Auth<AdminOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ReasonRequest>,
+) -> Result<Json<NurseAccountBody>, ApiError> {
+    let account = state
+        .verification
+        .suspend(admin.user.id, id, &body.reason)
+        .await?;
+    Ok(Json(account.into()))
+}
+
+/// Lift a nurse's suspension (admin).
+#[utoipa::path(post, path = "/v1/admin/nurses/{id}/reinstate", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The nurse's user id")),
+    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "Reinstated", body = NurseAccountBody),
+        (status = 404, description = "No such nurse", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reinstate(
+    admin: Auth<AdminOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    _body: NoBody,
+) -> Result<Json<NurseAccountBody>, ApiError> {
+    let account = state.verification.reinstate(admin.user.id, id).await?;
+    Ok(Json(account.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Only entries by this user.
+    actor: Option<Uuid>,
+    /// Only entries about this object (credential, nurse, ...).
+    subject: Option<Uuid>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The append-only audit log, newest first (admin).
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])),
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of the audit log", body = Page<AuditEntryBody>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_query`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit_log(
+    _admin: Auth<AdminOnly>,
+    State(state): State<AppState>,
+    ValidQuery(params): ValidQuery<AuditParams>,
+) -> Result<Json<Page<AuditEntryBody>>, ApiError> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let limit = page.limit()?;
+    let filter = AuditFilter {
+        actor: params.actor,
+        subject: params.subject,
+        before: page
+            .cursor
+            .as_deref()
+            .map(pagination::decode_id)
+            .transpose()?,
+        limit: limit + 1,
+    };
+    let rows = state.verification.audit_log(&filter).await?;
+    Ok(Json(pagination::page(
+        rows,
+        limit,
+        |entry| pagination::encode_id(entry.id),
+        Into::into,
+    )))
+}

@@ -1,0 +1,212 @@
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// A licence (issued by a state board) or a certification (BLS, ACLS, PALS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CredentialKind {
+    RN,
+    LPN,
+    CNA,
+    NP,
+    BLS,
+    ACLS,
+    PALS,
+}
+
+impl CredentialKind {
+    pub const ALL: [CredentialKind; 7] = [
+        Self::RN,
+        Self::LPN,
+        Self::CNA,
+        Self::NP,
+        Self::BLS,
+        Self::ACLS,
+        Self::PALS,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RN => "RN",
+            Self::LPN => "LPN",
+            Self::CNA => "CNA",
+            Self::NP => "NP",
+            Self::BLS => "BLS",
+            Self::ACLS => "ACLS",
+            Self::PALS => "PALS",
+        }
+    }
+
+    /// Licences make a nurse verified and are checked against a state board registry.
+    pub fn is_licence(self) -> bool {
+        matches!(self, Self::RN | Self::LPN | Self::CNA | Self::NP)
+    }
+
+    /// The Nurse Licensure Compact issues multistate licences to RNs and LPNs only.
+    pub fn may_be_multistate(self) -> bool {
+        matches!(self, Self::RN | Self::LPN)
+    }
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown credential kind")]
+pub struct UnknownCredentialKind;
+
+impl FromStr for CredentialKind {
+    type Err = UnknownCredentialKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownCredentialKind)
+    }
+}
+
+/// Where a credential stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+impl CredentialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl FromStr for CredentialStatus {
+    type Err = UnknownCredentialKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Pending, Self::Approved, Self::Rejected, Self::Expired]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownCredentialKind)
+    }
+}
+
+/// A nurse's standing, derived from their credentials and account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    /// No licence awaiting review or approved.
+    Unverified,
+    /// A licence awaits review.
+    Pending,
+    /// Holds an approved, unexpired licence.
+    Verified,
+    /// Suspended by an admin; overrides everything else.
+    Suspended,
+}
+
+impl VerificationStatus {
+    /// Derives the status from the account and its licences' statuses.
+    pub fn derive(suspended: bool, licences: impl IntoIterator<Item = CredentialStatus>) -> Self {
+        if suspended {
+            return Self::Suspended;
+        }
+        let mut pending = false;
+        for status in licences {
+            match status {
+                CredentialStatus::Approved => return Self::Verified,
+                CredentialStatus::Pending => pending = true,
+                CredentialStatus::Rejected | CredentialStatus::Expired => {}
+            }
+        }
+        if pending {
+            Self::Pending
+        } else {
+            Self::Unverified
+        }
+    }
+}
+
+/// A US state, DC or territory postal code: where a licence was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UsState([u8; 2]);
+
+const STATES: &[&str] = &[
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
+    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
+    "WI", "WY", "DC", "AS", "GU", "MP", "PR", "VI",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a US state or territory code (e.g. CA, NY, DC)")]
+pub struct UsStateError;
+
+impl UsState {
+    pub fn parse(input: &str) -> Result<Self, UsStateError> {
+        let upper = input.trim().to_ascii_uppercase();
+        if !STATES.contains(&upper.as_str()) {
+            return Err(UsStateError);
+        }
+        let bytes = upper.as_bytes();
+        Ok(Self([bytes[0], bytes[1]]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built only from ASCII codes in STATES.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Display for UsState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CredentialStatus as S;
+
+    #[test]
+    fn kinds_round_trip_and_classify() {
+        for kind in CredentialKind::ALL {
+            assert_eq!(kind.as_str().parse::<CredentialKind>(), Ok(kind));
+        }
+        assert!(CredentialKind::RN.is_licence() && !CredentialKind::BLS.is_licence());
+        assert!(CredentialKind::LPN.may_be_multistate() && !CredentialKind::NP.may_be_multistate());
+        assert!("rn".parse::<CredentialKind>().is_err());
+    }
+
+    #[test]
+    fn verification_status_follows_the_licences() {
+        use VerificationStatus as V;
+        assert_eq!(V::derive(false, []), V::Unverified);
+        assert_eq!(V::derive(false, [S::Rejected, S::Expired]), V::Unverified);
+        assert_eq!(V::derive(false, [S::Rejected, S::Pending]), V::Pending);
+        assert_eq!(V::derive(false, [S::Pending, S::Approved]), V::Verified);
+        assert_eq!(V::derive(true, [S::Approved]), V::Suspended);
+    }
+
+    #[test]
+    fn states_are_postal_codes() {
+        assert_eq!(
+            UsState::parse(" ca ").map(|s| s.to_string()),
+            Ok("CA".into())
+        );
+        assert!(UsState::parse("PR").is_ok());
+        for bad in ["", "C", "XX", "CAL", "ÇA"] {
+            assert!(UsState::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
