@@ -239,10 +239,10 @@ impl Verification {
         .await;
         match stored {
             Ok(replaced) => {
-                if let Some(old) = replaced.and_then(|k| Uuid::parse_str(&k).ok()) {
-                    if let Err(error) = self.documents.delete(old).await {
-                        tracing::warn!(%error, credential_id = %id, "replaced document not deleted");
-                    }
+                if let Some(old) = replaced.and_then(|k| Uuid::parse_str(&k).ok())
+                    && let Err(error) = self.documents.delete(old).await
+                {
+                    tracing::warn!(%error, credential_id = %id, "replaced document not deleted");
                 }
                 self.credential(id).await
             }

@@ -82,10 +82,10 @@ impl Verification {
             }
             None => None,
         };
-        if let Some(km) = patch.max_distance_km {
-            if !(km.is_finite() && (1.0..=200.0).contains(&km)) {
-                return Err(invalid("max_distance_km must be between 1 and 200"));
-            }
+        if let Some(km) = patch.max_distance_km
+            && !(km.is_finite() && (1.0..=200.0).contains(&km))
+        {
+            return Err(invalid("max_distance_km must be between 1 and 200"));
         }
         let (set_home, home) = match patch.home {
             None => (false, None),
