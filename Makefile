@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint
+.PHONY: up test openapi sqlx-prepare lint bench
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -45,3 +45,8 @@ sqlx-prepare:
 lint:
 	cargo fmt --all -- --check
 	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
+
+# bench: sign-in benchmark (release server + fresh shiftwire_bench DB, loopback only); records
+# the results in BENCHMARKS.md. Quick smoke run, not recorded: make bench ARGS="--duration-secs 3"
+bench:
+	bash scripts/bench.sh $(ARGS)
