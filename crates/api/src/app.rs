@@ -57,6 +57,10 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::idempotency,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
@@ -193,6 +197,7 @@ pub fn spawn_background(
             .clone()
             .run_sweeper(settings.verification_sweep_interval, shutdown.clone()),
     );
+    tracker.spawn(state.matching.clone().run_escalation(shutdown.clone()));
     let state = state.clone();
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -202,6 +207,9 @@ pub fn spawn_background(
                 _ = tick.tick() => {}
             }
             state.ip_limits.prune();
+            if let Err(error) = crate::idempotency::prune(&state.pool).await {
+                tracing::warn!(%error, "pruning idempotency keys failed");
+            }
             let codes = state.otp.prune().await;
             let tokens = state.refresh.prune().await;
             match (codes, tokens) {

@@ -59,6 +59,7 @@ pub struct Settings {
     pub license_registry: RegistryProvider,
     pub license_registry_timeout: Duration,
     pub verification_sweep_interval: Duration,
+    pub unfilled_alert: Duration,
 }
 
 const DEV_JWT_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
@@ -192,6 +193,7 @@ impl Settings {
                 "VERIFICATION_SWEEP_INTERVAL_SECONDS",
                 3600,
             )?),
+            unfilled_alert: Duration::from_secs(60 * parsed::<u64>("UNFILLED_ALERT_MINUTES", 120)?),
         })
     }
 
@@ -222,6 +224,7 @@ impl Settings {
             },
             license_registry_timeout: Duration::from_secs(2),
             verification_sweep_interval: Duration::from_secs(3600),
+            unfilled_alert: Duration::from_secs(120 * 60),
         }
     }
 }

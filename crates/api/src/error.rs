@@ -8,6 +8,7 @@ use axum::{
 };
 use serde::Serialize;
 use shiftwire_auth::AuthError;
+use shiftwire_matching::MatchingError;
 use shiftwire_verification::VerificationError;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -27,6 +28,11 @@ pub struct Problem {
     pub detail: String,
     /// Stable, machine-readable snake_case code, e.g. `invalid_code`, `shift_taken`.
     pub code: String,
+    /// Extension members of some problems: `rule` (which eligibility rule refused, with
+    /// `not_eligible`), `distance_m` and `geofence_m` (with `outside_geofence`).
+    #[serde(flatten)]
+    #[schema(additional_properties)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -35,6 +41,7 @@ pub struct ApiError {
     code: &'static str,
     detail: String,
     retry_after: Option<Duration>,
+    extensions: serde_json::Map<String, serde_json::Value>,
     /// Logged, never sent.
     internal: Option<String>,
 }
@@ -46,8 +53,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             retry_after: None,
+            extensions: serde_json::Map::new(),
             internal: None,
         }
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -98,6 +112,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_owned(),
+            extensions: self.extensions.clone(),
         }
     }
 }
@@ -257,6 +272,54 @@ impl From<VerificationError> for ApiError {
             VerificationError::Store(e) => Self::internal(e),
             VerificationError::Database(e) => e.into(),
             VerificationError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<MatchingError> for ApiError {
+    fn from(error: MatchingError) -> Self {
+        use StatusCode as S;
+        match error {
+            MatchingError::NotFound => Self::not_found(),
+            MatchingError::Invalid(why) => Self::unprocessable("invalid_request", why),
+            MatchingError::ShiftTaken => Self::new(
+                S::CONFLICT,
+                "shift_taken",
+                "another nurse booked this shift first",
+            ),
+            MatchingError::ShiftNotOpen => Self::new(
+                S::CONFLICT,
+                "shift_not_open",
+                "this shift is no longer open (cancelled or started)",
+            ),
+            MatchingError::ScheduleConflict => Self::new(
+                S::CONFLICT,
+                "schedule_conflict",
+                "you already have a booking that overlaps this shift",
+            ),
+            MatchingError::NotVerified => Self::new(
+                S::FORBIDDEN,
+                "not_verified",
+                "you need an approved, unexpired licence before claiming shifts",
+            ),
+            MatchingError::NotEligible(rule) => Self::new(
+                S::FORBIDDEN,
+                "not_eligible",
+                format!("you are not eligible for this shift: {}", rule.as_str()),
+            )
+            .with("rule", rule.as_str()),
+            e @ MatchingError::OutsideGeofence {
+                distance_m,
+                geofence_m,
+            } => Self::new(S::FORBIDDEN, "outside_geofence", e.to_string())
+                .with("distance_m", distance_m.round())
+                .with("geofence_m", geofence_m),
+            MatchingError::Conflict(code, detail) => Self::new(S::CONFLICT, code, detail),
+            MatchingError::ReasonRequired => Self::unprocessable(
+                "reason_required",
+                "a reason of 1 to 1000 characters is required",
+            ),
+            MatchingError::Database(e) => e.into(),
         }
     }
 }

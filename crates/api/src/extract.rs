@@ -141,6 +141,8 @@ pub struct AnyRole;
 pub struct NurseOnly;
 pub struct AdminOnly;
 pub struct VerifierOrAdmin;
+/// Schedulers act only within their facilities (`Principal::facility_ids`).
+pub struct SchedulerOnly;
 
 impl Allowed for AnyRole {
     const ROLES: &'static [Role] = &Role::ALL;
@@ -150,6 +152,9 @@ impl Allowed for NurseOnly {
 }
 impl Allowed for AdminOnly {
     const ROLES: &'static [Role] = &[Role::Admin];
+}
+impl Allowed for SchedulerOnly {
+    const ROLES: &'static [Role] = &[Role::Scheduler];
 }
 impl Allowed for VerifierOrAdmin {
     const ROLES: &'static [Role] = &[Role::Verifier, Role::Admin];

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod extract;
+mod idempotency;
 pub mod openapi;
 mod pagination;
 mod routes;

@@ -25,6 +25,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "nurse", description = "The nurse's own profile and credentials"),
         (name = "verification", description = "The verification console (verifier, admin)"),
         (name = "admin", description = "Administration (admin role)"),
+        (name = "shifts", description = "Shifts of a facility (its schedulers)"),
+        (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -71,6 +73,20 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::verifications::suspend))
         .routes(routes!(routes::verifications::reinstate))
         .routes(routes!(routes::verifications::audit_log))
+        .routes(routes!(routes::marketplace::create_facility))
+        .routes(routes!(
+            routes::marketplace::create_shift,
+            routes::marketplace::list_shifts
+        ))
+        .routes(routes!(routes::marketplace::patch_shift))
+        .routes(routes!(routes::marketplace::cancel_shift))
+        .routes(routes!(routes::marketplace::nearby))
+        .routes(routes!(routes::marketplace::claim))
+        .routes(routes!(routes::marketplace::release))
+        .routes(routes!(routes::marketplace::acknowledge_handoff))
+        .routes(routes!(routes::marketplace::check_in))
+        .routes(routes!(routes::marketplace::check_out))
+        .routes(routes!(routes::marketplace::my_bookings))
         .split_for_parts()
 }
 

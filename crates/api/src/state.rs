@@ -7,6 +7,7 @@ use shiftwire_auth::{
     IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender, Users,
     WebhookSms,
 };
+use shiftwire_matching::Matching;
 use shiftwire_verification::{
     DocumentStore, FsDocumentStore, HttpRegistry, LicenseRegistry, TableRegistry, Verification,
 };
@@ -25,6 +26,7 @@ pub struct AppState {
     pub ip_limits: Arc<IpRateLimits>,
     pub trust_forwarded_for: bool,
     pub verification: Verification,
+    pub matching: Matching,
     pub events: Arc<LocalEventBus>,
 }
 
@@ -96,6 +98,7 @@ impl AppState {
                 events.clone(),
                 settings.license_registry_timeout,
             ),
+            matching: Matching::new(pool.clone(), events.clone(), settings.unfilled_alert),
             events,
             jwt,
             pool,

@@ -23,6 +23,61 @@ pub enum DomainEvent {
     UserReinstated {
         user_id: Uuid,
     },
+    /// A shift opened (posted, or re-opened by a release): offer it.
+    ShiftOpened {
+        shift_id: Uuid,
+        facility_id: Uuid,
+    },
+    /// A nurse claimed a shift: withdraw its offers, tell the schedulers.
+    ShiftBooked {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+    },
+    /// A nurse released a booked shift; a `ShiftOpened` follows.
+    ShiftReleased {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+    },
+    /// A scheduler cancelled a shift (and its booking, if any).
+    ShiftCancelled {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        nurse_id: Option<Uuid>,
+    },
+    /// The handoff packet of a booked shift changed: the nurse must acknowledge again.
+    HandoffUpdated {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+        version: i32,
+    },
+    HandoffAcknowledged {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+        version: i32,
+    },
+    /// Check-in or check-out changed a booking.
+    BookingUpdated {
+        booking_id: Uuid,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        nurse_id: Uuid,
+    },
+    /// A shift is still open close to its start: its owner decides what to do.
+    ShiftUnfilled {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        owner_id: Uuid,
+        offered_count: i32,
+        release_count: i32,
+    },
 }
 
 impl DomainEvent {
@@ -33,16 +88,49 @@ impl DomainEvent {
             Self::ProfileUpdated { .. } => "profile.updated",
             Self::UserSuspended { .. } => "user.suspended",
             Self::UserReinstated { .. } => "user.reinstated",
+            Self::ShiftOpened { .. } => "shift.opened",
+            Self::ShiftBooked { .. } => "shift.booked",
+            Self::ShiftReleased { .. } => "shift.released",
+            Self::ShiftCancelled { .. } => "shift.cancelled",
+            Self::HandoffUpdated { .. } => "handoff.updated",
+            Self::HandoffAcknowledged { .. } => "handoff.acknowledged",
+            Self::BookingUpdated { .. } => "booking.updated",
+            Self::ShiftUnfilled { .. } => "shift.unfilled",
         }
     }
 
-    /// The user the event concerns.
-    pub fn user_id(&self) -> Uuid {
+    /// The facility whose schedulers the event concerns, if one.
+    pub fn facility_id(&self) -> Option<Uuid> {
         match self {
-            Self::VerificationUpdated { nurse_id, .. } | Self::ProfileUpdated { nurse_id } => {
-                *nurse_id
-            }
-            Self::UserSuspended { user_id } | Self::UserReinstated { user_id } => *user_id,
+            Self::ShiftOpened { facility_id, .. }
+            | Self::ShiftBooked { facility_id, .. }
+            | Self::ShiftReleased { facility_id, .. }
+            | Self::ShiftCancelled { facility_id, .. }
+            | Self::HandoffUpdated { facility_id, .. }
+            | Self::HandoffAcknowledged { facility_id, .. }
+            | Self::BookingUpdated { facility_id, .. }
+            | Self::ShiftUnfilled { facility_id, .. } => Some(*facility_id),
+            Self::VerificationUpdated { .. }
+            | Self::ProfileUpdated { .. }
+            | Self::UserSuspended { .. }
+            | Self::UserReinstated { .. } => None,
+        }
+    }
+
+    /// The user the event concerns, if one.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            Self::VerificationUpdated { nurse_id, .. }
+            | Self::ProfileUpdated { nurse_id }
+            | Self::ShiftBooked { nurse_id, .. }
+            | Self::ShiftReleased { nurse_id, .. }
+            | Self::HandoffUpdated { nurse_id, .. }
+            | Self::HandoffAcknowledged { nurse_id, .. }
+            | Self::BookingUpdated { nurse_id, .. } => Some(*nurse_id),
+            Self::UserSuspended { user_id } | Self::UserReinstated { user_id } => Some(*user_id),
+            Self::ShiftCancelled { nurse_id, .. } => *nurse_id,
+            Self::ShiftUnfilled { owner_id, .. } => Some(*owner_id),
+            Self::ShiftOpened { .. } => None,
         }
     }
 }

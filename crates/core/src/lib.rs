@@ -3,12 +3,14 @@
 //! Nothing here performs I/O; every other crate builds on these types.
 
 pub mod credential;
+pub mod eligibility;
 pub mod email;
 pub mod events;
 pub mod geo;
 pub mod id;
 pub mod phone;
 pub mod role;
+pub mod shift;
 
 pub use credential::{CredentialKind, CredentialStatus, UsState, VerificationStatus};
 pub use email::{Email, EmailError};
@@ -17,3 +19,4 @@ pub use geo::Coordinates;
 pub use id::new_id;
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, UnknownRole};
+pub use shift::{ShiftAction, ShiftStatus};

@@ -68,17 +68,18 @@ impl Verification {
     }
 }
 
-/// Writes `event` to the outbox inside the caller's transaction.
-async fn record_event(
+/// Writes `event` to the outbox inside the caller's transaction: it commits with the
+/// change it announces, or not at all.
+pub async fn record_event(
     tx: &mut Transaction<'_, Postgres>,
     event: &DomainEvent,
-) -> Result<(), VerificationError> {
-    let payload =
-        serde_json::to_value(event).map_err(|e| VerificationError::Internal(e.to_string()))?;
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query!(
-        "INSERT INTO outbox (topic, user_id, payload) VALUES ($1, $2, $3)",
+        "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)",
         event.topic(),
         event.user_id(),
+        event.facility_id(),
         payload
     )
     .execute(&mut **tx)

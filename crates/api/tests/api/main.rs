@@ -6,6 +6,7 @@ mod errors;
 mod health;
 mod helpers;
 mod login;
+mod marketplace;
 mod openapi;
 mod otp;
 mod profile;

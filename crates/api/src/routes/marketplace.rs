@@ -1,0 +1,787 @@
+//! The marketplace: facilities (admin), shifts (schedulers of the facility), nearby
+//! search, claims and bookings (nurses).
+
+use crate::{
+    ApiError, AppState,
+    error::Problem,
+    extract::{AdminOnly, Auth, IdPath, NoBody, NurseOnly, SchedulerOnly, ValidJson, ValidQuery},
+    pagination::{self, Page, PageParams},
+    routes::schemas::{CoordinatesBody, CredentialKindName},
+};
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shiftwire_core::{Coordinates, CredentialKind, ShiftStatus, UsState};
+use shiftwire_matching::{
+    Booking, Facility, HandoffPacket, NearbyQuery, NearbyShift, NewFacility, NewShift, Shift,
+    ShiftFilter, ShiftPatch,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------- wire types
+
+/// What a nurse needs on arrival.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffBody {
+    /// Whom to report to, e.g. "Charge nurse, 4 West (ext. 4410)". Required.
+    report_to: String,
+    /// Where to go and how to get in. Required.
+    arrival_instructions: String,
+    parking: Option<String>,
+    unit_notes: Option<String>,
+    #[serde(default)]
+    exceptions: Vec<String>,
+}
+
+impl From<HandoffBody> for HandoffPacket {
+    fn from(h: HandoffBody) -> Self {
+        Self {
+            report_to: h.report_to,
+            arrival_instructions: h.arrival_instructions,
+            parking: h.parking,
+            unit_notes: h.unit_notes,
+            exceptions: h.exceptions,
+        }
+    }
+}
+
+impl From<HandoffPacket> for HandoffBody {
+    fn from(h: HandoffPacket) -> Self {
+        Self {
+            report_to: h.report_to,
+            arrival_instructions: h.arrival_instructions,
+            parking: h.parking,
+            unit_notes: h.unit_notes,
+            exceptions: h.exceptions,
+        }
+    }
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ShiftStatusName {
+    Open,
+    Booked,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FacilityBody {
+    id: Uuid,
+    name: String,
+    address: String,
+    location: CoordinatesBody,
+    timezone: String,
+    state: String,
+    geofence_m: i32,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Facility> for FacilityBody {
+    fn from(f: Facility) -> Self {
+        Self {
+            id: f.id,
+            name: f.name,
+            address: f.address,
+            location: f.location.into(),
+            timezone: f.timezone,
+            state: f.state,
+            geofence_m: f.geofence_m,
+            created_at: f.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NurseRefBody {
+    id: Uuid,
+    name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShiftBookingBody {
+    id: Uuid,
+    nurse: NurseRefBody,
+    /// The current handoff version.
+    handoff_version: i32,
+    /// Whether the nurse acknowledged that version.
+    handoff_acknowledged: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShiftBody {
+    id: Uuid,
+    facility_id: Uuid,
+    /// The scheduler who decides about this shift.
+    owner_id: Uuid,
+    #[schema(value_type = CredentialKindName)]
+    role: CredentialKind,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    hourly_rate_cents: i32,
+    #[schema(value_type = Vec<CredentialKindName>)]
+    required_certifications: Vec<CredentialKind>,
+    unit: String,
+    handoff: HandoffBody,
+    handoff_version: i32,
+    #[schema(value_type = ShiftStatusName)]
+    status: ShiftStatus,
+    /// Still open within `UNFILLED_ALERT_MINUTES` of its start.
+    at_risk: bool,
+    /// How often a nurse released it.
+    release_count: i32,
+    cancel_reason: Option<String>,
+    booking: Option<ShiftBookingBody>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Shift> for ShiftBody {
+    fn from(s: Shift) -> Self {
+        Self {
+            id: s.id,
+            facility_id: s.facility_id,
+            owner_id: s.owner_id,
+            role: s.role,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            hourly_rate_cents: s.hourly_rate_cents,
+            required_certifications: s.required_certifications,
+            unit: s.unit,
+            handoff: s.handoff.into(),
+            handoff_version: s.handoff_version,
+            status: s.status,
+            at_risk: s.at_risk,
+            release_count: s.release_count,
+            cancel_reason: s.cancel_reason,
+            booking: s.booking.map(|b| ShiftBookingBody {
+                id: b.id,
+                nurse: NurseRefBody {
+                    id: b.nurse_id,
+                    name: b.nurse_name,
+                },
+                handoff_version: b.handoff_version,
+                handoff_acknowledged: b.handoff_acknowledged,
+            }),
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FacilityRefBody {
+    id: Uuid,
+    name: String,
+    location: CoordinatesBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NearbyShiftBody {
+    id: Uuid,
+    facility: FacilityRefBody,
+    #[schema(value_type = CredentialKindName)]
+    role: CredentialKind,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    hourly_rate_cents: i32,
+    unit: String,
+    #[schema(value_type = Vec<CredentialKindName>)]
+    required_certifications: Vec<CredentialKind>,
+    /// Geodesic distance from the query point.
+    distance_km: f64,
+}
+
+impl From<NearbyShift> for NearbyShiftBody {
+    fn from(s: NearbyShift) -> Self {
+        Self {
+            id: s.id,
+            facility: FacilityRefBody {
+                id: s.facility_id,
+                name: s.facility_name,
+                location: s.facility_location.into(),
+            },
+            role: s.role,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            hourly_rate_cents: s.hourly_rate_cents,
+            unit: s.unit,
+            required_certifications: s.required_certifications,
+            distance_km: s.distance_km,
+        }
+    }
+}
+
+/// A booking with everything needed to arrive.
+#[derive(Serialize, ToSchema)]
+pub struct BookingBody {
+    id: Uuid,
+    /// `booked`, `in_progress`, `completed`, `released` or `cancelled`.
+    status: String,
+    shift: BookingShiftBody,
+    facility: FacilityBody,
+    handoff: HandoffBody,
+    handoff_version: i32,
+    handoff_acknowledged: bool,
+    checked_in_at: Option<DateTime<Utc>>,
+    checked_out_at: Option<DateTime<Utc>>,
+    worked_minutes: Option<i32>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BookingShiftBody {
+    id: Uuid,
+    #[schema(value_type = ShiftStatusName)]
+    status: ShiftStatus,
+    #[schema(value_type = CredentialKindName)]
+    role: CredentialKind,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    hourly_rate_cents: i32,
+    unit: String,
+}
+
+impl From<Booking> for BookingBody {
+    fn from(b: Booking) -> Self {
+        Self {
+            id: b.id,
+            status: b.status,
+            shift: BookingShiftBody {
+                id: b.shift_id,
+                status: b.shift_status,
+                role: b.role,
+                starts_at: b.starts_at,
+                ends_at: b.ends_at,
+                hourly_rate_cents: b.hourly_rate_cents,
+                unit: b.unit,
+            },
+            facility: b.facility.into(),
+            handoff: b.handoff.into(),
+            handoff_version: b.handoff_version,
+            handoff_acknowledged: b.handoff_acknowledged,
+            checked_in_at: b.checked_in_at,
+            checked_out_at: b.checked_out_at,
+            worked_minutes: b.worked_minutes,
+            created_at: b.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why; 1 to 1000 characters.
+    reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionBody {
+    #[schema(example = 37.7402)]
+    lat: f64,
+    #[schema(example = -122.385)]
+    lon: f64,
+}
+
+impl PositionBody {
+    fn coordinates(&self) -> Result<Coordinates, ApiError> {
+        Coordinates::new(self.lat, self.lon)
+            .map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))
+    }
+}
+
+// ---------------------------------------------------------------- admin: facilities
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFacilityRequest {
+    #[schema(example = "Mercy General Hospital")]
+    name: String,
+    address: String,
+    #[schema(value_type = CoordinatesBody)]
+    location: Coordinates,
+    /// IANA zone, e.g. `America/Los_Angeles`.
+    timezone: String,
+    /// Two-letter state code: licences are checked against it.
+    state: String,
+    /// Check-in radius in metres, 10 to 5000.
+    geofence_m: i32,
+}
+
+/// Register a facility (admin).
+#[utoipa::path(post, path = "/v1/admin/facilities", tag = "admin", security(("bearer" = [])),
+    request_body = CreateFacilityRequest,
+    responses(
+        (status = 201, description = "Created", body = FacilityBody),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_request`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_facility(
+    _admin: Auth<AdminOnly>,
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<CreateFacilityRequest>,
+) -> Result<(StatusCode, Json<FacilityBody>), ApiError> {
+    let us_state = UsState::parse(&body.state)
+        .map_err(|e| ApiError::unprocessable("invalid_request", format!("state: {e}")))?;
+    let facility = state
+        .matching
+        .create_facility(NewFacility {
+            name: body.name,
+            address: body.address,
+            location: body.location,
+            timezone: body.timezone,
+            state: us_state,
+            geofence_m: body.geofence_m,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(facility.into())))
+}
+
+// ---------------------------------------------------------------- schedulers: shifts
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShiftRequest {
+    #[schema(value_type = CredentialKindName)]
+    role: CredentialKind,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    #[schema(example = 6500)]
+    hourly_rate_cents: i32,
+    #[serde(default)]
+    #[schema(value_type = Vec<CredentialKindName>)]
+    required_certifications: Vec<CredentialKind>,
+    #[schema(example = "4 West, Med-Surg")]
+    unit: String,
+    handoff: HandoffBody,
+}
+
+/// Post an open shift (scheduler of the facility). Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/facilities/{fid}/shifts", tag = "shifts", security(("bearer" = [])),
+    params(("fid" = Uuid, Path, description = "Facility id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    request_body = CreateShiftRequest,
+    responses(
+        (status = 201, description = "Posted, status `open`", body = ShiftBody),
+        (status = 404, description = "No such facility of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_request`, `invalid_body`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_shift(
+    scheduler: Auth<SchedulerOnly>,
+    State(state): State<AppState>,
+    IdPath(facility_id): IdPath,
+    ValidJson(body): ValidJson<CreateShiftRequest>,
+) -> Result<(StatusCode, Json<ShiftBody>), ApiError> {
+    let new = NewShift {
+        role: body.role,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        hourly_rate_cents: body.hourly_rate_cents,
+        required_certifications: body.required_certifications,
+        unit: body.unit,
+        handoff: body.handoff.into(),
+    };
+    let user = &scheduler.user;
+    let shift = state
+        .matching
+        .create_shift(user.id, &user.facility_ids, facility_id, new)
+        .await?;
+    Ok((StatusCode::CREATED, Json(shift.into())))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftListParams {
+    /// `open`, `booked`, `in_progress`, `completed` or `cancelled`.
+    status: Option<String>,
+    /// Shifts starting at or after this time.
+    from: Option<DateTime<Utc>>,
+    /// Shifts starting before this time.
+    to: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A facility's shifts by start time, each with `at_risk` and its booking (scheduler of
+/// the facility).
+#[utoipa::path(get, path = "/v1/facilities/{fid}/shifts", tag = "shifts", security(("bearer" = [])),
+    params(("fid" = Uuid, Path, description = "Facility id"), ShiftListParams),
+    responses(
+        (status = 200, description = "A page of shifts", body = Page<ShiftBody>),
+        (status = 404, description = "No such facility of yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_shifts(
+    scheduler: Auth<SchedulerOnly>,
+    State(state): State<AppState>,
+    IdPath(facility_id): IdPath,
+    ValidQuery(params): ValidQuery<ShiftListParams>,
+) -> Result<Json<Page<ShiftBody>>, ApiError> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let limit = page.limit()?;
+    let status = params
+        .status
+        .as_deref()
+        .map(str::parse::<ShiftStatus>)
+        .transpose()
+        .map_err(|_| ApiError::unprocessable("invalid_query", "status: unknown shift status"))?;
+    let filter = ShiftFilter {
+        status,
+        from: params.from,
+        to: params.to,
+        after: page
+            .cursor
+            .as_deref()
+            .map(pagination::decode_at_id)
+            .transpose()?,
+        limit: limit + 1,
+    };
+    let rows = state
+        .matching
+        .facility_shifts(&scheduler.user.facility_ids, facility_id, &filter)
+        .await?;
+    Ok(Json(pagination::page(
+        rows,
+        limit,
+        |s| pagination::encode_at_id(s.starts_at, s.id),
+        Into::into,
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftPatchRequest {
+    /// Open shifts only.
+    starts_at: Option<DateTime<Utc>>,
+    /// Open shifts only.
+    ends_at: Option<DateTime<Utc>>,
+    hourly_rate_cents: Option<i32>,
+    #[schema(value_type = Option<Vec<CredentialKindName>>)]
+    required_certifications: Option<Vec<CredentialKind>>,
+    unit: Option<String>,
+    /// A changed packet gets a new version; on a booked shift the nurse must acknowledge again.
+    handoff: Option<HandoffBody>,
+}
+
+/// Change an open or booked shift (scheduler of the facility).
+#[utoipa::path(patch, path = "/v1/shifts/{id}", tag = "shifts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Shift id")),
+    request_body = ShiftPatchRequest,
+    responses(
+        (status = 200, description = "The updated shift", body = ShiftBody),
+        (status = 404, description = "No such shift of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shift_not_editable`, `shift_changed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_request`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch_shift(
+    scheduler: Auth<SchedulerOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ShiftPatchRequest>,
+) -> Result<Json<ShiftBody>, ApiError> {
+    let patch = ShiftPatch {
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        hourly_rate_cents: body.hourly_rate_cents,
+        required_certifications: body.required_certifications,
+        unit: body.unit,
+        handoff: body.handoff.map(Into::into),
+    };
+    let shift = state
+        .matching
+        .update_shift(&scheduler.user.facility_ids, id, patch)
+        .await?;
+    Ok(Json(shift.into()))
+}
+
+/// Cancel an open or booked shift, with a reason (scheduler of the facility).
+#[utoipa::path(post, path = "/v1/shifts/{id}/cancel", tag = "shifts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Shift id")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Cancelled", body = ShiftBody),
+        (status = 404, description = "No such shift of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shift_not_cancellable`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`reason_required`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_shift(
+    scheduler: Auth<SchedulerOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Json<ShiftBody>, ApiError> {
+    let shift = state
+        .matching
+        .cancel_shift(&scheduler.user.facility_ids, id, &body.reason)
+        .await?;
+    Ok(Json(shift.into()))
+}
+
+// ---------------------------------------------------------------- nurses
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NearbyParams {
+    /// Search point; default: the nurse's home.
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// Default and maximum: the nurse's `max_distance_km`.
+    radius_km: Option<f64>,
+    /// Shifts starting at or after this time.
+    from: Option<DateTime<Utc>>,
+    /// Shifts starting before this time.
+    to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<CredentialKindName>)]
+    role: Option<CredentialKind>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn encode_distance_cursor(distance_km: f64, id: Uuid) -> String {
+    let mut bytes = distance_km.to_be_bytes().to_vec();
+    bytes.extend_from_slice(id.as_bytes());
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn decode_distance_cursor(cursor: &str) -> Result<(f64, Uuid), ApiError> {
+    use base64::Engine;
+    let bad = || ApiError::unprocessable("invalid_cursor", "cursor is not one this server issued");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    if bytes.len() != 24 {
+        return Err(bad());
+    }
+    let distance = f64::from_be_bytes(bytes[..8].try_into().map_err(|_| bad())?);
+    let id = Uuid::from_slice(&bytes[8..]).map_err(|_| bad())?;
+    if !distance.is_finite() {
+        return Err(bad());
+    }
+    Ok((distance, id))
+}
+
+/// Open shifts the caller is eligible for, nearest first, with the distance from the
+/// search point. No other nurse's data.
+#[utoipa::path(get, path = "/v1/shifts/nearby", tag = "marketplace", security(("bearer" = [])),
+    params(NearbyParams),
+    responses(
+        (status = 200, description = "A page of shifts", body = Page<NearbyShiftBody>),
+        (status = 422, description = "`invalid_query`, `no_search_point`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn nearby(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    ValidQuery(params): ValidQuery<NearbyParams>,
+) -> Result<Json<Page<NearbyShiftBody>>, ApiError> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let limit = page.limit()?;
+    let point = match (params.lat, params.lon) {
+        (Some(lat), Some(lon)) => Coordinates::new(lat, lon)
+            .map_err(|e| ApiError::unprocessable("invalid_query", e.to_string()))?,
+        (None, None) => state
+            .matching
+            .default_search_point(nurse.user.id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "no_search_point",
+                    "pass lat and lon, or set a home location on your profile",
+                )
+            })?,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_query",
+                "lat and lon go together",
+            ));
+        }
+    };
+    let radius_km = params.radius_km.unwrap_or(200.0);
+    if !(radius_km.is_finite() && radius_km >= 0.0) {
+        return Err(ApiError::unprocessable(
+            "invalid_query",
+            "radius_km must be a non-negative number",
+        ));
+    }
+    let query = NearbyQuery {
+        point,
+        radius_km,
+        from: params.from,
+        to: params.to,
+        role: params.role,
+        after: page
+            .cursor
+            .as_deref()
+            .map(decode_distance_cursor)
+            .transpose()?,
+        limit: limit + 1,
+    };
+    let rows = state.matching.nearby(nurse.user.id, &query).await?;
+    Ok(Json(pagination::page(
+        rows,
+        limit,
+        |s| encode_distance_cursor(s.distance_km, s.id),
+        Into::into,
+    )))
+}
+
+/// Claim an open shift: the first valid claim wins. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/shifts/{id}/claim", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Shift id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    responses(
+        (status = 201, description = "Booked", body = BookingBody),
+        (status = 403, description = "`not_verified`, `not_eligible` (with `rule`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such shift", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shift_taken`, `shift_not_open`, `schedule_conflict`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn claim(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    _body: NoBody,
+) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
+    let booking = state.matching.claim(nurse.user.id, id).await?;
+    Ok((StatusCode::CREATED, Json(booking.into())))
+}
+
+/// Give a booked shift back before it starts; it opens again for others. Accepts
+/// `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/bookings/{id}/release", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Released", body = BookingBody),
+        (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_releasable`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ReasonBody>,
+) -> Result<Json<BookingBody>, ApiError> {
+    let booking = state
+        .matching
+        .release(nurse.user.id, id, &body.reason)
+        .await?;
+    Ok(Json(booking.into()))
+}
+
+/// Acknowledge the current handoff packet.
+#[utoipa::path(post, path = "/v1/bookings/{id}/handoff/ack", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "Acknowledged", body = BookingBody),
+        (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`booking_not_active`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn acknowledge_handoff(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    _body: NoBody,
+) -> Result<Json<BookingBody>, ApiError> {
+    let booking = state
+        .matching
+        .acknowledge_handoff(nurse.user.id, id)
+        .await?;
+    Ok(Json(booking.into()))
+}
+
+/// Check in at the facility: from 30 minutes before the start until the end, inside the
+/// geofence. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/bookings/{id}/check-in", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    request_body = PositionBody,
+    responses(
+        (status = 200, description = "Checked in; the shift is `in_progress`", body = BookingBody),
+        (status = 403, description = "`outside_geofence` (with `distance_m`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_checkable`, `outside_check_in_window`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn check_in(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<PositionBody>,
+) -> Result<Json<BookingBody>, ApiError> {
+    let at = body.coordinates()?;
+    let booking = state.matching.check(nurse.user.id, id, at, true).await?;
+    Ok(Json(booking.into()))
+}
+
+/// Check out at the facility, inside the geofence; records the worked minutes. Accepts
+/// `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/bookings/{id}/check-out", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    request_body = PositionBody,
+    responses(
+        (status = 200, description = "Checked out; the shift is `completed`", body = BookingBody),
+        (status = 403, description = "`outside_geofence` (with `distance_m`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_checkable`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn check_out(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<PositionBody>,
+) -> Result<Json<BookingBody>, ApiError> {
+    let at = body.coordinates()?;
+    let booking = state.matching.check(nurse.user.id, id, at, false).await?;
+    Ok(Json(booking.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BookingListParams {
+    /// Bookings whose shift starts at or after this time.
+    from: Option<DateTime<Utc>>,
+    /// Bookings whose shift starts before this time.
+    to: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The nurse's bookings with shift, facility and handoff packet, by start time.
+#[utoipa::path(get, path = "/v1/me/bookings", tag = "marketplace", security(("bearer" = [])),
+    params(BookingListParams),
+    responses((status = 200, description = "A page of bookings", body = Page<BookingBody>)))]
+pub async fn my_bookings(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    ValidQuery(params): ValidQuery<BookingListParams>,
+) -> Result<Json<Page<BookingBody>>, ApiError> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let limit = page.limit()?;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(pagination::decode_at_id)
+        .transpose()?;
+    let rows = state
+        .matching
+        .bookings_of(nurse.user.id, params.from, params.to, after, limit + 1)
+        .await?;
+    Ok(Json(pagination::page(
+        rows,
+        limit,
+        |b| pagination::encode_at_id(b.starts_at, b.id),
+        Into::into,
+    )))
+}

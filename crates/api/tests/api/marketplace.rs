@@ -1,0 +1,937 @@
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use chrono::{Duration, Utc};
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shiftwire_core::Role;
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicU32, Ordering};
+use uuid::Uuid;
+
+/// Mercy General (helpers::create_facility) is at 38.57, -121.45 in CA, geofence 200 m.
+const FACILITY_AT: (f64, f64) = (38.57, -121.45);
+
+static PHONES: AtomicU32 = AtomicU32::new(0);
+
+/// A verified, available RN (CA licence, BLS) living at `home`; returns (token, id).
+async fn nurse_at(app: &TestApp, home: (f64, f64), max_km: f64) -> (String, Uuid) {
+    let id = Uuid::now_v7();
+    let phone = format!("+1415555{:04}", PHONES.fetch_add(1, Ordering::SeqCst));
+    sqlx::query(
+        "INSERT INTO users (id, role, phone, name, home, max_distance_km)
+         VALUES ($1, 'nurse', $2, 'Test Nurse', ST_SetSRID(ST_MakePoint($4, $3), 4326)::geography, $5)",
+    )
+    .bind(id)
+    .bind(&phone)
+    .bind(home.0)
+    .bind(home.1)
+    .bind(max_km)
+    .execute(&app.pool)
+    .await
+    .expect("nurse");
+    for (kind, state) in [("RN", Some("CA")), ("BLS", None)] {
+        sqlx::query(
+            "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status, checked_at)
+             VALUES ($1, $2, $3, $4, $5, '2028-03-31', 'approved', now())",
+        )
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(kind)
+        .bind(format!("{kind}-{phone}"))
+        .bind(state)
+        .execute(&app.pool)
+        .await
+        .expect("credential");
+    }
+    let token = app.state.jwt.issue(id, Role::Nurse).expect("token");
+    (token, id)
+}
+
+async fn nearby_nurse(app: &TestApp) -> (String, Uuid) {
+    nurse_at(app, (38.58, -121.46), 25.0).await
+}
+
+struct Facility {
+    id: Uuid,
+    scheduler: String,
+}
+
+async fn facility(app: &TestApp, name: &str) -> Facility {
+    let id = app.create_facility(name).await;
+    let email = format!("scheduler-{id}@shiftwire.example");
+    let scheduler = app.staff_token(&email, Role::Scheduler, vec![id]).await;
+    Facility { id, scheduler }
+}
+
+fn shift_body(starts_in_min: i64, hours: i64) -> Value {
+    let starts_at = Utc::now() + Duration::minutes(starts_in_min);
+    json!({
+        "role": "RN",
+        "starts_at": starts_at,
+        "ends_at": starts_at + Duration::hours(hours),
+        "hourly_rate_cents": 6500,
+        "required_certifications": ["BLS"],
+        "unit": "4 West, Med-Surg",
+        "handoff": {
+            "report_to": "Charge nurse, 4 West (ext. 4410)",
+            "arrival_instructions": "Staff entrance on J St; badge pickup at security.",
+            "parking": "Garage B, level 3",
+            "exceptions": ["Epic access is set up on arrival"]
+        }
+    })
+}
+
+async fn post_shift(app: &TestApp, f: &Facility, body: &Value) -> Value {
+    let response = app
+        .post(
+            &format!("/v1/facilities/{}/shifts", f.id),
+            body,
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.expect("json")
+}
+
+fn id_of(value: &Value) -> Uuid {
+    Uuid::parse_str(value["id"].as_str().expect("id")).expect("uuid")
+}
+
+async fn claim(app: &TestApp, token: &str, shift: Uuid) -> reqwest::Response {
+    app.post(
+        &format!("/v1/shifts/{shift}/claim"),
+        &json!({}),
+        Some(token),
+    )
+    .await
+}
+
+async fn topics(app: &TestApp, shift: Uuid) -> Vec<String> {
+    sqlx::query_scalar("SELECT topic FROM outbox WHERE payload->>'shift_id' = $1 ORDER BY id")
+        .bind(shift.to_string())
+        .fetch_all(&app.pool)
+        .await
+        .expect("outbox")
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_posted_shift_is_open_with_its_handoff_and_owner(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = post_shift(&app, &f, &shift_body(240, 8)).await;
+    assert_eq!(shift["status"], "open");
+    assert_eq!(
+        shift["handoff"]["report_to"],
+        "Charge nurse, 4 West (ext. 4410)"
+    );
+    assert_eq!(shift["handoff_version"], 1);
+    assert_eq!(shift["booking"], Value::Null);
+    assert_eq!(shift["at_risk"], false);
+    assert!(shift["owner_id"].is_string());
+    let list: Value = app
+        .get(
+            &format!("/v1/facilities/{}/shifts?status=open", f.id),
+            Some(&f.scheduler),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_shift_cannot_open_without_its_context_or_a_sane_window(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let url = format!("/v1/facilities/{}/shifts", f.id);
+    let with = |path: &[&str], value: Value| {
+        let mut body = shift_body(240, 8);
+        let mut target = &mut body;
+        for key in &path[..path.len() - 1] {
+            target = &mut target[*key];
+        }
+        target[path[path.len() - 1]] = value;
+        body
+    };
+    let past = Utc::now() - Duration::hours(1);
+    for (body, code) in [
+        (
+            with(&["handoff", "report_to"], json!("  ")),
+            "invalid_request",
+        ),
+        (
+            with(&["handoff", "arrival_instructions"], json!("")),
+            "invalid_request",
+        ),
+        (
+            with(&["ends_at"], json!(Utc::now() + Duration::hours(30))),
+            "invalid_request",
+        ),
+        (with(&["starts_at"], json!(past)), "invalid_request"),
+        (with(&["hourly_rate_cents"], json!(0)), "invalid_request"),
+        (with(&["role"], json!("BLS")), "invalid_request"),
+        (
+            with(&["required_certifications"], json!(["RN"])),
+            "invalid_request",
+        ),
+        (with(&["handoff", "wifi"], json!("x")), "unknown_field"),
+        (with(&["status"], json!("booked")), "unknown_field"),
+    ] {
+        let response = app.post(&url, &body, Some(&f.scheduler)).await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+    }
+    let shifts: i64 = sqlx::query_scalar("SELECT count(*) FROM shifts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(shifts, 0);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn schedulers_see_only_their_facilities(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let a = facility(&app, "Mercy General Hospital").await;
+    let b = facility(&app, "Bayview Care Center").await;
+    let b_shift = id_of(&post_shift(&app, &b, &shift_body(240, 8)).await);
+    for response in [
+        app.get(
+            &format!("/v1/facilities/{}/shifts", b.id),
+            Some(&a.scheduler),
+        )
+        .await,
+        app.post(
+            &format!("/v1/facilities/{}/shifts", b.id),
+            &shift_body(240, 8),
+            Some(&a.scheduler),
+        )
+        .await,
+        app.patch(
+            &format!("/v1/shifts/{b_shift}"),
+            &json!({ "unit": "x" }),
+            Some(&a.scheduler),
+        )
+        .await,
+        app.post(
+            &format!("/v1/shifts/{b_shift}/cancel"),
+            &json!({ "reason": "x" }),
+            Some(&a.scheduler),
+        )
+        .await,
+    ] {
+        assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let (nurse, _) = nearby_nurse(&app).await;
+    let as_nurse = app
+        .post(
+            &format!("/v1/facilities/{}/shifts", a.id),
+            &shift_body(240, 8),
+            Some(&nurse),
+        )
+        .await;
+    assert_problem(as_nurse, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+
+    let (far, _) = nurse_at(&app, (37.80, -122.27), 25.0).await; // Oakland, ~120 km away
+    let (unavailable, unavailable_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE users SET available = false WHERE id = $1")
+        .bind(unavailable_id)
+        .execute(&app.pool)
+        .await
+        .expect("unavailable");
+    let (lpn, lpn_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE credentials SET kind = 'LPN' WHERE nurse_id = $1 AND kind = 'RN'")
+        .bind(lpn_id)
+        .execute(&app.pool)
+        .await
+        .expect("lpn");
+    let (nevada, nevada_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE credentials SET issuing_state = 'NV' WHERE nurse_id = $1 AND kind = 'RN'")
+        .bind(nevada_id)
+        .execute(&app.pool)
+        .await
+        .expect("nv");
+    let (no_bls, no_bls_id) = nearby_nurse(&app).await;
+    sqlx::query(
+        "UPDATE credentials SET expires_on = current_date WHERE nurse_id = $1 AND kind = 'BLS'",
+    )
+    .bind(no_bls_id)
+    .execute(&app.pool)
+    .await
+    .expect("bls");
+    let (unverified, unverified_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE credentials SET status = 'pending' WHERE nurse_id = $1")
+        .bind(unverified_id)
+        .execute(&app.pool)
+        .await
+        .expect("pending");
+
+    for (token, rule) in [
+        (&far, "too_far"),
+        (&unavailable, "unavailable"),
+        (&lpn, "role"),
+        (&nevada, "licence_state"),
+        (&no_bls, "certification_expired"),
+    ] {
+        let body = assert_problem(
+            claim(&app, token, shift).await,
+            StatusCode::FORBIDDEN,
+            "not_eligible",
+        )
+        .await;
+        assert_eq!(body["rule"], rule);
+    }
+    assert_problem(
+        claim(&app, &unverified, shift).await,
+        StatusCode::FORBIDDEN,
+        "not_verified",
+    )
+    .await;
+
+    let (busy, _) = nearby_nurse(&app).await;
+    let overlapping = id_of(&post_shift(&app, &f, &shift_body(300, 8)).await);
+    assert_eq!(
+        claim(&app, &busy, overlapping).await.status(),
+        StatusCode::CREATED
+    );
+    assert_problem(
+        claim(&app, &busy, shift).await,
+        StatusCode::CONFLICT,
+        "schedule_conflict",
+    )
+    .await;
+
+    let (suspended, suspended_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE users SET suspended_at = now() WHERE id = $1")
+        .bind(suspended_id)
+        .execute(&app.pool)
+        .await
+        .expect("suspend");
+    assert_problem(
+        claim(&app, &suspended, shift).await,
+        StatusCode::FORBIDDEN,
+        "account_suspended",
+    )
+    .await;
+
+    let (eligible, _) = nearby_nurse(&app).await;
+    assert_eq!(
+        claim(&app, &eligible, shift).await.status(),
+        StatusCode::CREATED
+    );
+    let unknown = claim(&app, &eligible, Uuid::now_v7()).await;
+    assert_problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn two_hundred_concurrent_claims_book_the_shift_exactly_once(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.database_max_connections = 20).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let mut nurses = Vec::new();
+    for _ in 0..200 {
+        nurses.push(nearby_nurse(&app).await.0);
+    }
+    let answers = join_all(nurses.iter().map(|token| claim(&app, token, shift))).await;
+    let created = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1);
+    for answer in answers
+        .into_iter()
+        .filter(|r| r.status() != StatusCode::CREATED)
+    {
+        assert_problem(answer, StatusCode::CONFLICT, "shift_taken").await;
+    }
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE shift_id = $1")
+        .bind(shift)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(bookings, 1);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn one_nurse_racing_for_two_overlapping_shifts_gets_one(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let first = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let second = id_of(&post_shift(&app, &f, &shift_body(300, 8)).await);
+    let (nurse, nurse_id) = nearby_nurse(&app).await;
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(claim(&app, &nurse, first), claim(&app, &nurse, second));
+        let statuses = [a.status(), b.status()];
+        assert!(statuses.contains(&StatusCode::CREATED), "{statuses:?}");
+        let loser = if a.status() == StatusCode::CREATED {
+            b
+        } else {
+            a
+        };
+        assert_problem(loser, StatusCode::CONFLICT, "schedule_conflict").await;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM bookings WHERE nurse_id = $1 AND status = 'booked'",
+        )
+        .bind(nurse_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+        assert_eq!(live, 1);
+        // Reset for the next round.
+        sqlx::query("UPDATE bookings SET status = 'released' WHERE nurse_id = $1")
+            .bind(nurse_id)
+            .execute(&app.pool)
+            .await
+            .expect("reset");
+        sqlx::query("UPDATE shifts SET status = 'open'")
+            .execute(&app.pool)
+            .await
+            .expect("reset");
+    }
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_release_reopens_the_shift_for_another_nurse(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let (first, _) = nearby_nurse(&app).await;
+    let (second, _) = nearby_nurse(&app).await;
+    let booking: Value = claim(&app, &first, shift).await.json().await.expect("json");
+    assert_problem(
+        claim(&app, &second, shift).await,
+        StatusCode::CONFLICT,
+        "shift_taken",
+    )
+    .await;
+    let booking_id = id_of(&booking);
+    let url = format!("/v1/bookings/{booking_id}/release");
+    assert_problem(
+        app.post(&url, &json!({}), Some(&first)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    assert_problem(
+        app.post(&url, &json!({ "reason": "x" }), Some(&second))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let released = app
+        .post(&url, &json!({ "reason": "Family emergency" }), Some(&first))
+        .await;
+    assert_eq!(released.status(), StatusCode::OK);
+    let released: Value = released.json().await.expect("json");
+    assert_eq!(released["status"], "released");
+    assert_eq!(released["shift"]["status"], "open");
+    assert_eq!(
+        claim(&app, &second, shift).await.status(),
+        StatusCode::CREATED
+    );
+    let list: Value = app
+        .get(
+            &format!("/v1/facilities/{}/shifts", f.id),
+            Some(&f.scheduler),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"][0]["release_count"], 1);
+    assert_eq!(list["items"][0]["status"], "booked");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_handoff_change_on_a_booked_shift_needs_a_new_acknowledgement(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let (nurse, _) = nearby_nurse(&app).await;
+    let booking = id_of(
+        &claim(&app, &nurse, shift)
+            .await
+            .json::<Value>()
+            .await
+            .expect("json"),
+    );
+    let ack = app
+        .post(
+            &format!("/v1/bookings/{booking}/handoff/ack"),
+            &json!({}),
+            Some(&nurse),
+        )
+        .await;
+    assert_eq!(ack.status(), StatusCode::OK);
+    assert_eq!(
+        ack.json::<Value>().await.expect("json")["handoff_acknowledged"],
+        true
+    );
+    let list_url = format!("/v1/facilities/{}/shifts", f.id);
+    let list: Value = app
+        .get(&list_url, Some(&f.scheduler))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"][0]["booking"]["handoff_acknowledged"], true);
+
+    let mut handoff = shift_body(240, 8)["handoff"].clone();
+    handoff["report_to"] = json!("House supervisor (ext. 2000)");
+    let patched = app
+        .patch(
+            &format!("/v1/shifts/{shift}"),
+            &json!({ "handoff": handoff }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let patched: Value = patched.json().await.expect("json");
+    assert_eq!(patched["handoff_version"], 2);
+    assert_eq!(patched["booking"]["handoff_acknowledged"], false);
+    assert_eq!(
+        topics(&app, shift).await.last().map(String::as_str),
+        Some("handoff.updated")
+    );
+
+    let mine: Value = app
+        .get("/v1/me/bookings", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        mine["items"][0]["handoff"]["report_to"],
+        "House supervisor (ext. 2000)"
+    );
+    assert_eq!(mine["items"][0]["handoff_acknowledged"], false);
+    let times = app
+        .patch(
+            &format!("/v1/shifts/{shift}"),
+            &json!({ "starts_at": Utc::now() + Duration::hours(5) }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_problem(times, StatusCode::CONFLICT, "shift_not_editable").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn check_in_and_out_work_only_inside_the_geofence(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let soon = id_of(&post_shift(&app, &f, &shift_body(10, 8)).await);
+    let later = id_of(&post_shift(&app, &f, &shift_body(600, 8)).await);
+    let (nurse, _) = nearby_nurse(&app).await;
+    let booking = id_of(
+        &claim(&app, &nurse, soon)
+            .await
+            .json::<Value>()
+            .await
+            .expect("json"),
+    );
+    let check_in = format!("/v1/bookings/{booking}/check-in");
+    // About 1.1 km north of the facility.
+    let outside = app
+        .post(
+            &check_in,
+            &json!({ "lat": FACILITY_AT.0 + 0.01, "lon": FACILITY_AT.1 }),
+            Some(&nurse),
+        )
+        .await;
+    let body = assert_problem(outside, StatusCode::FORBIDDEN, "outside_geofence").await;
+    assert!(
+        body["distance_m"]
+            .as_f64()
+            .is_some_and(|d| (1000.0..1200.0).contains(&d)),
+        "{body}"
+    );
+    let inside = app
+        .post(
+            &check_in,
+            &json!({ "lat": FACILITY_AT.0 + 0.0005, "lon": FACILITY_AT.1 }),
+            Some(&nurse),
+        )
+        .await;
+    assert_eq!(inside.status(), StatusCode::OK);
+    let inside: Value = inside.json().await.expect("json");
+    assert_eq!(inside["status"], "in_progress");
+    assert_eq!(inside["shift"]["status"], "in_progress");
+    assert_problem(
+        app.post(
+            &check_in,
+            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
+            Some(&nurse),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "not_checkable",
+    )
+    .await;
+    let out = app
+        .post(
+            &format!("/v1/bookings/{booking}/check-out"),
+            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
+            Some(&nurse),
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::OK);
+    let out: Value = out.json().await.expect("json");
+    assert_eq!(out["status"], "completed");
+    assert_eq!(out["worked_minutes"], 0);
+
+    let (other, _) = nearby_nurse(&app).await;
+    let early = id_of(
+        &claim(&app, &other, later)
+            .await
+            .json::<Value>()
+            .await
+            .expect("json"),
+    );
+    let too_early = app
+        .post(
+            &format!("/v1/bookings/{early}/check-in"),
+            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
+            Some(&other),
+        )
+        .await;
+    assert_problem(too_early, StatusCode::CONFLICT, "outside_check_in_window").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn an_idempotent_claim_replays_the_same_booking(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let (nurse, nurse_id) = nearby_nurse(&app).await;
+    let send = |body: &'static str| {
+        app.client
+            .post(app.url(&format!("/v1/shifts/{shift}/claim")))
+            .bearer_auth(&nurse)
+            .header("idempotency-key", "claim-7f3a")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let first = send("{}").await.expect("send");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.expect("json");
+    let again = send("{}").await.expect("send");
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.expect("json"), first);
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE nurse_id = $1")
+        .bind(nurse_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(bookings, 1);
+    let other_body = send("{ }").await.expect("send");
+    assert_problem(
+        other_body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    // A refusal is replayed too (4xx are stored), and keys are per user.
+    let (other, _) = nearby_nurse(&app).await;
+    let refused = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/v1/shifts/{shift}/claim")))
+                .bearer_auth(token)
+                .header("idempotency-key", "claim-7f3a")
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    assert_problem(
+        refused(other.clone()).await,
+        StatusCode::CONFLICT,
+        "shift_taken",
+    )
+    .await;
+    let replayed = refused(other).await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_problem(replayed, StatusCode::CONFLICT, "shift_taken").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_cancelled_shift_cannot_be_claimed_and_its_nurse_is_released(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let open = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let booked = id_of(&post_shift(&app, &f, &shift_body(900, 8)).await);
+    let (nurse, _) = nearby_nurse(&app).await;
+    let booking = id_of(
+        &claim(&app, &nurse, booked)
+            .await
+            .json::<Value>()
+            .await
+            .expect("json"),
+    );
+    let blank = app
+        .post(
+            &format!("/v1/shifts/{open}/cancel"),
+            &json!({ "reason": "" }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_problem(blank, StatusCode::UNPROCESSABLE_ENTITY, "reason_required").await;
+    for shift in [open, booked] {
+        let cancelled = app
+            .post(
+                &format!("/v1/shifts/{shift}/cancel"),
+                &json!({ "reason": "Census dropped" }),
+                Some(&f.scheduler),
+            )
+            .await;
+        assert_eq!(cancelled.status(), StatusCode::OK);
+        assert_eq!(
+            cancelled.json::<Value>().await.expect("json")["status"],
+            "cancelled"
+        );
+    }
+    let (other, _) = nearby_nurse(&app).await;
+    assert_problem(
+        claim(&app, &other, open).await,
+        StatusCode::CONFLICT,
+        "shift_not_open",
+    )
+    .await;
+    let mine: Value = app
+        .get("/v1/me/bookings", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["items"][0]["id"], booking.to_string());
+    assert_eq!(mine["items"][0]["status"], "cancelled");
+    let again = app
+        .post(
+            &format!("/v1/shifts/{open}/cancel"),
+            &json!({ "reason": "again" }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_problem(again, StatusCode::CONFLICT, "shift_not_cancellable").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn the_outbox_holds_exactly_the_events_of_what_committed(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let (nurse, _) = nearby_nurse(&app).await;
+    let booking = id_of(
+        &claim(&app, &nurse, shift)
+            .await
+            .json::<Value>()
+            .await
+            .expect("json"),
+    );
+    app.post(
+        &format!("/v1/bookings/{booking}/release"),
+        &json!({ "reason": "Sick" }),
+        Some(&nurse),
+    )
+    .await;
+    app.post(
+        &format!("/v1/shifts/{shift}/cancel"),
+        &json!({ "reason": "Filled internally" }),
+        Some(&f.scheduler),
+    )
+    .await;
+    assert_eq!(
+        topics(&app, shift).await,
+        [
+            "shift.opened",
+            "shift.booked",
+            "shift.released",
+            "shift.opened",
+            "shift.cancelled"
+        ]
+    );
+
+    // A refused claim leaves no event. Two overlapping claims by one nurse race: the loser
+    // is refused either by the eligibility read or, after marking its shift booked, by the
+    // exclusion constraint, whose transaction then rolls back with its outbox row.
+    let (busy, _) = nearby_nurse(&app).await;
+    let first = id_of(&post_shift(&app, &f, &shift_body(300, 8)).await);
+    let second = id_of(&post_shift(&app, &f, &shift_body(320, 8)).await);
+    let (a, b) = tokio::join!(claim(&app, &busy, first), claim(&app, &busy, second));
+    let loser = if a.status() == StatusCode::CREATED {
+        second
+    } else {
+        first
+    };
+    assert!(a.status() == StatusCode::CREATED || b.status() == StatusCode::CREATED);
+    assert_eq!(topics(&app, loser).await, ["shift.opened"]);
+    let status: String = sqlx::query_scalar("SELECT status FROM shifts WHERE id = $1")
+        .bind(loser)
+        .fetch_one(&app.pool)
+        .await
+        .expect("status");
+    assert_eq!(status, "open", "the refused claim left the shift open");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let near = facility(&app, "Mercy General Hospital").await;
+    let far_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
+         VALUES ($1, 'Davis Community Clinic', '1 Russell Blvd', ST_SetSRID(ST_MakePoint(-121.74, 38.54), 4326)::geography,
+                 'America/Los_Angeles', 'CA', 200)",
+    )
+    .bind(far_id)
+    .execute(&app.pool)
+    .await
+    .expect("facility");
+    let far = Facility {
+        id: far_id,
+        scheduler: app
+            .staff_token("davis@shiftwire.example", Role::Scheduler, vec![far_id])
+            .await,
+    };
+    let near_shift = id_of(&post_shift(&app, &near, &shift_body(240, 8)).await);
+    let far_shift = id_of(&post_shift(&app, &far, &shift_body(1500, 8)).await);
+    let mut lpn_body = shift_body(2000, 8);
+    lpn_body["role"] = json!("LPN");
+    post_shift(&app, &near, &lpn_body).await;
+    let mut acls_body = shift_body(2100, 8);
+    acls_body["required_certifications"] = json!(["ACLS"]);
+    post_shift(&app, &near, &acls_body).await;
+
+    let (nurse, _) = nurse_at(&app, (38.58, -121.46), 50.0).await;
+    let page: Value = app
+        .get("/v1/shifts/nearby", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let items = page["items"].as_array().expect("items");
+    let ids: Vec<Uuid> = items.iter().map(id_of).collect();
+    assert_eq!(ids, [near_shift, far_shift], "eligible only, nearest first");
+    let d0 = items[0]["distance_km"].as_f64().expect("distance");
+    let d1 = items[1]["distance_km"].as_f64().expect("distance");
+    assert!(d0 < 2.0 && (20.0..35.0).contains(&d1), "{d0} {d1}");
+    assert!(items[0].get("handoff").is_none() && items[0].get("booking").is_none());
+
+    let small: Value = app
+        .get("/v1/shifts/nearby?radius_km=5", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(small["items"].as_array().map(Vec::len), Some(1));
+    let paged: Value = app
+        .get("/v1/shifts/nearby?limit=1", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let cursor = paged["next_cursor"].as_str().expect("cursor");
+    let next: Value = app
+        .get(
+            &format!("/v1/shifts/nearby?limit=1&cursor={cursor}"),
+            Some(&nurse),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(id_of(&next["items"][0]), far_shift);
+    let elsewhere: Value = app
+        .get(
+            "/v1/shifts/nearby?lat=38.54&lon=-121.74&radius_km=3",
+            Some(&nurse),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        elsewhere["items"]
+            .as_array()
+            .map(|i| i.iter().map(id_of).collect::<Vec<_>>()),
+        Some(vec![far_shift])
+    );
+
+    // Booking one removes overlapping shifts from the list; claim agrees with the list.
+    assert_eq!(
+        claim(&app, &nurse, near_shift).await.status(),
+        StatusCode::CREATED
+    );
+    let after: Value = app
+        .get("/v1/shifts/nearby", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        after["items"]
+            .as_array()
+            .map(|i| i.iter().map(id_of).collect::<Vec<_>>()),
+        Some(vec![far_shift])
+    );
+    for bad in [
+        "?lat=91&lon=0",
+        "?lat=10",
+        "?radius_km=-1",
+        "?cursor=zzz",
+        "?role=MD",
+    ] {
+        let response = app
+            .get(&format!("/v1/shifts/nearby{bad}"), Some(&nurse))
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn an_unfilled_shift_is_escalated_to_its_owner_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General Hospital").await;
+    let soon = id_of(&post_shift(&app, &f, &shift_body(60, 8)).await);
+    let later = id_of(&post_shift(&app, &f, &shift_body(600, 8)).await);
+    assert_eq!(
+        app.state.matching.escalate_unfilled().await.expect("sweep"),
+        1
+    );
+    assert_eq!(
+        app.state.matching.escalate_unfilled().await.expect("sweep"),
+        0,
+        "once per shift"
+    );
+    assert_eq!(topics(&app, soon).await, ["shift.opened", "shift.unfilled"]);
+    assert_eq!(topics(&app, later).await, ["shift.opened"]);
+    let payload: Value =
+        sqlx::query_scalar("SELECT payload FROM outbox WHERE topic = 'shift.unfilled'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("payload");
+    assert_eq!(payload["release_count"], 0);
+    assert!(payload["owner_id"].is_string());
+    let list: Value = app
+        .get(
+            &format!("/v1/facilities/{}/shifts", f.id),
+            Some(&f.scheduler),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"][0]["at_risk"], true);
+    assert_eq!(list["items"][1]["at_risk"], false);
+}

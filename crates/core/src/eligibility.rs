@@ -1,0 +1,323 @@
+//! Who may take a shift: the one implementation of the rule, used by the claim
+//! transaction, by nearby search (whose SQL filters are tested to agree with it) and by
+//! the real-time dispatcher.
+
+use crate::{Coordinates, CredentialKind};
+use chrono::{DateTime, NaiveDate, Utc};
+use geo::{Distance, Geodesic, Point};
+use serde::Serialize;
+
+/// Slack when comparing a distance with a radius: a radius given in km, converted to
+/// metres, may round a hair below the distance it was meant to include.
+const DISTANCE_TOLERANCE_M: f64 = 0.001;
+
+/// Geodesic distance on the WGS 84 ellipsoid, in metres (what PostGIS `geography` computes).
+pub fn distance_m(a: Coordinates, b: Coordinates) -> f64 {
+    Geodesic.distance(Point::new(a.lon(), a.lat()), Point::new(b.lon(), b.lat()))
+}
+
+/// An approved credential, as eligibility needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldCredential {
+    pub kind: CredentialKind,
+    /// Issuing state of a licence; `None` for certifications.
+    pub state: Option<String>,
+    pub multistate: bool,
+    pub expires_on: NaiveDate,
+}
+
+/// What eligibility needs to know about a nurse.
+#[derive(Debug, Clone)]
+pub struct NurseFacts {
+    pub suspended: bool,
+    pub available: bool,
+    /// Approved credentials only.
+    pub credentials: Vec<HeldCredential>,
+    /// Live location if reported in the last 15 minutes, else home.
+    pub position: Option<Coordinates>,
+    pub max_distance_km: f64,
+    /// Time ranges of the nurse's current bookings.
+    pub booked: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// What eligibility needs to know about a shift.
+#[derive(Debug, Clone)]
+pub struct ShiftFacts {
+    pub role: CredentialKind,
+    pub facility_state: String,
+    pub facility_location: Coordinates,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub required_certifications: Vec<CredentialKind>,
+}
+
+/// The rule that refused a nurse, in the order they are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ineligible {
+    Suspended,
+    NotVerified,
+    Unavailable,
+    /// No approved licence of the shift's role.
+    Role,
+    /// A licence of the role, but not valid in the facility's state.
+    LicenceState,
+    /// The licence or a required certification is missing or expires before the shift ends.
+    CertificationExpired,
+    TooFar,
+    ScheduleConflict,
+}
+
+impl Ineligible {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Suspended => "suspended",
+            Self::NotVerified => "not_verified",
+            Self::Unavailable => "unavailable",
+            Self::Role => "role",
+            Self::LicenceState => "licence_state",
+            Self::CertificationExpired => "certification_expired",
+            Self::TooFar => "too_far",
+            Self::ScheduleConflict => "schedule_conflict",
+        }
+    }
+}
+
+/// The last calendar day (UTC) a credential must still be valid on to cover the shift.
+fn last_day(shift: &ShiftFacts) -> NaiveDate {
+    shift.ends_at.date_naive()
+}
+
+/// Whether `nurse` may take `shift` at `now`.
+pub fn eligibility(
+    nurse: &NurseFacts,
+    shift: &ShiftFacts,
+    now: DateTime<Utc>,
+) -> Result<(), Ineligible> {
+    if nurse.suspended {
+        return Err(Ineligible::Suspended);
+    }
+    let today = now.date_naive();
+    let licences = || {
+        nurse
+            .credentials
+            .iter()
+            .filter(|c| c.kind.is_licence() && c.expires_on >= today)
+    };
+    if licences().next().is_none() {
+        return Err(Ineligible::NotVerified);
+    }
+    if !nurse.available {
+        return Err(Ineligible::Unavailable);
+    }
+    let of_role: Vec<&HeldCredential> = licences().filter(|c| c.kind == shift.role).collect();
+    if of_role.is_empty() {
+        return Err(Ineligible::Role);
+    }
+    let in_state: Vec<&&HeldCredential> = of_role
+        .iter()
+        .filter(|c| c.multistate || c.state.as_deref() == Some(shift.facility_state.as_str()))
+        .collect();
+    if in_state.is_empty() {
+        return Err(Ineligible::LicenceState);
+    }
+    let through = last_day(shift);
+    if !in_state.iter().any(|c| c.expires_on >= through) {
+        return Err(Ineligible::CertificationExpired);
+    }
+    for required in &shift.required_certifications {
+        let held = nurse
+            .credentials
+            .iter()
+            .any(|c| c.kind == *required && c.expires_on >= through);
+        if !held {
+            return Err(Ineligible::CertificationExpired);
+        }
+    }
+    let within = nurse.position.is_some_and(|p| {
+        distance_m(p, shift.facility_location)
+            <= nurse.max_distance_km * 1000.0 + DISTANCE_TOLERANCE_M
+    });
+    if !within {
+        return Err(Ineligible::TooFar);
+    }
+    if nurse
+        .booked
+        .iter()
+        .any(|(start, end)| *start < shift.ends_at && shift.starts_at < *end)
+    {
+        return Err(Ineligible::ScheduleConflict);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use proptest::prelude::*;
+
+    fn at(lat: f64, lon: f64) -> Coordinates {
+        Coordinates::new(lat, lon).expect("coordinates")
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T12:00:00Z".parse().expect("time")
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().expect("date")
+    }
+
+    fn rn(state: &str) -> HeldCredential {
+        HeldCredential {
+            kind: CredentialKind::RN,
+            state: Some(state.into()),
+            multistate: false,
+            expires_on: date("2028-03-31"),
+        }
+    }
+
+    fn nurse() -> NurseFacts {
+        NurseFacts {
+            suspended: false,
+            available: true,
+            credentials: vec![
+                rn("CA"),
+                HeldCredential {
+                    kind: CredentialKind::BLS,
+                    state: None,
+                    multistate: false,
+                    expires_on: date("2027-01-31"),
+                },
+            ],
+            position: Some(at(37.80, -122.27)),
+            max_distance_km: 25.0,
+            booked: vec![],
+        }
+    }
+
+    fn shift() -> ShiftFacts {
+        ShiftFacts {
+            role: CredentialKind::RN,
+            facility_state: "CA".into(),
+            facility_location: at(37.74, -122.385),
+            starts_at: now() + Duration::hours(2),
+            ends_at: now() + Duration::hours(14),
+            required_certifications: vec![CredentialKind::BLS],
+        }
+    }
+
+    #[test]
+    fn an_eligible_nurse_passes() {
+        assert_eq!(eligibility(&nurse(), &shift(), now()), Ok(()));
+    }
+
+    #[test]
+    fn each_rule_refuses_with_its_reason() {
+        let check = |n: NurseFacts, s: ShiftFacts| eligibility(&n, &s, now()).err();
+        let mut n = nurse();
+        n.suspended = true;
+        assert_eq!(check(n, shift()), Some(Ineligible::Suspended));
+        let mut n = nurse();
+        n.credentials.retain(|c| !c.kind.is_licence());
+        assert_eq!(check(n, shift()), Some(Ineligible::NotVerified));
+        let mut n = nurse();
+        n.available = false;
+        assert_eq!(check(n, shift()), Some(Ineligible::Unavailable));
+        let mut s = shift();
+        s.role = CredentialKind::NP;
+        assert_eq!(check(nurse(), s), Some(Ineligible::Role));
+        let mut s = shift();
+        s.facility_state = "NV".into();
+        assert_eq!(check(nurse(), s), Some(Ineligible::LicenceState));
+        let mut n = nurse();
+        n.credentials[0].multistate = true;
+        let mut s = shift();
+        s.facility_state = "NV".into();
+        assert_eq!(
+            check(n, s),
+            Ok(()).err(),
+            "a multistate licence is valid elsewhere"
+        );
+        let mut s = shift();
+        s.required_certifications.push(CredentialKind::ACLS);
+        assert_eq!(check(nurse(), s), Some(Ineligible::CertificationExpired));
+        let mut s = shift();
+        s.starts_at = "2027-01-31T20:00:00Z".parse().expect("time");
+        s.ends_at = "2027-02-01T04:00:00Z".parse().expect("time");
+        assert_eq!(
+            check(nurse(), s),
+            Some(Ineligible::CertificationExpired),
+            "BLS lapses mid-shift"
+        );
+        let mut n = nurse();
+        n.max_distance_km = 5.0;
+        assert_eq!(check(n, shift()), Some(Ineligible::TooFar));
+        let mut n = nurse();
+        n.position = None;
+        assert_eq!(check(n, shift()), Some(Ineligible::TooFar));
+        let mut n = nurse();
+        n.booked
+            .push((now() + Duration::hours(13), now() + Duration::hours(20)));
+        assert_eq!(check(n, shift()), Some(Ineligible::ScheduleConflict));
+        let mut n = nurse();
+        n.booked
+            .push((now() + Duration::hours(14), now() + Duration::hours(20)));
+        assert_eq!(
+            check(n, shift()),
+            Ok(()).err(),
+            "back-to-back shifts do not overlap"
+        );
+    }
+
+    #[test]
+    fn distances_are_geodesic() {
+        // One degree of latitude at the equator is 110.574 km on WGS 84.
+        let d = distance_m(at(0.0, 0.0), at(1.0, 0.0));
+        assert!((d - 110_574.0).abs() < 1.0, "{d}");
+        // Across the antimeridian the short way round.
+        let d = distance_m(at(0.0, 179.9), at(0.0, -179.9));
+        assert!((d - 22_263.9).abs() < 1.0, "{d}");
+        // At a pole every longitude is the same point.
+        assert!(distance_m(at(90.0, 0.0), at(90.0, 120.0)) < 1e-6);
+    }
+
+    proptest! {
+        #[test]
+        fn distance_is_symmetric_and_non_negative(
+            lat1 in -90.0f64..=90.0, lon1 in -180.0f64..=180.0,
+            lat2 in -90.0f64..=90.0, lon2 in -180.0f64..=180.0,
+        ) {
+            let (a, b) = (at(lat1, lon1), at(lat2, lon2));
+            let ab = distance_m(a, b);
+            prop_assert!(ab >= 0.0 && ab.is_finite());
+            prop_assert!((ab - distance_m(b, a)).abs() < 1e-3);
+            // Nothing on Earth is more than half a meridian away.
+            prop_assert!(ab <= 20_004_000.0);
+        }
+
+        /// "Within R" means distance ≤ R: a nurse whose radius is exactly the distance is
+        /// eligible, and with zero radius only a nurse at the facility is.
+        #[test]
+        fn the_radius_is_inclusive(lat in -89.0f64..=89.0, lon in -179.0f64..=179.0, dlat in -0.5f64..=0.5, dlon in -0.5f64..=0.5) {
+            let facility = at(lat, lon);
+            let position = at(lat + dlat, lon + dlon);
+            let mut n = nurse();
+            n.position = Some(position);
+            n.max_distance_km = distance_m(position, facility) / 1000.0;
+            let mut s = shift();
+            s.facility_location = facility;
+            prop_assert_eq!(eligibility(&n, &s, now()), Ok(()));
+            let exact_km = n.max_distance_km;
+            n.max_distance_km *= 0.999;
+            // 0.1 % short of the distance is outside (beyond the 1 mm rounding slack).
+            if exact_km > 0.01 {
+                prop_assert_eq!(eligibility(&n, &s, now()), Err(Ineligible::TooFar));
+            }
+            n.max_distance_km = 0.0;
+            n.position = Some(facility);
+            prop_assert_eq!(eligibility(&n, &s, now()), Ok(()));
+        }
+    }
+}

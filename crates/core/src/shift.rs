@@ -1,0 +1,150 @@
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// Where a shift stands. `open → booked → in_progress → completed`, `open|booked →
+/// cancelled`, and a nurse's release returns `booked → open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShiftStatus {
+    Open,
+    Booked,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+/// Something that happens to a shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftAction {
+    Claim,
+    Release,
+    CheckIn,
+    CheckOut,
+    Cancel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} shift cannot be {action:?}")]
+pub struct IllegalTransition {
+    pub from: ShiftStatus,
+    pub action: ShiftAction,
+}
+
+impl ShiftStatus {
+    pub const ALL: [ShiftStatus; 5] = [
+        Self::Open,
+        Self::Booked,
+        Self::InProgress,
+        Self::Completed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Booked => "booked",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status after `action`, or why it is not allowed.
+    pub fn apply(self, action: ShiftAction) -> Result<ShiftStatus, IllegalTransition> {
+        use ShiftAction as A;
+        use ShiftStatus as S;
+        match (self, action) {
+            (S::Open, A::Claim) => Ok(S::Booked),
+            (S::Booked, A::Release) => Ok(S::Open),
+            (S::Booked, A::CheckIn) => Ok(S::InProgress),
+            (S::InProgress, A::CheckOut) => Ok(S::Completed),
+            (S::Open | S::Booked, A::Cancel) => Ok(S::Cancelled),
+            (from, action) => Err(IllegalTransition { from, action }),
+        }
+    }
+
+    /// No action leads anywhere from here.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for ShiftStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown shift status")]
+pub struct UnknownShiftStatus;
+
+impl FromStr for ShiftStatus {
+    type Err = UnknownShiftStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(UnknownShiftStatus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ACTIONS: [ShiftAction; 5] = [
+        ShiftAction::Claim,
+        ShiftAction::Release,
+        ShiftAction::CheckIn,
+        ShiftAction::CheckOut,
+        ShiftAction::Cancel,
+    ];
+
+    #[test]
+    fn the_lifecycle_of_a_shift() {
+        let s = ShiftStatus::Open;
+        let s = s.apply(ShiftAction::Claim).expect("claim");
+        assert_eq!(s.apply(ShiftAction::Release), Ok(ShiftStatus::Open));
+        let s = s.apply(ShiftAction::CheckIn).expect("check in");
+        assert!(
+            s.apply(ShiftAction::Cancel).is_err(),
+            "a started shift is not cancelled"
+        );
+        assert!(s.apply(ShiftAction::Release).is_err(), "nor released");
+        assert_eq!(s.apply(ShiftAction::CheckOut), Ok(ShiftStatus::Completed));
+        for status in ShiftStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+    }
+
+    proptest! {
+        /// Whatever happens, final states stay final, a shift is cancelled only from
+        /// open or booked, and completed only through in_progress.
+        #[test]
+        fn any_sequence_of_actions_respects_the_machine(actions in prop::collection::vec(0..5usize, 0..40)) {
+            let mut status = ShiftStatus::Open;
+            for i in actions {
+                let action = ACTIONS[i];
+                match status.apply(action) {
+                    Ok(next) => {
+                        prop_assert!(!status.is_final());
+                        if next == ShiftStatus::Cancelled {
+                            prop_assert!(matches!(status, ShiftStatus::Open | ShiftStatus::Booked));
+                        }
+                        if next == ShiftStatus::Completed {
+                            prop_assert_eq!(status, ShiftStatus::InProgress);
+                        }
+                        if next == ShiftStatus::Booked {
+                            prop_assert_eq!(status, ShiftStatus::Open);
+                        }
+                        status = next;
+                    }
+                    Err(e) => prop_assert_eq!(e.from, status),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+use crate::{Booking, Facility, Matching, MatchingError, stored};
+use chrono::{DateTime, Utc};
+use shiftwire_core::Coordinates;
+use uuid::Uuid;
+
+impl Matching {
+    /// One of the nurse's bookings; another nurse's answers `NotFound`.
+    pub async fn booking(&self, nurse_id: Uuid, id: Uuid) -> Result<Booking, MatchingError> {
+        self.select_bookings(nurse_id, Some(id), None, None, None, 1)
+            .await?
+            .pop()
+            .ok_or(MatchingError::NotFound)
+    }
+
+    /// The nurse's bookings whose shift starts in `[from, to)`, by start time.
+    pub async fn bookings_of(
+        &self,
+        nurse_id: Uuid,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Booking>, MatchingError> {
+        self.select_bookings(nurse_id, None, from, to, after, limit)
+            .await
+    }
+
+    async fn select_bookings(
+        &self,
+        nurse_id: Uuid,
+        id: Option<Uuid>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Booking>, MatchingError> {
+        let (after_at, after_id) = after.unzip();
+        let rows = sqlx::query!(
+            r#"SELECT b.id, b.status, b.nurse_id, b.shift_id, b.handoff_acknowledged_version,
+                      b.checked_in_at, b.checked_out_at, b.worked_minutes, b.created_at,
+                      s.status AS shift_status, s.role, s.starts_at, s.ends_at,
+                      s.hourly_rate_cents, s.unit, s.handoff, s.handoff_version,
+                      f.id AS facility_id, f.name AS facility_name, f.address, f.timezone,
+                      f.state, f.geofence_m, f.created_at AS facility_created_at,
+                      ST_Y(f.location::geometry) AS "lat!", ST_X(f.location::geometry) AS "lon!"
+               FROM bookings b
+               JOIN shifts s ON s.id = b.shift_id
+               JOIN facilities f ON f.id = s.facility_id
+               WHERE b.nurse_id = $1
+                 AND ($2::uuid IS NULL OR b.id = $2)
+                 AND ($3::timestamptz IS NULL OR s.starts_at >= $3)
+                 AND ($4::timestamptz IS NULL OR s.starts_at < $4)
+                 AND ($5::timestamptz IS NULL OR (s.starts_at, b.id) > ($5, $6))
+               ORDER BY s.starts_at, b.id
+               LIMIT $7"#,
+            nurse_id,
+            id,
+            from,
+            to,
+            after_at,
+            after_id,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Booking {
+                    id: r.id,
+                    status: r.status,
+                    nurse_id: r.nurse_id,
+                    shift_id: r.shift_id,
+                    shift_status: stored(&r.shift_status, "status")?,
+                    role: stored(&r.role, "role")?,
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                    hourly_rate_cents: r.hourly_rate_cents,
+                    unit: r.unit,
+                    facility: Facility {
+                        id: r.facility_id,
+                        name: r.facility_name,
+                        address: r.address,
+                        location: Coordinates::new(r.lat, r.lon)
+                            .map_err(|e| MatchingError::Invalid(e.to_string()))?,
+                        timezone: r.timezone,
+                        state: r.state,
+                        geofence_m: r.geofence_m,
+                        created_at: r.facility_created_at,
+                    },
+                    handoff: serde_json::from_value(r.handoff)
+                        .map_err(|e| MatchingError::Invalid(e.to_string()))?,
+                    handoff_version: r.handoff_version,
+                    handoff_acknowledged: r.handoff_acknowledged_version == Some(r.handoff_version),
+                    checked_in_at: r.checked_in_at,
+                    checked_out_at: r.checked_out_at,
+                    worked_minutes: r.worked_minutes,
+                    created_at: r.created_at,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,62 @@
+use crate::{Facility, Matching, MatchingError, NewFacility};
+use shiftwire_core::new_id;
+
+impl Matching {
+    /// Registers a facility (admin).
+    pub async fn create_facility(&self, new: NewFacility) -> Result<Facility, MatchingError> {
+        let name = new.name.trim();
+        let address = new.address.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(MatchingError::Invalid(
+                "name must be 1 to 200 characters".into(),
+            ));
+        }
+        if address.is_empty() || address.chars().count() > 500 {
+            return Err(MatchingError::Invalid(
+                "address must be 1 to 500 characters".into(),
+            ));
+        }
+        if !(10..=5000).contains(&new.geofence_m) {
+            return Err(MatchingError::Invalid(
+                "geofence_m must be between 10 and 5000".into(),
+            ));
+        }
+        let known_zone = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS "known!""#,
+            new.timezone
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !known_zone || !new.timezone.contains('/') {
+            return Err(MatchingError::Invalid(
+                "timezone must be an IANA zone such as America/Los_Angeles".into(),
+            ));
+        }
+        let id = new_id();
+        let created_at = sqlx::query_scalar!(
+            "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
+             VALUES ($1, $2, $3, ST_SetSRID(ST_MakePoint($4, $5), 4326)::geography, $6, $7, $8)
+             RETURNING created_at",
+            id,
+            name,
+            address,
+            new.location.lon(),
+            new.location.lat(),
+            new.timezone,
+            new.state.as_str(),
+            new.geofence_m
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Facility {
+            id,
+            name: name.to_owned(),
+            address: address.to_owned(),
+            location: new.location,
+            timezone: new.timezone,
+            state: new.state.as_str().to_owned(),
+            geofence_m: new.geofence_m,
+            created_at,
+        })
+    }
+}

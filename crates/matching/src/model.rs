@@ -1,0 +1,188 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shiftwire_core::{Coordinates, CredentialKind, ShiftStatus};
+use uuid::Uuid;
+
+/// What a nurse needs on arrival. `report_to` and `arrival_instructions` are required:
+/// a shift cannot open without them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffPacket {
+    pub report_to: String,
+    pub arrival_instructions: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parking: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_notes: Option<String>,
+    #[serde(default)]
+    pub exceptions: Vec<String>,
+}
+
+impl HandoffPacket {
+    /// Trims every text and checks what is required and how long things may be.
+    pub fn validated(mut self) -> Result<Self, String> {
+        fn text(value: &str, name: &str, max: usize, required: bool) -> Result<String, String> {
+            let value = value.trim().to_owned();
+            if required && value.is_empty() {
+                return Err(format!("handoff.{name} is required and must not be blank"));
+            }
+            if value.chars().count() > max {
+                return Err(format!("handoff.{name} must be at most {max} characters"));
+            }
+            Ok(value)
+        }
+        self.report_to = text(&self.report_to, "report_to", 500, true)?;
+        self.arrival_instructions = text(
+            &self.arrival_instructions,
+            "arrival_instructions",
+            2000,
+            true,
+        )?;
+        self.parking = self
+            .parking
+            .map(|p| text(&p, "parking", 1000, false))
+            .transpose()?
+            .filter(|p| !p.is_empty());
+        self.unit_notes = self
+            .unit_notes
+            .map(|n| text(&n, "unit_notes", 2000, false))
+            .transpose()?
+            .filter(|n| !n.is_empty());
+        if self.exceptions.len() > 20 {
+            return Err("handoff.exceptions holds at most 20 items".into());
+        }
+        self.exceptions = self
+            .exceptions
+            .iter()
+            .map(|e| text(e, "exceptions[]", 500, true))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+}
+
+/// A facility as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facility {
+    pub id: Uuid,
+    pub name: String,
+    pub address: String,
+    pub location: Coordinates,
+    pub timezone: String,
+    pub state: String,
+    pub geofence_m: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewFacility {
+    pub name: String,
+    pub address: String,
+    pub location: Coordinates,
+    pub timezone: String,
+    pub state: shiftwire_core::UsState,
+    pub geofence_m: i32,
+}
+
+pub struct NewShift {
+    pub role: CredentialKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub hourly_rate_cents: i32,
+    pub required_certifications: Vec<CredentialKind>,
+    pub unit: String,
+    pub handoff: HandoffPacket,
+}
+
+/// A scheduler's change to a shift; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ShiftPatch {
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub hourly_rate_cents: Option<i32>,
+    pub required_certifications: Option<Vec<CredentialKind>>,
+    pub unit: Option<String>,
+    pub handoff: Option<HandoffPacket>,
+}
+
+/// Who booked a shift and whether they have read its handoff packet.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShiftBooking {
+    pub id: Uuid,
+    pub nurse_id: Uuid,
+    pub nurse_name: Option<String>,
+    pub handoff_version: i32,
+    pub handoff_acknowledged: bool,
+}
+
+/// A shift as its facility's schedulers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shift {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub owner_id: Uuid,
+    pub role: CredentialKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub hourly_rate_cents: i32,
+    pub required_certifications: Vec<CredentialKind>,
+    pub unit: String,
+    pub handoff: HandoffPacket,
+    pub handoff_version: i32,
+    pub status: ShiftStatus,
+    /// Still open within the unfilled-alert window before its start.
+    pub at_risk: bool,
+    pub release_count: i32,
+    pub cancel_reason: Option<String>,
+    pub booking: Option<ShiftBooking>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An open shift as a nurse sees it in nearby search: no other nurse's data.
+#[derive(Debug, Clone, Serialize)]
+pub struct NearbyShift {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub facility_name: String,
+    pub facility_location: Coordinates,
+    pub role: CredentialKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub hourly_rate_cents: i32,
+    pub unit: String,
+    pub required_certifications: Vec<CredentialKind>,
+    pub distance_km: f64,
+}
+
+/// A nurse's booking with everything needed to arrive: shift, facility, handoff packet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Booking {
+    pub id: Uuid,
+    pub status: String,
+    pub nurse_id: Uuid,
+    pub shift_id: Uuid,
+    pub shift_status: ShiftStatus,
+    pub role: CredentialKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub hourly_rate_cents: i32,
+    pub unit: String,
+    pub facility: Facility,
+    pub handoff: HandoffPacket,
+    pub handoff_version: i32,
+    pub handoff_acknowledged: bool,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub worked_minutes: Option<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Nearby search parameters, already validated.
+pub struct NearbyQuery {
+    pub point: Coordinates,
+    pub radius_km: f64,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub role: Option<CredentialKind>,
+    /// `(distance_km, id)` of the last item of the previous page.
+    pub after: Option<(f64, Uuid)>,
+    pub limit: i64,
+}

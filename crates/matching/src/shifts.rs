@@ -1,0 +1,356 @@
+use crate::{
+    HandoffPacket, Matching, MatchingError, NewShift, Shift, ShiftBooking, ShiftPatch,
+    required_reason, stored,
+};
+use chrono::{DateTime, Duration, Utc};
+use shiftwire_core::{CredentialKind, DomainEvent, ShiftStatus, new_id};
+use uuid::Uuid;
+
+/// Filters of a facility's shift list.
+#[derive(Default)]
+pub struct ShiftFilter {
+    pub status: Option<ShiftStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// `(starts_at, id)` of the last item of the previous page.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+fn invalid(why: impl Into<String>) -> MatchingError {
+    MatchingError::Invalid(why.into())
+}
+
+fn check_window(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<(), MatchingError> {
+    if starts_at <= Utc::now() {
+        return Err(invalid("starts_at must be in the future"));
+    }
+    if ends_at <= starts_at {
+        return Err(invalid("ends_at must be after starts_at"));
+    }
+    if ends_at - starts_at > Duration::hours(24) {
+        return Err(invalid("a shift lasts at most 24 hours"));
+    }
+    Ok(())
+}
+
+fn check_rate(cents: i32) -> Result<(), MatchingError> {
+    if !(1..=100_000).contains(&cents) {
+        return Err(invalid("hourly_rate_cents must be between 1 and 100000"));
+    }
+    Ok(())
+}
+
+fn check_certifications(kinds: &[CredentialKind]) -> Result<Vec<String>, MatchingError> {
+    if kinds.iter().any(|k| k.is_licence()) {
+        return Err(invalid(
+            "required_certifications takes BLS, ACLS or PALS; the licence is the shift's role",
+        ));
+    }
+    let mut names: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+fn check_unit(unit: &str) -> Result<String, MatchingError> {
+    let unit = unit.trim();
+    if unit.is_empty() || unit.chars().count() > 100 {
+        return Err(invalid("unit must be 1 to 100 characters"));
+    }
+    Ok(unit.to_owned())
+}
+
+fn handoff_json(handoff: &HandoffPacket) -> Result<serde_json::Value, MatchingError> {
+    serde_json::to_value(handoff).map_err(|e| invalid(e.to_string()))
+}
+
+impl Matching {
+    /// Posts an open shift at a facility in the scheduler's `scope`.
+    pub async fn create_shift(
+        &self,
+        owner_id: Uuid,
+        scope: &[Uuid],
+        facility_id: Uuid,
+        new: NewShift,
+    ) -> Result<Shift, MatchingError> {
+        if !scope.contains(&facility_id) {
+            return Err(MatchingError::NotFound);
+        }
+        if !new.role.is_licence() {
+            return Err(invalid("role must be RN, LPN, CNA or NP"));
+        }
+        check_window(new.starts_at, new.ends_at)?;
+        check_rate(new.hourly_rate_cents)?;
+        let certifications = check_certifications(&new.required_certifications)?;
+        let unit = check_unit(&new.unit)?;
+        let handoff = new.handoff.validated().map_err(MatchingError::Invalid)?;
+
+        let mut tx = self.pool.begin().await?;
+        let id = new_id();
+        let inserted = sqlx::query!(
+            "INSERT INTO shifts (id, facility_id, owner_id, role, starts_at, ends_at,
+                                 hourly_rate_cents, required_certifications, unit, handoff,
+                                 location, facility_state)
+             SELECT $1, f.id, $3, $4, $5, $6, $7, $8, $9, $10, f.location, f.state
+             FROM facilities f WHERE f.id = $2",
+            id,
+            facility_id,
+            owner_id,
+            new.role.as_str(),
+            new.starts_at,
+            new.ends_at,
+            new.hourly_rate_cents,
+            &certifications,
+            unit,
+            handoff_json(&handoff)?
+        )
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Err(MatchingError::NotFound);
+        }
+        let event = DomainEvent::ShiftOpened {
+            shift_id: id,
+            facility_id,
+        };
+        self.commit(tx, vec![event]).await?;
+        self.shift(scope, id).await
+    }
+
+    /// Shifts of one facility in the scheduler's scope, by start time.
+    pub async fn facility_shifts(
+        &self,
+        scope: &[Uuid],
+        facility_id: Uuid,
+        filter: &ShiftFilter,
+    ) -> Result<Vec<Shift>, MatchingError> {
+        if !scope.contains(&facility_id) {
+            return Err(MatchingError::NotFound);
+        }
+        self.select_shifts(None, Some(facility_id), filter).await
+    }
+
+    /// One shift, if it belongs to a facility in `scope`.
+    pub async fn shift(&self, scope: &[Uuid], id: Uuid) -> Result<Shift, MatchingError> {
+        let filter = ShiftFilter {
+            limit: 1,
+            ..ShiftFilter::default()
+        };
+        let shift = self
+            .select_shifts(Some(id), None, &filter)
+            .await?
+            .pop()
+            .ok_or(MatchingError::NotFound)?;
+        if !scope.contains(&shift.facility_id) {
+            return Err(MatchingError::NotFound);
+        }
+        Ok(shift)
+    }
+
+    async fn select_shifts(
+        &self,
+        id: Option<Uuid>,
+        facility_id: Option<Uuid>,
+        filter: &ShiftFilter,
+    ) -> Result<Vec<Shift>, MatchingError> {
+        let (after_at, after_id) = filter.after.unzip();
+        let rows = sqlx::query!(
+            r#"SELECT s.id, s.facility_id, s.owner_id, s.role, s.starts_at, s.ends_at,
+                      s.hourly_rate_cents, s.required_certifications, s.unit, s.handoff,
+                      s.handoff_version, s.status, s.release_count, s.cancel_reason, s.created_at,
+                      (s.status = 'open' AND s.starts_at <= now() + make_interval(mins => $8))
+                          AS "at_risk!",
+                      b.id AS "booking_id?", b.nurse_id AS "booking_nurse_id?",
+                      u.name AS "booking_nurse_name?",
+                      b.handoff_acknowledged_version AS "acknowledged_version?"
+               FROM shifts s
+               LEFT JOIN bookings b ON b.shift_id = s.id
+                    AND b.status IN ('booked', 'in_progress', 'completed')
+               LEFT JOIN users u ON u.id = b.nurse_id
+               WHERE ($1::uuid IS NULL OR s.id = $1)
+                 AND ($2::uuid IS NULL OR s.facility_id = $2)
+                 AND ($3::text IS NULL OR s.status = $3)
+                 AND ($4::timestamptz IS NULL OR s.starts_at >= $4)
+                 AND ($5::timestamptz IS NULL OR s.starts_at < $5)
+                 AND ($6::timestamptz IS NULL OR (s.starts_at, s.id) > ($6, $7))
+               ORDER BY s.starts_at, s.id
+               LIMIT $9"#,
+            id,
+            facility_id,
+            filter.status.map(ShiftStatus::as_str),
+            filter.from,
+            filter.to,
+            after_at,
+            after_id,
+            self.alert_minutes(),
+            filter.limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let booking = match (r.booking_id, r.booking_nurse_id) {
+                    (Some(id), Some(nurse_id)) => Some(ShiftBooking {
+                        id,
+                        nurse_id,
+                        nurse_name: r.booking_nurse_name,
+                        handoff_version: r.handoff_version,
+                        handoff_acknowledged: r.acknowledged_version == Some(r.handoff_version),
+                    }),
+                    _ => None,
+                };
+                Ok(Shift {
+                    id: r.id,
+                    facility_id: r.facility_id,
+                    owner_id: r.owner_id,
+                    role: stored(&r.role, "role")?,
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                    hourly_rate_cents: r.hourly_rate_cents,
+                    required_certifications: r
+                        .required_certifications
+                        .iter()
+                        .map(|c| stored(c, "certification"))
+                        .collect::<Result<_, _>>()?,
+                    unit: r.unit,
+                    handoff: serde_json::from_value(r.handoff)
+                        .map_err(|e| MatchingError::Invalid(e.to_string()))?,
+                    handoff_version: r.handoff_version,
+                    status: stored(&r.status, "status")?,
+                    at_risk: r.at_risk,
+                    release_count: r.release_count,
+                    cancel_reason: r.cancel_reason,
+                    booking,
+                    created_at: r.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Changes an open or booked shift. A new handoff packet on a booked shift gets a new
+    /// version, which the nurse must acknowledge again.
+    pub async fn update_shift(
+        &self,
+        scope: &[Uuid],
+        id: Uuid,
+        patch: ShiftPatch,
+    ) -> Result<Shift, MatchingError> {
+        let current = self.shift(scope, id).await?;
+        if !matches!(current.status, ShiftStatus::Open | ShiftStatus::Booked) {
+            return Err(MatchingError::Conflict(
+                "shift_not_editable",
+                format!("a {} shift cannot be changed", current.status),
+            ));
+        }
+        let times_change = patch.starts_at.is_some() || patch.ends_at.is_some();
+        if times_change && current.status != ShiftStatus::Open {
+            return Err(MatchingError::Conflict(
+                "shift_not_editable",
+                "the times of a booked shift cannot change; cancel it and post a new one".into(),
+            ));
+        }
+        let starts_at = patch.starts_at.unwrap_or(current.starts_at);
+        let ends_at = patch.ends_at.unwrap_or(current.ends_at);
+        if times_change {
+            check_window(starts_at, ends_at)?;
+        }
+        if let Some(cents) = patch.hourly_rate_cents {
+            check_rate(cents)?;
+        }
+        let certifications = patch
+            .required_certifications
+            .as_deref()
+            .map(check_certifications)
+            .transpose()?;
+        let unit = patch.unit.as_deref().map(check_unit).transpose()?;
+        let handoff = patch
+            .handoff
+            .map(|h| h.validated().map_err(MatchingError::Invalid))
+            .transpose()?
+            .filter(|h| *h != current.handoff);
+        let handoff_json = handoff.as_ref().map(handoff_json).transpose()?;
+
+        let mut tx = self.pool.begin().await?;
+        // Conditional on the status we checked: a claim or cancel in between wins.
+        let updated = sqlx::query!(
+            "UPDATE shifts SET
+                 starts_at = $3, ends_at = $4,
+                 hourly_rate_cents = COALESCE($5, hourly_rate_cents),
+                 required_certifications = COALESCE($6, required_certifications),
+                 unit = COALESCE($7, unit),
+                 handoff = COALESCE($8, handoff),
+                 handoff_version = handoff_version + CASE WHEN $8::jsonb IS NULL THEN 0 ELSE 1 END,
+                 updated_at = now()
+             WHERE id = $1 AND status = $2
+             RETURNING handoff_version",
+            id,
+            current.status.as_str(),
+            starts_at,
+            ends_at,
+            patch.hourly_rate_cents,
+            certifications.as_deref(),
+            unit,
+            handoff_json
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(MatchingError::Conflict(
+            "shift_changed",
+            "the shift changed meanwhile; reload it and try again".into(),
+        ))?;
+        let mut events = Vec::new();
+        if let (Some(_), Some(booking)) = (&handoff, &current.booking) {
+            events.push(DomainEvent::HandoffUpdated {
+                shift_id: id,
+                facility_id: current.facility_id,
+                booking_id: booking.id,
+                nurse_id: booking.nurse_id,
+                version: updated.handoff_version,
+            });
+        }
+        self.commit(tx, events).await?;
+        self.shift(scope, id).await
+    }
+
+    /// Cancels an open or booked shift (and its booking), with a reason.
+    pub async fn cancel_shift(
+        &self,
+        scope: &[Uuid],
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Shift, MatchingError> {
+        let reason = required_reason(reason)?;
+        let current = self.shift(scope, id).await?;
+        let mut tx = self.pool.begin().await?;
+        let cancelled = sqlx::query!(
+            "UPDATE shifts SET status = 'cancelled', cancel_reason = $2, updated_at = now()
+             WHERE id = $1 AND status IN ('open', 'booked')
+             RETURNING facility_id",
+            id,
+            reason
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(cancelled) = cancelled else {
+            return Err(MatchingError::Conflict(
+                "shift_not_cancellable",
+                format!("a {} shift cannot be cancelled", current.status),
+            ));
+        };
+        let nurse_id = sqlx::query_scalar!(
+            "UPDATE bookings SET status = 'cancelled' WHERE shift_id = $1 AND status = 'booked'
+             RETURNING nurse_id",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let event = DomainEvent::ShiftCancelled {
+            shift_id: id,
+            facility_id: cancelled.facility_id,
+            nurse_id,
+        };
+        self.commit(tx, vec![event]).await?;
+        self.shift(scope, id).await
+    }
+}
