@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use shiftwire_api::{AppState, Settings, state::Providers};
 use shiftwire_auth::{AuthError, PasswordHasher, Users, users::NewStaffUser};
 use shiftwire_core::{CredentialKind, Email, Phone, Role, UsState, new_id};
+use shiftwire_matching::{HandoffPacket, NewShift};
 use shiftwire_verification::NewCredential;
 use sqlx::PgPool;
 use uuid::{Uuid, uuid};
@@ -131,7 +132,78 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
     }
 
     seed_credentials(pool, settings).await?;
+    seed_shifts(pool, settings).await?;
     print_sign_ins(settings, &staff);
+    Ok(())
+}
+
+/// Open shifts at both demo facilities, starting tomorrow, each with its handoff packet.
+/// Amara (verified RN, home in Oakland, 25 km) sees the Bayview ones in nearby search.
+async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
+    let state = AppState::new(settings, pool.clone(), Providers::default())?;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    for f in &FACILITIES {
+        let posted = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM shifts WHERE facility_id = $1"#,
+            f.id
+        )
+        .fetch_one(pool)
+        .await?;
+        if posted > 0 {
+            continue;
+        }
+        let owner: Uuid = sqlx::query_scalar!("SELECT id FROM users WHERE email = $1", f.scheduler)
+            .fetch_one(pool)
+            .await?;
+        for (role, start_hour, unit, certifications) in [
+            (
+                CredentialKind::RN,
+                7,
+                "4 West, Med-Surg",
+                vec![CredentialKind::BLS],
+            ),
+            (
+                CredentialKind::RN,
+                19,
+                "ICU",
+                vec![CredentialKind::BLS, CredentialKind::ACLS],
+            ),
+            (CredentialKind::LPN, 15, "Skilled nursing, wing B", vec![]),
+        ] {
+            // Start times in UTC for simplicity of the demo (7:00 UTC is 23:00 in California).
+            let starts_at = tomorrow
+                .and_hms_opt(start_hour, 0, 0)
+                .context("demo start time")?
+                .and_utc();
+            let new = NewShift {
+                role,
+                starts_at,
+                ends_at: starts_at + chrono::Duration::hours(12),
+                hourly_rate_cents: if role == CredentialKind::RN {
+                    7200
+                } else {
+                    4600
+                },
+                required_certifications: certifications,
+                unit: unit.into(),
+                handoff: HandoffPacket {
+                    report_to: format!("Charge nurse, {unit}"),
+                    arrival_instructions: format!(
+                        "Use the staff entrance at {}; security issues your badge.",
+                        f.address
+                    ),
+                    parking: Some("Staff garage, any level; validate at security".into()),
+                    unit_notes: Some("Epic access is set up for agency staff on arrival.".into()),
+                    exceptions: vec![],
+                },
+            };
+            state
+                .matching
+                .create_shift(owner, &[f.id], f.id, new)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding a shift: {e}"))?;
+        }
+    }
     Ok(())
 }
 

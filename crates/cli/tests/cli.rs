@@ -89,6 +89,10 @@ async fn migrate_and_seed_are_idempotent(pool: PgPool) {
         1
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM credentials").await, 3);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM shifts WHERE status = 'open'").await,
+        6
+    );
     // Each scheduler works for exactly one of the two facilities.
     assert_eq!(
         count(

@@ -935,3 +935,204 @@ async fn an_unfilled_shift_is_escalated_to_its_owner_once(pool: PgPool) {
     assert_eq!(list["items"][0]["at_risk"], true);
     assert_eq!(list["items"][1]["at_risk"], false);
 }
+
+/// Nearby search filters in SQL; claims check `shiftwire_core::eligibility` in Rust. Over
+/// a grid of shifts (roles, states, certifications, dates, an overlap), both must agree.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
+    use shiftwire_core::{
+        Coordinates, CredentialKind,
+        eligibility::{HeldCredential, NurseFacts, ShiftFacts, eligibility},
+    };
+    let app = spawn_app(pool).await;
+    let places = [
+        ("CA", 38.57, -121.45), // Sacramento
+        ("NV", 39.16, -119.77), // Carson City
+        ("CA", 37.34, -121.89), // San Jose, ~190 km from home
+        ("CA", 34.05, -118.24), // Los Angeles, far outside 200 km
+    ];
+    let home = (38.90, -120.60);
+    let mut facilities = Vec::new();
+    for (n, (state, lat, lon)) in places.iter().enumerate() {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
+             VALUES ($1, $2, 'Main St', ST_SetSRID(ST_MakePoint($4, $3), 4326)::geography,
+                     'America/Los_Angeles', $5, 200)",
+        )
+        .bind(id)
+        .bind(format!("Facility {n}"))
+        .bind(lat)
+        .bind(lon)
+        .bind(state)
+        .execute(&app.pool)
+        .await
+        .expect("facility");
+        let scheduler = app
+            .staff_token(
+                &format!("s{n}@shiftwire.example"),
+                Role::Scheduler,
+                vec![id],
+            )
+            .await;
+        facilities.push((
+            Facility { id, scheduler },
+            *state,
+            Coordinates::new(*lat, *lon).expect("coordinates"),
+        ));
+    }
+
+    let (nurse, nurse_id) = nurse_at(&app, home, 200.0).await;
+    // RN in CA until 2027-06-30, BLS until 2027-01-15, ACLS pending (does not count),
+    // an LPN multistate licence from Texas.
+    sqlx::query(
+        "UPDATE credentials SET expires_on = '2027-06-30' WHERE nurse_id = $1 AND kind = 'RN'",
+    )
+    .bind(nurse_id)
+    .execute(&app.pool)
+    .await
+    .expect("rn");
+    sqlx::query(
+        "UPDATE credentials SET expires_on = '2027-01-15' WHERE nurse_id = $1 AND kind = 'BLS'",
+    )
+    .bind(nurse_id)
+    .execute(&app.pool)
+    .await
+    .expect("bls");
+    for (kind, state, multistate, status) in [
+        ("ACLS", None, false, "pending"),
+        ("LPN", Some("TX"), true, "approved"),
+    ] {
+        sqlx::query(
+            "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, multistate, status, checked_at)
+             VALUES ($1, $2, $3, $4, $5, '2028-12-31', $6, $7, now())",
+        )
+        .bind(Uuid::now_v7()).bind(nurse_id).bind(kind).bind(format!("{kind}-X")).bind(state)
+        .bind(multistate).bind(status)
+        .execute(&app.pool).await.expect("credential");
+    }
+    let facts = NurseFacts {
+        suspended: false,
+        available: true,
+        credentials: vec![
+            HeldCredential {
+                kind: CredentialKind::RN,
+                state: Some("CA".into()),
+                multistate: false,
+                expires_on: "2027-06-30".parse().expect("date"),
+            },
+            HeldCredential {
+                kind: CredentialKind::BLS,
+                state: None,
+                multistate: false,
+                expires_on: "2027-01-15".parse().expect("date"),
+            },
+            HeldCredential {
+                kind: CredentialKind::LPN,
+                state: Some("TX".into()),
+                multistate: true,
+                expires_on: "2028-12-31".parse().expect("date"),
+            },
+        ],
+        position: Some(Coordinates::new(home.0, home.1).expect("home")),
+        max_distance_km: 200.0,
+        booked: vec![],
+    };
+
+    let mut shifts = Vec::new();
+    for (facility, state, location) in &facilities {
+        for role in ["RN", "LPN", "NP"] {
+            for certs in [json!([]), json!(["BLS"]), json!(["ACLS"])] {
+                for start_in_days in [1i64, 60, 250] {
+                    let mut body = shift_body(start_in_days * 24 * 60, 8);
+                    body["role"] = json!(role);
+                    body["required_certifications"] = certs.clone();
+                    let shift = post_shift(&app, facility, &body).await;
+                    shifts.push((shift, *state, *location));
+                }
+            }
+        }
+    }
+    // Book one shift: everything overlapping it drops out of both views.
+    let (booked_shift, ..) = shifts
+        .iter()
+        .find(|(s, state, _)| {
+            s["role"] == "RN" && s["required_certifications"] == json!([]) && *state == "CA"
+        })
+        .expect("a shift to book");
+    let booking: Value = claim(&app, &nurse, id_of(booked_shift))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let booked = (
+        booking["shift"]["starts_at"]
+            .as_str()
+            .expect("start")
+            .parse()
+            .expect("time"),
+        booking["shift"]["ends_at"]
+            .as_str()
+            .expect("end")
+            .parse()
+            .expect("time"),
+    );
+    let facts = NurseFacts {
+        booked: vec![booked],
+        ..facts
+    };
+
+    let now = Utc::now();
+    let mut expected: Vec<Uuid> = shifts
+        .iter()
+        .filter(|(s, ..)| id_of(s) != id_of(booked_shift))
+        .filter(|(s, state, location)| {
+            let facts_of_shift = ShiftFacts {
+                role: s["role"].as_str().expect("role").parse().expect("kind"),
+                facility_state: (*state).to_owned(),
+                facility_location: *location,
+                starts_at: s["starts_at"]
+                    .as_str()
+                    .expect("start")
+                    .parse()
+                    .expect("time"),
+                ends_at: s["ends_at"].as_str().expect("end").parse().expect("time"),
+                required_certifications: s["required_certifications"]
+                    .as_array()
+                    .expect("certs")
+                    .iter()
+                    .map(|c| c.as_str().expect("cert").parse().expect("kind"))
+                    .collect(),
+            };
+            eligibility(&facts, &facts_of_shift, now).is_ok()
+        })
+        .map(|(s, ..)| id_of(s))
+        .collect();
+    expected.sort();
+
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/v1/shifts/nearby?limit=7&cursor={c}"),
+            None => "/v1/shifts/nearby?limit=7".to_owned(),
+        };
+        let page: Value = app
+            .get(&url, Some(&nurse))
+            .await
+            .json()
+            .await
+            .expect("json");
+        found.extend(page["items"].as_array().expect("items").iter().map(id_of));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    found.sort();
+    assert!(
+        !expected.is_empty() && expected.len() < shifts.len() - 1,
+        "the grid has both outcomes"
+    );
+    assert_eq!(found, expected);
+}
