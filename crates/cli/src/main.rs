@@ -1,6 +1,7 @@
 //! `shiftwire`: serve the API, migrate the database, seed demo data, manage staff users.
 
 mod seed;
+mod seed_scale;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -35,8 +36,22 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
-    /// Load demo data (idempotent) and print how to sign in as each demo user.
-    Seed,
+    /// Load demo data (idempotent) and print how to sign in as each demo user; with
+    /// --scale, generate bulk synthetic data for benchmarks instead.
+    Seed {
+        /// Generate this many open shifts over one metro area (benchmarks only).
+        #[arg(long)]
+        scale: Option<i64>,
+        /// With --scale: facilities to spread them over (default scale / 100).
+        #[arg(long, requires = "scale")]
+        facilities: Option<i64>,
+        /// With --scale: verified synthetic nurses (default 1000).
+        #[arg(long, requires = "scale")]
+        nurses: Option<i64>,
+        /// With --scale: write an access token per synthetic nurse to this file.
+        #[arg(long, requires = "scale")]
+        tokens_out: Option<std::path::PathBuf>,
+    },
     /// Administration commands.
     Admin {
         #[command(subcommand)]
@@ -83,12 +98,29 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Seed => {
+        Command::Seed {
+            scale,
+            facilities,
+            nurses,
+            tokens_out,
+        } => {
             if settings.environment == Environment::Production {
                 anyhow::bail!("refusing to load demo accounts with SHIFTWIRE_ENV=production");
             }
             let pool = connect(&settings).await?;
-            seed::run(&pool, &settings).await
+            match scale {
+                None => seed::run(&pool, &settings).await,
+                Some(shifts) => {
+                    let state = AppState::new(&settings, pool.clone(), Providers::default())?;
+                    let scale = seed_scale::Scale {
+                        shifts: shifts.max(0),
+                        facilities: facilities.unwrap_or((shifts / 100).max(1)),
+                        nurses: nurses.unwrap_or(1000),
+                        tokens_out,
+                    };
+                    seed_scale::run(&pool, &state, scale).await
+                }
+            }
         }
         Command::Admin {
             command:
