@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -46,7 +46,23 @@ lint:
 	cargo fmt --all -- --check
 	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-# bench: sign-in benchmark (release server + fresh shiftwire_bench DB, loopback only); records
-# the results in BENCHMARKS.md. Quick smoke run, not recorded: make bench ARGS="--duration-secs 3"
+# bench: both benchmarks in sequence, sign-in then credential verification (release server +
+# fresh shiftwire_bench DB, loopback only); records the results in BENCHMARKS.md. Their flags
+# differ, so a smoke run of both takes AUTH_ARGS / VERIFICATION_ARGS (those runs are not recorded):
+#   make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100"
 bench:
-	bash scripts/bench.sh $(ARGS)
+	if [[ -n "$(ARGS)" ]]; then
+	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="..." or make bench-verification ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..."' >&2
+	  exit 2
+	fi
+	bash scripts/bench.sh auth $(AUTH_ARGS)
+	bash scripts/bench.sh verification $(VERIFICATION_ARGS)
+
+# bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
+bench-auth:
+	bash scripts/bench.sh auth $(ARGS)
+
+# bench-verification: credential verification benchmark only (100,000-row registry table).
+# Quick smoke run, not recorded: make bench-verification ARGS="--submissions 100"
+bench-verification:
+	bash scripts/bench.sh verification $(ARGS)

@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
-# Sign-in benchmark (`make bench`): a release build of the real server on 127.0.0.1:18080,
-# backed by a fresh PostgreSQL database `shiftwire_bench`, loaded by `shiftwire-loadgen auth`
-# from the same machine. Everything stays on the loopback interface, every phase is bounded,
-# and the run stops by itself.
+# Benchmarks (`make bench`): a release build of the real server on 127.0.0.1:18080, backed by
+# a fresh PostgreSQL database `shiftwire_bench`, loaded by `shiftwire-loadgen <scenario>` from
+# the same machine. Everything stays on the loopback interface, every phase is bounded, and
+# the run stops by itself.
 #
-# Usage: scripts/bench.sh [extra shiftwire-loadgen auth flags]
-#   make bench                                   # full run; records results in BENCHMARKS.md
-#   make bench ARGS="--duration-secs 3"          # quick smoke run; BENCHMARKS.md untouched
-#   BENCH_RECORD=1 make bench ARGS="--logins 20" # record a run with custom flags anyway
+# Usage: scripts/bench.sh auth|verification [extra shiftwire-loadgen flags of that scenario]
+#   make bench                                            # both, in sequence; records both
+#   make bench-auth                                       # sign-in only; records it
+#   make bench-verification                               # credential verification only
+#   make bench-auth ARGS="--duration-secs 3"              # smoke run; BENCHMARKS.md untouched
+#   make bench-verification ARGS="--submissions 100"      # smoke run; BENCHMARKS.md untouched
+#   BENCH_RECORD=1 make bench-auth ARGS="--logins 20"     # record a run with custom flags anyway
 #
-# Results: target/bench/auth.json, target/bench/auth.md, the server's log in
-# target/bench/server.log, and (when recorded) the block between the
-# `<!-- bench:auth:start -->` / `<!-- bench:auth:end -->` markers in BENCHMARKS.md. Text
-# outside those markers is kept as it is.
+# Scenarios:
+#   auth          /healthz latency alone and during password logins; OTP verify throughput.
+#   verification  time from a licence submission until the automatic registry check's
+#                 decision is visible, against a generated 100,000-row registry table
+#                 (LICENSE_REGISTRY_CSV=target/bench/registry.csv); also times how long the
+#                 server takes to start with that table and with the 14-row demo table.
+#
+# Results: target/bench/<scenario>.json, target/bench/<scenario>.md, the server's log in
+# target/bench/<scenario>-server.log, and (when recorded) the block between the
+# `<!-- bench:<scenario>:start -->` / `<!-- bench:<scenario>:end -->` markers in BENCHMARKS.md.
+# Text outside those markers is kept as it is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+SCENARIO=${1:-}
+case $SCENARIO in
+  auth | verification) shift ;;
+  *) die "usage: scripts/bench.sh auth|verification [extra shiftwire-loadgen flags]" ;;
+esac
 
 BENCH_DB=shiftwire_bench
 BIND=127.0.0.1:18080
@@ -22,13 +41,17 @@ WEBHOOK=127.0.0.1:18099
 ADMIN_EMAIL=bench-admin@shiftwire.example
 # A throwaway account in a throwaway local database; not a secret.
 ADMIN_PASSWORD=bench-only-password-0001
+# The verification scenario's registry table: rows, and benchmark nurses with licences in it.
+REGISTRY_ROWS=100000
+REGISTRY_NURSES=100
+DEMO_REGISTRY=registry/demo-licenses.csv
+STARTUP_ROUNDS=3
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=target/bench
-START_MARK='<!-- bench:auth:start -->'
-END_MARK='<!-- bench:auth:end -->'
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+REGISTRY_CSV=$OUT/registry.csv
+SERVER_LOG=$OUT/$SCENARIO-server.log
+START_MARK="<!-- bench:$SCENARIO:start -->"
+END_MARK="<!-- bench:$SCENARIO:end -->"
 
 # Record in BENCHMARKS.md? By default only the canonical run (no extra flags) is recorded,
 # so a smoke run never replaces the real numbers.
@@ -63,11 +86,18 @@ SERVER_BIN=$TARGET/release/shiftwire
 LOADGEN_BIN=$TARGET/release/shiftwire-loadgen
 
 DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" migrate >&2
-DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
-  "$SERVER_BIN" admin create-user --email "$ADMIN_EMAIL" --role admin >&2
+if [[ $SCENARIO == auth ]]; then
+  DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
+    "$SERVER_BIN" admin create-user --email "$ADMIN_EMAIL" --role admin >&2
+fi
 
 # --- server ------------------------------------------------------------------------------
 mkdir -p "$OUT"
+SERVER_ENV=(DATABASE_URL="$BENCH_URL" BIND_ADDR="$BIND"
+  SMS_PROVIDER=webhook SMS_WEBHOOK_URL="http://$WEBHOOK/sms"
+  RUST_LOG=warn LOG_FORMAT=json
+  OTP_SENDS_PER_IP_PER_HOUR=1000000 OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE=1000000
+  LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000000 REFRESHES_PER_IP_PER_MINUTE=1000000)
 SERVER_PID=""
 stop_server() {
   [[ -n $SERVER_PID ]] || return 0
@@ -81,33 +111,90 @@ stop_server() {
 }
 trap stop_server EXIT
 
-log "starting the server on $BIND (log: $OUT/server.log)"
-env DATABASE_URL="$BENCH_URL" BIND_ADDR="$BIND" \
-  SMS_PROVIDER=webhook SMS_WEBHOOK_URL="http://$WEBHOOK/sms" \
-  RUST_LOG=warn LOG_FORMAT=json \
-  OTP_SENDS_PER_IP_PER_HOUR=1000000 OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE=1000000 \
-  LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000000 REFRESHES_PER_IP_PER_MINUTE=1000000 \
-  "$SERVER_BIN" serve >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
+# start_server LOG [VAR=value...]: starts the server with SERVER_ENV plus the given variables,
+# waits for /readyz (polled every 10 ms), and sets SERVER_PID, SPAWNED_AT (epoch seconds) and
+# READY_SECS (spawn to the first 200 from /readyz).
+start_server() {
+  local server_log=$1 ready_at
+  shift
+  SPAWNED_AT=$(date +%s.%N)
+  env "${SERVER_ENV[@]}" "$@" "$SERVER_BIN" serve >"$server_log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 3000); do
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start-up; see $server_log"
+    if curl --noproxy '*' -fsS -o /dev/null --max-time 1 "http://$BIND/readyz" 2>/dev/null; then
+      ready_at=$(date +%s.%N)
+      READY_SECS=$(awk -v a="$SPAWNED_AT" -v b="$ready_at" 'BEGIN { printf "%.3f", b - a }')
+      return 0
+    fi
+    sleep 0.01
+  done
+  die "the server was not ready within 30 s; see $server_log"
+}
 
-ready=0
-for _ in $(seq 100); do
-  kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start-up; see $OUT/server.log"
-  if curl --noproxy '*' -fsS -o /dev/null --max-time 1 "http://$BIND/readyz" 2>/dev/null; then
-    ready=1
-    break
-  fi
-  sleep 0.1
-done
-((ready)) || die "the server was not ready within 10 s; see $OUT/server.log"
+# The server's "licence registry table loaded" log line (RUST_LOG must enable
+# shiftwire_api::state=info): prints "<seconds from spawn> <records>".
+registry_loaded() {
+  local line ts
+  line=$(grep -m1 '"licence registry table loaded"' "$1") || die "no 'licence registry table loaded' line in $1"
+  ts=$(sed -E 's/.*"timestamp":"([^"]+)".*/\1/' <<<"$line")
+  awk -v a="$SPAWNED_AT" -v b="$(date -d "$ts" +%s.%N)" -v n="$(sed -E 's/.*"records":([0-9]+).*/\1/' <<<"$line")" \
+    'BEGIN { printf "%.3f %d\n", b - a, n }'
+}
+rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+case $SCENARIO in
+  auth)
+    log "starting the server on $BIND (log: $SERVER_LOG)"
+    start_server "$SERVER_LOG"
+    LOADGEN=("$LOADGEN_BIN" auth --base-url "http://$BIND" --email "$ADMIN_EMAIL")
+    ;;
+  verification)
+    log "generating the registry table: $REGISTRY_ROWS rows, licences of $REGISTRY_NURSES benchmark nurses"
+    "$LOADGEN_BIN" gen-registry --rows "$REGISTRY_ROWS" --nurses "$REGISTRY_NURSES" --out "$REGISTRY_CSV"
+    DEMO_ROWS=$(($(wc -l <"$DEMO_REGISTRY") - 1))
+    # Start-up with the demo table and with the big one, alternately, $STARTUP_ROUNDS times
+    # each; the last start (big table) stays up for the load. The difference of the medians is
+    # what loading the table costs.
+    : >"$OUT/verification-startups.log"
+    : >"$OUT/verification-startups.tsv"
+    for round in $(seq "$STARTUP_ROUNDS"); do
+      for table in demo big; do
+        csv=$DEMO_REGISTRY server_log=$OUT/verification-startup.log
+        [[ $table == big ]] && csv=$REGISTRY_CSV
+        [[ $table == big && $round == "$STARTUP_ROUNDS" ]] && server_log=$SERVER_LOG
+        start_server "$server_log" LICENSE_REGISTRY_CSV="$csv" RUST_LOG=warn,shiftwire_api::state=info
+        loaded=$(registry_loaded "$server_log")
+        read -r loaded_secs records <<<"$loaded"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$table" "$records" "$loaded_secs" "$READY_SECS" "$(rss_mib)" >>"$OUT/verification-startups.tsv"
+        log "start-up $round, $records-row table: table loaded $loaded_secs s after spawn, /readyz $READY_SECS s, RSS $(rss_mib) MiB"
+        if [[ $server_log != "$SERVER_LOG" ]]; then
+          cat "$server_log" >>"$OUT/verification-startups.log"
+          stop_server
+        fi
+      done
+    done
+    rm -f "$OUT/verification-startup.log"
+    stat_of() { awk -F'\t' -v t="$1" -v c="$2" '$1 == t { print $c }' "$OUT/verification-startups.tsv" | median; }
+    BIG_ROWS=$(awk -F'\t' '$1 == "big" { print $2; exit }' "$OUT/verification-startups.tsv")
+    ((BIG_ROWS == REGISTRY_ROWS)) || die "the server loaded $BIG_ROWS registry rows, not $REGISTRY_ROWS"
+    LOAD_DEMO=$(stat_of demo 3) LOAD_BIG=$(stat_of big 3)
+    READY_DEMO=$(stat_of demo 4) READY_BIG=$(stat_of big 4)
+    RSS_DEMO=$(stat_of demo 5) RSS_BIG=$(stat_of big 5)
+    ms_of() { awk -v s="$1" 'BEGIN { printf "%.0f ms", s * 1000 }'; }
+    REGISTRY_LINE="Registry table: \`$REGISTRY_CSV\`, $REGISTRY_ROWS rows ($(du -k "$REGISTRY_CSV" | awk '{ printf "%.1f MiB", $1 / 1024 }'), from \`shiftwire-loadgen gen-registry --rows $REGISTRY_ROWS --nurses $REGISTRY_NURSES\`). Server start-up, median of $STARTUP_ROUNDS starts each, with it vs the $DEMO_ROWS-row demo table: spawn to \"licence registry table loaded\" $(ms_of "$LOAD_BIG") vs $(ms_of "$LOAD_DEMO") (so loading the table takes about $(awk -v a="$LOAD_BIG" -v b="$LOAD_DEMO" 'BEGIN { printf "%.0f ms", (a - b) * 1000 }')), spawn to first 200 from \`/readyz\` (polled every 10 ms) $(ms_of "$READY_BIG") vs $(ms_of "$READY_DEMO"), resident memory after start $RSS_BIG MiB vs $RSS_DEMO MiB"
+    log "$REGISTRY_LINE"
+    LOADGEN=("$LOADGEN_BIN" verification --base-url "http://$BIND" --registry-nurses "$REGISTRY_NURSES")
+    ;;
+esac
 
 # --- load --------------------------------------------------------------------------------
-LOADGEN=("$LOADGEN_BIN" auth --base-url "http://$BIND" --email "$ADMIN_EMAIL"
-  --webhook-addr "$WEBHOOK" --json-out "$OUT/auth.json" --markdown-out "$OUT/auth.md" "$@")
+LOADGEN+=(--webhook-addr "$WEBHOOK" --json-out "$OUT/$SCENARIO.json" --markdown-out "$OUT/$SCENARIO.md" "$@")
 # CPU accounting, to tell whether something else on the machine (a compiler, say) took CPU
 # during the run: all busy time, minus what the server, PostgreSQL and the load generator used.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # user nice system irq softirq
-proc_ticks() { # utime+stime+cutime+cstime of the given pids (children: exited PostgreSQL backends)
+proc_ticks() { # utime+stime+cutime+cstime of the given pids
   local pid total=0
   for pid in "$@"; do
     [[ -r /proc/$pid/stat ]] || continue
@@ -115,46 +202,56 @@ proc_ticks() { # utime+stime+cutime+cstime of the given pids (children: exited P
   done
   echo "$total"
 }
-postgres_ticks() {
-  local pids
-  mapfile -t pids < <(pgrep -u postgres || true)
-  proc_ticks "${pids[@]}"
+# PostgreSQL time of this benchmark: every postgres process except client backends of other
+# databases (someone's tests on the same server, say), which count as other processes. One
+# "pid ticks" line (utime + stime) each; backends that exit during the run (none of the
+# server's pooled connections should) are lost and so end up among the other processes.
+pg_sample() {
+  local others pid
+  others=" $(psql -X "$ADMIN_URL" -Atq -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS DISTINCT FROM '$BENCH_DB'" 2>/dev/null | tr '\n' ' ') "
+  for pid in $(pgrep -u postgres || true); do
+    [[ $others == *" $pid "* || ! -r /proc/$pid/stat ]] && continue
+    echo "$pid $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')"
+  done
 }
+pg_ticks() { awk 'NR == FNR { start[$1] = $2; next } { d += $2 - start[$1] } END { print d + 0 }' "$1" "$2"; }
 children_secs() { awk 'END { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"; }
 TICK=$(getconf CLK_TCK)
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before: $LOAD_BEFORE"
 times >"$OUT/times.before" # `times` in this shell (not a subshell): its children's CPU so far
-BUSY0=$(busy_ticks) SERVER0=$(proc_ticks "$SERVER_PID") PG0=$(postgres_ticks) WALL0=$(date +%s.%N)
+pg_sample >"$OUT/pg.before"
+BUSY0=$(busy_ticks) SERVER0=$(proc_ticks "$SERVER_PID") WALL0=$(date +%s.%N)
 SHIFTWIRE_BENCH_PASSWORD="$ADMIN_PASSWORD" "${LOADGEN[@]}"
-BUSY1=$(busy_ticks) SERVER1=$(proc_ticks "$SERVER_PID") PG1=$(postgres_ticks) WALL1=$(date +%s.%N)
+BUSY1=$(busy_ticks) SERVER1=$(proc_ticks "$SERVER_PID") WALL1=$(date +%s.%N)
+pg_sample >"$OUT/pg.after"
 times >"$OUT/times.after"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average after: $LOAD_AFTER"
 IFS=$'\t' read -r CPU_USE OTHER_SHARE < <(awk -v t="$TICK" -v n="$(nproc)" -v w0="$WALL0" -v w1="$WALL1" \
-  -v busy=$((BUSY1 - BUSY0)) -v server=$((SERVER1 - SERVER0)) -v pg=$((PG1 - PG0)) \
+  -v busy=$((BUSY1 - BUSY0)) -v server=$((SERVER1 - SERVER0)) -v pg="$(pg_ticks "$OUT/pg.before" "$OUT/pg.after")" \
   -v lg0="$(children_secs "$OUT/times.before")" -v lg1="$(children_secs "$OUT/times.after")" 'BEGIN {
     wall = w1 - w0; avail = wall * n; lg = lg1 - lg0
     other = busy / t - server / t - pg / t - lg; if (other < 0) other = 0
-    printf "server %.1f, PostgreSQL (whole server) %.1f, load generator %.1f, other processes %.1f, of %.0f available in %.0f s\t%.0f\n",
+    printf "server %.1f, PostgreSQL (this database and shared processes) %.1f, load generator %.1f, other processes %.1f, of %.0f available in %.0f s\t%.0f\n",
       server / t, pg / t, lg, other, avail, wall, 100 * other / avail
   }')
 log "CPU seconds during the run: $CPU_USE"
 if ((OTHER_SHARE >= 5)); then
   log "WARNING: other processes used ${OTHER_SHARE}% of the CPU during the run; the numbers are disturbed"
 fi
-kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the run; see $OUT/server.log"
+kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the run; see $SERVER_LOG"
 stop_server
 trap - EXIT
 
-SERVER_WARNINGS=$(grep -c '"level":"WARN"' "$OUT/server.log" || true)
-SERVER_ERRORS=$(grep -c '"level":"ERROR"' "$OUT/server.log" || true)
+SERVER_WARNINGS=$(grep -c '"level":"WARN"' "$SERVER_LOG" || true)
+SERVER_ERRORS=$(grep -c '"level":"ERROR"' "$SERVER_LOG" || true)
 ((SERVER_WARNINGS + SERVER_ERRORS == 0)) ||
-  log "the server logged $SERVER_ERRORS errors and $SERVER_WARNINGS warnings; see $OUT/server.log"
+  log "the server logged $SERVER_ERRORS errors and $SERVER_WARNINGS warnings; see $SERVER_LOG"
 
 if ((!RECORD)); then
-  log "not recording in BENCHMARKS.md (extra flags given; BENCH_RECORD=1 records anyway); results in $OUT/auth.md"
+  log "not recording in BENCHMARKS.md (extra flags given; BENCH_RECORD=1 records anyway); results in $OUT/$SCENARIO.md"
   exit 0
 fi
 
@@ -165,25 +262,36 @@ if [[ -n "$(git status --porcelain -- . ':(exclude)BENCHMARKS.md' 2>/dev/null)" 
 fi
 CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 MEM_GIB=$(free -g | awk '/^Mem:/ { print $2 }')
-COMMAND="make bench"
-(($#)) && COMMAND="make bench ARGS=\"$*\""
+COMMAND="make bench-$SCENARIO"
+(($#)) && COMMAND="make bench-$SCENARIO ARGS=\"$*\""
 LOADGEN_SHOWN=$(printf '%q ' "${LOADGEN[@]}")
+case $SCENARIO in
+  auth)
+    TITLE="Sign-in: \`/healthz\` under password logins, OTP verify throughput"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, per-IP rate limits raised)"
+    ;;
+  verification)
+    TITLE="Credential verification: submission to automatic decision"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`LICENSE_REGISTRY_CSV=$REGISTRY_CSV\`, \`RUST_LOG=warn,shiftwire_api::state=info\`, per-IP rate limits raised)"
+    ;;
+esac
 
 BLOCK=$(mktemp)
 NEW=$(mktemp)
 trap 'rm -f "$BLOCK" "$NEW"' EXIT
 {
   echo "$START_MARK"
-  echo "## Sign-in: \`/healthz\` under password logins, OTP verify throughput"
+  echo "## $TITLE"
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Commit: \`$COMMIT\`"
   echo "- Machine: $(nproc) CPUs (${CPU:-unknown CPU}), ${MEM_GIB} GiB RAM, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before the run, $LOAD_AFTER after"
-  echo "- Command: \`$COMMAND\`, which ran \`${LOADGEN_SHOWN% }\` against \`shiftwire serve\` (release build, \`RUST_LOG=warn\`, per-IP rate limits raised)"
+  echo "- Command: \`$COMMAND\`, which ran \`${LOADGEN_SHOWN% }\` against $SERVER_SHOWN"
+  if [[ $SCENARIO == verification ]]; then echo "- $REGISTRY_LINE"; fi
   echo "- CPU seconds used during the load generator's run: $CPU_USE (other processes: ${OTHER_SHARE}% of the machine)"
   echo "- Server log during the run: $SERVER_ERRORS errors, $SERVER_WARNINGS warnings"
   echo
-  cat "$OUT/auth.md"
+  cat "$OUT/$SCENARIO.md"
   echo "$END_MARK"
 } >"$BLOCK"
 
@@ -199,10 +307,12 @@ else
   cat >"$NEW" <<'EOF'
 # Benchmarks
 
-Recorded runs of the project's benchmarks, newest run of each in place. Regenerate with
-`make bench` (needs only what `make up` needs: it builds release binaries, recreates a
-`shiftwire_bench` database on the local PostgreSQL, starts the server on 127.0.0.1:18080 and
-stops it again). Only the marked blocks are rewritten; text outside them is kept.
+Recorded runs of the project's benchmarks, newest run of each in place. Regenerate both with
+`make bench`, or one with `make bench-auth` / `make bench-verification` (needs only what
+`make up` needs: it builds release binaries, recreates a `shiftwire_bench` database on the
+local PostgreSQL, starts the server on 127.0.0.1:18080 and stops it again). Only the marked
+blocks are rewritten; text outside them is kept. A run with extra flags
+(`make bench-verification ARGS="--submissions 100"`) is a smoke run and is not recorded.
 
 **Sign-in** (`shiftwire-loadgen auth`, in `load-tests/`) answers: does password hashing stall
 the server? It measures the latency of `GET /healthz`, sent open-loop at a fixed rate (so a
@@ -212,9 +322,27 @@ p = 1, at most one hash per core at a time). It also measures how many SMS sign-
 (`POST /v1/auth/otp/verify`) the server verifies per second; the codes arrive through the
 SMS webhook, which the load generator serves itself.
 
+**Credential verification** (`shiftwire-loadgen verification`) answers: how long after a
+nurse submits a licence is the automatic registry check's decision visible to them? The
+server loads a generated registry table of 100,000 fictional licences
+(`shiftwire-loadgen gen-registry`, `LICENSE_REGISTRY_CSV`) that lists every submitted
+licence as an exact, clean match, so every submission should be approved automatically;
+any other outcome is counted as an error. Nurses sign in by SMS code and set their names;
+then 1,000 RN licences are submitted one at a time (pure latency) and 1,000 more by 16
+concurrent submitters (latency under load, and decisions per second), each timed from just
+before `POST /v1/me/credentials` until a poll of `GET /v1/me/credentials/{id}` (every 1 ms,
+which bounds the resolution) shows `automatic_check_done: true`. The baseline, measured in
+the same run, is the round trip of a plain `GET /v1/me/credentials/{id}`: the floor every
+client-observed decision time includes. The run also times the server's start-up with the
+100,000-row table against the 13-row demo table, to show what loading the table costs.
+The polls are load too (about 3,000 `GET`/s with 16 submitters polling every 1 ms), and the
+automatic check works through submissions one at a time per server, so under concurrency
+the polls slow the very decisions they wait for; `--poll-interval-us` changes the pause.
+
 The server, its PostgreSQL and the load generator share one 2-core machine, so the load
 generator takes CPU from the server: absolute numbers are conservative, and the comparison
-within one run is what counts.
+within one run is what counts. Each block reports how much CPU other processes took during
+its run; above 5% the numbers are disturbed.
 
 EOF
   cat "$BLOCK" >>"$NEW"

@@ -19,18 +19,18 @@
 use crate::{
     net,
     report::{self, Percentiles, Recorder, Stats, Table, ms, per_sec, push_line},
+    sms::{self, phone},
 };
 use anyhow::{Context, anyhow, bail};
-use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use axum::http::StatusCode;
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     path::PathBuf,
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+        atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -358,58 +358,13 @@ async fn login_loop(
     (recorder, last)
 }
 
-/// The `i`-th test phone number: +1 212 2xx-xxxx, a valid (libphonenumber) New York
-/// number range; distinct for `i < 800_000`.
-pub fn phone(i: u64) -> String {
-    format!("+1212{:03}{:04}", 200 + i / 10_000, i % 10_000)
-}
-
-/// The sign-in code in an SMS: its only run of exactly six digits.
-pub fn six_digit_code(body: &str) -> Option<&str> {
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
-}
-
-#[derive(Default)]
-struct Inbox {
-    codes: Mutex<HashMap<String, String>>,
-    without_code: AtomicU64,
-}
-
-#[derive(Deserialize)]
-struct SmsMessage {
-    to: String,
-    body: String,
-}
-
-async fn receive_sms(State(inbox): State<Arc<Inbox>>, Json(sms): Json<SmsMessage>) -> StatusCode {
-    match six_digit_code(&sms.body) {
-        Some(code) => {
-            if let Ok(mut codes) = inbox.codes.lock() {
-                codes.insert(sms.to, code.to_owned());
-            }
-            StatusCode::NO_CONTENT
-        }
-        None => {
-            inbox.without_code.fetch_add(1, Ordering::Relaxed);
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-    }
-}
-
 async fn otp_phase(
     args: &AuthArgs,
     base: &reqwest::Url,
     listener: TcpListener,
 ) -> anyhow::Result<OtpStats> {
     let deadline = Instant::now() + Duration::from_secs(args.otp_timeout_secs);
-    let inbox = Arc::new(Inbox::default());
-    let webhook = tokio::spawn({
-        let app = Router::new()
-            .route("/sms", post(receive_sms))
-            .with_state(inbox.clone());
-        async move { axum::serve(listener, app).await }
-    });
+    let (inbox, webhook) = sms::serve_webhook(listener);
     let client = net::client(OTP_TIMEOUT)?;
     let workers = usize::try_from(args.otp_concurrency)?;
     let phones: Arc<Vec<String>> = Arc::new((0..args.otp_phones).map(phone).collect());
@@ -439,20 +394,10 @@ async fn otp_phase(
     // be here; wait a little for stragglers all the same.
     let wait_until = deadline.min(Instant::now() + CODE_WAIT);
     let ready: Vec<(String, String)> = loop {
-        let found: Vec<(String, String)> = {
-            let codes = inbox
-                .codes
-                .lock()
-                .map_err(|_| anyhow!("webhook inbox poisoned"))?;
-            accepted
-                .iter()
-                .filter_map(|&i| {
-                    codes
-                        .get(&phones[i])
-                        .map(|code| (phones[i].clone(), code.clone()))
-                })
-                .collect()
-        };
+        let found: Vec<(String, String)> = accepted
+            .iter()
+            .filter_map(|&i| inbox.code(&phones[i]).map(|code| (phones[i].clone(), code)))
+            .collect();
         if found.len() == accepted.len() || Instant::now() >= wait_until {
             break found;
         }
@@ -490,7 +435,7 @@ async fn otp_phase(
         phones: args.otp_phones,
         send,
         codes_missing,
-        webhook_messages_without_code: inbox.without_code.load(Ordering::Relaxed),
+        webhook_messages_without_code: inbox.messages_without_code(),
         verify,
     })
 }
@@ -699,29 +644,4 @@ fn markdown(r: &AuthReport) -> String {
         ),
     );
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_code_in_the_servers_sms() {
-        let body = "Your Shiftwire sign-in code is 042917. It expires in 10 minutes. \
-                    Shiftwire staff will never ask you for it.";
-        assert_eq!(six_digit_code(body), Some("042917"));
-        assert_eq!(six_digit_code("no code, 12345 or 1234567"), None);
-    }
-
-    #[test]
-    fn test_phones_are_distinct_valid_us_numbers() {
-        let mut seen = std::collections::HashSet::new();
-        for i in (0..2_000).chain([9_999, 10_000, 799_999]) {
-            let p = phone(i);
-            let parsed = shiftwire_core::Phone::parse(&p)
-                .unwrap_or_else(|e| panic!("{p} is not accepted by the server: {e}"));
-            assert_eq!(parsed.as_e164(), p);
-            assert!(seen.insert(p));
-        }
-    }
 }

@@ -2,11 +2,15 @@
 //!
 //! Each scenario is a subcommand. Every scenario talks to a server on the loopback
 //! interface only, sends a bounded number of requests and stops by itself within a hard
-//! time cap, so it is safe to run on a developer machine or in CI.
+//! time cap, so it is safe to run on a developer machine or in CI. `gen-registry` is no
+//! scenario: it writes the registry table the `verification` scenario's server loads.
 
 mod auth;
 mod net;
+mod registry;
 mod report;
+mod sms;
+mod verification;
 
 use clap::{Parser, Subcommand};
 
@@ -26,11 +30,20 @@ enum Scenario {
     /// Sign-in: /healthz latency alone and during concurrent password logins, then SMS
     /// code (OTP) verify throughput.
     Auth(auth::AuthArgs),
+    /// Credential verification: time from a licence submission until the automatic
+    /// registry check's decision is visible to the nurse, one at a time and concurrently,
+    /// with the round trip of a plain credential read as the baseline.
+    Verification(verification::VerificationArgs),
+    /// Writes a fictional licence registry table (`LICENSE_REGISTRY_CSV`) that lists the
+    /// licences the `verification` scenario submits, padded with varied filler rows.
+    GenRegistry(registry::GenRegistryArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Auth(args) => auth::run(args).await,
+        Scenario::Verification(args) => verification::run(args).await,
+        Scenario::GenRegistry(args) => registry::run(args),
     }
 }

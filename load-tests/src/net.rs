@@ -72,6 +72,26 @@ pub async fn outcome(
     }
 }
 
+/// Like [`outcome`], and parses the JSON body of the expected answer.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    result: Result<reqwest::Response, reqwest::Error>,
+    expected: reqwest::StatusCode,
+) -> Result<T, String> {
+    match result {
+        Ok(response) => {
+            let status = response.status();
+            match response.bytes().await {
+                Ok(body) if status == expected => {
+                    serde_json::from_slice(&body).map_err(|_| "unexpected body".into())
+                }
+                Ok(_) => Err(format!("HTTP {}", status.as_u16())),
+                Err(error) => Err(classify(&error)),
+            }
+        }
+        Err(error) => Err(classify(&error)),
+    }
+}
+
 fn classify(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timeout".into()
