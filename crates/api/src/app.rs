@@ -190,7 +190,10 @@ pub fn spawn_background(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) {
-    tracker.spawn(state.verification.clone().run_checker(shutdown.clone()));
+    // Several checkers: a slow registry answer holds up one credential, not the queue.
+    for _ in 0..settings.verification_checkers {
+        tracker.spawn(state.verification.clone().run_checker(shutdown.clone()));
+    }
     tracker.spawn(
         state
             .verification

@@ -60,6 +60,7 @@ pub struct Settings {
     pub license_registry_timeout: Duration,
     pub verification_sweep_interval: Duration,
     pub unfilled_alert: Duration,
+    pub verification_checkers: usize,
 }
 
 const DEV_JWT_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
@@ -194,6 +195,7 @@ impl Settings {
                 3600,
             )?),
             unfilled_alert: Duration::from_secs(60 * parsed::<u64>("UNFILLED_ALERT_MINUTES", 120)?),
+            verification_checkers: parsed::<usize>("VERIFICATION_CHECKERS", 4)?.max(1),
         })
     }
 
@@ -225,6 +227,7 @@ impl Settings {
             license_registry_timeout: Duration::from_secs(2),
             verification_sweep_interval: Duration::from_secs(3600),
             unfilled_alert: Duration::from_secs(120 * 60),
+            verification_checkers: 2,
         }
     }
 }

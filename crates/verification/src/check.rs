@@ -90,8 +90,10 @@ impl Verification {
         };
         sqlx::query!(
             "UPDATE credentials
-             SET checked_at = now(), status = $2, reason_code = $3, reason = $4, evidence = $5,
-                 decided_at = CASE WHEN $2 = 'approved' THEN now() END, updated_at = now()
+             SET checked_at = clock_timestamp(), status = $2, reason_code = $3, reason = $4,
+                 evidence = $5,
+                 decided_at = CASE WHEN $2 = 'approved' THEN clock_timestamp() END,
+                 updated_at = clock_timestamp()
              WHERE id = $1",
             row.id,
             status.as_str(),
