@@ -85,9 +85,13 @@ async fn replay_or_run(
     let request_hash = hasher.finalize().to_vec();
     let db = |e: sqlx::Error| ApiError::from(e).into_response();
 
+    // Expired keys are forgotten, and so are claims on a key whose first request never
+    // finished (the server stopped mid-request): the client may try again.
     sqlx::query!(
         "DELETE FROM idempotency_keys
-         WHERE user_id = $1 AND key = $2 AND created_at < now() - interval '24 hours'",
+         WHERE user_id = $1 AND key = $2
+           AND (created_at < now() - interval '24 hours'
+                OR (status IS NULL AND created_at < now() - interval '2 minutes'))",
         user_id,
         key
     )
