@@ -121,42 +121,11 @@ impl Verification {
         })
     }
 
-    /// One credential by id, whoever owns it.
-    pub(crate) async fn credential(&self, id: Uuid) -> Result<Credential, VerificationError> {
-        let row = sqlx::query_as!(
-            CredentialRow,
-            r#"SELECT c.id, c.nurse_id, c.kind, c.number, c.issuing_state, c.expires_on,
-                      c.multistate, c.status, c.reason_code, c.reason,
-                      c.checked_at IS NOT NULL AS "checked!", c.decided_at, c.decision_reason,
-                      d.credential_id IS NOT NULL AS "has_document!", c.submitted_at, c.updated_at
-               FROM credentials c
-               LEFT JOIN credential_documents d ON d.credential_id = c.id
-               WHERE c.id = $1"#,
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(VerificationError::NotFound)?;
-        row.try_into()
-    }
-
-    /// A nurse's own credential; another nurse's answers `NotFound`.
-    pub async fn credential_of(
+    /// Credentials by id and/or nurse, newest first.
+    async fn select_credentials(
         &self,
-        nurse_id: Uuid,
-        id: Uuid,
-    ) -> Result<Credential, VerificationError> {
-        let credential = self.credential(id).await?;
-        if credential.nurse_id != nurse_id {
-            return Err(VerificationError::NotFound);
-        }
-        Ok(credential)
-    }
-
-    /// Every credential of a nurse, newest first.
-    pub async fn credentials_of(
-        &self,
-        nurse_id: Uuid,
+        id: Option<Uuid>,
+        nurse_id: Option<Uuid>,
     ) -> Result<Vec<Credential>, VerificationError> {
         let rows = sqlx::query_as!(
             CredentialRow,
@@ -166,13 +135,43 @@ impl Verification {
                       d.credential_id IS NOT NULL AS "has_document!", c.submitted_at, c.updated_at
                FROM credentials c
                LEFT JOIN credential_documents d ON d.credential_id = c.id
-               WHERE c.nurse_id = $1
+               WHERE ($1::uuid IS NULL OR c.id = $1)
+                 AND ($2::uuid IS NULL OR c.nurse_id = $2)
                ORDER BY c.id DESC"#,
+            id,
             nurse_id
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// One credential by id, whoever owns it.
+    pub(crate) async fn credential(&self, id: Uuid) -> Result<Credential, VerificationError> {
+        self.select_credentials(Some(id), None)
+            .await?
+            .pop()
+            .ok_or(VerificationError::NotFound)
+    }
+
+    /// A nurse's own credential; another nurse's answers `NotFound`.
+    pub async fn credential_of(
+        &self,
+        nurse_id: Uuid,
+        id: Uuid,
+    ) -> Result<Credential, VerificationError> {
+        self.select_credentials(Some(id), Some(nurse_id))
+            .await?
+            .pop()
+            .ok_or(VerificationError::NotFound)
+    }
+
+    /// Every credential of a nurse, newest first.
+    pub async fn credentials_of(
+        &self,
+        nurse_id: Uuid,
+    ) -> Result<Vec<Credential>, VerificationError> {
+        self.select_credentials(None, Some(nurse_id)).await
     }
 
     /// Stores the document of a nurse's own pending credential, replacing any earlier one.
