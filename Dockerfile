@@ -14,8 +14,13 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=builder /src/target/release/shiftwire /usr/local/bin/shiftwire
 COPY --from=builder /src/migrations /app/migrations
+# The fictional demo registry is the default LICENSE_REGISTRY_CSV; point it at real data.
+COPY --from=builder /src/registry /app/registry
+RUN mkdir -p /app/data/documents && chown -R 10001:10001 /app/data
 USER 10001:10001
-ENV BIND_ADDR=0.0.0.0:8080
+ENV BIND_ADDR=0.0.0.0:8080 \
+    DOCUMENT_DIR=/app/data/documents \
+    LICENSE_REGISTRY_CSV=/app/registry/demo-licenses.csv
 EXPOSE 8080
 ENTRYPOINT ["shiftwire"]
 CMD ["serve"]
