@@ -138,7 +138,8 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// Open shifts at both demo facilities, starting tomorrow, each with its handoff packet.
-/// Amara (verified RN, home in Oakland, 25 km) sees the Bayview ones in nearby search.
+/// Amara (verified RN, home in Oakland, 25 km, BLS card still in review) sees Bayview's
+/// Med-Surg shift in nearby search; the ICU one needs BLS and ACLS, Mercy is too far.
 async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
     let state = AppState::new(settings, pool.clone(), Providers::default())?;
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
@@ -156,12 +157,7 @@ async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
             .fetch_one(pool)
             .await?;
         for (role, start_hour, unit, certifications) in [
-            (
-                CredentialKind::RN,
-                7,
-                "4 West, Med-Surg",
-                vec![CredentialKind::BLS],
-            ),
+            (CredentialKind::RN, 7, "4 West, Med-Surg", vec![]),
             (
                 CredentialKind::RN,
                 19,
