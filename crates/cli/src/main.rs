@@ -11,7 +11,11 @@ use shiftwire_api::{
 };
 use shiftwire_auth::{PasswordHasher, Users, users::NewStaffUser};
 use shiftwire_core::{Email, Role};
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use std::str::FromStr;
 use std::time::Duration;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
@@ -156,11 +160,25 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+/// Connection settings for every pool: JIT compilation off, because it costs hundreds of
+/// milliseconds on a large plan and Shiftwire's queries are short.
+fn connect_options(settings: &Settings) -> anyhow::Result<PgConnectOptions> {
+    Ok(
+        PgConnectOptions::from_str(settings.database_url.expose_secret())
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?
+            .options([("jit", "off")]),
+    )
+}
+
+fn pool_options(settings: &Settings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_secs(3))
-        .connect(settings.database_url.expose_secret())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+    pool_options(settings)
+        .connect_with(connect_options(settings)?)
         .await
         .context("connecting to DATABASE_URL")
 }
@@ -169,10 +187,7 @@ async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
     telemetry::install_metrics();
     let pool = if no_migrate {
         // Start even while the database is down; /readyz reports it until it is back.
-        PgPoolOptions::new()
-            .max_connections(settings.database_max_connections)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_lazy(settings.database_url.expose_secret())?
+        pool_options(&settings).connect_lazy_with(connect_options(&settings)?)
     } else {
         let pool = connect(&settings).await?;
         MIGRATOR

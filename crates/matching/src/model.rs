@@ -149,7 +149,10 @@ pub struct NearbyShift {
     pub hourly_rate_cents: i32,
     pub unit: String,
     pub required_certifications: Vec<CredentialKind>,
+    /// Geodesic distance (WGS 84) from the search point.
     pub distance_km: f64,
+    /// Great-circle distance in metres: the order of results and of the page cursor.
+    pub order_key: f64,
 }
 
 /// A nurse's booking with everything needed to arrive: shift, facility, handoff packet.
@@ -182,7 +185,7 @@ pub struct NearbyQuery {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub role: Option<CredentialKind>,
-    /// `(distance_km, id)` of the last item of the previous page.
+    /// `(order_key, id)` of the last item of the previous page.
     pub after: Option<(f64, Uuid)>,
     pub limit: i64,
 }

@@ -629,7 +629,7 @@ pub async fn nearby(
     Ok(Json(pagination::page(
         rows,
         limit,
-        |s| encode_distance_cursor(s.distance_km, s.id),
+        |s| encode_distance_cursor(s.order_key, s.id),
         Into::into,
     )))
 }
