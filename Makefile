@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -46,17 +46,20 @@ lint:
 	cargo fmt --all -- --check
 	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-# bench: both benchmarks in sequence, sign-in then credential verification (release server +
-# fresh shiftwire_bench DB, loopback only); records the results in BENCHMARKS.md. Their flags
-# differ, so a smoke run of both takes AUTH_ARGS / VERIFICATION_ARGS (those runs are not recorded):
-#   make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100"
+# bench: the three benchmarks in sequence, sign-in, credential verification, then marketplace
+# (release server + fresh shiftwire_bench DB, loopback only; about 3 minutes in all after the
+# release build, half a minute of it seeding 1,000,000 shifts); records the results in
+# BENCHMARKS.md. Their flags differ, so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS /
+# MARKETPLACE_ARGS (not recorded):
+#   make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3"
 bench:
 	if [[ -n "$(ARGS)" ]]; then
-	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="..." or make bench-verification ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..."' >&2
+	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="..." or make bench-marketplace ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..."' >&2
 	  exit 2
 	fi
 	bash scripts/bench.sh auth $(AUTH_ARGS)
 	bash scripts/bench.sh verification $(VERIFICATION_ARGS)
+	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
 
 # bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
 bench-auth:
@@ -66,3 +69,9 @@ bench-auth:
 # Quick smoke run, not recorded: make bench-verification ARGS="--submissions 100"
 bench-verification:
 	bash scripts/bench.sh verification $(ARGS)
+
+# bench-marketplace: nearby search over 1,000,000 seeded open shifts at 10,000 facilities, and
+# claim storms of 1,000 nurses. Quick smoke run, not recorded:
+#   BENCH_SHIFTS=100000 make bench-marketplace ARGS="--phase-secs 3 --storms 1"
+bench-marketplace:
+	bash scripts/bench.sh marketplace $(ARGS)

@@ -4,12 +4,14 @@
 # the same machine. Everything stays on the loopback interface, every phase is bounded, and
 # the run stops by itself.
 #
-# Usage: scripts/bench.sh auth|verification [extra shiftwire-loadgen flags of that scenario]
-#   make bench                                            # both, in sequence; records both
+# Usage: scripts/bench.sh auth|verification|marketplace [extra shiftwire-loadgen flags of that scenario]
+#   make bench                                            # all three, in sequence; records all
 #   make bench-auth                                       # sign-in only; records it
 #   make bench-verification                               # credential verification only
+#   make bench-marketplace                                # nearby search and claim storms only
 #   make bench-auth ARGS="--duration-secs 3"              # smoke run; BENCHMARKS.md untouched
 #   make bench-verification ARGS="--submissions 100"      # smoke run; BENCHMARKS.md untouched
+#   BENCH_SHIFTS=100000 make bench-marketplace ARGS="--phase-secs 3 --storms 1"  # smoke run
 #   BENCH_RECORD=1 make bench-auth ARGS="--logins 20"     # record a run with custom flags anyway
 #
 # Scenarios:
@@ -18,6 +20,18 @@
 #                 decision is visible, against a generated 100,000-row registry table
 #                 (LICENSE_REGISTRY_CSV=target/bench/registry.csv); also times how long the
 #                 server takes to start with that table and with the 14-row demo table.
+#   marketplace   nearby search (`GET /v1/shifts/nearby`) over 1,000,000 open shifts at 10,000
+#                 facilities, by 2,000 synthetic nurses (`shiftwire seed --scale`, whose
+#                 access tokens go to target/bench/tokens.tsv), against `/healthz` and
+#                 `/v1/me` as the baseline; then 5 claim storms, 1,000 nurses claiming one
+#                 shift at once. Bench-only data set-up with psql: the storm shifts are open RN
+#                 shifts without required certifications at one facility, none overlapping
+#                 another, and the 1,000 storm nurses (verified RNs) get that facility as
+#                 their home, so each of them is eligible for each storm shift. The bench
+#                 database gets a statement_timeout (STATEMENT_TIMEOUT) so that no query
+#                 outlives the run. BENCH_SHIFTS changes the number of shifts (and of
+#                 facilities, one per 100 shifts) for smoke runs, which are
+#                 not recorded unless BENCH_RECORD=1.
 #
 # Results: target/bench/<scenario>.json, target/bench/<scenario>.md, the server's log in
 # target/bench/<scenario>-server.log, and (when recorded) the block between the
@@ -31,8 +45,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 SCENARIO=${1:-}
 case $SCENARIO in
-  auth | verification) shift ;;
-  *) die "usage: scripts/bench.sh auth|verification [extra shiftwire-loadgen flags]" ;;
+  auth | verification | marketplace) shift ;;
+  *) die "usage: scripts/bench.sh auth|verification|marketplace [extra shiftwire-loadgen flags]" ;;
 esac
 
 BENCH_DB=shiftwire_bench
@@ -46,9 +60,22 @@ REGISTRY_ROWS=100000
 REGISTRY_NURSES=100
 DEMO_REGISTRY=registry/demo-licenses.csv
 STARTUP_ROUNDS=3
+# The marketplace scenario's data: `shiftwire seed --scale` sizes, and the storms.
+SHIFTS=${BENCH_SHIFTS:-1000000}
+DEFAULT_SHIFTS=1000000
+FACILITIES=$((SHIFTS / 100)) # 10,000 for the recorded run
+NURSES=2000
+STORMS=5
+CLAIMANTS=1000
+# No statement may outlive a request by much: a pathological plan is cut off (the server
+# answers 500) instead of running on in PostgreSQL after the run ended.
+STATEMENT_TIMEOUT=10s
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=target/bench
 REGISTRY_CSV=$OUT/registry.csv
+TOKENS=$OUT/tokens.tsv
+STORM_NURSES=$OUT/storm-nurses.txt
+STORM_SHIFTS=$OUT/storm-shifts.txt
 SERVER_LOG=$OUT/$SCENARIO-server.log
 START_MARK="<!-- bench:$SCENARIO:start -->"
 END_MARK="<!-- bench:$SCENARIO:end -->"
@@ -58,7 +85,7 @@ END_MARK="<!-- bench:$SCENARIO:end -->"
 case ${BENCH_RECORD:-auto} in
   1 | yes | true) RECORD=1 ;;
   0 | no | false) RECORD=0 ;;
-  auto) if (($#)); then RECORD=0; else RECORD=1; fi ;;
+  auto) if (($#)) || ((SHIFTS != DEFAULT_SHIFTS)); then RECORD=0; else RECORD=1; fi ;;
   *) die "BENCH_RECORD must be 1, 0 or auto" ;;
 esac
 
@@ -187,10 +214,61 @@ case $SCENARIO in
     log "$REGISTRY_LINE"
     LOADGEN=("$LOADGEN_BIN" verification --base-url "http://$BIND" --registry-nurses "$REGISTRY_NURSES")
     ;;
+  marketplace)
+    mkdir -p "$OUT"
+    rm -f "$TOKENS" "$STORM_NURSES" "$STORM_SHIFTS"
+    log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/marketplace-seed.log)"
+    seed_started=$(date +%s.%N)
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
+      --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/marketplace-seed.log" 2>&1 ||
+      die "seeding failed; see $OUT/marketplace-seed.log"
+    SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    log "seeded in $SEED_SECS s"
+    # Storm data (bench only). The facility with the most open RN shifts that require no
+    # certification; of those, $STORMS that start at least an hour from now and do not
+    # overlap one another (the winner of one storm claims in the next).
+    psql_bench() { psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 "$@"; }
+    read -r STORM_FACILITY STORM_STATE < <(psql_bench -F ' ' -c "
+      SELECT s.facility_id, s.facility_state FROM shifts s JOIN facilities f ON f.id = s.facility_id
+      WHERE f.name LIKE 'Bench facility %' AND s.status = 'open' AND s.role = 'RN'
+        AND s.required_certifications = '{}' AND s.starts_at > now() + interval '1 hour'
+      GROUP BY s.facility_id, s.facility_state ORDER BY count(*) DESC, s.facility_id LIMIT 1")
+    [[ -n ${STORM_FACILITY:-} ]] || die "no open RN shift without required certifications to storm"
+    psql_bench -F ' ' -c "
+      SELECT id, extract(epoch FROM starts_at)::bigint, extract(epoch FROM ends_at)::bigint FROM shifts
+      WHERE facility_id = '$STORM_FACILITY' AND status = 'open' AND role = 'RN'
+        AND required_certifications = '{}' AND starts_at > now() + interval '1 hour'
+      ORDER BY starts_at, id" |
+      awk -v n="$STORMS" 'picked < n && $2 >= free { print $1; free = $3; picked++ }' >"$STORM_SHIFTS"
+    (($(wc -l <"$STORM_SHIFTS") == STORMS)) || die "fewer than $STORMS non-overlapping storm shifts at facility $STORM_FACILITY"
+    # $CLAIMANTS verified synthetic RNs, licensed in the facility's state (or multistate)
+    # well past the storm shifts' end, move home to the facility: within any radius.
+    psql_bench -c "
+      WITH picked AS (
+        SELECT u.id FROM users u
+        WHERE u.name LIKE 'Bench nurse %' AND u.role = 'nurse' AND u.suspended_at IS NULL AND u.available
+          AND EXISTS (SELECT 1 FROM credentials c
+                      WHERE c.nurse_id = u.id AND c.kind = 'RN' AND c.status = 'approved'
+                        AND (c.multistate OR c.issuing_state = '$STORM_STATE')
+                        AND c.expires_on >= current_date + 30)
+        ORDER BY u.id LIMIT $CLAIMANTS)
+      UPDATE users u SET home = f.location FROM picked, facilities f
+      WHERE u.id = picked.id AND f.id = '$STORM_FACILITY'
+      RETURNING u.id" | sort >"$STORM_NURSES"
+    (($(wc -l <"$STORM_NURSES") == CLAIMANTS)) || die "only $(wc -l <"$STORM_NURSES") synthetic RNs for the $CLAIMANTS-nurse storms"
+    psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
+    STORM_LINE="Storm set-up (bench data only, with psql before the server starts): facility \`$STORM_FACILITY\` (the one with the most open RN shifts that require no certification); $STORMS of those shifts, starting more than an hour ahead and not overlapping one another; the first $CLAIMANTS synthetic nurses (by id) holding an approved RN licence valid in $STORM_STATE (or multistate) get that facility's location as their home, so each is within reach of each storm shift whatever their radius. They do not search from home. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
+    log "storms: facility $STORM_FACILITY, $STORMS shifts, $CLAIMANTS nurses"
+    log "starting the server on $BIND (log: $SERVER_LOG)"
+    start_server "$SERVER_LOG"
+    LOADGEN=("$LOADGEN_BIN" marketplace --base-url "http://$BIND" --tokens "$TOKENS"
+      --storm-nurses "$STORM_NURSES" --storm-shifts "$STORM_SHIFTS" --storms "$STORMS" --claimants "$CLAIMANTS")
+    ;;
 esac
 
 # --- load --------------------------------------------------------------------------------
-LOADGEN+=(--webhook-addr "$WEBHOOK" --json-out "$OUT/$SCENARIO.json" --markdown-out "$OUT/$SCENARIO.md" "$@")
+if [[ $SCENARIO != marketplace ]]; then LOADGEN+=(--webhook-addr "$WEBHOOK"); fi
+LOADGEN+=(--json-out "$OUT/$SCENARIO.json" --markdown-out "$OUT/$SCENARIO.md" "$@")
 # CPU accounting, to tell whether something else on the machine (a compiler, say) took CPU
 # during the run: all busy time, minus what the server, PostgreSQL and the load generator used.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # user nice system irq softirq
@@ -250,6 +328,30 @@ SERVER_ERRORS=$(grep -c '"level":"ERROR"' "$SERVER_LOG" || true)
 ((SERVER_WARNINGS + SERVER_ERRORS == 0)) ||
   log "the server logged $SERVER_ERRORS errors and $SERVER_WARNINGS warnings; see $SERVER_LOG"
 
+if [[ $SCENARIO == marketplace ]]; then
+  STATEMENT_TIMEOUTS=$(grep '"level":"ERROR"' "$SERVER_LOG" | grep -c 'canceling statement due to statement timeout' || true)
+  SLOW_STATEMENTS=$(grep '"level":"WARN"' "$SERVER_LOG" | grep -c '"slow statement' || true)
+  # The database's own count of each storm shift's bookings, next to what the answers said,
+  # for the shifts the load generator stormed (ARGS may ask for fewer storms than prepared).
+  STORMED=$(grep -o '"shift_id": *"[^"]*"' "$OUT/$SCENARIO.json" | sed -E "s/.*: *\"([^\"]*)\"/'\1'/" | paste -sd, -)
+  if [[ -z $STORMED ]]; then
+    DB_LINE="No claim storms in this run"
+  else
+    DB_BOOKINGS=$(psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 -c "
+      SELECT string_agg(n::text, ', ' ORDER BY k) FROM (
+        SELECT k, (SELECT count(*) FROM bookings b WHERE b.shift_id = s.id) AS n
+        FROM unnest(ARRAY[$STORMED]::uuid[]) WITH ORDINALITY AS s(id, k)) per_shift")
+    DB_SHIFTS=$(psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 -c "
+      SELECT count(*) FILTER (WHERE status = 'booked') || ' of ' || count(*) FROM shifts WHERE id IN ($STORMED)")
+    DB_LINE="Database after the run (psql): bookings of each storm shift $DB_BOOKINGS (exactly 1 each is right); $DB_SHIFTS storm shifts \`booked\`"
+    log "$DB_LINE"
+    if grep -qvx 1 < <(tr ',' '\n' <<<"$DB_BOOKINGS" | tr -d ' '); then
+      log "CRITICAL: a storm shift does not have exactly one booking in the database: $DB_BOOKINGS"
+      DB_LINE="**CRITICAL: $DB_LINE**"
+    fi
+  fi
+fi
+
 if ((!RECORD)); then
   log "not recording in BENCHMARKS.md (extra flags given; BENCH_RECORD=1 records anyway); results in $OUT/$SCENARIO.md"
   exit 0
@@ -274,6 +376,10 @@ case $SCENARIO in
     TITLE="Credential verification: submission to automatic decision"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`LICENSE_REGISTRY_CSV=$REGISTRY_CSV\`, \`RUST_LOG=warn,shiftwire_api::state=info\`, per-IP rate limits raised)"
     ;;
+  marketplace)
+    TITLE="Marketplace: nearby search over $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$SHIFTS") open shifts, claim storms"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, default database pool of 20 connections)"
+    ;;
 esac
 
 BLOCK=$(mktemp)
@@ -288,8 +394,17 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
   echo "- Machine: $(nproc) CPUs (${CPU:-unknown CPU}), ${MEM_GIB} GiB RAM, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before the run, $LOAD_AFTER after"
   echo "- Command: \`$COMMAND\`, which ran \`${LOADGEN_SHOWN% }\` against $SERVER_SHOWN"
   if [[ $SCENARIO == verification ]]; then echo "- $REGISTRY_LINE"; fi
+  if [[ $SCENARIO == marketplace ]]; then
+    echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
+    echo "- $STORM_LINE"
+  fi
   echo "- CPU seconds used during the load generator's run: $CPU_USE (other processes: ${OTHER_SHARE}% of the machine)"
-  echo "- Server log during the run: $SERVER_ERRORS errors, $SERVER_WARNINGS warnings"
+  if [[ $SCENARIO == marketplace ]]; then
+    echo "- Server log during the run: $SERVER_ERRORS errors ($STATEMENT_TIMEOUTS requests failed with \"canceling statement due to statement timeout\"), $SERVER_WARNINGS warnings ($SLOW_STATEMENTS \"slow statement\", over 1 s)"
+    echo "- $DB_LINE"
+  else
+    echo "- Server log during the run: $SERVER_ERRORS errors, $SERVER_WARNINGS warnings"
+  fi
   echo
   cat "$OUT/$SCENARIO.md"
   echo "$END_MARK"
@@ -307,11 +422,12 @@ else
   cat >"$NEW" <<'EOF'
 # Benchmarks
 
-Recorded runs of the project's benchmarks, newest run of each in place. Regenerate both with
-`make bench`, or one with `make bench-auth` / `make bench-verification` (needs only what
-`make up` needs: it builds release binaries, recreates a `shiftwire_bench` database on the
-local PostgreSQL, starts the server on 127.0.0.1:18080 and stops it again). Only the marked
-blocks are rewritten; text outside them is kept. A run with extra flags
+Recorded runs of the project's benchmarks, newest run of each in place. Regenerate all three
+with `make bench` (about 3 minutes after the release build), or one with `make bench-auth` /
+`make bench-verification` / `make bench-marketplace` (needs only what `make up` needs: it
+builds release binaries, recreates a `shiftwire_bench` database on the local PostgreSQL,
+starts the server on 127.0.0.1:18080 and stops it again). Only the marked blocks are
+rewritten; text outside them is kept. A run with extra flags
 (`make bench-verification ARGS="--submissions 100"`) is a smoke run and is not recorded.
 
 **Sign-in** (`shiftwire-loadgen auth`, in `load-tests/`) answers: does password hashing stall
@@ -335,9 +451,35 @@ which bounds the resolution) shows `automatic_check_done: true`. The baseline, m
 the same run, is the round trip of a plain `GET /v1/me/credentials/{id}`: the floor every
 client-observed decision time includes. The run also times the server's start-up with the
 100,000-row table against the 13-row demo table, to show what loading the table costs.
-The polls are load too (about 3,000 `GET`/s with 16 submitters polling every 1 ms), and the
-automatic check works through submissions one at a time per server, so under concurrency
-the polls slow the very decisions they wait for; `--poll-interval-us` changes the pause.
+The polls are load too (thousands of `GET`/s with 16 submitters polling every 1 ms), served
+by the same two cores as the automatic check (`VERIFICATION_CHECKERS` concurrent checkers per
+server, default 4), so under concurrency the polls slow the very decisions they wait for;
+`--poll-interval-us` changes the pause.
+
+**Marketplace** (`shiftwire-loadgen marketplace`) answers: how fast is nearby search in a
+metro area full of open shifts, and does a storm of simultaneous claims book a shift exactly
+once, and how fast? `shiftwire seed --scale 1000000 --facilities 10000 --nurses 2000` fills
+the fresh bench database with 1,000,000 open shifts at 10,000 facilities spread over the San
+Francisco Bay Area (37.70, −122.20 ± 0.6°) and 2,000 verified synthetic nurses (homes in the
+area, radii 10–50 km), and writes an access token per nurse to `target/bench/tokens.tsv`
+(local only; they last 15 minutes, which bounds the run); the block says how long seeding
+took. Nearby searches (`GET /v1/shifts/nearby`, default radius and page size of 50) go one at
+a time, each by the next nurse in turn, first from the nurse's home (no `lat`/`lon`), then
+at pseudo-random points of the area, then from home by 8 concurrent clients (searches per
+second). The baseline is measured in the same run: 1,000 `GET /healthz` and `GET /v1/me`
+(the same token check and user lookup as a search) one at a time before any search, and
+the same pair again after each sequential search. The mean number of items shows the
+searches are not trivial; any answer but 200 is an error. Goal: p99 ≤ 5 ms. Then 5 claim storms: for each of 5 shifts, 1,000 nurses, each on a warm connection of
+its own, claim it at once (they wait at a barrier), each claim timed from just before its
+`POST /v1/shifts/{id}/claim`. Exactly one 201 and 999 × 409 `shift_taken` must come back, the
+winner's `GET /v1/me/bookings` must list the booking, every claimant's bookings are read
+after the last storm, and psql counts each storm shift's bookings. Goal: claim p99 ≤ 50 ms.
+The storms are set up with psql (bench data only): open RN shifts that require no
+certification at one facility, no two overlapping in time (the same nurses claim in every
+storm); 1,000 synthetic RNs get that facility's location as their home, so each is eligible
+for each storm shift, and they do not search from home. The bench database gets
+`statement_timeout = 10s`, so a pathological query is cut off (the server answers 500)
+instead of running on after the run.
 
 The server, its PostgreSQL and the load generator share one 2-core machine, so the load
 generator takes CPU from the server: absolute numbers are conservative, and the comparison

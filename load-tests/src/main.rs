@@ -6,6 +6,7 @@
 //! scenario: it writes the registry table the `verification` scenario's server loads.
 
 mod auth;
+mod marketplace;
 mod net;
 mod registry;
 mod report;
@@ -18,7 +19,10 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "shiftwire-loadgen",
     version,
-    about = "Benchmarks a Shiftwire server running on this machine (loopback only)"
+    about = "Benchmarks a Shiftwire server running on this machine (loopback only)",
+    // A flag given twice takes its last value, so `make bench-<scenario> ARGS="..."` can
+    // override what scripts/bench.sh passes.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,6 +38,10 @@ enum Scenario {
     /// registry check's decision is visible to the nurse, one at a time and concurrently,
     /// with the round trip of a plain credential read as the baseline.
     Verification(verification::VerificationArgs),
+    /// Marketplace: nearby search over bulk synthetic shifts (`shiftwire seed --scale`),
+    /// one at a time and concurrently, with `/healthz` and `/v1/me` as the baseline; then
+    /// claim storms, many nurses claiming one shift at once (exactly one must win).
+    Marketplace(marketplace::MarketplaceArgs),
     /// Writes a fictional licence registry table (`LICENSE_REGISTRY_CSV`) that lists the
     /// licences the `verification` scenario submits, padded with varied filler rows.
     GenRegistry(registry::GenRegistryArgs),
@@ -44,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Auth(args) => auth::run(args).await,
         Scenario::Verification(args) => verification::run(args).await,
+        Scenario::Marketplace(args) => marketplace::run(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
     }
 }

@@ -92,6 +92,17 @@ pub async fn json<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The status and whole body of an answer, whatever the status; `Err` only when no
+/// complete answer arrived (timeout, connection error, ...).
+pub async fn answer(
+    result: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(reqwest::StatusCode, axum::body::Bytes), String> {
+    let response = result.map_err(|error| classify(&error))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|error| classify(&error))?;
+    Ok((status, body))
+}
+
 fn classify(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timeout".into()

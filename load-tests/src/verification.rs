@@ -204,9 +204,10 @@ pub struct PhaseReport {
     /// Time between the sends of two consecutive polls of one credential: the pause
     /// asked for, the timer's rounding, and the round trip.
     poll_gap_ms: Percentiles,
-    /// The server's own timestamps of approvals, `decided_at - submitted_at`: PostgreSQL
-    /// `now()`, the start of the submission's and of the check's transactions. Leaves
-    /// out the check's own work (lookup, update, audit row, commit).
+    /// The server's own timestamps of approvals, `decided_at - submitted_at`: the start
+    /// of the submission's transaction (PostgreSQL `now()`) to the moment the check's
+    /// update ran (`clock_timestamp()`). Leaves out polling and the rest of the check's
+    /// transaction (audit row, commit).
     server_decided_minus_submitted: Stats,
 }
 
@@ -630,8 +631,8 @@ async fn submit_and_wait(
     if outcome == "approved" {
         seen.decision.record(decided, Ok(()));
         if let Some(decided_at) = credential.decided_at {
-            // Both are PostgreSQL transaction start times; a negative difference (the
-            // check's transaction began before the submission's committed) records as 0.
+            // PostgreSQL timestamps (the submission's transaction start, the check's
+            // update); a negative difference, should one ever occur, records as 0.
             let server = (decided_at - credential.submitted_at)
                 .to_std()
                 .unwrap_or_default();
@@ -889,12 +890,12 @@ fn markdown(r: &VerificationReport) -> String {
              the previous poll's round trip) was p50 {} sequentially and {} concurrently (max \
              {} and {}). The polls are load too: {} `GET`/s during the concurrent phase ({} \
              sequentially), served by the same server and database as the submissions and the \
-             check. The server-clock rows use the server's own timestamps (PostgreSQL `now()`: \
-             when the submission's and the check's transactions began), so they leave out \
-             polling and the check's own transaction. Latencies are of approved submissions \
-             only; any other outcome is an error, counted by kind. Rates are approvals per \
-             second of the phase's wall time ({:.1} s and {:.1} s); setup (sign-in of {} \
-             nurses) took {:.1} s.",
+             check. The server-clock rows use the server's own timestamps (`submitted_at`: \
+             when the submission's transaction began; `decided_at`: when the check's update \
+             ran), so they leave out polling and the check's commit. Latencies are of \
+             approved submissions only; any other outcome is an error, counted by kind. Rates \
+             are approvals per second of the phase's wall time ({:.1} s and {:.1} s); setup \
+             (sign-in of {} nurses) took {:.1} s.",
             interval_ms,
             ms(r.sequential.poll_gap_ms.p50),
             ms(r.concurrent.poll_gap_ms.p50),
