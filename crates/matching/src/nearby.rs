@@ -32,37 +32,48 @@ impl Matching {
         sqlx::query("SET LOCAL enable_bitmapscan = off")
             .execute(&mut *tx)
             .await?;
-        let search = Search {
-            nurse_id,
-            query,
-            radius_m: query.radius_km.min(facts.max_distance_km) * 1000.0,
-        };
+        let radius_m = query.radius_km.min(facts.max_distance_km) * 1000.0;
+        let search = Search { nurse_id, query };
         let want = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let mut rows = Vec::new();
-        if let Some((after_d, after_id)) = query.after {
-            // The rest of the cursor's group of equally distant shifts, by id.
-            let mut ties = search.rows(&mut tx, None, Some(after_d), TIE_CAP).await?;
-            ties.retain(|r| r.id > after_id);
-            ties.sort_by_key(|r| r.id);
-            rows = ties;
-        }
-        if rows.len() < want {
-            let more = search
-                .rows(&mut tx, query.after.map(|a| a.0), None, want - rows.len())
-                .await?;
-            rows.extend(more);
-        }
-        // Shifts at one facility are equally distant; the index returns them in no
-        // particular order. Order each group by id, reading a group cut by the page's end
-        // in full, so the `(distance, id)` cursor continues exactly where the page ends.
-        if rows.len() >= want && want >= 2 && rows[want - 1].d == rows[want - 2].d {
-            let d_last = rows[want - 1].d;
-            let mut group = search.rows(&mut tx, None, Some(d_last), TIE_CAP).await?;
-            if let Some((after_d, after_id)) = query.after {
-                group.retain(|r| r.d != after_d || r.id > after_id);
+        let after_d = query.after.map(|a| a.0);
+        // Step 1, nearest-first through the index until a page is found: how far the page
+        // reaches. Step 2, everything eligible up to that distance (a small set: the page
+        // plus any shifts equally far, i.e. at the same facility), ordered by (distance,
+        // id), so the `(distance, id)` cursor continues exactly where the page ends.
+        let probe = search
+            .rows(
+                &mut tx,
+                Bounds {
+                    beyond: after_d,
+                    from: None,
+                    to: None,
+                    radius_m,
+                },
+                want,
+            )
+            .await?;
+        let reach = if probe.len() < want {
+            None
+        } else {
+            probe.last().map(|r| r.d)
+        };
+        let mut rows = match reach {
+            // The probe holds all that is left.
+            None if after_d.is_none() => probe,
+            _ => {
+                let bounds = Bounds {
+                    beyond: None,
+                    from: after_d,
+                    to: reach,
+                    // Great-circle and geodesic distances differ by < 0.6 %: a 1 % wider
+                    // geodesic radius holds every shift up to `reach`.
+                    radius_m: reach.map_or(radius_m, |d| radius_m.min(d * 1.01 + 1.0)),
+                };
+                search.rows(&mut tx, bounds, want + TIE_CAP).await?
             }
-            rows.retain(|r| r.d != d_last);
-            rows.extend(group);
+        };
+        if let Some((after_d, after_id)) = query.after {
+            rows.retain(|r| r.d > after_d || (r.d == after_d && r.id > after_id));
         }
         rows.sort_by(|a, b| a.d.total_cmp(&b.d).then(a.id.cmp(&b.id)));
         rows.truncate(want);
@@ -116,12 +127,23 @@ impl Matching {
     }
 }
 
-/// Most equally distant shifts (one facility's) read as one group.
+/// Most equally distant shifts (one facility's) a page boundary may cut through.
 const TIE_CAP: usize = 1000;
 
 struct Search<'a> {
     nurse_id: Uuid,
     query: &'a NearbyQuery,
+}
+
+/// Which distances (great-circle, metres) a read covers.
+struct Bounds {
+    /// Strictly farther than this.
+    beyond: Option<f64>,
+    /// At least this far.
+    from: Option<f64>,
+    /// At most this far.
+    to: Option<f64>,
+    /// The geodesic search radius (what the index bounds the scan with).
     radius_m: f64,
 }
 
@@ -141,16 +163,14 @@ struct Row {
 }
 
 impl Search<'_> {
-    /// Eligible open shifts in the radius, nearest first: farther than `beyond`, or
-    /// exactly at distance `at`. These filters are `shiftwire_core::eligibility` for
+    /// Eligible open shifts in `bounds`, nearest first. These filters are `shiftwire_core::eligibility` for
     /// every shift at once: a licence of the shift's role valid in its state (or
     /// multistate) and, like every required certification, valid through its end date;
     /// no overlapping booking.
     async fn rows(
         &self,
         conn: &mut sqlx::PgConnection,
-        beyond: Option<f64>,
-        at: Option<f64>,
+        bounds: Bounds,
         limit: usize,
     ) -> Result<Vec<Row>, MatchingError> {
         let point = self.query.point;
@@ -170,7 +190,9 @@ impl Search<'_> {
                  AND ($8::float8 IS NULL
                       OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography > $8)
                  AND ($9::float8 IS NULL
-                      OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography = $9)
+                      OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography >= $9)
+                 AND ($11::float8 IS NULL
+                      OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography <= $11)
                  AND EXISTS (
                      SELECT 1 FROM credentials c
                      WHERE c.nurse_id = $1 AND c.status = 'approved' AND c.kind = s.role
@@ -191,13 +213,14 @@ impl Search<'_> {
             self.nurse_id,
             point.lon(),
             point.lat(),
-            self.radius_m,
+            bounds.radius_m,
             self.query.from,
             self.query.to,
             self.query.role.map(|r| r.as_str()),
-            beyond,
-            at,
-            i64::try_from(limit).unwrap_or(i64::MAX)
+            bounds.beyond,
+            bounds.from,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            bounds.to
         )
         .fetch_all(conn)
         .await?;
