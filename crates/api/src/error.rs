@@ -319,6 +319,10 @@ impl From<MatchingError> for ApiError {
                 "reason_required",
                 "a reason of 1 to 1000 characters is required",
             ),
+            MatchingError::NoSearchPoint => Self::unprocessable(
+                "no_search_point",
+                "pass lat and lon, or set a home location on your profile",
+            ),
             MatchingError::Database(e) => e.into(),
         }
     }

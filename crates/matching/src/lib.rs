@@ -43,6 +43,8 @@ pub enum MatchingError {
     Conflict(&'static str, String),
     #[error("a reason is required")]
     ReasonRequired,
+    #[error("no search point: pass lat and lon, or set a home location")]
+    NoSearchPoint,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

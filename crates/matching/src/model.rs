@@ -180,7 +180,8 @@ pub struct Booking {
 
 /// Nearby search parameters, already validated.
 pub struct NearbyQuery {
-    pub point: Coordinates,
+    /// Where to search from; `None`: the nurse's home.
+    pub point: Option<Coordinates>,
     pub radius_km: f64,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,

@@ -22,6 +22,10 @@ impl Matching {
             .credentials
             .iter()
             .any(|c| c.kind.is_licence() && c.expires_on >= today);
+        let point = query
+            .point
+            .or(facts.position)
+            .ok_or(MatchingError::NoSearchPoint)?;
         if facts.suspended || !verified || !facts.available {
             return Ok(Vec::new());
         }
@@ -33,7 +37,11 @@ impl Matching {
             .execute(&mut *tx)
             .await?;
         let radius_m = query.radius_km.min(facts.max_distance_km) * 1000.0;
-        let search = Search { nurse_id, query };
+        let search = Search {
+            nurse_id,
+            query,
+            point,
+        };
         let want = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let after_d = query.after.map(|a| a.0);
         // Step 1, nearest-first through the index until a page is found: how far the page
@@ -115,16 +123,6 @@ impl Matching {
             })
             .collect()
     }
-
-    /// The nurse's default search point: home (live locations arrive with the real-time
-    /// layer). `None` when they have set none.
-    pub async fn default_search_point(
-        &self,
-        nurse_id: Uuid,
-    ) -> Result<Option<Coordinates>, MatchingError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(nurse_facts(&mut conn, nurse_id).await?.position)
-    }
 }
 
 /// Most equally distant shifts (one facility's) a page boundary may cut through.
@@ -133,6 +131,7 @@ const TIE_CAP: usize = 1000;
 struct Search<'a> {
     nurse_id: Uuid,
     query: &'a NearbyQuery,
+    point: Coordinates,
 }
 
 /// Which distances (great-circle, metres) a read covers.
@@ -173,7 +172,7 @@ impl Search<'_> {
         bounds: Bounds,
         limit: usize,
     ) -> Result<Vec<Row>, MatchingError> {
-        let point = self.query.point;
+        let point = self.point;
         let rows = sqlx::query_as!(
             Row,
             r#"SELECT s.id, s.facility_id, s.role, s.starts_at, s.ends_at, s.hourly_rate_cents,

@@ -586,18 +586,11 @@ pub async fn nearby(
     };
     let limit = page.limit()?;
     let point = match (params.lat, params.lon) {
-        (Some(lat), Some(lon)) => Coordinates::new(lat, lon)
-            .map_err(|e| ApiError::unprocessable("invalid_query", e.to_string()))?,
-        (None, None) => state
-            .matching
-            .default_search_point(nurse.user.id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unprocessable(
-                    "no_search_point",
-                    "pass lat and lon, or set a home location on your profile",
-                )
-            })?,
+        (Some(lat), Some(lon)) => Some(
+            Coordinates::new(lat, lon)
+                .map_err(|e| ApiError::unprocessable("invalid_query", e.to_string()))?,
+        ),
+        (None, None) => None,
         _ => {
             return Err(ApiError::unprocessable(
                 "invalid_query",

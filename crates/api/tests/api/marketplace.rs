@@ -885,6 +885,23 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
             .map(|i| i.iter().map(id_of).collect::<Vec<_>>()),
         Some(vec![far_shift])
     );
+    let (homeless, homeless_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE users SET home = NULL WHERE id = $1")
+        .bind(homeless_id)
+        .execute(&app.pool)
+        .await
+        .expect("clear home");
+    let no_point = app.get("/v1/shifts/nearby", Some(&homeless)).await;
+    assert_problem(
+        no_point,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no_search_point",
+    )
+    .await;
+    let with_point = app
+        .get("/v1/shifts/nearby?lat=38.57&lon=-121.45", Some(&homeless))
+        .await;
+    assert_eq!(with_point.status(), StatusCode::OK);
     for bad in [
         "?lat=91&lon=0",
         "?lat=10",
