@@ -151,12 +151,21 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    grace: Duration,
+    settings: &Settings,
 ) -> io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
+    let grace = settings.shutdown_grace;
+    let send_buffer = settings.tcp_send_buffer;
+    let listener = listener.tap_io(move |tcp| {
         // Offers and claims are small messages where latency matters more than batching.
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        // A cap on what the kernel holds for a client that stopped reading (otherwise
+        // autotuned up to megabytes per connection).
+        if let Some(bytes) = send_buffer
+            && let Err(error) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
+        {
+            tracing::debug!(%error, "could not set SO_SNDBUF");
         }
     });
     let server = axum::serve(
@@ -212,6 +221,13 @@ pub fn spawn_background(
             state.ip_limits.prune();
             if let Err(error) = crate::idempotency::prune(&state.pool).await {
                 tracing::warn!(%error, "pruning idempotency keys failed");
+            }
+            match state.hub.prune_history().await {
+                Ok(rows) => tracing::debug!(rows, "pruned delivered real-time history"),
+                Err(error) => tracing::warn!(%error, "pruning real-time history failed"),
+            }
+            if let Err(error) = state.tickets.prune().await {
+                tracing::warn!(%error, "pruning WebSocket tickets failed");
             }
             let codes = state.otp.prune().await;
             let tokens = state.refresh.prune().await;

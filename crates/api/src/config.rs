@@ -61,6 +61,19 @@ pub struct Settings {
     pub verification_sweep_interval: Duration,
     pub unfilled_alert: Duration,
     pub verification_checkers: usize,
+    pub event_bus: EventBusKind,
+    /// SO_SNDBUF of client connections; `None` leaves it to the kernel's autotuning.
+    pub tcp_send_buffer: Option<usize>,
+    pub notify: shiftwire_notify::NotifyConfig,
+}
+
+/// Where committed events travel between nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBusKind {
+    /// In process: one node.
+    Local,
+    /// NATS core: several nodes behind one load balancer.
+    Nats { url: String, subject: String },
 }
 
 const DEV_JWT_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
@@ -136,6 +149,33 @@ impl Settings {
             },
             Some(other) => bail!("LICENSE_REGISTRY={other:?}: expected table or http"),
         };
+        let event_bus = match var("EVENT_BUS").as_deref() {
+            None | Some("local") => EventBusKind::Local,
+            Some("nats") => EventBusKind::Nats {
+                url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+                subject: var("NATS_SUBJECT")
+                    .unwrap_or_else(|| shiftwire_notify::NATS_SUBJECT.into()),
+            },
+            Some(other) => bail!("EVENT_BUS={other:?}: expected local or nats"),
+        };
+        let notify_defaults = shiftwire_notify::NotifyConfig::default();
+        let notify = shiftwire_notify::NotifyConfig {
+            queue_capacity: parsed::<usize>("WS_QUEUE_FRAMES", notify_defaults.queue_capacity)?
+                .max(1),
+            ping_interval: Duration::from_secs(
+                parsed::<u64>(
+                    "WS_PING_INTERVAL_SECONDS",
+                    notify_defaults.ping_interval.as_secs(),
+                )?
+                .max(1),
+            ),
+            messages_per_second: parsed(
+                "WS_MESSAGES_PER_SECOND",
+                notify_defaults.messages_per_second,
+            )?,
+            message_burst: parsed("WS_MESSAGE_BURST", notify_defaults.message_burst)?,
+            ..notify_defaults
+        };
         let defaults = RateLimitSettings::default();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
@@ -196,6 +236,15 @@ impl Settings {
             )?),
             unfilled_alert: Duration::from_secs(60 * parsed::<u64>("UNFILLED_ALERT_MINUTES", 120)?),
             verification_checkers: parsed::<usize>("VERIFICATION_CHECKERS", 4)?.max(1),
+            event_bus,
+            tcp_send_buffer: var("TCP_SEND_BUFFER_BYTES")
+                .map(|raw| {
+                    raw.trim().parse::<usize>().map_err(|e| {
+                        anyhow::anyhow!("TCP_SEND_BUFFER_BYTES={raw:?} is not valid: {e}")
+                    })
+                })
+                .transpose()?,
+            notify,
         })
     }
 
@@ -228,6 +277,9 @@ impl Settings {
             verification_sweep_interval: Duration::from_secs(3600),
             unfilled_alert: Duration::from_secs(120 * 60),
             verification_checkers: 2,
+            event_bus: EventBusKind::Local,
+            tcp_send_buffer: None,
+            notify: shiftwire_notify::NotifyConfig::default(),
         }
     }
 }

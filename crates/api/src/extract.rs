@@ -173,32 +173,7 @@ impl<A: Allowed> FromRequestParts<AppState> for Auth<A> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(AuthError::MissingToken)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or(AuthError::InvalidToken)?;
-        let claims = state.jwt.verify(token)?;
-        let user = state
-            .users
-            .principal(claims.sub)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        if user.suspended {
-            return Err(AuthError::Suspended.into());
-        }
-        if user.role != claims.role {
-            // The role changed since the token was issued: make the client sign in again.
-            return Err(AuthError::InvalidToken.into());
-        }
+        let user = bearer_user(&parts.headers, state).await?;
         if !A::ROLES.contains(&user.role) {
             return Err(ApiError::forbidden());
         }
@@ -207,6 +182,49 @@ impl<A: Allowed> FromRequestParts<AppState> for Auth<A> {
             _roles: PhantomData,
         })
     }
+}
+
+/// The user whose access token is in the `Authorization` header.
+pub(crate) async fn bearer_user(
+    headers: &axum::http::HeaderMap,
+    state: &AppState,
+) -> Result<Principal, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::MissingToken)?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or(AuthError::InvalidToken)?;
+    let claims = state.jwt.verify(token)?;
+    signed_in(state, claims.sub, Some(claims.role)).await
+}
+
+/// The signed-in user `user_id`, re-read: refused when unknown, suspended, or (with
+/// `role`) when their role changed since the token was issued.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    role: Option<shiftwire_core::Role>,
+) -> Result<Principal, ApiError> {
+    let user = state
+        .users
+        .principal(user_id)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
+    if user.suspended {
+        return Err(AuthError::Suspended.into());
+    }
+    if role.is_some_and(|role| role != user.role) {
+        // The role changed since the token was issued: make the client sign in again.
+        return Err(AuthError::InvalidToken.into());
+    }
+    Ok(user)
 }
 
 /// An id in the path. A malformed id answers 404 like an unknown one: there is no such

@@ -4,7 +4,6 @@
 pub mod app;
 pub mod config;
 pub mod error;
-pub mod events;
 pub mod extract;
 mod idempotency;
 pub mod openapi;

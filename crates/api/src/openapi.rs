@@ -27,6 +27,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "admin", description = "Administration (admin role)"),
         (name = "shifts", description = "Shifts of a facility (its schedulers)"),
         (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
+        (name = "realtime", description = "The WebSocket: offers, withdrawals and notices in real time (see api-spec/websocket.md)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -87,6 +88,8 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::marketplace::check_in))
         .routes(routes!(routes::marketplace::check_out))
         .routes(routes!(routes::marketplace::my_bookings))
+        .routes(routes!(routes::ws::issue_ticket))
+        .routes(routes!(routes::ws::connect))
         .split_for_parts()
 }
 

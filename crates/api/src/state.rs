@@ -1,18 +1,17 @@
-use crate::{
-    config::{Environment, RegistryProvider, Settings, SmsProvider},
-    events::LocalEventBus,
-};
+use crate::config::{Environment, EventBusKind, RegistryProvider, Settings, SmsProvider};
 use anyhow::Context;
 use shiftwire_auth::{
     IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender, Users,
-    WebhookSms,
+    WebhookSms, WsTickets,
 };
 use shiftwire_matching::Matching;
+use shiftwire_notify::{Bus, Hub};
 use shiftwire_verification::{
     DocumentStore, FsDocumentStore, HttpRegistry, LicenseRegistry, TableRegistry, Verification,
 };
 use sqlx::PgPool;
 use std::sync::Arc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Everything a request handler can reach. Cheap to clone: shared parts sit behind `Arc`s.
 #[derive(Clone)]
@@ -27,7 +26,9 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     pub verification: Verification,
     pub matching: Matching,
-    pub events: Arc<LocalEventBus>,
+    pub events: Arc<Bus>,
+    pub hub: Hub,
+    pub tickets: WsTickets,
 }
 
 /// External effects a test may replace; production builds them from settings.
@@ -54,7 +55,15 @@ fn registry(settings: &Settings) -> anyhow::Result<Arc<dyn LicenseRegistry>> {
 }
 
 impl AppState {
-    pub fn new(settings: &Settings, pool: PgPool, providers: Providers) -> anyhow::Result<Self> {
+    /// Builds the state and starts this node's real-time layer (its tasks are owned by
+    /// `tasks` and stop with `shutdown`).
+    pub async fn new(
+        settings: &Settings,
+        pool: PgPool,
+        providers: Providers,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let sms: Arc<dyn SmsSender> = match (providers.sms, &settings.sms) {
             (Some(sms), _) => sms,
             (None, SmsProvider::Log) => Arc::new(LogSms {
@@ -72,13 +81,35 @@ impl AppState {
             Some(documents) => documents,
             None => Arc::new(FsDocumentStore::new(&settings.document_dir)?),
         };
-        let events = Arc::new(LocalEventBus::default());
+        let events = Arc::new(match &settings.event_bus {
+            EventBusKind::Local => Bus::local(),
+            EventBusKind::Nats { url, subject } => {
+                Bus::nats(url, subject, tasks, shutdown.clone()).await?
+            }
+        });
         let jwt = Arc::new(JwtKeys::new(
             &settings.jwt_secret,
             &settings.jwt_issuer,
             &settings.jwt_audience,
             settings.access_token_ttl,
         ));
+        let verification = Verification::new(
+            pool.clone(),
+            registry,
+            documents,
+            events.clone(),
+            settings.license_registry_timeout,
+        );
+        let matching = Matching::new(pool.clone(), events.clone(), settings.unfilled_alert);
+        let hub = Hub::start(
+            settings.notify.clone(),
+            pool.clone(),
+            matching.clone(),
+            verification.clone(),
+            &events,
+            tasks,
+            shutdown,
+        );
         Ok(Self {
             otp: OtpService::new(
                 pool.clone(),
@@ -91,15 +122,11 @@ impl AppState {
             passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
             ip_limits: Arc::new(IpRateLimits::new(&settings.rate_limits)),
             trust_forwarded_for: settings.trust_forwarded_for,
-            verification: Verification::new(
-                pool.clone(),
-                registry,
-                documents,
-                events.clone(),
-                settings.license_registry_timeout,
-            ),
-            matching: Matching::new(pool.clone(), events.clone(), settings.unfilled_alert),
+            verification,
+            matching,
             events,
+            hub,
+            tickets: WsTickets::new(pool.clone()),
             jwt,
             pool,
         })

@@ -8,6 +8,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod refresh;
 pub mod sms;
+pub mod tickets;
 pub mod users;
 
 pub use error::AuthError;
@@ -17,6 +18,7 @@ pub use password::PasswordHasher;
 pub use rate_limit::{IpRateLimits, RateLimitSettings};
 pub use refresh::{RefreshTokens, TokenPair};
 pub use sms::{LogSms, SmsError, SmsSender, WebhookSms};
+pub use tickets::{TICKET_TTL, WsTickets};
 pub use users::{Principal, StaffUser, Users};
 
 use hmac::{Hmac, Mac};

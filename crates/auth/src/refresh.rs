@@ -29,7 +29,7 @@ pub struct RefreshTokens {
 /// Longest refresh token we bother to look up; ours are 43 characters.
 const MAX_TOKEN_LEN: usize = 128;
 
-fn new_token() -> (String, Vec<u8>) {
+pub(crate) fn new_token() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
@@ -38,7 +38,7 @@ fn new_token() -> (String, Vec<u8>) {
 }
 
 // The token is 256 random bits, so a plain SHA-256 is enough to make a stolen table useless.
-fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -151,23 +151,6 @@ impl RefreshTokens {
         self.pair(row.user_id, role, next)
     }
 
-    /// Signs out the family `token` belongs to. Unknown tokens are ignored: signing out
-    /// twice is not an error.
-    pub async fn sign_out(&self, token: &str) -> Result<(), AuthError> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Ok(());
-        }
-        sqlx::query!(
-            "UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'logout'
-             WHERE revoked_at IS NULL
-               AND id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
-            token_hash(token)
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Deletes tokens that expired more than a day ago, and families left without tokens.
     pub async fn prune(&self) -> Result<u64, AuthError> {
         let tokens =
@@ -201,4 +184,25 @@ pub async fn revoke_all_in(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Ends the session of `token` inside the caller's transaction; returns whose it was
+/// (`None` for an unknown or already ended session: signing out twice is not an error).
+pub async fn sign_out_in(
+    tx: &mut Transaction<'_, Postgres>,
+    token: &str,
+) -> Result<Option<Uuid>, AuthError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Ok(None);
+    }
+    let user_id = sqlx::query_scalar!(
+        "UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'logout'
+         WHERE revoked_at IS NULL
+           AND id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
+         RETURNING user_id",
+        token_hash(token)
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(user_id)
 }

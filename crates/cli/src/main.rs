@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
             match scale {
                 None => seed::run(&pool, &settings).await,
                 Some(shifts) => {
-                    let state = AppState::new(&settings, pool.clone(), Providers::default())?;
+                    let (state, _stop) = seed::services(&settings, &pool).await?;
                     let scale = seed_scale::Scale {
                         shifts: shifts.max(0),
                         facilities: facilities.unwrap_or((shifts / 100).max(1)),
@@ -198,19 +198,26 @@ async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
     };
     // Load the phone-number metadata now, not on the first nurse's sign-in.
     let _ = shiftwire_core::Phone::parse("+14155552671");
-    let state = AppState::new(&settings, pool.clone(), Providers::default())?;
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let state = AppState::new(
+        &settings,
+        pool.clone(),
+        Providers::default(),
+        &tasks,
+        shutdown.clone(),
+    )
+    .await?;
     let router = app::build_router(state.clone(), &settings);
     let listener = tokio::net::TcpListener::bind(settings.bind_addr)
         .await
         .with_context(|| format!("binding {}", settings.bind_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "Shiftwire is listening");
 
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
     app::spawn_background(&state, &settings, &tasks, shutdown.clone());
     tokio::spawn(stop_on_signal(shutdown.clone()));
 
-    app::serve(listener, router, shutdown, settings.shutdown_grace).await?;
+    app::serve(listener, router, shutdown, &settings).await?;
     tasks.close();
     tasks.wait().await;
     pool.close().await;

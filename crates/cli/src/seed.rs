@@ -137,11 +137,30 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The application's services for seeding; their background tasks stop when the guard
+/// is dropped.
+pub async fn services(
+    settings: &Settings,
+    pool: &PgPool,
+) -> anyhow::Result<(AppState, tokio_util::sync::DropGuard)> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let state = AppState::new(
+        settings,
+        pool.clone(),
+        Providers::default(),
+        &tasks,
+        stop.clone(),
+    )
+    .await?;
+    Ok((state, stop.drop_guard()))
+}
+
 /// Open shifts at both demo facilities, starting tomorrow, each with its handoff packet.
 /// Amara (verified RN, home in Oakland, 25 km, BLS card still in review) sees Bayview's
 /// Med-Surg shift in nearby search; the ICU one needs BLS and ACLS, Mercy is too far.
 async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let state = AppState::new(settings, pool.clone(), Providers::default())?;
+    let (state, _stop) = services(settings, pool).await?;
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
     for f in &FACILITIES {
         let posted = sqlx::query_scalar!(
@@ -212,7 +231,7 @@ const DEMO_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n
 /// registry's holder name differs) with his card uploaded, Amara's BLS card awaits a
 /// person too, and Grace has nothing on file yet (unverified).
 async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let state = AppState::new(settings, pool.clone(), Providers::default())?;
+    let (state, _stop) = services(settings, pool).await?;
     let verification = &state.verification;
     let date = |s: &str| s.parse::<NaiveDate>().context("demo date");
     let plan = [

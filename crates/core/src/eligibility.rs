@@ -11,6 +11,9 @@ use serde::Serialize;
 /// metres, may round a hair below the distance it was meant to include.
 const DISTANCE_TOLERANCE_M: f64 = 0.001;
 
+/// How long a live location reported over the WebSocket counts; after that, home.
+pub const LIVE_LOCATION_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
 /// Geodesic distance on the WGS 84 ellipsoid, in metres (what PostGIS `geography` computes).
 pub fn distance_m(a: Coordinates, b: Coordinates) -> f64 {
     Geodesic.distance(Point::new(a.lon(), a.lat()), Point::new(b.lon(), b.lat()))

@@ -23,10 +23,16 @@ pub enum DomainEvent {
     UserReinstated {
         user_id: Uuid,
     },
-    /// A shift opened (posted, or re-opened by a release): offer it.
+    /// A user signed out: their sockets close.
+    UserSignedOut {
+        user_id: Uuid,
+    },
+    /// A shift opened (posted, or re-opened by a release): offer it. Carries what the
+    /// offer and eligibility need, so the dispatcher reads nothing from the database.
     ShiftOpened {
         shift_id: Uuid,
         facility_id: Uuid,
+        shift: Box<OpenedShift>,
     },
     /// A nurse claimed a shift: withdraw its offers, tell the schedulers.
     ShiftBooked {
@@ -88,6 +94,7 @@ impl DomainEvent {
             Self::ProfileUpdated { .. } => "profile.updated",
             Self::UserSuspended { .. } => "user.suspended",
             Self::UserReinstated { .. } => "user.reinstated",
+            Self::UserSignedOut { .. } => "user.signed_out",
             Self::ShiftOpened { .. } => "shift.opened",
             Self::ShiftBooked { .. } => "shift.booked",
             Self::ShiftReleased { .. } => "shift.released",
@@ -113,7 +120,8 @@ impl DomainEvent {
             Self::VerificationUpdated { .. }
             | Self::ProfileUpdated { .. }
             | Self::UserSuspended { .. }
-            | Self::UserReinstated { .. } => None,
+            | Self::UserReinstated { .. }
+            | Self::UserSignedOut { .. } => None,
         }
     }
 
@@ -127,7 +135,9 @@ impl DomainEvent {
             | Self::HandoffUpdated { nurse_id, .. }
             | Self::HandoffAcknowledged { nurse_id, .. }
             | Self::BookingUpdated { nurse_id, .. } => Some(*nurse_id),
-            Self::UserSuspended { user_id } | Self::UserReinstated { user_id } => Some(*user_id),
+            Self::UserSuspended { user_id }
+            | Self::UserReinstated { user_id }
+            | Self::UserSignedOut { user_id } => Some(*user_id),
             Self::ShiftCancelled { nurse_id, .. } => *nurse_id,
             Self::ShiftUnfilled { owner_id, .. } => Some(*owner_id),
             Self::ShiftOpened { .. } => None,
@@ -135,8 +145,30 @@ impl DomainEvent {
     }
 }
 
+/// What an opened shift's offer and its eligibility check need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenedShift {
+    pub role: crate::CredentialKind,
+    pub facility_name: String,
+    pub facility_state: String,
+    pub location: crate::Coordinates,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+    pub hourly_rate_cents: i32,
+    pub unit: String,
+    pub required_certifications: Vec<crate::CredentialKind>,
+}
+
+/// A committed event with its outbox id. Outbox ids are assigned in commit order, so
+/// `seq` is the position of the event in one stream every node sees the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedEvent {
+    pub seq: i64,
+    pub event: DomainEvent,
+}
+
 /// Where committed events go. Publishing never blocks: a bus that cannot keep up drops,
 /// and the outbox is the record to catch up from.
 pub trait EventBus: Send + Sync {
-    fn publish(&self, event: DomainEvent);
+    fn publish(&self, event: PublishedEvent);
 }

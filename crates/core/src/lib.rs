@@ -11,10 +11,11 @@ pub mod id;
 pub mod phone;
 pub mod role;
 pub mod shift;
+pub mod ws;
 
 pub use credential::{CredentialKind, CredentialStatus, UsState, VerificationStatus};
 pub use email::{Email, EmailError};
-pub use events::{DomainEvent, EventBus};
+pub use events::{DomainEvent, EventBus, OpenedShift, PublishedEvent};
 pub use geo::Coordinates;
 pub use id::new_id;
 pub use phone::{Phone, PhoneError};

@@ -1,4 +1,6 @@
-use crate::{Booking, CHECK_IN_OPENS_BEFORE, Matching, MatchingError, required_reason, stored};
+use crate::{
+    Booking, CHECK_IN_OPENS_BEFORE, Matching, MatchingError, NurseRecord, required_reason, stored,
+};
 use chrono::Utc;
 use shiftwire_core::{
     Coordinates, CredentialKind, DomainEvent, ShiftStatus,
@@ -6,6 +8,7 @@ use shiftwire_core::{
     new_id,
 };
 use sqlx::{PgConnection, postgres::types::PgRange};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What eligibility needs to know about a nurse, read from the database.
@@ -13,54 +16,85 @@ pub(crate) async fn nurse_facts(
     conn: &mut PgConnection,
     nurse_id: Uuid,
 ) -> Result<NurseFacts, MatchingError> {
-    let nurse = sqlx::query!(
-        r#"SELECT suspended_at IS NOT NULL AS "suspended!", available, max_distance_km,
-                  ST_Y(home::geometry) AS lat, ST_X(home::geometry) AS lon
-           FROM users WHERE id = $1 AND role = 'nurse'"#,
-        nurse_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(MatchingError::NotFound)?;
-    let credentials = sqlx::query!(
-        "SELECT kind, issuing_state, multistate, expires_on FROM credentials
-         WHERE nurse_id = $1 AND status = 'approved'",
-        nurse_id
+    nurse_records(conn, &[nurse_id])
+        .await?
+        .remove(&nurse_id)
+        .map(|record| record.facts)
+        .ok_or(MatchingError::NotFound)
+}
+
+/// What eligibility needs to know about each of `nurse_ids` that is a nurse, in three
+/// queries whatever their number. Nurses' positions are live if reported within
+/// [`LIVE_LOCATION_TTL`], else home.
+pub(crate) async fn nurse_records(
+    conn: &mut PgConnection,
+    nurse_ids: &[Uuid],
+) -> Result<HashMap<Uuid, NurseRecord>, MatchingError> {
+    let now = Utc::now();
+    let nurses = sqlx::query!(
+        r#"SELECT id, suspended_at IS NOT NULL AS "suspended!", available, max_distance_km,
+                  ST_Y(home::geometry) AS lat, ST_X(home::geometry) AS lon,
+                  ST_Y(live_location::geometry) AS live_lat,
+                  ST_X(live_location::geometry) AS live_lon, live_location_at
+           FROM users WHERE id = ANY($1) AND role = 'nurse'"#,
+        nurse_ids
     )
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|c| {
-        Ok(HeldCredential {
-            kind: stored::<CredentialKind>(&c.kind, "kind")?,
-            state: c.issuing_state,
-            multistate: c.multistate,
-            expires_on: c.expires_on,
+    .await?;
+    let point = |lat: Option<f64>, lon: Option<f64>| match (lat, lon) {
+        (Some(lat), Some(lon)) => Coordinates::new(lat, lon).ok(),
+        _ => None,
+    };
+    let mut records: HashMap<Uuid, NurseRecord> = nurses
+        .into_iter()
+        .map(|n| {
+            let home = point(n.lat, n.lon);
+            let live = point(n.live_lat, n.live_lon).zip(n.live_location_at);
+            let record = NurseRecord {
+                facts: NurseFacts {
+                    suspended: n.suspended,
+                    available: n.available,
+                    credentials: Vec::new(),
+                    position: None,
+                    max_distance_km: n.max_distance_km,
+                    booked: Vec::new(),
+                },
+                home,
+                live,
+            };
+            (n.id, record.positioned(now))
         })
-    })
-    .collect::<Result<_, MatchingError>>()?;
-    let booked = sqlx::query!(
-        r#"SELECT lower(during) AS "start!", upper(during) AS "end!" FROM bookings
-           WHERE nurse_id = $1 AND status IN ('booked', 'in_progress')"#,
-        nurse_id
+        .collect();
+    let credentials = sqlx::query!(
+        "SELECT nurse_id, kind, issuing_state, multistate, expires_on FROM credentials
+         WHERE nurse_id = ANY($1) AND status = 'approved'",
+        nurse_ids
     )
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|b| (b.start, b.end))
-    .collect();
-    Ok(NurseFacts {
-        suspended: nurse.suspended,
-        available: nurse.available,
-        credentials,
-        // Live locations arrive with the real-time layer; until then, home.
-        position: match (nurse.lat, nurse.lon) {
-            (Some(lat), Some(lon)) => Coordinates::new(lat, lon).ok(),
-            _ => None,
-        },
-        max_distance_km: nurse.max_distance_km,
-        booked,
-    })
+    .await?;
+    for c in credentials {
+        if let Some(record) = records.get_mut(&c.nurse_id) {
+            record.facts.credentials.push(HeldCredential {
+                kind: stored::<CredentialKind>(&c.kind, "kind")?,
+                state: c.issuing_state,
+                multistate: c.multistate,
+                expires_on: c.expires_on,
+            });
+        }
+    }
+    let booked = sqlx::query!(
+        r#"SELECT nurse_id, lower(during) AS "start!", upper(during) AS "end!" FROM bookings
+           WHERE nurse_id = ANY($1) AND status IN ('booked', 'in_progress')"#,
+        nurse_ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for b in booked {
+        if let Some(record) = records.get_mut(&b.nurse_id) {
+            record.facts.booked.push((b.start, b.end));
+        }
+    }
+    Ok(records)
 }
 
 impl Matching {
@@ -200,10 +234,7 @@ impl Matching {
                 booking_id,
                 nurse_id,
             },
-            DomainEvent::ShiftOpened {
-                shift_id: row.shift_id,
-                facility_id: row.facility_id,
-            },
+            Self::opened_event(&mut tx, row.shift_id).await?,
         ];
         self.commit(tx, events).await?;
         self.booking(nurse_id, booking_id).await

@@ -22,7 +22,9 @@ impl Matching {
                           ORDER BY starts_at
                           LIMIT 500
                           FOR UPDATE SKIP LOCKED)
-             RETURNING id, facility_id, owner_id, offered_count, release_count",
+             RETURNING id, facility_id, owner_id, release_count,
+                       (SELECT count(DISTINCT o.nurse_id) FROM offer_log o
+                        WHERE o.shift_id = shifts.id)::int AS \"offered_count!\"",
             self.alert_minutes()
         )
         .fetch_all(&mut *tx)

@@ -14,9 +14,13 @@ mod shifts;
 pub use model::*;
 pub use shifts::ShiftFilter;
 
-use shiftwire_core::{DomainEvent, EventBus, eligibility::Ineligible};
+use shiftwire_core::{
+    Coordinates, CredentialKind, DomainEvent, EventBus, OpenedShift, PublishedEvent,
+    eligibility::Ineligible,
+};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
+use uuid::Uuid;
 
 /// How early before its start a nurse may check in.
 pub const CHECK_IN_OPENS_BEFORE: chrono::Duration = chrono::Duration::minutes(30);
@@ -67,24 +71,92 @@ impl Matching {
         }
     }
 
+    /// Eligibility facts of each of `nurse_ids` that is a nurse (for the real-time index).
+    pub async fn nurse_records(
+        &self,
+        nurse_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, NurseRecord>, MatchingError> {
+        let mut conn = self.pool.acquire().await?;
+        claims::nurse_records(&mut conn, nurse_ids).await
+    }
+
     fn alert_minutes(&self) -> i32 {
         i32::try_from(self.unfilled_alert.as_secs() / 60).unwrap_or(i32::MAX)
     }
 
-    /// Records `events` in the outbox, commits, then publishes them.
+    /// Records `events` in the outbox, commits, then publishes them. Each shift keeps
+    /// the stream position of the event that last opened and last closed it: offers and
+    /// withdrawals carry those, and `resume` compares them with what a client has seen.
     async fn commit(
         &self,
         mut tx: Transaction<'_, Postgres>,
         events: Vec<DomainEvent>,
     ) -> Result<(), MatchingError> {
-        for event in &events {
-            shiftwire_verification::record_event(&mut tx, event).await?;
+        let published = shiftwire_verification::record_events(&mut tx, events).await?;
+        for PublishedEvent { seq, event } in &published {
+            let (shift_id, closed) = match event {
+                DomainEvent::ShiftOpened { shift_id, .. } => (*shift_id, None),
+                DomainEvent::ShiftBooked { shift_id, .. } => (*shift_id, Some("booked")),
+                DomainEvent::ShiftCancelled { shift_id, .. } => (*shift_id, Some("cancelled")),
+                _ => continue,
+            };
+            sqlx::query!(
+                "UPDATE shifts SET
+                     opened_seq = CASE WHEN $3::text IS NULL THEN $2 ELSE opened_seq END,
+                     closed_seq = CASE WHEN $3::text IS NULL THEN closed_seq ELSE $2 END,
+                     closed_reason = COALESCE($3, closed_reason)
+                 WHERE id = $1",
+                shift_id,
+                seq,
+                closed
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        for event in events {
+        for event in published {
             self.events.publish(event);
         }
         Ok(())
+    }
+
+    /// The event announcing that `shift_id` is open, with what its offers need.
+    async fn opened_event(
+        conn: &mut sqlx::PgConnection,
+        shift_id: Uuid,
+    ) -> Result<DomainEvent, MatchingError> {
+        let row = sqlx::query!(
+            r#"SELECT s.facility_id, f.name AS facility_name, s.facility_state, s.role,
+                      ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
+                      s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
+                      s.required_certifications
+               FROM shifts s JOIN facilities f ON f.id = s.facility_id
+               WHERE s.id = $1"#,
+            shift_id
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let required_certifications = row
+            .required_certifications
+            .iter()
+            .map(|k| stored::<CredentialKind>(k, "certification"))
+            .collect::<Result<_, _>>()?;
+        Ok(DomainEvent::ShiftOpened {
+            shift_id,
+            facility_id: row.facility_id,
+            shift: Box::new(OpenedShift {
+                role: stored(&row.role, "role")?,
+                facility_name: row.facility_name,
+                facility_state: row.facility_state,
+                location: Coordinates::new(row.lat, row.lon)
+                    .map_err(|_| MatchingError::Invalid("stored location is invalid".into()))?,
+                starts_at: row.starts_at,
+                ends_at: row.ends_at,
+                hourly_rate_cents: row.hourly_rate_cents,
+                unit: row.unit,
+                required_certifications,
+            }),
+        })
     }
 }
 

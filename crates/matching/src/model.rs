@@ -190,3 +190,31 @@ pub struct NearbyQuery {
     pub after: Option<(f64, Uuid)>,
     pub limit: i64,
 }
+
+/// A nurse's eligibility facts with both positions they may be matched from.
+#[derive(Debug, Clone)]
+pub struct NurseRecord {
+    /// `position` is the live location while fresh, else home.
+    pub facts: shiftwire_core::eligibility::NurseFacts,
+    pub home: Option<Coordinates>,
+    /// The last live location and when it was reported.
+    pub live: Option<(Coordinates, DateTime<Utc>)>,
+}
+
+impl NurseRecord {
+    /// Where the nurse is matched from at `now`: live if fresh, else home.
+    pub fn position_at(&self, now: DateTime<Utc>) -> Option<Coordinates> {
+        match self.live {
+            Some((live, at)) if now - at <= shiftwire_core::eligibility::LIVE_LOCATION_TTL => {
+                Some(live)
+            }
+            _ => self.home,
+        }
+    }
+
+    /// The record with `facts.position` set for `now`.
+    pub fn positioned(mut self, now: DateTime<Utc>) -> Self {
+        self.facts.position = self.position_at(now);
+        self
+    }
+}

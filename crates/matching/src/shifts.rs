@@ -110,10 +110,7 @@ impl Matching {
         if inserted.rows_affected() != 1 {
             return Err(MatchingError::NotFound);
         }
-        let event = DomainEvent::ShiftOpened {
-            shift_id: id,
-            facility_id,
-        };
+        let event = Self::opened_event(&mut tx, id).await?;
         self.commit(tx, vec![event]).await?;
         self.shift(scope, id).await
     }

@@ -2,7 +2,6 @@ use crate::{
     NurseAccount, Verification, VerificationError,
     audit::{self, AuditRecord},
     credentials::required_reason,
-    record_event,
 };
 use shiftwire_core::DomainEvent;
 use uuid::Uuid;
@@ -45,7 +44,6 @@ impl Verification {
         )
         .await?;
         let event = DomainEvent::UserSuspended { user_id: nurse_id };
-        record_event(&mut tx, &event).await?;
         self.commit(tx, vec![event]).await?;
         self.account(nurse_id).await
     }
@@ -80,7 +78,6 @@ impl Verification {
         )
         .await?;
         let event = DomainEvent::UserReinstated { user_id: nurse_id };
-        record_event(&mut tx, &event).await?;
         self.commit(tx, vec![event]).await?;
         self.account(nurse_id).await
     }

@@ -6,7 +6,6 @@ use crate::{
     Verification, VerificationError,
     audit::{self, AuditRecord},
     credentials::today,
-    record_event,
     registry::{Decision, LicenseQuery, RegistryError, Submitted, decide},
 };
 use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent};
@@ -120,7 +119,6 @@ impl Verification {
             credential_id: row.id,
             status,
         };
-        record_event(&mut tx, &event).await?;
         self.commit(tx, vec![event]).await?;
         tracing::info!(credential_id = %row.id, action, reason_code, "automatic check done");
         Ok(true)
@@ -178,7 +176,6 @@ impl Verification {
                 credential_id: row.id,
                 status: CredentialStatus::Expired,
             };
-            record_event(&mut tx, &event).await?;
             events.push(event);
         }
         self.commit(tx, events).await?;

@@ -2,7 +2,6 @@ use crate::{
     Credential, CredentialRow, Document, NewCredential, QueueItem, Verification, VerificationError,
     audit::{self, AuditRecord},
     documents::{MAX_DOCUMENT_BYTES, sniff_document_type},
-    record_event,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -147,7 +146,7 @@ impl Verification {
     }
 
     /// One credential by id, whoever owns it.
-    pub(crate) async fn credential(&self, id: Uuid) -> Result<Credential, VerificationError> {
+    pub async fn credential(&self, id: Uuid) -> Result<Credential, VerificationError> {
         self.select_credentials(Some(id), None)
             .await?
             .pop()
@@ -380,7 +379,6 @@ impl Verification {
             credential_id: id,
             status,
         };
-        record_event(&mut tx, &event).await?;
         self.commit(tx, vec![event]).await?;
         self.credential(id).await
     }

@@ -19,7 +19,7 @@ pub use error::VerificationError;
 pub use model::*;
 pub use registry::{HttpRegistry, LicenseRegistry, TableRegistry};
 
-use shiftwire_core::{DomainEvent, EventBus};
+use shiftwire_core::{DomainEvent, EventBus, PublishedEvent};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -54,35 +54,56 @@ impl Verification {
         }
     }
 
-    /// Commits `tx`, then publishes what it recorded in the outbox.
+    /// Records `events` in the outbox, commits `tx`, then publishes them.
     async fn commit(
         &self,
-        tx: Transaction<'_, Postgres>,
+        mut tx: Transaction<'_, Postgres>,
         events: Vec<DomainEvent>,
     ) -> Result<(), VerificationError> {
+        let published = record_events(&mut tx, events).await?;
         tx.commit().await?;
-        for event in events {
+        for event in published {
             self.events.publish(event);
         }
         Ok(())
     }
 }
 
-/// Writes `event` to the outbox inside the caller's transaction: it commits with the
-/// change it announces, or not at all.
-pub async fn record_event(
+/// The advisory lock that orders outbox inserts: held from the insert to the commit, so
+/// outbox ids become visible in the order they were assigned.
+const OUTBOX_ORDER_LOCK: i64 = 0x5348_4946_5457_0001;
+
+/// Writes `events` to the outbox inside the caller's transaction, which must commit right
+/// after: they commit with the change they announce, or not at all. Returns them with
+/// their stream positions.
+///
+/// Inserts are serialised until commit by an advisory lock, which makes the outbox id a
+/// commit-ordered sequence: a reader that sees id N sees every committed id below N.
+/// The real-time layer relies on that for gap-free delivery and resume.
+pub async fn record_events(
     tx: &mut Transaction<'_, Postgres>,
-    event: &DomainEvent,
-) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query!(
-        "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)",
-        event.topic(),
-        event.user_id(),
-        event.facility_id(),
-        payload
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    events: Vec<DomainEvent>,
+) -> Result<Vec<PublishedEvent>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", OUTBOX_ORDER_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    let mut published = Vec::with_capacity(events.len());
+    for event in events {
+        let payload = serde_json::to_value(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let seq = sqlx::query_scalar!(
+            "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+            event.topic(),
+            event.user_id(),
+            event.facility_id(),
+            payload
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        published.push(PublishedEvent { seq, event });
+    }
+    Ok(published)
 }

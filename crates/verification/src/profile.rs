@@ -1,4 +1,4 @@
-use crate::{NurseProfile, ProfilePatch, Verification, VerificationError, record_event};
+use crate::{NurseProfile, ProfilePatch, Verification, VerificationError};
 use shiftwire_core::{Coordinates, CredentialStatus, DomainEvent, VerificationStatus};
 use uuid::Uuid;
 
@@ -120,7 +120,6 @@ impl Verification {
         let mut events = Vec::new();
         if matching_changed {
             let event = DomainEvent::ProfileUpdated { nurse_id };
-            record_event(&mut tx, &event).await?;
             events.push(event);
         }
         self.commit(tx, events).await?;

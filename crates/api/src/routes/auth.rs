@@ -164,6 +164,17 @@ pub async fn logout(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.refresh.sign_out(&body.refresh_token).await?;
+    // Ending the session and announcing it commit together: the user's sockets close
+    // on every node.
+    let mut tx = state.pool.begin().await?;
+    let signed_out = shiftwire_auth::refresh::sign_out_in(&mut tx, &body.refresh_token).await?;
+    let events = signed_out
+        .map(|user_id| vec![shiftwire_core::DomainEvent::UserSignedOut { user_id }])
+        .unwrap_or_default();
+    let published = shiftwire_verification::record_events(&mut tx, events).await?;
+    tx.commit().await?;
+    for event in published {
+        shiftwire_core::EventBus::publish(state.events.as_ref(), event);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,3 +5,4 @@ pub mod marketplace;
 pub mod me;
 pub mod schemas;
 pub mod verifications;
+pub mod ws;

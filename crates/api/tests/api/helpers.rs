@@ -91,7 +91,8 @@ RN-200006,CA,RN,Amara Okafor,active,2029-01-31,false
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
-    pub events: tokio::sync::Mutex<tokio::sync::broadcast::Receiver<shiftwire_core::DomainEvent>>,
+    pub events:
+        tokio::sync::Mutex<tokio::sync::broadcast::Receiver<shiftwire_core::PublishedEvent>>,
     pub documents_dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub pool: PgPool,
@@ -127,6 +128,8 @@ pub async fn spawn_app_with_registry(
     configure(&mut settings);
     let sms = Arc::new(CapturingSms::default());
     let documents_dir = tempfile::tempdir().expect("document dir");
+    let shutdown = CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
     let state = AppState::new(
         &settings,
         pool.clone(),
@@ -137,7 +140,10 @@ pub async fn spawn_app_with_registry(
                 FsDocumentStore::new(documents_dir.path()).expect("store"),
             )),
         },
+        &tasks,
+        shutdown.clone(),
     )
+    .await
     .expect("app state");
     let events = tokio::sync::Mutex::new(state.events.subscribe());
     let router = app::build_router(state.clone(), &settings);
@@ -145,15 +151,9 @@ pub async fn spawn_app_with_registry(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let tasks = tokio_util::task::TaskTracker::new();
     app::spawn_background(&state, &settings, &tasks, shutdown.clone());
-    let server = tokio::spawn(app::serve(
-        listener,
-        router,
-        shutdown.clone(),
-        settings.shutdown_grace,
-    ));
+    let served = shutdown.clone();
+    let server = tokio::spawn(async move { app::serve(listener, router, served, &settings).await });
     TestApp {
         addr,
         state,
@@ -177,7 +177,7 @@ impl TestApp {
         tokio::time::timeout(std::time::Duration::from_secs(10), async {
             loop {
                 match events.recv().await {
-                    Ok(event) if wanted(&event) => return event,
+                    Ok(published) if wanted(&published.event) => return published.event,
                     Ok(_) => continue,
                     Err(e) => panic!("event bus: {e}"),
                 }

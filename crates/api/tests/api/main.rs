@@ -10,6 +10,7 @@ mod marketplace;
 mod openapi;
 mod otp;
 mod profile;
+mod realtime;
 mod shutdown;
 mod tokens;
 mod verification;

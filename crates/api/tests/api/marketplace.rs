@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use uuid::Uuid;
 
 /// Mercy General (helpers::create_facility) is at 38.57, -121.45 in CA, geofence 200 m.
-const FACILITY_AT: (f64, f64) = (38.57, -121.45);
+pub(crate) const FACILITY_AT: (f64, f64) = (38.57, -121.45);
 
 static PHONES: AtomicU32 = AtomicU32::new(0);
 
 /// A verified, available RN (CA licence, BLS) living at `home`; returns (token, id).
-async fn nurse_at(app: &TestApp, home: (f64, f64), max_km: f64) -> (String, Uuid) {
+pub(crate) async fn nurse_at(app: &TestApp, home: (f64, f64), max_km: f64) -> (String, Uuid) {
     let id = Uuid::now_v7();
     let phone = format!("+1415555{:04}", PHONES.fetch_add(1, Ordering::SeqCst));
     sqlx::query(
@@ -47,23 +47,23 @@ async fn nurse_at(app: &TestApp, home: (f64, f64), max_km: f64) -> (String, Uuid
     (token, id)
 }
 
-async fn nearby_nurse(app: &TestApp) -> (String, Uuid) {
+pub(crate) async fn nearby_nurse(app: &TestApp) -> (String, Uuid) {
     nurse_at(app, (38.58, -121.46), 25.0).await
 }
 
-struct Facility {
-    id: Uuid,
-    scheduler: String,
+pub(crate) struct Facility {
+    pub(crate) id: Uuid,
+    pub(crate) scheduler: String,
 }
 
-async fn facility(app: &TestApp, name: &str) -> Facility {
+pub(crate) async fn facility(app: &TestApp, name: &str) -> Facility {
     let id = app.create_facility(name).await;
     let email = format!("scheduler-{id}@shiftwire.example");
     let scheduler = app.staff_token(&email, Role::Scheduler, vec![id]).await;
     Facility { id, scheduler }
 }
 
-fn shift_body(starts_in_min: i64, hours: i64) -> Value {
+pub(crate) fn shift_body(starts_in_min: i64, hours: i64) -> Value {
     let starts_at = Utc::now() + Duration::minutes(starts_in_min);
     json!({
         "role": "RN",
@@ -81,7 +81,7 @@ fn shift_body(starts_in_min: i64, hours: i64) -> Value {
     })
 }
 
-async fn post_shift(app: &TestApp, f: &Facility, body: &Value) -> Value {
+pub(crate) async fn post_shift(app: &TestApp, f: &Facility, body: &Value) -> Value {
     let response = app
         .post(
             &format!("/v1/facilities/{}/shifts", f.id),
@@ -93,11 +93,11 @@ async fn post_shift(app: &TestApp, f: &Facility, body: &Value) -> Value {
     response.json().await.expect("json")
 }
 
-fn id_of(value: &Value) -> Uuid {
+pub(crate) fn id_of(value: &Value) -> Uuid {
     Uuid::parse_str(value["id"].as_str().expect("id")).expect("uuid")
 }
 
-async fn claim(app: &TestApp, token: &str, shift: Uuid) -> reqwest::Response {
+pub(crate) async fn claim(app: &TestApp, token: &str, shift: Uuid) -> reqwest::Response {
     app.post(
         &format!("/v1/shifts/{shift}/claim"),
         &json!({}),

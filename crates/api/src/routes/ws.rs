@@ -1,0 +1,154 @@
+//! `GET /v1/ws` and its tickets: authenticate, upgrade with small buffers, and hand the
+//! socket, adapted to plain frames, to the real-time layer. The protocol is in
+//! `api-spec/websocket.md`.
+
+use crate::{
+    ApiError, AppState,
+    error::Problem,
+    extract::{AnyRole, Auth, NoBody, ValidQuery, bearer_user, signed_in},
+};
+use axum::{
+    Json,
+    extract::{
+        State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt, future};
+use serde::{Deserialize, Serialize};
+use shiftwire_auth::{AuthError, TICKET_TTL};
+use shiftwire_core::ws::MAX_CLIENT_MESSAGE;
+use shiftwire_notify::{Incoming, Outgoing, Principal, TransportError};
+use tokio_tungstenite::tungstenite;
+use utoipa::{IntoParams, ToSchema};
+
+/// Bytes tungstenite reads from the socket at a time (its default is 128 KiB, which at
+/// tens of thousands of idle connections is most of the memory).
+const READ_BUFFER: usize = 4 * 1024;
+/// Frames are gathered up to this size before a write; `flush` writes the rest at once.
+const WRITE_BUFFER: usize = 4 * 1024;
+/// Unsent bytes a connection may hold before writing fails (a client that stopped
+/// reading); its queue closes it first in practice.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+
+#[derive(Serialize, ToSchema)]
+pub struct WsTicket {
+    /// Pass as `GET /v1/ws?ticket=...` within `expires_in` seconds; good for one connection.
+    ticket: String,
+    expires_in: u64,
+}
+
+#[utoipa::path(post, path = "/v1/ws/ticket", tag = "realtime",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A single-use ticket for one WebSocket connection", body = WsTicket),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn issue_ticket(
+    State(state): State<AppState>,
+    auth: Auth<AnyRole>,
+    _: NoBody,
+) -> Result<Json<WsTicket>, ApiError> {
+    let ticket = state.tickets.issue(auth.user.id).await?;
+    Ok(Json(WsTicket {
+        ticket,
+        expires_in: TICKET_TTL.as_secs(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WsQuery {
+    /// A ticket from `POST /v1/ws/ticket`, for clients that cannot set headers.
+    ticket: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/ws", tag = "realtime",
+    params(WsQuery),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 101, description = "Upgraded: the WebSocket protocol of api-spec/websocket.md"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token or ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Account suspended", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn connect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ValidQuery(query): ValidQuery<WsQuery>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let user = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        bearer_user(&headers, &state).await?
+    } else {
+        let ticket = query.ticket.ok_or(AuthError::MissingToken)?;
+        let user_id = state
+            .tickets
+            .redeem(&ticket)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        signed_in(&state, user_id, None).await?
+    };
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_websocket",
+            format!("GET /v1/ws must be a WebSocket upgrade: {rejection}"),
+        )
+    })?;
+    let principal = Principal {
+        user_id: user.id,
+        role: user.role,
+        facility_ids: user.facility_ids,
+    };
+    let hub = state.hub.clone();
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve_socket(hub, principal, socket)))
+}
+
+async fn serve_socket(hub: shiftwire_notify::Hub, principal: Principal, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    let sink = sink.with(|out: Outgoing| future::ready(Ok::<_, axum::Error>(to_message(out))));
+    let stream = stream.filter_map(|read| future::ready(from_message(read)));
+    hub.serve_connection(principal, Box::pin(sink), Box::pin(stream))
+        .await;
+}
+
+fn to_message(out: Outgoing) -> Message {
+    match out {
+        // Frames are UTF-8 by construction (built from `String`s).
+        Outgoing::Text(frame) => {
+            Message::Text(Utf8Bytes::try_from(frame.into_bytes()).unwrap_or_default())
+        }
+        Outgoing::Ping => Message::Ping(Bytes::new()),
+        Outgoing::Close(code, reason) => Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })),
+    }
+}
+
+fn from_message(read: Result<Message, axum::Error>) -> Option<Result<Incoming, TransportError>> {
+    Some(match read {
+        Ok(Message::Text(text)) => Ok(Incoming::Text(text.as_str().to_owned())),
+        Ok(Message::Binary(_)) => Ok(Incoming::Binary),
+        Ok(Message::Pong(_)) => Ok(Incoming::Pong),
+        // tungstenite answers pings itself.
+        Ok(Message::Ping(_)) => return None,
+        Ok(Message::Close(_)) => Ok(Incoming::Close),
+        Err(error) => Err(match error.into_inner().downcast::<tungstenite::Error>() {
+            Ok(error) if matches!(*error, tungstenite::Error::Capacity(_)) => {
+                TransportError::TooLarge
+            }
+            _ => TransportError::Broken,
+        }),
+    })
+}

@@ -1,0 +1,626 @@
+//! The WebSocket surface with real clients: offers reach exactly the eligible nurses,
+//! withdrawals follow claims, `resume` fills gaps, slow and oversized clients are cut
+//! off, tickets are single-use, and two nodes share events over NATS.
+
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::marketplace::{
+    FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
+};
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shiftwire_api::config::EventBusKind;
+use shiftwire_core::Role;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{self, Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
+};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A WebSocket client of the test app.
+struct Ws {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    hello: Value,
+}
+
+fn ws_url(app: &TestApp, query: &str) -> String {
+    format!("ws://{}/v1/ws{query}", app.addr)
+}
+
+impl Ws {
+    async fn connect(app: &TestApp, token: &str) -> Ws {
+        let mut request = ws_url(app, "").into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        Self::greeted(socket).await
+    }
+
+    async fn greeted(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Ws {
+        let mut ws = Ws {
+            socket,
+            hello: Value::Null,
+        };
+        let hello = ws.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        assert!(hello["session_id"].is_string());
+        ws.hello = hello;
+        ws
+    }
+
+    fn hello_seq(&self) -> i64 {
+        self.hello["last_seq"].as_i64().expect("last_seq")
+    }
+
+    /// The next text frame, as JSON.
+    async fn next(&mut self) -> Value {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        return serde_json::from_str(text.as_str()).expect("JSON frame");
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    other => panic!("expected a text frame, got {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("a frame within 10 s")
+    }
+
+    /// Frames up to and including the first of type `until`.
+    async fn frames_until(&mut self, until: &str) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await;
+            let done = frame["type"] == until;
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// Reads until the server closes; the close code, if it sent one.
+    async fn close_code(&mut self) -> Option<u16> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return None,
+                }
+            }
+        })
+        .await
+        .expect("the server closed within 10 s")
+    }
+}
+
+/// Makes the dispatcher send `nurse` a frame after everything committed so far: their
+/// credential submission's automatic check ends in `verification.updated`. Frames before
+/// it are everything the nurse was sent meanwhile.
+async fn sentinel(app: &TestApp, token: &str) {
+    let number = format!("ACLS-{}", Uuid::now_v7().simple());
+    app.submit_checked(
+        token,
+        json!({ "kind": "ACLS", "number": number, "expires_on": "2028-01-31" }),
+    )
+    .await;
+}
+
+/// Reads until the offer of `shift_id`.
+async fn offer_of(ws: &mut Ws, shift_id: Uuid) -> Value {
+    loop {
+        let frame = ws.next().await;
+        if frame["type"] == "shift.offered" && frame["shift"]["id"] == shift_id.to_string() {
+            return frame;
+        }
+    }
+}
+
+fn offers_of(frames: &[Value]) -> Vec<&Value> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "shift.offered")
+        .collect()
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_new_shift_is_offered_to_eligible_nurses_and_no_one_else(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (eligible, _) = nearby_nurse(&app).await;
+    let (far, _) = nurse_at(&app, (34.05, -118.24), 25.0).await;
+    let (unverified, unverified_id) = nearby_nurse(&app).await;
+    sqlx::query("DELETE FROM credentials WHERE nurse_id = $1")
+        .bind(unverified_id)
+        .execute(&app.pool)
+        .await
+        .expect("unverify");
+    let (lpn, lpn_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE credentials SET kind = 'LPN' WHERE nurse_id = $1 AND kind = 'RN'")
+        .bind(lpn_id)
+        .execute(&app.pool)
+        .await
+        .expect("lpn");
+    let (lapsed, lapsed_id) = nearby_nurse(&app).await;
+    sqlx::query(
+        "UPDATE credentials SET expires_on = current_date + 1 WHERE nurse_id = $1 AND kind = 'BLS'",
+    )
+    .bind(lapsed_id)
+    .execute(&app.pool)
+    .await
+    .expect("lapse BLS");
+    let (busy, _) = nearby_nurse(&app).await;
+
+    let mut sockets = Vec::new();
+    for token in [&eligible, &far, &unverified, &lpn, &lapsed, &busy] {
+        sockets.push(Ws::connect(&app, token).await);
+    }
+    // The busy nurse books a shift while connected: the index learns it from the event.
+    let earlier = post_shift(&app, &f, &shift_body(2 * 24 * 60, 8)).await;
+    let booked = claim(&app, &busy, id_of(&earlier)).await;
+    assert_eq!(booked.status(), StatusCode::CREATED);
+
+    // The BLS of the lapsed nurse runs out before this shift (two days out) ends.
+    let shift = post_shift(&app, &f, &shift_body(2 * 24 * 60 + 60, 8)).await;
+    let shift_id = id_of(&shift);
+
+    let offer = offer_of(&mut sockets[0], shift_id).await;
+    let offer = &offer;
+    assert_eq!(offer["shift"]["id"], shift_id.to_string());
+    assert_eq!(offer["shift"]["facility"]["id"], f.id.to_string());
+    assert_eq!(offer["shift"]["role"], "RN");
+    let distance = offer["shift"]["distance_km"].as_f64().expect("distance");
+    assert!((1.0..2.0).contains(&distance), "{distance}");
+    let seq = offer["seq"].as_i64().expect("seq");
+    assert!(seq > sockets[0].hello_seq());
+    let outbox_seq: i64 = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE topic = 'shift.opened' AND payload->>'shift_id' = $1",
+    )
+    .bind(shift_id.to_string())
+    .fetch_one(&app.pool)
+    .await
+    .expect("outbox");
+    assert_eq!(
+        seq, outbox_seq,
+        "an offer carries its event's stream position"
+    );
+    assert!(
+        offer.get("handoff").is_none() && offer["shift"].get("handoff").is_none(),
+        "offers carry no handoff packet or other nurse's data"
+    );
+
+    // Each excluded nurse: a frame sent after the shift arrives, and no offer before it.
+    let tokens = [&far, &unverified, &lpn, &lapsed, &busy];
+    for (ws, token) in sockets[1..].iter_mut().zip(tokens) {
+        sentinel(&app, token).await;
+        let frames = ws.frames_until("verification.updated").await;
+        let offers: Vec<_> = offers_of(&frames)
+            .into_iter()
+            .filter(|o| o["shift"]["id"] == shift_id.to_string())
+            .collect();
+        assert!(
+            offers.is_empty(),
+            "an ineligible nurse was offered {offers:?}"
+        );
+    }
+    // The eligible nurse got it exactly once.
+    sentinel(&app, &eligible).await;
+    let rest = sockets[0].frames_until("verification.updated").await;
+    assert!(offers_of(&rest).is_empty(), "offered twice: {rest:?}");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_claim_withdraws_the_offer_from_everyone_else(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let mut nurses = Vec::new();
+    for _ in 0..3 {
+        let (token, id) = nearby_nurse(&app).await;
+        let ws = Ws::connect(&app, &token).await;
+        nurses.push((token, id, ws));
+    }
+    let mut scheduler = Ws::connect(&app, &f.scheduler).await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    for (_, _, ws) in &mut nurses {
+        let offer = ws.next().await;
+        assert_eq!(offer["type"], "shift.offered");
+        assert_eq!(offer["shift"]["id"], shift.to_string());
+    }
+    let response = claim(&app, &nurses[0].0, shift).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let booking: Value = response.json().await.expect("json");
+
+    let winner = nurses[0].2.next().await;
+    assert_eq!(winner["type"], "booking.updated", "{winner}");
+    assert_eq!(winner["booking"]["id"], booking["id"]);
+    let booked_seq = winner["seq"].as_i64().expect("seq");
+    for (_, _, ws) in &mut nurses[1..] {
+        let withdrawn = ws.next().await;
+        assert_eq!(withdrawn["type"], "shift.withdrawn", "{withdrawn}");
+        assert_eq!(withdrawn["shift_id"], shift.to_string());
+        assert_eq!(withdrawn["reason"], "booked");
+        assert_eq!(withdrawn["seq"].as_i64(), Some(booked_seq));
+    }
+    let notice = scheduler.next().await;
+    assert_eq!(notice["type"], "shift.booked", "{notice}");
+    assert_eq!(notice["shift_id"], shift.to_string());
+    assert_eq!(notice["nurse"]["id"], nurses[0].1.to_string());
+    assert_eq!(notice["nurse"]["name"], "Test Nurse");
+
+    // A cancellation withdraws with its reason; the release re-offers with a new seq.
+    let second = id_of(&post_shift(&app, &f, &shift_body(20 * 60, 8)).await);
+    for (_, _, ws) in &mut nurses {
+        assert_eq!(ws.next().await["type"], "shift.offered");
+    }
+    let response = app
+        .post(
+            &format!("/v1/shifts/{second}/cancel"),
+            &json!({ "reason": "Unit closed for the night" }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for (_, _, ws) in &mut nurses {
+        let withdrawn = ws.next().await;
+        assert_eq!(withdrawn["type"], "shift.withdrawn");
+        assert_eq!(withdrawn["reason"], "cancelled");
+    }
+    let response = app
+        .post(
+            &format!(
+                "/v1/bookings/{}/release",
+                booking["id"].as_str().expect("id")
+            ),
+            &json!({ "reason": "Family emergency" }),
+            Some(&nurses[0].0),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let released = nurses[0].2.frames_until("shift.offered").await;
+    assert_eq!(released[0]["type"], "booking.updated");
+    assert_eq!(released[0]["booking"]["status"], "released");
+    for (_, _, ws) in &mut nurses[1..] {
+        let again = ws.next().await;
+        assert_eq!(again["type"], "shift.offered");
+        assert_eq!(again["shift"]["id"], shift.to_string());
+        assert!(
+            again["seq"].as_i64() > Some(booked_seq),
+            "a new opening, a new seq"
+        );
+    }
+    let notice = scheduler.next().await;
+    assert_eq!(notice["type"], "shift.released");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn resume_sends_what_was_missed_and_nothing_twice(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (token, nurse_id) = nearby_nurse(&app).await;
+    let (rival, _) = nearby_nurse(&app).await;
+
+    // Offered while connected, then away.
+    let mut ws = Ws::connect(&app, &token).await;
+    let taken = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let kept = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+    let first = ws.next().await;
+    let second = ws.next().await;
+    assert_eq!(first["shift"]["id"], taken.to_string());
+    assert_eq!(second["shift"]["id"], kept.to_string());
+    let last_seq = second["seq"].as_i64().expect("seq");
+    // The offers are logged (after delivery, in a batch); wait for that before leaving.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let logged: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM offer_log WHERE nurse_id = $1")
+                    .bind(nurse_id)
+                    .fetch_one(&app.pool)
+                    .await
+                    .expect("offer log");
+            if logged == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("offers logged");
+    drop(ws);
+
+    // Meanwhile: one offered shift is booked by someone else, a new one opens.
+    assert_eq!(
+        claim(&app, &rival, taken).await.status(),
+        StatusCode::CREATED
+    );
+    let missed = id_of(&post_shift(&app, &f, &shift_body(48 * 60, 8)).await);
+
+    let mut ws = Ws::connect(&app, &token).await;
+    assert!(ws.hello_seq() > last_seq);
+    ws.send(json!({ "type": "resume", "last_seq": last_seq }))
+        .await;
+    let replay = ws.frames_until("resumed").await;
+    assert_eq!(replay.len(), 3, "{replay:?}");
+    assert_eq!(replay[0]["type"], "shift.withdrawn");
+    assert_eq!(replay[0]["shift_id"], taken.to_string());
+    assert_eq!(replay[0]["reason"], "booked");
+    assert_eq!(replay[1]["type"], "shift.offered");
+    assert_eq!(replay[1]["shift"]["id"], missed.to_string());
+    assert!(
+        replay[0]["seq"].as_i64() < replay[1]["seq"].as_i64(),
+        "in seq order"
+    );
+    assert_eq!(replay[2]["offers"], 1);
+    assert_eq!(replay[2]["withdrawals"], 1);
+    assert_eq!(replay[2]["last_seq"].as_i64(), Some(ws.hello_seq()));
+
+    // The resumed connection holds the still-open offer: its booking is withdrawn live.
+    assert_eq!(
+        claim(&app, &rival, kept).await.status(),
+        StatusCode::CREATED
+    );
+    let withdrawn = ws.next().await;
+    assert_eq!(withdrawn["type"], "shift.withdrawn");
+    assert_eq!(withdrawn["shift_id"], kept.to_string());
+
+    // Resuming again from the new position re-sends nothing.
+    let now = withdrawn["seq"].as_i64().expect("seq");
+    ws.send(json!({ "type": "resume", "last_seq": now })).await;
+    let replay = ws.frames_until("resumed").await;
+    assert_eq!(replay.len(), 1, "{replay:?}");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_client_that_does_not_read_is_cut_off_and_others_keep_receiving(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.notify.queue_capacity = 4;
+        s.tcp_send_buffer = Some(4096);
+    })
+    .await;
+    let f = facility(&app, "Mercy General").await;
+    let (reader, _) = nearby_nurse(&app).await;
+    let (stalled, _) = nearby_nurse(&app).await;
+    let mut reading = Ws::connect(&app, &reader).await;
+
+    // A client with a tiny receive buffer that never reads after its hello.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(app.addr).await.expect("connect");
+    let mut request = ws_url(&app, "").into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {stalled}").parse().expect("header"),
+    );
+    let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("upgrade");
+    let mut stalled_ws = Ws::greeted(socket).await;
+    assert_eq!(app.state.hub.connections(), 2);
+
+    let mut body = shift_body(240, 1);
+    body["unit"] = json!("x".repeat(100));
+    let mut posted = 0;
+    while app.state.hub.connections() == 2 {
+        assert!(posted < 1000, "the stalled client was never cut off");
+        // Shifts an hour apart, so none overlaps another.
+        body["starts_at"] = json!(chrono::Utc::now() + chrono::Duration::hours(4 + posted));
+        body["ends_at"] = json!(chrono::Utc::now() + chrono::Duration::hours(5 + posted));
+        post_shift(&app, &f, &body).await;
+        posted += 1;
+        // The reading client gets every offer.
+        let offer = reading.next().await;
+        assert_eq!(offer["type"], "shift.offered");
+    }
+    // And keeps receiving after the other was cut off.
+    post_shift(&app, &f, &shift_body(2000 * 60, 1)).await;
+    assert_eq!(reading.next().await["type"], "shift.offered");
+    // The stalled client finds a close (1013) or a dropped connection after what fit.
+    let mut frames = 0;
+    let code = loop {
+        match tokio::time::timeout(WAIT, stalled_ws.socket.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => frames += 1,
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_)) | None) => break None,
+            Err(_) => panic!("the stalled connection stayed open"),
+        }
+    };
+    assert!(frames < posted, "{frames} of {posted}");
+    assert!(code.is_none() || code == Some(1013), "{code:?}");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn bad_client_messages(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (token, _) = nearby_nurse(&app).await;
+    let mut ws = Ws::connect(&app, &token).await;
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.next().await["type"], "pong");
+    ws.send(json!({ "type": "subscribe", "to": "everything" }))
+        .await;
+    let error = ws.next().await;
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["code"], "invalid_message");
+    ws.send(json!({ "type": "location", "lat": 91.0, "lon": 0.0 }))
+        .await;
+    assert_eq!(ws.next().await["code"], "invalid_location");
+    // Still open after bad input.
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.next().await["type"], "pong");
+    // Over 4 KiB closes with 1009.
+    ws.socket
+        .send(Message::text("x".repeat(5000)))
+        .await
+        .expect("send");
+    assert_eq!(ws.close_code().await, Some(1009));
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_live_location_moves_where_a_nurse_is_matched_from(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    // Home in Los Angeles; working in Sacramento today.
+    let (token, nurse_id) = nurse_at(&app, (34.05, -118.24), 25.0).await;
+    let mut ws = Ws::connect(&app, &token).await;
+    ws.send(json!({ "type": "location", "lat": FACILITY_AT.0 + 0.01, "lon": FACILITY_AT.1 }))
+        .await;
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.next().await["type"], "pong");
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let offer = ws.next().await;
+    assert_eq!(offer["shift"]["id"], shift.to_string());
+    assert!(offer["shift"]["distance_km"].as_f64() < Some(1.2));
+    // Stored for the REST path too: the claim measures from the same position.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let stored: bool =
+                sqlx::query_scalar("SELECT live_location IS NOT NULL FROM users WHERE id = $1")
+                    .bind(nurse_id)
+                    .fetch_one(&app.pool)
+                    .await
+                    .expect("user");
+            if stored {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("live location stored");
+    assert_eq!(
+        claim(&app, &token, shift).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn tickets_are_single_use_and_tokens_are_required(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (token, _) = nearby_nurse(&app).await;
+    assert_eq!(
+        app.post("/v1/ws/ticket", &json!({}), None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = app.post("/v1/ws/ticket", &json!({}), Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let ticket: Value = response.json().await.expect("json");
+    assert_eq!(ticket["expires_in"], 30);
+    let ticket = ticket["ticket"].as_str().expect("ticket");
+
+    let url = ws_url(&app, &format!("?ticket={ticket}"));
+    let (socket, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("a fresh ticket connects");
+    let ws = Ws::greeted(socket).await;
+    drop(ws);
+    let refused = tokio_tungstenite::connect_async(&url).await;
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("a used ticket must be refused, got {other:?}"),
+    }
+    for url in [ws_url(&app, ""), ws_url(&app, "?ticket=made-up")] {
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+            other => panic!("{url} must be refused, got {other:?}"),
+        }
+    }
+    // A plain GET is a problem, not a hang.
+    let response = app.get("/v1/ws", Some(&token)).await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "not_a_websocket").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn suspension_sign_out_and_shutdown_close_sockets(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (suspended, suspended_id) = nearby_nurse(&app).await;
+    let mut ws = Ws::connect(&app, &suspended).await;
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let response = app
+        .post(
+            &format!("/v1/admin/nurses/{suspended_id}/suspend"),
+            &json!({ "reason": "Licence under investigation" }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(ws.close_code().await, Some(1008));
+    // And a suspended nurse cannot reconnect.
+    let mut request = ws_url(&app, "").into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {suspended}").parse().expect("header"),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a suspended nurse must be refused, got {other:?}"),
+    }
+
+    let pair = app.nurse_tokens("+14155550199").await;
+    let mut ws = Ws::connect(&app, pair["access_token"].as_str().expect("access")).await;
+    let response = app
+        .post(
+            "/v1/auth/logout",
+            &json!({ "refresh_token": pair["refresh_token"] }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ws.close_code().await, Some(1000));
+
+    let (token, _) = nearby_nurse(&app).await;
+    let mut ws = Ws::connect(&app, &token).await;
+    app.shutdown.cancel();
+    assert_eq!(ws.close_code().await, Some(u16::from(CloseCode::Away)));
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn two_nodes_on_nats_deliver_each_others_shifts(pool: PgPool) {
+    // Each test run gets its own subject, as each deployment would.
+    let subject = format!("shiftwire.test.{}", Uuid::now_v7().simple());
+    let nats = |s: &mut shiftwire_api::Settings| {
+        s.event_bus = EventBusKind::Nats {
+            url: "nats://127.0.0.1:4222".into(),
+            subject: subject.clone(),
+        };
+    };
+    let posting = spawn_app_with(pool.clone(), nats).await;
+    let delivering = spawn_app_with(pool, nats).await;
+    let f: Facility = facility(&posting, "Mercy General").await;
+    let (token, _) = nearby_nurse(&posting).await;
+    let mut ws = Ws::connect(&delivering, &token).await;
+    let shift = id_of(&post_shift(&posting, &f, &shift_body(240, 8)).await);
+    let offer = ws.next().await;
+    assert_eq!(offer["type"], "shift.offered");
+    assert_eq!(offer["shift"]["id"], shift.to_string());
+    assert_eq!(delivering.state.hub.connections(), 1);
+    assert_eq!(posting.state.hub.connections(), 0);
+    // A claim on the delivering node is announced to a scheduler on the posting node.
+    let mut scheduler = Ws::connect(&posting, &f.scheduler).await;
+    assert_eq!(
+        claim(&delivering, &token, shift).await.status(),
+        StatusCode::CREATED
+    );
+    let notice = scheduler.next().await;
+    assert_eq!(notice["type"], "shift.booked");
+}

@@ -1,0 +1,298 @@
+//! One WebSocket connection: register, say hello, then write queued frames, answer
+//! client messages and keep the connection alive, until either side closes it. The
+//! transport (axum's WebSocket) is adapted by `api`; this crate sees frames only.
+
+use crate::hub::{Control, Frame, Hub, Principal};
+use crate::resume::resume;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use governor::{Quota, RateLimiter};
+use shiftwire_core::{
+    Coordinates, Role,
+    ws::{ClientMessage, MAX_CLIENT_MESSAGE, ServerMessage, close},
+};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// What the server writes.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Text(Frame),
+    Ping,
+    Close(u16, &'static str),
+}
+
+/// What the client sent.
+#[derive(Debug)]
+pub enum Incoming {
+    Text(String),
+    Binary,
+    Pong,
+    Close,
+}
+
+/// Why reading failed.
+#[derive(Debug)]
+pub enum TransportError {
+    /// A message over the size limit.
+    TooLarge,
+    /// Anything else: the connection is gone.
+    Broken,
+}
+
+/// Frames written in one batch before flushing.
+const WRITE_BATCH: usize = 64;
+/// How long a write may take before the client counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing handshake may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl Hub {
+    /// Serves one upgraded connection until it closes.
+    pub async fn serve_connection<W, R>(&self, principal: Principal, mut sink: W, mut stream: R)
+    where
+        W: Sink<Outgoing> + Unpin + Send,
+        R: Stream<Item = Result<Incoming, TransportError>> + Unpin + Send,
+    {
+        let (queue, mut frames) = mpsc::channel(self.config().queue_capacity);
+        let control = Arc::new(Control::default());
+        let Some(registered) = self
+            .register(principal.clone(), queue, control.clone())
+            .await
+        else {
+            let _ = close_with(&mut sink, close::GOING_AWAY, "try again").await;
+            return;
+        };
+        let conn = registered.conn;
+        let hello = Frame::of(&ServerMessage::Hello {
+            session_id: Uuid::now_v7(),
+            last_seq: registered.after_seq,
+        });
+        let mut session = Session {
+            hub: self,
+            principal: &principal,
+            conn,
+            after_seq: registered.after_seq,
+            limiter: RateLimiter::direct(
+                Quota::per_second(
+                    NonZeroU32::new(self.config().messages_per_second).unwrap_or(NonZeroU32::MIN),
+                )
+                .allow_burst(
+                    NonZeroU32::new(self.config().message_burst).unwrap_or(NonZeroU32::MIN),
+                ),
+            ),
+        };
+        let ping_every = self.config().ping_interval;
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut awaiting_pong = false;
+        let shutdown = self.inner.shutdown.clone();
+        let mut outcome = write_all(&mut sink, vec![Outgoing::Text(hello)], &control).await;
+        while outcome.is_ok() {
+            outcome = tokio::select! {
+                biased;
+                () = control.closed.cancelled() => Err(control.code()),
+                () = shutdown.cancelled() => Err(close::GOING_AWAY),
+                frame = frames.recv() => match frame {
+                    Some(frame) => {
+                        let mut batch = vec![Outgoing::Text(frame)];
+                        while batch.len() < WRITE_BATCH {
+                            match frames.try_recv() {
+                                Ok(frame) => batch.push(Outgoing::Text(frame)),
+                                Err(_) => break,
+                            }
+                        }
+                        write_all(&mut sink, batch, &control).await
+                    }
+                    None => Err(close::GOING_AWAY),
+                },
+                message = stream.next() => match message {
+                    Some(Ok(Incoming::Text(text))) => {
+                        let replies = session.on_text(&text).await;
+                        match replies {
+                            Ok(replies) => write_all(&mut sink, replies, &control).await,
+                            Err(code) => Err(code),
+                        }
+                    }
+                    Some(Ok(Incoming::Binary)) => {
+                        let reply = session.error("unsupported_message", "send JSON text frames");
+                        write_all(&mut sink, vec![reply], &control).await
+                    }
+                    Some(Ok(Incoming::Pong)) => {
+                        awaiting_pong = false;
+                        Ok(())
+                    }
+                    Some(Err(TransportError::TooLarge)) => {
+                        metrics::counter!("ws_clients_dropped_total", "reason" => "too_large").increment(1);
+                        Err(close::TOO_BIG)
+                    }
+                    Some(Ok(Incoming::Close)) | Some(Err(TransportError::Broken)) | None => {
+                        Err(0)
+                    }
+                },
+                _ = ping.tick() => {
+                    if awaiting_pong {
+                        metrics::counter!("ws_clients_dropped_total", "reason" => "no_pong").increment(1);
+                        Err(close::POLICY)
+                    } else {
+                        awaiting_pong = true;
+                        write_all(&mut sink, vec![Outgoing::Ping], &control).await
+                    }
+                }
+            };
+        }
+        self.unregister(conn);
+        if let Err(code) = outcome
+            && code != 0
+        {
+            let _ = close_with(&mut sink, code, reason(code)).await;
+        }
+    }
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        close::GOING_AWAY => "server going away",
+        close::POLICY => "closed by policy",
+        close::TOO_BIG => "message too big",
+        close::TRY_AGAIN_LATER => "too slow: reconnect and resume",
+        close::NORMAL => "signed out",
+        _ => "",
+    }
+}
+
+/// Writes `batch` and flushes, unless the connection is asked to close meanwhile (a
+/// client that does not read must not hold its task forever). `Err(code)` closes.
+async fn write_all<W>(sink: &mut W, batch: Vec<Outgoing>, control: &Control) -> Result<(), u16>
+where
+    W: Sink<Outgoing> + Unpin,
+{
+    let write = async {
+        for item in batch {
+            sink.feed(item).await?;
+        }
+        sink.flush().await
+    };
+    tokio::select! {
+        biased;
+        () = control.closed.cancelled() => Err(control.code()),
+        written = tokio::time::timeout(WRITE_TIMEOUT, write) => match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(0),
+            Err(_) => {
+                metrics::counter!("ws_clients_dropped_total", "reason" => "write_timeout").increment(1);
+                Err(close::TRY_AGAIN_LATER)
+            }
+        },
+    }
+}
+
+async fn close_with<W>(sink: &mut W, code: u16, reason: &'static str) -> Result<(), ()>
+where
+    W: Sink<Outgoing> + Unpin,
+{
+    let close = async {
+        sink.send(Outgoing::Close(code, reason))
+            .await
+            .map_err(|_| ())?;
+        sink.close().await.map_err(|_| ())
+    };
+    tokio::time::timeout(CLOSE_TIMEOUT, close)
+        .await
+        .map_err(|_| ())?
+}
+
+struct Session<'a> {
+    hub: &'a Hub,
+    principal: &'a Principal,
+    conn: crate::hub::ConnId,
+    after_seq: i64,
+    limiter: RateLimiter<
+        governor::state::NotKeyed,
+        governor::state::InMemoryState,
+        governor::clock::DefaultClock,
+    >,
+}
+
+impl Session<'_> {
+    fn error(&self, code: &str, detail: &str) -> Outgoing {
+        Outgoing::Text(Frame::of(&ServerMessage::Error {
+            code: code.into(),
+            detail: detail.into(),
+        }))
+    }
+
+    /// Handles one client message; `Err(code)` closes the connection.
+    async fn on_text(&mut self, text: &str) -> Result<Vec<Outgoing>, u16> {
+        if self.limiter.check().is_err() {
+            metrics::counter!("ws_clients_dropped_total", "reason" => "flooding").increment(1);
+            return Err(close::POLICY);
+        }
+        if text.len() > MAX_CLIENT_MESSAGE {
+            return Err(close::TOO_BIG);
+        }
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(_) => {
+                return Ok(vec![self.error(
+                    "invalid_message",
+                    "expected {\"type\": \"location\" | \"resume\" | \"ping\", ...}",
+                )]);
+            }
+        };
+        match message {
+            ClientMessage::Ping {} => Ok(vec![Outgoing::Text(Frame::of(&ServerMessage::Pong))]),
+            ClientMessage::Location { lat, lon } => {
+                if self.principal.role != Role::Nurse {
+                    return Ok(vec![
+                        self.error("nurses_only", "only nurses report a location"),
+                    ]);
+                }
+                let Ok(at) = Coordinates::new(lat, lon) else {
+                    return Ok(vec![self.error(
+                        "invalid_location",
+                        "lat must be in [-90, 90] and lon in [-180, 180]",
+                    )]);
+                };
+                let now = chrono::Utc::now();
+                self.hub
+                    .state()
+                    .index
+                    .set_live(self.principal.user_id, at, now);
+                self.hub
+                    .inner
+                    .locations
+                    .record(self.principal.user_id, at, now);
+                Ok(Vec::new())
+            }
+            ClientMessage::Resume { last_seq } => {
+                if self.principal.role != Role::Nurse {
+                    // Staff frames are notices; their state is in the REST API.
+                    return Ok(vec![Outgoing::Text(Frame::of(&ServerMessage::Resumed {
+                        last_seq: self.after_seq.max(last_seq),
+                        offers: 0,
+                        withdrawals: 0,
+                    }))]);
+                }
+                match resume(
+                    self.hub,
+                    self.conn,
+                    self.principal.user_id,
+                    last_seq.max(0),
+                    self.after_seq,
+                )
+                .await
+                {
+                    Ok(frames) => Ok(frames.into_iter().map(Outgoing::Text).collect()),
+                    Err(error) => {
+                        tracing::warn!(%error, "resume failed");
+                        Ok(vec![self.error(
+                            "resume_failed",
+                            "could not resume now; try again shortly",
+                        )])
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! The dispatcher: one task per node that turns committed events into frames for this
+//! node's sockets, strictly in outbox order. It wakes on the bus and also reads the
+//! outbox (on a gap, on lag, and every second), so an event whose publication was lost
+//! still arrives. It also registers connections, between events, in batches.
+
+use crate::hub::{Frame, Hub, HubState, Registration};
+use crate::writers::OfferRecord;
+use chrono::Utc;
+use shiftwire_core::{
+    DomainEvent, OpenedShift, PublishedEvent, Role,
+    eligibility::{ShiftFacts, distance_m, eligibility},
+    ws::{BookedBy, OfferFacility, ServerMessage, ShiftOffer, WithdrawReason, close},
+};
+use std::{collections::HashMap, time::Duration};
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+/// Events read from the outbox per query while catching up.
+const CATCH_UP_BATCH: i64 = 1000;
+/// Registrations folded into one facts query.
+const REGISTRATION_BATCH: usize = 1000;
+const TICK: Duration = Duration::from_secs(1);
+
+/// A shift offer serialised once: only each recipient's distance is written per frame.
+struct OfferTemplate {
+    /// Everything up to and including `"distance_km":`.
+    prefix: String,
+}
+
+impl OfferTemplate {
+    fn new(seq: i64, shift_id: Uuid, facility_id: Uuid, shift: &OpenedShift) -> Self {
+        let message = ServerMessage::ShiftOffered {
+            seq,
+            shift: ShiftOffer {
+                id: shift_id,
+                facility: OfferFacility {
+                    id: facility_id,
+                    name: shift.facility_name.clone(),
+                    location: shift.location,
+                },
+                role: shift.role,
+                starts_at: shift.starts_at,
+                ends_at: shift.ends_at,
+                hourly_rate_cents: shift.hourly_rate_cents,
+                unit: shift.unit.clone(),
+                required_certifications: shift.required_certifications.clone(),
+                distance_km: 0.0,
+            },
+        };
+        let mut prefix = serde_json::to_string(&message).unwrap_or_default();
+        // `distance_km` is the last field of the last object; strings inside the frame
+        // escape their quotes, so the last unescaped key is this one.
+        let cut = prefix
+            .rfind("\"distance_km\":")
+            .map_or(prefix.len(), |i| i + "\"distance_km\":".len());
+        prefix.truncate(cut);
+        Self { prefix }
+    }
+
+    fn frame(&self, distance_km: f64) -> Frame {
+        use std::fmt::Write;
+        let mut text = String::with_capacity(self.prefix.len() + 16);
+        text.push_str(&self.prefix);
+        // Metres are enough; JSON numbers must be finite, and distances are.
+        let _ = write!(text, "{}", (distance_km * 1000.0).round() / 1000.0);
+        text.push_str("}}");
+        Frame::new(text)
+    }
+}
+
+pub(crate) fn shift_facts(shift: &OpenedShift) -> ShiftFacts {
+    ShiftFacts {
+        role: shift.role,
+        facility_state: shift.facility_state.clone(),
+        facility_location: shift.location,
+        starts_at: shift.starts_at,
+        ends_at: shift.ends_at,
+        required_certifications: shift.required_certifications.clone(),
+    }
+}
+
+pub(crate) struct Dispatcher {
+    hub: Hub,
+    events: broadcast::Receiver<PublishedEvent>,
+    registrations: mpsc::Receiver<Registration>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        hub: Hub,
+        events: broadcast::Receiver<PublishedEvent>,
+        registrations: mpsc::Receiver<Registration>,
+    ) -> Self {
+        Self {
+            hub,
+            events,
+            registrations,
+        }
+    }
+
+    /// Runs until shutdown. Starts at the end of the outbox: no socket is connected yet,
+    /// and clients that were connected elsewhere catch up with `resume`.
+    pub(crate) async fn run(mut self) {
+        let start = loop {
+            match sqlx::query_scalar!(r#"SELECT COALESCE(max(id), 0) AS "max!" FROM outbox"#)
+                .fetch_one(&self.hub.inner.pool)
+                .await
+            {
+                Ok(max) => break max,
+                Err(error) => {
+                    tracing::warn!(%error, "dispatcher cannot read the outbox yet");
+                    tokio::select! {
+                        () = self.hub.inner.shutdown.cancelled() => return,
+                        () = tokio::time::sleep(TICK) => {}
+                    }
+                }
+            }
+        };
+        self.hub.state().cursor = start;
+        let mut tick = tokio::time::interval(TICK);
+        let shutdown = self.hub.inner.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(first) = self.registrations.recv() => {
+                    let mut batch = vec![first];
+                    while batch.len() < REGISTRATION_BATCH {
+                        match self.registrations.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    self.register(batch).await;
+                }
+                received = self.events.recv() => match received {
+                    Ok(published) => self.on_published(published).await,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        metrics::counter!("ws_dispatcher_lagged_total").increment(missed);
+                        self.catch_up().await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tick.tick() => {
+                    self.catch_up().await;
+                    self.hub.state().prune(Utc::now());
+                }
+            }
+        }
+    }
+
+    fn cursor(&self) -> i64 {
+        self.hub.state().cursor
+    }
+
+    async fn on_published(&mut self, published: PublishedEvent) {
+        let cursor = self.cursor();
+        if published.seq <= cursor {
+            return;
+        }
+        if published.seq == cursor + 1 {
+            self.dispatch(published).await;
+        } else {
+            // Something between is missing here (another node's event, or a rolled-back
+            // id): the outbox has everything up to this event, in order.
+            self.catch_up().await;
+        }
+    }
+
+    /// Dispatches everything in the outbox after the cursor.
+    async fn catch_up(&mut self) {
+        loop {
+            let cursor = self.cursor();
+            let rows = match sqlx::query!(
+                "SELECT id, payload FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
+                cursor,
+                CATCH_UP_BATCH
+            )
+            .fetch_all(&self.hub.inner.pool)
+            .await
+            {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::warn!(%error, "dispatcher cannot read the outbox");
+                    return;
+                }
+            };
+            let full = rows.len() as i64 == CATCH_UP_BATCH;
+            for row in rows {
+                match serde_json::from_value::<DomainEvent>(row.payload) {
+                    Ok(event) => {
+                        self.dispatch(PublishedEvent { seq: row.id, event }).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, seq = row.id, "skipping an unreadable outbox event");
+                        self.hub.state().cursor = row.id;
+                    }
+                }
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    async fn register(&mut self, batch: Vec<Registration>) {
+        let nurses: Vec<Uuid> = batch
+            .iter()
+            .filter(|r| r.principal.role == Role::Nurse)
+            .map(|r| r.principal.user_id)
+            .collect();
+        let mut records = if nurses.is_empty() {
+            HashMap::new()
+        } else {
+            match self.hub.inner.matching.nurse_records(&nurses).await {
+                Ok(records) => records,
+                Err(error) => {
+                    // Dropping the replies refuses the connections; clients retry.
+                    tracing::warn!(%error, "cannot load nurses for new connections");
+                    return;
+                }
+            }
+        };
+        let mut state = self.hub.state();
+        let after_seq = state.cursor;
+        for registration in batch {
+            let user_id = registration.principal.user_id;
+            if registration.principal.role == Role::Nurse {
+                if let Some(record) = records.remove(&user_id) {
+                    state.index.upsert(user_id, record);
+                } else if !state.index.contains(user_id) {
+                    continue;
+                }
+            }
+            let conn = state.add_conn(
+                registration.principal,
+                registration.queue,
+                registration.control,
+            );
+            let registered = crate::hub::Registered { conn, after_seq };
+            if registration.reply.send(registered).is_err() {
+                state.remove_conn(conn);
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, published: PublishedEvent) {
+        let started = std::time::Instant::now();
+        let PublishedEvent { seq, event } = published;
+        let topic = event.topic();
+        match event {
+            DomainEvent::ShiftOpened {
+                shift_id,
+                facility_id,
+                shift,
+            } => {
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                let offers = offer(&mut state, seq, shift_id, facility_id, &shift);
+                drop(state);
+                for record in offers {
+                    self.hub.inner.offer_log.record(record);
+                }
+            }
+            DomainEvent::ShiftBooked {
+                shift_id,
+                facility_id,
+                booking_id,
+                nurse_id,
+            } => {
+                let name = self.scheduler_view_name(facility_id, nurse_id).await;
+                let nurse_here = self.refresh_nurse(nurse_id).await;
+                let booking = self
+                    .booking_frame(nurse_here, seq, nurse_id, booking_id)
+                    .await;
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                state.withdraw(shift_id, seq, WithdrawReason::Booked, Some(nurse_id));
+                if let Some(frame) = booking {
+                    state.deliver_to_user(nurse_id, &frame);
+                }
+                state.deliver_to_facility(
+                    facility_id,
+                    &Frame::of(&ServerMessage::ShiftBooked {
+                        seq,
+                        shift_id,
+                        facility_id,
+                        booking_id,
+                        nurse: BookedBy { id: nurse_id, name },
+                    }),
+                );
+                recheck_offers(&mut state, nurse_id, seq);
+            }
+            DomainEvent::ShiftReleased {
+                shift_id,
+                facility_id,
+                booking_id,
+                nurse_id,
+            } => {
+                let nurse_here = self.refresh_nurse(nurse_id).await;
+                let booking = self
+                    .booking_frame(nurse_here, seq, nurse_id, booking_id)
+                    .await;
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                if let Some(frame) = booking {
+                    state.deliver_to_user(nurse_id, &frame);
+                }
+                state.deliver_to_facility(
+                    facility_id,
+                    &Frame::of(&ServerMessage::ShiftReleased {
+                        seq,
+                        shift_id,
+                        facility_id,
+                        booking_id,
+                        nurse_id,
+                    }),
+                );
+            }
+            DomainEvent::ShiftCancelled {
+                shift_id, nurse_id, ..
+            } => {
+                let booking = match nurse_id {
+                    Some(nurse_id) => {
+                        let here = self.refresh_nurse(nurse_id).await;
+                        let booking_id = self.booking_of_shift(here, nurse_id, shift_id).await;
+                        match booking_id {
+                            Some(id) => self.booking_frame(here, seq, nurse_id, id).await,
+                            None => None,
+                        }
+                    }
+                    None => None,
+                };
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                state.withdraw(shift_id, seq, WithdrawReason::Cancelled, None);
+                if let (Some(nurse_id), Some(frame)) = (nurse_id, booking) {
+                    state.deliver_to_user(nurse_id, &frame);
+                }
+            }
+            DomainEvent::HandoffUpdated {
+                booking_id,
+                nurse_id,
+                ..
+            }
+            | DomainEvent::BookingUpdated {
+                booking_id,
+                nurse_id,
+                ..
+            } => {
+                let here = self.refresh_nurse(nurse_id).await;
+                let booking = self.booking_frame(here, seq, nurse_id, booking_id).await;
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                if let Some(frame) = booking {
+                    state.deliver_to_user(nurse_id, &frame);
+                }
+            }
+            DomainEvent::HandoffAcknowledged {
+                shift_id,
+                facility_id,
+                booking_id,
+                nurse_id,
+                version,
+            } => {
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                state.deliver_to_facility(
+                    facility_id,
+                    &Frame::of(&ServerMessage::HandoffAcknowledged {
+                        seq,
+                        shift_id,
+                        facility_id,
+                        booking_id,
+                        nurse_id,
+                        version,
+                    }),
+                );
+            }
+            DomainEvent::ShiftUnfilled {
+                shift_id,
+                facility_id,
+                owner_id,
+                offered_count,
+                release_count,
+            } => {
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                state.deliver_to_facility(
+                    facility_id,
+                    &Frame::of(&ServerMessage::ShiftUnfilled {
+                        seq,
+                        shift_id,
+                        facility_id,
+                        owner_id,
+                        offered_count,
+                        release_count,
+                    }),
+                );
+            }
+            DomainEvent::VerificationUpdated {
+                nurse_id,
+                credential_id,
+                ..
+            } => {
+                let here = self.refresh_nurse(nurse_id).await;
+                let frame = if here {
+                    self.credential_frame(seq, credential_id).await
+                } else {
+                    None
+                };
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                if let Some(frame) = frame {
+                    state.deliver_to_user(nurse_id, &frame);
+                }
+                recheck_offers(&mut state, nurse_id, seq);
+            }
+            DomainEvent::ProfileUpdated { nurse_id } => {
+                self.refresh_nurse(nurse_id).await;
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                recheck_offers(&mut state, nurse_id, seq);
+            }
+            DomainEvent::UserSuspended { user_id } => {
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                state.close_user(user_id, close::POLICY);
+            }
+            DomainEvent::UserSignedOut { user_id } => {
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                state.close_user(user_id, close::NORMAL);
+            }
+            DomainEvent::UserReinstated { .. } => {
+                self.hub.state().cursor = seq;
+            }
+        }
+        metrics::histogram!("ws_dispatch_seconds", "topic" => topic)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    fn is_connected(&self, user_id: Uuid) -> bool {
+        self.hub.state().by_user.contains_key(&user_id)
+    }
+
+    /// Reloads a connected nurse's facts after something about them changed; returns
+    /// whether they are connected here.
+    async fn refresh_nurse(&self, nurse_id: Uuid) -> bool {
+        if !self.is_connected(nurse_id) {
+            return false;
+        }
+        match self.hub.inner.matching.nurse_records(&[nurse_id]).await {
+            Ok(mut records) => {
+                if let Some(record) = records.remove(&nurse_id) {
+                    let mut state = self.hub.state();
+                    // Still connected, and keeping the live location reported meanwhile.
+                    if state.index.contains(nurse_id) {
+                        state.index.upsert(nurse_id, record);
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot reload a connected nurse"),
+        }
+        true
+    }
+
+    async fn booking_frame(
+        &self,
+        nurse_here: bool,
+        seq: i64,
+        nurse_id: Uuid,
+        booking_id: Uuid,
+    ) -> Option<Frame> {
+        if !nurse_here {
+            return None;
+        }
+        match self.hub.inner.matching.booking(nurse_id, booking_id).await {
+            Ok(booking) => Some(Frame::of(&ServerMessage::BookingUpdated {
+                seq,
+                booking: serde_json::to_value(booking).ok()?,
+            })),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a booking to announce");
+                None
+            }
+        }
+    }
+
+    async fn booking_of_shift(&self, here: bool, nurse_id: Uuid, shift_id: Uuid) -> Option<Uuid> {
+        if !here {
+            return None;
+        }
+        sqlx::query_scalar!(
+            "SELECT id FROM bookings WHERE shift_id = $1 AND nurse_id = $2
+             ORDER BY created_at DESC LIMIT 1",
+            shift_id,
+            nurse_id
+        )
+        .fetch_optional(&self.hub.inner.pool)
+        .await
+        .ok()
+        .flatten()
+    }
+
+    async fn credential_frame(&self, seq: i64, credential_id: Uuid) -> Option<Frame> {
+        match self.hub.inner.verification.credential(credential_id).await {
+            Ok(credential) => Some(Frame::of(&ServerMessage::VerificationUpdated {
+                seq,
+                credential: serde_json::to_value(credential).ok()?,
+            })),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a credential to announce");
+                None
+            }
+        }
+    }
+
+    /// The booking nurse's name, read only when a scheduler of the facility is here.
+    async fn scheduler_view_name(&self, facility_id: Uuid, nurse_id: Uuid) -> Option<String> {
+        if !self.hub.state().by_facility.contains_key(&facility_id) {
+            return None;
+        }
+        sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", nurse_id)
+            .fetch_optional(&self.hub.inner.pool)
+            .await
+            .ok()
+            .flatten()
+            .flatten()
+    }
+}
+
+/// Offers a newly opened shift to every eligible nurse connected here: candidates from
+/// the index, the one eligibility rule, one serialisation, and a non-blocking queue
+/// push per connection. Returns what to log.
+fn offer(
+    state: &mut HubState,
+    seq: i64,
+    shift_id: Uuid,
+    facility_id: Uuid,
+    shift: &OpenedShift,
+) -> Vec<OfferRecord> {
+    let started = std::time::Instant::now();
+    let now = Utc::now();
+    let facts = shift_facts(shift);
+    let template = OfferTemplate::new(seq, shift_id, facility_id, shift);
+    // A re-opened shift is a new offer: forget the previous opening's holders.
+    state.offered.remove(&shift_id);
+    let mut logged = Vec::new();
+    let mut holders = Vec::new();
+    for nurse_id in state.index.candidates(shift.location) {
+        let Some(nurse) = state.index.facts_at(nurse_id, now) else {
+            continue;
+        };
+        if eligibility(nurse, &facts, now).is_err() {
+            continue;
+        }
+        let Some(position) = nurse.position else {
+            continue;
+        };
+        let frame = template.frame(distance_m(position, shift.location) / 1000.0);
+        let mut delivered = false;
+        for conn in state.by_user.get(&nurse_id).into_iter().flatten() {
+            if state.deliver(*conn, frame.clone()) {
+                holders.push(*conn);
+                delivered = true;
+            }
+        }
+        if delivered {
+            logged.push(OfferRecord {
+                nurse_id,
+                seq,
+                shift_id,
+            });
+        }
+    }
+    for conn in holders {
+        state.note_offer(conn, shift_id, &facts);
+    }
+    metrics::counter!("ws_offers_sent_total").increment(logged.len() as u64);
+    metrics::histogram!("ws_fanout_seconds").record(started.elapsed().as_secs_f64());
+    logged
+}
+
+/// After a nurse's facts changed, withdraws offers they no longer qualify for.
+fn recheck_offers(state: &mut HubState, nurse_id: Uuid, seq: i64) {
+    let now = Utc::now();
+    let conns: Vec<_> = state.by_user.get(&nurse_id).cloned().unwrap_or_default();
+    let held: Vec<Uuid> = conns
+        .iter()
+        .filter_map(|c| state.conns.get(c))
+        .flat_map(|entry| entry.offered.iter().copied())
+        .collect();
+    for shift_id in held {
+        let Some(offered) = state.offered.get(&shift_id) else {
+            continue;
+        };
+        let facts = offered.facts.clone();
+        let still = state
+            .index
+            .facts_at(nurse_id, now)
+            .is_some_and(|nurse| eligibility(nurse, &facts, now).is_ok());
+        if still {
+            continue;
+        }
+        let frame = Frame::of(&ServerMessage::ShiftWithdrawn {
+            seq,
+            shift_id,
+            reason: WithdrawReason::Ineligible,
+        });
+        for conn in &conns {
+            let holds = state
+                .conns
+                .get_mut(conn)
+                .is_some_and(|entry| entry.offered.remove(&shift_id));
+            if holds {
+                if let Some(offered) = state.offered.get_mut(&shift_id) {
+                    offered.conns.retain(|c| c != conn);
+                }
+                state.deliver(*conn, frame.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiftwire_core::{Coordinates, CredentialKind};
+
+    #[test]
+    fn a_templated_offer_is_the_serialised_offer() {
+        let shift = OpenedShift {
+            role: CredentialKind::RN,
+            facility_name: "St. \"distance_km\": Mary's".into(),
+            facility_state: "CA".into(),
+            location: Coordinates::new(37.7, -122.4).expect("coordinates"),
+            starts_at: Utc::now(),
+            ends_at: Utc::now(),
+            hourly_rate_cents: 9000,
+            unit: "ICU".into(),
+            required_certifications: vec![CredentialKind::BLS],
+        };
+        let (id, facility) = (Uuid::now_v7(), Uuid::now_v7());
+        let frame = OfferTemplate::new(41, id, facility, &shift).frame(12.345_678);
+        let parsed: ServerMessage = serde_json::from_str(frame.as_str()).expect("valid JSON");
+        let ServerMessage::ShiftOffered { seq, shift: offer } = parsed else {
+            panic!("not an offer: {}", frame.as_str());
+        };
+        assert_eq!(seq, 41);
+        assert_eq!(offer.id, id);
+        assert_eq!(offer.facility.name, shift.facility_name);
+        assert!((offer.distance_km - 12.346).abs() < 1e-9);
+    }
+}

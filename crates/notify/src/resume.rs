@@ -1,0 +1,278 @@
+//! `resume { last_seq }`: what a nurse missed while away, from the shifts themselves.
+//!
+//! A registered connection receives every event after its registration point live. A
+//! resume covers the rest: offers of shifts opened after `last_seq` (up to registration)
+//! that are still open and that the nurse is eligible for now, and withdrawals of shifts
+//! the nurse was offered (by `last_seq`) that were booked or cancelled after `last_seq`.
+//! Shifts still open keep this connection as a holder, so later withdrawals reach it live.
+
+use crate::dispatcher::shift_facts;
+use crate::hub::{ConnId, Frame, Hub};
+use crate::writers::OfferRecord;
+use chrono::Utc;
+use shiftwire_core::{
+    Coordinates, CredentialKind, OpenedShift,
+    eligibility::{ShiftFacts, distance_m, eligibility},
+    ws::{OfferFacility, ServerMessage, ShiftOffer, WithdrawReason},
+};
+use uuid::Uuid;
+
+/// An open shift, as read for a resume.
+struct OpenShift {
+    id: Uuid,
+    opened_seq: i64,
+    facility_id: Uuid,
+    shift: OpenedShift,
+}
+
+/// A shift the nurse was offered before `last_seq`.
+struct HeldOffer {
+    shift_id: Uuid,
+    facts: ShiftFacts,
+    /// Still open under the offered opening.
+    still_open: bool,
+    /// The last booking or cancellation, if after the offer.
+    closed: Option<(i64, WithdrawReason)>,
+}
+
+/// The frames of one resume, in seq order, ending with `resumed`.
+pub(crate) async fn resume(
+    hub: &Hub,
+    conn: ConnId,
+    nurse_id: Uuid,
+    last_seq: i64,
+    after_seq: i64,
+) -> Result<Vec<Frame>, sqlx::Error> {
+    let now = Utc::now();
+    let reach = {
+        let mut state = hub.state();
+        state
+            .index
+            .facts_at(nurse_id, now)
+            .and_then(|facts| facts.position.map(|p| (p, facts.max_distance_km * 1000.0)))
+    };
+    let opened = match reach {
+        Some((position, radius_m)) => {
+            open_shifts_since(hub, last_seq, after_seq, position, radius_m).await?
+        }
+        None => Vec::new(),
+    };
+    let held = held_offers(hub, nurse_id, last_seq).await?;
+
+    let mut frames: Vec<(i64, Frame)> = Vec::new();
+    let mut logged = Vec::new();
+    let (mut offers, mut withdrawals) = (0u32, 0u32);
+    {
+        let mut state = hub.state();
+        let cursor = state.cursor;
+        for open in opened {
+            // Closed after we read it, and that close already dispatched: skip.
+            if state
+                .closed
+                .get(&open.id)
+                .is_some_and(|(seq, _, _)| *seq > open.opened_seq)
+            {
+                continue;
+            }
+            let facts = shift_facts(&open.shift);
+            let Some(nurse) = state.index.facts_at(nurse_id, now) else {
+                break;
+            };
+            if eligibility(nurse, &facts, now).is_err() {
+                continue;
+            }
+            let distance_km = nurse
+                .position
+                .map_or(0.0, |p| distance_m(p, open.shift.location) / 1000.0);
+            frames.push((
+                open.opened_seq,
+                Frame::of(&offer_message(&open, distance_km)),
+            ));
+            state.note_offer(conn, open.id, &facts);
+            logged.push(OfferRecord {
+                nurse_id,
+                seq: open.opened_seq,
+                shift_id: open.id,
+            });
+            offers += 1;
+        }
+        for offer in held {
+            // A close the dispatcher handled after our read counts too.
+            let closed = match (offer.closed, state.closed.get(&offer.shift_id)) {
+                (Some(closed), _) => Some(closed),
+                (None, Some((seq, reason, _))) if *seq > last_seq => Some((*seq, *reason)),
+                _ => None,
+            };
+            match closed {
+                // Already dispatched: only this resume can tell the client.
+                Some((seq, reason)) if seq <= cursor => {
+                    frames.push((
+                        seq,
+                        Frame::of(&ServerMessage::ShiftWithdrawn {
+                            seq,
+                            shift_id: offer.shift_id,
+                            reason,
+                        }),
+                    ));
+                    withdrawals += 1;
+                }
+                // Its close is still to be dispatched, or it is still open: hold it, so
+                // the withdrawal reaches this connection live.
+                Some(_) => state.note_offer(conn, offer.shift_id, &offer.facts),
+                None if offer.still_open => {
+                    state.note_offer(conn, offer.shift_id, &offer.facts);
+                }
+                None => {}
+            }
+        }
+    }
+    for record in logged {
+        hub.inner.offer_log.record(record);
+    }
+    frames.sort_by_key(|(seq, _)| *seq);
+    let mut out: Vec<Frame> = frames.into_iter().map(|(_, f)| f).collect();
+    out.push(Frame::of(&ServerMessage::Resumed {
+        last_seq: after_seq.max(last_seq),
+        offers,
+        withdrawals,
+    }));
+    Ok(out)
+}
+
+fn offer_message(open: &OpenShift, distance_km: f64) -> ServerMessage {
+    ServerMessage::ShiftOffered {
+        seq: open.opened_seq,
+        shift: ShiftOffer {
+            id: open.id,
+            facility: OfferFacility {
+                id: open.facility_id,
+                name: open.shift.facility_name.clone(),
+                location: open.shift.location,
+            },
+            role: open.shift.role,
+            starts_at: open.shift.starts_at,
+            ends_at: open.shift.ends_at,
+            hourly_rate_cents: open.shift.hourly_rate_cents,
+            unit: open.shift.unit.clone(),
+            required_certifications: open.shift.required_certifications.clone(),
+            distance_km: (distance_km * 1000.0).round() / 1000.0,
+        },
+    }
+}
+
+/// Open shifts within reach, opened in `(last_seq, up_to]`, newest first up to the limit.
+async fn open_shifts_since(
+    hub: &Hub,
+    last_seq: i64,
+    up_to: i64,
+    position: Coordinates,
+    radius_m: f64,
+) -> Result<Vec<OpenShift>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT s.id, s.opened_seq AS "opened_seq!", s.facility_id, f.name AS facility_name,
+                  s.facility_state, s.role,
+                  ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
+                  s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
+                  s.required_certifications
+           FROM shifts s JOIN facilities f ON f.id = s.facility_id
+           WHERE s.status = 'open' AND s.starts_at > now()
+             AND s.opened_seq > $1 AND s.opened_seq <= $2
+             AND ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($3, $4), 4326)::geography, $5)
+           ORDER BY s.opened_seq DESC
+           LIMIT $6"#,
+        last_seq,
+        up_to,
+        position.lon(),
+        position.lat(),
+        radius_m + 1.0,
+        hub.config().resume_limit
+    )
+    .fetch_all(&hub.inner.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(OpenShift {
+                id: r.id,
+                opened_seq: r.opened_seq,
+                facility_id: r.facility_id,
+                shift: OpenedShift {
+                    role: r.role.parse().ok()?,
+                    facility_name: r.facility_name,
+                    facility_state: r.facility_state,
+                    location: Coordinates::new(r.lat, r.lon).ok()?,
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                    hourly_rate_cents: r.hourly_rate_cents,
+                    unit: r.unit,
+                    required_certifications: r
+                        .required_certifications
+                        .iter()
+                        .map(|k| k.parse::<CredentialKind>())
+                        .collect::<Result<_, _>>()
+                        .ok()?,
+                },
+            })
+        })
+        .collect())
+}
+
+/// Shifts the nurse was offered by `last_seq` that have not started: whether each is
+/// still open under that offer, and its last close if that came after `last_seq`.
+async fn held_offers(
+    hub: &Hub,
+    nurse_id: Uuid,
+    last_seq: i64,
+) -> Result<Vec<HeldOffer>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT ON (o.shift_id)
+                  o.shift_id, o.seq, s.status, s.opened_seq, s.closed_seq, s.closed_reason,
+                  s.role, s.facility_state,
+                  ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
+                  s.starts_at, s.ends_at, s.required_certifications
+           FROM offer_log o JOIN shifts s ON s.id = o.shift_id
+           WHERE o.nurse_id = $1 AND o.seq <= $2 AND s.starts_at > now()
+           ORDER BY o.shift_id, o.seq DESC
+           LIMIT 2000"#,
+        nurse_id,
+        last_seq
+    )
+    .fetch_all(&hub.inner.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let still_open = r.status == "open" && r.opened_seq == Some(r.seq);
+            let closed = match (r.closed_seq, r.closed_reason.as_deref()) {
+                (Some(seq), Some(reason)) if seq > last_seq && seq > r.seq => Some((
+                    seq,
+                    if reason == "cancelled" {
+                        WithdrawReason::Cancelled
+                    } else {
+                        WithdrawReason::Booked
+                    },
+                )),
+                _ => None,
+            };
+            let facts = ShiftFacts {
+                role: r.role.parse().ok()?,
+                facility_state: r.facility_state,
+                facility_location: Coordinates::new(r.lat, r.lon).ok()?,
+                starts_at: r.starts_at,
+                ends_at: r.ends_at,
+                required_certifications: r
+                    .required_certifications
+                    .iter()
+                    .map(|k| k.parse::<CredentialKind>())
+                    .collect::<Result<_, _>>()
+                    .ok()?,
+            };
+            Some(HeldOffer {
+                shift_id: r.shift_id,
+                facts,
+                still_open,
+                closed,
+            })
+        })
+        .collect())
+}
