@@ -81,17 +81,11 @@ pub async fn connect(
     ValidQuery(query): ValidQuery<WsQuery>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let user = if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        bearer_user(&headers, &state).await?
-    } else {
-        let ticket = query.ticket.ok_or(AuthError::MissingToken)?;
-        let user_id = state
-            .tickets
-            .redeem(&ticket)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        signed_in(&state, user_id, None).await?
-    };
+    let bearer = headers.contains_key(axum::http::header::AUTHORIZATION);
+    if !bearer && query.ticket.is_none() {
+        return Err(AuthError::MissingToken.into());
+    }
+    // Checked before a ticket is spent: a request that cannot upgrade keeps its ticket.
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -99,6 +93,17 @@ pub async fn connect(
             format!("GET /v1/ws must be a WebSocket upgrade: {rejection}"),
         )
     })?;
+    let user = match query.ticket {
+        Some(ticket) if !bearer => {
+            let user_id = state
+                .tickets
+                .redeem(&ticket)
+                .await?
+                .ok_or(AuthError::InvalidToken)?;
+            signed_in(&state, user_id, None).await?
+        }
+        _ => bearer_user(&headers, &state).await?,
+    };
     let principal = Principal {
         user_id: user.id,
         role: user.role,
