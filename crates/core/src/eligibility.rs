@@ -97,6 +97,16 @@ pub fn eligibility(
     shift: &ShiftFacts,
     now: DateTime<Utc>,
 ) -> Result<(), Ineligible> {
+    eligible_at_distance(nurse, shift, now).map(|_| ())
+}
+
+/// [`eligibility`], answering with the distance in metres from the nurse's position to
+/// the facility when eligible (offers show it; computed once).
+pub fn eligible_at_distance(
+    nurse: &NurseFacts,
+    shift: &ShiftFacts,
+    now: DateTime<Utc>,
+) -> Result<f64, Ineligible> {
     if nurse.suspended {
         return Err(Ineligible::Suspended);
     }
@@ -137,13 +147,11 @@ pub fn eligibility(
             return Err(Ineligible::CertificationExpired);
         }
     }
-    let within = nurse.position.is_some_and(|p| {
-        distance_m(p, shift.facility_location)
-            <= nurse.max_distance_km * 1000.0 + DISTANCE_TOLERANCE_M
-    });
-    if !within {
-        return Err(Ineligible::TooFar);
-    }
+    let distance = nurse
+        .position
+        .map(|p| distance_m(p, shift.facility_location))
+        .filter(|d| *d <= nurse.max_distance_km * 1000.0 + DISTANCE_TOLERANCE_M)
+        .ok_or(Ineligible::TooFar)?;
     if nurse
         .booked
         .iter()
@@ -151,7 +159,7 @@ pub fn eligibility(
     {
         return Err(Ineligible::ScheduleConflict);
     }
-    Ok(())
+    Ok(distance)
 }
 
 #[cfg(test)]

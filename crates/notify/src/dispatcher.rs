@@ -8,7 +8,7 @@ use crate::writers::OfferRecord;
 use chrono::Utc;
 use shiftwire_core::{
     DomainEvent, OpenedShift, PublishedEvent, Role,
-    eligibility::{ShiftFacts, distance_m, eligibility},
+    eligibility::{ShiftFacts, eligibility, eligible_at_distance},
     ws::{BookedBy, OfferFacility, ServerMessage, ShiftOffer, WithdrawReason, close},
 };
 use std::{collections::HashMap, time::Duration};
@@ -552,13 +552,10 @@ fn offer(
         let Some(nurse) = state.index.facts_at(nurse_id, now) else {
             continue;
         };
-        if eligibility(nurse, &facts, now).is_err() {
-            continue;
-        }
-        let Some(position) = nurse.position else {
+        let Ok(distance) = eligible_at_distance(nurse, &facts, now) else {
             continue;
         };
-        let frame = template.frame(distance_m(position, shift.location) / 1000.0);
+        let frame = template.frame(distance / 1000.0);
         let mut delivered = false;
         for conn in state.by_user.get(&nurse_id).into_iter().flatten() {
             if state.deliver(*conn, frame.clone()) {

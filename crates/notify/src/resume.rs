@@ -12,7 +12,7 @@ use crate::writers::OfferRecord;
 use chrono::Utc;
 use shiftwire_core::{
     Coordinates, CredentialKind, OpenedShift,
-    eligibility::{ShiftFacts, distance_m, eligibility},
+    eligibility::{ShiftFacts, eligible_at_distance},
     ws::{OfferFacility, ServerMessage, ShiftOffer, WithdrawReason},
 };
 use uuid::Uuid;
@@ -78,12 +78,10 @@ pub(crate) async fn resume(
             let Some(nurse) = state.index.facts_at(nurse_id, now) else {
                 break;
             };
-            if eligibility(nurse, &facts, now).is_err() {
+            let Ok(distance_m) = eligible_at_distance(nurse, &facts, now) else {
                 continue;
-            }
-            let distance_km = nurse
-                .position
-                .map_or(0.0, |p| distance_m(p, open.shift.location) / 1000.0);
+            };
+            let distance_km = distance_m / 1000.0;
             frames.push((
                 open.opened_seq,
                 Frame::of(&offer_message(&open, distance_km)),
