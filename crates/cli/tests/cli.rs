@@ -182,6 +182,150 @@ impl Drop for Server {
     }
 }
 
+/// Starts `shiftwire serve` on a free port with `env`; waits until it is ready.
+async fn start_server(url: &str, env: &[(&str, &str)]) -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut command = shiftwire(url);
+    command
+        .arg("serve")
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let server = Server(command.spawn().expect("spawn serve"));
+    let base = format!("127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if let Ok(r) = client.get(format!("http://{base}/readyz")).send().await
+            && r.status() == reqwest::StatusCode::OK
+        {
+            return (server, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("shiftwire serve did not become ready");
+}
+
+/// The next text frame of `socket`, as JSON, within 10 s.
+async fn next_frame<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => {
+            serde_json::from_str(text.as_str()).expect("JSON frame")
+        }
+        other => panic!("expected a frame, got {other:?}"),
+    }
+}
+
+/// Two `shiftwire serve` processes on one database and one NATS subject: a shift posted
+/// through one is offered to a nurse connected to the other.
+#[sqlx::test(migrations = false)]
+async fn two_serve_processes_share_offers_over_nats(pool: PgPool) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let url = database_url(&pool).await;
+    assert!(run(shiftwire(&url).arg("migrate")).status.success());
+    assert!(run(shiftwire(&url).arg("seed")).status.success());
+    let subject = format!("shiftwire.test.{}", uuid::Uuid::now_v7().simple());
+    let env = [
+        ("EVENT_BUS", "nats"),
+        ("NATS_URL", "nats://127.0.0.1:4222"),
+        ("NATS_SUBJECT", subject.as_str()),
+    ];
+    let (_posting, posting) = start_server(&url, &env).await;
+    let (_delivering, delivering) = start_server(&url, &env).await;
+
+    // A verified RN living next to Mercy General, with a token signed by the dev key
+    // both servers use.
+    let nurse = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO users (id, role, phone, name, home, max_distance_km)
+         VALUES ($1, 'nurse', '+14155550777', 'Ines Duarte',
+                 ST_SetSRID(ST_MakePoint(-121.45, 38.58), 4326)::geography, 25)",
+    )
+    .bind(nurse)
+    .execute(&pool)
+    .await
+    .expect("nurse");
+    sqlx::query(
+        "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status, checked_at)
+         VALUES ($1, $2, 'RN', 'RN-TWO-NODES', 'CA', '2030-01-31', 'approved', now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(nurse)
+    .execute(&pool)
+    .await
+    .expect("licence");
+    let settings = shiftwire_api::Settings::for_tests();
+    let keys = shiftwire_auth::JwtKeys::new(
+        &settings.jwt_secret,
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        settings.access_token_ttl,
+    );
+    let token = keys
+        .issue(nurse, shiftwire_core::Role::Nurse)
+        .expect("token");
+    let mut request = format!("ws://{delivering}/v1/ws")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect to the second server");
+    assert_eq!(next_frame(&mut socket).await["type"], "hello");
+
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("http://{posting}/v1/auth/login"))
+        .json(&json!({ "email": "scheduler@mercy-general.example", "password": "shiftwire-demo-2026" }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let scheduler = login["access_token"].as_str().expect("access token");
+    let mercy: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM facilities WHERE name = 'Mercy General Hospital'")
+            .fetch_one(&pool)
+            .await
+            .expect("facility");
+    let starts_at = chrono::Utc::now() + chrono::Duration::days(3);
+    let posted = client
+        .post(format!("http://{posting}/v1/facilities/{mercy}/shifts"))
+        .bearer_auth(scheduler)
+        .json(&json!({
+            "role": "RN",
+            "starts_at": starts_at,
+            "ends_at": starts_at + chrono::Duration::hours(8),
+            "hourly_rate_cents": 7000,
+            "required_certifications": [],
+            "unit": "3 East, Telemetry",
+            "handoff": { "report_to": "Charge nurse, 3 East", "arrival_instructions": "Main entrance; badge at security." }
+        }))
+        .send()
+        .await
+        .expect("post shift");
+    assert_eq!(posted.status(), reqwest::StatusCode::CREATED);
+    let shift: serde_json::Value = posted.json().await.expect("json");
+    let offer = next_frame(&mut socket).await;
+    assert_eq!(offer["type"], "shift.offered", "{offer}");
+    assert_eq!(offer["shift"]["id"], shift["id"]);
+}
+
 #[sqlx::test(migrations = false)]
 async fn serve_migrates_answers_and_exits_zero_on_sigterm(pool: PgPool) {
     let url = database_url(&pool).await;
