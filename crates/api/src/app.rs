@@ -226,6 +226,9 @@ pub fn spawn_background(
                 Ok(rows) => tracing::debug!(rows, "pruned delivered real-time history"),
                 Err(error) => tracing::warn!(%error, "pruning real-time history failed"),
             }
+            if let Err(error) = state.login_backoff.prune().await {
+                tracing::warn!(%error, "pruning login failures failed");
+            }
             if let Err(error) = state.tickets.prune().await {
                 tracing::warn!(%error, "pruning WebSocket tickets failed");
             }

@@ -48,6 +48,7 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     pub otp_secret: SecretString,
     pub otp: OtpPolicy,
+    pub login_backoff: shiftwire_auth::LoginBackoffPolicy,
     pub sms: SmsProvider,
     pub rate_limits: RateLimitSettings,
     pub password_hash_concurrency: usize,
@@ -196,7 +197,16 @@ impl Settings {
             otp_secret: secret("OTP_SECRET", environment, DEV_OTP_SECRET)?,
             otp: OtpPolicy {
                 sends_per_phone: parsed("OTP_SENDS_PER_PHONE", 3)?,
+                sends_per_prefix_per_hour: parsed(
+                    "OTP_SENDS_PER_PREFIX_PER_HOUR",
+                    OtpPolicy::default().sends_per_prefix_per_hour,
+                )?,
+                sends_per_hour: parsed("OTP_SENDS_PER_HOUR", OtpPolicy::default().sends_per_hour)?,
                 ..OtpPolicy::default()
+            },
+            login_backoff: shiftwire_auth::LoginBackoffPolicy {
+                free_attempts: parsed("LOGIN_FAILURES_BEFORE_BACKOFF", 5)?,
+                max_lock: Duration::from_secs(parsed("LOGIN_MAX_BACKOFF_SECONDS", 900)?),
             },
             sms,
             rate_limits: RateLimitSettings {
@@ -262,6 +272,7 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             otp_secret: SecretString::from(DEV_OTP_SECRET),
             otp: OtpPolicy::default(),
+            login_backoff: shiftwire_auth::LoginBackoffPolicy::default(),
             sms: SmsProvider::Log,
             rate_limits: RateLimitSettings::default(),
             password_hash_concurrency: 2,

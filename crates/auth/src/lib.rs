@@ -3,6 +3,7 @@
 
 mod error;
 pub mod jwt;
+pub mod login_backoff;
 pub mod otp;
 pub mod password;
 pub mod rate_limit;
@@ -13,6 +14,7 @@ pub mod users;
 
 pub use error::AuthError;
 pub use jwt::{AccessClaims, JwtKeys};
+pub use login_backoff::{LoginBackoff, LoginBackoffPolicy};
 pub use otp::{OtpPolicy, OtpService};
 pub use password::PasswordHasher;
 pub use rate_limit::{IpRateLimits, RateLimitSettings};

@@ -17,7 +17,16 @@ pub struct OtpPolicy {
     /// Codes sent to one phone within `send_window`.
     pub sends_per_phone: i64,
     pub send_window: Duration,
+    /// Codes sent per hour to numbers sharing their first [`PREFIX_DIGITS`] digits
+    /// (SMS pumping walks a range of premium numbers).
+    pub sends_per_prefix_per_hour: i64,
+    /// Codes sent per hour in all: a ceiling on what an attack can cost.
+    pub sends_per_hour: i64,
 }
+
+/// Digits of the E.164 number (country code included) that make its prefix: `+1 415 555`.
+pub const PREFIX_DIGITS: usize = 7;
+const HOUR: Duration = Duration::from_secs(3600);
 
 impl Default for OtpPolicy {
     fn default() -> Self {
@@ -26,6 +35,8 @@ impl Default for OtpPolicy {
             max_attempts: 5,
             sends_per_phone: 3,
             send_window: Duration::from_secs(10 * 60),
+            sends_per_prefix_per_hour: 60,
+            sends_per_hour: 5_000,
         }
     }
 }
@@ -70,6 +81,37 @@ impl OtpService {
         keyed_hash(self.secret.expose_secret().as_bytes(), &data)
     }
 
+    fn prefix_key(&self, phone: &Phone) -> Vec<u8> {
+        let digits: String = phone
+            .as_e164()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(PREFIX_DIGITS)
+            .collect();
+        keyed_hash(
+            self.secret.expose_secret().as_bytes(),
+            format!("prefix:{digits}").as_bytes(),
+        )
+    }
+
+    /// How long until a budget of `limit` sends per `window`, `used` with the oldest at
+    /// `oldest_age_secs` ago, frees up; `None` while there is room.
+    fn exhausted(
+        used: i64,
+        limit: i64,
+        retry_after_secs: Option<f64>,
+        window: Duration,
+    ) -> Option<Duration> {
+        (used >= limit).then(|| {
+            Duration::from_secs_f64(
+                retry_after_secs
+                    .unwrap_or(window.as_secs_f64())
+                    .ceil()
+                    .max(1.0),
+            )
+        })
+    }
+
     fn code_hash(&self, phone_key: &[u8], code: &str) -> Vec<u8> {
         let mut data = b"code:".to_vec();
         data.extend_from_slice(phone_key);
@@ -85,12 +127,16 @@ impl OtpService {
         let code_hash = self.code_hash(&phone_key, &code);
         let id = new_id();
 
+        let prefix_key = self.prefix_key(phone);
         let mut tx = self.pool.begin().await?;
-        // Serialise sends per phone so concurrent requests cannot overshoot the limit.
-        let lock_key = i64::from_be_bytes(phone_key[..8].try_into().unwrap_or([0; 8]));
-        sqlx::query!("SELECT pg_advisory_xact_lock($1)", lock_key)
-            .execute(&mut *tx)
-            .await?;
+        // Serialise sends per phone and per prefix so concurrent requests cannot
+        // overshoot those limits (the overall budget may be overshot by a few).
+        for key in [&phone_key, &prefix_key] {
+            let lock_key = i64::from_be_bytes(key[..8].try_into().unwrap_or([0; 8]));
+            sqlx::query!("SELECT pg_advisory_xact_lock($1)", lock_key)
+                .execute(&mut *tx)
+                .await?;
+        }
         let window_secs = self.policy.send_window.as_secs_f64();
         let recent = sqlx::query!(
             r#"SELECT count(*) AS "count!",
@@ -103,15 +149,45 @@ impl OtpService {
         )
         .fetch_one(&mut *tx)
         .await?;
-        if recent.count >= self.policy.sends_per_phone {
-            let secs = recent
-                .retry_after_secs
-                .unwrap_or(window_secs)
-                .ceil()
-                .max(1.0);
-            return Err(AuthError::RateLimited {
-                retry_after: Duration::from_secs_f64(secs),
-            });
+        if let Some(retry_after) = Self::exhausted(
+            recent.count,
+            self.policy.sends_per_phone,
+            recent.retry_after_secs,
+            self.policy.send_window,
+        ) {
+            return Err(AuthError::RateLimited { retry_after });
+        }
+        let budgets = sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE prefix_key = $1) AS "prefix!",
+                      EXTRACT(EPOCH FROM min(created_at) FILTER (WHERE prefix_key = $1)
+                              + interval '1 hour' - now())::float8 AS "prefix_retry_secs",
+                      count(*) AS "all!",
+                      EXTRACT(EPOCH FROM min(created_at) + interval '1 hour' - now())::float8
+                          AS "all_retry_secs"
+               FROM otp_codes WHERE created_at > now() - interval '1 hour'"#,
+            prefix_key
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(retry_after) = Self::exhausted(
+            budgets.prefix,
+            self.policy.sends_per_prefix_per_hour,
+            budgets.prefix_retry_secs,
+            HOUR,
+        ) {
+            metrics::counter!("sms_budget_refusals_total", "budget" => "prefix").increment(1);
+            tracing::warn!(to = %phone.masked(), "hourly SMS budget of a number prefix reached");
+            return Err(AuthError::RateLimited { retry_after });
+        }
+        if let Some(retry_after) = Self::exhausted(
+            budgets.all,
+            self.policy.sends_per_hour,
+            budgets.all_retry_secs,
+            HOUR,
+        ) {
+            metrics::counter!("sms_budget_refusals_total", "budget" => "global").increment(1);
+            tracing::error!("the hourly SMS budget is spent: sign-in codes are refused");
+            return Err(AuthError::RateLimited { retry_after });
         }
         sqlx::query!(
             "UPDATE otp_codes SET closed_at = now() WHERE phone_key = $1 AND closed_at IS NULL",
@@ -120,10 +196,11 @@ impl OtpService {
         .execute(&mut *tx)
         .await?;
         sqlx::query!(
-            "INSERT INTO otp_codes (id, phone_key, code_hash, expires_at)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+            "INSERT INTO otp_codes (id, phone_key, prefix_key, code_hash, expires_at)
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
             id,
             phone_key,
+            prefix_key,
             code_hash,
             self.policy.ttl.as_secs_f64()
         )
@@ -193,7 +270,13 @@ impl OtpService {
 
     /// Deletes codes that can no longer be used or counted.
     pub async fn prune(&self) -> Result<u64, AuthError> {
-        let window = self.policy.send_window.max(self.policy.ttl).as_secs_f64();
+        // Kept for the longest window that counts them (the hourly budgets).
+        let window = self
+            .policy
+            .send_window
+            .max(self.policy.ttl)
+            .max(HOUR)
+            .as_secs_f64();
         let done = sqlx::query!(
             "DELETE FROM otp_codes WHERE created_at < now() - make_interval(secs => $1)",
             window * 2.0

@@ -112,7 +112,7 @@ pub async fn verify_otp(
         (status = 200, description = "Signed in", body = TokenPairBody),
         (status = 401, description = "`invalid_credentials` (unknown email and wrong password alike)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_suspended`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address, or for this email (backoff after 5 failures)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -120,6 +120,9 @@ pub async fn login(
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenPairBody>, ApiError> {
     state.ip_limits.login(ip)?;
+    // Per email, known or not: guessing one account's password slows down without
+    // telling anyone whether the account exists.
+    state.login_backoff.check(&body.email).await?;
     let account = match Email::parse(&body.email) {
         Ok(email) => state.users.staff_login(&email).await?,
         Err(_) => None,
@@ -127,9 +130,11 @@ pub async fn login(
     // Unknown emails are checked against a decoy hash: same answer, comparable time.
     let hash = account.as_ref().map(|a| a.password_hash.as_str());
     if !state.passwords.verify(hash, &body.password).await {
+        state.login_backoff.failed(&body.email).await?;
         return Err(AuthError::InvalidCredentials.into());
     }
     let account = account.ok_or(AuthError::InvalidCredentials)?;
+    state.login_backoff.succeeded(&body.email).await?;
     if account.suspended {
         return Err(AuthError::Suspended.into());
     }

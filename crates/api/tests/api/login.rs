@@ -126,3 +126,63 @@ async fn behind_a_trusted_proxy_limits_follow_the_forwarded_address(pool: PgPool
     let other_client = attempt("198.51.100.4").await.expect("send");
     assert_eq!(other_client.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// After 5 failures one email waits 1 s, then 2 s, ... whether or not an account has
+/// it; the account's own password is refused during the wait too, and a success clears it.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn repeated_failures_for_one_email_back_off_known_or_not(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let mut outcomes = Vec::new();
+    for email in ["admin@shiftwire.example", "nobody@shiftwire.example"] {
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            statuses.push(app.login(email, "not the password").await.status());
+        }
+        outcomes.push(statuses);
+    }
+    let expected: Vec<StatusCode> = std::iter::repeat_n(StatusCode::UNAUTHORIZED, 6)
+        .chain([StatusCode::TOO_MANY_REQUESTS])
+        .collect();
+    assert_eq!(outcomes[0], expected, "known email");
+    assert_eq!(
+        outcomes[1], outcomes[0],
+        "known and unknown emails look alike"
+    );
+    let locked = app.login("ADMIN@shiftwire.example ", STAFF_PASSWORD).await;
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_problem(locked, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another account is not affected.
+    app.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
+        .await;
+    assert_eq!(
+        app.login("verifier@shiftwire.example", STAFF_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Once the wait is over, the right password works and clears the count.
+    sqlx::query("UPDATE login_failures SET locked_until = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .expect("end the wait");
+    assert_eq!(
+        app.login("admin@shiftwire.example", STAFF_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("admin@shiftwire.example", "not the password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "a success starts the count again"
+    );
+}

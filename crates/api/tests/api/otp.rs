@@ -327,3 +327,32 @@ async fn a_suspended_nurse_cannot_sign_in(pool: PgPool) {
     )
     .await;
 }
+
+/// SMS pumping: codes to one range of numbers and codes overall have hourly budgets.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn sms_budgets_cap_a_number_range_and_the_total(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.otp.sends_per_prefix_per_hour = 3;
+        s.otp.sends_per_hour = 5;
+    })
+    .await;
+    // +1 415 555 xxxx: one prefix.
+    for n in 0..3 {
+        let sent = app.request_code(&format!("+1415555{n:04}")).await;
+        assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    }
+    let pumped = app.request_code("+14155550999").await;
+    assert!(pumped.headers().contains_key("retry-after"));
+    assert_problem(pumped, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(app.sms.count_to("+14155550999"), 0, "nothing was sent");
+    // Another range still works, until the total budget is spent.
+    for phone in ["+12125550100", "+13105550100"] {
+        assert_eq!(app.request_code(phone).await.status(), StatusCode::ACCEPTED);
+    }
+    assert_problem(
+        app.request_code("+16175550100").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
