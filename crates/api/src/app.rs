@@ -7,7 +7,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
     middleware::Next,
     response::{IntoResponse, Response},
@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceBuilder;
 use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
@@ -51,6 +52,11 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        // The API serves data, never pages: nothing in a response may load or frame.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
         // Responses carry tokens and personal data: no cache may keep them.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -67,11 +73,41 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
         ))
         // Bodies are bounded per route by `limit_body` instead.
         .layer(DefaultBodyLimit::disable());
-    router
+    let router = router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(layers)
-        .with_state(state)
+        .layer(layers);
+    // Outermost, so preflights are answered before authentication and limits.
+    let router = match cors(settings) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// Cross-origin access for the configured browser apps only. Tokens travel in the
+/// `Authorization` header, never in cookies, so credentials mode stays off.
+fn cors(settings: &Settings) -> Option<CorsLayer> {
+    if settings.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(settings.cors_allowed_origins.clone()))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                HeaderName::from_static("idempotent-replayed"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Bounds every request body: 64 KiB of JSON, or one document upload.

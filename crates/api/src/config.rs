@@ -63,6 +63,9 @@ pub struct Settings {
     pub unfilled_alert: Duration,
     pub verification_checkers: usize,
     pub event_bus: EventBusKind,
+    /// Browser origins allowed to call the API (the scheduler portal, the verification
+    /// console); empty: no cross-origin access.
+    pub cors_allowed_origins: Vec<axum::http::HeaderValue>,
     /// SO_SNDBUF of client connections; `None` leaves it to the kernel's autotuning.
     pub tcp_send_buffer: Option<usize>,
     pub notify: shiftwire_notify::NotifyConfig,
@@ -97,6 +100,26 @@ where
             .parse()
             .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
     }
+}
+
+/// `https://portal.example.org,https://console.example.org`: exact origins, no wildcards
+/// (a wildcard would hand any site the API of a signed-in user's browser).
+fn cors_origins(raw: Option<&str>) -> anyhow::Result<Vec<axum::http::HeaderValue>> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.contains('*')
+                && !origin.ends_with('/');
+            if !valid {
+                bail!("CORS_ALLOWED_ORIGINS: {origin:?} is not an origin like https://portal.example.org");
+            }
+            axum::http::HeaderValue::from_str(origin)
+                .map_err(|_| anyhow::anyhow!("CORS_ALLOWED_ORIGINS: {origin:?} is not valid"))
+        })
+        .collect()
 }
 
 fn secret(name: &str, environment: Environment, dev_default: &str) -> anyhow::Result<SecretString> {
@@ -247,6 +270,7 @@ impl Settings {
             unfilled_alert: Duration::from_secs(60 * parsed::<u64>("UNFILLED_ALERT_MINUTES", 120)?),
             verification_checkers: parsed::<usize>("VERIFICATION_CHECKERS", 4)?.max(1),
             event_bus,
+            cors_allowed_origins: cors_origins(var("CORS_ALLOWED_ORIGINS").as_deref())?,
             tcp_send_buffer: var("TCP_SEND_BUFFER_BYTES")
                 .map(|raw| {
                     raw.trim().parse::<usize>().map_err(|e| {
@@ -289,6 +313,7 @@ impl Settings {
             unfilled_alert: Duration::from_secs(120 * 60),
             verification_checkers: 2,
             event_bus: EventBusKind::Local,
+            cors_allowed_origins: Vec::new(),
             tcp_send_buffer: None,
             notify: shiftwire_notify::NotifyConfig::default(),
         }

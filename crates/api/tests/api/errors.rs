@@ -105,6 +105,12 @@ async fn responses_carry_request_ids_and_protective_headers(pool: PgPool) {
     assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
 
     let echoed = app
         .client
@@ -117,5 +123,57 @@ async fn responses_carry_request_ids_and_protective_headers(pool: PgPool) {
         echoed.headers()["x-request-id"],
         "portal-7f3a",
         "a caller's id is kept"
+    );
+}
+
+/// Browsers may call the API only from the configured portal and console origins.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn cross_origin_access_is_limited_to_the_configured_origins(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(pool, |s| {
+        s.cors_allowed_origins = vec![
+            "https://portal.shiftwire.example".parse().expect("origin"),
+            "https://console.shiftwire.example".parse().expect("origin"),
+        ];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://portal.shiftwire.example")
+        .await
+        .expect("preflight");
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://portal.shiftwire.example"
+    );
+    assert!(
+        allowed
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let refused = preflight("https://evil.example").await.expect("preflight");
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let simple = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://console.shiftwire.example")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://console.shiftwire.example"
     );
 }
