@@ -2,10 +2,12 @@
 //! database per test (`#[sqlx::test]`).
 
 mod admin_users;
+mod authz;
 mod errors;
 mod health;
 mod helpers;
 mod login;
+mod logs;
 mod marketplace;
 mod openapi;
 mod otp;

@@ -1,0 +1,228 @@
+//! Secrets hygiene: a whole flow (sign-in by SMS and password, profile, credential and
+//! document, shift, claim, WebSocket by token and ticket, sign-out) runs with every log
+//! line of the server captured at debug level, and none of them may hold a phone
+//! number, a sign-in code, a password, a token, a ticket or document bytes.
+
+use crate::helpers::{STAFF_PASSWORD, spawn_app};
+use crate::marketplace::{claim, facility, id_of, post_shift, shift_body};
+use futures::StreamExt;
+use reqwest::{StatusCode, multipart};
+use serde_json::{Value, json};
+use shiftwire_core::Role;
+use sqlx::PgPool;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Everything logged in this test process.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture() -> Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(
+                    "debug,shiftwire_api=trace,shiftwire_auth=trace,shiftwire_notify=trace,\
+                     shiftwire_matching=trace,shiftwire_verification=trace,tower_http=trace,\
+                     hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info,\
+                     tungstenite=info,tokio_tungstenite=info",
+                )
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            // Another test of this process may have installed it first (cargo test);
+            // then this capture stays empty and the assertion on its size fails loudly.
+            let _ = tracing::subscriber::set_global_default(subscriber);
+            captured
+        })
+        .clone()
+}
+
+/// Whether `secret` appears in `logs` as itself, not inside a longer run of letters and
+/// digits (a six-digit code also occurs in timestamps' microseconds and in ids).
+fn appears(logs: &str, secret: &str) -> bool {
+    let part_of_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.');
+    logs.match_indices(secret).any(|(at, _)| {
+        !part_of_word(logs[..at].chars().next_back())
+            && !part_of_word(logs[at + secret.len()..].chars().next())
+    })
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
+    let captured = capture();
+    let app = spawn_app(pool).await;
+
+    // A nurse signs in by SMS and fills in her profile.
+    let national = "(415) 555-0142";
+    let pair = app.nurse_tokens(national).await;
+    let code = app.sms.last_code("+14155550142");
+    let access = pair["access_token"].as_str().expect("access").to_owned();
+    let refresh = pair["refresh_token"].as_str().expect("refresh").to_owned();
+    let response = app
+        .patch(
+            "/v1/me",
+            &json!({ "name": "Amara N. Okafor", "home": { "lat": 38.58, "lon": -121.46 } }),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Her licence (flagged: the registry spells her name differently), with a scanned card.
+    let credential = app
+        .submit_checked(
+            &access,
+            json!({ "kind": "RN", "number": "RN-100234", "issuing_state": "CA", "expires_on": "2028-03-31" }),
+        )
+        .await;
+    let document_marker = "CONFIDENTIAL-LICENCE-SCAN-7f3a9c";
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.extend_from_slice(document_marker.as_bytes());
+    pdf.extend_from_slice(b"\n%%EOF\n");
+    let part = multipart::Part::bytes(pdf)
+        .file_name("licence.pdf")
+        .mime_str("application/pdf")
+        .expect("mime");
+    let uploaded = app
+        .client
+        .post(app.url(&format!(
+            "/v1/me/credentials/{}/document",
+            credential["id"].as_str().expect("id")
+        )))
+        .bearer_auth(&access)
+        .multipart(multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+
+    // Staff sign in with passwords, one wrong first.
+    app.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
+        .await;
+    let wrong_password = "hunter2-is-not-it-either";
+    assert_eq!(
+        app.login("verifier@shiftwire.example", wrong_password)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let login: Value = app
+        .login("verifier@shiftwire.example", STAFF_PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let verifier = login["access_token"].as_str().expect("token").to_owned();
+    let downloaded = app
+        .get(
+            &format!(
+                "/v1/admin/credentials/{}/document",
+                credential["id"].as_str().expect("id")
+            ),
+            Some(&verifier),
+        )
+        .await;
+    assert_eq!(downloaded.status(), StatusCode::OK);
+    let approved = app
+        .post(
+            &format!(
+                "/v1/admin/credentials/{}/approve",
+                credential["id"].as_str().expect("id")
+            ),
+            &json!({}),
+            Some(&verifier),
+        )
+        .await;
+    assert_eq!(approved.status(), StatusCode::OK);
+
+    // A shift, her WebSocket (by header and by ticket), a claim, a sign-out.
+    let f = facility(&app, "Mercy General").await;
+    let mut request = format!("ws://{}/v1/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {access}").parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws");
+    socket.next().await.expect("hello").expect("hello");
+    let ticket: Value = app
+        .post("/v1/ws/ticket", &json!({}), Some(&access))
+        .await
+        .json()
+        .await
+        .expect("ticket");
+    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
+    let (mut by_ticket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/ws?ticket={ticket}", app.addr))
+            .await
+            .expect("ws by ticket");
+    by_ticket.next().await.expect("hello").expect("hello");
+    let mut body = shift_body(240, 8);
+    body["required_certifications"] = json!([]);
+    let shift = id_of(&post_shift(&app, &f, &body).await);
+    socket.next().await.expect("offer").expect("offer");
+    assert_eq!(
+        claim(&app, &access, shift).await.status(),
+        StatusCode::CREATED
+    );
+    let response = app
+        .post(
+            "/v1/auth/logout",
+            &json!({ "refresh_token": refresh }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    drop(socket);
+    drop(by_ticket);
+    app.shutdown.cancel();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("logs")).into_owned();
+    assert!(appears("code=042917 sent", "042917"));
+    assert!(!appears("at 15:36:22.042917Z", "042917"));
+    assert!(
+        logs.lines().count() > 50,
+        "the capture must actually hold the server's logs ({} lines)",
+        logs.lines().count()
+    );
+    let secrets = [
+        ("phone (E.164)", "+14155550142".to_owned()),
+        ("phone (digits)", "4155550142".to_owned()),
+        ("phone (national)", national.to_owned()),
+        ("sign-in code", code),
+        ("password", STAFF_PASSWORD.to_owned()),
+        ("wrong password", wrong_password.to_owned()),
+        ("access token", access),
+        ("refresh token", refresh),
+        ("verifier token", verifier),
+        ("ticket", ticket),
+        ("document bytes", document_marker.to_owned()),
+    ];
+    for (what, secret) in secrets {
+        assert!(
+            !appears(&logs, &secret),
+            "the logs hold a {what}: {}",
+            logs.lines()
+                .find(|line| line.contains(&secret))
+                .unwrap_or_default()
+        );
+    }
+}
