@@ -624,3 +624,29 @@ async fn two_nodes_on_nats_deliver_each_others_shifts(pool: PgPool) {
     let notice = scheduler.next().await;
     assert_eq!(notice["type"], "shift.booked");
 }
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_flooding_client_is_closed_and_others_are_not(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.notify.messages_per_second = 5;
+        s.notify.message_burst = 10;
+    })
+    .await;
+    let (calm, _) = nearby_nurse(&app).await;
+    let (noisy, _) = nearby_nurse(&app).await;
+    let mut calm = Ws::connect(&app, &calm).await;
+    let mut noisy = Ws::connect(&app, &noisy).await;
+    for _ in 0..50 {
+        if noisy
+            .socket
+            .send(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(noisy.close_code().await, Some(1008));
+    calm.send(json!({ "type": "ping" })).await;
+    assert_eq!(calm.next().await["type"], "pong");
+}
