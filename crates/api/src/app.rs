@@ -6,18 +6,22 @@ use crate::{ApiError, AppState, Settings, error::PROBLEM_CONTENT_TYPE, openapi, 
 use axum::{
     Router,
     body::Body,
-    extract::{DefaultBodyLimit, MatchedPath, Request},
+    extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
     middleware::Next,
     response::{IntoResponse, Response},
-    serve::ListenerExt,
 };
 use http_body_util::Limited;
-use std::{io, net::SocketAddr, time::Duration};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use std::{io, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -183,6 +187,10 @@ async fn problem_for_bare_errors(response: Response) -> Response {
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and
 /// gives in-flight requests up to `grace` to finish.
+///
+/// The accept loop is ours (not `axum::serve`) to give hyper a timer: request headers
+/// must arrive within `HEADER_READ_TIMEOUT_SECONDS` (slow-loris clients are cut off) and
+/// each connection is tuned (TCP_NODELAY, optional SO_SNDBUF).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -191,39 +199,69 @@ pub async fn serve(
 ) -> io::Result<()> {
     let grace = settings.shutdown_grace;
     let send_buffer = settings.tcp_send_buffer;
-    let listener = listener.tap_io(move |tcp| {
-        // Offers and claims are small messages where latency matters more than batching.
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-        // A cap on what the kernel holds for a client that stopped reading (otherwise
-        // autotuned up to megabytes per connection).
-        if let Some(bytes) = send_buffer
-            && let Err(error) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
-        {
-            tracing::debug!(%error, "could not set SO_SNDBUF");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let mut running = tokio::spawn(server.into_future());
-    tokio::select! {
-        finished = &mut running => return finished.map_err(io::Error::other)?,
-        () = shutdown.cancelled() => {}
+    let header_read_timeout = settings.header_read_timeout;
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, remote) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        tune(&tcp, send_buffer);
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(remote));
+                    request.map(Body::new)
+                });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!(%error, "connection ended with an error");
+            }
+        });
     }
+    drop(listener);
     tracing::info!(
         grace_secs = grace.as_secs(),
         "shutting down: draining in-flight requests"
     );
-    match tokio::time::timeout(grace, running).await {
-        Ok(finished) => finished.map_err(io::Error::other)?,
-        Err(_) => {
-            tracing::warn!("in-flight requests did not finish within the grace period");
-            Ok(())
-        }
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    Ok(())
+}
+
+fn tune(tcp: &tokio::net::TcpStream, send_buffer: Option<usize>) {
+    // Offers and claims are small messages where latency matters more than batching.
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+    // A cap on what the kernel holds for a client that stopped reading (otherwise
+    // autotuned up to megabytes per connection).
+    if let Some(bytes) = send_buffer
+        && let Err(error) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes)
+    {
+        tracing::debug!(%error, "could not set SO_SNDBUF");
     }
 }
 

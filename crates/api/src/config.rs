@@ -54,6 +54,8 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     pub trust_forwarded_for: bool,
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub document_dir: PathBuf,
@@ -253,6 +255,9 @@ impl Settings {
             password_hash_concurrency: parsed("PASSWORD_HASH_CONCURRENCY", cores)?,
             trust_forwarded_for: parsed("TRUST_X_FORWARDED_FOR", false)?,
             request_timeout: Duration::from_secs(parsed("REQUEST_TIMEOUT_SECONDS", 30)?),
+            header_read_timeout: Duration::from_secs(
+                parsed::<u64>("HEADER_READ_TIMEOUT_SECONDS", 10)?.max(1),
+            ),
             shutdown_grace: Duration::from_secs(parsed("SHUTDOWN_GRACE_SECONDS", 10)?),
             log_format,
             document_dir: var("DOCUMENT_DIR")
@@ -302,6 +307,7 @@ impl Settings {
             password_hash_concurrency: 2,
             trust_forwarded_for: false,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             log_format: LogFormat::Pretty,
             document_dir: std::env::temp_dir().join("shiftwire-test-documents"),

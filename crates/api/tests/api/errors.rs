@@ -177,3 +177,37 @@ async fn cross_origin_access_is_limited_to_the_configured_origins(pool: PgPool) 
         "https://console.shiftwire.example"
     );
 }
+
+/// A client that sends its headers slowly (slow-loris) is cut off; others are served.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn slow_headers_are_cut_off(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_app_with(pool, |s| {
+        s.header_read_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: shiftwire\r\nX-Slow: 1")
+        .await
+        .expect("write");
+    // Meanwhile an ordinary request is answered.
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        reqwest::StatusCode::OK
+    );
+    let mut rest = Vec::new();
+    // The server ends the connection (a reset is an end too) instead of waiting forever.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the server closed the slow connection");
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
