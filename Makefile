@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -46,20 +46,22 @@ lint:
 	cargo fmt --all -- --check
 	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-# bench: the three benchmarks in sequence, sign-in, credential verification, then marketplace
-# (release server + fresh shiftwire_bench DB, loopback only; about 3 minutes in all after the
-# release build, half a minute of it seeding 1,000,000 shifts); records the results in
-# BENCHMARKS.md. Their flags differ, so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS /
-# MARKETPLACE_ARGS (not recorded):
-#   make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3"
+# bench: the four benchmarks in sequence, sign-in, credential verification, marketplace, then
+# real-time offers (release server + fresh shiftwire_bench DB, loopback only; about 5 minutes
+# in all after the release build, half a minute of it seeding 1,000,000 shifts; realtime needs
+# a NATS server on 127.0.0.1:4222); records the results in BENCHMARKS.md. Their flags differ,
+# so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS (not
+# recorded):
+#   make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--offers 30 --rounds 3"
 bench:
 	if [[ -n "$(ARGS)" ]]; then
-	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="..." or make bench-marketplace ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..."' >&2
+	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="...", make bench-marketplace ARGS="..." or make bench-realtime ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..." REALTIME_ARGS="..."' >&2
 	  exit 2
 	fi
 	bash scripts/bench.sh auth $(AUTH_ARGS)
 	bash scripts/bench.sh verification $(VERIFICATION_ARGS)
 	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
+	bash scripts/bench.sh realtime $(REALTIME_ARGS)
 
 # bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
 bench-auth:
@@ -75,3 +77,10 @@ bench-verification:
 #   BENCH_SHIFTS=100000 make bench-marketplace ARGS="--phase-secs 3 --storms 1"
 bench-marketplace:
 	bash scripts/bench.sh marketplace $(ARGS)
+
+# bench-realtime: real-time offers over WebSocket: POST to offer for one eligible nurse among
+# 1,000 connected, fan-out of 20 shifts to 1,000 eligible nurses, and NATS core fanning the
+# same bytes out to 1,000 subscribers as the baseline (needs NATS on 127.0.0.1:4222).
+# Quick smoke run, not recorded: make bench-realtime ARGS="--offers 30 --rounds 3"
+bench-realtime:
+	bash scripts/bench.sh realtime $(ARGS)

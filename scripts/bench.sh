@@ -4,14 +4,16 @@
 # the same machine. Everything stays on the loopback interface, every phase is bounded, and
 # the run stops by itself.
 #
-# Usage: scripts/bench.sh auth|verification|marketplace [extra shiftwire-loadgen flags of that scenario]
-#   make bench                                            # all three, in sequence; records all
+# Usage: scripts/bench.sh auth|verification|marketplace|realtime [extra shiftwire-loadgen flags of that scenario]
+#   make bench                                            # all four, in sequence; records all
 #   make bench-auth                                       # sign-in only; records it
 #   make bench-verification                               # credential verification only
 #   make bench-marketplace                                # nearby search and claim storms only
+#   make bench-realtime                                   # WebSocket offers and fan-out only
 #   make bench-auth ARGS="--duration-secs 3"              # smoke run; BENCHMARKS.md untouched
 #   make bench-verification ARGS="--submissions 100"      # smoke run; BENCHMARKS.md untouched
 #   BENCH_SHIFTS=100000 make bench-marketplace ARGS="--phase-secs 3 --storms 1"  # smoke run
+#   make bench-realtime ARGS="--offers 30 --rounds 3"     # smoke run
 #   BENCH_RECORD=1 make bench-auth ARGS="--logins 20"     # record a run with custom flags anyway
 #
 # Scenarios:
@@ -32,6 +34,24 @@
 #                 outlives the run. BENCH_SHIFTS changes the number of shifts (and of
 #                 facilities, one per 100 shifts) for smoke runs, which are
 #                 not recorded unless BENCH_RECORD=1.
+#   realtime      offers over WebSocket (`GET /v1/ws`): the time from a scheduler's
+#                 `POST /v1/facilities/{fid}/shifts` to the `shift.offered` frame on the socket
+#                 of the one eligible nurse while 1,000 other nurses are connected (300 posts,
+#                 one every 100 ms), with the POST's own round trip as the baseline; then the
+#                 fan-out of 20 shifts to 1,000 connected nurses all eligible for each (first,
+#                 median, last delivery; every nurse must get every offer exactly once), and
+#                 NATS core (the server at 127.0.0.1:4222, which must be running) fanning the
+#                 bytes of one real offer out to 1,000 subscribers on their own connections as
+#                 the baseline. Data: `shiftwire seed --scale` with 100,000 shifts at 1,000
+#                 facilities and 2,000 nurses (the offers are matched in memory, so the number
+#                 of shifts in the table hardly matters; BENCH_SHIFTS changes it). Bench-only
+#                 set-up with psql, as for the storms: the facilities nearest the north-west and
+#                 the south-east corners of the seeded area (about 170 km apart, the script
+#                 checks more than twice the largest radius), 1,000 verified synthetic RNs homed
+#                 at the first ("the crowd") and one more at the second ("the target"), so each
+#                 is within reach of its own facility's shifts and out of reach of the other's;
+#                 and a scheduler of both facilities. Afterwards psql counts the offer log of
+#                 every shift the scheduler posted.
 #
 # Results: target/bench/<scenario>.json, target/bench/<scenario>.md, the server's log in
 # target/bench/<scenario>-server.log, and (when recorded) the block between the
@@ -45,8 +65,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 SCENARIO=${1:-}
 case $SCENARIO in
-  auth | verification | marketplace) shift ;;
-  *) die "usage: scripts/bench.sh auth|verification|marketplace [extra shiftwire-loadgen flags]" ;;
+  auth | verification | marketplace | realtime) shift ;;
+  *) die "usage: scripts/bench.sh auth|verification|marketplace|realtime [extra shiftwire-loadgen flags]" ;;
 esac
 
 BENCH_DB=shiftwire_bench
@@ -60,13 +80,18 @@ REGISTRY_ROWS=100000
 REGISTRY_NURSES=100
 DEMO_REGISTRY=registry/demo-licenses.csv
 STARTUP_ROUNDS=3
-# The marketplace scenario's data: `shiftwire seed --scale` sizes, and the storms.
-SHIFTS=${BENCH_SHIFTS:-1000000}
+# The marketplace and realtime scenarios' data: `shiftwire seed --scale` sizes, and the storms.
 DEFAULT_SHIFTS=1000000
-FACILITIES=$((SHIFTS / 100)) # 10,000 for the recorded run
+[[ $SCENARIO == realtime ]] && DEFAULT_SHIFTS=100000
+SHIFTS=${BENCH_SHIFTS:-$DEFAULT_SHIFTS}
+FACILITIES=$((SHIFTS / 100)) # 10,000 for the recorded marketplace run, 1,000 for realtime
 NURSES=2000
 STORMS=5
 CLAIMANTS=1000
+# The realtime scenario: nurses connected, the baseline's NATS server, the scheduler.
+CROWD=1000
+NATS_PORT=4222
+SCHEDULER_EMAIL=bench-realtime-scheduler@shiftwire.example
 # No statement may outlive a request by much: a pathological plan is cut off (the server
 # answers 500) instead of running on in PostgreSQL after the run ended.
 STATEMENT_TIMEOUT=10s
@@ -76,6 +101,7 @@ REGISTRY_CSV=$OUT/registry.csv
 TOKENS=$OUT/tokens.tsv
 STORM_NURSES=$OUT/storm-nurses.txt
 STORM_SHIFTS=$OUT/storm-shifts.txt
+CROWD_NURSES=$OUT/crowd-nurses.txt
 SERVER_LOG=$OUT/$SCENARIO-server.log
 START_MARK="<!-- bench:$SCENARIO:start -->"
 END_MARK="<!-- bench:$SCENARIO:end -->"
@@ -93,6 +119,9 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "${BIND##*:}" "${WEBHOOK##*:}"; do
   port_busy "$port" && die "port $port on 127.0.0.1 is already in use (an earlier run still going?)"
 done
+if [[ $SCENARIO == realtime ]] && ! port_busy "$NATS_PORT"; then
+  die "no NATS server answers on 127.0.0.1:$NATS_PORT (the realtime scenario's baseline); start one, e.g. nats-server -a 127.0.0.1 -p $NATS_PORT"
+fi
 
 # --- database: same server as the dev database, a fresh `shiftwire_bench` each run ----------
 DBURL=$(bash scripts/ensure-postgres.sh | tail -n1 | sed 's/^DATABASE_URL=//')
@@ -169,6 +198,7 @@ registry_loaded() {
     'BEGIN { printf "%.3f %d\n", b - a, n }'
 }
 rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
+psql_bench() { psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 "$@"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 case $SCENARIO in
@@ -227,7 +257,6 @@ case $SCENARIO in
     # Storm data (bench only). The facility with the most open RN shifts that require no
     # certification; of those, $STORMS that start at least an hour from now and do not
     # overlap one another (the winner of one storm claims in the next).
-    psql_bench() { psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 "$@"; }
     read -r STORM_FACILITY STORM_STATE < <(psql_bench -F ' ' -c "
       SELECT s.facility_id, s.facility_state FROM shifts s JOIN facilities f ON f.id = s.facility_id
       WHERE f.name LIKE 'Bench facility %' AND s.status = 'open' AND s.role = 'RN'
@@ -264,10 +293,74 @@ case $SCENARIO in
     LOADGEN=("$LOADGEN_BIN" marketplace --base-url "http://$BIND" --tokens "$TOKENS"
       --storm-nurses "$STORM_NURSES" --storm-shifts "$STORM_SHIFTS" --storms "$STORMS" --claimants "$CLAIMANTS")
     ;;
+  realtime)
+    rm -f "$TOKENS" "$CROWD_NURSES" "$OUT/realtime-picked.txt"
+    log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/realtime-seed.log)"
+    seed_started=$(date +%s.%N)
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
+      --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/realtime-seed.log" 2>&1 ||
+      die "seeding failed; see $OUT/realtime-seed.log"
+    SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    log "seeded in $SEED_SECS s"
+    # Two facilities far apart (bench only): the one nearest the north-west corner of the
+    # seeded area (37.70 ± 0.6°, −122.20 ± 0.6°) for the crowd, the one nearest the
+    # south-east corner for the target.
+    nearest_facility() {
+      psql_bench -F ' ' -c "
+        SELECT id, state FROM facilities WHERE name LIKE 'Bench facility %'
+        ORDER BY ST_Distance(location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography), id LIMIT 1"
+    }
+    read -r CROWD_FACILITY CROWD_STATE < <(nearest_facility -122.80 38.30)
+    read -r TARGET_FACILITY TARGET_STATE < <(nearest_facility -121.60 37.10)
+    [[ -n ${CROWD_FACILITY:-} && -n ${TARGET_FACILITY:-} ]] || die "no bench facilities to post at"
+    [[ $CROWD_STATE == "$TARGET_STATE" ]] || die "the two facilities are in different states ($CROWD_STATE, $TARGET_STATE)"
+    # $CROWD + 1 verified synthetic RNs, licensed in the facilities' state (or multistate)
+    # well past the posted shifts' end: the first $CROWD (by id) move home to the crowd's
+    # facility, the last one to the target's. Both are then within any radius of their own
+    # facility's shifts.
+    psql_bench -c "
+      SELECT u.id FROM users u
+      WHERE u.name LIKE 'Bench nurse %' AND u.role = 'nurse' AND u.suspended_at IS NULL AND u.available
+        AND EXISTS (SELECT 1 FROM credentials c
+                    WHERE c.nurse_id = u.id AND c.kind = 'RN' AND c.status = 'approved'
+                      AND (c.multistate OR c.issuing_state = '$CROWD_STATE')
+                      AND c.expires_on >= current_date + 30)
+      ORDER BY u.id LIMIT $((CROWD + 1))" >"$OUT/realtime-picked.txt"
+    (($(wc -l <"$OUT/realtime-picked.txt") == CROWD + 1)) ||
+      die "only $(wc -l <"$OUT/realtime-picked.txt") synthetic RNs for a crowd of $CROWD and a target"
+    head -n "$CROWD" "$OUT/realtime-picked.txt" >"$CROWD_NURSES"
+    TARGET_NURSE=$(tail -n 1 "$OUT/realtime-picked.txt")
+    psql_bench -c "
+      UPDATE users u SET home = f.location FROM facilities f
+      WHERE f.id = '$CROWD_FACILITY' AND u.id = ANY ('{$(paste -sd, "$CROWD_NURSES")}'::uuid[])"
+    psql_bench -c "
+      UPDATE users u SET home = f.location FROM facilities f
+      WHERE f.id = '$TARGET_FACILITY' AND u.id = '$TARGET_NURSE'"
+    # Out of reach of each other's shifts, with room to spare: the server's index boxes a
+    # radius r in a square (corners at about 1.42 r), so more than twice the largest radius.
+    read -r APART_KM MAX_RADIUS_KM < <(psql_bench -F ' ' -c "
+      SELECT round((ST_Distance(a.location, b.location) / 1000)::numeric, 1),
+             (SELECT max(max_distance_km) FROM users WHERE id = ANY ('{$(paste -sd, "$OUT/realtime-picked.txt")}'::uuid[]))
+      FROM facilities a, facilities b WHERE a.id = '$CROWD_FACILITY' AND b.id = '$TARGET_FACILITY'")
+    awk -v d="$APART_KM" -v r="$MAX_RADIUS_KM" 'BEGIN { exit !(d > 2 * r) }' ||
+      die "the facilities are $APART_KM km apart, not more than twice the largest radius ($MAX_RADIUS_KM km)"
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
+      "$SERVER_BIN" admin create-user --email "$SCHEDULER_EMAIL" --role scheduler \
+      --facility "$CROWD_FACILITY" --facility "$TARGET_FACILITY" >&2
+    psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
+    SETUP_LINE="Set-up (bench data only, with psql before the server starts): the crowd's facility \`$CROWD_FACILITY\` (the one nearest the north-west corner of the area) and the target's facility \`$TARGET_FACILITY\` (nearest the south-east corner), $APART_KM km apart; the first $CROWD synthetic nurses (by id) holding an approved RN licence valid in $CROWD_STATE (or multistate) get the crowd's facility as their home, the next one (\`$TARGET_NURSE\`) the target's, so each is within reach of their own facility's shifts whatever their radius, and out of reach of the other's (radii at most $MAX_RADIUS_KM km); a scheduler of both facilities (\`shiftwire admin create-user\`) posts the shifts. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
+    log "realtime: crowd facility $CROWD_FACILITY, target facility $TARGET_FACILITY ($APART_KM km apart), $CROWD crowd nurses, target nurse $TARGET_NURSE"
+    log "starting the server on $BIND (log: $SERVER_LOG)"
+    start_server "$SERVER_LOG"
+    LOADGEN=("$LOADGEN_BIN" realtime --base-url "http://$BIND" --nats-url "nats://127.0.0.1:$NATS_PORT"
+      --tokens "$TOKENS" --crowd-nurses "$CROWD_NURSES" --target-nurse "$TARGET_NURSE"
+      --crowd-facility "$CROWD_FACILITY" --target-facility "$TARGET_FACILITY"
+      --email "$SCHEDULER_EMAIL" --crowd "$CROWD")
+    ;;
 esac
 
 # --- load --------------------------------------------------------------------------------
-if [[ $SCENARIO != marketplace ]]; then LOADGEN+=(--webhook-addr "$WEBHOOK"); fi
+if [[ $SCENARIO == auth || $SCENARIO == verification ]]; then LOADGEN+=(--webhook-addr "$WEBHOOK"); fi
 LOADGEN+=(--json-out "$OUT/$SCENARIO.json" --markdown-out "$OUT/$SCENARIO.md" "$@")
 # CPU accounting, to tell whether something else on the machine (a compiler, say) took CPU
 # during the run: all busy time, minus what the server, PostgreSQL and the load generator used.
@@ -352,6 +445,31 @@ if [[ $SCENARIO == marketplace ]]; then
   fi
 fi
 
+if [[ $SCENARIO == realtime ]]; then
+  # The server's offer log (written in batches after delivery) of every shift the bench
+  # scheduler posted, per facility: how many nurses each was offered to, and offers to
+  # anyone but the facility's own nurses. The crowd connected is the fan-out's receivers.
+  RECEIVERS=$(awk '/"fanout": \{/ { getline; gsub(/[^0-9]/, ""); print; exit }' "$OUT/$SCENARIO.json")
+  read -r DB_CROWD_SHIFTS DB_CROWD_MIN DB_CROWD_MAX DB_CROWD_WRONG < <(psql_bench -F ' ' -c "
+    SELECT count(*), coalesce(min(n), 0), coalesce(max(n), 0), coalesce(sum(wrong), 0) FROM (
+      SELECT s.id, count(o.nurse_id) AS n,
+             count(o.nurse_id) FILTER (WHERE NOT o.nurse_id = ANY ('{$(paste -sd, "$CROWD_NURSES")}'::uuid[])) AS wrong
+      FROM shifts s JOIN users u ON u.id = s.owner_id LEFT JOIN offer_log o ON o.shift_id = s.id
+      WHERE u.email = '$SCHEDULER_EMAIL' AND s.facility_id = '$CROWD_FACILITY' GROUP BY s.id) per_shift")
+  read -r DB_TARGET_SHIFTS DB_TARGET_MIN DB_TARGET_MAX DB_TARGET_WRONG < <(psql_bench -F ' ' -c "
+    SELECT count(*), coalesce(min(n), 0), coalesce(max(n), 0), coalesce(sum(wrong), 0) FROM (
+      SELECT s.id, count(o.nurse_id) AS n, count(o.nurse_id) FILTER (WHERE o.nurse_id <> '$TARGET_NURSE') AS wrong
+      FROM shifts s JOIN users u ON u.id = s.owner_id LEFT JOIN offer_log o ON o.shift_id = s.id
+      WHERE u.email = '$SCHEDULER_EMAIL' AND s.facility_id = '$TARGET_FACILITY' GROUP BY s.id) per_shift")
+  DB_LINE="Database after the run (psql, the server's offer log): each of the $DB_CROWD_SHIFTS shifts posted at the crowd's facility was offered to $DB_CROWD_MIN–$DB_CROWD_MAX nurses (${RECEIVERS:-?} crowd nurses were connected), $DB_CROWD_WRONG offers to anyone else; each of the $DB_TARGET_SHIFTS shifts posted at the target's facility (warm-up included) to $DB_TARGET_MIN–$DB_TARGET_MAX nurses (1 is right), $DB_TARGET_WRONG offers to anyone but the target"
+  log "$DB_LINE"
+  if [[ $DB_CROWD_MIN != "${RECEIVERS:-}" || $DB_CROWD_MAX != "${RECEIVERS:-}" || $DB_CROWD_WRONG != 0 ||
+    $DB_TARGET_MIN != 1 || $DB_TARGET_MAX != 1 || $DB_TARGET_WRONG != 0 ]]; then
+    log "CRITICAL: the offer log does not show every shift offered to exactly its facility's connected nurses"
+    DB_LINE="**CRITICAL: $DB_LINE**"
+  fi
+fi
+
 if ((!RECORD)); then
   log "not recording in BENCHMARKS.md (extra flags given; BENCH_RECORD=1 records anyway); results in $OUT/$SCENARIO.md"
   exit 0
@@ -380,6 +498,10 @@ case $SCENARIO in
     TITLE="Marketplace: nearby search over $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$SHIFTS") open shifts, claim storms"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, default database pool of 20 connections)"
     ;;
+  realtime)
+    TITLE="Real-time offers: POST to WebSocket offer among 1,000 connected nurses, fan-out to 1,000, NATS core baseline"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, in-process event bus, default WebSocket settings); NATS baseline: $(nats-server --version 2>/dev/null || echo "a NATS server") on 127.0.0.1:$NATS_PORT"
+    ;;
 esac
 
 BLOCK=$(mktemp)
@@ -398,6 +520,10 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
     echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $STORM_LINE"
   fi
+  if [[ $SCENARIO == realtime ]]; then
+    echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
+    echo "- $SETUP_LINE"
+  fi
   echo "- CPU seconds used during the load generator's run: $CPU_USE (other processes: ${OTHER_SHARE}% of the machine)"
   if [[ $SCENARIO == marketplace ]]; then
     echo "- Server log during the run: $SERVER_ERRORS errors ($STATEMENT_TIMEOUTS requests failed with \"canceling statement due to statement timeout\"), $SERVER_WARNINGS warnings ($SLOW_STATEMENTS \"slow statement\", over 1 s)"
@@ -405,6 +531,7 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
   else
     echo "- Server log during the run: $SERVER_ERRORS errors, $SERVER_WARNINGS warnings"
   fi
+  if [[ $SCENARIO == realtime ]]; then echo "- $DB_LINE"; fi
   echo
   cat "$OUT/$SCENARIO.md"
   echo "$END_MARK"
@@ -422,9 +549,10 @@ else
   cat >"$NEW" <<'EOF'
 # Benchmarks
 
-Recorded runs of the project's benchmarks, newest run of each in place. Regenerate all three
-with `make bench` (about 3 minutes after the release build), or one with `make bench-auth` /
-`make bench-verification` / `make bench-marketplace` (needs only what `make up` needs: it
+Recorded runs of the project's benchmarks, newest run of each in place. Regenerate all four
+with `make bench` (about 5 minutes after the release build), or one with `make bench-auth` /
+`make bench-verification` / `make bench-marketplace` / `make bench-realtime` (needs only what
+`make up` needs, and a NATS server on 127.0.0.1:4222 for the realtime baseline: it
 builds release binaries, recreates a `shiftwire_bench` database on the local PostgreSQL,
 starts the server on 127.0.0.1:18080 and stops it again). Only the marked blocks are
 rewritten; text outside them is kept. A run with extra flags
@@ -480,6 +608,19 @@ storm); 1,000 synthetic RNs get that facility's location as their home, so each 
 for each storm shift, and they do not search from home. The bench database gets
 `statement_timeout = 10s`, so a pathological query is cut off (the server answers 500)
 instead of running on after the run.
+
+**Real-time offers** (`shiftwire-loadgen realtime`) answers: how soon after a scheduler posts
+a shift does the offer reach an eligible nurse's phone, and how long does one shift take to
+reach 1,000 eligible nurses? 1,001 synthetic nurses hold a WebSocket (`GET /v1/ws`) each: a
+crowd of 1,000 homed at one facility and a target nurse homed at a facility about 170 km
+away (set up with psql, bench data only). 300 shifts posted at the target's facility, one
+every 100 ms, are each timed from just before the `POST` until the target's socket holds the
+`shift.offered` frame, with the `POST`'s own round trip as the baseline; the crowd must get
+none of them. Then 20 shifts posted at the crowd's facility are each timed to the first,
+median and last of the 1,000 deliveries, and every nurse must get every offer exactly once.
+The baseline, measured in the same run, is NATS core fanning the bytes of one of those
+offers out to 1,000 subscribers, each on its own connection. The server's own
+`ws_fanout_seconds` (matching and queueing one shift's offers) comes from `/metrics`.
 
 The server, its PostgreSQL and the load generator share one 2-core machine, so the load
 generator takes CPU from the server: absolute numbers are conservative, and the comparison

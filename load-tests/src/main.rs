@@ -8,6 +8,7 @@
 mod auth;
 mod marketplace;
 mod net;
+mod realtime;
 mod registry;
 mod report;
 mod sms;
@@ -42,6 +43,11 @@ enum Scenario {
     /// one at a time and concurrently, with `/healthz` and `/v1/me` as the baseline; then
     /// claim storms, many nurses claiming one shift at once (exactly one must win).
     Marketplace(marketplace::MarketplaceArgs),
+    /// Real-time offers over WebSocket: time from a scheduler's POST to the offer on one
+    /// eligible nurse's socket among 1,000 connected, and the fan-out of one shift to
+    /// 1,000 eligible nurses, with the POST itself and NATS core fanning out the same
+    /// bytes as the baselines.
+    Realtime(realtime::RealtimeArgs),
     /// Writes a fictional licence registry table (`LICENSE_REGISTRY_CSV`) that lists the
     /// licences the `verification` scenario submits, padded with varied filler rows.
     GenRegistry(registry::GenRegistryArgs),
@@ -53,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Auth(args) => auth::run(args).await,
         Scenario::Verification(args) => verification::run(args).await,
         Scenario::Marketplace(args) => marketplace::run(args).await,
+        Scenario::Realtime(args) => realtime::run(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
     }
 }

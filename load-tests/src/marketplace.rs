@@ -123,8 +123,8 @@ pub struct MarketplaceArgs {
 /// A synthetic nurse and their access token.
 #[derive(Debug, Clone)]
 pub struct Nurse {
-    id: String,
-    token: String,
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 /// Where a search looks: the nurse's home (no `lat`/`lon`), or a given point.
@@ -1098,14 +1098,14 @@ pub fn parse_tokens(text: &str) -> anyhow::Result<Vec<Nurse>> {
     Ok(nurses)
 }
 
-fn read_tokens(path: &Path) -> anyhow::Result<Vec<Nurse>> {
+pub(crate) fn read_tokens(path: &Path) -> anyhow::Result<Vec<Nurse>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse_tokens(&text).with_context(|| format!("in {}", path.display()))
 }
 
 /// One id per line (blank lines skipped).
-fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
@@ -1122,7 +1122,7 @@ fn path_shown(path: Option<&Path>) -> String {
 
 /// How long until the first of the tokens expires (their `exp` claim; the signature is
 /// the server's business).
-fn tokens_valid_for(nurses: &[Nurse]) -> anyhow::Result<Duration> {
+pub(crate) fn tokens_valid_for(nurses: &[Nurse]) -> anyhow::Result<Duration> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let mut first = u64::MAX;
     for nurse in nurses {
