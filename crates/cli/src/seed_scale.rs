@@ -49,7 +49,8 @@ pub async fn run(pool: &PgPool, state: &AppState, scale: Scale) -> anyhow::Resul
         "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
          SELECT pg_temp.uuid7(), 'Bench facility ' || n, n || ' Synthetic Way',
                 ST_SetSRID(ST_MakePoint($2 + (random() * 2 - 1) * $4, $1 + (random() * 2 - 1) * $4), 4326)::geography,
-                'America/Los_Angeles', 'CA', 150 + (random() * 350)::int
+                'America/Los_Angeles', CASE WHEN n % 10 = 0 THEN 'NV' ELSE 'CA' END,
+                150 + (random() * 350)::int
          FROM generate_series(1, $3) AS n",
     )
     .bind(CENTRE.0)
@@ -72,13 +73,14 @@ pub async fn run(pool: &PgPool, state: &AppState, scale: Scale) -> anyhow::Resul
         scale.facilities, facilities_before
     );
 
-    // Synthetic nurses: verified RNs (60 %), LPNs and CNAs in CA, BLS for most, ACLS for
-    // some, homes all over the area, radii from 10 to 50 km.
+    // Synthetic nurses: verified RNs (60 %), LPNs and CNAs; licences from CA (85 %), NV
+    // (10 %) or multistate CA (5 %); BLS for most, ACLS for some; homes all over the
+    // area, radii from 10 to 50 km. One facility in ten is across the state line (NV).
     sqlx::query(
         "CREATE TEMP TABLE bench_nurses ON COMMIT DROP AS
          SELECT pg_temp.uuid7() AS id, n,
                 CASE WHEN random() < 0.6 THEN 'RN' WHEN random() < 0.6 THEN 'LPN' ELSE 'CNA' END AS kind,
-                random() < 0.85 AS bls, random() < 0.3 AS acls
+                random() < 0.85 AS bls, random() < 0.3 AS acls, random() AS licence_draw
          FROM generate_series(1, $1) AS n",
     )
     .bind(scale.nurses)
@@ -100,13 +102,18 @@ pub async fn run(pool: &PgPool, state: &AppState, scale: Scale) -> anyhow::Resul
     .await
     .context("generating nurses")?;
     sqlx::query(
-        "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status, checked_at)
-         SELECT pg_temp.uuid7(), b.id, c.kind, c.kind || '-B' || b.n, c.state,
+        "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, multistate, expires_on,
+                                  status, checked_at)
+         SELECT pg_temp.uuid7(), b.id, c.kind, c.kind || '-B' || b.n, c.state, c.multistate,
                 current_date + 400 + (random() * 500)::int, 'approved', now()
          FROM bench_nurses b
          JOIN users u ON u.id = b.id
-         CROSS JOIN LATERAL (VALUES (b.kind, 'CA', true), ('BLS', NULL, b.bls), ('ACLS', NULL, b.acls))
-              AS c(kind, state, held)
+         CROSS JOIN LATERAL (VALUES
+                (b.kind, CASE WHEN b.licence_draw < 0.10 THEN 'NV' ELSE 'CA' END,
+                 b.licence_draw >= 0.95 AND b.kind IN ('RN', 'LPN'), true),
+                ('BLS', NULL, false, b.bls),
+                ('ACLS', NULL, false, b.acls))
+              AS c(kind, state, multistate, held)
          WHERE c.held",
     )
     .execute(&mut *tx)
