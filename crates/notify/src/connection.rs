@@ -12,6 +12,7 @@ use shiftwire_core::{
 };
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
+use tokio_util::sync::WaitForCancellationFuture;
 use uuid::Uuid;
 
 /// What the server writes.
@@ -87,12 +88,24 @@ impl Hub {
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let mut awaiting_pong = false;
         let shutdown = self.inner.shutdown.clone();
-        let mut outcome = write_all(&mut sink, vec![Outgoing::Text(hello)], &control).await;
+        // Made once and polled in place: a new `cancelled()` per loop turn would register
+        // and unregister a waiter for every frame.
+        let closed = control.closed.cancelled();
+        tokio::pin!(closed);
+        let stopping = shutdown.cancelled();
+        tokio::pin!(stopping);
+        let mut outcome = write_all(
+            &mut sink,
+            vec![Outgoing::Text(hello)],
+            &mut closed,
+            &control,
+        )
+        .await;
         while outcome.is_ok() {
             outcome = tokio::select! {
                 biased;
-                () = control.closed.cancelled() => Err(control.code()),
-                () = shutdown.cancelled() => Err(close::GOING_AWAY),
+                () = &mut closed => Err(control.code()),
+                () = &mut stopping => Err(close::GOING_AWAY),
                 frame = frames.recv() => match frame {
                     Some(frame) => {
                         let mut batch = vec![Outgoing::Text(frame)];
@@ -102,7 +115,7 @@ impl Hub {
                                 Err(_) => break,
                             }
                         }
-                        write_all(&mut sink, batch, &control).await
+                        write_all(&mut sink, batch, &mut closed, &control).await
                     }
                     None => Err(close::GOING_AWAY),
                 },
@@ -110,13 +123,13 @@ impl Hub {
                     Some(Ok(Incoming::Text(text))) => {
                         let replies = session.on_text(&text).await;
                         match replies {
-                            Ok(replies) => write_all(&mut sink, replies, &control).await,
+                            Ok(replies) => write_all(&mut sink, replies, &mut closed, &control).await,
                             Err(code) => Err(code),
                         }
                     }
                     Some(Ok(Incoming::Binary)) => {
                         let reply = session.error("unsupported_message", "send JSON text frames");
-                        write_all(&mut sink, vec![reply], &control).await
+                        write_all(&mut sink, vec![reply], &mut closed, &control).await
                     }
                     Some(Ok(Incoming::Pong)) => {
                         awaiting_pong = false;
@@ -136,7 +149,7 @@ impl Hub {
                         Err(close::POLICY)
                     } else {
                         awaiting_pong = true;
-                        write_all(&mut sink, vec![Outgoing::Ping], &control).await
+                        write_all(&mut sink, vec![Outgoing::Ping], &mut closed, &control).await
                     }
                 }
             };
@@ -163,7 +176,12 @@ fn reason(code: u16) -> &'static str {
 
 /// Writes `batch` and flushes, unless the connection is asked to close meanwhile (a
 /// client that does not read must not hold its task forever). `Err(code)` closes.
-async fn write_all<W>(sink: &mut W, batch: Vec<Outgoing>, control: &Control) -> Result<(), u16>
+async fn write_all<W>(
+    sink: &mut W,
+    batch: Vec<Outgoing>,
+    closed: &mut std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    control: &Control,
+) -> Result<(), u16>
 where
     W: Sink<Outgoing> + Unpin,
 {
@@ -175,7 +193,7 @@ where
     };
     tokio::select! {
         biased;
-        () = control.closed.cancelled() => Err(control.code()),
+        () = closed.as_mut() => Err(control.code()),
         written = tokio::time::timeout(WRITE_TIMEOUT, write) => match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(0),
