@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime deny deny-advisories
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -84,3 +84,13 @@ bench-marketplace:
 # Quick smoke run, not recorded: make bench-realtime ARGS="--offers 30 --rounds 3"
 bench-realtime:
 	bash scripts/bench.sh realtime $(ARGS)
+
+# deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
+deny:
+	cargo deny --version >/dev/null 2>&1 || cargo install cargo-deny --locked
+	cargo deny --offline check licenses bans sources
+
+# deny-advisories: RustSec advisories; needs the network to fetch the advisory database.
+deny-advisories:
+	cargo deny --version >/dev/null 2>&1 || cargo install cargo-deny --locked
+	cargo deny check advisories
