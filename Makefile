@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime deny deny-advisories
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime deny deny-advisories chaos
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -94,3 +94,7 @@ deny:
 deny-advisories:
 	cargo deny --version >/dev/null 2>&1 || cargo install cargo-deny --locked
 	cargo deny check advisories
+
+# chaos: fault scenarios (stops the local PostgreSQL for a few seconds: not while tests run).
+chaos:
+	bash scripts/chaos-postgres.sh
