@@ -650,3 +650,31 @@ async fn a_flooding_client_is_closed_and_others_are_not(pool: PgPool) {
     calm.send(json!({ "type": "ping" })).await;
     assert_eq!(calm.next().await["type"], "pong");
 }
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_connection_that_never_answers_pings_is_closed(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.notify.ping_interval = Duration::from_secs(1)).await;
+    let (token, _) = nearby_nurse(&app).await;
+    let mut silent = Ws::connect(&app, &token).await;
+    let mut alive = Ws::connect(&app, &token).await;
+    // `alive` reads (and so answers each ping, as tungstenite does); `silent` does not.
+    let reader = tokio::spawn(async move {
+        let mut pings = 0;
+        while pings < 3 {
+            match alive.socket.next().await {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(_)) => {}
+                other => panic!("the answering connection ended: {other:?}"),
+            }
+        }
+        alive
+    });
+    let mut alive = tokio::time::timeout(WAIT, reader)
+        .await
+        .expect("three pings within 10 s")
+        .expect("reader");
+    // By now the silent one has missed a pong and been closed (1008), while the other stays.
+    assert_eq!(silent.close_code().await, Some(1008));
+    alive.send(json!({ "type": "ping" })).await;
+    assert_eq!(alive.next().await["type"], "pong");
+}
