@@ -120,9 +120,19 @@ impl Dispatcher {
         let mut tick = tokio::time::interval(TICK);
         let shutdown = self.hub.inner.shutdown.clone();
         loop {
+            // Events before registrations: a storm of connects must not hold offers up
+            // (registrations are batched, so they drain quickly anyway).
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                received = self.events.recv() => match received {
+                    Ok(published) => self.on_published(published).await,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        metrics::counter!("ws_dispatcher_lagged_total").increment(missed);
+                        self.catch_up().await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
                 Some(first) = self.registrations.recv() => {
                     let mut batch = vec![first];
                     while batch.len() < REGISTRATION_BATCH {
@@ -133,14 +143,6 @@ impl Dispatcher {
                     }
                     self.register(batch).await;
                 }
-                received = self.events.recv() => match received {
-                    Ok(published) => self.on_published(published).await,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        metrics::counter!("ws_dispatcher_lagged_total").increment(missed);
-                        self.catch_up().await;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
                 _ = tick.tick() => {
                     self.catch_up().await;
                     self.hub.state().prune(Utc::now());
