@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime deny deny-advisories chaos
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime bench-scale deny deny-advisories chaos
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -46,22 +46,24 @@ lint:
 	cargo fmt --all -- --check
 	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-# bench: the four benchmarks in sequence, sign-in, credential verification, marketplace, then
-# real-time offers (release server + fresh shiftwire_bench DB, loopback only; about 5 minutes
-# in all after the release build, half a minute of it seeding 1,000,000 shifts; realtime needs
-# a NATS server on 127.0.0.1:4222); records the results in BENCHMARKS.md. Their flags differ,
-# so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS (not
-# recorded):
-#   make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--offers 30 --rounds 3"
+# bench: the five benchmarks in sequence, sign-in, credential verification, marketplace,
+# real-time offers, then real-time at scale (release server + fresh shiftwire_bench DB,
+# loopback only; about 9 minutes in all after the release build, half a minute of it seeding
+# 1,000,000 shifts; realtime and scale need a NATS server on 127.0.0.1:4222, scale up to
+# 20,000 open files); records the results in BENCHMARKS.md. Their flags differ, so a smoke
+# run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS / SCALE_ARGS (not
+# recorded; BENCH_CONNS / BENCH_FANOUT make the scale run smaller):
+#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--offers 30 --rounds 3" SCALE_ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"
 bench:
 	if [[ -n "$(ARGS)" ]]; then
-	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="...", make bench-marketplace ARGS="..." or make bench-realtime ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..." REALTIME_ARGS="..."' >&2
+	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="...", make bench-marketplace ARGS="...", make bench-realtime ARGS="..." or make bench-scale ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..." REALTIME_ARGS="..." SCALE_ARGS="..."' >&2
 	  exit 2
 	fi
 	bash scripts/bench.sh auth $(AUTH_ARGS)
 	bash scripts/bench.sh verification $(VERIFICATION_ARGS)
 	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
 	bash scripts/bench.sh realtime $(REALTIME_ARGS)
+	bash scripts/bench.sh scale $(SCALE_ARGS)
 
 # bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
 bench-auth:
@@ -84,6 +86,16 @@ bench-marketplace:
 # Quick smoke run, not recorded: make bench-realtime ARGS="--offers 30 --rounds 3"
 bench-realtime:
 	bash scripts/bench.sh realtime $(ARGS)
+
+# bench-scale: real-time offers with 19,000 live WebSocket connections to one server, held by
+# worker processes on loopback source addresses 127.0.0.2-9: server memory per connection and
+# connect rate, POST to offer for one eligible nurse, fan-out to 100 / 1,000 / 10,000 with NATS
+# core as the baseline, 50 shifts/s for 60 s (latency, server CPU), a delivery oracle over every
+# shift posted (missed / wrong / duplicate, 10 % of clients reconnecting with resume), and a
+# claim storm of 1,000. About 4 minutes. Quick smoke run, not recorded:
+#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench-scale ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"
+bench-scale:
+	bash scripts/bench.sh scale $(ARGS)
 
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:

@@ -4,16 +4,18 @@
 # the same machine. Everything stays on the loopback interface, every phase is bounded, and
 # the run stops by itself.
 #
-# Usage: scripts/bench.sh auth|verification|marketplace|realtime [extra shiftwire-loadgen flags of that scenario]
+# Usage: scripts/bench.sh auth|verification|marketplace|realtime|scale [extra shiftwire-loadgen flags of that scenario]
 #   make bench                                            # all four, in sequence; records all
 #   make bench-auth                                       # sign-in only; records it
 #   make bench-verification                               # credential verification only
 #   make bench-marketplace                                # nearby search and claim storms only
 #   make bench-realtime                                   # WebSocket offers and fan-out only
+#   make bench-scale                                      # 19,000 WebSockets: memory, latency, fan-out, oracle
 #   make bench-auth ARGS="--duration-secs 3"              # smoke run; BENCHMARKS.md untouched
 #   make bench-verification ARGS="--submissions 100"      # smoke run; BENCHMARKS.md untouched
 #   BENCH_SHIFTS=100000 make bench-marketplace ARGS="--phase-secs 3 --storms 1"  # smoke run
 #   make bench-realtime ARGS="--offers 30 --rounds 3"     # smoke run
+#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench-scale ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"  # smoke
 #   BENCH_RECORD=1 make bench-auth ARGS="--logins 20"     # record a run with custom flags anyway
 #
 # Scenarios:
@@ -52,6 +54,23 @@
 #                 is within reach of its own facility's shifts and out of reach of the other's;
 #                 and a scheduler of both facilities. Afterwards psql counts the offer log of
 #                 every shift the scheduler posted.
+#   scale         real-time offers at scale: $BENCH_CONNS (default 19,000) live WebSocket
+#                 connections to the one server process, held by `shiftwire-loadgen worker`
+#                 child processes bound to loopback source addresses 127.0.0.2, 127.0.0.3, …;
+#                 server memory per idle connection and connect rate, POST → offer latency for
+#                 one eligible nurse, fan-out to groups of $BENCH_FANOUT (default
+#                 100,1000,10000) nurses with NATS core fanning the same bytes out to as many
+#                 subscribers as the baseline, 50 random shifts a second for 60 s (latency,
+#                 server CPU), a delivery oracle over every shift posted (missed / wrong /
+#                 duplicate, with 10 % of the clients reconnecting with `resume`), and a claim
+#                 storm of 1,000 nurses. Data: `shiftwire seed --scale` with 100,000 shifts at
+#                 1,000 facilities and 1.25 × $BENCH_CONNS nurses. Bench-only set-up with psql:
+#                 remote facilities (beyond everyone's reach: more than 100 km from the seeded
+#                 area and from one another) for a target nurse and one group per fan-out size,
+#                 verified RNs homed there, and a scheduler of every facility; then psql
+#                 exports the world (`load-tests/sql/oracle-world.sql`) for the oracle. The
+#                 open-files limit (`ulimit -n`) is raised to the hard limit for the server and
+#                 the load generator and must allow the connections plus 600.
 #
 # Results: target/bench/<scenario>.json, target/bench/<scenario>.md, the server's log in
 # target/bench/<scenario>-server.log, and (when recorded) the block between the
@@ -65,8 +84,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 SCENARIO=${1:-}
 case $SCENARIO in
-  auth | verification | marketplace | realtime) shift ;;
-  *) die "usage: scripts/bench.sh auth|verification|marketplace|realtime [extra shiftwire-loadgen flags]" ;;
+  auth | verification | marketplace | realtime | scale) shift ;;
+  *) die "usage: scripts/bench.sh auth|verification|marketplace|realtime|scale [extra shiftwire-loadgen flags]" ;;
 esac
 
 BENCH_DB=shiftwire_bench
@@ -82,10 +101,20 @@ DEMO_REGISTRY=registry/demo-licenses.csv
 STARTUP_ROUNDS=3
 # The marketplace and realtime scenarios' data: `shiftwire seed --scale` sizes, and the storms.
 DEFAULT_SHIFTS=1000000
-[[ $SCENARIO == realtime ]] && DEFAULT_SHIFTS=100000
+[[ $SCENARIO == realtime || $SCENARIO == scale ]] && DEFAULT_SHIFTS=100000
 SHIFTS=${BENCH_SHIFTS:-$DEFAULT_SHIFTS}
-FACILITIES=$((SHIFTS / 100)) # 10,000 for the recorded marketplace run, 1,000 for realtime
+FACILITIES=$((SHIFTS / 100)) # 10,000 for the recorded marketplace run, 1,000 for realtime and scale
 NURSES=2000
+# The scale scenario: live connections, fan-out group sizes, and nurses seeded (a quarter
+# more than connect, so the groups of verified RNs are found among them).
+DEFAULT_CONNS=19000
+DEFAULT_FANOUT=100,1000,10000
+CONNS=${BENCH_CONNS:-$DEFAULT_CONNS}
+FANOUT=${BENCH_FANOUT:-$DEFAULT_FANOUT}
+if [[ $SCENARIO == scale ]]; then
+  [[ $CONNS =~ ^[0-9]+$ && $FANOUT =~ ^[0-9]+(,[0-9]+)*$ ]] || die "BENCH_CONNS must be a number and BENCH_FANOUT numbers separated by commas"
+  NURSES=$((CONNS + CONNS / 4 > 2000 ? CONNS + CONNS / 4 : 2000))
+fi
 STORMS=5
 CLAIMANTS=1000
 # The realtime scenario: nurses connected, the baseline's NATS server, the scheduler.
@@ -102,6 +131,8 @@ TOKENS=$OUT/tokens.tsv
 STORM_NURSES=$OUT/storm-nurses.txt
 STORM_SHIFTS=$OUT/storm-shifts.txt
 CROWD_NURSES=$OUT/crowd-nurses.txt
+WORLD_TSV=$OUT/scale-world.tsv
+GROUPS_TSV=$OUT/scale-groups.tsv
 SERVER_LOG=$OUT/$SCENARIO-server.log
 START_MARK="<!-- bench:$SCENARIO:start -->"
 END_MARK="<!-- bench:$SCENARIO:end -->"
@@ -111,7 +142,7 @@ END_MARK="<!-- bench:$SCENARIO:end -->"
 case ${BENCH_RECORD:-auto} in
   1 | yes | true) RECORD=1 ;;
   0 | no | false) RECORD=0 ;;
-  auto) if (($#)) || ((SHIFTS != DEFAULT_SHIFTS)); then RECORD=0; else RECORD=1; fi ;;
+  auto) if (($#)) || ((SHIFTS != DEFAULT_SHIFTS)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then RECORD=0; else RECORD=1; fi ;;
   *) die "BENCH_RECORD must be 1, 0 or auto" ;;
 esac
 
@@ -119,8 +150,22 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "${BIND##*:}" "${WEBHOOK##*:}"; do
   port_busy "$port" && die "port $port on 127.0.0.1 is already in use (an earlier run still going?)"
 done
-if [[ $SCENARIO == realtime ]] && ! port_busy "$NATS_PORT"; then
-  die "no NATS server answers on 127.0.0.1:$NATS_PORT (the realtime scenario's baseline); start one, e.g. nats-server -a 127.0.0.1 -p $NATS_PORT"
+if [[ $SCENARIO == realtime || $SCENARIO == scale ]] && ! port_busy "$NATS_PORT"; then
+  die "no NATS server answers on 127.0.0.1:$NATS_PORT (the $SCENARIO scenario's baseline); start one, e.g. nats-server -a 127.0.0.1 -p $NATS_PORT"
+fi
+
+# Open files: the server holds a socket per WebSocket connection and the load generator's
+# workers one per client, so raise the soft limit to the hard one (20,000 on the bench
+# machine) for both; they inherit it from this shell. The scale scenario needs its
+# connections plus room for the database pool, HTTP clients and the process itself.
+HARD_FILES=$(ulimit -Hn)
+if [[ $HARD_FILES == unlimited ]]; then ulimit -n 1048576 2>/dev/null || ulimit -n 65536; else ulimit -n "$HARD_FILES"; fi
+OPEN_FILES=$(ulimit -n)
+if [[ $SCENARIO == scale ]]; then
+  NEED_FILES=$((CONNS + 600))
+  [[ $OPEN_FILES == unlimited ]] || ((OPEN_FILES >= NEED_FILES)) ||
+    die "open files are limited to $OPEN_FILES (hard limit $HARD_FILES); $CONNS connections need $NEED_FILES: lower BENCH_CONNS or raise the hard limit"
+  log "open files: soft limit raised to $OPEN_FILES (hard $HARD_FILES); $NEED_FILES needed for $CONNS connections"
 fi
 
 # --- database: same server as the dev database, a fresh `shiftwire_bench` each run ----------
@@ -357,6 +402,71 @@ case $SCENARIO in
       --crowd-facility "$CROWD_FACILITY" --target-facility "$TARGET_FACILITY"
       --email "$SCHEDULER_EMAIL" --crowd "$CROWD")
     ;;
+  scale)
+    rm -f "$TOKENS" "$WORLD_TSV" "$GROUPS_TSV"
+    log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/scale-seed.log)"
+    seed_started=$(date +%s.%N)
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
+      --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/scale-seed.log" 2>&1 ||
+      die "seeding failed; see $OUT/scale-seed.log"
+    SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    log "seeded in $SEED_SECS s"
+    # Remote facilities (bench only): the target's, then one per fan-out size, each more
+    # than 100 km from the seeded area (37.70 ± 0.6°, −122.20 ± 0.6°) and from one another,
+    # so nobody but the nurses homed there (radii at most 50 km) can reach them.
+    IFS=, read -r -a SIZES <<<"$FANOUT"
+    SPOTS=("39.50 -122.20" "36.00 -122.20" "37.70 -120.00" "37.70 -124.40" "39.60 -119.60" "35.80 -119.80")
+    ((${#SIZES[@]} + 1 <= ${#SPOTS[@]})) || die "at most $((${#SPOTS[@]} - 1)) fan-out sizes"
+    NAMES=(target) COUNTS=(1)
+    for size in "${SIZES[@]}"; do NAMES+=("fanout-$size"); COUNTS+=("$size"); done
+    GROUP_TOTAL=0 VALUES="" GROUP_FACILITIES=()
+    for i in "${!NAMES[@]}"; do
+      read -r lat lon <<<"${SPOTS[$i]}"
+      fid=$(psql_bench -c "
+        INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
+        VALUES (gen_random_uuid(), 'Bench remote facility ${NAMES[$i]}', '1 Remote Way',
+                ST_SetSRID(ST_MakePoint($lon, $lat), 4326)::geography, 'America/Los_Angeles', 'CA', 200)
+        RETURNING id")
+      GROUP_FACILITIES+=("$fid")
+      VALUES+="${VALUES:+,}('${NAMES[$i]}', '$fid'::uuid, $((GROUP_TOTAL + 1)), $((GROUP_TOTAL + COUNTS[i])))"
+      GROUP_TOTAL=$((GROUP_TOTAL + COUNTS[i]))
+    done
+    ((GROUP_TOTAL <= CONNS)) || die "the groups ($GROUP_TOTAL nurses) do not fit in $CONNS connections"
+    # Verified synthetic RNs licensed in CA (or multistate) well past the posted shifts, by
+    # id, dealt out to the groups and homed at their facility.
+    psql_bench -c "
+      CREATE TABLE bench_groups AS
+      WITH picked AS (
+        SELECT u.id, row_number() OVER (ORDER BY u.id) AS k FROM users u
+        WHERE u.name LIKE 'Bench nurse %' AND u.role = 'nurse' AND u.suspended_at IS NULL AND u.available
+          AND EXISTS (SELECT 1 FROM credentials c
+                      WHERE c.nurse_id = u.id AND c.kind = 'RN' AND c.status = 'approved'
+                        AND (c.multistate OR c.issuing_state = 'CA') AND c.expires_on >= current_date + 60)
+        ORDER BY u.id LIMIT $GROUP_TOTAL),
+      spec (name, facility_id, lo, hi) AS (VALUES $VALUES)
+      SELECT s.name, s.facility_id, p.id AS nurse_id, p.k FROM picked p JOIN spec s ON p.k BETWEEN s.lo AND s.hi"
+    psql_bench -c "UPDATE users u SET home = f.location FROM bench_groups g JOIN facilities f ON f.id = g.facility_id WHERE u.id = g.nurse_id"
+    psql_bench -F $'\t' -c "SELECT name, facility_id, nurse_id FROM bench_groups ORDER BY k" >"$GROUPS_TSV"
+    (($(wc -l <"$GROUPS_TSV") == GROUP_TOTAL)) ||
+      die "only $(wc -l <"$GROUPS_TSV") verified RNs licensed in CA for groups of $GROUP_TOTAL; seed more nurses"
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
+      "$SERVER_BIN" admin create-user --email "$SCHEDULER_EMAIL" --role scheduler --facility "${GROUP_FACILITIES[0]}" >&2
+    psql_bench -c "
+      INSERT INTO staff_facilities (user_id, facility_id)
+      SELECT u.id, f.id FROM users u, facilities f WHERE u.email = '$SCHEDULER_EMAIL' ON CONFLICT DO NOTHING"
+    psql_bench -f load-tests/sql/oracle-world.sql >"$WORLD_TSV"
+    psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
+    SETUP_LINE="Set-up (bench data only, with psql before the server starts): remote facilities, each more than 100 km from the seeded area and from one another, for a target nurse and for groups of $(sed 's/,/, /g' <<<"$FANOUT") nurses (the first $GROUP_TOTAL synthetic nurses by id holding an approved RN licence valid in CA, homed at their group's facility); a scheduler of every facility (\`shiftwire admin create-user\` and psql) posts the shifts; the oracle's world (\`load-tests/sql/oracle-world.sql\`, $(grep -c '^N' "$WORLD_TSV") nurses, $(grep -c '^F' "$WORLD_TSV") facilities) exported with psql. Open files (\`ulimit -n\`) raised to $OPEN_FILES for the server and the load generator. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
+    log "scale: groups ${NAMES[*]} ($GROUP_TOTAL nurses), $CONNS connections"
+    log "starting the server on $BIND (log: $SERVER_LOG)"
+    start_server "$SERVER_LOG"
+    SERVER_FILES=$(awk '/^Max open files/ { print $4 }' "/proc/$SERVER_PID/limits")
+    [[ $SERVER_FILES == unlimited ]] || ((SERVER_FILES >= NEED_FILES)) ||
+      die "the server may open only $SERVER_FILES files; $NEED_FILES needed"
+    LOADGEN=("$LOADGEN_BIN" scale --base-url "http://$BIND" --nats-url "nats://127.0.0.1:$NATS_PORT"
+      --tokens "$TOKENS" --world "$WORLD_TSV" --groups "$GROUPS_TSV" --email "$SCHEDULER_EMAIL"
+      --server-pid "$SERVER_PID" --connections "$CONNS" --fanout-sizes "$FANOUT")
+    ;;
 esac
 
 # --- load --------------------------------------------------------------------------------
@@ -420,6 +530,18 @@ SERVER_WARNINGS=$(grep -c '"level":"WARN"' "$SERVER_LOG" || true)
 SERVER_ERRORS=$(grep -c '"level":"ERROR"' "$SERVER_LOG" || true)
 ((SERVER_WARNINGS + SERVER_ERRORS == 0)) ||
   log "the server logged $SERVER_ERRORS errors and $SERVER_WARNINGS warnings; see $SERVER_LOG"
+
+if [[ $SCENARIO == scale ]]; then
+  STORM_SHIFT=$(grep -o '"shift_id": *"[^"]*"' "$OUT/$SCENARIO.json" | head -n1 | sed -E 's/.*: *"([^"]*)"/\1/')
+  if [[ -z $STORM_SHIFT ]]; then
+    DB_LINE="No claim storm in this run"
+  else
+    DB_BOOKINGS=$(psql_bench -c "SELECT count(*) FROM bookings WHERE shift_id = '$STORM_SHIFT'")
+    DB_LINE="Database after the run (psql): the storm shift has $DB_BOOKINGS booking(s) (exactly 1 is right)"
+    [[ $DB_BOOKINGS == 1 ]] || DB_LINE="**CRITICAL: $DB_LINE**"
+  fi
+  log "$DB_LINE"
+fi
 
 if [[ $SCENARIO == marketplace ]]; then
   STATEMENT_TIMEOUTS=$(grep '"level":"ERROR"' "$SERVER_LOG" | grep -c 'canceling statement due to statement timeout' || true)
@@ -502,6 +624,10 @@ case $SCENARIO in
     TITLE="Real-time offers: POST to WebSocket offer among 1,000 connected nurses, fan-out to 1,000, NATS core baseline"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, in-process event bus, default WebSocket settings); NATS baseline: $(nats-server --version 2>/dev/null || echo "a NATS server") on 127.0.0.1:$NATS_PORT"
     ;;
+  scale)
+    TITLE="Real-time offers at scale: $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$CONNS") live WebSocket connections to one server, delivery oracle, NATS core baseline"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, in-process event bus, default WebSocket settings); NATS baseline: $(nats-server --version 2>/dev/null || echo "a NATS server") on 127.0.0.1:$NATS_PORT"
+    ;;
 esac
 
 BLOCK=$(mktemp)
@@ -520,7 +646,7 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
     echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $STORM_LINE"
   fi
-  if [[ $SCENARIO == realtime ]]; then
+  if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
     echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $SETUP_LINE"
   fi
@@ -531,7 +657,7 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
   else
     echo "- Server log during the run: $SERVER_ERRORS errors, $SERVER_WARNINGS warnings"
   fi
-  if [[ $SCENARIO == realtime ]]; then echo "- $DB_LINE"; fi
+  if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then echo "- $DB_LINE"; fi
   echo
   cat "$OUT/$SCENARIO.md"
   echo "$END_MARK"

@@ -5,16 +5,8 @@
 //! time cap, so it is safe to run on a developer machine or in CI. `gen-registry` is no
 //! scenario: it writes the registry table the `verification` scenario's server loads.
 
-mod auth;
-mod marketplace;
-mod net;
-mod realtime;
-mod registry;
-mod report;
-mod sms;
-mod verification;
-
 use clap::{Parser, Subcommand};
+use shiftwire_loadgen::{auth, fleet, marketplace, realtime, registry, scale, verification};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +40,16 @@ enum Scenario {
     /// 1,000 eligible nurses, with the POST itself and NATS core fanning out the same
     /// bytes as the baselines.
     Realtime(realtime::RealtimeArgs),
+    /// Real-time offers at scale: up to 19,000 WebSocket connections to one server, held
+    /// by `worker` child processes on several loopback source addresses; idle cost per
+    /// connection, POST → offer latency, fan-out to 100 / 1,000 / 10,000, sustained
+    /// posting, a delivery-correctness oracle with reconnects and `resume`, a claim storm,
+    /// with NATS core fan-out and the WebSocket ping → pong round trip as baselines.
+    Scale(scale::ScaleArgs),
+    /// Internal: a child process of `scale` that holds WebSocket connections and reports
+    /// what they receive as JSON lines on stdout (commands come as JSON lines on stdin).
+    #[command(hide = true)]
+    Worker(fleet::WorkerArgs),
     /// Writes a fictional licence registry table (`LICENSE_REGISTRY_CSV`) that lists the
     /// licences the `verification` scenario submits, padded with varied filler rows.
     GenRegistry(registry::GenRegistryArgs),
@@ -60,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Verification(args) => verification::run(args).await,
         Scenario::Marketplace(args) => marketplace::run(args).await,
         Scenario::Realtime(args) => realtime::run(args).await,
+        Scenario::Scale(args) => scale::run(args).await,
+        Scenario::Worker(args) => fleet::worker(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
     }
 }

@@ -222,31 +222,31 @@ pub struct NearbyReport {
 
 #[derive(Debug, Serialize)]
 pub struct StormReport {
-    shift_id: String,
-    claimants: u64,
+    pub(crate) shift_id: String,
+    pub(crate) claimants: u64,
     /// 201 answers: exactly one is right.
-    created: u64,
+    pub(crate) created: u64,
     /// 409 `shift_taken` answers: every other one is right.
-    shift_taken: u64,
+    pub(crate) shift_taken: u64,
     /// Any other answer, by kind (`HTTP 409 schedule_conflict`, `timeout`, ...).
-    unexpected: BTreeMap<String, u64>,
+    pub(crate) unexpected: BTreeMap<String, u64>,
     /// Every claim answered 201 or 409 `shift_taken`, timed from just before its send
     /// to the last byte; the rate is answers per second from the release to the last
     /// answer.
-    claims: Stats,
+    pub(crate) claims: Stats,
     /// From the barrier's release to the 201 answer.
-    winner_answered_after_ms: Option<f64>,
+    pub(crate) winner_answered_after_ms: Option<f64>,
     /// From the barrier's release to the last claim's send: the load generator's own
     /// spread in sending.
-    last_sent_after_ms: f64,
+    pub(crate) last_sent_after_ms: f64,
     /// From the barrier's release to the last answer.
-    all_answered_after_ms: f64,
+    pub(crate) all_answered_after_ms: f64,
     /// The winner's `GET /v1/me/bookings` lists a `booked` booking of this shift.
-    winner_booking_listed: bool,
+    pub(crate) winner_booking_listed: bool,
     /// Warm-up `GET /healthz` that failed (the claimant then connected during its claim).
-    warm_up_errors: u64,
+    pub(crate) warm_up_errors: u64,
     /// Exactly one 201, every other answer 409 `shift_taken`, the winner's booking listed.
-    ok: bool,
+    pub(crate) ok: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -426,13 +426,13 @@ fn split_nurses(
 }
 
 /// Where the requests go.
-struct Target {
-    client: reqwest::Client,
-    base: reqwest::Url,
-    nearby: reqwest::Url,
-    healthz: reqwest::Url,
-    me: reqwest::Url,
-    bookings: reqwest::Url,
+pub(crate) struct Target {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: reqwest::Url,
+    pub(crate) nearby: reqwest::Url,
+    pub(crate) healthz: reqwest::Url,
+    pub(crate) me: reqwest::Url,
+    pub(crate) bookings: reqwest::Url,
 }
 
 async fn phases(
@@ -834,7 +834,7 @@ struct Claim {
 
 /// `claimants` claim `shift_id` at once. Returns the report, the claims' recorder and the
 /// storm's wall time (release to last answer).
-async fn storm(
+pub(crate) async fn storm(
     target: &Arc<Target>,
     claimants: &Arc<Vec<Nurse>>,
     shift_id: &str,

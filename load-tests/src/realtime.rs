@@ -219,47 +219,47 @@ pub struct ConnectReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Round {
     /// The shift id (WebSocket) or round number (NATS).
-    id: String,
-    receivers: u64,
+    pub(crate) id: String,
+    pub(crate) receivers: u64,
     /// Receivers that got it at least once.
-    received: u64,
-    missing: u64,
+    pub(crate) received: u64,
+    pub(crate) missing: u64,
     /// Copies beyond the first, over all receivers.
-    duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Copies that reached a connection that should not have got it.
-    strangers: u64,
+    pub(crate) strangers: u64,
     /// From just before the send, of the receivers' first copies.
-    first_ms: Option<f64>,
-    median_ms: Option<f64>,
-    last_ms: Option<f64>,
+    pub(crate) first_ms: Option<f64>,
+    pub(crate) median_ms: Option<f64>,
+    pub(crate) last_ms: Option<f64>,
     /// The send's own round trip: `POST` → 201, or publish + flush.
-    send_ms: f64,
+    pub(crate) send_ms: f64,
 }
 
 /// Rounds summed up: the first, median and last deliveries across rounds, and every
 /// delivery.
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutStats {
-    receivers: u64,
-    rounds: u64,
+    pub(crate) receivers: u64,
+    pub(crate) rounds: u64,
     /// Rounds whose send failed (no shift id, or the publish failed).
-    send_errors: u64,
-    expected: u64,
-    received: u64,
-    missing: u64,
-    duplicates: u64,
-    strangers: u64,
-    send: Stats,
-    first: Stats,
-    median: Stats,
-    last: Stats,
-    every: Stats,
+    pub(crate) send_errors: u64,
+    pub(crate) expected: u64,
+    pub(crate) received: u64,
+    pub(crate) missing: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) strangers: u64,
+    pub(crate) send: Stats,
+    pub(crate) first: Stats,
+    pub(crate) median: Stats,
+    pub(crate) last: Stats,
+    pub(crate) every: Stats,
 }
 
 #[derive(Default)]
-struct FanoutRecorder {
+pub(crate) struct FanoutRecorder {
     receivers: u64,
-    rounds: Vec<Round>,
+    pub(crate) rounds: Vec<Round>,
     send_errors: u64,
     send: Recorder,
     first: Recorder,
@@ -269,7 +269,7 @@ struct FanoutRecorder {
 }
 
 impl FanoutRecorder {
-    fn new(receivers: u64) -> Self {
+    pub(crate) fn new(receivers: u64) -> Self {
         Self {
             receivers,
             ..Self::default()
@@ -278,7 +278,7 @@ impl FanoutRecorder {
 
     /// Adds one round: `deliveries` are (receiver, arrival) of its copies; receivers are
     /// those for which `expected` holds.
-    fn add(
+    pub(crate) fn add(
         &mut self,
         id: String,
         sent: Instant,
@@ -339,12 +339,12 @@ impl FanoutRecorder {
         });
     }
 
-    fn send_failed(&mut self, kind: String, took: Duration) {
+    pub(crate) fn send_failed(&mut self, kind: String, took: Duration) {
         self.send_errors += 1;
         self.send.record(took, Err(kind));
     }
 
-    fn stats(&self, elapsed: Duration) -> FanoutStats {
+    pub(crate) fn stats(&self, elapsed: Duration) -> FanoutStats {
         let sum = |f: fn(&Round) -> u64| self.rounds.iter().map(f).sum::<u64>();
         let rounds = self.rounds.len() as u64 + self.send_errors;
         FanoutStats {
@@ -669,7 +669,7 @@ fn planned(args: &RealtimeArgs) -> Duration {
 }
 
 /// Refuses a NATS URL outside the loopback interface.
-fn loopback_nats_url(raw: &str) -> anyhow::Result<()> {
+pub(crate) fn loopback_nats_url(raw: &str) -> anyhow::Result<()> {
     let url: reqwest::Url = raw
         .parse()
         .with_context(|| format!("--nats-url {raw:?} is not a URL"))?;

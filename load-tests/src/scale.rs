@@ -1,0 +1,2050 @@
+//! The `scale` scenario: real-time offers with up to 19,000 live WebSocket connections to
+//! one server process, checked by an independent delivery oracle, with NATS core and the
+//! WebSocket ping → pong round trip as same-run baselines.
+//!
+//! Data (`scripts/bench.sh scale` sets it up): `shiftwire seed --scale` nurses and
+//! facilities over the Bay Area, plus bench-only groups (`--groups`, `group<TAB>facility
+//! <TAB>nurse` lines): `target`, one verified RN homed at a remote facility nobody else
+//! can reach, and `fanout-<n>` groups of `n` verified RNs homed at remote facilities of
+//! their own. The world as seeded comes from `sql/oracle-world.sql` (`--world`); the
+//! nurses' access tokens from `shiftwire seed --tokens-out` (`--tokens`).
+//!
+//! Connections are held by `shiftwire-loadgen worker` child processes ([`crate::fleet`]),
+//! each binding its sockets to loopback source addresses of its own. Every frame is
+//! timestamped on arrival with the wall clock; every POST just before it is sent.
+//!
+//! Phases (each selectable with `--scenarios`; the connections are always opened):
+//! 1. **idle**: `--connections` nurses connect (the groups first, then others); the
+//!    server's resident memory (`/proc/<--server-pid>/status` VmRSS) before and after,
+//!    per connection, and the connect rate. Then `--pings` JSON ping → pong round trips
+//!    on the target's connection: the floor of any frame's trip.
+//! 2. **latency**: `--latency-posts` shifts at the target's facility, one every
+//!    `--latency-interval-ms`, each matching exactly the target: POST → offer p50/p99/p999.
+//! 3. **fanout**: for each `--fanout-sizes` n, `--fanout-rounds` shifts at group n's
+//!    facility: first, median and last delivery; then NATS core fanning the bytes of a
+//!    real offer out to n subscribers, the same number of rounds.
+//! 4. **sustained**: `--sustained-rate` random shifts a second (drawn like the seed's) at
+//!    random seeded facilities for `--sustained-secs`: every delivery's latency, and the
+//!    server's CPU (`/proc/<pid>/stat`).
+//! 5. **oracle**: `--oracle-posts` random shifts while `--reconnect-percent` of the
+//!    clients disconnect and reconnect with `resume` twice. Then every shift posted in
+//!    the run is judged: who had to get it (the oracle), who did, how often.
+//! 6. **storm**: the connections are closed; `--storm-claimants` nurses of a group claim
+//!    one new shift at its facility at once (the marketplace scenario's storm): exactly
+//!    one booking.
+
+use crate::{
+    fleet::{self, Fleet, FleetConfig, Ledger, lock, now_ns},
+    marketplace::{self, Nurse},
+    net,
+    oracle::{self, Rng, ShiftSpec, Verdict, World},
+    realtime::{FanoutRecorder, FanoutStats, Round, loopback_nats_url},
+    report::{self, Recorder, Stats, Table, ms, push_line},
+};
+use anyhow::{Context, anyhow, bail};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use chrono::Utc;
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+use tokio::{
+    sync::Semaphore,
+    task::JoinSet,
+    time::{Instant, MissedTickBehavior},
+};
+use uuid::Uuid;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a fan-out round waits for its last delivery before the next one.
+const ROUND_WAIT: Duration = Duration::from_secs(3);
+/// After a phase's last post: deliveries still on their way settle (no new delivery for
+/// [`QUIET`]) within this.
+const SETTLE_MAX: Duration = Duration::from_secs(8);
+const QUIET: Duration = Duration::from_millis(500);
+/// POSTs in flight at once during the sustained phase.
+const POSTS_IN_FLIGHT: usize = 64;
+const NATS_HEADER: &str = "Bench-Round";
+const NATS_CONNECT_CONCURRENCY: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Idle,
+    Latency,
+    Fanout,
+    Sustained,
+    Oracle,
+    Storm,
+}
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct ScaleArgs {
+    /// Server under test; loopback addresses only.
+    #[arg(long, default_value = "http://127.0.0.1:18080")]
+    base_url: String,
+    /// NATS server for the baseline; loopback addresses only.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// `id<TAB>access-token` lines of synthetic nurses (`shiftwire seed --tokens-out`).
+    #[arg(long)]
+    tokens: PathBuf,
+    /// The world as seeded: the output of `load-tests/sql/oracle-world.sql`.
+    #[arg(long)]
+    world: PathBuf,
+    /// `group<TAB>facility<TAB>nurse` lines: `target` and `fanout-<n>` groups.
+    #[arg(long)]
+    groups: PathBuf,
+    /// Email of a scheduler of every facility.
+    #[arg(long, env = "SHIFTWIRE_BENCH_EMAIL")]
+    email: String,
+    /// Its password (or SHIFTWIRE_BENCH_PASSWORD).
+    #[arg(long, env = "SHIFTWIRE_BENCH_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
+    password: String,
+    /// The server's process id, for its memory and CPU (`/proc/<pid>`).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Live WebSocket connections (one nurse each).
+    #[arg(long, default_value_t = 19_000, value_parser = clap::value_parser!(u32).range(1..=19_500))]
+    connections: u32,
+    /// Worker processes holding the connections.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=32))]
+    workers: u64,
+    /// Loopback source addresses (127.0.0.2, 127.0.0.3, …), dealt out to the workers.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
+    source_addrs: u64,
+    /// Connections each worker opens at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    connect_concurrency: u64,
+    /// Phases to run, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "idle,latency,fanout,sustained,oracle,storm"
+    )]
+    scenarios: Vec<Phase>,
+    /// JSON ping → pong round trips on the target's connection.
+    #[arg(long, default_value_t = 50)]
+    pings: u32,
+    /// Shifts posted for the target alone.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3000))]
+    latency_posts: u64,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    latency_interval_ms: u64,
+    /// Fan-out sizes; each needs a `fanout-<n>` group.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    fanout_sizes: Vec<u32>,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    fanout_rounds: u64,
+    /// Pause between fan-out rounds, ms.
+    #[arg(long, default_value_t = 300)]
+    round_gap_ms: u64,
+    /// NATS connections at most; more subscribers share them in turn.
+    #[arg(long, default_value_t = 10_000)]
+    nats_max_connections: u32,
+    /// Shifts posted per second in the sustained phase.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    sustained_rate: u64,
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    sustained_secs: u64,
+    /// Shifts posted during the oracle's reconnect phase.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    oracle_posts: u64,
+    /// Posts per second in the oracle phase.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    oracle_rate: u64,
+    /// Share of the clients that disconnect and reconnect with `resume`, percent.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100))]
+    reconnect_percent: u64,
+    /// Nurses claiming the storm shift at once.
+    #[arg(long, default_value_t = 1000)]
+    storm_claimants: u32,
+    /// Seed of the random shifts.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    #[arg(long)]
+    markdown_out: Option<PathBuf>,
+}
+
+/// One connected nurse.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub nurse: Uuid,
+    pub token: String,
+}
+
+/// One POST as the load generator made it.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub phase: &'static str,
+    pub spec: ShiftSpec,
+    pub id: Result<Uuid, String>,
+    /// Wall clock just before the send, and at the answer (UNIX ns).
+    pub sent_ns: u64,
+    pub answered_ns: u64,
+    pub sent_at: Instant,
+}
+
+impl Post {
+    fn took(&self) -> Duration {
+        Duration::from_nanos(self.answered_ns.saturating_sub(self.sent_ns))
+    }
+}
+
+/// A driver of one run: the workers, the scheduler's HTTP client, the world.
+pub struct Session {
+    pub fleet: Fleet,
+    pub http: reqwest::Client,
+    pub base: reqwest::Url,
+    pub scheduler_token: String,
+    pub world: Arc<World>,
+    pub clients: Vec<Client>,
+    pub posts: Arc<Mutex<Vec<Post>>>,
+}
+
+/// How to start a session.
+pub struct SessionConfig {
+    pub base: reqwest::Url,
+    pub scheduler_token: String,
+    pub world: Arc<World>,
+    pub clients: Vec<Client>,
+    pub fleet: FleetConfig,
+}
+
+/// Connecting: how it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectReport {
+    pub wanted: u64,
+    pub opened: u64,
+    pub failed: BTreeMap<String, u64>,
+    pub elapsed_secs: f64,
+    pub per_sec: f64,
+    pub connect: Stats,
+}
+
+/// The oracle's verdict on a set of posts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OracleReport {
+    pub shifts: u64,
+    /// Shifts whose POST failed (not judged).
+    pub post_errors: u64,
+    pub clients: u64,
+    /// (client, shift) pairs the oracle says must be offered.
+    pub expected: u64,
+    pub delivered: u64,
+    pub missed: u64,
+    pub wrong: u64,
+    pub duplicates: u64,
+    /// Pairs within ±0.6 % of the nurse's radius: not judged; how many got the offer.
+    pub borderline: u64,
+    pub borderline_delivered: u64,
+    /// Nurses with a live location (not judged).
+    pub unknown: u64,
+    /// Offers to clients that never connected, or for shifts the run did not post.
+    pub strays: u64,
+    /// Deliveries that came in a `resume` replay (before `resumed`).
+    pub replayed: u64,
+    /// Up to 10 examples of each failure: (kind, nurse, shift).
+    pub examples: Vec<(String, Uuid, Uuid)>,
+    /// Per phase: (phase, shifts, expected, missed, wrong, duplicates).
+    pub by_phase: Vec<(String, u64, u64, u64, u64, u64)>,
+}
+
+impl OracleReport {
+    pub fn ok(&self) -> bool {
+        self.missed == 0 && self.wrong == 0 && self.duplicates == 0 && self.strays == 0
+    }
+}
+
+/// The reconnect phase as the clients saw it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconnectReport {
+    pub posts: u64,
+    pub post_errors: u64,
+    pub cohort: u64,
+    pub cycles: u64,
+    pub dropped: u64,
+    pub resumed: u64,
+    pub replayed_offers: u64,
+    pub reconnect: Option<Stats>,
+    pub reconnect_failed: BTreeMap<String, u64>,
+}
+
+fn percentiles_of(us: &[u64], elapsed: Duration) -> Stats {
+    let mut r = Recorder::new();
+    for &u in us {
+        r.record(Duration::from_micros(u), Ok(()));
+    }
+    r.stats(elapsed)
+}
+
+impl Session {
+    pub async fn start(config: SessionConfig) -> anyhow::Result<Self> {
+        let fleet = Fleet::start(&config.fleet).await?;
+        Ok(Self {
+            fleet,
+            http: net::client(REQUEST_TIMEOUT)?,
+            base: config.base,
+            scheduler_token: config.scheduler_token,
+            world: config.world,
+            clients: config.clients,
+            posts: Arc::default(),
+        })
+    }
+
+    /// Connects every client; waits (bounded) until each has opened or failed.
+    pub async fn connect_all(&mut self, deadline: Duration) -> anyhow::Result<ConnectReport> {
+        let list: Vec<(u32, String)> = self
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as u32, c.token.clone()))
+            .collect();
+        let n = list.len();
+        let started = Instant::now();
+        self.fleet.connect(&list).await?;
+        let done = self
+            .fleet
+            .wait_until(started + deadline, |l| {
+                l.first_hello.len() + l.failed.values().sum::<u64>() as usize >= n
+            })
+            .await;
+        let elapsed = started.elapsed();
+        let l = lock(&self.fleet.ledger);
+        let mut failed = l.failed.clone();
+        if !done {
+            let missing = n - l.first_hello.len() - l.failed.values().sum::<u64>() as usize;
+            failed.insert("no answer by the deadline".into(), missing as u64);
+        }
+        let opened = l.first_hello.len() as u64;
+        Ok(ConnectReport {
+            wanted: n as u64,
+            opened,
+            failed,
+            elapsed_secs: elapsed.as_secs_f64(),
+            per_sec: opened as f64 / elapsed.as_secs_f64().max(1e-9),
+            connect: percentiles_of(&l.connect_us, elapsed),
+        })
+    }
+
+    /// Posts `spec` as the scheduler; records it.
+    pub async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
+        let post = post_shift(&self.http, &self.base, &self.scheduler_token, phase, spec).await;
+        self.posts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(post.clone());
+        post
+    }
+
+    /// Waits until no delivery has arrived for [`QUIET`] (at most [`SETTLE_MAX`]).
+    pub async fn settle(&self) {
+        let deadline = Instant::now() + SETTLE_MAX;
+        let count = |l: &Ledger| l.offers.values().map(Vec::len).sum::<usize>();
+        let mut last = count(&lock(&self.fleet.ledger));
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = count(&lock(&self.fleet.ledger));
+            if now != last {
+                last = now;
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= QUIET {
+                return;
+            }
+        }
+    }
+
+    /// Posts `posts` random shifts at `rate` a second while `percent` % of the clients
+    /// (every k-th) disconnect and reconnect with `resume`, twice; then waits for every
+    /// reconnection's `resumed` and for deliveries to settle.
+    pub async fn reconnect_phase(
+        &mut self,
+        posts: u64,
+        rate: u64,
+        percent: u64,
+        rng: &mut Rng,
+        facilities: &[Uuid],
+    ) -> anyhow::Result<ReconnectReport> {
+        let connected: Vec<u32> = {
+            let l = lock(&self.fleet.ledger);
+            let mut c: Vec<u32> = l.first_hello.keys().copied().collect();
+            c.sort_unstable();
+            c
+        };
+        let cohort: Vec<u32> = if percent == 0 {
+            Vec::new()
+        } else {
+            let want = (connected.len() as u64 * percent).div_ceil(100) as usize;
+            let step = (connected.len() / want.max(1)).max(1);
+            connected.iter().copied().step_by(step).take(want).collect()
+        };
+        let (resumed_before, dropped_before, replays_before) = {
+            let l = lock(&self.fleet.ledger);
+            (l.resumed.len(), l.dropped, l.reconnect_us.len())
+        };
+        let interval = Duration::from_micros(1_000_000 / rate.max(1));
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Drop at 1/5 and 3/5 of the posts, resume at 2/5 and 4/5.
+        let marks = [posts / 5, 2 * posts / 5, 3 * posts / 5, 4 * posts / 5];
+        let now = Utc::now();
+        let mut report = ReconnectReport {
+            cohort: cohort.len() as u64,
+            ..Default::default()
+        };
+        let mut in_flight = JoinSet::new();
+        let shared = Arc::new(self.posting());
+        for k in 0..posts {
+            ticks.tick().await;
+            if !cohort.is_empty() {
+                if k == marks[0] || k == marks[2] {
+                    self.fleet.drop_clients(&cohort).await?;
+                    report.cycles += 1;
+                } else if k == marks[1] || k == marks[3] {
+                    self.fleet.resume_clients(&cohort).await?;
+                }
+            }
+            let spec = oracle::random_shift(rng, facilities, now);
+            let poster = shared.clone();
+            in_flight.spawn(async move { poster.post("oracle", spec).await });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            report.posts += 1;
+            if !matches!(done, Ok(ref p) if p.id.is_ok()) {
+                report.post_errors += 1;
+            }
+        }
+        if !cohort.is_empty() && report.cycles > 0 {
+            // Small runs may end before the second resume mark.
+            let waiting = lock(&self.fleet.ledger).dropped - dropped_before;
+            let expected_resumes = report.cycles as usize * cohort.len();
+            if (waiting as usize) < expected_resumes {
+                self.fleet
+                    .wait_until(Instant::now() + Duration::from_secs(10), |l| {
+                        (l.dropped - dropped_before) as usize >= expected_resumes
+                    })
+                    .await;
+            }
+            // Every cohort client that is not connected now is resumed.
+            self.fleet.resume_clients(&cohort).await?;
+            self.fleet
+                .wait_until(Instant::now() + Duration::from_secs(30), |l| {
+                    l.resumed.len() - resumed_before >= expected_resumes
+                })
+                .await;
+        }
+        self.settle().await;
+        let l = lock(&self.fleet.ledger);
+        report.dropped = l.dropped - dropped_before;
+        report.resumed = (l.resumed.len() - resumed_before) as u64;
+        report.replayed_offers = l.resumed[resumed_before..]
+            .iter()
+            .map(|r| u64::from(r.2))
+            .sum();
+        report.reconnect = Some(percentiles_of(
+            &l.reconnect_us[replays_before..],
+            Duration::from_secs(1),
+        ));
+        report.reconnect_failed = l.reconnect_failed.clone();
+        Ok(report)
+    }
+
+    fn posting(&self) -> Poster {
+        Poster {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: self.scheduler_token.clone(),
+            posts: self.posts.clone(),
+        }
+    }
+
+    /// Judges every post so far; while offers are missing, waits for stragglers (a
+    /// loaded machine may pause deliveries longer than one quiet period) up to 3 times.
+    pub async fn judge_settled(&self) -> OracleReport {
+        let mut report = self.judge();
+        for _ in 0..3 {
+            if report.missed == 0 {
+                break;
+            }
+            self.settle().await;
+            report = self.judge();
+        }
+        report
+    }
+
+    /// Judges every post so far against what the clients received.
+    pub fn judge(&self) -> OracleReport {
+        let posts = self
+            .posts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let l = lock(&self.fleet.ledger);
+        judge(&self.world, &self.clients, &posts, &l)
+    }
+}
+
+/// Posts from spawned tasks.
+#[derive(Clone)]
+struct Poster {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    token: String,
+    posts: Arc<Mutex<Vec<Post>>>,
+}
+
+impl Poster {
+    async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
+        let post = post_shift(&self.http, &self.base, &self.token, phase, spec).await;
+        self.posts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(post.clone());
+        post
+    }
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: Uuid,
+}
+
+async fn post_shift(
+    http: &reqwest::Client,
+    base: &reqwest::Url,
+    token: &str,
+    phase: &'static str,
+    spec: ShiftSpec,
+) -> Post {
+    let body = serde_json::json!({
+        "role": spec.role,
+        "starts_at": spec.starts_at,
+        "ends_at": spec.ends_at,
+        "hourly_rate_cents": 6500,
+        "required_certifications": spec.certifications,
+        "unit": "Bench scale",
+        "handoff": {
+            "report_to": "Charge nurse",
+            "arrival_instructions": "Staff entrance, badge at security"
+        }
+    });
+    let url = base.join(&format!("/v1/facilities/{}/shifts", spec.facility));
+    let sent_at = Instant::now();
+    let sent_ns = now_ns();
+    let id = match url {
+        Ok(url) => {
+            let request = http.post(url).bearer_auth(token).json(&body);
+            net::json::<Created>(request.send().await, StatusCode::CREATED)
+                .await
+                .map(|c| c.id)
+        }
+        Err(e) => Err(format!("bad URL: {e}")),
+    };
+    Post {
+        phase,
+        spec,
+        id,
+        sent_ns,
+        answered_ns: now_ns(),
+        sent_at,
+    }
+}
+
+/// The oracle's count: for every post and every connected client, the verdict against
+/// what arrived.
+pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger) -> OracleReport {
+    let now = Utc::now();
+    let mut r = OracleReport {
+        clients: ledger.first_hello.len() as u64,
+        ..Default::default()
+    };
+    let connected: Vec<(u32, &Client)> = clients
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ledger.first_hello.contains_key(&(*i as u32)))
+        .map(|(i, c)| (i as u32, c))
+        .collect();
+    let mut posted: HashSet<Uuid> = HashSet::new();
+    let mut phases: BTreeMap<&str, (u64, u64, u64, u64, u64)> = BTreeMap::new();
+    let example = |r: &mut OracleReport, kind: &str, nurse: Uuid, shift: Uuid| {
+        if r.examples.iter().filter(|e| e.0 == kind).count() < 10 {
+            r.examples.push((kind.to_owned(), nurse, shift));
+        }
+    };
+    for post in posts {
+        let Ok(shift) = post.id else {
+            r.post_errors += 1;
+            continue;
+        };
+        r.shifts += 1;
+        posted.insert(shift);
+        let phase = phases.entry(post.phase).or_default();
+        phase.0 += 1;
+        let mut got: HashMap<u32, u32> = HashMap::new();
+        for d in ledger.offers.get(&shift).into_iter().flatten() {
+            *got.entry(d.client).or_default() += 1;
+            if d.replay {
+                r.replayed += 1;
+            }
+        }
+        for &(client, c) in &connected {
+            let copies = got.remove(&client).unwrap_or(0);
+            if copies > 1 {
+                r.duplicates += u64::from(copies - 1);
+                phase.4 += u64::from(copies - 1);
+                example(&mut r, "duplicate", c.nurse, shift);
+            }
+            match world.verdict(&c.nurse, &post.spec, now) {
+                Some(Verdict::Eligible) => {
+                    r.expected += 1;
+                    phase.1 += 1;
+                    if copies > 0 {
+                        r.delivered += 1;
+                    } else {
+                        r.missed += 1;
+                        phase.2 += 1;
+                        example(&mut r, "missed", c.nurse, shift);
+                    }
+                }
+                Some(Verdict::Ineligible) | None => {
+                    if copies > 0 {
+                        r.wrong += 1;
+                        phase.3 += 1;
+                        example(&mut r, "wrong", c.nurse, shift);
+                    }
+                }
+                Some(Verdict::Borderline) => {
+                    r.borderline += 1;
+                    if copies > 0 {
+                        r.borderline_delivered += 1;
+                    }
+                }
+                Some(Verdict::Unknown) => r.unknown += 1,
+            }
+        }
+        // Whatever is left went to clients that never connected.
+        r.strays += got.values().map(|&n| u64::from(n)).sum::<u64>();
+    }
+    r.strays += ledger
+        .offers
+        .iter()
+        .filter(|(shift, _)| !posted.contains(shift))
+        .map(|(_, d)| d.len() as u64)
+        .sum::<u64>();
+    r.by_phase = phases
+        .into_iter()
+        .map(|(p, (s, e, m, w, d))| (p.to_owned(), s, e, m, w, d))
+        .collect();
+    r
+}
+
+/// Deliveries of `shift` as (client, arrival) in the `FanoutRecorder`'s terms: arrivals
+/// become instants after the post's own `Instant`, by the wall-clock difference.
+fn as_instants(post: &Post, deliveries: &[fleet::Delivery]) -> Vec<(usize, Instant)> {
+    deliveries
+        .iter()
+        .map(|d| {
+            (
+                d.client as usize,
+                post.sent_at + Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns)),
+            )
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------
+// The scenario.
+
+#[derive(Debug, Serialize)]
+pub struct IdleReport {
+    pub connections: ConnectReport,
+    pub rss_before_kib: Option<u64>,
+    pub rss_after_kib: Option<u64>,
+    pub rss_per_connection_kib: Option<f64>,
+    pub server_open_files_limit: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LatencyReport {
+    pub posts: u64,
+    pub expected_recipients: Vec<u64>,
+    pub offer: Stats,
+    pub post: Stats,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub strangers: u64,
+    pub late_posts: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FanoutReport {
+    pub size: u32,
+    pub facility: Uuid,
+    /// The oracle's count of recipients of each round's shift.
+    pub expected: Vec<u64>,
+    pub shiftwire: FanoutStats,
+    pub rounds: Vec<Round>,
+    pub nats: Option<NatsReport>,
+    pub nats_error: Option<String>,
+    /// Shiftwire's last-delivery p50 over NATS core's.
+    pub last_p50_ratio: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NatsReport {
+    pub subscribers: u64,
+    pub connections: u64,
+    pub connect_failed: u64,
+    pub payload_bytes: usize,
+    pub fanout: FanoutStats,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SustainedReport {
+    pub rate: u64,
+    pub secs: u64,
+    pub posts: u64,
+    pub post_errors: u64,
+    pub late_posts: u64,
+    pub deliveries: u64,
+    pub every: Stats,
+    pub last: Stats,
+    pub post: Stats,
+    /// Server CPU over the phase (utime + stime), as a share of one core.
+    pub server_cpu_cores: Option<f64>,
+    pub elapsed_secs: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StormSummary {
+    pub group: String,
+    pub report: marketplace::StormReport,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScaleReport {
+    pub scenario: &'static str,
+    pub started_at: String,
+    pub config: ScaleArgs,
+    pub workers: u64,
+    pub worker_pids: Vec<u32>,
+    pub source_addrs: Vec<String>,
+    pub idle: IdleReport,
+    pub echo: Stats,
+    pub latency: Option<LatencyReport>,
+    pub fanout: Vec<FanoutReport>,
+    pub sustained: Option<SustainedReport>,
+    pub reconnect: Option<ReconnectReport>,
+    pub oracle: OracleReport,
+    pub storm: Option<StormSummary>,
+    pub storm_error: Option<String>,
+    pub connections_ended: BTreeMap<String, u64>,
+    pub other_frames: BTreeMap<String, u64>,
+    pub unreadable_worker_lines: u64,
+    pub ok: bool,
+}
+
+/// Reads `/proc/<pid>/status` VmRSS, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// utime + stime of `pid`, in clock ticks (USER_HZ, 100 a second on Linux).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn open_files_limit(pid: u32) -> Option<String> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(3)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        })
+}
+
+#[derive(Deserialize)]
+struct TokenPair {
+    access_token: String,
+}
+
+/// Groups: name → (facility, nurses).
+type Groups = BTreeMap<String, (Uuid, Vec<Uuid>)>;
+
+fn read_groups(path: &std::path::Path) -> anyhow::Result<Groups> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut groups: Groups = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [name, facility, nurse] = f[..] else {
+            bail!(
+                "{}: not group<TAB>facility<TAB>nurse: {line:?}",
+                path.display()
+            );
+        };
+        let facility: Uuid = facility.parse().context("group facility")?;
+        let nurse: Uuid = nurse.parse().context("group nurse")?;
+        let entry = groups
+            .entry(name.to_owned())
+            .or_insert_with(|| (facility, Vec::new()));
+        if entry.0 != facility {
+            bail!("group {name} has two facilities");
+        }
+        entry.1.push(nurse);
+    }
+    Ok(groups)
+}
+
+/// How long the run may take at most.
+fn planned(args: &ScaleArgs) -> Duration {
+    let secs = |d: u64| Duration::from_secs(d);
+    let ms = Duration::from_millis;
+    let fanout_rounds = args.fanout_sizes.len() as u32 * args.fanout_rounds as u32;
+    secs(60 + u64::from(args.connections) / 200) // connecting
+        + ms(u64::from(args.pings) * 200)
+        + ms(args.latency_posts * args.latency_interval_ms)
+        + 2 * fanout_rounds * (ROUND_WAIT + ms(args.round_gap_ms))
+        + args.fanout_sizes.len() as u32 * secs(60) // NATS connections
+        + secs(args.sustained_secs)
+        + ms(args.oracle_posts * 1000 / args.oracle_rate.max(1))
+        + secs(60) // reconnects, storm
+        + 8 * SETTLE_MAX
+}
+
+pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
+    let base = net::loopback_base_url(&args.base_url)?;
+    loopback_nats_url(&args.nats_url)?;
+    let tokens = marketplace::read_tokens(&args.tokens)?;
+    let token_of: HashMap<Uuid, String> = tokens
+        .iter()
+        .filter_map(|n| Some((n.id.parse().ok()?, n.token.clone())))
+        .collect();
+    let world = Arc::new(World::read(&args.world)?);
+    let groups = read_groups(&args.groups)?;
+    let hard_cap = planned(&args);
+    let valid_for = marketplace::tokens_valid_for(&tokens)?;
+    if valid_for < hard_cap {
+        bail!(
+            "the access tokens in {} expire in {}s, but this run may take up to {}s: seed again right before the run",
+            args.tokens.display(),
+            valid_for.as_secs(),
+            hard_cap.as_secs()
+        );
+    }
+
+    // Clients: every group member first, then other nurses (by id) up to --connections.
+    let mut chosen: Vec<Uuid> = Vec::new();
+    let mut taken: HashSet<Uuid> = HashSet::new();
+    let target_nurse = *groups
+        .get("target")
+        .and_then(|g| g.1.first())
+        .ok_or_else(|| anyhow!("{} has no `target` group", args.groups.display()))?;
+    for (_, (_, nurses)) in groups.iter() {
+        for n in nurses {
+            if taken.insert(*n) {
+                chosen.push(*n);
+            }
+        }
+    }
+    let mut others: Vec<Uuid> = world
+        .nurses
+        .keys()
+        .filter(|id| !taken.contains(id) && token_of.contains_key(id))
+        .copied()
+        .collect();
+    others.sort_unstable();
+    let wanted = args.connections as usize;
+    if chosen.len() > wanted {
+        bail!(
+            "--connections {wanted} is fewer than the {} nurses of the groups",
+            chosen.len()
+        );
+    }
+    chosen.extend(others.into_iter().take(wanted - chosen.len()));
+    if chosen.len() < wanted {
+        bail!(
+            "only {} nurses with tokens for --connections {wanted}",
+            chosen.len()
+        );
+    }
+    let clients: Vec<Client> = chosen
+        .iter()
+        .map(|id| {
+            Ok(Client {
+                nurse: *id,
+                token: token_of
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("nurse {id} has no token"))?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    eprintln!(
+        "scale benchmark against {base}: {} connections over {} worker processes and {} source addresses; phases {:?}; hard cap {}s, tokens valid for {}s",
+        clients.len(),
+        args.workers,
+        args.source_addrs,
+        args.scenarios,
+        hard_cap.as_secs(),
+        valid_for.as_secs()
+    );
+    let report = tokio::time::timeout(
+        hard_cap,
+        phases(&args, base, world, groups, clients, target_nurse, hard_cap),
+    )
+    .await
+    .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let markdown = markdown(&report);
+    println!("{markdown}");
+    if !report.ok {
+        eprintln!(
+            "scale: DELIVERIES WERE MISSED, WRONG OR DUPLICATED, OR SOMETHING FAILED; see the report"
+        );
+    }
+    report::write_outputs(
+        &report,
+        &markdown,
+        args.json_out.as_deref(),
+        args.markdown_out.as_deref(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn phases(
+    args: &ScaleArgs,
+    base: reqwest::Url,
+    world: Arc<World>,
+    groups: Groups,
+    clients: Vec<Client>,
+    target_nurse: Uuid,
+    hard_cap: Duration,
+) -> anyhow::Result<ScaleReport> {
+    let started_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let http = net::client(REQUEST_TIMEOUT)?;
+    let pair: TokenPair = net::json(
+        http.post(base.join("/v1/auth/login")?)
+            .json(&serde_json::json!({ "email": args.email, "password": args.password }))
+            .send()
+            .await,
+        StatusCode::OK,
+    )
+    .await
+    .map_err(|e| anyhow!("signing in as the scheduler {} failed ({e})", args.email))?;
+    let mut ws_url = base.join("/v1/ws")?;
+    ws_url
+        .set_scheme("ws")
+        .map_err(|()| anyhow!("cannot make a ws:// URL of {base}"))?;
+    let addrs = fleet::source_addrs(args.source_addrs as usize);
+    let fleet_config = FleetConfig {
+        bin: fleet::this_binary()?,
+        workers: args.workers as usize,
+        ws_url: ws_url.to_string(),
+        source_addrs: addrs.clone(),
+        connect_concurrency: args.connect_concurrency as usize,
+        max_secs: hard_cap.as_secs() + 30,
+    };
+    let mut session = Session::start(SessionConfig {
+        base: base.clone(),
+        scheduler_token: pair.access_token,
+        world: world.clone(),
+        clients,
+        fleet: fleet_config,
+    })
+    .await?;
+    let on = |p: Phase| args.scenarios.contains(&p);
+    let target_client = session
+        .clients
+        .iter()
+        .position(|c| c.nurse == target_nurse)
+        .ok_or_else(|| anyhow!("the target nurse is not among the clients"))?
+        as u32;
+
+    // 1. idle
+    let rss_before = args.server_pid.and_then(rss_kib);
+    eprintln!("idle: connecting {} clients", session.clients.len());
+    let connections = session
+        .connect_all(Duration::from_secs(60 + u64::from(args.connections) / 200))
+        .await?;
+    eprintln!(
+        "idle: {} of {} open in {:.1} s ({:.0}/s), {} failed",
+        connections.opened,
+        connections.wanted,
+        connections.elapsed_secs,
+        connections.per_sec,
+        connections.failed.values().sum::<u64>()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = args.server_pid.and_then(rss_kib);
+    let idle = IdleReport {
+        rss_per_connection_kib: match (rss_before, rss_after) {
+            (Some(a), Some(b)) if connections.opened > 0 => {
+                Some((b as f64 - a as f64) / connections.opened as f64)
+            }
+            _ => None,
+        },
+        connections,
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        server_open_files_limit: args.server_pid.and_then(open_files_limit),
+    };
+
+    // The floor: JSON ping → pong on the target's connection.
+    let echo_started = Instant::now();
+    let mut echo = Recorder::new().stats(Duration::ZERO);
+    if args.pings > 0 {
+        session.fleet.ping(target_client, args.pings).await?;
+        session
+            .fleet
+            .wait_until(
+                Instant::now() + Duration::from_millis(u64::from(args.pings) * 2200 + 1000),
+                |l| l.pong_reports >= 1,
+            )
+            .await;
+        let l = lock(&session.fleet.ledger);
+        let mut r = Recorder::new();
+        for &u in &l.pongs_us {
+            r.record(Duration::from_micros(u), Ok(()));
+        }
+        r.error("no pong", l.ping_errors);
+        echo = r.stats(echo_started.elapsed());
+    }
+
+    // 2. latency
+    let latency = if on(Phase::Latency) {
+        let facility = groups["target"].0;
+        eprintln!(
+            "latency: {} posts for the target alone, one every {} ms",
+            args.latency_posts, args.latency_interval_ms
+        );
+        let mut ticks = tokio::time::interval(Duration::from_millis(args.latency_interval_ms));
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut posts = Vec::new();
+        let mut late = 0;
+        let now = Utc::now();
+        for k in 0..args.latency_posts {
+            let slot = ticks.tick().await;
+            if slot.elapsed() > Duration::from_millis(5) {
+                late += 1;
+            }
+            let spec = rn_shift(facility, now, k);
+            posts.push(session.post("latency", spec).await);
+        }
+        session.settle().await;
+        let l = lock(&session.fleet.ledger);
+        let mut rec = FanoutRecorder::new(1);
+        let mut expected = Vec::new();
+        for p in &posts {
+            match p.id {
+                Ok(id) => {
+                    let d = l.offers.get(&id).cloned().unwrap_or_default();
+                    expected.push(expected_count(&world, &session.clients, &l, &p.spec));
+                    rec.add(
+                        id.to_string(),
+                        p.sent_at,
+                        p.took(),
+                        &as_instants(p, &d),
+                        |c| c == target_client as usize,
+                    );
+                }
+                Err(ref e) => rec.send_failed(e.clone(), p.took()),
+            }
+        }
+        let s = rec.stats(Duration::from_millis(
+            args.latency_posts * args.latency_interval_ms,
+        ));
+        expected.sort_unstable();
+        expected.dedup();
+        Some(LatencyReport {
+            posts: posts.len() as u64,
+            expected_recipients: expected,
+            offer: s.first.clone(),
+            post: s.send.clone(),
+            missing: s.missing,
+            duplicates: s.duplicates,
+            strangers: s.strangers,
+            late_posts: late,
+        })
+    } else {
+        None
+    };
+
+    // 3. fan-out, each size followed by its NATS baseline.
+    let mut fanout = Vec::new();
+    if on(Phase::Fanout) {
+        for &size in &args.fanout_sizes {
+            let name = format!("fanout-{size}");
+            let Some((facility, _)) = groups.get(&name) else {
+                bail!(
+                    "--fanout-sizes has {size}, but {} has no {name} group",
+                    args.groups.display()
+                );
+            };
+            eprintln!("fanout: {} rounds to the {name} group", args.fanout_rounds);
+            let now = Utc::now();
+            let mut posts = Vec::new();
+            for k in 0..args.fanout_rounds {
+                let spec = rn_shift(*facility, now, 1000 + k);
+                let expected = {
+                    let l = lock(&session.fleet.ledger);
+                    expected_count(&world, &session.clients, &l, &spec)
+                };
+                let post = session.post("fanout", spec).await;
+                if let Ok(id) = post.id {
+                    session
+                        .fleet
+                        .wait_until(Instant::now() + ROUND_WAIT, |l| {
+                            l.offers.get(&id).map_or(0, Vec::len) as u64 >= expected
+                        })
+                        .await;
+                }
+                posts.push((post, expected));
+                tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
+            }
+            session.settle().await;
+            let (shiftwire, rounds, expected, sample) = {
+                let l = lock(&session.fleet.ledger);
+                let receivers = posts.first().map_or(0, |p| p.1);
+                let mut rec = FanoutRecorder::new(receivers);
+                for (p, _) in &posts {
+                    match p.id {
+                        Ok(id) => {
+                            let d = l.offers.get(&id).cloned().unwrap_or_default();
+                            let must: HashSet<usize> = session
+                                .clients
+                                .iter()
+                                .enumerate()
+                                .filter(|(i, c)| {
+                                    l.first_hello.contains_key(&(*i as u32))
+                                        && world.verdict(&c.nurse, &p.spec, Utc::now())
+                                            != Some(Verdict::Ineligible)
+                                })
+                                .map(|(i, _)| i)
+                                .collect();
+                            rec.add(
+                                id.to_string(),
+                                p.sent_at,
+                                p.took(),
+                                &as_instants(p, &d),
+                                |c| must.contains(&c),
+                            );
+                        }
+                        Err(ref e) => rec.send_failed(e.clone(), p.took()),
+                    }
+                }
+                let stats = rec.stats(Duration::from_secs(1));
+                (
+                    stats,
+                    rec.rounds,
+                    posts.iter().map(|p| p.1).collect::<Vec<_>>(),
+                    l.sample.clone(),
+                )
+            };
+            let payload = sample.unwrap_or_else(|| "x".repeat(450));
+            eprintln!(
+                "fanout {size}: last delivery p50 {}; NATS baseline with {} subscribers",
+                ms(shiftwire.last.latency_ms.p50),
+                size
+            );
+            let (nats, nats_error) = match nats_baseline(args, size, Bytes::from(payload)).await {
+                Ok(n) => (Some(n), None),
+                Err(e) => (None, Some(format!("{e:#}"))),
+            };
+            let last_p50_ratio = nats.as_ref().and_then(|n| {
+                let nats = n.fanout.last.latency_ms.p50;
+                (nats > 0.0 && shiftwire.last.ok > 0).then(|| shiftwire.last.latency_ms.p50 / nats)
+            });
+            fanout.push(FanoutReport {
+                size,
+                facility: *facility,
+                expected,
+                shiftwire,
+                rounds,
+                nats,
+                nats_error,
+                last_p50_ratio,
+            });
+        }
+    }
+
+    // 4. sustained
+    let sustained = if on(Phase::Sustained) {
+        eprintln!(
+            "sustained: {} shifts a second for {} s",
+            args.sustained_rate, args.sustained_secs
+        );
+        let facilities = random_facilities(&world, &groups);
+        let mut rng = Rng::new(args.seed);
+        let poster = Arc::new(session.posting());
+        let first_post = session
+            .posts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        let cpu0 = args.server_pid.and_then(cpu_ticks);
+        let started = Instant::now();
+        let interval = Duration::from_micros(1_000_000 / args.sustained_rate);
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let permits = Arc::new(Semaphore::new(POSTS_IN_FLIGHT));
+        let mut set = JoinSet::new();
+        let total = args.sustained_rate * args.sustained_secs;
+        let now = Utc::now();
+        let mut late = 0;
+        for _ in 0..total {
+            let slot = ticks.tick().await;
+            if slot.elapsed() > Duration::from_millis(5) {
+                late += 1;
+            }
+            let spec = oracle::random_shift(&mut rng, &facilities, now);
+            let (poster, permit) = (poster.clone(), permits.clone().acquire_owned().await?);
+            set.spawn(async move {
+                let p = poster.post("sustained", spec).await;
+                drop(permit);
+                p
+            });
+        }
+        while set.join_next().await.is_some() {}
+        let posting = started.elapsed();
+        let cpu1 = args.server_pid.and_then(cpu_ticks);
+        session.settle().await;
+        let posts: Vec<Post> =
+            session.posts.lock().unwrap_or_else(PoisonError::into_inner)[first_post..].to_vec();
+        let l = lock(&session.fleet.ledger);
+        let mut rec = FanoutRecorder::new(0);
+        let mut deliveries = 0;
+        for p in &posts {
+            match p.id {
+                Ok(id) => {
+                    let d = l.offers.get(&id).cloned().unwrap_or_default();
+                    deliveries += d.len() as u64;
+                    if !d.is_empty() {
+                        rec.add(
+                            id.to_string(),
+                            p.sent_at,
+                            p.took(),
+                            &as_instants(p, &d),
+                            |_| true,
+                        );
+                    }
+                }
+                Err(ref e) => rec.send_failed(e.clone(), p.took()),
+            }
+        }
+        let s = rec.stats(posting);
+        Some(SustainedReport {
+            rate: args.sustained_rate,
+            secs: args.sustained_secs,
+            posts: posts.len() as u64,
+            post_errors: s.send_errors,
+            late_posts: late,
+            deliveries,
+            every: s.every.clone(),
+            last: s.last.clone(),
+            post: s.send.clone(),
+            server_cpu_cores: match (cpu0, cpu1) {
+                (Some(a), Some(b)) => Some((b - a) as f64 / 100.0 / posting.as_secs_f64()),
+                _ => None,
+            },
+            elapsed_secs: posting.as_secs_f64(),
+        })
+    } else {
+        None
+    };
+
+    // 5. oracle with reconnects
+    let reconnect = if on(Phase::Oracle) {
+        eprintln!(
+            "oracle: {} shifts while {} % of the clients reconnect with resume",
+            args.oracle_posts, args.reconnect_percent
+        );
+        let facilities = random_facilities(&world, &groups);
+        let mut rng = Rng::new(args.seed ^ 0x5eed);
+        Some(
+            session
+                .reconnect_phase(
+                    args.oracle_posts,
+                    args.oracle_rate,
+                    args.reconnect_percent,
+                    &mut rng,
+                    &facilities,
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    session.settle().await;
+    eprintln!("oracle: judging every shift posted against every connected client");
+    let oracle = session.judge_settled().await;
+    eprintln!(
+        "oracle: {} shifts, {} offers expected, {} missed, {} wrong, {} duplicates ({} borderline, {} replayed)",
+        oracle.shifts,
+        oracle.expected,
+        oracle.missed,
+        oracle.wrong,
+        oracle.duplicates,
+        oracle.borderline,
+        oracle.replayed
+    );
+
+    eprintln!("closing the connections");
+    session.fleet.close_all().await?;
+    let (connections_ended, other_frames, unreadable, worker_pids) = {
+        let l = lock(&session.fleet.ledger);
+        (
+            l.ended.clone(),
+            l.other_frames.clone(),
+            l.unreadable_lines,
+            l.worker_pids.clone(),
+        )
+    };
+    let workers = session.fleet.workers() as u64;
+    let poster = session.posting();
+    let tokens = token_of_clients(&session);
+    session.fleet.shutdown().await;
+
+    // 6. storm
+    let (storm, storm_error) = if on(Phase::Storm) {
+        match claim_storm(args, &base, &poster, &groups, &tokens).await {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        }
+    } else {
+        (None, None)
+    };
+
+    let ok = idle.connections.failed.is_empty()
+        && oracle.ok()
+        && connections_ended.is_empty()
+        && unreadable == 0
+        && echo.errors == 0
+        && latency
+            .as_ref()
+            .is_none_or(|l| l.missing == 0 && l.post.errors == 0)
+        && fanout
+            .iter()
+            .all(|f| f.shiftwire.send_errors == 0 && f.nats_error.is_none())
+        && sustained.as_ref().is_none_or(|s| s.post_errors == 0)
+        && reconnect
+            .as_ref()
+            .is_none_or(|r| r.post_errors == 0 && r.reconnect_failed.is_empty())
+        && storm_error.is_none()
+        && storm.as_ref().is_none_or(|s| s.report.ok);
+    Ok(ScaleReport {
+        scenario: "scale",
+        started_at,
+        config: args.clone(),
+        workers,
+        worker_pids,
+        source_addrs: addrs.iter().map(ToString::to_string).collect(),
+        idle,
+        echo,
+        latency,
+        fanout,
+        sustained,
+        reconnect,
+        oracle,
+        storm,
+        storm_error,
+        connections_ended,
+        other_frames,
+        unreadable_worker_lines: unreadable,
+        ok,
+    })
+}
+
+fn token_of_clients(session: &Session) -> HashMap<Uuid, String> {
+    session
+        .clients
+        .iter()
+        .map(|c| (c.nurse, c.token.clone()))
+        .collect()
+}
+
+/// The oracle's number of recipients of `spec` among the connected clients.
+fn expected_count(world: &World, clients: &[Client], l: &Ledger, spec: &ShiftSpec) -> u64 {
+    let now = Utc::now();
+    clients
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            l.first_hello.contains_key(&(*i as u32))
+                && world.verdict(&c.nurse, spec, now) == Some(Verdict::Eligible)
+        })
+        .count() as u64
+}
+
+/// Seeded facilities (not the groups' remote ones) for random shifts.
+fn random_facilities(world: &World, groups: &Groups) -> Vec<Uuid> {
+    let remote: HashSet<Uuid> = groups.values().map(|g| g.0).collect();
+    world
+        .facility_order
+        .iter()
+        .filter(|f| !remote.contains(f))
+        .copied()
+        .collect()
+}
+
+/// An open RN shift without required certifications at `facility`; `k` spreads the
+/// start times.
+pub fn rn_shift(facility: Uuid, now: chrono::DateTime<Utc>, k: u64) -> ShiftSpec {
+    let starts_at = now
+        + chrono::Duration::hours(24)
+        + chrono::Duration::minutes(5 * i64::try_from(k % 10_000).unwrap_or(0));
+    ShiftSpec {
+        facility,
+        role: "RN".into(),
+        starts_at,
+        ends_at: starts_at + chrono::Duration::hours(8),
+        certifications: vec![],
+    }
+}
+
+/// NATS core: `subscribers` subscriptions of one unique subject on at most
+/// `--nats-max-connections` connections (in turn), a publisher on its own connection,
+/// `--fanout-rounds` publishes of `payload` paced like the WebSocket rounds.
+async fn nats_baseline(
+    args: &ScaleArgs,
+    subscribers: u32,
+    payload: Bytes,
+) -> anyhow::Result<NatsReport> {
+    type Seen = Arc<Mutex<HashMap<u64, Vec<(usize, Instant)>>>>;
+    let subject = format!("shiftwire.bench.scale.{}", Uuid::now_v7().simple());
+    let conns = subscribers.min(args.nats_max_connections.max(1)) as usize;
+    let permits = Arc::new(Semaphore::new(NATS_CONNECT_CONCURRENCY));
+    let mut connecting = JoinSet::new();
+    for _ in 0..conns {
+        let (url, permits) = (args.nats_url.clone(), permits.clone());
+        connecting.spawn(async move {
+            let _p = permits.acquire_owned().await;
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                async_nats::ConnectOptions::new()
+                    .connection_timeout(Duration::from_secs(10))
+                    .connect(url.as_str()),
+            )
+            .await
+        });
+    }
+    let mut clients = Vec::new();
+    let mut connect_failed = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let joined = tokio::select! {
+            j = connecting.join_next() => j,
+            () = tokio::time::sleep_until(deadline) => {
+                connect_failed += connecting.len() as u64;
+                connecting.abort_all();
+                break;
+            }
+        };
+        let Some(joined) = joined else { break };
+        match joined {
+            Ok(Ok(Ok(c))) => clients.push(c),
+            _ => connect_failed += 1,
+        }
+    }
+    if clients.is_empty() {
+        bail!("no NATS connection opened");
+    }
+    let seen: Seen = Arc::default();
+    let mut readers = JoinSet::new();
+    for i in 0..subscribers as usize {
+        let client = &clients[i % clients.len()];
+        let mut sub = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| anyhow!("subscribe: {e}"))?;
+        let seen = seen.clone();
+        readers.spawn(async move {
+            while let Some(message) = sub.next().await {
+                let at = Instant::now();
+                let round = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(NATS_HEADER))
+                    .and_then(|v| v.as_str().parse::<u64>().ok());
+                if let Some(round) = round {
+                    seen.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .entry(round)
+                        .or_default()
+                        .push((i, at));
+                }
+            }
+        });
+    }
+    // The server has every subscription once each connection's flush is back.
+    for c in &clients {
+        c.flush().await.map_err(|e| anyhow!("flush: {e}"))?;
+    }
+    let publisher = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(10))
+        .connect(args.nats_url.as_str())
+        .await
+        .context("connecting the NATS publisher")?;
+    let mut rec = FanoutRecorder::new(u64::from(subscribers));
+    let started = Instant::now();
+    let mut sends = Vec::new();
+    for round in 0..args.fanout_rounds {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(NATS_HEADER, round.to_string());
+        let sent = Instant::now();
+        let published = async {
+            publisher
+                .publish_with_headers(subject.clone(), headers, payload.clone())
+                .await
+                .map_err(|e| format!("publish: {}", e.kind()))?;
+            publisher
+                .flush()
+                .await
+                .map_err(|_| "flush failed".to_owned())
+        }
+        .await;
+        let took = sent.elapsed();
+        if published.is_ok() {
+            let until = Instant::now() + ROUND_WAIT;
+            while Instant::now() < until {
+                let n = seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&round)
+                    .map_or(0, Vec::len);
+                if n >= subscribers as usize {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        sends.push((round, sent, took, published));
+        tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    readers.abort_all();
+    let elapsed = started.elapsed();
+    drop(clients);
+    drop(publisher);
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+    let none = Vec::new();
+    for (round, sent, took, published) in sends {
+        match published {
+            Ok(()) => rec.add(
+                round.to_string(),
+                sent,
+                took,
+                seen.get(&round).unwrap_or(&none),
+                |_| true,
+            ),
+            Err(kind) => rec.send_failed(kind, took),
+        }
+    }
+    Ok(NatsReport {
+        subscribers: u64::from(subscribers),
+        connections: conns as u64 - connect_failed,
+        connect_failed,
+        payload_bytes: payload.len(),
+        fanout: rec.stats(elapsed),
+    })
+}
+
+/// The smallest fan-out group with at least `--storm-claimants` nurses claims one new
+/// shift at its facility at once.
+async fn claim_storm(
+    args: &ScaleArgs,
+    base: &reqwest::Url,
+    poster: &Poster,
+    groups: &Groups,
+    tokens: &HashMap<Uuid, String>,
+) -> anyhow::Result<StormSummary> {
+    let n = args.storm_claimants as usize;
+    let (name, (facility, nurses)) = groups
+        .iter()
+        .filter(|(name, g)| name.starts_with("fanout-") && g.1.len() >= n)
+        .min_by_key(|(_, g)| g.1.len())
+        .ok_or_else(|| anyhow!("no fan-out group has {n} nurses for the storm"))?;
+    let post = poster
+        .post(
+            "storm",
+            rn_shift(*facility, Utc::now() + chrono::Duration::days(20), 0),
+        )
+        .await;
+    let shift = post
+        .id
+        .map_err(|e| anyhow!("posting the storm shift: {e}"))?;
+    let claimants: Vec<Nurse> = nurses
+        .iter()
+        .take(n)
+        .map(|id| Nurse {
+            id: id.to_string(),
+            token: tokens.get(id).cloned().unwrap_or_default(),
+        })
+        .collect();
+    eprintln!("storm: {n} nurses of {name} claim shift {shift} at once");
+    let target = Arc::new(marketplace::Target {
+        client: net::client(REQUEST_TIMEOUT)?,
+        base: base.clone(),
+        nearby: base.join("/v1/shifts/nearby")?,
+        healthz: base.join("/healthz")?,
+        me: base.join("/v1/me")?,
+        bookings: base.join("/v1/me/bookings")?,
+    });
+    let (report, _, _) =
+        marketplace::storm(&target, &Arc::new(claimants), &shift.to_string()).await?;
+    Ok(StormSummary {
+        group: name.clone(),
+        report,
+    })
+}
+
+// ------------------------------------------------------------------------------------
+// Markdown.
+
+fn list(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn markdown(r: &ScaleReport) -> String {
+    let c = &r.config;
+    let mut out = String::new();
+    let i = &r.idle;
+    push_line(
+        &mut out,
+        format_args!(
+            "**Connections.** {} nurses connected (`GET /v1/ws`, Bearer token) from {} `shiftwire-loadgen worker` processes bound to {} loopback source addresses ({}); {} opened, {} failed ({}), in {:.1} s: **{:.0} connections/s** (each worker opening {} at a time); connect to `hello` p50 {}, p99 {}. Server open-files limit (soft / hard): {}.",
+            thousands(i.connections.wanted),
+            r.workers,
+            r.source_addrs.len(),
+            r.source_addrs.join(", "),
+            thousands(i.connections.opened),
+            i.connections.failed.values().sum::<u64>(),
+            list(&i.connections.failed),
+            i.connections.elapsed_secs,
+            i.connections.per_sec,
+            c.connect_concurrency,
+            ms(i.connections.connect.latency_ms.p50),
+            ms(i.connections.connect.latency_ms.p99),
+            i.server_open_files_limit.as_deref().unwrap_or("unknown"),
+        ),
+    );
+    push_line(&mut out, "");
+    let mib = |k: Option<u64>| {
+        k.map_or_else(
+            || "–".to_owned(),
+            |k| format!("{:.1} MiB", k as f64 / 1024.0),
+        )
+    };
+    let mut t = Table::new(&["Idle connections", "value"]);
+    t.row(vec![
+        "server RSS before connecting (`/proc/<pid>/status` VmRSS)".into(),
+        mib(i.rss_before_kib),
+    ]);
+    t.row(vec![
+        "server RSS with every connection open, 2 s later".into(),
+        mib(i.rss_after_kib),
+    ]);
+    t.row(vec![
+        "**server memory per connection**".into(),
+        i.rss_per_connection_kib
+            .map_or_else(|| "–".into(), |k| format!("**{k:.1} KiB**")),
+    ]);
+    t.row(vec![
+        "connect rate".into(),
+        format!("{:.0} /s", i.connections.per_sec),
+    ]);
+    out.push_str(&t.markdown());
+    push_line(&mut out, "");
+
+    let mut lat = Table::new(&[
+        "Latency, from just before the POST",
+        "count",
+        "errors",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+    ]);
+    let row = |name: String, s: &Stats| {
+        let l = &s.latency_ms;
+        vec![
+            name,
+            s.requests.to_string(),
+            s.errors_cell(),
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+        ]
+    };
+    if let Some(l) = &r.latency {
+        push_line(
+            &mut out,
+            format_args!(
+                "**POST → offer, one eligible nurse among {} connected.** {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}.",
+                thousands(i.connections.opened),
+                l.posts,
+                c.latency_interval_ms,
+                l.late_posts,
+                l.expected_recipients
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                l.missing,
+                l.duplicates,
+                l.strangers
+            ),
+        );
+        push_line(&mut out, "");
+        lat.row(row(
+            "POST → `shift.offered` on the target's socket".into(),
+            &l.offer,
+        ));
+        lat.row(row("**baseline**: the POST itself → 201".into(), &l.post));
+    }
+    lat.row(row(
+        "**floor**: JSON `ping` → `pong` on the target's socket (the real server, same connection)"
+            .into(),
+        &r.echo,
+    ));
+    out.push_str(&lat.markdown());
+    push_line(&mut out, "");
+
+    if !r.fanout.is_empty() {
+        push_line(
+            &mut out,
+            format_args!(
+                "**Fan-out.** For each size n, {} open RN shifts posted at the remote facility of a group of n connected nurses homed there (all {} connections open), each once the previous one reached every recipient (or after {} s) and a pause of {} ms; first, median and last delivery from just before the POST. Baseline in the same run, right after: NATS core (`{}`) fanning the bytes of a real `shift.offered` frame out to n subscriptions of one subject, on min(n, {}) connections (subscriptions share connections in turn beyond that), published the same number of times and paced the same way; the WebSocket connections stay open meanwhile.",
+                c.fanout_rounds,
+                thousands(i.connections.opened),
+                ROUND_WAIT.as_secs(),
+                c.round_gap_ms,
+                c.nats_url,
+                thousands(u64::from(c.nats_max_connections))
+            ),
+        );
+        push_line(&mut out, "");
+        let mut t = Table::new(&[
+            "Fan-out to n (per round)",
+            "oracle's n",
+            "first p50",
+            "median p50",
+            "last p50",
+            "last p99",
+            "NATS first p50",
+            "NATS median p50",
+            "NATS last p50",
+            "NATS last p99",
+            "last p50 Shiftwire / NATS",
+            "missing / dup.",
+        ]);
+        for f in &r.fanout {
+            let s = &f.shiftwire;
+            let n = f.nats.as_ref().map(|n| &n.fanout);
+            let nc =
+                |pick: fn(&FanoutStats) -> f64| n.map_or_else(|| "–".to_owned(), |n| ms(pick(n)));
+            let mut oracle_n: Vec<u64> = f.expected.clone();
+            oracle_n.dedup();
+            t.row(vec![
+                format!("{}", thousands(u64::from(f.size))),
+                oracle_n
+                    .iter()
+                    .map(|n| thousands(*n))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                ms(s.first.latency_ms.p50),
+                ms(s.median.latency_ms.p50),
+                ms(s.last.latency_ms.p50),
+                ms(s.last.latency_ms.p99),
+                nc(|n| n.first.latency_ms.p50),
+                nc(|n| n.median.latency_ms.p50),
+                nc(|n| n.last.latency_ms.p50),
+                nc(|n| n.last.latency_ms.p99),
+                f.last_p50_ratio
+                    .map_or_else(|| "–".into(), |x| format!("**{x:.1}×**")),
+                format!("{} / {}", s.missing, s.duplicates),
+            ]);
+        }
+        out.push_str(&t.markdown());
+        push_line(&mut out, "");
+        for f in &r.fanout {
+            if let Some(e) = &f.nats_error {
+                push_line(
+                    &mut out,
+                    format_args!("**NATS baseline for {} failed**: {e}.", f.size),
+                );
+            } else if let Some(n) = &f.nats
+                && (n.connect_failed > 0 || n.fanout.missing > 0)
+            {
+                push_line(
+                    &mut out,
+                    format_args!(
+                        "NATS for {}: {} connections failed, {} deliveries missing.",
+                        f.size, n.connect_failed, n.fanout.missing
+                    ),
+                );
+            }
+        }
+        push_line(&mut out, "");
+    }
+
+    if let Some(s) = &r.sustained {
+        push_line(
+            &mut out,
+            format_args!(
+                "**Sustained.** {} random shifts a second for {} s ({} posted, {} failed, {} sent late; at most {} POSTs in flight) at random seeded facilities, drawn like the seed draws (RN/LPN/CNA, no certification / BLS / BLS+ACLS, 8–12 h within two weeks), with all {} connections open: {} offers delivered. Server CPU over the posting window (`/proc/<pid>/stat` utime+stime): **{}**.",
+                s.rate,
+                s.secs,
+                s.posts,
+                s.post_errors,
+                s.late_posts,
+                POSTS_IN_FLIGHT,
+                thousands(i.connections.opened),
+                thousands(s.deliveries),
+                s.server_cpu_cores
+                    .map_or_else(|| "–".into(), |x| format!("{:.0} % of one core", x * 100.0)),
+            ),
+        );
+        push_line(&mut out, "");
+        let mut t = Table::new(&[
+            "Sustained, from just before the POST",
+            "count",
+            "errors",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+        ]);
+        t.row(row("every delivery (end to end)".into(), &s.every));
+        t.row(row("last delivery of each shift".into(), &s.last));
+        t.row(row("the POST → 201".into(), &s.post));
+        out.push_str(&t.markdown());
+        push_line(&mut out, "");
+    }
+
+    let o = &r.oracle;
+    if let Some(rc) = &r.reconnect {
+        push_line(
+            &mut out,
+            format_args!(
+                "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; reconnects that failed: {}.",
+                rc.posts,
+                c.oracle_rate,
+                thousands(rc.cohort),
+                c.reconnect_percent,
+                rc.cycles,
+                rc.dropped,
+                rc.resumed,
+                rc.replayed_offers,
+                rc.reconnect
+                    .as_ref()
+                    .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
+                rc.reconnect
+                    .as_ref()
+                    .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
+                list(&rc.reconnect_failed),
+            ),
+        );
+        push_line(&mut out, "");
+    }
+    push_line(
+        &mut out,
+        format_args!(
+            "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`load-tests/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):",
+            oracle::BORDERLINE * 100.0,
+            thousands(o.shifts),
+            o.post_errors,
+            thousands(o.clients),
+        ),
+    );
+    push_line(&mut out, "");
+    let mut t = Table::new(&[
+        "Phase",
+        "shifts",
+        "offers expected",
+        "missed",
+        "wrong",
+        "duplicates",
+    ]);
+    for (p, s, e, m, w, d) in &o.by_phase {
+        t.row(vec![
+            p.clone(),
+            thousands(*s),
+            thousands(*e),
+            m.to_string(),
+            w.to_string(),
+            d.to_string(),
+        ]);
+    }
+    t.row(vec![
+        "**all**".into(),
+        thousands(o.shifts),
+        thousands(o.expected),
+        format!("**{}**", o.missed),
+        format!("**{}**", o.wrong),
+        format!("**{}**", o.duplicates),
+    ]);
+    out.push_str(&t.markdown());
+    push_line(&mut out, "");
+    push_line(
+        &mut out,
+        format_args!(
+            "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}.{}",
+            thousands(o.borderline),
+            o.borderline_delivered,
+            o.unknown,
+            o.strays,
+            thousands(o.replayed),
+            if o.examples.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Examples: {}.",
+                    o.examples
+                        .iter()
+                        .map(|(k, n, s)| format!("{k} nurse `{n}` shift `{s}`"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            }
+        ),
+    );
+    push_line(&mut out, "");
+
+    if let Some(s) = &r.storm {
+        let st = &s.report;
+        push_line(
+            &mut out,
+            format_args!(
+                "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}.",
+                st.claimants,
+                s.group,
+                st.created,
+                st.shift_taken,
+                list(&st.unexpected),
+                st.winner_booking_listed,
+                ms(st.claims.latency_ms.p50),
+                ms(st.claims.latency_ms.p99),
+                ms(st.claims.latency_ms.max),
+            ),
+        );
+        push_line(&mut out, "");
+    } else if let Some(e) = &r.storm_error {
+        push_line(&mut out, format_args!("**The claim storm failed**: {e}."));
+        push_line(&mut out, "");
+    }
+    push_line(
+        &mut out,
+        format_args!(
+            "Connections the server ended (the clients reconnected with `resume`): {}. Other frames received: {}.",
+            list(&r.connections_ended),
+            list(&r.other_frames)
+        ),
+    );
+    push_line(&mut out, "");
+    if r.ok {
+        push_line(
+            &mut out,
+            "Every connection opened; the oracle found no missed, wrong or duplicate offer; every phase completed without errors.",
+        );
+    } else {
+        push_line(
+            &mut out,
+            "**SOMETHING FAILED: missed, wrong or duplicate offers, failed connections or requests, or a storm without exactly one booking; see above.**",
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_read_this_process() {
+        assert!(cpu_ticks(std::process::id()).is_some());
+        assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn the_default_run_ends_within_a_seeded_tokens_lifetime() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ScaleArgs,
+        }
+        let cli = Cli::parse_from([
+            "x",
+            "--tokens",
+            "t.tsv",
+            "--world",
+            "w.tsv",
+            "--groups",
+            "g.tsv",
+            "--email",
+            "s@example.com",
+            "--password",
+            "p",
+        ]);
+        assert_eq!(cli.args.connections, 19_000);
+        assert_eq!(cli.args.fanout_sizes, vec![100, 1000, 10_000]);
+        // Tokens last 15 minutes from seeding; set-up takes under a minute of that.
+        assert!(
+            planned(&cli.args) <= Duration::from_secs(14 * 60),
+            "{:?}",
+            planned(&cli.args)
+        );
+    }
+
+    #[test]
+    fn thousands_have_commas() {
+        assert_eq!(thousands(19_000), "19,000");
+        assert_eq!(thousands(100), "100");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}
