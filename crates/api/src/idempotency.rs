@@ -34,8 +34,23 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let (true, Some(key)) = (applies, key) else {
         return next.run(request).await;
     };
+    // Keys are scoped per user; without a valid token the route itself answers 401 (before
+    // anything is said about the key).
+    let user_id = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .and_then(|token| state.jwt.verify(token.trim()).ok())
+        .map(|claims| claims.sub);
+    let Some(user_id) = user_id else {
+        return next.run(request).await;
+    };
     let key = match key.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
+        Ok(k) if valid_key(k) => k.to_owned(),
         _ => {
             return ApiError::unprocessable(
                 "invalid_idempotency_key",
@@ -44,20 +59,14 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
             .into_response();
         }
     };
-    // Keys are scoped per user; without a valid token the route itself answers 401.
-    let user_id = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| state.jwt.verify(token.trim()).ok())
-        .map(|claims| claims.sub);
-    let Some(user_id) = user_id else {
-        return next.run(request).await;
-    };
     match replay_or_run(&state, user_id, key, request, next).await {
         Ok(response) | Err(response) => response,
     }
+}
+
+/// 1 to 255 visible ASCII characters (no spaces or control characters).
+fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 async fn replay_or_run(
@@ -208,4 +217,18 @@ pub async fn prune(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
             .await?
             .rows_affected(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_key;
+
+    #[test]
+    fn keys_are_visible_ascii() {
+        assert!(valid_key("claim-7f3a9c"));
+        assert!(valid_key(&"k".repeat(255)));
+        for bad in ["", "with space", "tab\there", "é", &"k".repeat(256)] {
+            assert!(!valid_key(bad), "{bad:?}");
+        }
+    }
 }

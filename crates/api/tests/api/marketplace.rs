@@ -1153,3 +1153,44 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     );
     assert_eq!(found, expected);
 }
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn idempotency_keys_are_checked_after_the_token(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (nurse, _) = nearby_nurse(&app).await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
+    let claim_with = |token: Option<String>, key: &'static str| {
+        let mut request = app
+            .client
+            .post(app.url(&format!("/v1/shifts/{shift}/claim")))
+            .header("idempotency-key", key)
+            .json(&json!({}));
+        if let Some(token) = token {
+            request = request.header("authorization", token);
+        }
+        request.send()
+    };
+    // No token: the answer is about the token, whatever the key.
+    let anonymous = claim_with(None, "has a space").await.expect("send");
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let spaced = claim_with(Some(format!("Bearer {nurse}")), "has a space")
+        .await
+        .expect("send");
+    assert_problem(
+        spaced,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_idempotency_key",
+    )
+    .await;
+    // A lowercase scheme is a token all the same, and the key is honoured.
+    let first = claim_with(Some(format!("bearer {nurse}")), "claim-1")
+        .await
+        .expect("send");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let again = claim_with(Some(format!("bearer {nurse}")), "claim-1")
+        .await
+        .expect("send");
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+}
