@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime bench-scale deny deny-advisories chaos
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime bench-scale deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -19,6 +19,8 @@ up:
 	exec env DATABASE_URL="$$DBURL" BIND_ADDR="$(BIND_ADDR)" $(BIN) serve
 
 # test: whole workspace with cargo-nextest (installed if missing, else cargo test); #[sqlx::test] uses DATABASE_URL.
+# Then contract fuzzing of the OpenAPI document against a real server (scripts/contract-test.sh,
+# Schemathesis from PyPI; about 1.5 minutes; CONTRACT_EXAMPLES=5 for a quicker run).
 test:
 	$(ENSURE_DB)
 	if cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked; then
@@ -27,6 +29,7 @@ test:
 	  echo "cargo-nextest unavailable; falling back to cargo test" >&2
 	  DATABASE_URL="$$DBURL" SQLX_OFFLINE=true cargo test --workspace --no-fail-fast
 	fi
+	DATABASE_URL="$$DBURL" bash scripts/contract-test.sh
 
 # openapi: regenerate api-spec/openapi.yaml from the code.
 openapi:
@@ -110,3 +113,13 @@ deny-advisories:
 # chaos: fault scenarios (stops the local PostgreSQL for a few seconds: not while tests run).
 chaos:
 	bash scripts/chaos-postgres.sh
+
+# fuzz: the cargo-fuzz targets in fuzz/ (WebSocket messages, phone numbers, document sniffing,
+# JSON bodies to problem+json), each for FUZZ_SECONDS (default 60) on a scratch copy of its
+# committed corpus; prints seconds, executions and crashes per target, writes them to
+# target/fuzz-summary.md and fails on any crash. Not part of `make test`. Sanitizer none, so
+# it builds on stable without RUSTC_BOOTSTRAP (the code is safe Rust; ASan, a -Z flag, would
+# only cut the executions about 3x; FUZZ_SANITIZER=address to use it): see fuzz/README.md.
+fuzz:
+	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	FUZZ_SECONDS="$(or $(FUZZ_SECONDS),60)" bash fuzz/run.sh

@@ -81,23 +81,64 @@ fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
     }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+/// Parses a JSON request body strictly, as [`ValidJson`] and [`NoBody`] do: broken JSON is
+/// a 400 `malformed_json` problem, an unknown field 422 `unknown_field`, any other wrong
+/// shape 422 `invalid_body`, and so is a string holding U+0000, which PostgreSQL text
+/// cannot store. Pure, so the fuzz target `problem_mapping` calls it directly.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Syntax | Category::Eof | Category::Io => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
-                format!("the body is not valid JSON: {e}"),
+                bounded(&format!("the body is not valid JSON: {e}")),
             ),
-            // serde's data errors name the field and what was expected; they never echo
-            // more than a field name back, so they are safe and useful to show.
+            // serde's data errors name the field and what was expected: useful to show,
+            // once cut to a bounded length (they quote the offending name or value).
             Category::Data if e.to_string().starts_with("unknown field") => {
-                ApiError::unprocessable("unknown_field", e.to_string())
+                ApiError::unprocessable("unknown_field", bounded(&e.to_string()))
             }
-            Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
+            Category::Data => ApiError::unprocessable("invalid_body", bounded(&e.to_string())),
         }
-    })
+    })?;
+    if has_escaped_nul(bytes) {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "text may not contain the NUL character (\\u0000)",
+        ));
+    }
+    Ok(value)
+}
+
+/// Longest `detail` taken from a parser message, in characters.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// A parser message cut to [`MAX_DETAIL_CHARS`]: serde's messages quote the offending
+/// name or value in full, and a problem must not echo a 64 KiB body back (found by
+/// fuzzing).
+fn bounded(message: &str) -> String {
+    match message.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
+    }
+}
+
+/// Whether valid JSON `bytes` hold a `\u0000` escape, the only way JSON carries U+0000 (raw
+/// control characters are a syntax error). `\\u0000` is a backslash and "u0000", no NUL.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if byte == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if byte == b'u' && backslashes % 2 == 1 && bytes[i + 1..].starts_with(b"0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
 }
 
 /// The client's IP address: the TCP peer, or with `TRUST_X_FORWARDED_FOR=true` (behind
@@ -256,5 +297,46 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> 
         serde_urlencoded::from_str(query)
             .map(ValidQuery)
             .map_err(|e| ApiError::unprocessable("invalid_query", format!("query parameters: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Reason {
+        #[allow(dead_code)]
+        reason: String,
+    }
+
+    #[test]
+    fn a_problem_never_echoes_a_long_body() {
+        // serde quotes a wrongly typed string value in full.
+        let body = format!("\"{}\"", "b".repeat(10_000));
+        let Err(error) = parse_json::<u32>(body.as_bytes()) else {
+            panic!("a string is not a number");
+        };
+        let problem = serde_json::to_value(error.problem()).expect("problem");
+        let detail = problem["detail"].as_str().expect("detail");
+        assert_eq!(problem["code"], "invalid_body");
+        assert!(
+            detail.chars().count() <= MAX_DETAIL_CHARS + 1,
+            "{}",
+            detail.len()
+        );
+    }
+
+    #[test]
+    fn a_nul_character_is_an_invalid_body_not_a_database_error() {
+        let refused = parse_json::<Reason>(br#"{"reason":"a\u0000b"}"#).expect_err("NUL");
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(refused.code(), "invalid_body");
+        // An escaped backslash followed by "u0000" is text, not a NUL; one more is a NUL.
+        assert!(parse_json::<Reason>(br#"{"reason":"a\\u0000b"}"#).is_ok());
+        assert!(parse_json::<Reason>(br#"{"reason":"a\\\u0000b"}"#).is_err());
+        // Broken JSON is still 400, whatever it holds.
+        let broken = parse_json::<Reason>(br#"{"reason":"\u0000"#).expect_err("EOF");
+        assert_eq!(broken.code(), "malformed_json");
     }
 }

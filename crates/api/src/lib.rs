@@ -15,6 +15,10 @@ pub mod telemetry;
 pub use app::{build_router, serve};
 pub use config::Settings;
 pub use error::ApiError;
+/// The shift-creation body, public only so the fuzz target `problem_mapping` parses a real
+/// request type.
+#[doc(hidden)]
+pub use routes::marketplace::CreateShiftRequest;
 pub use state::AppState;
 
 /// Every schema migration, embedded in the binary.

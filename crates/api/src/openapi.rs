@@ -1,12 +1,18 @@
 //! The OpenAPI document is generated from the route annotations; `api-spec/openapi.yaml`
 //! is this output, committed, and a test fails when the two differ.
 
-use crate::{AppState, routes};
+use crate::{AppState, error::PROBLEM_CONTENT_TYPE, routes};
 use axum::Router;
 use std::sync::OnceLock;
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema,
+        header::HeaderBuilder,
+        path::{Operation, ParameterIn},
+        schema::{ObjectBuilder, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -50,9 +56,191 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The problem responses every route can give by virtue of its extractors and layers,
+/// added to each operation by rule so no annotation can forget one (an annotation that
+/// documents a status itself keeps its own description):
+///
+/// - every operation: 408 `request_timeout` (the timeout layer);
+/// - secured operations: 401 `missing_token`/`invalid_token` and 403 `forbidden`/
+///   `account_suspended` (`Auth<…>`);
+/// - a request body: 400, 413, 422 (`ValidJson`, `NoBody`, multipart), and 415 when the
+///   body is required (`ValidJson` checks the content type; the optional bodies are empty
+///   or `{}`, whatever their type);
+/// - path parameters: 404 (unknown, another tenant's, or malformed ids);
+/// - query parameters: 422 `invalid_query` (`ValidQuery`);
+/// - `Idempotency-Key`: 409 `idempotency_key_in_use` and 422 `invalid_idempotency_key`/
+///   `idempotency_key_reused`;
+/// - every operation that reads the database (all but the `operations` tag, whose
+///   `/readyz` documents its own 503): 503 `database_unavailable`.
+///
+/// Every 401 then documents `WWW-Authenticate`, and every 429 and 503 `Retry-After`.
+/// utoipa writes an optional (`Option<…>`) request body as "schema or `null`"; a body is
+/// optional by being left out, and `null` is refused, so the `null` is taken out.
+struct CommonProblems;
+
+impl Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                document_problems(operation);
+            }
+        }
+    }
+}
+
+fn document_problems(operation: &mut Operation) {
+    let params = operation.parameters.as_deref().unwrap_or_default();
+    let has_param = |location: ParameterIn| params.iter().any(|p| p.parameter_in == location);
+    let in_path = has_param(ParameterIn::Path);
+    let in_query = has_param(ParameterIn::Query);
+    let idempotent = params
+        .iter()
+        .any(|p| p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key");
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let uses_database = !operation
+        .tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t == "operations"));
+    let body_required = operation
+        .request_body
+        .as_ref()
+        .map(|body| matches!(body.required, Some(Required::True)));
+
+    if let Some(body) = operation.request_body.as_mut()
+        && body_required == Some(false)
+    {
+        for content in body.content.values_mut() {
+            if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
+                let not_null: Vec<_> = one_of
+                    .items
+                    .iter()
+                    .filter(|item| !is_null_schema(item))
+                    .cloned()
+                    .collect();
+                if let [only] = not_null.as_slice() {
+                    content.schema = Some(only.clone());
+                }
+            }
+        }
+    }
+
+    let mut common: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut add = |status: &'static str, why: &'static str| match common
+        .iter_mut()
+        .find(|(s, _)| *s == status)
+    {
+        Some((_, reasons)) => reasons.push(why),
+        None => common.push((status, vec![why])),
+    };
+    if body_required.is_some() {
+        add(
+            "400",
+            "`malformed_json`: the body is not valid JSON (or could not be read)",
+        );
+        add("413", "`payload_too_large`: the body is over the limit");
+        add(
+            "422",
+            "`invalid_body` or `unknown_field`: the body has the wrong shape",
+        );
+    }
+    if body_required == Some(true) {
+        add(
+            "415",
+            "`unsupported_media_type`: the body is not of a documented type",
+        );
+    }
+    if secured {
+        add("401", "`missing_token` or `invalid_token`: sign in (again)");
+        add(
+            "403",
+            "`forbidden` (your role may not do this) or `account_suspended`",
+        );
+    }
+    if in_path {
+        add(
+            "404",
+            "`not_found`: no such resource of yours (or a malformed id)",
+        );
+    }
+    if in_query {
+        add(
+            "422",
+            "`invalid_query`, `invalid_limit` or `invalid_cursor`: a query parameter is wrong or unknown",
+        );
+    }
+    if idempotent {
+        add(
+            "409",
+            "`idempotency_key_in_use`: the first request with this key is still running (see Retry-After)",
+        );
+        add(
+            "422",
+            "`invalid_idempotency_key` or `idempotency_key_reused` (another request had this key)",
+        );
+    }
+    if uses_database {
+        add("503", "`database_unavailable`: try again after Retry-After");
+    }
+    add("408", "`request_timeout`: the request took too long");
+
+    let responses = &mut operation.responses.responses;
+    for (status, reasons) in common {
+        if responses.contains_key(status) {
+            continue;
+        }
+        let problem = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(reasons.join("; "))
+            .content(PROBLEM_CONTENT_TYPE, problem)
+            .build();
+        responses.insert(status.to_owned(), RefOr::T(response));
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        let header = match status.as_str() {
+            "401" => ("WWW-Authenticate", "`Bearer`"),
+            "429" | "503" => ("Retry-After", "Seconds to wait before trying again"),
+            _ => continue,
+        };
+        response
+            .headers
+            .entry(header.0.to_owned())
+            .or_insert_with(|| {
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(match header.0 {
+                        "Retry-After" => Type::Integer,
+                        _ => Type::String,
+                    }))
+                    .description(Some(header.1))
+                    .build()
+            });
+    }
+}
+
+fn is_null_schema(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(object))
+        if object.schema_type == utoipa::openapi::schema::SchemaType::Type(Type::Null))
+}
+
 /// Every route of the API with its documentation.
 pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::health::metrics))
@@ -90,7 +278,9 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::marketplace::my_bookings))
         .routes(routes!(routes::ws::issue_ticket))
         .routes(routes!(routes::ws::connect))
-        .split_for_parts()
+        .split_for_parts();
+    CommonProblems.modify(&mut spec);
+    (router, spec)
 }
 
 /// The OpenAPI document of this build.

@@ -43,7 +43,17 @@ impl Phone {
         if !phonenumber::is_valid(&parsed) {
             return Err(PhoneError::Invalid);
         }
-        Ok(Phone(parsed.format().mode(Mode::E164).to_string()))
+        let e164 = parsed.format().mode(Mode::E164).to_string();
+        // The metadata accepts a few numbers longer than E.164 allows (found by fuzzing:
+        // "+49 46756789 467569"); an SMS must not be paid for a number we cannot store.
+        let digits = &e164[1..];
+        if !(7..=15).contains(&digits.len())
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(PhoneError::Invalid);
+        }
+        Ok(Phone(e164))
     }
 
     /// The E.164 form, e.g. `+15551234567`.
@@ -68,6 +78,19 @@ impl fmt::Debug for Phone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_longer_than_e164_are_invalid() {
+        // 16 digits that the numbering metadata would accept.
+        assert_eq!(
+            Phone::parse("+49 46756789 467569").err(),
+            Some(PhoneError::Invalid)
+        );
+        assert_eq!(
+            Phone::parse("+498769355 21605060").err(),
+            Some(PhoneError::Invalid)
+        );
+    }
 
     #[test]
     fn normalises_common_spellings_to_e164() {

@@ -72,7 +72,7 @@ impl From<TokenPair> for TokenPairBody {
         (status = 202, description = "A code was sent"),
         (status = 422, description = "`invalid_phone`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited` (see Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`sms_unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`sms_unavailable`, `database_unavailable` (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn send_otp(
     State(state): State<AppState>,

@@ -6,7 +6,7 @@ use crate::{
     error::Problem,
     extract::{AdminOnly, Auth, IdPath, NoBody, NurseOnly, SchedulerOnly, ValidJson, ValidQuery},
     pagination::{self, Page, PageParams},
-    routes::schemas::{CoordinatesBody, CredentialKindName},
+    routes::schemas::{CoordinatesBody, CredentialKindName, EmptyBody},
 };
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
@@ -281,9 +281,9 @@ pub struct ReasonBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionBody {
-    #[schema(example = 37.7402)]
+    #[schema(example = 37.7402, minimum = -90, maximum = 90)]
     lat: f64,
-    #[schema(example = -122.385)]
+    #[schema(example = -122.385, minimum = -180, maximum = 180)]
     lon: f64,
 }
 
@@ -292,6 +292,24 @@ impl PositionBody {
         Coordinates::new(self.lat, self.lon)
             .map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))
     }
+}
+
+/// The `Idempotency-Key` request header of the routes that honour it. For the document
+/// only: the `idempotency` middleware reads it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKeyHeader {
+    /// Replays the first response for the same key and body: 1 to 255 visible ASCII
+    /// characters, scoped to the signed-in user, kept 24 hours.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[\x21-\x7E]+$"
+    )]
+    key: String,
 }
 
 // ---------------------------------------------------------------- admin: facilities
@@ -362,8 +380,7 @@ pub struct CreateShiftRequest {
 
 /// Post an open shift (scheduler of the facility). Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/facilities/{fid}/shifts", tag = "shifts", security(("bearer" = [])),
-    params(("fid" = Uuid, Path, description = "Facility id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
+    params(("fid" = Uuid, Path, description = "Facility id"), IdempotencyKeyHeader),
     request_body = CreateShiftRequest,
     responses(
         (status = 201, description = "Posted, status `open`", body = ShiftBody),
@@ -394,15 +411,20 @@ pub async fn create_shift(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ShiftListParams {
-    /// `open`, `booked`, `in_progress`, `completed` or `cancelled`.
+    /// Only shifts in this status.
+    #[param(value_type = Option<ShiftStatusName>)]
     status: Option<String>,
     /// Shifts starting at or after this time.
     from: Option<DateTime<Utc>>,
     /// Shifts starting before this time.
     to: Option<DateTime<Utc>>,
+    /// Items per page: default 50, larger values are clamped to 200.
+    #[param(minimum = 1)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -526,12 +548,17 @@ pub async fn cancel_shift(
 // ---------------------------------------------------------------- nurses
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NearbyParams {
-    /// Search point; default: the nurse's home.
+    /// Search point (with `lon`); default: the nurse's home.
+    #[param(minimum = -90, maximum = 90)]
     lat: Option<f64>,
+    /// Search point (with `lat`).
+    #[param(minimum = -180, maximum = 180)]
     lon: Option<f64>,
     /// Default and maximum: the nurse's `max_distance_km`.
+    #[param(minimum = 0)]
     radius_km: Option<f64>,
     /// Shifts starting at or after this time.
     from: Option<DateTime<Utc>>,
@@ -539,7 +566,10 @@ pub struct NearbyParams {
     to: Option<DateTime<Utc>>,
     #[param(value_type = Option<CredentialKindName>)]
     role: Option<CredentialKind>,
+    /// Items per page: default 50, larger values are clamped to 200.
+    #[param(minimum = 1)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -629,9 +659,8 @@ pub async fn nearby(
 
 /// Claim an open shift: the first valid claim wins. Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/shifts/{id}/claim", tag = "marketplace", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Shift id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body")),
-    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    params(("id" = Uuid, Path, description = "Shift id"), IdempotencyKeyHeader),
+    request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
     responses(
         (status = 201, description = "Booked", body = BookingBody),
         (status = 403, description = "`not_verified`, `not_eligible` (with `rule`)", body = Problem, content_type = "application/problem+json"),
@@ -651,7 +680,7 @@ pub async fn claim(
 /// Give a booked shift back before it starts; it opens again for others. Accepts
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/bookings/{id}/release", tag = "marketplace", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Booking id")),
+    params(("id" = Uuid, Path, description = "Booking id"), IdempotencyKeyHeader),
     request_body = ReasonBody,
     responses(
         (status = 200, description = "Released", body = BookingBody),
@@ -674,7 +703,7 @@ pub async fn release(
 /// Acknowledge the current handoff packet.
 #[utoipa::path(post, path = "/v1/bookings/{id}/handoff/ack", tag = "marketplace", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Booking id")),
-    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
     responses(
         (status = 200, description = "Acknowledged", body = BookingBody),
         (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
@@ -696,7 +725,7 @@ pub async fn acknowledge_handoff(
 /// Check in at the facility: from 30 minutes before the start until the end, inside the
 /// geofence. Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/bookings/{id}/check-in", tag = "marketplace", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Booking id")),
+    params(("id" = Uuid, Path, description = "Booking id"), IdempotencyKeyHeader),
     request_body = PositionBody,
     responses(
         (status = 200, description = "Checked in; the shift is `in_progress`", body = BookingBody),
@@ -718,7 +747,7 @@ pub async fn check_in(
 /// Check out at the facility, inside the geofence; records the worked minutes. Accepts
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/bookings/{id}/check-out", tag = "marketplace", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Booking id")),
+    params(("id" = Uuid, Path, description = "Booking id"), IdempotencyKeyHeader),
     request_body = PositionBody,
     responses(
         (status = 200, description = "Checked out; the shift is `completed`", body = BookingBody),
@@ -738,13 +767,17 @@ pub async fn check_out(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BookingListParams {
     /// Bookings whose shift starts at or after this time.
     from: Option<DateTime<Utc>>,
     /// Bookings whose shift starts before this time.
     to: Option<DateTime<Utc>>,
+    /// Items per page: default 50, larger values are clamped to 200.
+    #[param(minimum = 1)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 

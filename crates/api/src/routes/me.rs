@@ -60,6 +60,16 @@ pub struct SubmitCredentialRequest {
     multistate: bool,
 }
 
+/// The multipart form of a document upload: exactly one field.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DocumentUpload {
+    /// The document: PDF, JPEG or PNG (recognised by its content), at most 10 MiB.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
 /// The signed-in nurse's profile, verification status and credentials.
 #[utoipa::path(get, path = "/v1/me", tag = "nurse", security(("bearer" = [])),
     responses(
@@ -161,13 +171,14 @@ fn too_large() -> ApiError {
 /// recognised by content, at most 10 MiB). Replaces an earlier upload.
 #[utoipa::path(post, path = "/v1/me/credentials/{id}/document", tag = "nurse", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Credential id")),
-    request_body(content_type = "multipart/form-data", description = "Field `file`: the document"),
+    request_body(content = DocumentUpload, content_type = "multipart/form-data", description = "Field `file`: the document"),
     responses(
         (status = 201, description = "Stored", body = CredentialBody),
         (status = 404, description = "No such credential of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_decided`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_document_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`malformed_multipart`: the multipart body could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type` (not multipart), `unsupported_document_type` (not a PDF, JPEG or PNG)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`missing_file`, `unknown_field`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upload_document(

@@ -43,12 +43,17 @@ pub enum VerificationStatusName {
     Suspended,
 }
 
+/// The body of a POST that takes none: leave it out, or send `{}`.
+#[derive(ToSchema)]
+#[schema(max_properties = 0)]
+pub struct EmptyBody {}
+
 /// WGS 84 coordinates.
 #[derive(Serialize, ToSchema)]
 pub struct CoordinatesBody {
-    #[schema(example = 38.5703)]
+    #[schema(example = 38.5703, minimum = -90, maximum = 90)]
     lat: f64,
-    #[schema(example = -121.4466)]
+    #[schema(example = -121.4466, minimum = -180, maximum = 180)]
     lon: f64,
 }
 

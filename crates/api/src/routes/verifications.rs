@@ -5,7 +5,7 @@ use crate::{
     error::Problem,
     extract::{AdminOnly, Auth, IdPath, NoBody, ValidJson, ValidQuery, VerifierOrAdmin},
     pagination::{self, Page, PageParams},
-    routes::schemas::{AuditEntryBody, CredentialBody, NurseAccountBody, QueueItemBody},
+    routes::schemas::{AuditEntryBody, CredentialBody, EmptyBody, NurseAccountBody, QueueItemBody},
 };
 use axum::{
     Json,
@@ -19,12 +19,25 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueParams {
     /// Only `pending` (the default) is served: decided cases are in the audit log.
+    #[param(value_type = Option<QueueStatusName>, inline)]
     status: Option<String>,
+    /// Items per page: default 50, larger values are clamped to 200.
+    #[param(minimum = 1)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// The statuses the review queue serves: only `pending`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum QueueStatusName {
+    Pending,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -77,7 +90,8 @@ pub async fn review_queue(
 #[utoipa::path(get, path = "/v1/admin/credentials/{id}/document", tag = "verification", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Credential id")),
     responses(
-        (status = 200, description = "The document (PDF, JPEG or PNG)", content_type = "application/octet-stream"),
+        (status = 200, description = "The document, with its own type, as an attachment",
+            content(("application/pdf"), ("image/jpeg"), ("image/png"))),
         (status = 404, description = "No such credential or no document", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn download_document(
@@ -116,7 +130,7 @@ pub async fn download_document(
 /// Approve a pending credential.
 #[utoipa::path(post, path = "/v1/admin/credentials/{id}/approve", tag = "verification", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Credential id")),
-    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
     responses(
         (status = 200, description = "Approved", body = CredentialBody),
         (status = 404, description = "No such credential", body = Problem, content_type = "application/problem+json"),
@@ -181,7 +195,7 @@ pub async fn suspend(
 /// Lift a nurse's suspension (admin).
 #[utoipa::path(post, path = "/v1/admin/nurses/{id}/reinstate", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The nurse's user id")),
-    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
     responses(
         (status = 200, description = "Reinstated", body = NurseAccountBody),
         (status = 404, description = "No such nurse", body = Problem, content_type = "application/problem+json"),
@@ -197,13 +211,17 @@ pub async fn reinstate(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only entries by this user.
     actor: Option<Uuid>,
     /// Only entries about this object (credential, nurse, ...).
     subject: Option<Uuid>,
+    /// Items per page: default 50, larger values are clamped to 200.
+    #[param(minimum = 1)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use crate::{
     ApiError, AppState,
     error::Problem,
     extract::{AnyRole, Auth, NoBody, ValidQuery, bearer_user, signed_in},
+    routes::schemas::EmptyBody,
 };
 use axum::{
     Json,
@@ -43,6 +44,7 @@ pub struct WsTicket {
 
 #[utoipa::path(post, path = "/v1/ws/ticket", tag = "realtime",
     security(("bearer" = [])),
+    request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
     responses(
         (status = 200, description = "A single-use ticket for one WebSocket connection", body = WsTicket),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -60,6 +62,7 @@ pub async fn issue_ticket(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WsQuery {
     /// A ticket from `POST /v1/ws/ticket`, for clients that cannot set headers.
