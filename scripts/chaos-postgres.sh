@@ -87,7 +87,10 @@ mapfile -t NURSE_TOKENS < <(cut -f2 "$OUT/tokens.tsv")
 # One request, recorded with the current phase: phase, kind, HTTP status, problem code, seconds.
 request() {
   local kind=$1 method=$2 path=$3 token=$4 body=${5:-}
-  local out status code secs answer
+  local out status code secs answer phase
+  # The phase the request started in: one that began before the database stopped is not
+  # a request "while it was down".
+  phase=$(cat "$OUT/phase")
   answer=$(mktemp "$OUT/answer.XXXXXX")
   out=$(curl -s -o "$answer" -w '%{http_code} %{time_total}' --max-time 15 \
     -X "$method" "$BASE$path" -H "authorization: Bearer $token" \
@@ -95,7 +98,9 @@ request() {
   status=${out%% *}
   secs=${out##* }
   code=$(jq -r '.code // ""' "$answer" 2>/dev/null || true)
-  printf '%s\t%s\t%s\t%s\t%s\n' "$(cat "$OUT/phase")" "$kind" "$status" "$code" "$secs" >>"$STATUSES"
+  # A request still running when the phase changed straddled the change: not judged.
+  [[ $(cat "$OUT/phase") == "$phase" ]] || phase=straddling
+  printf '%s\t%s\t%s\t%s\t%s\n' "$phase" "$kind" "$status" "$code" "$secs" >>"$STATUSES"
   if [[ $status == 201 && $kind == post ]]; then jq -r .id "$answer" >>"$OUT/posted.txt"; fi
   rm -f "$answer"
   return 0
@@ -127,11 +132,22 @@ traffic() {
 }
 traffic &
 TRAFFIC_PID=$!
+# Readers probing alongside, each request on its own, so the outage sees many of them.
+probe() {
+  while :; do
+    request readyz GET /readyz "$SCHEDULER" &
+    request list GET "/v1/facilities/$MERCY/shifts" "$SCHEDULER" &
+    sleep 0.2
+  done
+}
+probe &
+PROBE_PID=$!
 sleep "$TRAFFIC_SECONDS_BEFORE"
 
 log "stopping PostgreSQL for ${DOWN_SECONDS}s"
-echo down >"$OUT/phase"
+echo stopping >"$OUT/phase"
 pg_stop
+echo down >"$OUT/phase"
 sleep "$DOWN_SECONDS"
 echo recovering >"$OUT/phase"
 pg_start
@@ -147,8 +163,9 @@ for _ in $(seq 300); do
 done
 echo after >"$OUT/phase"
 sleep 3
-kill "$TRAFFIC_PID" 2>/dev/null || true
-wait "$TRAFFIC_PID" 2>/dev/null || true
+kill "$TRAFFIC_PID" "$PROBE_PID" 2>/dev/null || true
+wait "$TRAFFIC_PID" "$PROBE_PID" 2>/dev/null || true
+sleep 4 # let the last probes finish
 SERVER_ALIVE=no
 kill -0 "$SERVER_PID" 2>/dev/null && SERVER_ALIVE=yes
 
@@ -189,7 +206,7 @@ OK=yes
 {
   echo "### PostgreSQL stopped during traffic ($(date -u +%Y-%m-%d), commit \`$(git rev-parse --short HEAD)\`, \`make chaos\`)"
   echo
-  echo "Traffic: the demo scheduler posts a shift and two bench nurses race to claim it, in a loop, with a \`/readyz\` probe each turn. PostgreSQL (\`pg_ctlcluster ... stop -m fast\`) was down ${DOWN_SECONDS} s; Shiftwire kept running."
+  echo "Traffic: the demo scheduler posts a shift and two bench nurses race to claim it, in a loop, with a \`/readyz\` probe each turn; alongside, every 200 ms, one \`/readyz\` and one shift list, each on its own. Requests that straddled the stop or the start are not judged. PostgreSQL (\`pg_ctlcluster ... stop -m fast\`) was down ${DOWN_SECONDS} s; Shiftwire kept running."
   echo
   echo "| figure | value |"
   echo "| --- | ---: |"
