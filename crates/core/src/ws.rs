@@ -16,8 +16,6 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down; reconnect (to another node) and resume.
     pub const GOING_AWAY: u16 = 1001;
-    /// A client message was not valid JSON of a known type.
-    pub const UNSUPPORTED: u16 = 1003;
     /// Suspended, signed out, too many messages, or no pong.
     pub const POLICY: u16 = 1008;
     /// A client message over [`super::MAX_CLIENT_MESSAGE`].
@@ -45,16 +43,6 @@ pub enum WithdrawReason {
     Booked,
     Cancelled,
     Ineligible,
-}
-
-impl WithdrawReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Booked => "booked",
-            Self::Cancelled => "cancelled",
-            Self::Ineligible => "ineligible",
-        }
-    }
 }
 
 /// The facility as an offer shows it.

@@ -370,11 +370,6 @@ impl Hub {
         self.state().conns.len()
     }
 
-    /// Nurses in the index on this node.
-    pub fn indexed_nurses(&self) -> usize {
-        self.state().index.len()
-    }
-
     /// Registers a connection through the dispatcher, so it is either fully before or
     /// fully after each event.
     pub(crate) async fn register(

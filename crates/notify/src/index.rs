@@ -29,7 +29,8 @@ pub(crate) struct NurseIndex {
 }
 
 impl NurseIndex {
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.nurses.len()
     }
 

@@ -64,9 +64,4 @@ impl Hub {
         .await?;
         Ok(outbox.rows_affected() + offers.rows_affected())
     }
-
-    /// The position of the last event this node dispatched.
-    pub fn dispatched_seq(&self) -> i64 {
-        self.state().cursor
-    }
 }
