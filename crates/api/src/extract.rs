@@ -233,17 +233,18 @@ pub(crate) async fn bearer_user(
     let header = headers
         .get(header::AUTHORIZATION)
         .ok_or(AuthError::MissingToken)?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or(AuthError::InvalidToken)?;
+    let token = bearer_token(header).ok_or(AuthError::InvalidToken)?;
     let claims = state.jwt.verify(token)?;
     signed_in(state, claims.sub, Some(claims.role)).await
+}
+
+/// The token of an `Authorization: Bearer <token>` header (either case of the scheme).
+pub(crate) fn bearer_token(header: &axum::http::HeaderValue) -> Option<&str> {
+    let value = header.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 /// The signed-in user `user_id`, re-read: refused when unknown, suspended, or (with

@@ -2,7 +2,7 @@
 //! body replay the first answer (2xx and 4xx are kept, 5xx are not); the same key with
 //! another body is 422 `idempotency_key_reused`. Keys are per user and kept 24 hours.
 
-use crate::{ApiError, AppState, app::JSON_BODY_LIMIT};
+use crate::{ApiError, AppState, app::JSON_BODY_LIMIT, extract::bearer_token};
 use axum::{
     body::{Body, to_bytes},
     extract::{MatchedPath, Request, State},
@@ -39,12 +39,8 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let user_id = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .and_then(|token| state.jwt.verify(token.trim()).ok())
+        .and_then(bearer_token)
+        .and_then(|token| state.jwt.verify(token).ok())
         .map(|claims| claims.sub);
     let Some(user_id) = user_id else {
         return next.run(request).await;
