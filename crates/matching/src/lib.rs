@@ -113,10 +113,7 @@ impl Matching {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        for event in published {
-            self.events.publish(event);
-        }
+        shiftwire_verification::commit_published(tx, published, self.events.as_ref()).await?;
         Ok(())
     }
 

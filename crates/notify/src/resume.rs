@@ -158,6 +158,11 @@ fn offer_message(open: &OpenShift, distance_km: f64) -> ServerMessage {
     }
 }
 
+/// Credential kinds as stored; `None` if one is unknown (the row is skipped).
+fn kinds(stored: &[String]) -> Option<Vec<CredentialKind>> {
+    stored.iter().map(|k| k.parse().ok()).collect()
+}
+
 /// Open shifts within reach, opened in `(last_seq, up_to]`, newest first up to the limit.
 async fn open_shifts_since(
     hub: &Hub,
@@ -203,12 +208,7 @@ async fn open_shifts_since(
                     ends_at: r.ends_at,
                     hourly_rate_cents: r.hourly_rate_cents,
                     unit: r.unit,
-                    required_certifications: r
-                        .required_certifications
-                        .iter()
-                        .map(|k| k.parse::<CredentialKind>())
-                        .collect::<Result<_, _>>()
-                        .ok()?,
+                    required_certifications: kinds(&r.required_certifications)?,
                 },
             })
         })
@@ -258,12 +258,7 @@ async fn held_offers(
                 facility_location: Coordinates::new(r.lat, r.lon).ok()?,
                 starts_at: r.starts_at,
                 ends_at: r.ends_at,
-                required_certifications: r
-                    .required_certifications
-                    .iter()
-                    .map(|k| k.parse::<CredentialKind>())
-                    .collect::<Result<_, _>>()
-                    .ok()?,
+                required_certifications: kinds(&r.required_certifications)?,
             };
             Some(HeldOffer {
                 shift_id: r.shift_id,

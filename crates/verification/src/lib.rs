@@ -61,12 +61,23 @@ impl Verification {
         events: Vec<DomainEvent>,
     ) -> Result<(), VerificationError> {
         let published = record_events(&mut tx, events).await?;
-        tx.commit().await?;
-        for event in published {
-            self.events.publish(event);
-        }
+        commit_published(tx, published, self.events.as_ref()).await?;
         Ok(())
     }
+}
+
+/// Commits `tx`, whose events [`record_events`] wrote, then publishes them: the bus
+/// only ever carries committed events.
+pub async fn commit_published(
+    tx: Transaction<'_, Postgres>,
+    published: Vec<PublishedEvent>,
+    bus: &dyn EventBus,
+) -> Result<(), sqlx::Error> {
+    tx.commit().await?;
+    for event in published {
+        bus.publish(event);
+    }
+    Ok(())
 }
 
 /// The advisory lock that orders outbox inserts: held from the insert to the commit, so

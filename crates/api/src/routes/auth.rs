@@ -177,9 +177,6 @@ pub async fn logout(
         .map(|user_id| vec![shiftwire_core::DomainEvent::UserSignedOut { user_id }])
         .unwrap_or_default();
     let published = shiftwire_verification::record_events(&mut tx, events).await?;
-    tx.commit().await?;
-    for event in published {
-        shiftwire_core::EventBus::publish(state.events.as_ref(), event);
-    }
+    shiftwire_verification::commit_published(tx, published, state.events.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
