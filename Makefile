@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-marketplace bench-realtime bench-scale deny deny-advisories chaos fuzz
+.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -64,6 +64,7 @@ bench:
 	fi
 	bash scripts/bench.sh auth $(AUTH_ARGS)
 	bash scripts/bench.sh verification $(VERIFICATION_ARGS)
+	bash scripts/bench.sh recheck
 	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
 	bash scripts/bench.sh realtime $(REALTIME_ARGS)
 	bash scripts/bench.sh scale $(SCALE_ARGS)
@@ -76,6 +77,11 @@ bench-auth:
 # Quick smoke run, not recorded: make bench-verification ARGS="--submissions 100"
 bench-verification:
 	bash scripts/bench.sh verification $(ARGS)
+
+# bench-recheck: registry re-check throughput over 100,000 approved licences (records/s, and
+# the server's and PostgreSQL's CPU while it ran).
+bench-recheck:
+	bash scripts/bench.sh recheck $(ARGS)
 
 # bench-marketplace: nearby search over 1,000,000 seeded open shifts at 10,000 facilities, and
 # claim storms of 1,000 nurses. Quick smoke run, not recorded:

@@ -84,20 +84,25 @@ die() { log "ERROR: $*"; exit 1; }
 
 SCENARIO=${1:-}
 case $SCENARIO in
-  auth | verification | marketplace | realtime | scale) shift ;;
-  *) die "usage: scripts/bench.sh auth|verification|marketplace|realtime|scale [extra shiftwire-loadgen flags]" ;;
+  auth | verification | recheck | marketplace | realtime | scale) shift ;;
+  *) die "usage: scripts/bench.sh auth|verification|recheck|marketplace|realtime|scale [extra shiftwire-loadgen flags]" ;;
 esac
 
 BENCH_DB=shiftwire_bench
 BIND=127.0.0.1:18080
 WEBHOOK=127.0.0.1:18099
 ADMIN_EMAIL=bench-admin@shiftwire.example
+VERIFIER_EMAIL=bench-verifier@shiftwire.example
 # A throwaway account in a throwaway local database; not a secret.
 ADMIN_PASSWORD=bench-only-password-0001
 # The verification scenario's registry table: rows, and benchmark nurses with licences in it.
 REGISTRY_ROWS=100000
 REGISTRY_NURSES=100
 DEMO_REGISTRY=registry/demo-licenses.csv
+# The recheck scenario: approved licences, all clean matches in their own registry table
+# (40 per nurse, so 2,500 nurses with verified identities).
+RECHECK_LICENCES=100000
+RECHECK_NURSES=$((RECHECK_LICENCES / 40))
 STARTUP_ROUNDS=3
 # The marketplace and realtime scenarios' data: `shiftwire seed --scale` sizes, and the storms.
 DEFAULT_SHIFTS=1000000
@@ -190,6 +195,11 @@ DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" migrate >&2
 if [[ $SCENARIO == auth ]]; then
   DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
     "$SERVER_BIN" admin create-user --email "$ADMIN_EMAIL" --role admin >&2
+fi
+# The verification scenario's nurses have their identities approved by a verifier first.
+if [[ $SCENARIO == verification ]]; then
+  DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
+    "$SERVER_BIN" admin create-user --email "$VERIFIER_EMAIL" --role verifier >&2
 fi
 
 # --- server ------------------------------------------------------------------------------
@@ -287,7 +297,42 @@ case $SCENARIO in
     ms_of() { awk -v s="$1" 'BEGIN { printf "%.0f ms", s * 1000 }'; }
     REGISTRY_LINE="Registry table: \`$REGISTRY_CSV\`, $REGISTRY_ROWS rows ($(du -k "$REGISTRY_CSV" | awk '{ printf "%.1f MiB", $1 / 1024 }'), from \`shiftwire-loadgen gen-registry --rows $REGISTRY_ROWS --nurses $REGISTRY_NURSES\`). Server start-up, median of $STARTUP_ROUNDS starts each, with it vs the $DEMO_ROWS-row demo table: spawn to \"licence registry table loaded\" $(ms_of "$LOAD_BIG") vs $(ms_of "$LOAD_DEMO") (so loading the table takes about $(awk -v a="$LOAD_BIG" -v b="$LOAD_DEMO" 'BEGIN { printf "%.0f ms", (a - b) * 1000 }')), spawn to first 200 from \`/readyz\` (polled every 10 ms) $(ms_of "$READY_BIG") vs $(ms_of "$READY_DEMO"), resident memory after start $RSS_BIG MiB vs $RSS_DEMO MiB"
     log "$REGISTRY_LINE"
-    LOADGEN=("$LOADGEN_BIN" verification --base-url "http://$BIND" --registry-nurses "$REGISTRY_NURSES")
+    LOADGEN=("$LOADGEN_BIN" verification --base-url "http://$BIND" --registry-nurses "$REGISTRY_NURSES"
+      --verifier-email "$VERIFIER_EMAIL")
+    ;;
+  recheck)
+    RECHECK_CSV=$OUT/recheck-registry.csv
+    log "generating the registry table: $RECHECK_LICENCES clean licences of $RECHECK_NURSES nurses"
+    "$LOADGEN_BIN" gen-registry --rows "$RECHECK_LICENCES" --nurses "$RECHECK_NURSES" --out "$RECHECK_CSV"
+    log "seeding $RECHECK_NURSES nurses with verified identities and $RECHECK_LICENCES approved licences (psql)"
+    psql_bench <<SQL
+CREATE TEMP TABLE registry (number text, state text, kind text, holder_name text, status text,
+                            expires_on date, discipline_flag boolean);
+\copy registry FROM '$RECHECK_CSV' WITH (FORMAT csv, HEADER true)
+CREATE TEMP TABLE bench_nurses AS
+  SELECT gen_random_uuid() AS id, holder_name, row_number() OVER (ORDER BY holder_name) AS k
+  FROM (SELECT DISTINCT holder_name FROM registry) names;
+INSERT INTO users (id, role, phone, name)
+  SELECT id, 'nurse', '+1555' || lpad(k::text, 7, '0'), holder_name FROM bench_nurses;
+INSERT INTO identities (id, nurse_id, legal_name, date_of_birth, status, provider,
+                        id_document_key, id_document_type, id_document_sha256,
+                        selfie_key, selfie_type, selfie_sha256, decided_at)
+  SELECT gen_random_uuid(), id, holder_name, '1990-04-17', 'verified', 'manual',
+         gen_random_uuid()::text, 'image/png', '\x00', gen_random_uuid()::text, 'image/png', '\x00', now()
+  FROM bench_nurses;
+INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status,
+                         checked_at, registry_checked_at, decided_at, recheck_due_at)
+  SELECT gen_random_uuid(), n.id, r.kind, r.number, r.state, r.expires_on, 'approved',
+         now(), now(), now(), now() + interval '30 days'
+  FROM registry r JOIN bench_nurses n USING (holder_name);
+ANALYZE users; ANALYZE identities; ANALYZE credentials;
+SQL
+    SEEDED=$(psql_bench -c "SELECT count(*) FROM credentials WHERE status = 'approved'")
+    ((SEEDED == RECHECK_LICENCES)) || die "seeded $SEEDED approved licences, not $RECHECK_LICENCES"
+    log "starting the server on $BIND (log: $SERVER_LOG)"
+    start_server "$SERVER_LOG" LICENSE_REGISTRY_CSV="$RECHECK_CSV" REGISTRY_RECHECK_INTERVAL_SECONDS=1
+    SETUP_LINE="Set-up (psql, before the server starts): \\`shiftwire-loadgen gen-registry --rows $RECHECK_LICENCES --nurses $RECHECK_NURSES\\` (every row a clean match), $RECHECK_NURSES nurses each with a verified identity of the registry's holder name and 40 approved RN licences; the server runs with that table and the default re-check settings (batches of 500, 16 registry lookups at once) polling for due licences every second (\\`REGISTRY_RECHECK_INTERVAL_SECONDS=1\\`)."
+    LOADGEN=(bash scripts/recheck-drive.sh "$BENCH_URL")
     ;;
   marketplace)
     mkdir -p "$OUT"
@@ -612,6 +657,10 @@ case $SCENARIO in
     TITLE="Sign-in: \`/healthz\` under password logins, OTP verify throughput"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, per-IP rate limits raised)"
     ;;
+  recheck)
+    TITLE="Registry re-check of $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$RECHECK_LICENCES") approved licences"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`LICENSE_REGISTRY_CSV=$OUT/recheck-registry.csv\`, \`RUST_LOG=warn\`)"
+    ;;
   verification)
     TITLE="Credential verification: submission to automatic decision"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`LICENSE_REGISTRY_CSV=$REGISTRY_CSV\`, \`RUST_LOG=warn,shiftwire_api::state=info\`, per-IP rate limits raised)"
@@ -646,6 +695,7 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
     echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $STORM_LINE"
   fi
+  if [[ $SCENARIO == recheck ]]; then echo "- $SETUP_LINE"; fi
   if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
     echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $SETUP_LINE"

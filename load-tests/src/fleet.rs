@@ -681,21 +681,11 @@ fn ws_error(error: &tungstenite::Error) -> String {
     }
 }
 
-/// A server frame's `type`.
+/// A server frame's `type`, with an error's code.
 pub fn kind(message: &ServerMessage) -> String {
     match message {
-        ServerMessage::Hello { .. } => "hello".into(),
-        ServerMessage::ShiftOffered { .. } => "shift.offered".into(),
-        ServerMessage::ShiftWithdrawn { .. } => "shift.withdrawn".into(),
-        ServerMessage::BookingUpdated { .. } => "booking.updated".into(),
-        ServerMessage::VerificationUpdated { .. } => "verification.updated".into(),
-        ServerMessage::ShiftBooked { .. } => "shift.booked".into(),
-        ServerMessage::ShiftReleased { .. } => "shift.released".into(),
-        ServerMessage::HandoffAcknowledged { .. } => "handoff.acknowledged".into(),
-        ServerMessage::ShiftUnfilled { .. } => "shift.unfilled".into(),
-        ServerMessage::Resumed { .. } => "resumed".into(),
-        ServerMessage::Pong => "pong".into(),
         ServerMessage::Error { code, .. } => format!("error {code}"),
+        other => other.kind().to_owned(),
     }
 }
 

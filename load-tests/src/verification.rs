@@ -6,9 +6,11 @@
 //! submission should be approved automatically; any other outcome is counted as an error.
 //!
 //! 1. **Setup** (not measured): nurses sign in with SMS codes (the server "texts" them to a
-//!    webhook this process serves) and set their names (`PATCH /v1/me`), which the check
-//!    compares with the registry's holder names. Then `--warmup` submissions by a nurse of
-//!    their own warm connections and caches.
+//!    webhook this process serves), set their names (`PATCH /v1/me`) and submit their
+//!    identities (`POST /v1/me/identity`, legal name = the registry's holder name), which a
+//!    verifier (`--verifier-email`) approves: the check compares the registry's holder names
+//!    with verified legal names only. Then `--warmup` submissions by a nurse of their own
+//!    warm connections and caches.
 //! 2. **Sequential**: `--submissions` licences, one at a time: pure latency. Between two
 //!    submissions, one `GET /v1/me/credentials/{id}` of the credential just decided is
 //!    timed as the baseline: the round trip every poll, and so every client-observed
@@ -97,6 +99,13 @@ pub struct VerificationArgs {
     /// `http://<this>/sms`); loopback addresses only.
     #[arg(long, default_value = "127.0.0.1:18099")]
     webhook_addr: SocketAddr,
+    /// A verifier account that approves the benchmark nurses' identities during set-up.
+    #[arg(long, default_value = "bench-verifier@shiftwire.example")]
+    verifier_email: String,
+    /// Its password (or SHIFTWIRE_BENCH_PASSWORD, to keep it off the command line).
+    #[arg(long, env = "SHIFTWIRE_BENCH_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
+    verifier_password: String,
     /// Write the full report as JSON here.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -313,12 +322,19 @@ async fn phases(
     .await
     .map_err(|e| anyhow!("GET {healthz} failed ({e}); is the server running?"))?;
 
-    eprintln!("setup: signing in {} nurses", layout.nurses());
+    eprintln!(
+        "setup: signing in {} nurses and verifying their identities",
+        layout.nurses()
+    );
     let (inbox, webhook) = sms::serve_webhook(listener);
     let setup_started = Instant::now();
-    let nurses = tokio::time::timeout(SETUP_TIMEOUT, sign_in_all(&target, &inbox, layout.nurses()))
-        .await
-        .map_err(|_| anyhow!("setup took longer than {}s", SETUP_TIMEOUT.as_secs()))??;
+    let verifier = staff_token(&target, &args.verifier_email, &args.verifier_password).await?;
+    let nurses = tokio::time::timeout(
+        SETUP_TIMEOUT,
+        sign_in_all(&target, &inbox, &verifier, layout.nurses()),
+    )
+    .await
+    .map_err(|_| anyhow!("setup took longer than {}s", SETUP_TIMEOUT.as_secs()))??;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     webhook.abort();
     let nurses = Arc::new(nurses);
@@ -377,16 +393,95 @@ async fn phases(
     })
 }
 
-/// Signs in nurses `0..count` with SMS codes and names them; any failure fails the run.
+/// A staff access token.
+async fn staff_token(target: &Target, email: &str, password: &str) -> anyhow::Result<String> {
+    let tokens: TokenPair = net::json(
+        target
+            .client
+            .post(target.base.join("/v1/auth/login")?)
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await,
+        StatusCode::OK,
+    )
+    .await
+    .map_err(|e| anyhow!("POST /v1/auth/login for {email}: {e}"))?;
+    Ok(tokens.access_token)
+}
+
+/// A 1×1 PNG: the photo ID and selfie of a benchmark nurse, as far as the server's content
+/// check goes.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+/// Submits the nurse's identity (legal name `name`) and has the verifier approve it.
+async fn verify_identity(
+    target: &Target,
+    verifier: &str,
+    token: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let image = |file: &'static str| {
+        reqwest::multipart::Part::bytes(PNG)
+            .file_name(file)
+            .mime_str("image/png")
+    };
+    let form = reqwest::multipart::Form::new()
+        .text("legal_name", name.to_owned())
+        .text("date_of_birth", "1990-04-17")
+        .part("id_document", image("id.png")?)
+        .part("selfie", image("selfie.png")?);
+    let submitted: serde_json::Value = net::json(
+        target
+            .client
+            .post(target.base.join("/v1/me/identity")?)
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await,
+        StatusCode::CREATED,
+    )
+    .await
+    .map_err(|e| anyhow!("POST /v1/me/identity for {name}: {e}"))?;
+    let id = submitted["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("POST /v1/me/identity answered no id"))?;
+    net::outcome(
+        target
+            .client
+            .post(
+                target
+                    .base
+                    .join(&format!("/v1/admin/identities/{id}/approve"))?,
+            )
+            .bearer_auth(verifier)
+            .json(&serde_json::json!({}))
+            .send()
+            .await,
+        StatusCode::OK,
+    )
+    .await
+    .map_err(|e| anyhow!("approving the identity of {name}: {e}"))
+}
+
+/// Signs in nurses `0..count` with SMS codes, names them and verifies their identities;
+/// any failure fails the run.
 async fn sign_in_all(
     target: &Arc<Target>,
     inbox: &Arc<sms::Inbox>,
+    verifier: &str,
     count: u64,
 ) -> anyhow::Result<Vec<Nurse>> {
     let next = Arc::new(AtomicU64::new(0));
     let mut set = JoinSet::new();
     for _ in 0..SETUP_WORKERS.min(count) {
         let (target, inbox, next) = (target.clone(), inbox.clone(), next.clone());
+        let verifier = verifier.to_owned();
         set.spawn(async move {
             let mut signed_in = Vec::new();
             loop {
@@ -394,7 +489,9 @@ async fn sign_in_all(
                 if n >= count {
                     return Ok::<_, anyhow::Error>(signed_in);
                 }
-                signed_in.push((n, sign_in(&target, &inbox, n).await?));
+                let nurse = sign_in(&target, &inbox, n).await?;
+                verify_identity(&target, &verifier, &nurse.token, &nurse_name(n)).await?;
+                signed_in.push((n, nurse));
             }
         });
     }

@@ -119,11 +119,7 @@ async fn every_offer_reaches_exactly_the_eligible_nurses_across_reconnects(pool:
     let state = AppState::new(
         &settings,
         pool.clone(),
-        Providers {
-            sms: None,
-            registry: None,
-            documents: None,
-        },
+        Providers::default(),
         &tasks,
         shutdown.clone(),
     )

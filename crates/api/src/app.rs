@@ -1,7 +1,7 @@
 //! Builds the HTTP application and runs it until shutdown. Tests call the same functions
 //! with a listener on port 0 and their own database.
 
-use crate::routes::me::UPLOAD_BODY_LIMIT;
+use crate::routes::me::{IDENTITY_BODY_LIMIT, UPLOAD_BODY_LIMIT};
 use crate::{ApiError, AppState, Settings, error::PROBLEM_CONTENT_TYPE, openapi, telemetry};
 use axum::{
     Router,
@@ -33,6 +33,7 @@ use tower_http::{
 /// Largest JSON body accepted (uploads have their own limit on their own route).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 const DOCUMENT_UPLOAD_ROUTE: &str = "/v1/me/credentials/{id}/document";
+const IDENTITY_UPLOAD_ROUTE: &str = "/v1/me/identity";
 
 /// The whole HTTP application.
 pub fn build_router(state: AppState, settings: &Settings) -> Router {
@@ -114,7 +115,8 @@ fn cors(settings: &Settings) -> Option<CorsLayer> {
     )
 }
 
-/// Bounds every request body: 64 KiB of JSON, or one document upload.
+/// Bounds every request body: 64 KiB of JSON, one document upload, or an identity's two
+/// images.
 async fn limit_body(request: Request, next: Next) -> Response {
     let limit = match request
         .extensions()
@@ -122,6 +124,7 @@ async fn limit_body(request: Request, next: Next) -> Response {
         .map(MatchedPath::as_str)
     {
         Some(DOCUMENT_UPLOAD_ROUTE) => UPLOAD_BODY_LIMIT,
+        Some(IDENTITY_UPLOAD_ROUTE) => IDENTITY_BODY_LIMIT,
         _ => JSON_BODY_LIMIT,
     };
     next.run(request.map(|body| Body::new(Limited::new(body, limit))))
@@ -265,8 +268,8 @@ fn tune(tcp: &tokio::net::TcpStream, send_buffer: Option<usize>) {
     }
 }
 
-/// Starts the background work: automatic credential checks, the expiry sweeper and the
-/// clean-up of sign-in state. Every task stops when `shutdown` fires.
+/// Starts the background work: automatic credential checks, registry re-checks, the
+/// expiry sweeper and the clean-up of sign-in state. Every task stops when `shutdown` fires.
 pub fn spawn_background(
     state: &AppState,
     settings: &Settings,
@@ -283,6 +286,7 @@ pub fn spawn_background(
             .clone()
             .run_sweeper(settings.verification_sweep_interval, shutdown.clone()),
     );
+    tracker.spawn(state.verification.clone().run_rechecker(shutdown.clone()));
     tracker.spawn(state.matching.clone().run_escalation(shutdown.clone()));
     let state = state.clone();
     tracker.spawn(async move {

@@ -35,6 +35,18 @@ pub enum RegistryProvider {
     Http { url: reqwest::Url },
 }
 
+/// Who decides identities (`IDENTITY_PROVIDER`).
+#[derive(Debug, Clone)]
+pub enum IdentityProviderKind {
+    /// A verifier, in the review queue.
+    Manual,
+    /// An identity-verification service at `url`; its results arrive at the webhook.
+    External {
+        url: reqwest::Url,
+        timeout: Duration,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
@@ -61,6 +73,11 @@ pub struct Settings {
     pub document_dir: PathBuf,
     pub license_registry: RegistryProvider,
     pub license_registry_timeout: Duration,
+    pub registry_recheck: shiftwire_verification::RecheckPolicy,
+    pub identity_provider: IdentityProviderKind,
+    /// Signs the identity provider's webhook deliveries; without it every delivery is
+    /// refused (401).
+    pub identity_webhook_secret: Option<SecretString>,
     pub verification_sweep_interval: Duration,
     pub unfilled_alert: Duration,
     pub verification_checkers: usize,
@@ -175,6 +192,45 @@ impl Settings {
             },
             Some(other) => bail!("LICENSE_REGISTRY={other:?}: expected table or http"),
         };
+        let identity_provider = match var("IDENTITY_PROVIDER").as_deref() {
+            None | Some("manual") => IdentityProviderKind::Manual,
+            Some("external") => IdentityProviderKind::External {
+                url: var("IDENTITY_PROVIDER_URL")
+                    .context("IDENTITY_PROVIDER=external needs IDENTITY_PROVIDER_URL")?
+                    .parse()
+                    .context("IDENTITY_PROVIDER_URL is not a URL")?,
+                timeout: Duration::from_secs(parsed("IDENTITY_PROVIDER_TIMEOUT_SECONDS", 10)?),
+            },
+            Some(other) => bail!("IDENTITY_PROVIDER={other:?}: expected manual or external"),
+        };
+        let identity_webhook_secret = match var("IDENTITY_WEBHOOK_SECRET") {
+            Some(value) if value.len() >= MIN_SECRET_LEN => Some(SecretString::from(value)),
+            Some(_) => {
+                bail!("IDENTITY_WEBHOOK_SECRET must be at least {MIN_SECRET_LEN} characters")
+            }
+            None if matches!(identity_provider, IdentityProviderKind::External { .. }) => {
+                bail!("IDENTITY_PROVIDER=external needs IDENTITY_WEBHOOK_SECRET")
+            }
+            None => None,
+        };
+        let recheck_defaults = shiftwire_verification::RecheckPolicy::default();
+        let registry_recheck = shiftwire_verification::RecheckPolicy {
+            every: Duration::from_secs(86_400 * parsed::<u64>("REGISTRY_RECHECK_DAYS", 30)?.max(1)),
+            batch: parsed::<i64>("REGISTRY_RECHECK_BATCH", recheck_defaults.batch)?.max(1),
+            concurrency: parsed::<usize>(
+                "REGISTRY_RECHECK_CONCURRENCY",
+                recheck_defaults.concurrency,
+            )?
+            .max(1),
+            idle: Duration::from_secs(
+                parsed::<u64>(
+                    "REGISTRY_RECHECK_INTERVAL_SECONDS",
+                    recheck_defaults.idle.as_secs(),
+                )?
+                .max(1),
+            ),
+            ..recheck_defaults
+        };
         let event_bus = match var("EVENT_BUS").as_deref() {
             None | Some("local") => EventBusKind::Local,
             Some("nats") => EventBusKind::Nats {
@@ -268,6 +324,9 @@ impl Settings {
                 "LICENSE_REGISTRY_TIMEOUT_SECONDS",
                 5,
             )?),
+            registry_recheck,
+            identity_provider,
+            identity_webhook_secret,
             verification_sweep_interval: Duration::from_secs(parsed(
                 "VERIFICATION_SWEEP_INTERVAL_SECONDS",
                 3600,
@@ -315,6 +374,9 @@ impl Settings {
                 csv: PathBuf::from("../../registry/demo-licenses.csv"),
             },
             license_registry_timeout: Duration::from_secs(2),
+            registry_recheck: shiftwire_verification::RecheckPolicy::default(),
+            identity_provider: IdentityProviderKind::Manual,
+            identity_webhook_secret: None,
             verification_sweep_interval: Duration::from_secs(3600),
             unfilled_alert: Duration::from_secs(120 * 60),
             verification_checkers: 2,

@@ -245,6 +245,30 @@ impl From<VerificationError> for ApiError {
                 Self::unprocessable("invalid_credential", why)
             }
             VerificationError::InvalidProfile(why) => Self::unprocessable("invalid_profile", why),
+            VerificationError::InvalidIdentity(why) => Self::unprocessable("invalid_identity", why),
+            VerificationError::LicenceInUse => Self::new(
+                S::CONFLICT,
+                "licence_in_use",
+                "this licence is already approved on another account",
+            ),
+            VerificationError::IdentityUnverified => Self::new(
+                S::CONFLICT,
+                "identity_unverified",
+                "the nurse has no verified identity: licences are approved against a verified legal name only",
+            ),
+            VerificationError::IdentityAlreadyVerified => Self::new(
+                S::CONFLICT,
+                "identity_verified",
+                "your identity is already verified; contact Shiftwire support to change your legal name",
+            ),
+            VerificationError::NotRevocable => Self::new(
+                S::CONFLICT,
+                "not_revocable",
+                "only an approved credential can be revoked; reject a pending one instead",
+            ),
+            VerificationError::UnsupportedIdentityDocument(why) => {
+                Self::new(S::UNSUPPORTED_MEDIA_TYPE, "unsupported_document_type", why)
+            }
             VerificationError::DuplicateCredential => Self::new(
                 S::CONFLICT,
                 "credential_exists",

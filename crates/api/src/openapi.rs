@@ -34,6 +34,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "shifts", description = "Shifts of a facility (its schedulers)"),
         (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
         (name = "realtime", description = "The WebSocket: offers, withdrawals and notices in real time (see api-spec/websocket.md)"),
+        (name = "webhooks", description = "Signed deliveries from outside services (the identity provider)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -255,10 +256,18 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::me::submit_credential))
         .routes(routes!(routes::me::get_credential))
         .routes(routes!(routes::me::upload_document))
+        .routes(routes!(routes::me::submit_identity))
         .routes(routes!(routes::verifications::review_queue))
         .routes(routes!(routes::verifications::download_document))
         .routes(routes!(routes::verifications::approve))
         .routes(routes!(routes::verifications::reject))
+        .routes(routes!(routes::verifications::revoke))
+        .routes(routes!(routes::verifications::identity))
+        .routes(routes!(routes::verifications::identity_id_document))
+        .routes(routes!(routes::verifications::identity_selfie))
+        .routes(routes!(routes::verifications::approve_identity))
+        .routes(routes!(routes::verifications::reject_identity))
+        .routes(routes!(routes::webhooks::identity_result))
         .routes(routes!(routes::verifications::suspend))
         .routes(routes!(routes::verifications::reinstate))
         .routes(routes!(routes::verifications::audit_log))

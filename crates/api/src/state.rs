@@ -1,17 +1,25 @@
-use crate::config::{Environment, EventBusKind, RegistryProvider, Settings, SmsProvider};
+use crate::config::{
+    Environment, EventBusKind, IdentityProviderKind, RegistryProvider, Settings, SmsProvider,
+};
 use anyhow::Context;
+use async_trait::async_trait;
+use secrecy::SecretString;
 use shiftwire_auth::{
     IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender, Users,
     WebhookSms, WsTickets,
 };
-use shiftwire_matching::Matching;
+use shiftwire_core::PublishedEvent;
+use shiftwire_matching::{Matching, MatchingError};
 use shiftwire_notify::{Bus, Hub};
 use shiftwire_verification::{
-    DocumentStore, FsDocumentStore, HttpRegistry, LicenseRegistry, TableRegistry, Verification,
+    BookingGuard, DocumentStore, ExternalIdentity, FsDocumentStore, HttpRegistry, IdentityVerifier,
+    LicenseRegistry, ManualIdentity, TableRegistry, Verification, VerificationConfig,
+    VerificationError, VerificationProviders,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use uuid::Uuid;
 
 /// Everything a request handler can reach. Cheap to clone: shared parts sit behind `Arc`s.
 #[derive(Clone)]
@@ -30,6 +38,8 @@ pub struct AppState {
     pub events: Arc<Bus>,
     pub hub: Hub,
     pub tickets: WsTickets,
+    /// Signs the identity provider's webhook deliveries.
+    pub identity_webhook_secret: Option<SecretString>,
 }
 
 /// External effects a test may replace; production builds them from settings.
@@ -38,6 +48,37 @@ pub struct Providers {
     pub sms: Option<Arc<dyn SmsSender>>,
     pub registry: Option<Arc<dyn LicenseRegistry>>,
     pub documents: Option<Arc<dyn DocumentStore>>,
+    pub identity: Option<Arc<dyn IdentityVerifier>>,
+}
+
+/// Verification's view of the marketplace: a nurse who stops being eligible loses the
+/// bookings she may no longer work, in the transaction that made her ineligible.
+struct MarketplaceBookings(Matching);
+
+#[async_trait]
+impl BookingGuard for MarketplaceBookings {
+    async fn release_ineligible(
+        &self,
+        conn: &mut PgConnection,
+        nurse_id: Uuid,
+    ) -> Result<Vec<PublishedEvent>, VerificationError> {
+        self.0
+            .release_ineligible_in(conn, nurse_id)
+            .await
+            .map_err(|error| match error {
+                MatchingError::Database(e) => VerificationError::Database(e),
+                other => VerificationError::Internal(other.to_string()),
+            })
+    }
+}
+
+fn identity_verifier(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityVerifier>> {
+    Ok(match &settings.identity_provider {
+        IdentityProviderKind::Manual => Arc::new(ManualIdentity),
+        IdentityProviderKind::External { url, timeout } => {
+            Arc::new(ExternalIdentity::new(url.clone(), *timeout)?)
+        }
+    })
 }
 
 fn registry(settings: &Settings) -> anyhow::Result<Arc<dyn LicenseRegistry>> {
@@ -94,14 +135,25 @@ impl AppState {
             &settings.jwt_audience,
             settings.access_token_ttl,
         ));
+        let identity = match providers.identity {
+            Some(identity) => identity,
+            None => identity_verifier(settings)?,
+        };
+        let matching = Matching::new(pool.clone(), events.clone(), settings.unfilled_alert);
         let verification = Verification::new(
             pool.clone(),
-            registry,
-            documents,
-            events.clone(),
-            settings.license_registry_timeout,
+            VerificationProviders {
+                registry,
+                documents,
+                identity,
+                bookings: Arc::new(MarketplaceBookings(matching.clone())),
+                events: events.clone(),
+            },
+            VerificationConfig {
+                registry_timeout: settings.license_registry_timeout,
+                recheck: settings.registry_recheck.clone(),
+            },
         );
-        let matching = Matching::new(pool.clone(), events.clone(), settings.unfilled_alert);
         let hub = Hub::start(
             settings.notify.clone(),
             pool.clone(),
@@ -133,6 +185,7 @@ impl AppState {
             events,
             hub,
             tickets: WsTickets::new(pool.clone()),
+            identity_webhook_secret: settings.identity_webhook_secret.clone(),
             jwt,
             pool,
         })

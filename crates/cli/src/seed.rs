@@ -2,13 +2,12 @@
 //! and a few nurses. Running it again changes nothing.
 
 use anyhow::Context;
-use chrono::NaiveDate;
 use secrecy::SecretString;
 use shiftwire_api::{AppState, Settings, state::Providers};
 use shiftwire_auth::{AuthError, PasswordHasher, Users, users::NewStaffUser};
 use shiftwire_core::{CredentialKind, Email, Phone, Role, UsState, new_id};
 use shiftwire_matching::{HandoffPacket, NewShift};
-use shiftwire_verification::NewCredential;
+use shiftwire_verification::{NewCredential, NewIdentity};
 use sqlx::PgPool;
 use uuid::{Uuid, uuid};
 
@@ -49,21 +48,26 @@ const FACILITIES: [DemoFacility; 2] = [
     },
 ];
 
-const NURSES: [(&str, &str, &str); 3] = [
+const NURSES: [(&str, &str, &str); 4] = [
     (
         "+14155550101",
         "Amara Okafor",
-        "verified: RN licence approved by the registry",
+        "verified: identity checked, RN licence approved by the registry",
     ),
     (
         "+14155550102",
         "Luis Herrera",
-        "pending: licence flagged name_mismatch for a verifier",
+        "pending: identity awaiting a verifier; his licence waits for it",
     ),
     (
         "+19165550103",
         "Grace Kim",
-        "unverified: nothing on file yet",
+        "pending: licence submitted, identity_unverified (no identity yet)",
+    ),
+    (
+        "+14155550104",
+        "Ama O.",
+        "pending: a second account claiming Amara's licence (licence_in_use)",
     ),
 ];
 
@@ -222,84 +226,173 @@ async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A minimal, valid PDF standing in for a scanned licence card.
+/// Demo images: photo IDs, a selfie and a licence card, each marked as demo data.
+const ID_AMARA: &[u8] = include_bytes!("../demo/id-amara-okafor.png");
+const ID_LUIS: &[u8] = include_bytes!("../demo/id-luis-herrera-diaz.png");
+const SELFIE: &[u8] = include_bytes!("../demo/selfie.png");
+const CARD_LUIS: &[u8] = include_bytes!("../demo/licence-luis-herrera-diaz.png");
+/// A minimal, valid PDF standing in for a scanned BLS card.
 const DEMO_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
 
-/// Credentials that show each path of verification (see registry/README.md):
-/// Amara's licence is approved by the registry, Luis's is flagged for a person (the
-/// registry's holder name differs) with his card uploaded, Amara's BLS card awaits a
-/// person too, and Grace has nothing on file yet (unverified).
-async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let (state, _stop) = services(settings, pool).await?;
-    let verification = &state.verification;
-    let date = |s: &str| s.parse::<NaiveDate>().context("demo date");
-    let plan = [
-        (
-            NURSES[0].0,
-            CredentialKind::RN,
-            "RN-100234",
-            Some("CA"),
-            date("2028-03-31")?,
-            false,
-        ),
-        (
-            NURSES[0].0,
-            CredentialKind::BLS,
-            "AHA-5520913",
-            None,
-            date("2027-04-30")?,
-            true,
-        ),
-        (
-            NURSES[1].0,
+/// A demo credential: kind, number, issuing state, expiry, and an uploaded document.
+type DemoCredential = (
+    CredentialKind,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static [u8]>,
+);
+
+/// One demo nurse's verification: her identity (legal name, date of birth, photo ID, and
+/// whether a verifier approved it) and her credentials.
+struct DemoNurse {
+    phone: &'static str,
+    identity: Option<(&'static str, &'static str, &'static [u8], bool)>,
+    credentials: &'static [DemoCredential],
+}
+
+const PLAN: [DemoNurse; 4] = [
+    // Verified identity, RN licence approved by the registry, BLS card in review.
+    DemoNurse {
+        phone: NURSES[0].0,
+        identity: Some(("Amara Okafor", "1990-04-17", ID_AMARA, true)),
+        credentials: &[
+            (
+                CredentialKind::RN,
+                "RN-100234",
+                Some("CA"),
+                "2028-03-31",
+                None,
+            ),
+            (
+                CredentialKind::BLS,
+                "AHA-5520913",
+                None,
+                "2027-04-30",
+                Some(DEMO_PDF),
+            ),
+        ],
+    },
+    // Identity awaiting a verifier; his licence (card uploaded) waits for it and is
+    // approved by the registry the moment the identity is.
+    DemoNurse {
+        phone: NURSES[1].0,
+        identity: Some(("Luis Herrera-Diaz", "1986-11-02", ID_LUIS, false)),
+        credentials: &[(
             CredentialKind::LPN,
             "LVN-204518",
             Some("CA"),
-            date("2027-09-30")?,
-            true,
-        ),
-    ];
-    for (phone, kind, number, issuing_state, expires_on, upload) in plan {
-        let nurse_id: Uuid = sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1", phone)
+            "2027-09-30",
+            Some(CARD_LUIS),
+        )],
+    },
+    // A licence without an identity: pending `identity_unverified`.
+    DemoNurse {
+        phone: NURSES[2].0,
+        identity: None,
+        credentials: &[(
+            CredentialKind::RN,
+            "RN-118870",
+            Some("CA"),
+            "2028-07-31",
+            None,
+        )],
+    },
+    // A second account with a verified identity of the same name, submitting Amara's
+    // licence: pending `licence_in_use`.
+    DemoNurse {
+        phone: NURSES[3].0,
+        identity: Some(("Amara Okafor", "1990-04-17", ID_AMARA, true)),
+        credentials: &[(
+            CredentialKind::RN,
+            "RN-100234",
+            Some("CA"),
+            "2028-03-31",
+            None,
+        )],
+    },
+];
+
+/// Identities and credentials that show each path of verification (see registry/README.md).
+/// Nurses are seeded in order, each fully checked before the next, so the second account
+/// meets Amara's approved licence.
+async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
+    let (state, _stop) = services(settings, pool).await?;
+    let verification = &state.verification;
+    let verifier: Uuid =
+        sqlx::query_scalar!("SELECT id FROM users WHERE email = 'verifier@shiftwire.example'")
             .fetch_one(pool)
             .await?;
-        let on_file = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM credentials WHERE nurse_id = $1 AND kind = $2"#,
-            nurse_id,
-            kind.as_str()
-        )
-        .fetch_one(pool)
-        .await?;
-        if on_file > 0 {
-            continue;
-        }
-        let new = NewCredential {
-            kind,
-            number: number.into(),
-            issuing_state: issuing_state
-                .map(UsState::parse)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-            expires_on,
-            multistate: false,
-        };
-        let credential = verification
-            .submit(nurse_id, new)
-            .await
-            .map_err(|e| anyhow::anyhow!("seeding {number}: {e}"))?;
-        if upload {
-            verification
-                .upload_document(nurse_id, credential.id, bytes::Bytes::from_static(DEMO_PDF))
+    for nurse in &PLAN {
+        let nurse_id: Uuid =
+            sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1", nurse.phone)
+                .fetch_one(pool)
+                .await?;
+        if let Some((legal_name, born, id_image, approve)) = nurse.identity
+            && verification
+                .current_identity(nurse_id)
                 .await
-                .map_err(|e| anyhow::anyhow!("seeding the document of {number}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .is_none()
+        {
+            let submitted = verification
+                .submit_identity(
+                    nurse_id,
+                    NewIdentity {
+                        legal_name: legal_name.into(),
+                        date_of_birth: born.parse().context("demo date")?,
+                        id_document: bytes::Bytes::from_static(id_image),
+                        selfie: bytes::Bytes::from_static(SELFIE),
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding an identity: {e}"))?;
+            if approve {
+                verification
+                    .approve_identity(verifier, submitted.identity.id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("approving a demo identity: {e}"))?;
+            }
         }
+        for (kind, number, issuing_state, expires_on, document) in nurse.credentials {
+            let on_file = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!" FROM credentials WHERE nurse_id = $1 AND kind = $2"#,
+                nurse_id,
+                kind.as_str()
+            )
+            .fetch_one(pool)
+            .await?;
+            if on_file > 0 {
+                continue;
+            }
+            let new = NewCredential {
+                kind: *kind,
+                number: (*number).into(),
+                issuing_state: issuing_state
+                    .map(UsState::parse)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                expires_on: expires_on.parse().context("demo date")?,
+                multistate: false,
+            };
+            let credential = verification
+                .submit(nurse_id, new)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding {number}: {e}"))?;
+            if let Some(document) = document {
+                verification
+                    .upload_document(nurse_id, credential.id, bytes::Bytes::from_static(document))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding the document of {number}: {e}"))?;
+            }
+        }
+        while verification
+            .check_next()
+            .await
+            .map_err(|e| anyhow::anyhow!("automatic check: {e}"))?
+        {}
     }
-    while verification
-        .check_next()
-        .await
-        .map_err(|e| anyhow::anyhow!("automatic check: {e}"))?
-    {}
     Ok(())
 }
 
@@ -316,7 +409,7 @@ fn print_sign_ins(settings: &Settings, staff: &[(Role, &str, Vec<Uuid>)]) {
     }
     println!("  every staff password: {DEMO_PASSWORD}");
     println!(
-        "  (the verifier's queue holds Luis Herrera's licence, flagged name_mismatch, and Amara Okafor's BLS card)"
+        "  (the verifier's queue holds Luis Herrera's identity, the second account's claim on Amara's licence (licence_in_use) and Amara's BLS card)"
     );
     for (phone, name, standing) in NURSES {
         println!("  {:<10} {phone} ({name}, {standing})", "nurse");

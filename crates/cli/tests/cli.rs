@@ -71,24 +71,35 @@ async fn migrate_and_seed_are_idempotent(pool: PgPool) {
     );
     assert_eq!(
         count(&pool, "SELECT count(*) FROM users WHERE role = 'nurse'").await,
-        3
+        4
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM facilities").await, 2);
-    // The demo shows each path of verification: one approved by the registry, flagged
-    // cases in the queue with their reasons, one nurse with nothing on file.
+    // The demo shows each path of verification: a verified identity with a licence the
+    // registry approved, a licence waiting for its identity, an identity awaiting a
+    // verifier, and a second account's claim on an approved licence.
+    let of = |sql: &'static str| count(&pool, sql);
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM credentials WHERE status = 'approved'"
-        )
-        .await,
+        of("SELECT count(*) FROM credentials WHERE status = 'approved'").await,
         1
     );
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM credentials WHERE status = 'pending' AND reason_code = 'name_mismatch'").await,
+        of("SELECT count(*) FROM credentials WHERE reason_code = 'identity_unverified'").await,
+        2,
+        "Grace's (no identity) and Luis's (identity in review)"
+    );
+    assert_eq!(
+        of("SELECT count(*) FROM credentials WHERE reason_code = 'licence_in_use'").await,
         1
     );
-    assert_eq!(count(&pool, "SELECT count(*) FROM credentials").await, 3);
+    assert_eq!(
+        of("SELECT count(*) FROM identities WHERE status = 'verified'").await,
+        2
+    );
+    assert_eq!(
+        of("SELECT count(*) FROM identities WHERE status = 'pending' AND reason_code = 'identity_review'").await,
+        1
+    );
+    assert_eq!(of("SELECT count(*) FROM credentials").await, 5);
     assert_eq!(
         count(&pool, "SELECT count(*) FROM shifts WHERE status = 'open'").await,
         6

@@ -76,6 +76,8 @@ pub enum CredentialStatus {
     Approved,
     Rejected,
     Expired,
+    /// Approved once, then withdrawn by a verifier.
+    Revoked,
 }
 
 impl CredentialStatus {
@@ -85,6 +87,7 @@ impl CredentialStatus {
             Self::Approved => "approved",
             Self::Rejected => "rejected",
             Self::Expired => "expired",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -93,10 +96,16 @@ impl FromStr for CredentialStatus {
     type Err = UnknownCredentialKind;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Expired]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(UnknownCredentialKind)
+        [
+            Self::Pending,
+            Self::Approved,
+            Self::Rejected,
+            Self::Expired,
+            Self::Revoked,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or(UnknownCredentialKind)
     }
 }
 
@@ -125,7 +134,9 @@ impl VerificationStatus {
             match status {
                 CredentialStatus::Approved => return Self::Verified,
                 CredentialStatus::Pending => pending = true,
-                CredentialStatus::Rejected | CredentialStatus::Expired => {}
+                CredentialStatus::Rejected
+                | CredentialStatus::Expired
+                | CredentialStatus::Revoked => {}
             }
         }
         if pending {
@@ -133,6 +144,39 @@ impl VerificationStatus {
         } else {
             Self::Unverified
         }
+    }
+}
+
+/// Where a nurse's identity check stands: `none` until a submission, then `pending`
+/// until a verifier or the identity provider decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStatus {
+    None,
+    Pending,
+    Verified,
+    Rejected,
+}
+
+impl IdentityStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Pending => "pending",
+            Self::Verified => "verified",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl FromStr for IdentityStatus {
+    type Err = UnknownCredentialKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::None, Self::Pending, Self::Verified, Self::Rejected]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownCredentialKind)
     }
 }
 
@@ -196,6 +240,10 @@ mod tests {
         assert_eq!(V::derive(false, [S::Rejected, S::Pending]), V::Pending);
         assert_eq!(V::derive(false, [S::Pending, S::Approved]), V::Verified);
         assert_eq!(V::derive(true, [S::Approved]), V::Suspended);
+        assert_eq!(V::derive(false, [S::Revoked]), V::Unverified);
+        for status in [S::Pending, S::Approved, S::Rejected, S::Expired, S::Revoked] {
+            assert_eq!(status.as_str().parse::<CredentialStatus>(), Ok(status));
+        }
     }
 
     #[test]

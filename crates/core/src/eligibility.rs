@@ -110,20 +110,69 @@ pub fn eligible_at_distance(
     if nurse.suspended {
         return Err(Ineligible::Suspended);
     }
-    let today = now.date_naive();
-    let licences = || {
-        nurse
-            .credentials
-            .iter()
-            .filter(|c| c.kind.is_licence() && c.expires_on >= today)
-    };
-    if licences().next().is_none() {
-        return Err(Ineligible::NotVerified);
-    }
+    holds_a_licence(nurse, now)?;
     if !nurse.available {
         return Err(Ineligible::Unavailable);
     }
-    let of_role: Vec<&HeldCredential> = licences().filter(|c| c.kind == shift.role).collect();
+    credentials_cover(nurse, shift, now)?;
+    let distance = nurse
+        .position
+        .map(|p| distance_m(p, shift.facility_location))
+        .filter(|d| *d <= nurse.max_distance_km * 1000.0 + DISTANCE_TOLERANCE_M)
+        .ok_or(Ineligible::TooFar)?;
+    if nurse
+        .booked
+        .iter()
+        .any(|(start, end)| *start < shift.ends_at && shift.starts_at < *end)
+    {
+        return Err(Ineligible::ScheduleConflict);
+    }
+    Ok(distance)
+}
+
+/// Whether a nurse who booked `shift` may still work it: the rules a booking keeps
+/// following after the claim (suspension, and the licence and certifications through the
+/// shift's end). Availability, distance and schedule were settled by the claim: a nurse
+/// who moves house or marks herself unavailable keeps the shifts she already took.
+pub fn keeps_booking(
+    nurse: &NurseFacts,
+    shift: &ShiftFacts,
+    now: DateTime<Utc>,
+) -> Result<(), Ineligible> {
+    if nurse.suspended {
+        return Err(Ineligible::Suspended);
+    }
+    holds_a_licence(nurse, now)?;
+    credentials_cover(nurse, shift, now)
+}
+
+/// An approved licence that has not expired: what makes a nurse verified.
+fn holds_a_licence(nurse: &NurseFacts, now: DateTime<Utc>) -> Result<(), Ineligible> {
+    let today = now.date_naive();
+    if nurse
+        .credentials
+        .iter()
+        .any(|c| c.kind.is_licence() && c.expires_on >= today)
+    {
+        Ok(())
+    } else {
+        Err(Ineligible::NotVerified)
+    }
+}
+
+/// A licence of the shift's role, valid in the facility's state (or multistate) through
+/// the shift's last day, and every required certification through that day too.
+fn credentials_cover(
+    nurse: &NurseFacts,
+    shift: &ShiftFacts,
+    now: DateTime<Utc>,
+) -> Result<(), Ineligible> {
+    let today = now.date_naive();
+    let of_role: Vec<&HeldCredential> = nurse
+        .credentials
+        .iter()
+        .filter(|c| c.kind == shift.role && c.expires_on >= today)
+        .collect();
     if of_role.is_empty() {
         return Err(Ineligible::Role);
     }
@@ -147,19 +196,7 @@ pub fn eligible_at_distance(
             return Err(Ineligible::CertificationExpired);
         }
     }
-    let distance = nurse
-        .position
-        .map(|p| distance_m(p, shift.facility_location))
-        .filter(|d| *d <= nurse.max_distance_km * 1000.0 + DISTANCE_TOLERANCE_M)
-        .ok_or(Ineligible::TooFar)?;
-    if nurse
-        .booked
-        .iter()
-        .any(|(start, end)| *start < shift.ends_at && shift.starts_at < *end)
-    {
-        return Err(Ineligible::ScheduleConflict);
-    }
-    Ok(distance)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -283,6 +320,41 @@ mod tests {
     }
 
     #[test]
+    fn a_booking_follows_suspension_and_credentials_only() {
+        let keeps = |n: NurseFacts| keeps_booking(&n, &shift(), now()).err();
+        assert_eq!(keeps(nurse()), None);
+        // Settled by the claim: availability, distance and other bookings.
+        let mut n = nurse();
+        n.available = false;
+        n.position = None;
+        n.booked
+            .push((now() + Duration::hours(13), now() + Duration::hours(20)));
+        assert_eq!(keeps(n), None);
+        let mut n = nurse();
+        n.suspended = true;
+        assert_eq!(keeps(n), Some(Ineligible::Suspended));
+        let mut n = nurse();
+        n.credentials.retain(|c| c.kind != CredentialKind::RN);
+        assert_eq!(keeps(n), Some(Ineligible::NotVerified));
+        let mut n = nurse();
+        n.credentials[0].expires_on = now().date_naive();
+        n.credentials.push(HeldCredential {
+            kind: CredentialKind::LPN,
+            state: Some("CA".into()),
+            multistate: false,
+            expires_on: date("2030-01-01"),
+        });
+        assert_eq!(
+            keeps(n),
+            Some(Ineligible::CertificationExpired),
+            "the RN licence lapses before the shift ends"
+        );
+        let mut n = nurse();
+        n.credentials.retain(|c| c.kind != CredentialKind::BLS);
+        assert_eq!(keeps(n), Some(Ineligible::CertificationExpired));
+    }
+
+    #[test]
     fn distances_are_geodesic() {
         // One degree of latitude at the equator is 110.574 km on WGS 84.
         let d = distance_m(at(0.0, 0.0), at(1.0, 0.0));
@@ -295,6 +367,31 @@ mod tests {
     }
 
     proptest! {
+        /// A nurse eligible for a shift keeps it as a booking; one who may not keep it
+        /// could not have claimed it.
+        #[test]
+        fn keeping_a_booking_is_implied_by_eligibility(
+            suspended: bool, available: bool, km in 0.0f64..50.0,
+            rn_days in -5i64..800, bls_days in -5i64..800, multistate: bool,
+            state in prop::sample::select(vec!["CA", "NV"]),
+        ) {
+            let mut n = nurse();
+            n.suspended = suspended;
+            n.available = available;
+            n.max_distance_km = km;
+            n.credentials[0].expires_on = now().date_naive() + Duration::days(rn_days);
+            n.credentials[0].multistate = multistate;
+            n.credentials[1].expires_on = now().date_naive() + Duration::days(bls_days);
+            let mut s = shift();
+            s.facility_state = state.into();
+            if eligibility(&n, &s, now()).is_ok() {
+                prop_assert_eq!(keeps_booking(&n, &s, now()), Ok(()));
+            }
+            if keeps_booking(&n, &s, now()).is_err() {
+                prop_assert!(eligibility(&n, &s, now()).is_err());
+            }
+        }
+
         #[test]
         fn distance_is_symmetric_and_non_negative(
             lat1 in -90.0f64..=90.0, lon1 in -180.0f64..=180.0,

@@ -12,6 +12,12 @@ pub enum DomainEvent {
         credential_id: Uuid,
         status: crate::CredentialStatus,
     },
+    /// A nurse's identity check was submitted or decided.
+    IdentityUpdated {
+        nurse_id: Uuid,
+        identity_id: Uuid,
+        status: crate::IdentityStatus,
+    },
     /// A nurse's profile changed in a way matching cares about (location, radius, availability).
     ProfileUpdated {
         nurse_id: Uuid,
@@ -41,12 +47,16 @@ pub enum DomainEvent {
         booking_id: Uuid,
         nurse_id: Uuid,
     },
-    /// A nurse released a booked shift; a `ShiftOpened` follows.
+    /// A booked shift lost its nurse before the start (she released it, or she is no
+    /// longer eligible); a `ShiftOpened` follows.
     ShiftReleased {
         shift_id: Uuid,
         facility_id: Uuid,
         booking_id: Uuid,
         nurse_id: Uuid,
+        /// Events written before reasons existed were all the nurse's own releases.
+        #[serde(default)]
+        reason: ReleaseReason,
     },
     /// A scheduler cancelled a shift (and its booking, if any).
     ShiftCancelled {
@@ -91,6 +101,7 @@ impl DomainEvent {
     pub fn topic(&self) -> &'static str {
         match self {
             Self::VerificationUpdated { .. } => "verification.updated",
+            Self::IdentityUpdated { .. } => "identity.updated",
             Self::ProfileUpdated { .. } => "profile.updated",
             Self::UserSuspended { .. } => "user.suspended",
             Self::UserReinstated { .. } => "user.reinstated",
@@ -118,6 +129,7 @@ impl DomainEvent {
             | Self::BookingUpdated { facility_id, .. }
             | Self::ShiftUnfilled { facility_id, .. } => Some(*facility_id),
             Self::VerificationUpdated { .. }
+            | Self::IdentityUpdated { .. }
             | Self::ProfileUpdated { .. }
             | Self::UserSuspended { .. }
             | Self::UserReinstated { .. }
@@ -129,6 +141,7 @@ impl DomainEvent {
     pub fn user_id(&self) -> Option<Uuid> {
         match self {
             Self::VerificationUpdated { nurse_id, .. }
+            | Self::IdentityUpdated { nurse_id, .. }
             | Self::ProfileUpdated { nurse_id }
             | Self::ShiftBooked { nurse_id, .. }
             | Self::ShiftReleased { nurse_id, .. }
@@ -143,6 +156,17 @@ impl DomainEvent {
             Self::ShiftOpened { .. } => None,
         }
     }
+}
+
+/// Why a booked shift lost its nurse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// She gave it back herself.
+    #[default]
+    NurseReleased,
+    /// She may no longer work it: suspended, licence revoked or expired.
+    NurseIneligible,
 }
 
 /// What an opened shift's offer and its eligibility check need.

@@ -13,9 +13,11 @@ pub mod role;
 pub mod shift;
 pub mod ws;
 
-pub use credential::{CredentialKind, CredentialStatus, UsState, VerificationStatus};
+pub use credential::{
+    CredentialKind, CredentialStatus, IdentityStatus, UsState, VerificationStatus,
+};
 pub use email::{Email, EmailError};
-pub use events::{DomainEvent, EventBus, OpenedShift, PublishedEvent};
+pub use events::{DomainEvent, EventBus, OpenedShift, PublishedEvent, ReleaseReason};
 pub use geo::Coordinates;
 pub use id::new_id;
 pub use phone::{Phone, PhoneError};

@@ -102,6 +102,12 @@ pub enum ServerMessage {
         seq: i64,
         credential: serde_json::Value,
     },
+    /// The nurse's identity check was decided.
+    #[serde(rename = "identity.updated")]
+    IdentityUpdated {
+        seq: i64,
+        identity: serde_json::Value,
+    },
     #[serde(rename = "shift.booked")]
     ShiftBooked {
         seq: i64,
@@ -117,6 +123,7 @@ pub enum ServerMessage {
         facility_id: Uuid,
         booking_id: Uuid,
         nurse_id: Uuid,
+        reason: crate::ReleaseReason,
     },
     #[serde(rename = "handoff.acknowledged")]
     HandoffAcknowledged {
@@ -151,6 +158,25 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
+    /// The frame's `type`, as it travels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::ShiftOffered { .. } => "shift.offered",
+            Self::ShiftWithdrawn { .. } => "shift.withdrawn",
+            Self::BookingUpdated { .. } => "booking.updated",
+            Self::VerificationUpdated { .. } => "verification.updated",
+            Self::IdentityUpdated { .. } => "identity.updated",
+            Self::ShiftBooked { .. } => "shift.booked",
+            Self::ShiftReleased { .. } => "shift.released",
+            Self::HandoffAcknowledged { .. } => "handoff.acknowledged",
+            Self::ShiftUnfilled { .. } => "shift.unfilled",
+            Self::Resumed { .. } => "resumed",
+            Self::Pong => "pong",
+            Self::Error { .. } => "error",
+        }
+    }
+
     /// The event sequence number a frame carries, if it carries one.
     pub fn seq(&self) -> Option<i64> {
         match self {
@@ -158,6 +184,7 @@ impl ServerMessage {
             | Self::ShiftWithdrawn { seq, .. }
             | Self::BookingUpdated { seq, .. }
             | Self::VerificationUpdated { seq, .. }
+            | Self::IdentityUpdated { seq, .. }
             | Self::ShiftBooked { seq, .. }
             | Self::ShiftReleased { seq, .. }
             | Self::HandoffAcknowledged { seq, .. }

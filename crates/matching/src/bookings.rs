@@ -38,6 +38,7 @@ impl Matching {
         let rows = sqlx::query!(
             r#"SELECT b.id, b.status, b.nurse_id, b.shift_id, b.handoff_acknowledged_version,
                       b.checked_in_at, b.checked_out_at, b.worked_minutes, b.created_at,
+                      b.cancel_reason, b.cancel_detail,
                       s.status AS shift_status, s.role, s.starts_at, s.ends_at,
                       s.hourly_rate_cents, s.unit, s.handoff, s.handoff_version,
                       f.id AS facility_id, f.name AS facility_name, f.address, f.timezone,
@@ -94,6 +95,8 @@ impl Matching {
                     checked_in_at: r.checked_in_at,
                     checked_out_at: r.checked_out_at,
                     worked_minutes: r.worked_minutes,
+                    cancel_reason: r.cancel_reason,
+                    cancel_detail: r.cancel_detail,
                     created_at: r.created_at,
                 })
             })

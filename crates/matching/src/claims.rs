@@ -3,7 +3,7 @@ use crate::{
 };
 use chrono::Utc;
 use shiftwire_core::{
-    Coordinates, CredentialKind, DomainEvent, ShiftStatus,
+    Coordinates, CredentialKind, DomainEvent, ReleaseReason, ShiftStatus,
     eligibility::{HeldCredential, Ineligible, NurseFacts, ShiftFacts, eligibility},
     new_id,
 };
@@ -21,6 +21,35 @@ pub(crate) async fn nurse_facts(
         .remove(&nurse_id)
         .map(|record| record.facts)
         .ok_or(MatchingError::NotFound)
+}
+
+/// What eligibility needs to know about a shift, read from the database.
+pub(crate) async fn shift_facts_of(
+    conn: &mut PgConnection,
+    shift_id: Uuid,
+) -> Result<ShiftFacts, MatchingError> {
+    let row = sqlx::query!(
+        r#"SELECT role, facility_state, starts_at, ends_at, required_certifications,
+                  ST_Y(location::geometry) AS "lat!", ST_X(location::geometry) AS "lon!"
+           FROM shifts WHERE id = $1"#,
+        shift_id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(MatchingError::NotFound)?;
+    Ok(ShiftFacts {
+        role: stored(&row.role, "role")?,
+        facility_state: row.facility_state,
+        facility_location: Coordinates::new(row.lat, row.lon)
+            .map_err(|e| MatchingError::Invalid(e.to_string()))?,
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        required_certifications: row
+            .required_certifications
+            .iter()
+            .map(|c| stored(c, "certification"))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in three
@@ -233,6 +262,7 @@ impl Matching {
                 facility_id: row.facility_id,
                 booking_id,
                 nurse_id,
+                reason: ReleaseReason::NurseReleased,
             },
             Self::opened_event(&mut tx, row.shift_id).await?,
         ];

@@ -5,6 +5,7 @@
 
 mod bookings;
 mod claims;
+mod eligibility_guard;
 mod escalation;
 mod facilities;
 mod model;
@@ -18,7 +19,7 @@ use shiftwire_core::{
     Coordinates, CredentialKind, DomainEvent, EventBus, OpenedShift, PublishedEvent,
     eligibility::Ineligible,
 };
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
 
@@ -84,35 +85,13 @@ impl Matching {
         i32::try_from(self.unfilled_alert.as_secs() / 60).unwrap_or(i32::MAX)
     }
 
-    /// Records `events` in the outbox, commits, then publishes them. Each shift keeps
-    /// the stream position of the event that last opened and last closed it: offers and
-    /// withdrawals carry those, and `resume` compares them with what a client has seen.
+    /// Records `events` in the outbox, commits, then publishes them.
     async fn commit(
         &self,
         mut tx: Transaction<'_, Postgres>,
         events: Vec<DomainEvent>,
     ) -> Result<(), MatchingError> {
-        let published = shiftwire_verification::record_events(&mut tx, events).await?;
-        for PublishedEvent { seq, event } in &published {
-            let (shift_id, closed) = match event {
-                DomainEvent::ShiftOpened { shift_id, .. } => (*shift_id, None),
-                DomainEvent::ShiftBooked { shift_id, .. } => (*shift_id, Some("booked")),
-                DomainEvent::ShiftCancelled { shift_id, .. } => (*shift_id, Some("cancelled")),
-                _ => continue,
-            };
-            sqlx::query!(
-                "UPDATE shifts SET
-                     opened_seq = CASE WHEN $3::text IS NULL THEN $2 ELSE opened_seq END,
-                     closed_seq = CASE WHEN $3::text IS NULL THEN closed_seq ELSE $2 END,
-                     closed_reason = COALESCE($3, closed_reason)
-                 WHERE id = $1",
-                shift_id,
-                seq,
-                closed
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        let published = record(&mut tx, events).await?;
         shiftwire_verification::commit_published(tx, published, self.events.as_ref()).await?;
         Ok(())
     }
@@ -155,6 +134,37 @@ impl Matching {
             }),
         })
     }
+}
+
+/// Records `events` in the outbox inside the caller's transaction. Each shift keeps the
+/// stream position of the event that last opened and last closed it: offers and
+/// withdrawals carry those, and `resume` compares them with what a client has seen.
+pub(crate) async fn record(
+    conn: &mut PgConnection,
+    events: Vec<DomainEvent>,
+) -> Result<Vec<PublishedEvent>, MatchingError> {
+    let published = shiftwire_verification::record_events(&mut *conn, events).await?;
+    for PublishedEvent { seq, event } in &published {
+        let (shift_id, closed) = match event {
+            DomainEvent::ShiftOpened { shift_id, .. } => (*shift_id, None),
+            DomainEvent::ShiftBooked { shift_id, .. } => (*shift_id, Some("booked")),
+            DomainEvent::ShiftCancelled { shift_id, .. } => (*shift_id, Some("cancelled")),
+            _ => continue,
+        };
+        sqlx::query!(
+            "UPDATE shifts SET
+                 opened_seq = CASE WHEN $3::text IS NULL THEN $2 ELSE opened_seq END,
+                 closed_seq = CASE WHEN $3::text IS NULL THEN closed_seq ELSE $2 END,
+                 closed_reason = COALESCE($3, closed_reason)
+             WHERE id = $1",
+            shift_id,
+            seq,
+            closed
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(published)
 }
 
 /// A reason a person gave: trimmed, 1 to 1000 characters.

@@ -175,6 +175,10 @@ pub struct Booking {
     pub checked_in_at: Option<DateTime<Utc>>,
     pub checked_out_at: Option<DateTime<Utc>>,
     pub worked_minutes: Option<i32>,
+    /// Why a cancelled booking was cancelled: `facility_cancelled` or `nurse_ineligible`.
+    pub cancel_reason: Option<String>,
+    /// The scheduler's words, or the eligibility rule the nurse no longer meets.
+    pub cancel_detail: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -336,9 +336,12 @@ impl Matching {
             ));
         };
         let nurse_id = sqlx::query_scalar!(
-            "UPDATE bookings SET status = 'cancelled' WHERE shift_id = $1 AND status = 'booked'
+            "UPDATE bookings SET status = 'cancelled', cancel_reason = 'facility_cancelled',
+                                 cancel_detail = $2, cancelled_at = now()
+             WHERE shift_id = $1 AND status = 'booked'
              RETURNING nurse_id",
-            id
+            id,
+            reason
         )
         .fetch_optional(&mut *tx)
         .await?;

@@ -158,6 +158,24 @@ impl Hub {
         if let Err(code) = outcome
             && code != 0
         {
+            // Frames queued before the close still concern this client (a suspended
+            // nurse's cancelled booking): they go first, briefly. A client closed for
+            // not reading gets only the close.
+            if code != close::TRY_AGAIN_LATER {
+                let mut queued = Vec::new();
+                while let Ok(frame) = frames.try_recv() {
+                    queued.push(Outgoing::Text(frame));
+                }
+                if !queued.is_empty() {
+                    let flush = async {
+                        for item in queued {
+                            sink.feed(item).await?;
+                        }
+                        sink.flush().await
+                    };
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, flush).await;
+                }
+            }
             let _ = close_with(&mut sink, code, reason(code)).await;
         }
     }

@@ -298,6 +298,7 @@ impl Dispatcher {
                 facility_id,
                 booking_id,
                 nurse_id,
+                reason,
             } => {
                 let nurse_here = self.refresh_nurse(nurse_id).await;
                 let booking = self
@@ -316,6 +317,7 @@ impl Dispatcher {
                         facility_id,
                         booking_id,
                         nurse_id,
+                        reason,
                     }),
                 );
             }
@@ -418,6 +420,22 @@ impl Dispatcher {
                 }
                 recheck_offers(&mut state, nurse_id, seq);
             }
+            DomainEvent::IdentityUpdated {
+                nurse_id,
+                identity_id,
+                ..
+            } => {
+                let frame = if self.is_connected(nurse_id) {
+                    self.identity_frame(seq, identity_id).await
+                } else {
+                    None
+                };
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                if let Some(frame) = frame {
+                    state.deliver_to_user(nurse_id, &frame);
+                }
+            }
             DomainEvent::ProfileUpdated { nurse_id } => {
                 self.refresh_nurse(nurse_id).await;
                 let mut state = self.hub.state();
@@ -513,6 +531,32 @@ impl Dispatcher {
             })),
             Err(error) => {
                 tracing::warn!(%error, "cannot read a credential to announce");
+                None
+            }
+        }
+    }
+
+    async fn identity_frame(&self, seq: i64, identity_id: Uuid) -> Option<Frame> {
+        match self
+            .hub
+            .inner
+            .verification
+            .identity_by_id(identity_id)
+            .await
+        {
+            Ok(identity) => Some(Frame::of(&ServerMessage::IdentityUpdated {
+                seq,
+                identity: serde_json::json!({
+                    "id": identity.id,
+                    "status": identity.status,
+                    "legal_name": identity.effective_legal_name(),
+                    "decision_reason": identity.decision_reason,
+                    "decided_at": identity.decided_at,
+                }),
+            })),
+            // Superseded by a newer submission: nothing to tell.
+            Err(error) => {
+                tracing::debug!(%error, "identity not announced");
                 None
             }
         }

@@ -43,8 +43,12 @@ impl Verification {
             },
         )
         .await?;
+        // Her future bookings are cancelled and offered again with the suspension; the
+        // suspension's own event comes last, so she hears of the bookings before her
+        // sockets close.
+        let released = self.bookings.release_ineligible(&mut tx, nurse_id).await?;
         let event = DomainEvent::UserSuspended { user_id: nurse_id };
-        self.commit(tx, vec![event]).await?;
+        self.commit_with(tx, vec![event], released).await?;
         self.account(nurse_id).await
     }
 

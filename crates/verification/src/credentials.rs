@@ -1,12 +1,13 @@
+use crate::identity::verified_legal_name;
 use crate::{
-    Credential, CredentialRow, Document, NewCredential, QueueItem, Verification, VerificationError,
+    Credential, CredentialRow, Document, NewCredential, Verification, VerificationError,
     audit::{self, AuditRecord},
     documents::{MAX_DOCUMENT_BYTES, sniff_document_type},
 };
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sha2::{Digest, Sha256};
-use shiftwire_core::{CredentialStatus, DomainEvent, new_id};
+use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent, new_id};
 use uuid::Uuid;
 
 /// Most credentials one nurse may hold on file (any status).
@@ -25,6 +26,14 @@ pub(crate) fn required_reason(reason: &str) -> Result<&str, VerificationError> {
         return Err(VerificationError::ReasonRequired);
     }
     Ok(reason)
+}
+
+/// Whether `error` is the database refusing a second approval of one licence.
+pub(crate) fn is_licence_in_use(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|d| d.constraint())
+        .is_some_and(|c| c == "credentials_one_approved_licence")
 }
 
 pub(crate) fn today() -> chrono::NaiveDate {
@@ -115,15 +124,18 @@ impl Verification {
             decided_at: None,
             decision_reason: None,
             has_document: false,
+            flagged_at: None,
+            revoked_at: None,
+            revoke_reason: None,
             submitted_at,
             updated_at: submitted_at,
         })
     }
 
-    /// Credentials by id and/or nurse, newest first.
+    /// Credentials by ids and/or nurse, newest first.
     async fn select_credentials(
         &self,
-        id: Option<Uuid>,
+        ids: Option<&[Uuid]>,
         nurse_id: Option<Uuid>,
     ) -> Result<Vec<Credential>, VerificationError> {
         let rows = sqlx::query_as!(
@@ -131,13 +143,14 @@ impl Verification {
             r#"SELECT c.id, c.nurse_id, c.kind, c.number, c.issuing_state, c.expires_on,
                       c.multistate, c.status, c.reason_code, c.reason,
                       c.checked_at IS NOT NULL AS "checked!", c.decided_at, c.decision_reason,
-                      d.credential_id IS NOT NULL AS "has_document!", c.submitted_at, c.updated_at
+                      d.credential_id IS NOT NULL AS "has_document!", c.flagged_at,
+                      c.revoked_at, c.revoke_reason, c.submitted_at, c.updated_at
                FROM credentials c
                LEFT JOIN credential_documents d ON d.credential_id = c.id
-               WHERE ($1::uuid IS NULL OR c.id = $1)
+               WHERE ($1::uuid[] IS NULL OR c.id = ANY($1))
                  AND ($2::uuid IS NULL OR c.nurse_id = $2)
                ORDER BY c.id DESC"#,
-            id,
+            ids,
             nurse_id
         )
         .fetch_all(&self.pool)
@@ -145,9 +158,20 @@ impl Verification {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Credentials by id, whoever owns them.
+    pub(crate) async fn credentials_by_ids(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<Vec<Credential>, VerificationError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.select_credentials(Some(ids), None).await
+    }
+
     /// One credential by id, whoever owns it.
     pub async fn credential(&self, id: Uuid) -> Result<Credential, VerificationError> {
-        self.select_credentials(Some(id), None)
+        self.select_credentials(Some(&[id]), None)
             .await?
             .pop()
             .ok_or(VerificationError::NotFound)
@@ -159,7 +183,7 @@ impl Verification {
         nurse_id: Uuid,
         id: Uuid,
     ) -> Result<Credential, VerificationError> {
-        self.select_credentials(Some(id), Some(nurse_id))
+        self.select_credentials(Some(&[id]), Some(nurse_id))
             .await?
             .pop()
             .ok_or(VerificationError::NotFound)
@@ -199,6 +223,19 @@ impl Verification {
 
         let stored = async {
             let mut tx = self.pool.begin().await?;
+            // Checked again under the row's lock: a decision taken while the file was
+            // being written wins, and the decided credential keeps its document.
+            let status = sqlx::query_scalar!(
+                "SELECT status FROM credentials WHERE id = $1 AND nurse_id = $2 FOR UPDATE",
+                id,
+                nurse_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(VerificationError::NotFound)?;
+            if status != "pending" {
+                return Err(VerificationError::AlreadyDecided);
+            }
             let replaced = sqlx::query_scalar!(
                 "SELECT storage_key FROM credential_documents WHERE credential_id = $1 FOR UPDATE",
                 id
@@ -252,66 +289,118 @@ impl Verification {
         }
     }
 
-    /// The verifiers' queue: pending credentials the automatic check handed over, oldest
-    /// first, after the `(submitted_at, id)` cursor.
-    pub async fn review_queue(
-        &self,
-        after: Option<(DateTime<Utc>, Uuid)>,
-        limit: i64,
-    ) -> Result<Vec<QueueItem>, VerificationError> {
-        let (after_at, after_id) = after.unzip();
-        let rows = sqlx::query!(
-            r#"SELECT c.id, c.nurse_id, c.kind, c.number, c.issuing_state, c.expires_on,
-                      c.multistate, c.status, c.reason_code, c.reason,
-                      c.checked_at IS NOT NULL AS "checked!", c.decided_at, c.decision_reason,
-                      d.credential_id IS NOT NULL AS "has_document!", c.submitted_at, c.updated_at,
-                      u.name AS nurse_name
-               FROM credentials c
-               JOIN users u ON u.id = c.nurse_id
-               LEFT JOIN credential_documents d ON d.credential_id = c.id
-               WHERE c.status = 'pending' AND c.checked_at IS NOT NULL
-                 AND ($1::timestamptz IS NULL OR (c.submitted_at, c.id) > ($1, $2))
-               ORDER BY c.submitted_at, c.id
-               LIMIT $3"#,
-            after_at,
-            after_id,
-            limit
+    /// A verifier approves a pending credential, or keeps an approved one a re-check
+    /// flagged (the flag is cleared). A licence needs its nurse's verified identity, and
+    /// is approved on one account at most.
+    pub async fn approve(&self, actor: Uuid, id: Uuid) -> Result<Credential, VerificationError> {
+        let mut tx = self.pool.begin().await?;
+        let current = sqlx::query!(
+            "SELECT nurse_id, kind, status, flagged_at, reason_code FROM credentials
+             WHERE id = $1 FOR UPDATE",
+            id
         )
-        .fetch_all(&self.pool)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(VerificationError::NotFound)?;
+        if current.status == "approved" && current.flagged_at.is_some() {
+            return self.keep_flagged(tx, actor, id, current.reason_code).await;
+        }
+        if current.status != "pending" {
+            return Err(VerificationError::AlreadyDecided);
+        }
+        let kind: CredentialKind = current
+            .kind
+            .parse()
+            .map_err(|_| VerificationError::Internal("stored kind is unknown".into()))?;
+        if kind.is_licence()
+            && verified_legal_name(&mut tx, current.nurse_id)
+                .await?
+                .is_none()
+        {
+            return Err(VerificationError::IdentityUnverified);
+        }
+        // A savepoint: a licence approved on another account meanwhile is a refusal, not
+        // a failed transaction.
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        let approved = sqlx::query!(
+            "UPDATE credentials
+             SET status = 'approved', decided_by = $2, decided_at = now(),
+                 decision_reason = NULL, updated_at = now(),
+                 recheck_due_at = CASE WHEN kind IN ('RN', 'LPN', 'CNA', 'NP')
+                                       THEN LEAST(now() + make_interval(days => $3),
+                                                  expires_on::timestamptz) END
+             WHERE id = $1 AND status = 'pending'
+               AND expires_on >= (now() AT TIME ZONE 'UTC')::date
+             RETURNING reason_code",
+            id,
+            actor,
+            self.config.recheck.every_days()
+        )
+        .fetch_optional(&mut *savepoint)
+        .await;
+        let decided = match approved {
+            Ok(Some(row)) => {
+                savepoint.commit().await?;
+                row
+            }
+            Ok(None) => return Err(VerificationError::CredentialExpired),
+            Err(e) if is_licence_in_use(&e) => return Err(VerificationError::LicenceInUse),
+            Err(e) => return Err(e.into()),
+        };
+        audit::record(
+            &mut tx,
+            AuditRecord {
+                actor: Some(actor),
+                action: "credential.approved",
+                subject_type: "credential",
+                subject_id: id,
+                reason: None,
+                details: serde_json::json!({ "flagged_as": decided.reason_code }),
+            },
+        )
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let credential = CredentialRow {
-                    id: r.id,
-                    nurse_id: r.nurse_id,
-                    kind: r.kind,
-                    number: r.number,
-                    issuing_state: r.issuing_state,
-                    expires_on: r.expires_on,
-                    multistate: r.multistate,
-                    status: r.status,
-                    reason_code: r.reason_code,
-                    reason: r.reason,
-                    checked: r.checked,
-                    decided_at: r.decided_at,
-                    decision_reason: r.decision_reason,
-                    has_document: r.has_document,
-                    submitted_at: r.submitted_at,
-                    updated_at: r.updated_at,
-                }
-                .try_into()?;
-                Ok(QueueItem {
-                    credential,
-                    nurse_name: r.nurse_name,
-                })
-            })
-            .collect()
+        let event = DomainEvent::VerificationUpdated {
+            nurse_id: current.nurse_id,
+            credential_id: id,
+            status: CredentialStatus::Approved,
+        };
+        self.commit(tx, vec![event]).await?;
+        self.credential(id).await
     }
 
-    /// A verifier approves a pending credential.
-    pub async fn approve(&self, actor: Uuid, id: Uuid) -> Result<Credential, VerificationError> {
-        self.decide(actor, id, CredentialStatus::Approved, None)
-            .await
+    /// Keeps an approved credential a re-check flagged: the verifier looked and it stands.
+    async fn keep_flagged(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        actor: Uuid,
+        id: Uuid,
+        flagged_as: Option<String>,
+    ) -> Result<Credential, VerificationError> {
+        sqlx::query!(
+            "UPDATE credentials
+             SET flagged_at = NULL, reason_code = NULL, reason = NULL, updated_at = now(),
+                 recheck_due_at = LEAST(now() + make_interval(days => $2),
+                                        expires_on::timestamptz)
+             WHERE id = $1",
+            id,
+            self.config.recheck.every_days()
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            AuditRecord {
+                actor: Some(actor),
+                action: "credential.recheck_cleared",
+                subject_type: "credential",
+                subject_id: id,
+                reason: None,
+                details: serde_json::json!({ "flagged_as": flagged_as }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.credential(id).await
     }
 
     /// A verifier rejects a pending credential, saying why.
@@ -322,29 +411,16 @@ impl Verification {
         reason: &str,
     ) -> Result<Credential, VerificationError> {
         let reason = required_reason(reason)?;
-        self.decide(actor, id, CredentialStatus::Rejected, Some(reason))
-            .await
-    }
-
-    async fn decide(
-        &self,
-        actor: Uuid,
-        id: Uuid,
-        status: CredentialStatus,
-        reason: Option<&str>,
-    ) -> Result<Credential, VerificationError> {
         let mut tx = self.pool.begin().await?;
         // Conditional on `pending`: of two racing decisions exactly one finds the row.
         let decided = sqlx::query!(
             "UPDATE credentials
-             SET status = $3, decided_by = $2, decided_at = now(), decision_reason = $4,
+             SET status = 'rejected', decided_by = $2, decided_at = now(), decision_reason = $3,
                  updated_at = now()
              WHERE id = $1 AND status = 'pending'
-               AND ($3 <> 'approved' OR expires_on >= (now() AT TIME ZONE 'UTC')::date)
              RETURNING nurse_id, reason_code",
             id,
             actor,
-            status.as_str(),
             reason
         )
         .fetch_optional(&mut *tx)
@@ -353,9 +429,8 @@ impl Verification {
             let current = sqlx::query_scalar!("SELECT status FROM credentials WHERE id = $1", id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            return Err(match current.as_deref() {
+            return Err(match current {
                 None => VerificationError::NotFound,
-                Some("pending") => VerificationError::CredentialExpired,
                 Some(_) => VerificationError::AlreadyDecided,
             });
         };
@@ -363,13 +438,10 @@ impl Verification {
             &mut tx,
             AuditRecord {
                 actor: Some(actor),
-                action: match status {
-                    CredentialStatus::Approved => "credential.approved",
-                    _ => "credential.rejected",
-                },
+                action: "credential.rejected",
                 subject_type: "credential",
                 subject_id: id,
-                reason,
+                reason: Some(reason),
                 details: serde_json::json!({ "flagged_as": decided.reason_code }),
             },
         )
@@ -377,9 +449,66 @@ impl Verification {
         let event = DomainEvent::VerificationUpdated {
             nurse_id: decided.nurse_id,
             credential_id: id,
-            status,
+            status: CredentialStatus::Rejected,
         };
         self.commit(tx, vec![event]).await?;
+        self.credential(id).await
+    }
+
+    /// A verifier withdraws an approved credential. The nurse is told, offers she no
+    /// longer qualifies for are withdrawn, and future bookings she may no longer work are
+    /// cancelled and their shifts offered again, all with this decision.
+    pub async fn revoke(
+        &self,
+        actor: Uuid,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Credential, VerificationError> {
+        let reason = required_reason(reason)?;
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query!(
+            "UPDATE credentials
+             SET status = 'revoked', revoked_by = $2, revoked_at = now(), revoke_reason = $3,
+                 flagged_at = NULL, recheck_due_at = NULL, updated_at = now()
+             WHERE id = $1 AND status = 'approved'
+             RETURNING nurse_id, reason_code",
+            id,
+            actor,
+            reason
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(revoked) = revoked else {
+            let exists = sqlx::query_scalar!("SELECT status FROM credentials WHERE id = $1", id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match exists {
+                None => VerificationError::NotFound,
+                Some(_) => VerificationError::NotRevocable,
+            });
+        };
+        audit::record(
+            &mut tx,
+            AuditRecord {
+                actor: Some(actor),
+                action: "credential.revoked",
+                subject_type: "credential",
+                subject_id: id,
+                reason: Some(reason),
+                details: serde_json::json!({ "flagged_as": revoked.reason_code }),
+            },
+        )
+        .await?;
+        let event = DomainEvent::VerificationUpdated {
+            nurse_id: revoked.nurse_id,
+            credential_id: id,
+            status: CredentialStatus::Revoked,
+        };
+        let released = self
+            .bookings
+            .release_ineligible(&mut tx, revoked.nurse_id)
+            .await?;
+        self.commit_with(tx, vec![event], released).await?;
         self.credential(id).await
     }
 

@@ -9,20 +9,61 @@ mod check;
 mod credentials;
 pub mod documents;
 mod error;
+pub mod identity;
 mod model;
+pub mod names;
 mod profile;
+mod queue;
+mod recheck;
 pub mod registry;
 
 pub use audit::AuditFilter;
 pub use documents::{DocumentStore, FsDocumentStore, MAX_DOCUMENT_BYTES, sniff_document_type};
 pub use error::VerificationError;
+pub use identity::{
+    ExternalIdentity, IdentityProviderError, IdentityStarted, IdentityVerifier, ManualIdentity,
+    ProviderResult, WebhookSignatureError, verify_webhook_signature,
+};
 pub use model::*;
+pub use recheck::RecheckPolicy;
 pub use registry::{HttpRegistry, LicenseRegistry, TableRegistry};
 
+use async_trait::async_trait;
 use shiftwire_core::{DomainEvent, EventBus, PublishedEvent};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// What becomes of a nurse's bookings when she may no longer work them (suspended, a
+/// licence revoked or expired). The marketplace implements it; `api` wires it in. It runs
+/// inside the transaction that made her ineligible, records the events of what it
+/// changed, and returns them for publishing after the commit.
+#[async_trait]
+pub trait BookingGuard: Send + Sync {
+    async fn release_ineligible(
+        &self,
+        conn: &mut PgConnection,
+        nurse_id: Uuid,
+    ) -> Result<Vec<PublishedEvent>, VerificationError>;
+}
+
+/// External parts of the verification service.
+pub struct VerificationProviders {
+    pub registry: Arc<dyn LicenseRegistry>,
+    pub documents: Arc<dyn DocumentStore>,
+    pub identity: Arc<dyn IdentityVerifier>,
+    pub bookings: Arc<dyn BookingGuard>,
+    pub events: Arc<dyn EventBus>,
+}
+
+/// Tuning of the verification service.
+#[derive(Debug, Clone)]
+pub struct VerificationConfig {
+    /// A registry slower than this leaves the licence pending (`registry_unavailable`).
+    pub registry_timeout: Duration,
+    pub recheck: RecheckPolicy,
+}
 
 /// The verification service. Cheap to clone.
 #[derive(Clone)]
@@ -30,38 +71,47 @@ pub struct Verification {
     pool: PgPool,
     registry: Arc<dyn LicenseRegistry>,
     documents: Arc<dyn DocumentStore>,
+    identity: Arc<dyn IdentityVerifier>,
+    bookings: Arc<dyn BookingGuard>,
     events: Arc<dyn EventBus>,
     /// Wakes the automatic-check worker when a credential is submitted.
     wake_checker: Arc<Notify>,
-    registry_timeout: Duration,
+    config: VerificationConfig,
 }
 
 impl Verification {
-    pub fn new(
-        pool: PgPool,
-        registry: Arc<dyn LicenseRegistry>,
-        documents: Arc<dyn DocumentStore>,
-        events: Arc<dyn EventBus>,
-        registry_timeout: Duration,
-    ) -> Self {
+    pub fn new(pool: PgPool, providers: VerificationProviders, config: VerificationConfig) -> Self {
         Self {
             pool,
-            registry,
-            documents,
-            events,
+            registry: providers.registry,
+            documents: providers.documents,
+            identity: providers.identity,
+            bookings: providers.bookings,
+            events: providers.events,
             wake_checker: Arc::new(Notify::new()),
-            registry_timeout,
+            config,
         }
     }
 
     /// Records `events` in the outbox, commits `tx`, then publishes them.
     async fn commit(
         &self,
-        mut tx: Transaction<'_, Postgres>,
+        tx: Transaction<'_, Postgres>,
         events: Vec<DomainEvent>,
     ) -> Result<(), VerificationError> {
-        let published = record_events(&mut tx, events).await?;
-        commit_published(tx, published, self.events.as_ref()).await?;
+        self.commit_with(tx, events, Vec::new()).await
+    }
+
+    /// As [`Self::commit`], with events another service already recorded in `tx`.
+    async fn commit_with(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        events: Vec<DomainEvent>,
+        mut recorded: Vec<PublishedEvent>,
+    ) -> Result<(), VerificationError> {
+        recorded.extend(record_events(&mut tx, events).await?);
+        recorded.sort_by_key(|e| e.seq);
+        commit_published(tx, recorded, self.events.as_ref()).await?;
         Ok(())
     }
 }
@@ -92,14 +142,14 @@ const OUTBOX_ORDER_LOCK: i64 = 0x5348_4946_5457_0001;
 /// commit-ordered sequence: a reader that sees id N sees every committed id below N.
 /// The real-time layer relies on that for gap-free delivery and resume.
 pub async fn record_events(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     events: Vec<DomainEvent>,
 ) -> Result<Vec<PublishedEvent>, sqlx::Error> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", OUTBOX_ORDER_LOCK)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     let mut published = Vec::with_capacity(events.len());
     for event in events {
@@ -112,7 +162,7 @@ pub async fn record_events(
             event.facility_id(),
             payload
         )
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *conn)
         .await?;
         published.push(PublishedEvent { seq, event });
     }

@@ -1,6 +1,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use shiftwire_core::{Coordinates, CredentialKind, CredentialStatus, UsState, VerificationStatus};
+use shiftwire_core::{
+    Coordinates, CredentialKind, CredentialStatus, IdentityStatus, UsState, VerificationStatus,
+};
 use uuid::Uuid;
 
 /// A licence or certification as its nurse and the verifiers see it.
@@ -23,6 +25,11 @@ pub struct Credential {
     /// The verifier's reason, for a rejection.
     pub decision_reason: Option<String>,
     pub has_document: bool,
+    /// When a re-check found the registry's record changed (the credential stays
+    /// approved until a verifier decides); `reason_code` is then `registry_changed`.
+    pub flagged_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -43,6 +50,9 @@ pub(crate) struct CredentialRow {
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
     pub has_document: bool,
+    pub flagged_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -68,6 +78,9 @@ impl TryFrom<CredentialRow> for Credential {
             decided_at: row.decided_at,
             decision_reason: row.decision_reason,
             has_document: row.has_document,
+            flagged_at: row.flagged_at,
+            revoked_at: row.revoked_at,
+            revoke_reason: row.revoke_reason,
             submitted_at: row.submitted_at,
             updated_at: row.updated_at,
         })
@@ -94,7 +107,69 @@ pub struct NurseProfile {
     pub max_distance_km: f64,
     pub available: bool,
     pub verification_status: VerificationStatus,
+    pub identity: IdentitySummary,
     pub credentials: Vec<Credential>,
+}
+
+/// Where a nurse's identity stands, as her profile shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentitySummary {
+    pub status: IdentityStatus,
+    /// The legal name of the identity that counts (pending or verified; for a verified
+    /// one, the identity provider's if it differed).
+    pub legal_name: Option<String>,
+}
+
+/// A nurse's identity submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub id: Uuid,
+    pub nurse_id: Uuid,
+    /// As submitted by the nurse.
+    pub legal_name: String,
+    pub date_of_birth: NaiveDate,
+    pub status: IdentityStatus,
+    /// `manual` or `external`.
+    pub provider: String,
+    /// Why it waits for a verifier: `identity_review` or `identity_provider_unavailable`.
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    /// What the identity provider reported, where it differs from the submission (the
+    /// provider's word wins).
+    pub provider_legal_name: Option<String>,
+    pub provider_date_of_birth: Option<NaiveDate>,
+    pub id_document_type: String,
+    pub selfie_type: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Identity {
+    /// The name the registry is matched against once verified.
+    pub fn effective_legal_name(&self) -> &str {
+        self.provider_legal_name
+            .as_deref()
+            .unwrap_or(&self.legal_name)
+    }
+}
+
+/// What a nurse submits to prove who she is.
+#[derive(Debug, Clone)]
+pub struct NewIdentity {
+    pub legal_name: String,
+    pub date_of_birth: NaiveDate,
+    pub id_document: bytes::Bytes,
+    pub selfie: bytes::Bytes,
+}
+
+/// A submitted identity and, with an external provider, where the app sends the nurse
+/// to finish the check.
+#[derive(Debug, Clone)]
+pub struct SubmittedIdentity {
+    pub identity: Identity,
+    pub verification_url: Option<String>,
 }
 
 /// Changes to a profile; `None` leaves a field as it is, `home: Some(None)` clears it.
@@ -106,11 +181,53 @@ pub struct ProfilePatch {
     pub available: Option<bool>,
 }
 
-/// One case in the verifiers' queue.
+/// What a case in the verifiers' queue is about.
+#[derive(Debug, Clone)]
+pub enum QueueCase {
+    /// A pending credential the automatic check handed over, or an approved one a
+    /// re-check flagged (`registry_changed`).
+    Credential(Credential),
+    /// A pending identity for a verifier to decide.
+    Identity(Identity),
+    /// A nurse approved before identity checks existed, with no identity on file.
+    IdentityMissing,
+}
+
+/// One case in the verifiers' queue, with the reason a person must look at it.
 #[derive(Debug, Clone)]
 pub struct QueueItem {
-    pub credential: Credential,
+    pub case: QueueCase,
+    pub nurse_id: Uuid,
     pub nurse_name: Option<String>,
+    pub reason_code: String,
+    pub reason: Option<String>,
+    /// When the case entered the queue (submission, or the re-check that flagged it).
+    pub queued_at: DateTime<Utc>,
+    /// The tie-breaker of the queue's order and cursor.
+    pub key: Uuid,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    Credential,
+    Identity,
+}
+
+/// One of the two images of an identity submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityDocument {
+    IdDocument,
+    Selfie,
+}
+
+impl IdentityDocument {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdDocument => "id_document",
+            Self::Selfie => "selfie",
+        }
+    }
 }
 
 /// A document as downloaded by a verifier.

@@ -59,6 +59,7 @@ impl Verification {
             max_distance_km: row.max_distance_km,
             available: row.available,
             verification_status: self.verification_status(nurse_id).await?,
+            identity: self.identity_summary(nurse_id).await?,
             credentials: self.credentials_of(nurse_id).await?,
         })
     }

@@ -30,7 +30,7 @@ pub struct RegistryRecord {
     pub discipline_flag: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("licence registry unavailable: {0}")]
 pub struct RegistryError(pub String);
 
@@ -49,15 +49,6 @@ pub fn normalise_number(number: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .collect()
-}
-
-/// Names compare without case, punctuation or repeated spaces.
-pub fn normalise_name(name: &str) -> String {
-    name.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A registry loaded from a CSV file with the header
@@ -177,14 +168,24 @@ pub enum Decision {
     },
 }
 
-/// What the nurse submitted, and the name on their profile.
+/// What the registry's holder name is compared with.
+#[derive(Debug, Clone, Copy)]
+pub enum HolderName<'a> {
+    /// The nurse's verified legal name (never the self-chosen profile name).
+    Verified(&'a str),
+    /// Only for re-checks of licences approved before identity checks existed: the
+    /// approval stands, so the name is not compared; everything else is.
+    NotOnFile,
+}
+
+/// What the nurse submitted, and who she is.
 #[derive(Debug, Clone)]
 pub struct Submitted<'a> {
     pub kind: CredentialKind,
     pub number: &'a str,
     pub state: &'a str,
     pub expires_on: NaiveDate,
-    pub holder_name: Option<&'a str>,
+    pub holder: HolderName<'a>,
 }
 
 fn review(reason_code: &'static str, reason: String) -> Decision {
@@ -256,17 +257,13 @@ pub fn decide(
             "The registry lists a disciplinary action against this licence.".into(),
         );
     }
-    let Some(name) = submitted.holder_name.filter(|n| !n.trim().is_empty()) else {
-        return review(
-            "name_missing",
-            "The nurse's profile has no name to compare with the registry's holder name.".into(),
-        );
-    };
-    if normalise_name(name) != normalise_name(&record.holder_name) {
+    if let HolderName::Verified(name) = submitted.holder
+        && !crate::names::names_match(name, &record.holder_name)
+    {
         return review(
             "name_mismatch",
             format!(
-                "The registry's holder name {:?} differs from the profile name {:?}.",
+                "The registry's holder name {:?} differs from the verified legal name {:?}.",
                 record.holder_name, name
             ),
         );
@@ -311,7 +308,7 @@ mod tests {
             number: "rn 100234",
             state: "CA",
             expires_on: date("2028-03-31"),
-            holder_name: Some("AMARA  okafor"),
+            holder: HolderName::Verified("AMARA  okafor"),
         }
     }
 
@@ -369,14 +366,13 @@ mod tests {
         for (expected, lookup) in cases {
             assert_eq!(code(decide(&submitted(), lookup, "table", today)), expected);
         }
-        let nameless = Submitted {
-            holder_name: None,
+        // A legacy approval's re-check compares everything but the name.
+        let legacy = Submitted {
+            holder: HolderName::NotOnFile,
             ..submitted()
         };
-        assert_eq!(
-            code(decide(&nameless, Ok(vec![record()]), "table", today)),
-            "name_missing"
-        );
+        let renamed = with(|r| r.holder_name = "Someone Else".into());
+        assert_eq!(code(decide(&legacy, renamed, "table", today)), "approved");
     }
 
     #[tokio::test]

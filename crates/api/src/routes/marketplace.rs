@@ -229,6 +229,13 @@ pub struct BookingBody {
     checked_in_at: Option<DateTime<Utc>>,
     checked_out_at: Option<DateTime<Utc>>,
     worked_minutes: Option<i32>,
+    /// Why a `cancelled` booking was cancelled: `facility_cancelled` (the facility
+    /// cancelled the shift) or `nurse_ineligible` (you may no longer work it: suspended,
+    /// a licence revoked or lapsed before the shift ends).
+    cancel_reason: Option<String>,
+    /// The facility's words, or the rule you no longer meet (`suspended`,
+    /// `not_verified`, `role`, `licence_state`, `certification_expired`).
+    cancel_detail: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -266,6 +273,8 @@ impl From<Booking> for BookingBody {
             checked_in_at: b.checked_in_at,
             checked_out_at: b.checked_out_at,
             worked_minutes: b.worked_minutes,
+            cancel_reason: b.cancel_reason,
+            cancel_detail: b.cancel_detail,
             created_at: b.created_at,
         }
     }

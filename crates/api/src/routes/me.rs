@@ -4,7 +4,7 @@ use crate::{
     ApiError, AppState,
     error::Problem,
     extract::{Auth, IdPath, NurseOnly, ValidJson},
-    routes::schemas::{CredentialBody, CredentialKindName, ProfileBody},
+    routes::schemas::{CredentialBody, CredentialKindName, ProfileBody, SubmittedIdentityBody},
 };
 use axum::{
     Json,
@@ -15,11 +15,15 @@ use bytes::BytesMut;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 use shiftwire_core::{Coordinates, CredentialKind, UsState};
-use shiftwire_verification::{MAX_DOCUMENT_BYTES, NewCredential, ProfilePatch};
+use shiftwire_verification::{MAX_DOCUMENT_BYTES, NewCredential, NewIdentity, ProfilePatch};
 use utoipa::ToSchema;
 
 /// Room for the multipart envelope around a maximal document.
 pub const UPLOAD_BODY_LIMIT: usize = MAX_DOCUMENT_BYTES + 64 * 1024;
+/// An identity submission: two maximal images and the text fields.
+pub const IDENTITY_BODY_LIMIT: usize = 2 * MAX_DOCUMENT_BYTES + 64 * 1024;
+/// Longest text field of a multipart form.
+const MAX_TEXT_FIELD: usize = 1024;
 
 /// Distinguishes an absent field (keep) from `null` (clear).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -230,6 +234,138 @@ pub async fn upload_document(
         .upload_document(nurse.user.id, id, file.freeze())
         .await?;
     Ok((StatusCode::CREATED, Json(credential.into())))
+}
+
+/// The multipart form of an identity submission.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct IdentityUpload {
+    /// As on the photo ID, 1 to 200 characters.
+    #[schema(example = "Amara Nneka Okafor")]
+    legal_name: String,
+    /// `YYYY-MM-DD`; the nurse must be 18 to 100 years old.
+    #[schema(value_type = String, format = Date, example = "1991-04-17")]
+    date_of_birth: String,
+    /// A photo ID (driving licence, passport): PDF, JPEG or PNG, at most 10 MiB.
+    #[schema(value_type = String, format = Binary)]
+    id_document: Vec<u8>,
+    /// A photo of the nurse's face: JPEG or PNG, at most 10 MiB.
+    #[schema(value_type = String, format = Binary)]
+    selfie: Vec<u8>,
+}
+
+/// Submit who you are: legal name, date of birth, photo ID and selfie. Licences are
+/// matched against the registry by this legal name once it is verified; a new submission
+/// replaces a pending one.
+#[utoipa::path(post, path = "/v1/me/identity", tag = "nurse", security(("bearer" = [])),
+    request_body(content = IdentityUpload, content_type = "multipart/form-data", description = "Fields `legal_name`, `date_of_birth`, `id_document`, `selfie`"),
+    responses(
+        (status = 201, description = "Submitted, `pending`", body = SubmittedIdentityBody),
+        (status = 400, description = "`malformed_multipart`: the multipart body could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`identity_verified`: already verified", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type` (not multipart), `unsupported_document_type` (ID not PDF/JPEG/PNG, selfie not JPEG/PNG)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_identity` (name, date of birth, age), `missing_field`, `unknown_field`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn submit_identity(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<SubmittedIdentityBody>), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > IDENTITY_BODY_LIMIT) {
+        return Err(too_large());
+    }
+    let mut multipart = multipart.map_err(|_| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the identity as multipart/form-data",
+        )
+    })?;
+    let mut fields: [Option<BytesMut>; 4] = Default::default();
+    const NAMES: [&str; 4] = ["legal_name", "date_of_birth", "id_document", "selfie"];
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let slot = field
+            .name()
+            .and_then(|name| NAMES.iter().position(|n| *n == name))
+            .filter(|i| fields[*i].is_none())
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "unknown_field",
+                    "send legal_name, date_of_birth, id_document and selfie, each once",
+                )
+            })?;
+        let cap = if slot < 2 {
+            MAX_TEXT_FIELD
+        } else {
+            MAX_DOCUMENT_BYTES
+        };
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if bytes.len() + chunk.len() > cap {
+                return Err(if slot < 2 {
+                    ApiError::unprocessable(
+                        "invalid_identity",
+                        format!("{} is too long", NAMES[slot]),
+                    )
+                } else {
+                    too_large()
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        fields[slot] = Some(bytes);
+    }
+    let [legal_name, date_of_birth, id_document, selfie] = fields;
+    let missing = |name: &str| {
+        ApiError::unprocessable(
+            "missing_field",
+            format!("the multipart field `{name}` is missing"),
+        )
+    };
+    let text = |bytes: BytesMut, name: &str| {
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            ApiError::unprocessable("invalid_identity", format!("{name} must be UTF-8 text"))
+        })
+    };
+    let legal_name = text(
+        legal_name.ok_or_else(|| missing("legal_name"))?,
+        "legal_name",
+    )?;
+    let date_of_birth = text(
+        date_of_birth.ok_or_else(|| missing("date_of_birth"))?,
+        "date_of_birth",
+    )?;
+    let date_of_birth =
+        NaiveDate::parse_from_str(date_of_birth.trim(), "%Y-%m-%d").map_err(|_| {
+            ApiError::unprocessable(
+                "invalid_identity",
+                "date_of_birth must be a date as YYYY-MM-DD",
+            )
+        })?;
+    let new = NewIdentity {
+        legal_name,
+        date_of_birth,
+        id_document: id_document.ok_or_else(|| missing("id_document"))?.freeze(),
+        selfie: selfie.ok_or_else(|| missing("selfie"))?.freeze(),
+    };
+    let submitted = state
+        .verification
+        .submit_identity(nurse.user.id, new)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SubmittedIdentityBody::new(
+            submitted.identity,
+            submitted.verification_url,
+        )),
+    ))
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {

@@ -5,4 +5,5 @@ pub mod marketplace;
 pub mod me;
 pub mod schemas;
 pub mod verifications;
+pub mod webhooks;
 pub mod ws;

@@ -3,8 +3,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use shiftwire_core::{Coordinates, CredentialKind, CredentialStatus, VerificationStatus};
-use shiftwire_verification::{AuditEntry, Credential, NurseAccount, NurseProfile, QueueItem};
+use shiftwire_core::{
+    Coordinates, CredentialKind, CredentialStatus, IdentityStatus, VerificationStatus,
+};
+use shiftwire_verification::{
+    AuditEntry, Credential, Identity, IdentitySummary, NurseAccount, NurseProfile, QueueCase,
+    QueueItem,
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,6 +34,18 @@ pub enum CredentialStatusName {
     Approved,
     Rejected,
     Expired,
+    Revoked,
+}
+
+/// `none` before any submission; `pending` until decided; `verified` or `rejected`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum IdentityStatusName {
+    None,
+    Pending,
+    Verified,
+    Rejected,
 }
 
 /// `unverified`: no licence awaiting review or approved; `pending`: a licence awaits
@@ -88,6 +105,12 @@ pub struct CredentialBody {
     /// The verifier's reason, for a rejection.
     decision_reason: Option<String>,
     has_document: bool,
+    /// Set while a re-check's finding (`reason_code: registry_changed`) waits for a
+    /// verifier; the credential stays approved meanwhile.
+    flagged_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    /// The verifier's reason, for a revocation.
+    revoke_reason: Option<String>,
     submitted_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -108,6 +131,9 @@ impl From<Credential> for CredentialBody {
             decided_at: c.decided_at,
             decision_reason: c.decision_reason,
             has_document: c.has_document,
+            flagged_at: c.flagged_at,
+            revoked_at: c.revoked_at,
+            revoke_reason: c.revoke_reason,
             submitted_at: c.submitted_at,
             updated_at: c.updated_at,
         }
@@ -126,7 +152,103 @@ pub struct ProfileBody {
     available: bool,
     #[schema(value_type = VerificationStatusName)]
     verification_status: VerificationStatus,
+    identity: IdentitySummaryBody,
     credentials: Vec<CredentialBody>,
+}
+
+/// Where the nurse's identity check stands.
+#[derive(Serialize, ToSchema)]
+pub struct IdentitySummaryBody {
+    #[schema(value_type = IdentityStatusName)]
+    status: IdentityStatus,
+    /// The legal name of a pending or verified identity (for a verified one, as the
+    /// identity provider confirmed it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    legal_name: Option<String>,
+}
+
+impl From<IdentitySummary> for IdentitySummaryBody {
+    fn from(i: IdentitySummary) -> Self {
+        Self {
+            status: i.status,
+            legal_name: i.legal_name,
+        }
+    }
+}
+
+/// An identity submission as its nurse sees it right after submitting.
+#[derive(Serialize, ToSchema)]
+pub struct SubmittedIdentityBody {
+    id: Uuid,
+    #[schema(value_type = IdentityStatusName)]
+    status: IdentityStatus,
+    legal_name: String,
+    submitted_at: DateTime<Utc>,
+    /// With an external identity service: where the app sends the nurse to finish the
+    /// check; `null` when a verifier decides.
+    verification_url: Option<String>,
+}
+
+impl SubmittedIdentityBody {
+    pub fn new(identity: Identity, verification_url: Option<String>) -> Self {
+        Self {
+            id: identity.id,
+            status: identity.status,
+            legal_name: identity.legal_name,
+            submitted_at: identity.submitted_at,
+            verification_url,
+        }
+    }
+}
+
+/// An identity submission as verifiers see it.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityBody {
+    id: Uuid,
+    nurse_id: Uuid,
+    #[schema(value_type = IdentityStatusName)]
+    status: IdentityStatus,
+    legal_name: String,
+    date_of_birth: NaiveDate,
+    /// `manual` or `external`.
+    provider: String,
+    /// Why it waits for a verifier: `identity_review`, `identity_provider_unavailable`.
+    reason_code: Option<String>,
+    reason: Option<String>,
+    /// What the identity provider reported, where it differs from the submission (its
+    /// word wins).
+    provider_legal_name: Option<String>,
+    provider_date_of_birth: Option<NaiveDate>,
+    decided_at: Option<DateTime<Utc>>,
+    decision_reason: Option<String>,
+    /// Where to download the photo ID and the selfie (each view audited).
+    id_document_url: String,
+    selfie_url: String,
+    submitted_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Identity> for IdentityBody {
+    fn from(i: Identity) -> Self {
+        Self {
+            id_document_url: format!("/v1/admin/identities/{}/id-document", i.id),
+            selfie_url: format!("/v1/admin/identities/{}/selfie", i.id),
+            id: i.id,
+            nurse_id: i.nurse_id,
+            status: i.status,
+            legal_name: i.legal_name,
+            date_of_birth: i.date_of_birth,
+            provider: i.provider,
+            reason_code: i.reason_code,
+            reason: i.reason,
+            provider_legal_name: i.provider_legal_name,
+            provider_date_of_birth: i.provider_date_of_birth,
+            decided_at: i.decided_at,
+            decision_reason: i.decision_reason,
+            submitted_at: i.submitted_at,
+            updated_at: i.updated_at,
+        }
+    }
 }
 
 impl From<NurseProfile> for ProfileBody {
@@ -139,6 +261,7 @@ impl From<NurseProfile> for ProfileBody {
             max_distance_km: p.max_distance_km,
             available: p.available,
             verification_status: p.verification_status,
+            identity: p.identity.into(),
             credentials: p.credentials.into_iter().map(Into::into).collect(),
         }
     }
@@ -150,33 +273,67 @@ pub struct NurseRef {
     name: Option<String>,
 }
 
-/// A case in the verifiers' queue, with what the automatic check knew.
+/// What a queue item is about.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum QueueItemKindName {
+    Credential,
+    Identity,
+}
+
+/// A case in the verifiers' queue, with what the automation knew.
 #[derive(Serialize, ToSchema)]
 pub struct QueueItemBody {
-    credential: CredentialBody,
+    /// `credential`: decide `credential`; `identity`: decide `identity`, or, when it is
+    /// `null`, a nurse approved before identity checks who has none on file yet.
+    #[schema(value_type = QueueItemKindName)]
+    kind: &'static str,
+    credential: Option<CredentialBody>,
+    identity: Option<IdentityBody>,
     nurse: NurseRef,
-    reason_code: Option<String>,
+    /// e.g. `name_mismatch`, `licence_in_use`, `registry_changed`, `identity_review`.
+    reason_code: String,
     reason: Option<String>,
-    /// Where to download the document (audited), or `null` when none was uploaded.
+    /// Where to download the credential's document (audited), or `null` when none.
     document_url: Option<String>,
     submitted_at: DateTime<Utc>,
+    /// When the case entered the queue (its order): the submission, or the re-check
+    /// that flagged an approved credential.
+    queued_at: DateTime<Utc>,
 }
 
 impl From<QueueItem> for QueueItemBody {
     fn from(item: QueueItem) -> Self {
-        let c = item.credential;
+        let nurse = NurseRef {
+            id: item.nurse_id,
+            name: item.nurse_name,
+        };
+        let (kind, credential, identity, document_url, submitted_at) = match item.case {
+            QueueCase::Credential(c) => (
+                "credential",
+                Some(c.clone()),
+                None,
+                c.has_document
+                    .then(|| format!("/v1/admin/credentials/{}/document", c.id)),
+                c.submitted_at,
+            ),
+            QueueCase::Identity(i) => {
+                let at = i.submitted_at;
+                ("identity", None, Some(i), None, at)
+            }
+            QueueCase::IdentityMissing => ("identity", None, None, None, item.queued_at),
+        };
         Self {
-            nurse: NurseRef {
-                id: c.nurse_id,
-                name: item.nurse_name,
-            },
-            reason_code: c.reason_code.clone(),
-            reason: c.reason.clone(),
-            document_url: c
-                .has_document
-                .then(|| format!("/v1/admin/credentials/{}/document", c.id)),
-            submitted_at: c.submitted_at,
-            credential: c.into(),
+            kind,
+            credential: credential.map(Into::into),
+            identity: identity.map(Into::into),
+            nurse,
+            reason_code: item.reason_code,
+            reason: item.reason,
+            document_url,
+            submitted_at,
+            queued_at: item.queued_at,
         }
     }
 }

@@ -5,7 +5,9 @@ use crate::{
     error::Problem,
     extract::{AdminOnly, Auth, IdPath, NoBody, ValidJson, ValidQuery, VerifierOrAdmin},
     pagination::{self, Page, PageParams},
-    routes::schemas::{AuditEntryBody, CredentialBody, EmptyBody, NurseAccountBody, QueueItemBody},
+    routes::schemas::{
+        AuditEntryBody, CredentialBody, EmptyBody, IdentityBody, NurseAccountBody, QueueItemBody,
+    },
 };
 use axum::{
     Json,
@@ -14,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use shiftwire_verification::AuditFilter;
+use shiftwire_verification::{AuditFilter, Document, IdentityDocument, QueueKind};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -25,6 +27,9 @@ pub struct QueueParams {
     /// Only `pending` (the default) is served: decided cases are in the audit log.
     #[param(value_type = Option<QueueStatusName>, inline)]
     status: Option<String>,
+    /// Only cases of this kind: `credential` or `identity`.
+    #[param(value_type = Option<QueueKindParam>, inline)]
+    kind: Option<String>,
     /// Items per page: default 50, larger values are clamped to 200.
     #[param(minimum = 1)]
     limit: Option<i64>,
@@ -40,6 +45,15 @@ pub enum QueueStatusName {
     Pending,
 }
 
+/// The kinds of case in the review queue.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum QueueKindParam {
+    Credential,
+    Identity,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
@@ -48,7 +62,10 @@ pub struct ReasonRequest {
     reason: String,
 }
 
-/// Credentials awaiting a person, oldest first, each with the automatic check's reason.
+/// Cases awaiting a person, oldest first, each with the reason the automation could not
+/// decide: credentials (pending, or approved and flagged by a re-check), identities to
+/// compare with their photo ID, and nurses approved before identity checks with none on
+/// file.
 #[utoipa::path(get, path = "/v1/admin/verifications", tag = "verification", security(("bearer" = [])),
     params(QueueParams),
     responses(
@@ -77,11 +94,25 @@ pub async fn review_queue(
         .as_deref()
         .map(pagination::decode_at_id)
         .transpose()?;
-    let rows = state.verification.review_queue(after, limit + 1).await?;
+    let kind = match params.kind.as_deref() {
+        None => None,
+        Some("credential") => Some(QueueKind::Credential),
+        Some("identity") => Some(QueueKind::Identity),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_query",
+                "kind: `credential` or `identity`",
+            ));
+        }
+    };
+    let rows = state
+        .verification
+        .review_queue(kind, after, limit + 1)
+        .await?;
     Ok(Json(pagination::page(
         rows,
         limit,
-        |item| pagination::encode_at_id(item.credential.submitted_at, item.credential.id),
+        |item| pagination::encode_at_id(item.queued_at, item.key),
         Into::into,
     )))
 }
@@ -103,12 +134,17 @@ pub async fn download_document(
         .verification
         .download_document(reviewer.user.id, id)
         .await?;
+    document_response(document, &format!("credential-{id}"))
+}
+
+/// A stored document as an attachment that can never run as a page.
+fn document_response(document: Document, name: &str) -> Result<Response, ApiError> {
     let extension = match document.content_type.as_str() {
         "application/pdf" => "pdf",
         "image/png" => "png",
         _ => "jpg",
     };
-    let disposition = format!("attachment; filename=\"credential-{id}.{extension}\"");
+    let disposition = format!("attachment; filename=\"{name}.{extension}\"");
     let mut response = document.bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -127,14 +163,15 @@ pub async fn download_document(
     Ok(response)
 }
 
-/// Approve a pending credential.
+/// Approve a pending credential (a licence needs its nurse's verified identity and may be
+/// approved on one account only), or keep an approved one a re-check flagged.
 #[utoipa::path(post, path = "/v1/admin/credentials/{id}/approve", tag = "verification", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Credential id")),
     request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
     responses(
         (status = 200, description = "Approved", body = CredentialBody),
         (status = 404, description = "No such credential", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`already_decided`, `credential_expired`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_decided`, `credential_expired`, `identity_unverified`, `licence_in_use`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn approve(
     reviewer: Auth<VerifierOrAdmin>,
@@ -167,6 +204,141 @@ pub async fn reject(
         .reject(reviewer.user.id, id, &body.reason)
         .await?;
     Ok(Json(credential.into()))
+}
+
+/// Revoke an approved credential, saying why. The nurse is told, offers she no longer
+/// qualifies for are withdrawn, and future bookings she may no longer work are cancelled
+/// (`nurse_ineligible`) and their shifts offered again.
+#[utoipa::path(post, path = "/v1/admin/credentials/{id}/revoke", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Credential id")),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "Revoked", body = CredentialBody),
+        (status = 404, description = "No such credential", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_revocable`: it is not approved", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`reason_required`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ReasonRequest>,
+) -> Result<Json<CredentialBody>, ApiError> {
+    let credential = state
+        .verification
+        .revoke(reviewer.user.id, id, &body.reason)
+        .await?;
+    Ok(Json(credential.into()))
+}
+
+/// An identity submission, for a verifier to compare with its photo ID and selfie.
+#[utoipa::path(get, path = "/v1/admin/identities/{id}", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Identity id")),
+    responses(
+        (status = 200, description = "The identity", body = IdentityBody),
+        (status = 404, description = "No such identity", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn identity(
+    _reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<IdentityBody>, ApiError> {
+    Ok(Json(state.verification.identity_by_id(id).await?.into()))
+}
+
+async fn identity_document(
+    state: &AppState,
+    actor: Uuid,
+    id: Uuid,
+    which: IdentityDocument,
+) -> Result<Response, ApiError> {
+    let document = state
+        .verification
+        .identity_document(actor, id, which)
+        .await?;
+    let name = match which {
+        IdentityDocument::IdDocument => "id-document",
+        IdentityDocument::Selfie => "selfie",
+    };
+    document_response(document, &format!("identity-{id}-{name}"))
+}
+
+/// Download an identity's photo ID. Every view is written to the audit log.
+#[utoipa::path(get, path = "/v1/admin/identities/{id}/id-document", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Identity id")),
+    responses(
+        (status = 200, description = "The photo ID, with its own type, as an attachment",
+            content(("application/pdf"), ("image/jpeg"), ("image/png"))),
+        (status = 404, description = "No such identity", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn identity_id_document(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    identity_document(&state, reviewer.user.id, id, IdentityDocument::IdDocument).await
+}
+
+/// Download an identity's selfie. Every view is written to the audit log.
+#[utoipa::path(get, path = "/v1/admin/identities/{id}/selfie", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Identity id")),
+    responses(
+        (status = 200, description = "The selfie, as an attachment",
+            content(("image/jpeg"), ("image/png"))),
+        (status = 404, description = "No such identity", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn identity_selfie(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    identity_document(&state, reviewer.user.id, id, IdentityDocument::Selfie).await
+}
+
+/// Approve a pending identity: its legal name becomes the one the registry is matched
+/// against, and the nurse's pending licences are checked again.
+#[utoipa::path(post, path = "/v1/admin/identities/{id}/approve", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Identity id")),
+    request_body(content = Option<EmptyBody>, description = "Empty, or `{}`"),
+    responses(
+        (status = 200, description = "Verified", body = IdentityBody),
+        (status = 404, description = "No such identity", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_decided`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve_identity(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    _body: NoBody,
+) -> Result<Json<IdentityBody>, ApiError> {
+    let identity = state
+        .verification
+        .approve_identity(reviewer.user.id, id)
+        .await?;
+    Ok(Json(identity.into()))
+}
+
+/// Reject a pending identity; the reason is required and shown to the nurse.
+#[utoipa::path(post, path = "/v1/admin/identities/{id}/reject", tag = "verification", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Identity id")),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "Rejected", body = IdentityBody),
+        (status = 404, description = "No such identity", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_decided`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`reason_required`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reject_identity(
+    reviewer: Auth<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<ReasonRequest>,
+) -> Result<Json<IdentityBody>, ApiError> {
+    let identity = state
+        .verification
+        .reject_identity(reviewer.user.id, id, &body.reason)
+        .await?;
+    Ok(Json(identity.into()))
 }
 
 /// Suspend a nurse (admin): sessions end at once and every request answers

@@ -181,6 +181,12 @@ enum Setup {
     OtpSent,
     /// A fresh refresh token of the caller (of the owner nurse for an anonymous caller).
     RefreshToken,
+    /// A pending identity of the owner nurse, in the verifiers' queue.
+    Identity,
+    /// A pending identity of the owner nurse handed to the external identity service.
+    ExternalIdentity,
+    /// The owner nurse's approved RN licence.
+    ApprovedLicence,
 }
 
 /// The request body.
@@ -189,7 +195,14 @@ enum Payload {
     Json(fn(&Ctx) -> Value),
     /// `multipart/form-data` with one `file` field holding a PDF.
     Pdf,
+    /// The multipart form of an identity submission.
+    IdentityForm,
+    /// A JSON body signed as the identity service signs its deliveries.
+    Signed(fn(&Ctx) -> Value),
 }
+
+/// The identity service's webhook secret in this test.
+const WEBHOOK_SECRET: &str = "authz-webhook-secret-0123456789abcdef";
 
 struct Row {
     method: &'static str,
@@ -230,7 +243,7 @@ const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 
 
 /// Every route of the API and who may call it.
 fn table() -> Vec<Row> {
-    use Payload::{Json, None as NoBody, Pdf};
+    use Payload::{IdentityForm, Json, None as NoBody, Pdf, Signed};
     use Setup::*;
     let empty: fn(&Ctx) -> Value = |_| json!({});
     let at_facility: fn(&Ctx) -> Value = |_| json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 });
@@ -326,6 +339,13 @@ fn table() -> Vec<Row> {
             success_is(OWNER_NURSE, 201),
         ),
         row("GET", "/v1/me/bookings", Booking, NoBody, ANY_NURSE),
+        row(
+            "POST",
+            "/v1/me/identity",
+            Nothing,
+            IdentityForm,
+            success_is(ANY_NURSE, 201),
+        ),
         // ------------------------------------------------ marketplace (nurses)
         row("GET", "/v1/shifts/nearby", OpenShift, NoBody, ANY_NURSE).with_query("?radius_km=25"),
         // Any verified nurse may claim an open shift (each pair gets its own shift).
@@ -423,6 +443,63 @@ fn table() -> Vec<Row> {
             Credential,
             Json(|_| json!({ "reason": "The card is illegible; please upload a clearer photo." })),
             REVIEWERS,
+        ),
+        row(
+            "POST",
+            "/v1/admin/credentials/{id}/revoke",
+            ApprovedLicence,
+            Json(|_| json!({ "reason": "The board revoked this licence." })),
+            REVIEWERS,
+        ),
+        row(
+            "GET",
+            "/v1/admin/identities/{id}",
+            Identity,
+            NoBody,
+            REVIEWERS,
+        ),
+        row(
+            "GET",
+            "/v1/admin/identities/{id}/id-document",
+            Identity,
+            NoBody,
+            REVIEWERS,
+        ),
+        row(
+            "GET",
+            "/v1/admin/identities/{id}/selfie",
+            Identity,
+            NoBody,
+            REVIEWERS,
+        ),
+        row(
+            "POST",
+            "/v1/admin/identities/{id}/approve",
+            Identity,
+            Json(empty),
+            REVIEWERS,
+        ),
+        row(
+            "POST",
+            "/v1/admin/identities/{id}/reject",
+            Identity,
+            Json(|_| json!({ "reason": "The photo ID is expired." })),
+            REVIEWERS,
+        ),
+        // ------------------------------------------------ webhooks: the signature decides
+        row(
+            "POST",
+            "/v1/webhooks/identity",
+            ExternalIdentity,
+            Signed(|c| {
+                json!({
+                    "reference": c.identity,
+                    "status": "verified",
+                    "legal_name": "Test Nurse",
+                    "date_of_birth": "1990-04-17"
+                })
+            }),
+            PUBLIC,
         ),
         // ------------------------------------------------ administration
         row(
@@ -562,6 +639,7 @@ struct Ctx {
     shift: Option<Uuid>,
     booking: Option<Uuid>,
     credential: Option<Uuid>,
+    identity: Option<Uuid>,
     phone: String,
     code: String,
     refresh_token: String,
@@ -580,6 +658,7 @@ impl Ctx {
             shift: None,
             booking: None,
             credential: None,
+            identity: None,
             // Not the +1415555.... numbers of `nurse_at`: these become new nurses.
             phone: format!("+1415556{n:04}"),
             code: String::new(),
@@ -609,6 +688,41 @@ impl Ctx {
                 }
                 ctx.shift = Some(shift);
                 ctx.booking = Some(booking);
+            }
+            Setup::Identity => {
+                let response = app
+                    .submit_identity(&ctx.owner.0, "Test Nurse", "1990-04-17")
+                    .await;
+                assert_eq!(response.status().as_u16(), 201, "setup: identity");
+                ctx.identity = Some(id_of(&response.json().await.expect("json")));
+            }
+            Setup::ExternalIdentity => {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO identities (id, nurse_id, legal_name, date_of_birth, provider,
+                         id_document_key, id_document_type, id_document_sha256,
+                         selfie_key, selfie_type, selfie_sha256)
+                     VALUES ($1, $2, 'Test Nurse', '1990-04-17', 'external',
+                             $3, 'image/png', '\\x00', $4, 'image/png', '\\x00')",
+                )
+                .bind(id)
+                .bind(ctx.owner.1)
+                .bind(Uuid::now_v7().to_string())
+                .bind(Uuid::now_v7().to_string())
+                .execute(&app.pool)
+                .await
+                .expect("external identity");
+                ctx.identity = Some(id);
+            }
+            Setup::ApprovedLicence => {
+                let id: Uuid = sqlx::query_scalar(
+                    "SELECT id FROM credentials WHERE nurse_id = $1 AND kind = 'RN'",
+                )
+                .bind(ctx.owner.1)
+                .fetch_one(&app.pool)
+                .await
+                .expect("licence");
+                ctx.credential = Some(id);
             }
             Setup::Credential | Setup::Document => {
                 let id = Uuid::now_v7();
@@ -680,6 +794,8 @@ impl Ctx {
             self.booking
         } else if row.path.contains("/credentials/") {
             self.credential
+        } else if row.path.starts_with("/v1/admin/identities/") {
+            self.identity
         } else if row.path.starts_with("/v1/admin/nurses/") {
             Some(self.owner.1)
         } else {
@@ -744,6 +860,32 @@ async fn send(app: &TestApp, world: &World, row: &Row, ctx: &Ctx, who: Who) -> A
         Payload::None => request,
         Payload::Json(body) => request.json(&body(ctx)),
         Payload::Pdf => request.multipart(pdf_form()),
+        Payload::IdentityForm => {
+            let image = |name: &str| {
+                multipart::Part::bytes(crate::helpers::PNG)
+                    .file_name(name.to_owned())
+                    .mime_str("image/png")
+                    .expect("mime")
+            };
+            request.multipart(
+                multipart::Form::new()
+                    .text("legal_name", "Test Nurse")
+                    .text("date_of_birth", "1990-04-17")
+                    .part("id_document", image("id.png"))
+                    .part("selfie", image("selfie.png")),
+            )
+        }
+        Payload::Signed(body) => {
+            let body = serde_json::to_vec(&body(ctx)).expect("json");
+            let t = chrono::Utc::now().timestamp();
+            request
+                .header("content-type", "application/json")
+                .header(
+                    "shiftwire-signature",
+                    crate::identity::signature(WEBHOOK_SECRET, t, &body),
+                )
+                .body(body)
+        }
     };
     let response = request.send().await.expect("send");
     let status = response.status().as_u16();
@@ -815,6 +957,7 @@ async fn every_route_admits_exactly_the_callers_the_contract_names(pool: PgPool)
     let started = Instant::now();
     // Rate limits are not what this test is about.
     let app = spawn_app_with(pool, |s| {
+        s.identity_webhook_secret = Some(WEBHOOK_SECRET.into());
         s.rate_limits.otp_sends_per_ip_per_hour = 10_000;
         s.rate_limits.otp_verifies_per_ip_per_minute = 10_000;
         s.rate_limits.login_attempts_per_ip_per_minute = 10_000;

@@ -20,6 +20,15 @@ use uuid::Uuid;
 
 pub const STAFF_PASSWORD: &str = "correct horse battery staple";
 
+/// A 1×1 PNG: a photo ID or selfie as far as content sniffing goes.
+pub const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
 /// Records every SMS instead of sending it; can be told to fail, or to hold each send
 /// until released (to keep a request in flight).
 #[derive(Default)]
@@ -139,6 +148,7 @@ pub async fn spawn_app_with_registry(
             documents: Some(Arc::new(
                 FsDocumentStore::new(documents_dir.path()).expect("store"),
             )),
+            identity: None,
         },
         &tasks,
         shutdown.clone(),
@@ -206,6 +216,74 @@ impl TestApp {
         let profile: Value = response.json().await.expect("json");
         let id = Uuid::parse_str(profile["id"].as_str().expect("id")).expect("uuid");
         (token, id)
+    }
+
+    /// Signs a nurse in with a profile name and a verified identity of that legal name
+    /// (submitted over HTTP, approved by a verifier); returns (access token, user id).
+    pub async fn verified_nurse(&self, phone: &str, legal_name: &str) -> (String, Uuid) {
+        let (token, id) = self.named_nurse(phone, legal_name).await;
+        self.verify_identity(&token, legal_name).await;
+        (token, id)
+    }
+
+    /// Submits an identity for the nurse of `token`; returns the response.
+    pub async fn submit_identity(
+        &self,
+        token: &str,
+        legal_name: &str,
+        date_of_birth: &str,
+    ) -> Response {
+        let image = |name: &str| {
+            reqwest::multipart::Part::bytes(PNG)
+                .file_name(name.to_owned())
+                .mime_str("image/png")
+                .expect("mime")
+        };
+        let form = reqwest::multipart::Form::new()
+            .text("legal_name", legal_name.to_owned())
+            .text("date_of_birth", date_of_birth.to_owned())
+            .part("id_document", image("licence.png"))
+            .part("selfie", image("selfie.png"));
+        self.client
+            .post(self.url("/v1/me/identity"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("identity")
+    }
+
+    /// Submits an identity and has a verifier approve it; returns the identity id.
+    pub async fn verify_identity(&self, token: &str, legal_name: &str) -> Uuid {
+        let response = self.submit_identity(token, legal_name, "1990-04-17").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{:?}",
+            response.text().await
+        );
+        let body: Value = response.json().await.expect("json");
+        let id = Uuid::parse_str(body["id"].as_str().expect("id")).expect("uuid");
+        self.state
+            .verification
+            .approve_identity(self.reviewer().await, id)
+            .await
+            .expect("approve identity");
+        id
+    }
+
+    /// A verifier account to act as (created without a password: it never signs in).
+    pub async fn reviewer(&self) -> Uuid {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO users (id, role, email, password_hash) VALUES ($1, 'verifier', $2, '-')",
+        )
+        .bind(id)
+        .bind(format!("reviewer-{id}@shiftwire.example"))
+        .execute(&self.pool)
+        .await
+        .expect("reviewer");
+        id
     }
 
     /// Submits a credential and waits until the automatic check has decided it.

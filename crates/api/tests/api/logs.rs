@@ -1,7 +1,8 @@
 //! Secrets hygiene: a whole flow (sign-in by SMS and password, profile, credential and
-//! document, shift, claim, WebSocket by token and ticket, sign-out) runs with every log
-//! line of the server captured at debug level, and none of them may hold a phone
-//! number, a sign-in code, a password, a token, a ticket or document bytes.
+//! document, identity, shift, claim, WebSocket by token and ticket, sign-out) runs with
+//! every log line of the server captured at debug level, and none of them may hold a
+//! phone number, a sign-in code, a password, a token, a ticket, a legal name, a date of
+//! birth or document bytes.
 
 use crate::helpers::{STAFF_PASSWORD, spawn_app};
 use crate::marketplace::{claim, facility, id_of, post_shift, shift_body};
@@ -129,6 +130,54 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
         .await
         .expect("json");
     let verifier = login["access_token"].as_str().expect("token").to_owned();
+    // Her identity: legal name, date of birth, photo ID and selfie; the verifier looks at
+    // the ID and approves, and her licence is checked again against the legal name.
+    let legal_name = "Amara Nneka Okafor-Ibe";
+    let date_of_birth = "1991-04-17";
+    let photo_marker = "CONFIDENTIAL-PHOTO-ID-2b8e41";
+    let mut photo = crate::helpers::PNG.to_vec();
+    photo.extend_from_slice(photo_marker.as_bytes());
+    let image = |bytes: Vec<u8>| {
+        multipart::Part::bytes(bytes)
+            .file_name("id.png")
+            .mime_str("image/png")
+            .expect("mime")
+    };
+    let submitted = app
+        .client
+        .post(app.url("/v1/me/identity"))
+        .bearer_auth(&access)
+        .multipart(
+            multipart::Form::new()
+                .text("legal_name", legal_name)
+                .text("date_of_birth", date_of_birth)
+                .part("id_document", image(photo.clone()))
+                .part("selfie", image(photo)),
+        )
+        .send()
+        .await
+        .expect("identity");
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+    let identity: Value = submitted.json().await.expect("json");
+    let identity = identity["id"].as_str().expect("id").to_owned();
+    let viewed = app
+        .get(
+            &format!("/v1/admin/identities/{identity}/id-document"),
+            Some(&verifier),
+        )
+        .await;
+    assert_eq!(viewed.status(), StatusCode::OK);
+    let approved = app
+        .post(
+            &format!("/v1/admin/identities/{identity}/approve"),
+            &json!({}),
+            Some(&verifier),
+        )
+        .await;
+    assert_eq!(approved.status(), StatusCode::OK);
+    let credential_id = uuid::Uuid::parse_str(credential["id"].as_str().expect("id")).expect("id");
+    app.next_event(|e| matches!(e, shiftwire_core::DomainEvent::VerificationUpdated { credential_id: c, .. } if *c == credential_id))
+        .await;
     let downloaded = app
         .get(
             &format!(
@@ -215,6 +264,9 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
         ("verifier token", verifier),
         ("ticket", ticket),
         ("document bytes", document_marker.to_owned()),
+        ("photo ID bytes", photo_marker.to_owned()),
+        ("legal name", legal_name.to_owned()),
+        ("date of birth", date_of_birth.to_owned()),
     ];
     for (what, secret) in secrets {
         assert!(

@@ -20,20 +20,20 @@ use tokio_tungstenite::{
 };
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// A WebSocket client of the test app.
-struct Ws {
+pub(crate) struct Ws {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     hello: Value,
 }
 
-fn ws_url(app: &TestApp, query: &str) -> String {
+pub(crate) fn ws_url(app: &TestApp, query: &str) -> String {
     format!("ws://{}/v1/ws{query}", app.addr)
 }
 
 impl Ws {
-    async fn connect(app: &TestApp, token: &str) -> Ws {
+    pub(crate) async fn connect(app: &TestApp, token: &str) -> Ws {
         let mut request = ws_url(app, "").into_client_request().expect("request");
         request.headers_mut().insert(
             "authorization",
@@ -45,7 +45,7 @@ impl Ws {
         Self::greeted(socket).await
     }
 
-    async fn greeted(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Ws {
+    pub(crate) async fn greeted(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Ws {
         let mut ws = Ws {
             socket,
             hello: Value::Null,
@@ -57,12 +57,12 @@ impl Ws {
         ws
     }
 
-    fn hello_seq(&self) -> i64 {
+    pub(crate) fn hello_seq(&self) -> i64 {
         self.hello["last_seq"].as_i64().expect("last_seq")
     }
 
     /// The next text frame, as JSON.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         tokio::time::timeout(WAIT, async {
             loop {
                 match self.socket.next().await {
@@ -79,7 +79,7 @@ impl Ws {
     }
 
     /// Frames up to and including the first of type `until`.
-    async fn frames_until(&mut self, until: &str) -> Vec<Value> {
+    pub(crate) async fn frames_until(&mut self, until: &str) -> Vec<Value> {
         let mut frames = Vec::new();
         loop {
             let frame = self.next().await;
@@ -91,7 +91,7 @@ impl Ws {
         }
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::text(message.to_string()))
             .await
@@ -99,7 +99,7 @@ impl Ws {
     }
 
     /// Reads until the server closes; the close code, if it sent one.
-    async fn close_code(&mut self) -> Option<u16> {
+    pub(crate) async fn close_code(&mut self) -> Option<u16> {
         tokio::time::timeout(WAIT, async {
             loop {
                 match self.socket.next().await {
@@ -117,7 +117,7 @@ impl Ws {
 /// Makes the dispatcher send `nurse` a frame after everything committed so far: their
 /// credential submission's automatic check ends in `verification.updated`. Frames before
 /// it are everything the nurse was sent meanwhile.
-async fn sentinel(app: &TestApp, token: &str) {
+pub(crate) async fn sentinel(app: &TestApp, token: &str) {
     let number = format!("ACLS-{}", Uuid::now_v7().simple());
     app.submit_checked(
         token,
@@ -127,7 +127,7 @@ async fn sentinel(app: &TestApp, token: &str) {
 }
 
 /// Reads until the offer of `shift_id`.
-async fn offer_of(ws: &mut Ws, shift_id: Uuid) -> Value {
+pub(crate) async fn offer_of(ws: &mut Ws, shift_id: Uuid) -> Value {
     loop {
         let frame = ws.next().await;
         if frame["type"] == "shift.offered" && frame["shift"]["id"] == shift_id.to_string() {
@@ -136,7 +136,7 @@ async fn offer_of(ws: &mut Ws, shift_id: Uuid) -> Value {
     }
 }
 
-fn offers_of(frames: &[Value]) -> Vec<&Value> {
+pub(crate) fn offers_of(frames: &[Value]) -> Vec<&Value> {
     frames
         .iter()
         .filter(|f| f["type"] == "shift.offered")

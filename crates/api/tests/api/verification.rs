@@ -67,15 +67,23 @@ async fn upload(
         .expect("upload")
 }
 
-fn stored_files(app: &TestApp) -> usize {
+/// Credential documents on disk (identity images aside).
+async fn stored_files(app: &TestApp) -> usize {
+    let identity_images: Vec<String> =
+        sqlx::query_scalar("SELECT unnest(ARRAY[id_document_key, selfie_key]) FROM identities")
+            .fetch_all(&app.pool)
+            .await
+            .expect("identity keys");
     std::fs::read_dir(app.documents_dir.path())
         .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| !identity_images.contains(&e.file_name().to_string_lossy().into_owned()))
         .count()
 }
 
 /// A flagged (pending, checked) licence of a fresh nurse; returns (nurse token, credential id).
 async fn flagged_case(app: &TestApp, phone: &str) -> (String, Uuid) {
-    let (token, _) = app.named_nurse(phone, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(phone, "Amara Okafor").await;
     let credential = app.submit_checked(&token, licence("RN-999999")).await;
     assert_eq!(credential["reason_code"], "not_found");
     (token, id_of(&credential))
@@ -84,7 +92,7 @@ async fn flagged_case(app: &TestApp, phone: &str) -> (String, Uuid) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn an_exact_registry_match_is_approved_automatically_with_evidence(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, nurse_id) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, nurse_id) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let response = app
         .post("/v1/me/credentials", &licence("rn-100234"), Some(&token))
         .await;
@@ -127,7 +135,7 @@ async fn an_exact_registry_match_is_approved_automatically_with_evidence(pool: P
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn every_non_match_reaches_the_queue_with_its_reason(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let cases = [
         (licence("RN-999999"), "not_found"),
         (licence("RN-200001"), "name_mismatch"),
@@ -180,17 +188,30 @@ async fn every_non_match_reaches_the_queue_with_its_reason(pool: PgPool) {
     assert_eq!(items[0]["document_url"], Value::Null);
     assert_eq!(queue["next_cursor"], Value::Null);
 
-    // A nurse without a name cannot be matched against the holder name.
-    let nameless = app.nurse_tokens(BEN).await;
-    let nameless = nameless["access_token"].as_str().expect("token");
-    let credential = app.submit_checked(nameless, licence("RN-100234")).await;
-    assert_eq!(credential["reason_code"], "name_missing");
+    // A nurse without a verified identity is never matched: her licence waits for it,
+    // out of the verifiers' queue (nothing to decide yet).
+    let anonymous = app.nurse_tokens(BEN).await;
+    let anonymous = anonymous["access_token"].as_str().expect("token");
+    let credential = app.submit_checked(anonymous, licence("RN-100234")).await;
+    assert_eq!(credential["status"], "pending");
+    assert_eq!(credential["reason_code"], "identity_unverified");
+    let queue: Value = app
+        .get("/v1/admin/verifications", Some(&verifier))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        queue["items"].as_array().map(Vec::len),
+        Some(expected.len()),
+        "not in the queue"
+    );
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn the_queue_pages_with_a_cursor(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     for n in 0..3 {
         app.submit_checked(&token, licence(&format!("RN-90000{n}")))
             .await;
@@ -267,7 +288,7 @@ async fn a_registry_timeout_leaves_the_licence_pending_never_approved(pool: PgPo
     // The record would match, but arrives after the timeout.
     let url = registry_server(Duration::from_secs(5), StatusCode::OK, record).await;
     let app = with_http_registry(pool, url).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let credential = app.submit_checked(&token, licence("RN-100234")).await;
     assert_eq!(credential["status"], "pending");
     assert_eq!(credential["reason_code"], "registry_unavailable");
@@ -277,7 +298,7 @@ async fn a_registry_timeout_leaves_the_licence_pending_never_approved(pool: PgPo
 async fn a_failing_registry_leaves_the_licence_pending(pool: PgPool) {
     let url = registry_server(Duration::ZERO, StatusCode::INTERNAL_SERVER_ERROR, json!({})).await;
     let app = with_http_registry(pool, url).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let credential = app.submit_checked(&token, licence("RN-100234")).await;
     assert_eq!(credential["reason_code"], "registry_unavailable");
 }
@@ -288,7 +309,7 @@ async fn the_http_registry_approves_an_exact_match(pool: PgPool) {
                           "status": "active", "expires_on": "2028-03-31", "discipline_flag": false }]);
     let url = registry_server(Duration::ZERO, StatusCode::OK, record).await;
     let app = with_http_registry(pool, url).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let credential = app.submit_checked(&token, licence("RN-100234")).await;
     assert_eq!(credential["status"], "approved");
 }
@@ -450,10 +471,11 @@ async fn documents_are_stored_by_content_type_and_downloads_are_audited(pool: Pg
     assert_eq!(response.status(), StatusCode::CREATED);
     let credential: Value = response.json().await.expect("json");
     assert_eq!(credential["has_document"], true);
-    assert_eq!(stored_files(&app), 1);
+    assert_eq!(stored_files(&app).await, 1);
     let names: Vec<String> = std::fs::read_dir(app.documents_dir.path())
         .expect("dir")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| !n.ends_with(".partial"))
         .collect();
     assert!(
         names.iter().all(|n| Uuid::parse_str(n).is_ok()),
@@ -501,7 +523,7 @@ async fn documents_are_stored_by_content_type_and_downloads_are_audited(pool: Pg
         upload(&app, &nurse, id, "card.png", png).await.status(),
         StatusCode::CREATED
     );
-    assert_eq!(stored_files(&app), 1);
+    assert_eq!(stored_files(&app).await, 1);
     let download = app.get(&url, Some(&verifier)).await;
     assert_eq!(download.headers()["content-type"], "image/png");
 
@@ -559,7 +581,7 @@ async fn disguised_and_oversized_uploads_are_refused_and_nothing_is_stored(pool:
     )
     .await;
 
-    assert_eq!(stored_files(&app), 0);
+    assert_eq!(stored_files(&app).await, 0);
     assert_eq!(
         count(
             &app,
@@ -575,14 +597,14 @@ async fn disguised_and_oversized_uploads_are_refused_and_nothing_is_stored(pool:
 async fn a_nurse_cannot_see_or_touch_another_nurses_credential(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (_, amaras) = flagged_case(&app, AMARA).await;
-    let (ben, _) = app.named_nurse(BEN, "Ben Ode").await;
+    let (ben, _) = app.verified_nurse(BEN, "Ben Ode").await;
     let read = app
         .get(&format!("/v1/me/credentials/{amaras}"), Some(&ben))
         .await;
     assert_problem(read, StatusCode::NOT_FOUND, "not_found").await;
     let write = upload(&app, &ben, amaras, "x.pdf", PDF.to_vec()).await;
     assert_problem(write, StatusCode::NOT_FOUND, "not_found").await;
-    assert_eq!(stored_files(&app), 0);
+    assert_eq!(stored_files(&app).await, 0);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -655,7 +677,7 @@ async fn only_verifiers_and_admins_see_the_queue_and_only_admins_the_audit_log(p
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let credential = app.submit_checked(&token, licence("RN-100234")).await;
     assert_eq!(credential["status"], "approved");
     let id = id_of(&credential);
@@ -687,7 +709,7 @@ async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPo
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn invalid_credentials_are_refused_and_nothing_is_stored(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, nurse_id) = app.named_nurse(AMARA, "Amara Okafor").await;
+    let (token, nurse_id) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let cases = [
         (
             json!({ "kind": "RN", "number": "RN-1", "expires_on": "2028-01-01" }),

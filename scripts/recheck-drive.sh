@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The `recheck` benchmark's load (run by scripts/bench.sh recheck, which prepared the
+# approved licences and started the server): makes every approved licence due for its
+# registry re-check at once, then waits until the running server has re-checked them all,
+# and reports records per second. The server's and PostgreSQL's CPU during this step are
+# measured around it by bench.sh.
+#
+# Usage: scripts/recheck-drive.sh DATABASE_URL [--json-out F] [--markdown-out F]
+set -euo pipefail
+url=$1
+shift
+json_out="" markdown_out=""
+while (($#)); do
+  case $1 in
+    --json-out) json_out=$2; shift 2 ;;
+    --markdown-out) markdown_out=$2; shift 2 ;;
+    *) echo "recheck-drive: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+psql_q() { psql -X "$url" -At -q -v ON_ERROR_STOP=1 "$@"; }
+
+total=$(psql_q -c "SELECT count(*) FROM credentials WHERE status = 'approved' AND recheck_due_at IS NOT NULL")
+((total > 0)) || { echo "recheck-drive: no approved licences to re-check" >&2; exit 1; }
+started=$(psql_q -c "SELECT now()")
+t0=$(date +%s.%N)
+psql_q -c "UPDATE credentials SET recheck_due_at = now() - interval '1 second' WHERE status = 'approved' AND recheck_due_at IS NOT NULL"
+deadline=$(($(date +%s) + 900))
+done=0
+while :; do
+  done=$(psql_q -c "SELECT count(*) FROM credentials WHERE status = 'approved' AND registry_checked_at >= '$started' AND recheck_due_at > now()")
+  ((done >= total)) && break
+  (($(date +%s) < deadline)) || { echo "recheck-drive: only $done of $total re-checked within 15 minutes" >&2; exit 1; }
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+read -r flagged renewed < <(psql_q -F ' ' -c "
+  SELECT count(*) FILTER (WHERE flagged_at >= '$started'),
+         (SELECT count(*) FROM audit_log WHERE action = 'credential.renewed' AND at >= '$started')
+  FROM credentials WHERE status = 'approved'")
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+rate=$(awk -v n="$total" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+echo "recheck-drive: $total licences re-checked in $secs s ($rate per second); $flagged flagged, $renewed renewed" >&2
+
+if [[ -n $json_out ]]; then
+  printf '{"scenario":"recheck","licences":%d,"seconds":%s,"per_second":%d,"flagged":%d,"renewed":%d}\n' \
+    "$total" "$secs" "$rate" "$flagged" "$renewed" >"$json_out"
+fi
+if [[ -n $markdown_out ]]; then
+  {
+    echo "| measure | result |"
+    echo "|---|---:|"
+    echo "| approved licences made due at once | $total |"
+    echo "| time until every one was re-checked (polled every 100 ms) | $secs s |"
+    echo "| re-check throughput | **$rate licences/s** |"
+    echo "| flagged (\`registry_changed\`) / renewed | $flagged / $renewed |"
+  } >"$markdown_out"
+fi
