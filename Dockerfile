@@ -18,7 +18,11 @@ COPY --from=builder /src/migrations /app/migrations
 COPY --from=builder /src/registry /app/registry
 RUN mkdir -p /app/data/documents && chown -R 10001:10001 /app/data
 USER 10001:10001
-ENV BIND_ADDR=0.0.0.0:8080 \
+# Production: JWT_SECRET and OTP_SECRET must be given (the development ones are refused).
+# /metrics is on METRICS_ADDR inside the container's network, or on 8080 with METRICS_TOKEN.
+ENV SHIFTWIRE_ENV=production \
+    BIND_ADDR=0.0.0.0:8080 \
+    METRICS_ADDR=0.0.0.0:9464 \
     DOCUMENT_DIR=/app/data/documents \
     LICENSE_REGISTRY_CSV=/app/registry/demo-licenses.csv
 EXPOSE 8080

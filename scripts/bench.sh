@@ -95,6 +95,9 @@ ADMIN_EMAIL=bench-admin@shiftwire.example
 VERIFIER_EMAIL=bench-verifier@shiftwire.example
 # A throwaway account in a throwaway local database; not a secret.
 ADMIN_PASSWORD=bench-only-password-0001
+# The realtime scenario reads the server's /metrics on its API port with this.
+METRICS_TOKEN=bench-only-metrics-token-0123456789abcdef
+export SHIFTWIRE_METRICS_TOKEN=$METRICS_TOKEN
 # The verification scenario's registry table: rows, and benchmark nurses with licences in it.
 REGISTRY_ROWS=100000
 REGISTRY_NURSES=100
@@ -206,7 +209,7 @@ fi
 mkdir -p "$OUT"
 SERVER_ENV=(DATABASE_URL="$BENCH_URL" BIND_ADDR="$BIND"
   SMS_PROVIDER=webhook SMS_WEBHOOK_URL="http://$WEBHOOK/sms"
-  RUST_LOG=warn LOG_FORMAT=json
+  RUST_LOG=warn LOG_FORMAT=json METRICS_ADDR=off METRICS_TOKEN="$METRICS_TOKEN"
   OTP_SENDS_PER_IP_PER_HOUR=1000000 OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE=1000000
   LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000000 REFRESHES_PER_IP_PER_MINUTE=1000000)
 SERVER_PID=""
@@ -302,13 +305,18 @@ case $SCENARIO in
     ;;
   recheck)
     RECHECK_CSV=$OUT/recheck-registry.csv
-    log "generating the registry table: $RECHECK_LICENCES clean licences of $RECHECK_NURSES nurses"
-    "$LOADGEN_BIN" gen-registry --rows "$RECHECK_LICENCES" --nurses "$RECHECK_NURSES" --out "$RECHECK_CSV"
-    log "seeding $RECHECK_NURSES nurses with verified identities and $RECHECK_LICENCES approved licences (psql)"
+    mkdir -p "$OUT"
+    log "seeding $RECHECK_NURSES nurses with verified identities and $RECHECK_LICENCES approved licences, and their registry table (psql)"
+    # Each nurse's name is letters only (her number in hex, digits written as letters), as a
+    # legal name is; every licence is a clean match in the table the server loads.
     psql_bench <<SQL
-CREATE TEMP TABLE registry (number text, state text, kind text, holder_name text, status text,
-                            expires_on date, discipline_flag boolean);
-\copy registry FROM '$RECHECK_CSV' WITH (FORMAT csv, HEADER true)
+CREATE TEMP TABLE registry AS
+  SELECT 'RN-R' || lpad(g::text, 7, '0') AS number, 'CA'::text AS state, 'RN'::text AS kind,
+         'Nurse ' || initcap(translate(lpad(to_hex(g / 40), 4, '0'), '0123456789', 'ghijklmnop'))
+           AS holder_name,
+         'active'::text AS status, date '2028-03-31' AS expires_on, 'false'::text AS discipline_flag
+  FROM generate_series(0, $RECHECK_LICENCES - 1) AS g;
+\copy registry TO '$RECHECK_CSV' WITH (FORMAT csv, HEADER true)
 CREATE TEMP TABLE bench_nurses AS
   SELECT gen_random_uuid() AS id, holder_name, row_number() OVER (ORDER BY holder_name) AS k
   FROM (SELECT DISTINCT holder_name FROM registry) names;
@@ -331,7 +339,7 @@ SQL
     ((SEEDED == RECHECK_LICENCES)) || die "seeded $SEEDED approved licences, not $RECHECK_LICENCES"
     log "starting the server on $BIND (log: $SERVER_LOG)"
     start_server "$SERVER_LOG" LICENSE_REGISTRY_CSV="$RECHECK_CSV" REGISTRY_RECHECK_INTERVAL_SECONDS=1
-    SETUP_LINE="Set-up (psql, before the server starts): \\`shiftwire-loadgen gen-registry --rows $RECHECK_LICENCES --nurses $RECHECK_NURSES\\` (every row a clean match), $RECHECK_NURSES nurses each with a verified identity of the registry's holder name and 40 approved RN licences; the server runs with that table and the default re-check settings (batches of 500, 16 registry lookups at once) polling for due licences every second (\\`REGISTRY_RECHECK_INTERVAL_SECONDS=1\\`)."
+    SETUP_LINE="Set-up (psql, before the server starts): a registry table of $RECHECK_LICENCES active RN licences, every one a clean match, and $RECHECK_NURSES nurses each with a verified identity of the holder name and 40 of those licences approved; the server runs with that table (\`LICENSE_REGISTRY_CSV\`) and the default re-check settings (batches of 500, 16 registry lookups at once), looking for due licences every second (\`REGISTRY_RECHECK_INTERVAL_SECONDS=1\`)."
     LOADGEN=(bash scripts/recheck-drive.sh "$BENCH_URL")
     ;;
   marketplace)

@@ -67,7 +67,7 @@ trap cleanup EXIT
 
 log "starting the server on $BIND"
 DATABASE_URL=$CHAOS_URL BIND_ADDR=$BIND RUST_LOG=warn LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=100000 \
-  "$BIN" serve --no-migrate >"$SERVER_LOG" 2>&1 &
+  METRICS_ADDR=off "$BIN" serve --no-migrate >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do
   curl -sf "$BASE/readyz" >/dev/null && break

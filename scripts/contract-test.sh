@@ -9,8 +9,10 @@
 # What the spec cannot say (statuses domain rules answer to schema-valid data) is in
 # schemathesis.toml. CONTRACT_EXAMPLES sets the examples per operation (default 25; about
 # 20 s per profile, 1.5 min in all with the seeding).
-# Results: target/contract/<role>.txt, and a summary printed at the end; exits non-zero
-# on any failure.
+# Two passes: the fixed cases (deterministic) and a varying seed (CONTRACT_SEED replays
+# one; CONTRACT_VARYING_EXAMPLES, default 10, per operation).
+# Results: target/contract/<role>[-varying].txt, and a summary printed at the end; exits
+# non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -89,7 +91,7 @@ DATABASE_URL=$CONTRACT_URL BIND_ADDR=$BIND RUST_LOG=warn \
   OTP_SENDS_PER_PHONE=1000000 OTP_SENDS_PER_IP_PER_HOUR=1000000 OTP_SENDS_PER_PREFIX_PER_HOUR=1000000 \
   OTP_SENDS_PER_HOUR=1000000 OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE=1000000 \
   LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000000 REFRESHES_PER_IP_PER_MINUTE=1000000 \
-  LOGIN_FAILURES_BEFORE_BACKOFF=1000000 \
+  LOGIN_FAILURES_BEFORE_BACKOFF=1000000 METRICS_ADDR=off \
   "$BIN" serve --no-migrate >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do
@@ -111,39 +113,62 @@ TOKENS[admin]=$(login admin@shiftwire.example)
 
 FAILED=0
 SUMMARY=$OUT/summary.md
+# Two passes: the fixed one (deterministic generation: the same cases every run), and one
+# with a seed that changes, so new cases are tried without giving up the known ones. The
+# seed changes with every run, or under CI with every commit (so a CI run can be
+# replayed exactly); CONTRACT_SEED replays any one.
+if [[ -n ${CONTRACT_SEED:-} ]]; then
+  SEED=$CONTRACT_SEED
+elif [[ ${CI:-} == true ]] && commit=$(git rev-parse HEAD 2>/dev/null); then
+  SEED=$((16#${commit:0:7}))
+else
+  SEED=$(( ($(date +%s%N) / 1000) % 1000000000 ))
+fi
+VARYING_EXAMPLES=${CONTRACT_VARYING_EXAMPLES:-10}
+log "varying pass: seed $SEED (replay with CONTRACT_SEED=$SEED)"
 {
-  echo "| profile | operations tested | examples per operation | test cases | failures | result |"
-  echo "| --- | ---: | ---: | ---: | ---: | --- |"
+  echo "| pass | profile | operations tested | examples per operation | test cases | failures | result |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
 } >"$SUMMARY"
-for role in anonymous nurse scheduler verifier admin; do
-  token=${TOKENS[$role]}
-  log "schemathesis as $role"
-  # schemathesis.toml: the statuses domain rules answer to schema-valid data, with why.
-  # GET /v1/ws is excluded: it is the WebSocket upgrade (api-spec/websocket.md), not a REST
-  # operation, so every plain GET it could generate must fail (400 `not_a_websocket`); the
-  # protocol has its own tests (crates/api/tests/api/realtime.rs).
-  args=(--config-file schemathesis.toml run "$BASE/openapi.json" --checks all
-    --max-examples "$EXAMPLES" --exclude-path /v1/ws
-    --generation-deterministic --suppress-health-check all --max-failures 50
-    --report junit --report-junit-path "$OUT/$role.xml")
-  [[ -n $token ]] && args+=(-H "Authorization: Bearer $token")
-  if "$ST" "${args[@]}" >"$OUT/$role.txt" 2>&1; then
-    result=passed
-  else
-    result="**failed** (target/contract/$role.txt)"
-    FAILED=1
-  fi
-  # From Schemathesis' own summary: "Selected: 34/35", "Tested: 34", "2416 generated, ...",
-  # and the last line, "== 2 failures, 4 warnings in 9.1s ==" (no count when none failed).
-  selected=$(grep -Eo 'Selected: [0-9]+/[0-9]+' "$OUT/$role.txt" | grep -Eo '[0-9]+/[0-9]+' || true)
-  tested=$(grep -Eo 'Tested: [0-9]+' "$OUT/$role.txt" | grep -Eo '[0-9]+' || true)
-  cases=$(grep -Eo '[0-9]+ generated' "$OUT/$role.txt" | grep -Eo '[0-9]+' || true)
-  failures=0
-  for n in $(tail -n1 "$OUT/$role.txt" | grep -Eo '[0-9]+ (failure|error)' | grep -Eo '^[0-9]+' || true); do
-    failures=$((failures + n))
+for pass in fixed "seed $SEED"; do
+  for role in anonymous nurse scheduler verifier admin; do
+    token=${TOKENS[$role]}
+    name=$role
+    examples=$EXAMPLES
+    log "schemathesis as $role ($pass)"
+    # schemathesis.toml: the statuses domain rules answer to schema-valid data, with why.
+    # GET /v1/ws is excluded: it is the WebSocket upgrade (api-spec/websocket.md), not a REST
+    # operation, so every plain GET it could generate must fail (400 `not_a_websocket`); the
+    # protocol has its own tests (crates/api/tests/api/realtime.rs).
+    args=(--config-file schemathesis.toml run "$BASE/openapi.json" --checks all
+      --exclude-path /v1/ws --suppress-health-check all --max-failures 50)
+    if [[ $pass == fixed ]]; then
+      args+=(--generation-deterministic)
+    else
+      name=$role-varying
+      examples=$VARYING_EXAMPLES
+      args+=(--seed "$SEED")
+    fi
+    args+=(--max-examples "$examples" --report junit --report-junit-path "$OUT/$name.xml")
+    [[ -n $token ]] && args+=(-H "Authorization: Bearer $token")
+    if "$ST" "${args[@]}" >"$OUT/$name.txt" 2>&1; then
+      result=passed
+    else
+      result="**failed** (target/contract/$name.txt)"
+      FAILED=1
+    fi
+    # From Schemathesis' own summary: "Selected: 34/35", "Tested: 34", "2416 generated, ...",
+    # and the last line, "== 2 failures, 4 warnings in 9.1s ==" (no count when none failed).
+    selected=$(grep -Eo 'Selected: [0-9]+/[0-9]+' "$OUT/$name.txt" | grep -Eo '[0-9]+/[0-9]+' || true)
+    tested=$(grep -Eo 'Tested: [0-9]+' "$OUT/$name.txt" | grep -Eo '[0-9]+' || true)
+    cases=$(grep -Eo '[0-9]+ generated' "$OUT/$name.txt" | grep -Eo '[0-9]+' || true)
+    failures=0
+    for n in $(tail -n1 "$OUT/$name.txt" | grep -Eo '[0-9]+ (failure|error)' | grep -Eo '^[0-9]+' || true); do
+      failures=$((failures + n))
+    done
+    echo "| $pass | $role | ${tested:-?} of ${selected#*/} | $examples | ${cases:-?} | $failures | $result |" >>"$SUMMARY"
+    tail -n 5 "$OUT/$name.txt" >&2
   done
-  echo "| $role | ${tested:-?} of ${selected#*/} | $EXAMPLES | ${cases:-?} | $failures | $result |" >>"$SUMMARY"
-  tail -n 5 "$OUT/$role.txt" >&2
 done
 cat "$SUMMARY"
 if grep -qiE 'panicked|internal' "$OUT/server.log"; then

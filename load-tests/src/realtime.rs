@@ -1284,12 +1284,12 @@ async fn post_every(
 
 /// The server's `/metrics`, if it answers.
 async fn scrape(target: &Target) -> Option<String> {
-    let response = target
-        .client
-        .get(target.metrics.clone())
-        .send()
-        .await
-        .ok()?;
+    let mut request = target.client.get(target.metrics.clone());
+    // The server serves them on its API port only with its METRICS_TOKEN.
+    if let Ok(token) = std::env::var("SHIFTWIRE_METRICS_TOKEN") {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.ok()?;
     if response.status() != StatusCode::OK {
         return None;
     }

@@ -146,7 +146,10 @@ async fn every_offer_reaches_exactly_the_eligible_nurses_across_reconnects(pool:
         .iter()
         .map(|id| Client {
             nurse: *id,
-            token: state.jwt.issue(*id, Role::Nurse).expect("nurse token"),
+            token: state
+                .jwt
+                .issue(*id, Role::Nurse, uuid::Uuid::now_v7(), 0)
+                .expect("nurse token"),
         })
         .collect();
     let facilities = world.facility_order.clone();
@@ -155,7 +158,7 @@ async fn every_offer_reaches_exactly_the_eligible_nurses_across_reconnects(pool:
         base: format!("http://{addr}").parse().expect("url"),
         scheduler_token: state
             .jwt
-            .issue(scheduler, Role::Scheduler)
+            .issue(scheduler, Role::Scheduler, uuid::Uuid::now_v7(), 0)
             .expect("scheduler token"),
         world,
         clients,

@@ -40,6 +40,7 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
     telemetry::install_metrics();
     let (router, _spec) = openapi::router_and_spec();
     let layers = ServiceBuilder::new()
+        .layer(middleware::map_request(drop_unusable_request_id))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -68,13 +69,15 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(middleware::from_fn(limit_body))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::idempotency::idempotency,
-        ))
+        // The timeout answers the client; inside it, an idempotent request runs to its end
+        // regardless (see `idempotency`), so its retry finds the real answer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::idempotency,
         ))
         // Bodies are bounded per route by `limit_body` instead.
         .layer(DefaultBodyLimit::disable());
@@ -128,6 +131,34 @@ async fn limit_body(request: Request, next: Next) -> Response {
         _ => JSON_BODY_LIMIT,
     };
     next.run(request.map(|body| Body::new(Limited::new(body, limit))))
+        .await
+}
+
+/// A caller's `X-Request-Id` is kept only if it is one header of 1 to 128 visible ASCII
+/// characters; otherwise it is dropped and a new id is made (it is echoed and logged).
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let name = HeaderName::from_static("x-request-id");
+    let values: Vec<&HeaderValue> = request.headers().get_all(&name).iter().collect();
+    let usable = match values.as_slice() {
+        [] => true,
+        [one] => (1..=128).contains(&one.len()) && one.as_bytes().iter().all(u8::is_ascii_graphic),
+        _ => false,
+    };
+    if !usable {
+        request.headers_mut().remove(&name);
+    }
+    request
+}
+
+/// Serves `/metrics` without a token on `listener` (`METRICS_ADDR`, loopback by default,
+/// for a scraper inside the network) until `shutdown`.
+pub async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
+    let router = Router::new().route(
+        "/metrics",
+        axum::routing::get(crate::routes::health::metrics_text),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
 

@@ -88,6 +88,12 @@ pub struct Settings {
     /// SO_SNDBUF of client connections; `None` leaves it to the kernel's autotuning.
     pub tcp_send_buffer: Option<usize>,
     pub notify: shiftwire_notify::NotifyConfig,
+    /// Where `/metrics` is served without a token (`None`: nowhere but the API's port,
+    /// with `METRICS_TOKEN`).
+    pub metrics_addr: Option<SocketAddr>,
+    pub metrics_token: Option<SecretString>,
+    /// `SHIFTWIRE_ENV=dev` was set explicitly (not just the default).
+    pub dev_explicit: bool,
 }
 
 /// Where committed events travel between nodes.
@@ -155,6 +161,7 @@ fn secret(name: &str, environment: Environment, dev_default: &str) -> anyhow::Re
 impl Settings {
     /// Reads every setting from the environment, with development defaults.
     pub fn from_env() -> anyhow::Result<Self> {
+        let dev_explicit = matches!(var("SHIFTWIRE_ENV").as_deref(), Some("dev" | "development"));
         let environment = match var("SHIFTWIRE_ENV").as_deref() {
             None | Some("dev") | Some("development") => Environment::Dev,
             Some("production") | Some("prod") => Environment::Production,
@@ -256,7 +263,26 @@ impl Settings {
                 notify_defaults.messages_per_second,
             )?,
             message_burst: parsed("WS_MESSAGE_BURST", notify_defaults.message_burst)?,
+            max_connections_per_user: parsed::<usize>(
+                "WS_MAX_CONNECTIONS_PER_USER",
+                notify_defaults.max_connections_per_user,
+            )?
+            .max(1),
             ..notify_defaults
+        };
+        let metrics_addr = match var("METRICS_ADDR").as_deref() {
+            Some("off") => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("METRICS_ADDR={raw:?} is not valid: {e}"))?,
+            ),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+        };
+        let metrics_token = match var("METRICS_TOKEN") {
+            Some(token) if token.len() >= MIN_SECRET_LEN => Some(SecretString::from(token)),
+            Some(_) => bail!("METRICS_TOKEN must be at least {MIN_SECRET_LEN} characters"),
+            None => None,
         };
         let defaults = RateLimitSettings::default();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -288,6 +314,7 @@ impl Settings {
             login_backoff: shiftwire_auth::LoginBackoffPolicy {
                 free_attempts: parsed("LOGIN_FAILURES_BEFORE_BACKOFF", 5)?,
                 max_lock: Duration::from_secs(parsed("LOGIN_MAX_BACKOFF_SECONDS", 900)?),
+                account_alert: parsed("LOGIN_FAILURES_ACCOUNT_ALERT", 100)?,
             },
             sms,
             rate_limits: RateLimitSettings {
@@ -343,7 +370,32 @@ impl Settings {
                 })
                 .transpose()?,
             notify,
+            metrics_addr,
+            metrics_token,
+            dev_explicit,
         })
+    }
+
+    /// Whether the JWT or OTP secret is the one written in this source code.
+    pub fn uses_builtin_secrets(&self) -> bool {
+        use secrecy::ExposeSecret;
+        self.jwt_secret.expose_secret() == DEV_JWT_SECRET
+            || self.otp_secret.expose_secret() == DEV_OTP_SECRET
+    }
+
+    /// Refuses to serve with the secrets written in this source code where anyone but this
+    /// machine could reach the server, unless development was asked for by name: anyone
+    /// could mint an admin token with them.
+    pub fn check_serving_secrets(&self) -> anyhow::Result<()> {
+        if self.uses_builtin_secrets() && !self.bind_addr.ip().is_loopback() && !self.dev_explicit {
+            bail!(
+                "refusing to serve on {} with the development JWT/OTP secrets: set JWT_SECRET and \
+                 OTP_SECRET (and SHIFTWIRE_ENV=production), bind to loopback, or set \
+                 SHIFTWIRE_ENV=dev explicitly for a development server on a network",
+                self.bind_addr
+            );
+        }
+        Ok(())
     }
 
     /// Settings for tests and tools: development defaults, nothing read from the environment.
@@ -384,6 +436,9 @@ impl Settings {
             cors_allowed_origins: Vec::new(),
             tcp_send_buffer: None,
             notify: shiftwire_notify::NotifyConfig::default(),
+            metrics_addr: None,
+            metrics_token: None,
+            dev_explicit: false,
         }
     }
 }

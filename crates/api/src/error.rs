@@ -339,6 +339,7 @@ impl From<MatchingError> for ApiError {
                 .with("distance_m", distance_m.round())
                 .with("geofence_m", geofence_m),
             MatchingError::Conflict(code, detail) => Self::new(S::CONFLICT, code, detail),
+            MatchingError::ShiftBooked(detail) => Self::new(S::CONFLICT, "shift_booked", detail),
             MatchingError::ReasonRequired => Self::unprocessable(
                 "reason_required",
                 "a reason of 1 to 1000 characters is required",

@@ -9,7 +9,7 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use shiftwire_auth::{AuthError, Principal};
+use shiftwire_auth::{AccessClaims, AuthError, Principal};
 use shiftwire_core::Role;
 use std::{marker::PhantomData, net::IpAddr, net::SocketAddr};
 
@@ -58,10 +58,14 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(NoBody);
         }
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Empty {}
-        parse_json::<Empty>(&bytes).map(|_| NoBody)
+        // Exactly `{}`: serde would also build an empty struct from `[]`.
+        match parse_json::<serde_json::Value>(&bytes)? {
+            serde_json::Value::Object(fields) if fields.is_empty() => Ok(NoBody),
+            _ => Err(ApiError::unprocessable(
+                "invalid_body",
+                "this request takes no body: send none, or `{}`",
+            )),
+        }
     }
 }
 
@@ -230,12 +234,34 @@ pub(crate) async fn bearer_user(
     headers: &axum::http::HeaderMap,
     state: &AppState,
 ) -> Result<Principal, ApiError> {
+    bearer_claims(headers, state).await.map(|(user, _)| user)
+}
+
+/// The user whose access token is in the `Authorization` header, with the token's claims.
+pub(crate) async fn bearer_claims(
+    headers: &axum::http::HeaderMap,
+    state: &AppState,
+) -> Result<(Principal, AccessClaims), ApiError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .ok_or(AuthError::MissingToken)?;
     let token = bearer_token(header).ok_or(AuthError::InvalidToken)?;
+    token_user(state, token).await
+}
+
+/// The user of an access token: valid, of the current token generation (a token issued
+/// before a suspension stays dead after reinstatement), of an account that exists, is not
+/// suspended and still has the token's role.
+pub(crate) async fn token_user(
+    state: &AppState,
+    token: &str,
+) -> Result<(Principal, AccessClaims), ApiError> {
     let claims = state.jwt.verify(token)?;
-    signed_in(state, claims.sub, Some(claims.role)).await
+    let user = signed_in(state, claims.sub, Some(claims.role)).await?;
+    if claims.epoch < user.token_epoch {
+        return Err(AuthError::InvalidToken.into());
+    }
+    Ok((user, claims))
 }
 
 /// The token of an `Authorization: Bearer <token>` header (either case of the scheme).

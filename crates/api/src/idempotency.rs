@@ -1,8 +1,18 @@
 //! `Idempotency-Key` for the POSTs a flaky mobile network may retry: the same key and
-//! body replay the first answer (2xx and 4xx are kept, 5xx are not); the same key with
-//! another body is 422 `idempotency_key_reused`. Keys are per user and kept 24 hours.
+//! body replay the first answer (2xx and 4xx are kept; 5xx, 408 and 429 are not, so a
+//! retry runs again); the same key with another body is 422 `idempotency_key_reused`.
+//! Keys are per user and kept 24 hours.
+//!
+//! The request runs to its end in a task of its own, inside the request timeout's reach
+//! but not its grasp: a client that gave up (408) and retries with the same key finds the
+//! first run still going (409 `idempotency_key_in_use`) or its real answer, never a
+//! stored timeout that hides a commit.
 
-use crate::{ApiError, AppState, app::JSON_BODY_LIMIT, extract::bearer_token};
+use crate::{
+    ApiError, AppState,
+    app::JSON_BODY_LIMIT,
+    extract::{bearer_token, token_user},
+};
 use axum::{
     body::{Body, to_bytes},
     extract::{MatchedPath, Request, State},
@@ -11,6 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 /// Routes that honour the header.
 const ROUTES: &[&str] = &[
@@ -36,14 +47,19 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     };
     // Keys are scoped per user; without a valid token the route itself answers 401 (before
     // anything is said about the key).
-    let user_id = request
+    let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(bearer_token)
-        .and_then(|token| state.jwt.verify(token).ok())
-        .map(|claims| claims.sub);
-    let Some(user_id) = user_id else {
+        .map(str::to_owned);
+    let Some(token) = token.filter(|t| state.jwt.verify(t).is_ok()) else {
         return next.run(request).await;
+    };
+    // A stored answer goes only to a caller who may still make the request: a suspended
+    // user, a token of an older generation, a changed role get their refusal, not a replay.
+    let user_id = match token_user(&state, &token).await {
+        Ok((user, _)) => user.id,
+        Err(refusal) => return refusal.into_response(),
     };
     let key = match key.to_str() {
         Ok(k) if valid_key(k) => k.to_owned(),
@@ -156,9 +172,35 @@ async fn replay_or_run(
         return Ok(response);
     }
 
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    // The request runs in a task of its own: if the client's timeout fires first, it still
+    // finishes and its answer is kept for the retry.
+    let request = Request::from_parts(parts, Body::from(body));
+    let state = state.clone();
+    let run = tokio::spawn(
+        async move { run_and_keep(&state, user_id, key, next.run(request).await).await }
+            .instrument(tracing::Span::current()),
+    );
+    match run.await {
+        Ok(answer) => answer,
+        Err(error) => {
+            Err(ApiError::internal(format!("the request task failed: {error}")).into_response())
+        }
+    }
+}
+
+/// Keeps `response` under the key, unless it is one a retry should not get again.
+async fn run_and_keep(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    key: String,
+    response: Response,
+) -> Result<Response, Response> {
+    let db = |e: sqlx::Error| ApiError::from(e).into_response();
     let status = response.status();
-    if status.is_server_error() {
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
         // Not kept: the client may retry and get a real answer.
         sqlx::query!(
             "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2",

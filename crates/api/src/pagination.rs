@@ -67,6 +67,11 @@ pub fn decode_at_id(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     }
     let micros = i64::from_be_bytes(bytes[..8].try_into().map_err(|_| bad_cursor())?);
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
+    // Every time we issue lies well within years 1 to 9999; PostgreSQL refuses times
+    // before 4713 BC, and a forged cursor must be a 422, not a database error.
+    if !(1..=9999).contains(&chrono::Datelike::year(&at)) {
+        return Err(bad_cursor());
+    }
     let id = Uuid::from_slice(&bytes[8..]).map_err(|_| bad_cursor())?;
     Ok((at, id))
 }
@@ -88,6 +93,27 @@ pub fn page<R, T>(
     Page {
         items: rows.into_iter().map(into).collect(),
         next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod forged {
+    use super::*;
+
+    #[test]
+    fn a_cursor_outside_the_years_we_issue_is_refused() {
+        let mut bytes = (-1_000_000_000_000_000_000i64).to_be_bytes().to_vec();
+        bytes.extend_from_slice(Uuid::nil().as_bytes());
+        let forged = URL_SAFE_NO_PAD.encode(bytes);
+        assert_eq!(
+            decode_at_id(&forged).map_err(|e| e.code()).err(),
+            Some("invalid_cursor")
+        );
+        let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now");
+        assert_eq!(
+            decode_at_id(&encode_at_id(now, Uuid::nil())).ok(),
+            Some((now, Uuid::nil()))
+        );
     }
 }
 

@@ -40,6 +40,8 @@ pub struct AppState {
     pub tickets: WsTickets,
     /// Signs the identity provider's webhook deliveries.
     pub identity_webhook_secret: Option<SecretString>,
+    /// Lets a scraper read `/metrics` on the API's port.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// External effects a test may replace; production builds them from settings.
@@ -175,7 +177,12 @@ impl AppState {
                 settings.otp_secret.clone(),
                 settings.login_backoff.clone(),
             ),
-            refresh: RefreshTokens::new(pool.clone(), jwt.clone(), settings.refresh_token_ttl),
+            refresh: RefreshTokens::new(
+                pool.clone(),
+                jwt.clone(),
+                settings.refresh_token_ttl,
+                events.clone(),
+            ),
             users: Users::new(pool.clone()),
             passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
             ip_limits: Arc::new(IpRateLimits::new(&settings.rate_limits)),
@@ -186,6 +193,7 @@ impl AppState {
             hub,
             tickets: WsTickets::new(pool.clone()),
             identity_webhook_secret: settings.identity_webhook_secret.clone(),
+            metrics_token: settings.metrics_token.clone(),
             jwt,
             pool,
         })

@@ -14,6 +14,13 @@ pub const ACCESS_TYPE: &str = "access";
 pub struct AccessClaims {
     pub sub: Uuid,
     pub role: Role,
+    /// The session (refresh family) the token belongs to: tickets it asks for die with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// The user's token generation when it was issued: a token of an older generation (one
+    /// issued before a suspension) is refused.
+    #[serde(default)]
+    pub epoch: i32,
     pub typ: String,
     pub iss: String,
     pub aud: String,
@@ -54,7 +61,13 @@ impl JwtKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<String, AuthError> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        session: Uuid,
+        epoch: i32,
+    ) -> Result<String, AuthError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|e| AuthError::Internal(e.to_string()))?
@@ -62,6 +75,8 @@ impl JwtKeys {
         let claims = AccessClaims {
             sub: user_id,
             role,
+            sid: Some(session),
+            epoch,
             typ: ACCESS_TYPE.to_owned(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),

@@ -20,7 +20,7 @@ pub use password::PasswordHasher;
 pub use rate_limit::{IpRateLimits, RateLimitSettings};
 pub use refresh::{RefreshTokens, TokenPair};
 pub use sms::{LogSms, SmsError, SmsSender, WebhookSms};
-pub use tickets::{TICKET_TTL, WsTickets};
+pub use tickets::{Redeemed, TICKET_TTL, WsTickets};
 pub use users::{Principal, StaffUser, Users};
 
 use hmac::{Hmac, Mac};

@@ -2,7 +2,7 @@ use crate::{AuthError, JwtKeys};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::{RngCore, rngs::OsRng};
 use sha2::{Digest, Sha256};
-use shiftwire_core::{Role, new_id};
+use shiftwire_core::{DomainEvent, EventBus, Role, new_id};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
@@ -24,6 +24,8 @@ pub struct RefreshTokens {
     pool: PgPool,
     jwt: Arc<JwtKeys>,
     ttl: Duration,
+    /// Where sign-outs are announced: the user's sockets close on every node.
+    events: Arc<dyn EventBus>,
 }
 
 /// Longest refresh token we bother to look up; ours are 43 characters.
@@ -43,8 +45,13 @@ pub(crate) fn token_hash(token: &str) -> Vec<u8> {
 }
 
 impl RefreshTokens {
-    pub fn new(pool: PgPool, jwt: Arc<JwtKeys>, ttl: Duration) -> Self {
-        Self { pool, jwt, ttl }
+    pub fn new(pool: PgPool, jwt: Arc<JwtKeys>, ttl: Duration, events: Arc<dyn EventBus>) -> Self {
+        Self {
+            pool,
+            jwt,
+            ttl,
+            events,
+        }
     }
 
     async fn insert_token(
@@ -69,10 +76,12 @@ impl RefreshTokens {
         &self,
         user_id: Uuid,
         role: Role,
+        family_id: Uuid,
+        epoch: i32,
         refresh_token: String,
     ) -> Result<TokenPair, AuthError> {
         Ok(TokenPair {
-            access_token: self.jwt.issue(user_id, role)?,
+            access_token: self.jwt.issue(user_id, role, family_id, epoch)?,
             refresh_token,
             expires_in: self.jwt.ttl().as_secs(),
         })
@@ -90,8 +99,11 @@ impl RefreshTokens {
         .execute(&mut *tx)
         .await?;
         let token = self.insert_token(&mut tx, family_id).await?;
+        let epoch = sqlx::query_scalar!("SELECT token_epoch FROM users WHERE id = $1", user_id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        self.pair(user_id, role, token)
+        self.pair(user_id, role, family_id, epoch, token)
     }
 
     /// Spends `token` and returns the next pair of its family.
@@ -105,7 +117,8 @@ impl RefreshTokens {
             r#"SELECT t.family_id, t.used_at IS NOT NULL AS "spent!",
                       t.expires_at <= now() AS "expired!",
                       f.revoked_at IS NOT NULL AS "revoked!",
-                      u.id AS user_id, u.role, u.suspended_at IS NOT NULL AS "suspended!"
+                      u.id AS user_id, u.role, u.suspended_at IS NOT NULL AS "suspended!",
+                      u.token_epoch
                FROM refresh_tokens t
                JOIN refresh_families f ON f.id = t.family_id
                JOIN users u ON u.id = f.user_id
@@ -125,7 +138,11 @@ impl RefreshTokens {
             )
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
+            // Someone copied the token: the user's sockets close on every node too.
+            let event = DomainEvent::UserSignedOut {
+                user_id: row.user_id,
+            };
+            shiftwire_outbox::record_and_commit(tx, vec![event], self.events.as_ref()).await?;
             tracing::warn!(family_id = %row.family_id, user_id = %row.user_id,
                 "spent refresh token presented again; family revoked");
             return Err(AuthError::RefreshTokenReused);
@@ -148,7 +165,7 @@ impl RefreshTokens {
         .await?;
         let next = self.insert_token(&mut tx, row.family_id).await?;
         tx.commit().await?;
-        self.pair(row.user_id, role, next)
+        self.pair(row.user_id, role, row.family_id, row.token_epoch, next)
     }
 
     /// Deletes tokens that expired more than a day ago, and families left without tokens.
@@ -186,9 +203,24 @@ pub async fn revoke_all_in(
     Ok(done.rows_affected())
 }
 
+impl RefreshTokens {
+    /// Signs out the session of `token` (an unknown or already ended session is not an
+    /// error). Ending it and announcing it commit together: the user's sockets close on
+    /// every node, and tickets the session issued die with it.
+    pub async fn sign_out(&self, token: &str) -> Result<(), AuthError> {
+        let mut tx = self.pool.begin().await?;
+        let signed_out = sign_out_in(&mut tx, token).await?;
+        let events = signed_out
+            .map(|user_id| vec![DomainEvent::UserSignedOut { user_id }])
+            .unwrap_or_default();
+        shiftwire_outbox::record_and_commit(tx, events, self.events.as_ref()).await?;
+        Ok(())
+    }
+}
+
 /// Ends the session of `token` inside the caller's transaction; returns whose it was
 /// (`None` for an unknown or already ended session: signing out twice is not an error).
-pub async fn sign_out_in(
+async fn sign_out_in(
     tx: &mut Transaction<'_, Postgres>,
     token: &str,
 ) -> Result<Option<Uuid>, AuthError> {

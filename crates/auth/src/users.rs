@@ -13,6 +13,8 @@ pub struct Principal {
     pub role: Role,
     pub suspended: bool,
     pub facility_ids: Vec<Uuid>,
+    /// The generation of access tokens that count (suspension starts a new one).
+    pub token_epoch: i32,
 }
 
 /// A staff account (scheduler, verifier, admin) as shown to admins.
@@ -61,7 +63,7 @@ impl Users {
     /// The current role, suspension and facilities of a user, or `None` if they no longer exist.
     pub async fn principal(&self, id: Uuid) -> Result<Option<Principal>, AuthError> {
         let row = sqlx::query!(
-            r#"SELECT u.role,
+            r#"SELECT u.role, u.token_epoch,
                       u.suspended_at IS NOT NULL AS "suspended!",
                       COALESCE(array_agg(sf.facility_id) FILTER (WHERE sf.facility_id IS NOT NULL),
                                '{}') AS "facility_ids!: Vec<Uuid>"
@@ -79,6 +81,7 @@ impl Users {
                 role: parse_role(&r.role)?,
                 suspended: r.suspended,
                 facility_ids: r.facility_ids,
+                token_epoch: r.token_epoch,
             })
         })
         .transpose()

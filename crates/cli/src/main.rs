@@ -184,6 +184,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
 }
 
 async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
+    settings.check_serving_secrets()?;
     telemetry::install_metrics();
     let pool = if no_migrate {
         // Start even while the database is down; /readyz reports it until it is back.
@@ -216,6 +217,19 @@ async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
 
     app::spawn_background(&state, &settings, &tasks, shutdown.clone());
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(addr) = settings.metrics_addr {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding METRICS_ADDR {addr}"))?;
+        tracing::info!(addr = %metrics.local_addr()?, "metrics are served without a token");
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let served = app::serve_metrics(metrics, stop).await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "the metrics listener stopped");
+            }
+        });
+    }
 
     app::serve(listener, router, shutdown, &settings).await?;
     tasks.close();

@@ -167,11 +167,21 @@ pub async fn run(pool: &PgPool, state: &AppState, scale: Scale) -> anyhow::Resul
         .await?;
 
     if let Some(path) = scale.tokens_out {
+        // One sign-in session per nurse, in one statement, so the tokens work everywhere a
+        // signed-in app's do (tickets included).
+        let sessions: Vec<uuid::Uuid> = nurse_ids.iter().map(|_| uuid::Uuid::now_v7()).collect();
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id) SELECT * FROM unnest($1::uuid[], $2::uuid[])",
+        )
+        .bind(&sessions)
+        .bind(&nurse_ids)
+        .execute(pool)
+        .await?;
         let mut out = std::io::BufWriter::new(
             std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
         );
-        for id in &nurse_ids {
-            let token = state.jwt.issue(*id, Role::Nurse)?;
+        for (id, session) in nurse_ids.iter().zip(&sessions) {
+            let token = state.jwt.issue(*id, Role::Nurse, *session, 0)?;
             writeln!(out, "{id}\t{token}")?;
         }
         out.flush()?;

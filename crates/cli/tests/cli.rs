@@ -30,6 +30,8 @@ fn shiftwire(url: &str) -> Command {
             std::env::temp_dir().join("shiftwire-cli-test-documents"),
         )
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Several servers run at once here: none takes the fixed metrics port.
+        .env("METRICS_ADDR", "off")
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn");
     command
@@ -292,7 +294,7 @@ async fn two_serve_processes_share_offers_over_nats(pool: PgPool) {
         settings.access_token_ttl,
     );
     let token = keys
-        .issue(nurse, shiftwire_core::Role::Nurse)
+        .issue(nurse, shiftwire_core::Role::Nurse, uuid::Uuid::now_v7(), 0)
         .expect("token");
     let mut request = format!("ws://{delivering}/v1/ws")
         .into_client_request()
@@ -433,7 +435,7 @@ async fn nurses_at_mercy(pool: &PgPool, count: usize) -> Vec<String> {
         .await
         .expect("licence");
         tokens.push(
-            keys.issue(nurse, shiftwire_core::Role::Nurse)
+            keys.issue(nurse, shiftwire_core::Role::Nurse, uuid::Uuid::now_v7(), 0)
                 .expect("token"),
         );
     }
@@ -606,7 +608,7 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
                     .json(&json!({
                         "role": "RN",
                         "starts_at": starts_at,
-                        "ends_at": starts_at + chrono::Duration::minutes(50),
+                        "ends_at": starts_at + chrono::Duration::minutes(60),
                         "hourly_rate_cents": 7000,
                         "required_certifications": [],
                         "unit": "crash-test",
@@ -700,4 +702,42 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
         "missed / wrong / duplicated offers over {} shifts × 20 nurses",
         committed.len()
     );
+}
+
+/// The development secrets are written in this source code: a server reachable from the
+/// network refuses to start with them unless development was asked for by name.
+#[sqlx::test(migrations = false)]
+async fn serve_refuses_the_built_in_secrets_on_a_network_address(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let port = free_port();
+    let refused = run(shiftwire(&url)
+        .arg("serve")
+        .env("BIND_ADDR", format!("0.0.0.0:{port}")));
+    assert!(!refused.status.success(), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("refusing to serve"), "{said}");
+    let everywhere = format!("0.0.0.0:{port}");
+    // With production secrets it starts (and is stopped at once).
+    let (server, _) = start_server_on(
+        &url,
+        &[
+            ("BIND_ADDR", &everywhere),
+            ("SHIFTWIRE_ENV", "production"),
+            ("JWT_SECRET", "a-production-jwt-secret-0123456789abcdef"),
+            ("OTP_SECRET", "a-production-otp-secret-0123456789abcdef"),
+        ],
+        port,
+    )
+    .await;
+    drop(server);
+    // Development asked for by name: it starts.
+    let port = free_port();
+    let everywhere = format!("0.0.0.0:{port}");
+    let (server, _) = start_server_on(
+        &url,
+        &[("BIND_ADDR", &everywhere), ("SHIFTWIRE_ENV", "dev")],
+        port,
+    )
+    .await;
+    drop(server);
 }

@@ -40,6 +40,15 @@ pub enum DomainEvent {
         facility_id: Uuid,
         shift: Box<OpenedShift>,
     },
+    /// The terms of an open shift changed: holders of its offer who are still eligible get
+    /// the new terms, the others a withdrawal, and newly eligible nurses an offer.
+    ShiftUpdated {
+        shift_id: Uuid,
+        facility_id: Uuid,
+        shift: Box<OpenedShift>,
+        /// The event that opened the shift: new offers belong to that opening.
+        opened_seq: i64,
+    },
     /// A nurse claimed a shift: withdraw its offers, tell the schedulers.
     ShiftBooked {
         shift_id: Uuid,
@@ -107,6 +116,7 @@ impl DomainEvent {
             Self::UserReinstated { .. } => "user.reinstated",
             Self::UserSignedOut { .. } => "user.signed_out",
             Self::ShiftOpened { .. } => "shift.opened",
+            Self::ShiftUpdated { .. } => "shift.updated",
             Self::ShiftBooked { .. } => "shift.booked",
             Self::ShiftReleased { .. } => "shift.released",
             Self::ShiftCancelled { .. } => "shift.cancelled",
@@ -121,6 +131,7 @@ impl DomainEvent {
     pub fn facility_id(&self) -> Option<Uuid> {
         match self {
             Self::ShiftOpened { facility_id, .. }
+            | Self::ShiftUpdated { facility_id, .. }
             | Self::ShiftBooked { facility_id, .. }
             | Self::ShiftReleased { facility_id, .. }
             | Self::ShiftCancelled { facility_id, .. }
@@ -153,7 +164,7 @@ impl DomainEvent {
             | Self::UserSignedOut { user_id } => Some(*user_id),
             Self::ShiftCancelled { nurse_id, .. } => *nurse_id,
             Self::ShiftUnfilled { owner_id, .. } => Some(*owner_id),
-            Self::ShiftOpened { .. } => None,
+            Self::ShiftOpened { .. } | Self::ShiftUpdated { .. } => None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod id;
 pub mod phone;
 pub mod role;
 pub mod shift;
+pub mod text;
 pub mod ws;
 
 pub use credential::{

@@ -22,6 +22,10 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The client did not read fast enough: its queue filled. Reconnect and resume.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The access token (or the ticket's) expired and no fresh one came with `auth`.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The user opened more connections than allowed; this, the oldest, gave way.
+    pub const REPLACED: u16 = 4002;
 }
 
 /// A message from a client.
@@ -34,6 +38,8 @@ pub enum ClientMessage {
     Resume { last_seq: i64 },
     /// Answered with `pong`. (A struct variant, so unknown fields are refused here too.)
     Ping {},
+    /// A fresh access token of the same user: the connection lives on until it expires.
+    Auth { access_token: String },
 }
 
 /// Why an offer was withdrawn.
@@ -91,6 +97,9 @@ pub enum ServerMessage {
         shift_id: Uuid,
         reason: WithdrawReason,
     },
+    /// The terms of an offer the nurse holds changed (same shape as the offer).
+    #[serde(rename = "shift.updated")]
+    ShiftUpdated { seq: i64, shift: ShiftOffer },
     /// The nurse's booking changed (booked, released, cancelled, handoff, check-in/out).
     #[serde(rename = "booking.updated")]
     BookingUpdated {
@@ -164,6 +173,7 @@ impl ServerMessage {
             Self::Hello { .. } => "hello",
             Self::ShiftOffered { .. } => "shift.offered",
             Self::ShiftWithdrawn { .. } => "shift.withdrawn",
+            Self::ShiftUpdated { .. } => "shift.updated",
             Self::BookingUpdated { .. } => "booking.updated",
             Self::VerificationUpdated { .. } => "verification.updated",
             Self::IdentityUpdated { .. } => "identity.updated",
@@ -182,6 +192,7 @@ impl ServerMessage {
         match self {
             Self::ShiftOffered { seq, .. }
             | Self::ShiftWithdrawn { seq, .. }
+            | Self::ShiftUpdated { seq, .. }
             | Self::BookingUpdated { seq, .. }
             | Self::VerificationUpdated { seq, .. }
             | Self::IdentityUpdated { seq, .. }
@@ -216,6 +227,12 @@ mod tests {
         assert!(parse(r#"{"type":"ping","extra":1}"#).is_err());
         assert!(parse(r#"{"type":"subscribe"}"#).is_err());
         assert!(parse(r#"{"type":"resume"}"#).is_err());
+        assert_eq!(
+            parse(r#"{"type":"auth","access_token":"t"}"#).ok(),
+            Some(ClientMessage::Auth {
+                access_token: "t".into()
+            })
+        );
     }
 
     #[test]

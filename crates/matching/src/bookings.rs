@@ -1,4 +1,4 @@
-use crate::{Booking, Facility, Matching, MatchingError, stored};
+use crate::{BookedShift, Booking, Facility, Matching, MatchingError, stored};
 use chrono::{DateTime, Utc};
 use shiftwire_core::Coordinates;
 use uuid::Uuid;
@@ -70,13 +70,15 @@ impl Matching {
                     id: r.id,
                     status: r.status,
                     nurse_id: r.nurse_id,
-                    shift_id: r.shift_id,
-                    shift_status: stored(&r.shift_status, "status")?,
-                    role: stored(&r.role, "role")?,
-                    starts_at: r.starts_at,
-                    ends_at: r.ends_at,
-                    hourly_rate_cents: r.hourly_rate_cents,
-                    unit: r.unit,
+                    shift: BookedShift {
+                        id: r.shift_id,
+                        status: stored(&r.shift_status, "status")?,
+                        role: stored(&r.role, "role")?,
+                        starts_at: r.starts_at,
+                        ends_at: r.ends_at,
+                        hourly_rate_cents: r.hourly_rate_cents,
+                        unit: r.unit,
+                    },
                     facility: Facility {
                         id: r.facility_id,
                         name: r.facility_name,

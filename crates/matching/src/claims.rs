@@ -1,5 +1,6 @@
 use crate::{
-    Booking, CHECK_IN_OPENS_BEFORE, Matching, MatchingError, NurseRecord, required_reason, stored,
+    Booking, CHECK_IN_OPENS_BEFORE, CHECK_OUT_CLOSES_AFTER, Matching, MatchingError, NurseRecord,
+    WORKED_TIME_CAP_AFTER, required_reason, stored,
 };
 use chrono::Utc;
 use shiftwire_core::{
@@ -130,11 +131,14 @@ impl Matching {
     /// Claims an open shift for `nurse_id`: the first valid claim wins.
     pub async fn claim(&self, nurse_id: Uuid, shift_id: Uuid) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
+        // The shift's row lock: a change of its terms (PATCH) waits for this claim or this
+        // claim for it, and the booking is built from the row as locked.
         let shift = sqlx::query!(
             r#"SELECT s.status, s.role, s.starts_at, s.ends_at, s.required_certifications,
                       s.facility_id, s.facility_state,
                       ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!"
-               FROM shifts s WHERE s.id = $1"#,
+               FROM shifts s WHERE s.id = $1
+               FOR UPDATE"#,
             shift_id
         )
         .fetch_optional(&mut *tx)
@@ -352,6 +356,12 @@ impl Matching {
                 "not_checkable",
                 format!("a {} booking cannot check out", row.status),
             ));
+        } else if now > row.ends_at + CHECK_OUT_CLOSES_AFTER {
+            return Err(MatchingError::Conflict(
+                "outside_check_out_window",
+                "check-out closes 2 hours after the end; ask the facility to record your hours"
+                    .into(),
+            ));
         }
         if row.distance_m > f64::from(row.geofence_m) {
             return Err(MatchingError::OutsideGeofence {
@@ -373,11 +383,15 @@ impl Matching {
             .execute(&mut *tx)
             .await?;
         } else {
+            // Worked time runs to check-out, at most until 30 minutes after the end.
+            let counted_until = now.min(row.ends_at + WORKED_TIME_CAP_AFTER);
             sqlx::query!(
-                "UPDATE bookings SET status = 'completed', checked_out_at = now(),
-                     worked_minutes = GREATEST(0, floor(EXTRACT(EPOCH FROM now() - checked_in_at) / 60))::int
+                "UPDATE bookings SET status = 'completed', checked_out_at = $2,
+                     worked_minutes = GREATEST(0, floor(EXTRACT(EPOCH FROM $3 - checked_in_at) / 60))::int
                  WHERE id = $1",
-                booking_id
+                booking_id,
+                now,
+                counted_until
             )
             .execute(&mut *tx)
             .await?;

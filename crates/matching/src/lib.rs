@@ -25,6 +25,11 @@ use uuid::Uuid;
 
 /// How early before its start a nurse may check in.
 pub const CHECK_IN_OPENS_BEFORE: chrono::Duration = chrono::Duration::minutes(30);
+/// How late after its end a nurse may still check out.
+pub const CHECK_OUT_CLOSES_AFTER: chrono::Duration = chrono::Duration::hours(2);
+/// Worked time counts until at most this long after the end (unless the facility adjusts
+/// it).
+pub const WORKED_TIME_CAP_AFTER: chrono::Duration = chrono::Duration::minutes(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchingError {
@@ -46,6 +51,8 @@ pub enum MatchingError {
     OutsideGeofence { distance_m: f64, geofence_m: i32 },
     #[error("{0}")]
     Conflict(&'static str, String),
+    #[error("{0}")]
+    ShiftBooked(&'static str),
     #[error("a reason is required")]
     ReasonRequired,
     #[error("no search point: pass lat and lon, or set a home location")]
@@ -92,7 +99,7 @@ impl Matching {
         events: Vec<DomainEvent>,
     ) -> Result<(), MatchingError> {
         let published = record(&mut tx, events).await?;
-        shiftwire_verification::commit_published(tx, published, self.events.as_ref()).await?;
+        shiftwire_outbox::commit(tx, published, self.events.as_ref()).await?;
         Ok(())
     }
 
@@ -101,6 +108,38 @@ impl Matching {
         conn: &mut sqlx::PgConnection,
         shift_id: Uuid,
     ) -> Result<DomainEvent, MatchingError> {
+        let (facility_id, shift) = Self::offered_terms(conn, shift_id).await?;
+        Ok(DomainEvent::ShiftOpened {
+            shift_id,
+            facility_id,
+            shift,
+        })
+    }
+
+    /// The event announcing that the terms of open shift `shift_id` changed.
+    async fn updated_event(
+        conn: &mut sqlx::PgConnection,
+        shift_id: Uuid,
+    ) -> Result<DomainEvent, MatchingError> {
+        let (facility_id, shift) = Self::offered_terms(&mut *conn, shift_id).await?;
+        let opened_seq =
+            sqlx::query_scalar!("SELECT opened_seq FROM shifts WHERE id = $1", shift_id)
+                .fetch_one(&mut *conn)
+                .await?
+                .unwrap_or(0);
+        Ok(DomainEvent::ShiftUpdated {
+            shift_id,
+            facility_id,
+            shift,
+            opened_seq,
+        })
+    }
+
+    /// What an offer of `shift_id` shows, and what its eligibility needs.
+    async fn offered_terms(
+        conn: &mut sqlx::PgConnection,
+        shift_id: Uuid,
+    ) -> Result<(Uuid, Box<OpenedShift>), MatchingError> {
         let row = sqlx::query!(
             r#"SELECT s.facility_id, f.name AS facility_name, s.facility_state, s.role,
                       ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
@@ -117,10 +156,9 @@ impl Matching {
             .iter()
             .map(|k| stored::<CredentialKind>(k, "certification"))
             .collect::<Result<_, _>>()?;
-        Ok(DomainEvent::ShiftOpened {
-            shift_id,
-            facility_id: row.facility_id,
-            shift: Box::new(OpenedShift {
+        Ok((
+            row.facility_id,
+            Box::new(OpenedShift {
                 role: stored(&row.role, "role")?,
                 facility_name: row.facility_name,
                 facility_state: row.facility_state,
@@ -132,7 +170,7 @@ impl Matching {
                 unit: row.unit,
                 required_certifications,
             }),
-        })
+        ))
     }
 }
 
@@ -143,9 +181,19 @@ pub(crate) async fn record(
     conn: &mut PgConnection,
     events: Vec<DomainEvent>,
 ) -> Result<Vec<PublishedEvent>, MatchingError> {
-    let published = shiftwire_verification::record_events(&mut *conn, events).await?;
+    let published = shiftwire_outbox::record(&mut *conn, events).await?;
     for PublishedEvent { seq, event } in &published {
         let (shift_id, closed) = match event {
+            DomainEvent::ShiftUpdated { shift_id, .. } => {
+                sqlx::query!(
+                    "UPDATE shifts SET updated_seq = $2 WHERE id = $1",
+                    shift_id,
+                    seq
+                )
+                .execute(&mut *conn)
+                .await?;
+                continue;
+            }
             DomainEvent::ShiftOpened { shift_id, .. } => (*shift_id, None),
             DomainEvent::ShiftBooked { shift_id, .. } => (*shift_id, Some("booked")),
             DomainEvent::ShiftCancelled { shift_id, .. } => (*shift_id, Some("cancelled")),
@@ -170,7 +218,7 @@ pub(crate) async fn record(
 /// A reason a person gave: trimmed, 1 to 1000 characters.
 fn required_reason(reason: &str) -> Result<&str, MatchingError> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
+    if shiftwire_core::text::is_blank(reason) || reason.chars().count() > 1000 {
         return Err(MatchingError::ReasonRequired);
     }
     Ok(reason)

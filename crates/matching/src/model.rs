@@ -23,7 +23,8 @@ impl HandoffPacket {
     pub fn validated(mut self) -> Result<Self, String> {
         fn text(value: &str, name: &str, max: usize, required: bool) -> Result<String, String> {
             let value = value.trim().to_owned();
-            if required && value.is_empty() {
+            // Only visible characters count: a zero-width space is not whom to report to.
+            if required && shiftwire_core::text::is_blank(&value) {
                 return Err(format!("handoff.{name} is required and must not be blank"));
             }
             if value.chars().count() > max {
@@ -95,6 +96,7 @@ pub struct NewShift {
 /// A scheduler's change to a shift; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct ShiftPatch {
+    pub role: Option<CredentialKind>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub hourly_rate_cents: Option<i32>,
@@ -156,18 +158,15 @@ pub struct NearbyShift {
 }
 
 /// A nurse's booking with everything needed to arrive: shift, facility, handoff packet.
+/// Serialised as the nurse sees it, in `GET /v1/me/bookings` and `booking.updated` alike.
 #[derive(Debug, Clone, Serialize)]
 pub struct Booking {
     pub id: Uuid,
+    /// `booked`, `in_progress`, `completed`, `released` or `cancelled`.
     pub status: String,
+    #[serde(skip)]
     pub nurse_id: Uuid,
-    pub shift_id: Uuid,
-    pub shift_status: ShiftStatus,
-    pub role: CredentialKind,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hourly_rate_cents: i32,
-    pub unit: String,
+    pub shift: BookedShift,
     pub facility: Facility,
     pub handoff: HandoffPacket,
     pub handoff_version: i32,
@@ -180,6 +179,18 @@ pub struct Booking {
     /// The scheduler's words, or the eligibility rule the nurse no longer meets.
     pub cancel_detail: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The shift of a booking, as its nurse sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BookedShift {
+    pub id: Uuid,
+    pub status: ShiftStatus,
+    pub role: CredentialKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub hourly_rate_cents: i32,
+    pub unit: String,
 }
 
 /// Nearby search parameters, already validated.

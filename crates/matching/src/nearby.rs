@@ -26,6 +26,11 @@ impl Matching {
             .point
             .or(facts.position)
             .ok_or(MatchingError::NoSearchPoint)?;
+        // Results must be claimable: within the nurse's own radius of where she is matched
+        // from (live location, else home), whatever point she searches around.
+        let Some(matched_from) = facts.position else {
+            return Ok(Vec::new());
+        };
         if facts.suspended || !verified || !facts.available {
             return Ok(Vec::new());
         }
@@ -41,6 +46,8 @@ impl Matching {
             nurse_id,
             query,
             point,
+            matched_from,
+            reach_m: facts.max_distance_km * 1000.0,
         };
         let want = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let after_d = query.after.map(|a| a.0);
@@ -132,6 +139,9 @@ struct Search<'a> {
     nurse_id: Uuid,
     query: &'a NearbyQuery,
     point: Coordinates,
+    /// Where the nurse is matched from, and how far she reaches from there.
+    matched_from: Coordinates,
+    reach_m: f64,
 }
 
 /// Which distances (great-circle, metres) a read covers.
@@ -192,6 +202,8 @@ impl Search<'_> {
                       OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography >= $9)
                  AND ($11::float8 IS NULL
                       OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography <= $11)
+                 AND ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($12, $13), 4326)::geography,
+                                $14::float8 + 0.001)
                  AND EXISTS (
                      SELECT 1 FROM credentials c
                      WHERE c.nurse_id = $1 AND c.status = 'approved' AND c.kind = s.role
@@ -219,7 +231,10 @@ impl Search<'_> {
             bounds.beyond,
             bounds.from,
             i64::try_from(limit).unwrap_or(i64::MAX),
-            bounds.to
+            bounds.to,
+            self.matched_from.lon(),
+            self.matched_from.lat(),
+            self.reach_m
         )
         .fetch_all(conn)
         .await?;

@@ -4,6 +4,7 @@ use crate::{
 };
 use chrono::{DateTime, Duration, Utc};
 use shiftwire_core::{CredentialKind, DomainEvent, ShiftStatus, new_id};
+use shiftwire_outbox::audit::{self, AuditRecord};
 use uuid::Uuid;
 
 /// Filters of a facility's shift list.
@@ -21,12 +22,18 @@ fn invalid(why: impl Into<String>) -> MatchingError {
     MatchingError::Invalid(why.into())
 }
 
+/// The shortest shift: a shorter one is a typo, not a shift.
+pub const MIN_SHIFT: Duration = Duration::hours(1);
+
 fn check_window(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<(), MatchingError> {
     if starts_at <= Utc::now() {
         return Err(invalid("starts_at must be in the future"));
     }
     if ends_at <= starts_at {
         return Err(invalid("ends_at must be after starts_at"));
+    }
+    if ends_at - starts_at < MIN_SHIFT {
+        return Err(invalid("a shift lasts at least 1 hour"));
     }
     if ends_at - starts_at > Duration::hours(24) {
         return Err(invalid("a shift lasts at most 24 hours"));
@@ -55,7 +62,7 @@ fn check_certifications(kinds: &[CredentialKind]) -> Result<Vec<String>, Matchin
 
 fn check_unit(unit: &str) -> Result<String, MatchingError> {
     let unit = unit.trim();
-    if unit.is_empty() || unit.chars().count() > 100 {
+    if shiftwire_core::text::is_blank(unit) || unit.chars().count() > 100 {
         return Err(invalid("unit must be 1 to 100 characters"));
     }
     Ok(unit.to_owned())
@@ -225,86 +232,221 @@ impl Matching {
             .collect()
     }
 
-    /// Changes an open or booked shift. A new handoff packet on a booked shift gets a new
-    /// version, which the nurse must acknowledge again.
+    /// Changes an open or booked shift, under the shift's row lock (a claim waits for it,
+    /// or it for the claim: the booking always matches the shift as it stands).
+    ///
+    /// Open: any field; nurses holding its offer hear the new terms (`shift.updated`),
+    /// or a withdrawal if they no longer qualify, and newly eligible nurses an offer.
+    /// Booked: role, times and certifications are the booking's terms and stay
+    /// (`shift_booked`: cancel and repost); the rate may only rise; a new rate, unit or
+    /// handoff reaches the nurse (`booking.updated`), and a new unit or handoff needs her
+    /// acknowledgement again. Every change is audited with its before and after.
     pub async fn update_shift(
         &self,
+        actor: Uuid,
         scope: &[Uuid],
         id: Uuid,
         patch: ShiftPatch,
     ) -> Result<Shift, MatchingError> {
-        let current = self.shift(scope, id).await?;
-        if !matches!(current.status, ShiftStatus::Open | ShiftStatus::Booked) {
+        let mut tx = self.pool.begin().await?;
+        let current = sqlx::query!(
+            "SELECT facility_id, status, role, starts_at, ends_at, hourly_rate_cents,
+                    required_certifications, unit, handoff
+             FROM shifts WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .filter(|s| scope.contains(&s.facility_id))
+        .ok_or(MatchingError::NotFound)?;
+        let status: ShiftStatus = stored(&current.status, "status")?;
+        if !matches!(status, ShiftStatus::Open | ShiftStatus::Booked) {
             return Err(MatchingError::Conflict(
                 "shift_not_editable",
-                format!("a {} shift cannot be changed", current.status),
+                format!("a {status} shift cannot be changed"),
             ));
         }
-        let times_change = patch.starts_at.is_some() || patch.ends_at.is_some();
-        if times_change && current.status != ShiftStatus::Open {
-            return Err(MatchingError::Conflict(
-                "shift_not_editable",
-                "the times of a booked shift cannot change; cancel it and post a new one".into(),
-            ));
+        let current_role: CredentialKind = stored(&current.role, "role")?;
+        let mut current_certifications: Vec<String> = current.required_certifications.clone();
+        current_certifications.sort();
+        let current_handoff: HandoffPacket = serde_json::from_value(current.handoff.clone())
+            .map_err(|e| MatchingError::Invalid(e.to_string()))?;
+
+        let role = patch.role.filter(|r| *r != current_role);
+        if let Some(role) = role
+            && !role.is_licence()
+        {
+            return Err(invalid("role must be RN, LPN, CNA or NP"));
         }
         let starts_at = patch.starts_at.unwrap_or(current.starts_at);
         let ends_at = patch.ends_at.unwrap_or(current.ends_at);
-        if times_change {
-            check_window(starts_at, ends_at)?;
-        }
-        if let Some(cents) = patch.hourly_rate_cents {
-            check_rate(cents)?;
-        }
+        let times_change = starts_at != current.starts_at || ends_at != current.ends_at;
         let certifications = patch
             .required_certifications
             .as_deref()
             .map(check_certifications)
-            .transpose()?;
-        let unit = patch.unit.as_deref().map(check_unit).transpose()?;
+            .transpose()?
+            .filter(|c| *c != current_certifications);
+        let rate = patch
+            .hourly_rate_cents
+            .filter(|r| *r != current.hourly_rate_cents);
+        let unit = patch
+            .unit
+            .as_deref()
+            .map(check_unit)
+            .transpose()?
+            .filter(|u| *u != current.unit);
         let handoff = patch
             .handoff
             .map(|h| h.validated().map_err(MatchingError::Invalid))
             .transpose()?
-            .filter(|h| *h != current.handoff);
+            .filter(|h| *h != current_handoff);
+        if status == ShiftStatus::Booked {
+            if role.is_some() || times_change || certifications.is_some() {
+                return Err(MatchingError::ShiftBooked(
+                    "the role, times and required certifications of a booked shift are the booking's terms; cancel it and post a new one",
+                ));
+            }
+            if rate.is_some_and(|r| r < current.hourly_rate_cents) {
+                return Err(MatchingError::ShiftBooked(
+                    "the rate of a booked shift may only rise",
+                ));
+            }
+        }
+        if times_change {
+            check_window(starts_at, ends_at)?;
+        }
+        if let Some(cents) = rate {
+            check_rate(cents)?;
+        }
+        if role.is_none()
+            && !times_change
+            && certifications.is_none()
+            && rate.is_none()
+            && unit.is_none()
+            && handoff.is_none()
+        {
+            drop(tx);
+            return self.shift(scope, id).await;
+        }
         let handoff_json = handoff.as_ref().map(handoff_json).transpose()?;
-
-        let mut tx = self.pool.begin().await?;
-        // Conditional on the status we checked: a claim or cancel in between wins.
+        // A new handoff, or a new unit on a booked shift, is a new version the nurse must
+        // acknowledge.
+        let new_version = handoff.is_some() || (status == ShiftStatus::Booked && unit.is_some());
         let updated = sqlx::query!(
             "UPDATE shifts SET
+                 role = COALESCE($2, role),
                  starts_at = $3, ends_at = $4,
                  hourly_rate_cents = COALESCE($5, hourly_rate_cents),
                  required_certifications = COALESCE($6, required_certifications),
                  unit = COALESCE($7, unit),
                  handoff = COALESCE($8, handoff),
-                 handoff_version = handoff_version + CASE WHEN $8::jsonb IS NULL THEN 0 ELSE 1 END,
+                 handoff_version = handoff_version + CASE WHEN $9 THEN 1 ELSE 0 END,
                  updated_at = now()
-             WHERE id = $1 AND status = $2
+             WHERE id = $1
              RETURNING handoff_version",
             id,
-            current.status.as_str(),
+            role.map(CredentialKind::as_str),
             starts_at,
             ends_at,
-            patch.hourly_rate_cents,
+            rate,
             certifications.as_deref(),
             unit,
-            handoff_json
+            handoff_json,
+            new_version
         )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(MatchingError::Conflict(
-            "shift_changed",
-            "the shift changed meanwhile; reload it and try again".into(),
-        ))?;
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut before = serde_json::Map::new();
+        let mut after = serde_json::Map::new();
+        let mut changed = |field: &str, old: serde_json::Value, new: serde_json::Value| {
+            before.insert(field.into(), old);
+            after.insert(field.into(), new);
+        };
+        if let Some(role) = role {
+            changed("role", current_role.as_str().into(), role.as_str().into());
+        }
+        if times_change {
+            changed(
+                "starts_at",
+                serde_json::json!(current.starts_at),
+                serde_json::json!(starts_at),
+            );
+            changed(
+                "ends_at",
+                serde_json::json!(current.ends_at),
+                serde_json::json!(ends_at),
+            );
+        }
+        if let Some(rate) = rate {
+            changed(
+                "hourly_rate_cents",
+                current.hourly_rate_cents.into(),
+                rate.into(),
+            );
+        }
+        if let Some(certifications) = &certifications {
+            changed(
+                "required_certifications",
+                serde_json::json!(current_certifications),
+                serde_json::json!(certifications),
+            );
+        }
+        if let Some(unit) = &unit {
+            changed("unit", current.unit.clone().into(), unit.clone().into());
+        }
+        if let Some(json) = &handoff_json {
+            changed("handoff", current.handoff.clone(), json.clone());
+        }
+        audit::record(
+            &mut tx,
+            AuditRecord {
+                actor: Some(actor),
+                action: "shift.updated",
+                subject_type: "shift",
+                subject_id: id,
+                reason: None,
+                details: serde_json::json!({ "status": status, "before": before, "after": after }),
+            },
+        )
+        .await?;
         let mut events = Vec::new();
-        if let (Some(_), Some(booking)) = (&handoff, &current.booking) {
-            events.push(DomainEvent::HandoffUpdated {
-                shift_id: id,
-                facility_id: current.facility_id,
-                booking_id: booking.id,
-                nurse_id: booking.nurse_id,
-                version: updated.handoff_version,
-            });
+        match status {
+            ShiftStatus::Booked => {
+                let booking = sqlx::query!(
+                    "SELECT id, nurse_id FROM bookings WHERE shift_id = $1 AND status = 'booked'",
+                    id
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                events.push(if new_version {
+                    DomainEvent::HandoffUpdated {
+                        shift_id: id,
+                        facility_id: current.facility_id,
+                        booking_id: booking.id,
+                        nurse_id: booking.nurse_id,
+                        version: updated.handoff_version,
+                    }
+                } else {
+                    DomainEvent::BookingUpdated {
+                        booking_id: booking.id,
+                        shift_id: id,
+                        facility_id: current.facility_id,
+                        nurse_id: booking.nurse_id,
+                    }
+                });
+            }
+            _ => {
+                // What an offer shows changed (the handoff is not in offers).
+                let offered_terms = role.is_some()
+                    || times_change
+                    || rate.is_some()
+                    || certifications.is_some()
+                    || unit.is_some();
+                if offered_terms {
+                    events.push(Self::updated_event(&mut tx, id).await?);
+                }
+            }
         }
         self.commit(tx, events).await?;
         self.shift(scope, id).await
@@ -313,6 +455,7 @@ impl Matching {
     /// Cancels an open or booked shift (and its booking), with a reason.
     pub async fn cancel_shift(
         &self,
+        actor: Uuid,
         scope: &[Uuid],
         id: Uuid,
         reason: &str,
@@ -344,6 +487,18 @@ impl Matching {
             reason
         )
         .fetch_optional(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            AuditRecord {
+                actor: Some(actor),
+                action: "shift.cancelled",
+                subject_type: "shift",
+                subject_id: id,
+                reason: Some(reason),
+                details: serde_json::json!({ "status": current.status, "nurse_id": nurse_id }),
+            },
+        )
         .await?;
         let event = DomainEvent::ShiftCancelled {
             shift_id: id,

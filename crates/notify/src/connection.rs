@@ -2,7 +2,7 @@
 //! client messages and keep the connection alive, until either side closes it. The
 //! transport (axum's WebSocket) is adapted by `api`; this crate sees frames only.
 
-use crate::hub::{Control, Frame, Hub, Principal};
+use crate::hub::{Control, Frame, Hub, Principal, Reauthenticate};
 use crate::resume::resume;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use governor::{Quota, RateLimiter};
@@ -49,9 +49,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Hub {
-    /// Serves one upgraded connection until it closes.
-    pub async fn serve_connection<W, R>(&self, principal: Principal, mut sink: W, mut stream: R)
-    where
+    /// Serves one upgraded connection until it closes. It lives no longer than the
+    /// principal's credential, unless the client renews it with `auth` (checked by
+    /// `reauthenticate`).
+    pub async fn serve_connection<W, R>(
+        &self,
+        principal: Principal,
+        reauthenticate: Arc<dyn Reauthenticate>,
+        mut sink: W,
+        mut stream: R,
+    ) where
         W: Sink<Outgoing> + Unpin + Send,
         R: Stream<Item = Result<Incoming, TransportError>> + Unpin + Send,
     {
@@ -72,6 +79,8 @@ impl Hub {
         let mut session = Session {
             hub: self,
             principal: &principal,
+            reauthenticate,
+            expires_at: principal.expires_at,
             conn,
             after_seq: registered.after_seq,
             limiter: RateLimiter::direct(
@@ -94,6 +103,8 @@ impl Hub {
         tokio::pin!(closed);
         let stopping = shutdown.cancelled();
         tokio::pin!(stopping);
+        let expiry = tokio::time::sleep_until(deadline(session.expires_at));
+        tokio::pin!(expiry);
         let mut outcome = write_all(
             &mut sink,
             vec![Outgoing::Text(hello)],
@@ -106,6 +117,10 @@ impl Hub {
                 biased;
                 () = &mut closed => Err(control.code()),
                 () = &mut stopping => Err(close::GOING_AWAY),
+                () = &mut expiry => {
+                    metrics::counter!("ws_clients_dropped_total", "reason" => "token_expired").increment(1);
+                    Err(close::TOKEN_EXPIRED)
+                }
                 frame = frames.recv() => match frame {
                     Some(frame) => {
                         let mut batch = vec![Outgoing::Text(frame)];
@@ -122,6 +137,8 @@ impl Hub {
                 message = stream.next() => match message {
                     Some(Ok(Incoming::Text(text))) => {
                         let replies = session.on_text(&text).await;
+                        // A renewed credential moves the deadline.
+                        expiry.as_mut().reset(deadline(session.expires_at));
                         match replies {
                             Ok(replies) => write_all(&mut sink, replies, &mut closed, &control).await,
                             Err(code) => Err(code),
@@ -177,7 +194,34 @@ impl Hub {
                 }
             }
             let _ = close_with(&mut sink, code, reason(code)).await;
+            // The client may still be sending (a flood, the rest of an oversized message).
+            // Closing a socket with unread input resets it, and a reset can overtake the
+            // close frame: keep the connection, reading and dropping what comes, until the
+            // client answers the close or briefly, so the client reads its close code.
+            let linger = async {
+                loop {
+                    match stream.next().await {
+                        Some(Ok(Incoming::Close)) | None => return,
+                        Some(Ok(_)) => {}
+                        // Nothing more can be read (an oversized message): just wait.
+                        Some(Err(_)) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, linger).await;
         }
+    }
+}
+
+/// When a connection whose credential expires at `at` must close (far away without one).
+fn deadline(at: Option<chrono::DateTime<chrono::Utc>>) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    match at {
+        Some(at) => {
+            let left = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            now + left
+        }
+        None => now + Duration::from_secs(365 * 24 * 3600),
     }
 }
 
@@ -188,6 +232,8 @@ fn reason(code: u16) -> &'static str {
         close::TOO_BIG => "message too big",
         close::TRY_AGAIN_LATER => "too slow: reconnect and resume",
         close::NORMAL => "signed out",
+        close::TOKEN_EXPIRED => "token_expired",
+        close::REPLACED => "too many connections: this one was the oldest",
         _ => "",
     }
 }
@@ -241,6 +287,9 @@ where
 struct Session<'a> {
     hub: &'a Hub,
     principal: &'a Principal,
+    reauthenticate: Arc<dyn Reauthenticate>,
+    /// When the current credential expires.
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
     conn: crate::hub::ConnId,
     after_seq: i64,
     limiter: RateLimiter<
@@ -272,12 +321,29 @@ impl Session<'_> {
             Err(_) => {
                 return Ok(vec![self.error(
                     "invalid_message",
-                    "expected {\"type\": \"location\" | \"resume\" | \"ping\", ...}",
+                    "expected {\"type\": \"location\" | \"resume\" | \"ping\" | \"auth\", ...}",
                 )]);
             }
         };
         match message {
             ClientMessage::Ping {} => Ok(vec![Outgoing::Text(Frame::of(&ServerMessage::Pong))]),
+            ClientMessage::Auth { access_token } => {
+                match self.reauthenticate.check(&access_token).await {
+                    Some((user_id, expires_at)) if user_id == self.principal.user_id => {
+                        self.expires_at = Some(expires_at);
+                        Ok(Vec::new())
+                    }
+                    // Never another user's: the socket stays whose it was.
+                    Some(_) => Ok(vec![self.error(
+                        "auth_other_user",
+                        "that token belongs to another user; this connection is unchanged",
+                    )]),
+                    None => Ok(vec![self.error(
+                        "auth_invalid",
+                        "that token is not valid; this connection still closes when its own expires",
+                    )]),
+                }
+            }
             ClientMessage::Location { lat, lon } => {
                 if self.principal.role != Role::Nurse {
                     return Ok(vec![

@@ -3,7 +3,7 @@
 //! outbox (on a gap, on lag, and every second), so an event whose publication was lost
 //! still arrives. It also registers connections, between events, in batches.
 
-use crate::hub::{Frame, Hub, HubState, Registration};
+use crate::hub::{ConnId, Frame, Hub, HubState, Registration};
 use crate::writers::OfferRecord;
 use chrono::Utc;
 use shiftwire_core::{
@@ -11,6 +11,7 @@ use shiftwire_core::{
     eligibility::{ShiftFacts, eligibility, eligible_at_distance},
     ws::{BookedBy, OfferFacility, ServerMessage, ShiftOffer, WithdrawReason, close},
 };
+use shiftwire_outbox::Stored;
 use std::{collections::HashMap, time::Duration};
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
@@ -27,25 +28,43 @@ struct OfferTemplate {
     prefix: String,
 }
 
+/// Which frame a template makes: a new offer, or new terms of a held one.
+#[derive(Clone, Copy)]
+enum OfferFrame {
+    Offered,
+    Updated,
+}
+
 impl OfferTemplate {
     fn new(seq: i64, shift_id: Uuid, facility_id: Uuid, shift: &OpenedShift) -> Self {
-        let message = ServerMessage::ShiftOffered {
-            seq,
-            shift: ShiftOffer {
-                id: shift_id,
-                facility: OfferFacility {
-                    id: facility_id,
-                    name: shift.facility_name.clone(),
-                    location: shift.location,
-                },
-                role: shift.role,
-                starts_at: shift.starts_at,
-                ends_at: shift.ends_at,
-                hourly_rate_cents: shift.hourly_rate_cents,
-                unit: shift.unit.clone(),
-                required_certifications: shift.required_certifications.clone(),
-                distance_km: 0.0,
+        Self::of(OfferFrame::Offered, seq, shift_id, facility_id, shift)
+    }
+
+    fn of(
+        kind: OfferFrame,
+        seq: i64,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        shift: &OpenedShift,
+    ) -> Self {
+        let offer = ShiftOffer {
+            id: shift_id,
+            facility: OfferFacility {
+                id: facility_id,
+                name: shift.facility_name.clone(),
+                location: shift.location,
             },
+            role: shift.role,
+            starts_at: shift.starts_at,
+            ends_at: shift.ends_at,
+            hourly_rate_cents: shift.hourly_rate_cents,
+            unit: shift.unit.clone(),
+            required_certifications: shift.required_certifications.clone(),
+            distance_km: 0.0,
+        };
+        let message = match kind {
+            OfferFrame::Offered => ServerMessage::ShiftOffered { seq, shift: offer },
+            OfferFrame::Updated => ServerMessage::ShiftUpdated { seq, shift: offer },
         };
         let mut prefix = serde_json::to_string(&message).unwrap_or_default();
         // `distance_km` is the last field of the last object; strings inside the frame
@@ -102,10 +121,7 @@ impl Dispatcher {
     /// and clients that were connected elsewhere catch up with `resume`.
     pub(crate) async fn run(mut self) {
         let start = loop {
-            match sqlx::query_scalar!(r#"SELECT COALESCE(max(id), 0) AS "max!" FROM outbox"#)
-                .fetch_one(&self.hub.inner.pool)
-                .await
-            {
+            match shiftwire_outbox::last_position(&self.hub.inner.pool).await {
                 Ok(max) => break max,
                 Err(error) => {
                     tracing::warn!(%error, "dispatcher cannot read the outbox yet");
@@ -173,29 +189,23 @@ impl Dispatcher {
     async fn catch_up(&mut self) {
         loop {
             let cursor = self.cursor();
-            let rows = match sqlx::query!(
-                "SELECT id, payload FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
-                cursor,
-                CATCH_UP_BATCH
-            )
-            .fetch_all(&self.hub.inner.pool)
-            .await
-            {
-                Ok(rows) => rows,
-                Err(error) => {
-                    tracing::warn!(%error, "dispatcher cannot read the outbox");
-                    return;
-                }
-            };
+            let rows =
+                match shiftwire_outbox::read_after(&self.hub.inner.pool, cursor, CATCH_UP_BATCH)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        tracing::warn!(%error, "dispatcher cannot read the outbox");
+                        return;
+                    }
+                };
             let full = rows.len() as i64 == CATCH_UP_BATCH;
             for row in rows {
-                match serde_json::from_value::<DomainEvent>(row.payload) {
-                    Ok(event) => {
-                        self.dispatch(PublishedEvent { seq: row.id, event }).await;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, seq = row.id, "skipping an unreadable outbox event");
-                        self.hub.state().cursor = row.id;
+                match row {
+                    Stored::Event(published) => self.dispatch(published).await,
+                    Stored::Unreadable { seq, error } => {
+                        tracing::warn!(%error, seq, "skipping an unreadable outbox event");
+                        self.hub.state().cursor = seq;
                     }
                 }
             }
@@ -238,6 +248,7 @@ impl Dispatcher {
                 registration.principal,
                 registration.queue,
                 registration.control,
+                self.hub.inner.config.max_connections_per_user,
             );
             let registered = crate::hub::Registered { conn, after_seq };
             if registration.reply.send(registered).is_err() {
@@ -259,6 +270,21 @@ impl Dispatcher {
                 let mut state = self.hub.state();
                 state.cursor = seq;
                 let offers = offer(&mut state, seq, shift_id, facility_id, &shift);
+                drop(state);
+                for record in offers {
+                    self.hub.inner.offer_log.record(record);
+                }
+            }
+            DomainEvent::ShiftUpdated {
+                shift_id,
+                facility_id,
+                shift,
+                opened_seq,
+            } => {
+                let mut state = self.hub.state();
+                state.cursor = seq;
+                let offers =
+                    update_offers(&mut state, seq, opened_seq, shift_id, facility_id, &shift);
                 drop(state);
                 for record in offers {
                     self.hub.inner.offer_log.record(record);
@@ -622,6 +648,93 @@ fn offer(
     }
     metrics::counter!("ws_offers_sent_total").increment(logged.len() as u64);
     metrics::histogram!("ws_fanout_seconds").record(started.elapsed().as_secs_f64());
+    logged
+}
+
+/// The terms of an open shift changed: each holder of its offer on this node gets the new
+/// terms if still eligible, else a withdrawal (`ineligible`); connected nurses newly
+/// eligible get an offer. Returns the new offers to log (under the shift's opening).
+fn update_offers(
+    state: &mut HubState,
+    seq: i64,
+    opened_seq: i64,
+    shift_id: Uuid,
+    facility_id: Uuid,
+    shift: &OpenedShift,
+) -> Vec<OfferRecord> {
+    let now = Utc::now();
+    let facts = shift_facts(shift);
+    let updated = OfferTemplate::of(OfferFrame::Updated, seq, shift_id, facility_id, shift);
+    let offered = OfferTemplate::new(seq, shift_id, facility_id, shift);
+    let withdrawn = Frame::of(&ServerMessage::ShiftWithdrawn {
+        seq,
+        shift_id,
+        reason: WithdrawReason::Ineligible,
+    });
+    let holders: Vec<ConnId> = state
+        .offered
+        .get(&shift_id)
+        .map(|o| o.conns.clone())
+        .unwrap_or_default();
+    let mut holding_nurses = std::collections::HashSet::new();
+    for conn in holders {
+        let Some(nurse_id) = state.conns.get(&conn).map(|e| e.principal.user_id) else {
+            continue;
+        };
+        holding_nurses.insert(nurse_id);
+        let distance = state
+            .index
+            .facts_at(nurse_id, now)
+            .and_then(|nurse| eligible_at_distance(nurse, &facts, now).ok());
+        match distance {
+            Some(distance) => {
+                state.deliver(conn, updated.frame(distance / 1000.0));
+            }
+            None => {
+                if let Some(entry) = state.conns.get_mut(&conn) {
+                    entry.offered.remove(&shift_id);
+                }
+                if let Some(o) = state.offered.get_mut(&shift_id) {
+                    o.conns.retain(|c| *c != conn);
+                }
+                state.deliver(conn, withdrawn.clone());
+            }
+        }
+    }
+    if let Some(o) = state.offered.get_mut(&shift_id) {
+        o.facts = facts.clone();
+    }
+    let mut logged = Vec::new();
+    let mut new_holders = Vec::new();
+    for nurse_id in state.index.candidates(shift.location) {
+        if holding_nurses.contains(&nurse_id) {
+            continue;
+        }
+        let Some(nurse) = state.index.facts_at(nurse_id, now) else {
+            continue;
+        };
+        let Ok(distance) = eligible_at_distance(nurse, &facts, now) else {
+            continue;
+        };
+        let frame = offered.frame(distance / 1000.0);
+        let mut delivered = false;
+        for conn in state.by_user.get(&nurse_id).into_iter().flatten() {
+            if state.deliver(*conn, frame.clone()) {
+                new_holders.push(*conn);
+                delivered = true;
+            }
+        }
+        if delivered {
+            logged.push(OfferRecord {
+                nurse_id,
+                seq: opened_seq,
+                shift_id,
+            });
+        }
+    }
+    for conn in new_holders {
+        state.note_offer(conn, shift_id, &facts);
+    }
     logged
 }
 

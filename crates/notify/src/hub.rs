@@ -65,6 +65,8 @@ pub struct NotifyConfig {
     pub message_burst: u32,
     /// Most offers a `resume` re-sends (the newest); older ones are in nearby search.
     pub resume_limit: i64,
+    /// Connections one user may hold on this node; a new one closes the oldest (4002).
+    pub max_connections_per_user: usize,
 }
 
 impl Default for NotifyConfig {
@@ -75,6 +77,7 @@ impl Default for NotifyConfig {
             messages_per_second: 10,
             message_burst: 30,
             resume_limit: 500,
+            max_connections_per_user: 5,
         }
     }
 }
@@ -112,6 +115,17 @@ pub struct Principal {
     pub role: Role,
     /// The facilities of a scheduler.
     pub facility_ids: Vec<Uuid>,
+    /// When the credential that opened the connection expires; the client must send a
+    /// fresh access token (`auth`) before then, or the connection closes (4001).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Checks an access token a client sends over its socket (`auth`): whose it is (a token
+/// that is invalid, expired, of an older generation or of a suspended user is `None`) and
+/// when it expires.
+#[async_trait::async_trait]
+pub trait Reauthenticate: Send + Sync {
+    async fn check(&self, access_token: &str) -> Option<(Uuid, chrono::DateTime<chrono::Utc>)>;
 }
 
 pub(crate) struct ConnEntry {
@@ -404,13 +418,22 @@ impl HubState {
         principal: Principal,
         queue: mpsc::Sender<Frame>,
         control: Arc<Control>,
+        max_per_user: usize,
     ) -> ConnId {
         self.next_conn += 1;
         let conn = self.next_conn;
-        self.by_user
-            .entry(principal.user_id)
-            .or_default()
-            .push(conn);
+        let theirs = self.by_user.entry(principal.user_id).or_default();
+        // Beyond the cap, the oldest connections give way (they close with 4002 and
+        // unregister themselves).
+        let excess = (theirs.len() + 1).saturating_sub(max_per_user.max(1));
+        let replaced: Vec<ConnId> = theirs.iter().take(excess).copied().collect();
+        theirs.push(conn);
+        for old in replaced {
+            if let Some(entry) = self.conns.get(&old) {
+                metrics::counter!("ws_clients_dropped_total", "reason" => "replaced").increment(1);
+                entry.control.close(close::REPLACED);
+            }
+        }
         if principal.role != Role::Nurse {
             for facility_id in &principal.facility_ids {
                 self.by_facility.entry(*facility_id).or_default().push(conn);

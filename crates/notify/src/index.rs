@@ -82,6 +82,20 @@ impl NurseIndex {
         found
     }
 
+    /// Every position a nurse may have been matched from lately: home, and the last live
+    /// location whatever its age.
+    pub(crate) fn positions(&self, nurse_id: Uuid) -> Vec<Coordinates> {
+        self.nurses
+            .get(&nurse_id)
+            .map(|n| {
+                [n.record.home, n.record.live.map(|(at, _)| at)]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A nurse's facts with the position that counts at `now` (a live location older
     /// than 15 minutes gives way to home).
     pub(crate) fn facts_at(&mut self, nurse_id: Uuid, now: DateTime<Utc>) -> Option<&NurseFacts> {

@@ -14,7 +14,7 @@ mod writers;
 
 pub use bus::{Bus, NATS_SUBJECT};
 pub use connection::{Incoming, Outgoing, TransportError};
-pub use hub::{Frame, Hub, NotifyConfig, Principal};
+pub use hub::{Frame, Hub, NotifyConfig, Principal, Reauthenticate};
 
 use shiftwire_matching::Matching;
 use shiftwire_verification::Verification;
@@ -53,15 +53,15 @@ impl Hub {
     /// (every node has dispatched them; clients away longer resume from the shifts
     /// themselves) and offers of shifts that ended. Returns rows deleted.
     pub async fn prune_history(&self) -> Result<u64, sqlx::Error> {
-        let outbox = sqlx::query!("DELETE FROM outbox WHERE created_at < now() - interval '1 day'")
-            .execute(&self.inner.pool)
-            .await?;
+        let outbox =
+            shiftwire_outbox::prune(&self.inner.pool, std::time::Duration::from_secs(86_400))
+                .await?;
         let offers = sqlx::query!(
             "DELETE FROM offer_log o USING shifts s
              WHERE s.id = o.shift_id AND s.ends_at < now() - interval '1 day'"
         )
         .execute(&self.inner.pool)
         .await?;
-        Ok(outbox.rows_affected() + offers.rows_affected())
+        Ok(outbox + offers.rows_affected())
     }
 }

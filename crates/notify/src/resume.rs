@@ -1,9 +1,17 @@
 //! `resume { last_seq }`: what a nurse missed while away, from the shifts themselves.
 //!
 //! A registered connection receives every event after its registration point live. A
-//! resume covers the rest: offers of shifts opened after `last_seq` (up to registration)
-//! that are still open and that the nurse is eligible for now, and withdrawals of shifts
-//! the nurse was offered (by `last_seq`) that were booked or cancelled after `last_seq`.
+//! resume covers the rest:
+//! - offers of shifts opened after `last_seq` (up to registration) that are still open and
+//!   that the nurse is eligible for now;
+//! - for offers held from before `last_seq` whose terms changed after it, the new terms
+//!   (`shift.updated`), or a withdrawal if she no longer qualifies;
+//! - withdrawals of every shift booked or cancelled after `last_seq` that she was offered
+//!   (the offer log) or may have been: every such shift within her reach of home or of her
+//!   last live location. The offer log is written just after delivery, so an offer whose
+//!   socket dropped at once may not be in it yet; a withdrawal is never omitted for it.
+//!   Clients ignore withdrawals of shifts they never saw.
+//!
 //! Shifts still open keep this connection as a holder, so later withdrawals reach it live.
 
 use crate::dispatcher::shift_facts;
@@ -17,6 +25,9 @@ use shiftwire_core::{
 };
 use uuid::Uuid;
 
+/// Most withdrawals one resume looks at.
+const WITHDRAWAL_LIMIT: i64 = 2000;
+
 /// An open shift, as read for a resume.
 struct OpenShift {
     id: Uuid,
@@ -25,13 +36,15 @@ struct OpenShift {
     shift: OpenedShift,
 }
 
-/// A shift the nurse was offered before `last_seq`.
+/// A shift the nurse held an offer of (or may have) before `last_seq`.
 struct HeldOffer {
     shift_id: Uuid,
     facts: ShiftFacts,
-    /// Still open under the offered opening.
-    still_open: bool,
-    /// The last booking or cancellation, if after the offer.
+    /// Still open under the offered opening: the shift as it stands now.
+    open: Option<OpenShift>,
+    /// Its terms changed after `last_seq`.
+    updated_seq: Option<i64>,
+    /// The last booking or cancellation, if after `last_seq`.
     closed: Option<(i64, WithdrawReason)>,
 }
 
@@ -44,20 +57,23 @@ pub(crate) async fn resume(
     after_seq: i64,
 ) -> Result<Vec<Frame>, sqlx::Error> {
     let now = Utc::now();
-    let reach = {
+    let (reach, positions) = {
         let mut state = hub.state();
-        state
+        let positions = state.index.positions(nurse_id);
+        let reach = state
             .index
             .facts_at(nurse_id, now)
-            .and_then(|facts| facts.position.map(|p| (p, facts.max_distance_km * 1000.0)))
+            .map(|facts| (facts.position, facts.max_distance_km * 1000.0));
+        (reach, positions)
     };
     let opened = match reach {
-        Some((position, radius_m)) => {
+        Some((Some(position), radius_m)) => {
             open_shifts_since(hub, last_seq, after_seq, position, radius_m).await?
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
-    let held = held_offers(hub, nurse_id, last_seq).await?;
+    let radius_m = reach.map_or(0.0, |(_, r)| r);
+    let held = held_offers(hub, nurse_id, last_seq, &positions, radius_m).await?;
 
     let mut frames: Vec<(i64, Frame)> = Vec::new();
     let mut logged = Vec::new();
@@ -81,10 +97,12 @@ pub(crate) async fn resume(
             let Ok(distance_m) = eligible_at_distance(nurse, &facts, now) else {
                 continue;
             };
-            let distance_km = distance_m / 1000.0;
             frames.push((
                 open.opened_seq,
-                Frame::of(&offer_message(&open, distance_km)),
+                Frame::of(&ServerMessage::ShiftOffered {
+                    seq: open.opened_seq,
+                    shift: offer_of(&open, distance_m / 1000.0),
+                }),
             ));
             state.note_offer(conn, open.id, &facts);
             logged.push(OfferRecord {
@@ -94,33 +112,62 @@ pub(crate) async fn resume(
             });
             offers += 1;
         }
-        for offer in held {
+        for held in held {
             // A close the dispatcher handled after our read counts too.
-            let closed = match (offer.closed, state.closed.get(&offer.shift_id)) {
+            let closed = match (held.closed, state.closed.get(&held.shift_id)) {
                 (Some(closed), _) => Some(closed),
                 (None, Some((seq, reason, _))) if *seq > last_seq => Some((*seq, *reason)),
                 _ => None,
             };
-            match closed {
+            match (closed, held.open) {
                 // Already dispatched: only this resume can tell the client.
-                Some((seq, reason)) if seq <= cursor => {
+                (Some((seq, reason)), _) if seq <= cursor => {
                     frames.push((
                         seq,
                         Frame::of(&ServerMessage::ShiftWithdrawn {
                             seq,
-                            shift_id: offer.shift_id,
+                            shift_id: held.shift_id,
                             reason,
                         }),
                     ));
                     withdrawals += 1;
                 }
-                // Its close is still to be dispatched, or it is still open: hold it, so
-                // the withdrawal reaches this connection live.
-                Some(_) => state.note_offer(conn, offer.shift_id, &offer.facts),
-                None if offer.still_open => {
-                    state.note_offer(conn, offer.shift_id, &offer.facts);
+                // Its close is still to be dispatched: hold it, so the withdrawal reaches
+                // this connection live.
+                (Some(_), _) => state.note_offer(conn, held.shift_id, &held.facts),
+                (None, Some(open)) => {
+                    let facts = shift_facts(&open.shift);
+                    let eligible = state
+                        .index
+                        .facts_at(nurse_id, now)
+                        .and_then(|nurse| eligible_at_distance(nurse, &facts, now).ok());
+                    match (held.updated_seq, eligible) {
+                        // Changed while she was away: the new terms, or a withdrawal.
+                        (Some(seq), Some(distance_m)) => {
+                            frames.push((
+                                seq,
+                                Frame::of(&ServerMessage::ShiftUpdated {
+                                    seq,
+                                    shift: offer_of(&open, distance_m / 1000.0),
+                                }),
+                            ));
+                            state.note_offer(conn, held.shift_id, &facts);
+                        }
+                        (Some(seq), None) => {
+                            frames.push((
+                                seq,
+                                Frame::of(&ServerMessage::ShiftWithdrawn {
+                                    seq,
+                                    shift_id: held.shift_id,
+                                    reason: WithdrawReason::Ineligible,
+                                }),
+                            ));
+                            withdrawals += 1;
+                        }
+                        (None, _) => state.note_offer(conn, held.shift_id, &facts),
+                    }
                 }
-                None => {}
+                (None, None) => {}
             }
         }
     }
@@ -137,24 +184,21 @@ pub(crate) async fn resume(
     Ok(out)
 }
 
-fn offer_message(open: &OpenShift, distance_km: f64) -> ServerMessage {
-    ServerMessage::ShiftOffered {
-        seq: open.opened_seq,
-        shift: ShiftOffer {
-            id: open.id,
-            facility: OfferFacility {
-                id: open.facility_id,
-                name: open.shift.facility_name.clone(),
-                location: open.shift.location,
-            },
-            role: open.shift.role,
-            starts_at: open.shift.starts_at,
-            ends_at: open.shift.ends_at,
-            hourly_rate_cents: open.shift.hourly_rate_cents,
-            unit: open.shift.unit.clone(),
-            required_certifications: open.shift.required_certifications.clone(),
-            distance_km: (distance_km * 1000.0).round() / 1000.0,
+fn offer_of(open: &OpenShift, distance_km: f64) -> ShiftOffer {
+    ShiftOffer {
+        id: open.id,
+        facility: OfferFacility {
+            id: open.facility_id,
+            name: open.shift.facility_name.clone(),
+            location: open.shift.location,
         },
+        role: open.shift.role,
+        starts_at: open.shift.starts_at,
+        ends_at: open.shift.ends_at,
+        hourly_rate_cents: open.shift.hourly_rate_cents,
+        unit: open.shift.unit.clone(),
+        required_certifications: open.shift.required_certifications.clone(),
+        distance_km: (distance_km * 1000.0).round() / 1000.0,
     }
 }
 
@@ -215,25 +259,58 @@ async fn open_shifts_since(
         .collect())
 }
 
-/// Shifts the nurse was offered by `last_seq` that have not started: whether each is
-/// still open under that offer, and its last close if that came after `last_seq`.
+/// Shifts that have not started which the nurse was offered by `last_seq` (the offer
+/// log), and shifts within her reach of `positions` that were open at `last_seq` and
+/// closed after it (she may have been offered them): for each, whether it is still open
+/// under that opening, whether its terms changed after `last_seq`, and its last close if
+/// that came after `last_seq`.
 async fn held_offers(
     hub: &Hub,
     nurse_id: Uuid,
     last_seq: i64,
+    positions: &[Coordinates],
+    radius_m: f64,
 ) -> Result<Vec<HeldOffer>, sqlx::Error> {
+    let lons: Vec<f64> = positions.iter().map(|p| p.lon()).collect();
+    let lats: Vec<f64> = positions.iter().map(|p| p.lat()).collect();
     let rows = sqlx::query!(
-        r#"SELECT DISTINCT ON (o.shift_id)
-                  o.shift_id, o.seq, s.status, s.opened_seq, s.closed_seq, s.closed_reason,
-                  s.role, s.facility_state,
+        r#"WITH logged AS (
+               SELECT DISTINCT ON (o.shift_id) o.shift_id, o.seq
+               FROM offer_log o
+               WHERE o.nurse_id = $1 AND o.seq <= $2
+               ORDER BY o.shift_id, o.seq DESC
+               LIMIT $6
+           ), nearby_closed AS (
+               SELECT s.id AS shift_id, s.opened_seq AS seq
+               FROM shifts s
+               WHERE s.closed_seq > $2 AND s.opened_seq <= $2 AND s.starts_at > now()
+                 AND EXISTS (
+                     SELECT 1 FROM unnest($3::float8[], $4::float8[]) AS p (lon, lat)
+                     WHERE ST_DWithin(s.location,
+                                      ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography,
+                                      $5))
+               ORDER BY s.closed_seq DESC
+               LIMIT $6
+           ), held AS (
+               SELECT shift_id, max(seq) AS seq FROM (
+                   SELECT * FROM logged UNION ALL SELECT * FROM nearby_closed) h
+               GROUP BY shift_id
+           )
+           SELECT h.shift_id AS "shift_id!", h.seq AS "seq!", s.status, s.opened_seq,
+                  s.closed_seq, s.closed_reason, s.updated_seq, s.facility_id,
+                  f.name AS facility_name, s.role, s.facility_state,
                   ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
-                  s.starts_at, s.ends_at, s.required_certifications
-           FROM offer_log o JOIN shifts s ON s.id = o.shift_id
-           WHERE o.nurse_id = $1 AND o.seq <= $2 AND s.starts_at > now()
-           ORDER BY o.shift_id, o.seq DESC
-           LIMIT 2000"#,
+                  s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit, s.required_certifications
+           FROM held h
+           JOIN shifts s ON s.id = h.shift_id
+           JOIN facilities f ON f.id = s.facility_id
+           WHERE s.starts_at > now()"#,
         nurse_id,
-        last_seq
+        last_seq,
+        &lons,
+        &lats,
+        radius_m + 1.0,
+        WITHDRAWAL_LIMIT
     )
     .fetch_all(&hub.inner.pool)
     .await?;
@@ -252,18 +329,27 @@ async fn held_offers(
                 )),
                 _ => None,
             };
-            let facts = ShiftFacts {
+            let shift = OpenedShift {
                 role: r.role.parse().ok()?,
+                facility_name: r.facility_name,
                 facility_state: r.facility_state,
-                facility_location: Coordinates::new(r.lat, r.lon).ok()?,
+                location: Coordinates::new(r.lat, r.lon).ok()?,
                 starts_at: r.starts_at,
                 ends_at: r.ends_at,
+                hourly_rate_cents: r.hourly_rate_cents,
+                unit: r.unit,
                 required_certifications: kinds(&r.required_certifications)?,
             };
             Some(HeldOffer {
                 shift_id: r.shift_id,
-                facts,
-                still_open,
+                facts: shift_facts(&shift),
+                open: still_open.then_some(OpenShift {
+                    id: r.shift_id,
+                    opened_seq: r.seq,
+                    facility_id: r.facility_id,
+                    shift,
+                }),
+                updated_seq: r.updated_seq.filter(|seq| *seq > last_seq),
                 closed,
             })
         })

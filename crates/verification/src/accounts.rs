@@ -1,9 +1,6 @@
-use crate::{
-    NurseAccount, Verification, VerificationError,
-    audit::{self, AuditRecord},
-    credentials::required_reason,
-};
+use crate::{NurseAccount, Verification, VerificationError, credentials::required_reason};
 use shiftwire_core::DomainEvent;
+use shiftwire_outbox::audit::{self, AuditRecord};
 use uuid::Uuid;
 
 impl Verification {
@@ -18,7 +15,8 @@ impl Verification {
         let reason = required_reason(reason)?;
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query!(
-            "UPDATE users SET suspended_at = COALESCE(suspended_at, now()), suspended_reason = $2
+            "UPDATE users SET suspended_at = COALESCE(suspended_at, now()), suspended_reason = $2,
+                              token_epoch = token_epoch + 1
              WHERE id = $1 AND role = 'nurse'",
             nurse_id,
             reason

@@ -4,12 +4,12 @@
 
 use crate::{
     Verification, VerificationError,
-    audit::{self, AuditRecord},
     credentials::{is_licence_in_use, today},
     identity::verified_legal_name,
     registry::{Decision, HolderName, LicenseQuery, RegistryError, Submitted, decide},
 };
 use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent};
+use shiftwire_outbox::audit::{self, AuditRecord};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 

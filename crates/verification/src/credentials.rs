@@ -1,13 +1,13 @@
 use crate::identity::verified_legal_name;
 use crate::{
     Credential, CredentialRow, Document, NewCredential, Verification, VerificationError,
-    audit::{self, AuditRecord},
     documents::{MAX_DOCUMENT_BYTES, sniff_document_type},
 };
 use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent, new_id};
+use shiftwire_outbox::audit::{self, AuditRecord};
 use uuid::Uuid;
 
 /// Most credentials one nurse may hold on file (any status).
@@ -22,7 +22,7 @@ fn invalid(why: &str) -> VerificationError {
 /// A reason a person gave: trimmed, required, bounded.
 pub(crate) fn required_reason(reason: &str) -> Result<&str, VerificationError> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_LEN {
+    if shiftwire_core::text::is_blank(reason) || reason.chars().count() > MAX_REASON_LEN {
         return Err(VerificationError::ReasonRequired);
     }
     Ok(reason)

@@ -8,7 +8,6 @@
 use crate::{
     Document, Identity, IdentityDocument, IdentitySummary, NewIdentity, SubmittedIdentity,
     Verification, VerificationError,
-    audit::{self, AuditRecord},
     credentials::{required_reason, today},
     documents::{MAX_DOCUMENT_BYTES, sniff_document_type},
 };
@@ -19,6 +18,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shiftwire_core::{DomainEvent, IdentityStatus, new_id};
+use shiftwire_outbox::audit::{self, AuditRecord};
 use sqlx::PgConnection;
 use std::time::Duration;
 use uuid::Uuid;

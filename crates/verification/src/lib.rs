@@ -4,7 +4,6 @@
 //! every document access is written to an append-only audit log.
 
 mod accounts;
-mod audit;
 mod check;
 mod credentials;
 pub mod documents;
@@ -17,7 +16,6 @@ mod queue;
 mod recheck;
 pub mod registry;
 
-pub use audit::AuditFilter;
 pub use documents::{DocumentStore, FsDocumentStore, MAX_DOCUMENT_BYTES, sniff_document_type};
 pub use error::VerificationError;
 pub use identity::{
@@ -109,62 +107,8 @@ impl Verification {
         events: Vec<DomainEvent>,
         mut recorded: Vec<PublishedEvent>,
     ) -> Result<(), VerificationError> {
-        recorded.extend(record_events(&mut tx, events).await?);
-        recorded.sort_by_key(|e| e.seq);
-        commit_published(tx, recorded, self.events.as_ref()).await?;
+        recorded.extend(shiftwire_outbox::record(&mut tx, events).await?);
+        shiftwire_outbox::commit(tx, recorded, self.events.as_ref()).await?;
         Ok(())
     }
-}
-
-/// Commits `tx`, whose events [`record_events`] wrote, then publishes them: the bus
-/// only ever carries committed events.
-pub async fn commit_published(
-    tx: Transaction<'_, Postgres>,
-    published: Vec<PublishedEvent>,
-    bus: &dyn EventBus,
-) -> Result<(), sqlx::Error> {
-    tx.commit().await?;
-    for event in published {
-        bus.publish(event);
-    }
-    Ok(())
-}
-
-/// The advisory lock that orders outbox inserts: held from the insert to the commit, so
-/// outbox ids become visible in the order they were assigned.
-const OUTBOX_ORDER_LOCK: i64 = 0x5348_4946_5457_0001;
-
-/// Writes `events` to the outbox inside the caller's transaction, which must commit right
-/// after: they commit with the change they announce, or not at all. Returns them with
-/// their stream positions.
-///
-/// Inserts are serialised until commit by an advisory lock, which makes the outbox id a
-/// commit-ordered sequence: a reader that sees id N sees every committed id below N.
-/// The real-time layer relies on that for gap-free delivery and resume.
-pub async fn record_events(
-    conn: &mut PgConnection,
-    events: Vec<DomainEvent>,
-) -> Result<Vec<PublishedEvent>, sqlx::Error> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", OUTBOX_ORDER_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    let mut published = Vec::with_capacity(events.len());
-    for event in events {
-        let payload = serde_json::to_value(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let seq = sqlx::query_scalar!(
-            "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)
-             RETURNING id",
-            event.topic(),
-            event.user_id(),
-            event.facility_id(),
-            payload
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        published.push(PublishedEvent { seq, event });
-    }
-    Ok(published)
 }

@@ -236,19 +236,6 @@ pub struct Document {
     pub bytes: bytes::Bytes,
 }
 
-/// One row of the audit log.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub action: String,
-    pub subject_type: String,
-    pub subject_id: Uuid,
-    pub reason: Option<String>,
-    pub details: serde_json::Value,
-}
-
 /// An admin's view of a nurse after suspension or reinstatement.
 #[derive(Debug, Clone, Serialize)]
 pub struct NurseAccount {

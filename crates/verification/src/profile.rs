@@ -73,7 +73,7 @@ impl Verification {
         let name = match &patch.name {
             Some(name) => {
                 let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-                if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+                if shiftwire_core::text::is_blank(&name) || name.chars().count() > MAX_NAME_LEN {
                     return Err(invalid("name must be 1 to 100 characters"));
                 }
                 if name.chars().any(char::is_control) {

@@ -11,7 +11,6 @@
 
 use crate::{
     Verification, VerificationError,
-    audit::{self, AuditRecord},
     credentials::today,
     registry::{
         Decision, HolderName, LicenseQuery, RegistryError, RegistryRecord, Submitted, decide,
@@ -20,6 +19,7 @@ use crate::{
 use chrono::NaiveDate;
 use futures::{StreamExt, stream};
 use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent};
+use shiftwire_outbox::audit::{self, AuditRecord};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

@@ -120,9 +120,10 @@ pub async fn login(
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenPairBody>, ApiError> {
     state.ip_limits.login(ip)?;
-    // Per email, known or not: guessing one account's password slows down without
-    // telling anyone whether the account exists.
-    state.login_backoff.check(&body.email).await?;
+    // Per email and client address, known or not: guessing one account's password slows
+    // down without telling anyone whether the account exists, and a stranger failing on
+    // purpose elsewhere cannot lock its owner out.
+    state.login_backoff.check(&body.email, ip).await?;
     let account = match Email::parse(&body.email) {
         Ok(email) => state.users.staff_login(&email).await?,
         Err(_) => None,
@@ -130,11 +131,11 @@ pub async fn login(
     // Unknown emails are checked against a decoy hash: same answer, comparable time.
     let hash = account.as_ref().map(|a| a.password_hash.as_str());
     if !state.passwords.verify(hash, &body.password).await {
-        state.login_backoff.failed(&body.email).await?;
+        state.login_backoff.failed(&body.email, ip).await?;
         return Err(AuthError::InvalidCredentials.into());
     }
     let account = account.ok_or(AuthError::InvalidCredentials)?;
-    state.login_backoff.succeeded(&body.email).await?;
+    state.login_backoff.succeeded(&body.email, ip).await?;
     if account.suspended {
         return Err(AuthError::Suspended.into());
     }
@@ -169,14 +170,6 @@ pub async fn logout(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    // Ending the session and announcing it commit together: the user's sockets close
-    // on every node.
-    let mut tx = state.pool.begin().await?;
-    let signed_out = shiftwire_auth::refresh::sign_out_in(&mut tx, &body.refresh_token).await?;
-    let events = signed_out
-        .map(|user_id| vec![shiftwire_core::DomainEvent::UserSignedOut { user_id }])
-        .unwrap_or_default();
-    let published = shiftwire_verification::record_events(&mut tx, events).await?;
-    shiftwire_verification::commit_published(tx, published, state.events.as_ref()).await?;
+    state.refresh.sign_out(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

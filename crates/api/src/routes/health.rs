@@ -52,10 +52,37 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     Ok(Json(Health { status: "ready" }))
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics() -> impl IntoResponse {
+/// Prometheus metrics in the text exposition format. On the API's port only with
+/// `Authorization: Bearer <METRICS_TOKEN>`; a scraper inside the network reads them
+/// without a token on `METRICS_ADDR` (loopback by default).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])), responses(
+    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+    (status = 401, description = "`missing_token`, `invalid_token`: not the metrics token", body = Problem,
+        content_type = "application/problem+json")))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(shiftwire_auth::AuthError::MissingToken)?;
+    let presented = crate::extract::bearer_token(presented).unwrap_or_default();
+    let matches = state.metrics_token.as_ref().is_some_and(|token| {
+        use subtle::ConstantTimeEq;
+        bool::from(
+            secrecy::ExposeSecret::expose_secret(token)
+                .as_bytes()
+                .ct_eq(presented.as_bytes()),
+        )
+    });
+    if !matches {
+        return Err(shiftwire_auth::AuthError::InvalidToken.into());
+    }
+    Ok(metrics_text().await)
+}
+
+/// The metrics as served on `METRICS_ADDR`, where the network, not a token, guards them.
+pub async fn metrics_text() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         telemetry::render_metrics(),

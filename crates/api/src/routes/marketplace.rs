@@ -258,13 +258,13 @@ impl From<Booking> for BookingBody {
             id: b.id,
             status: b.status,
             shift: BookingShiftBody {
-                id: b.shift_id,
-                status: b.shift_status,
-                role: b.role,
-                starts_at: b.starts_at,
-                ends_at: b.ends_at,
-                hourly_rate_cents: b.hourly_rate_cents,
-                unit: b.unit,
+                id: b.shift.id,
+                status: b.shift.status,
+                role: b.shift.role,
+                starts_at: b.shift.starts_at,
+                ends_at: b.shift.ends_at,
+                hourly_rate_cents: b.shift.hourly_rate_cents,
+                unit: b.shift.unit,
             },
             facility: b.facility.into(),
             handoff: b.handoff.into(),
@@ -488,26 +488,34 @@ pub async fn list_shifts(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShiftPatchRequest {
+    /// Open shifts only (a booked shift's role is the booking's: `shift_booked`).
+    #[schema(value_type = Option<CredentialKindName>)]
+    role: Option<CredentialKind>,
     /// Open shifts only.
     starts_at: Option<DateTime<Utc>>,
     /// Open shifts only.
     ends_at: Option<DateTime<Utc>>,
+    /// On a booked shift it may only rise.
     hourly_rate_cents: Option<i32>,
+    /// Open shifts only.
     #[schema(value_type = Option<Vec<CredentialKindName>>)]
     required_certifications: Option<Vec<CredentialKind>>,
+    /// On a booked shift the nurse must acknowledge again.
     unit: Option<String>,
     /// A changed packet gets a new version; on a booked shift the nurse must acknowledge again.
     handoff: Option<HandoffBody>,
 }
 
-/// Change an open or booked shift (scheduler of the facility).
+/// Change an open or booked shift (scheduler of the facility). Nurses holding the offer of
+/// an open shift get the new terms (or a withdrawal); a booked nurse gets her booking's
+/// new rate, unit or handoff. Every change is audited with its before and after.
 #[utoipa::path(patch, path = "/v1/shifts/{id}", tag = "shifts", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Shift id")),
     request_body = ShiftPatchRequest,
     responses(
         (status = 200, description = "The updated shift", body = ShiftBody),
         (status = 404, description = "No such shift of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`shift_not_editable`, `shift_changed`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shift_not_editable` (not open or booked), `shift_booked` (role, times or certifications of a booked shift, or a lower rate)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_request`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn patch_shift(
@@ -517,6 +525,7 @@ pub async fn patch_shift(
     ValidJson(body): ValidJson<ShiftPatchRequest>,
 ) -> Result<Json<ShiftBody>, ApiError> {
     let patch = ShiftPatch {
+        role: body.role,
         starts_at: body.starts_at,
         ends_at: body.ends_at,
         hourly_rate_cents: body.hourly_rate_cents,
@@ -526,7 +535,7 @@ pub async fn patch_shift(
     };
     let shift = state
         .matching
-        .update_shift(&scheduler.user.facility_ids, id, patch)
+        .update_shift(scheduler.user.id, &scheduler.user.facility_ids, id, patch)
         .await?;
     Ok(Json(shift.into()))
 }
@@ -549,7 +558,12 @@ pub async fn cancel_shift(
 ) -> Result<Json<ShiftBody>, ApiError> {
     let shift = state
         .matching
-        .cancel_shift(&scheduler.user.facility_ids, id, &body.reason)
+        .cancel_shift(
+            scheduler.user.id,
+            &scheduler.user.facility_ids,
+            id,
+            &body.reason,
+        )
         .await?;
     Ok(Json(shift.into()))
 }
@@ -816,7 +830,7 @@ pub async fn my_bookings(
     Ok(Json(pagination::page(
         rows,
         limit,
-        |b| pagination::encode_at_id(b.starts_at, b.id),
+        |b| pagination::encode_at_id(b.shift.starts_at, b.id),
         Into::into,
     )))
 }

@@ -6,9 +6,9 @@ use serde::Serialize;
 use shiftwire_core::{
     Coordinates, CredentialKind, CredentialStatus, IdentityStatus, VerificationStatus,
 };
+use shiftwire_outbox::audit::AuditEntry;
 use shiftwire_verification::{
-    AuditEntry, Credential, Identity, IdentitySummary, NurseAccount, NurseProfile, QueueCase,
-    QueueItem,
+    Credential, Identity, IdentitySummary, NurseAccount, NurseProfile, QueueCase, QueueItem,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;

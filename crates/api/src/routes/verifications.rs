@@ -16,7 +16,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use shiftwire_verification::{AuditFilter, Document, IdentityDocument, QueueKind};
+use shiftwire_outbox::audit::AuditFilter;
+use shiftwire_verification::{Document, IdentityDocument, QueueKind};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -425,7 +426,7 @@ pub async fn audit_log(
             .transpose()?,
         limit: limit + 1,
     };
-    let rows = state.verification.audit_log(&filter).await?;
+    let rows = shiftwire_outbox::audit::read(&state.pool, &filter).await?;
     Ok(Json(pagination::page(
         rows,
         limit,

@@ -5,7 +5,7 @@
 use crate::{
     ApiError, AppState,
     error::Problem,
-    extract::{AnyRole, Auth, NoBody, ValidQuery, bearer_user, signed_in},
+    extract::{NoBody, ValidQuery, bearer_claims, signed_in, token_user},
     routes::schemas::EmptyBody,
 };
 use axum::{
@@ -20,9 +20,10 @@ use axum::{
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, future};
 use serde::{Deserialize, Serialize};
-use shiftwire_auth::{AuthError, TICKET_TTL};
+use shiftwire_auth::{AccessClaims, AuthError, TICKET_TTL};
 use shiftwire_core::ws::MAX_CLIENT_MESSAGE;
-use shiftwire_notify::{Incoming, Outgoing, Principal, TransportError};
+use shiftwire_notify::{Incoming, Outgoing, Principal, Reauthenticate, TransportError};
+use std::sync::Arc;
 use tokio_tungstenite::tungstenite;
 use utoipa::{IntoParams, ToSchema};
 
@@ -51,10 +52,14 @@ pub struct WsTicket {
     ))]
 pub async fn issue_ticket(
     State(state): State<AppState>,
-    auth: Auth<AnyRole>,
+    headers: HeaderMap,
     _: NoBody,
 ) -> Result<Json<WsTicket>, ApiError> {
-    let ticket = state.tickets.issue(auth.user.id).await?;
+    // The ticket belongs to this token's session and opens a socket that lives no longer
+    // than this token.
+    let (user, claims) = bearer_claims(&headers, &state).await?;
+    let expires_at = expiry_of(&claims).ok_or(AuthError::InvalidToken)?;
+    let ticket = state.tickets.issue(user.id, claims.sid, expires_at).await?;
     Ok(Json(WsTicket {
         ticket,
         expires_in: TICKET_TTL.as_secs(),
@@ -96,37 +101,71 @@ pub async fn connect(
             format!("GET /v1/ws must be a WebSocket upgrade: {rejection}"),
         )
     })?;
-    let user = match query.ticket {
+    let (user, expires_at) = match query.ticket {
         Some(ticket) if !bearer => {
-            let user_id = state
+            let redeemed = state
                 .tickets
                 .redeem(&ticket)
                 .await?
                 .ok_or(AuthError::InvalidToken)?;
-            signed_in(&state, user_id, None).await?
+            let user = signed_in(&state, redeemed.user_id, None).await?;
+            (user, redeemed.access_expires_at)
         }
-        _ => bearer_user(&headers, &state).await?,
+        _ => {
+            let (user, claims) = bearer_claims(&headers, &state).await?;
+            (user, expiry_of(&claims))
+        }
     };
     let principal = Principal {
         user_id: user.id,
         role: user.role,
         facility_ids: user.facility_ids,
+        // A ticket from before tickets carried their token's expiry lives one token's
+        // lifetime.
+        expires_at: expires_at
+            .or_else(|| chrono::Utc::now().checked_add_signed(chrono::TimeDelta::minutes(15))),
     };
     let hub = state.hub.clone();
+    let reauthenticate: Arc<dyn Reauthenticate> = Arc::new(TokenCheck(state.clone()));
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve_socket(hub, principal, socket)))
+        .on_upgrade(move |socket| serve_socket(hub, principal, reauthenticate, socket)))
 }
 
-async fn serve_socket(hub: shiftwire_notify::Hub, principal: Principal, socket: WebSocket) {
+/// When an access token expires.
+fn expiry_of(claims: &AccessClaims) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(i64::try_from(claims.exp).ok()?, 0)
+}
+
+/// Checks the fresh tokens clients send over their sockets (`auth`) as every request's
+/// token is checked.
+struct TokenCheck(AppState);
+
+#[async_trait::async_trait]
+impl Reauthenticate for TokenCheck {
+    async fn check(
+        &self,
+        access_token: &str,
+    ) -> Option<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> {
+        let (user, claims) = token_user(&self.0, access_token).await.ok()?;
+        Some((user.id, expiry_of(&claims)?))
+    }
+}
+
+async fn serve_socket(
+    hub: shiftwire_notify::Hub,
+    principal: Principal,
+    reauthenticate: Arc<dyn Reauthenticate>,
+    socket: WebSocket,
+) {
     let (sink, stream) = socket.split();
     let sink = sink.with(|out: Outgoing| future::ready(Ok::<_, axum::Error>(to_message(out))));
     let stream = stream.filter_map(|read| future::ready(from_message(read)));
-    hub.serve_connection(principal, Box::pin(sink), Box::pin(stream))
+    hub.serve_connection(principal, reauthenticate, Box::pin(sink), Box::pin(stream))
         .await;
 }
 

@@ -81,6 +81,8 @@ const ACCEPTED: Expect = ok(202);
 const NO_CONTENT: Expect = ok(204);
 /// No `Authorization` header.
 const UNAUTHENTICATED: Expect = problem(401, "missing_token");
+/// A token, but not one this route takes.
+const INVALID_TOKEN: Expect = problem(401, "invalid_token");
 /// Signed in, but the route does not admit this role.
 const FORBIDDEN: Expect = problem(403, "forbidden");
 /// Another tenant's object, or none: no existence oracle.
@@ -251,7 +253,22 @@ fn table() -> Vec<Row> {
         // ------------------------------------------------ operations: public
         row("GET", "/healthz", Nothing, NoBody, PUBLIC),
         row("GET", "/readyz", Nothing, NoBody, PUBLIC),
-        row("GET", "/metrics", Nothing, NoBody, PUBLIC),
+        // On the API's port only with METRICS_TOKEN, which is no user's token.
+        row(
+            "GET",
+            "/metrics",
+            Nothing,
+            NoBody,
+            [
+                UNAUTHENTICATED,
+                INVALID_TOKEN,
+                INVALID_TOKEN,
+                INVALID_TOKEN,
+                INVALID_TOKEN,
+                INVALID_TOKEN,
+                INVALID_TOKEN,
+            ],
+        ),
         row("GET", "/openapi.json", Nothing, NoBody, PUBLIC),
         // ------------------------------------------------ auth: public, a token is ignored
         row(

@@ -61,10 +61,11 @@ async fn readyz_is_503_and_requests_fail_fast_when_the_database_is_unreachable(p
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn metrics_count_requests_by_matched_route(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let token = "metrics-token-0123456789abcdef0123456789";
+    let app = crate::helpers::spawn_app_with(pool, |s| s.metrics_token = Some(token.into())).await;
     app.get("/healthz", None).await;
     app.get("/no/such/route/with-an-id-123", None).await;
-    let metrics = app.get("/metrics", None).await;
+    let metrics = app.get("/metrics", Some(token)).await;
     assert_eq!(metrics.status(), StatusCode::OK);
     let text = metrics.text().await.expect("text");
     assert!(

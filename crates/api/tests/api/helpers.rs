@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 use shiftwire_api::{AppState, Settings, app, state::Providers};
 use shiftwire_auth::{PasswordHasher, SmsError, SmsSender, Users, users::NewStaffUser};
 use shiftwire_core::{DomainEvent, Email, Phone, Role};
-use shiftwire_verification::{FsDocumentStore, LicenseRegistry, TableRegistry};
+use shiftwire_verification::{
+    DocumentStore, FsDocumentStore, LicenseRegistry, TableRegistry, documents::StoreError,
+};
 use sqlx::PgPool;
 use std::{
     net::SocketAddr,
@@ -85,6 +87,34 @@ impl CapturingSms {
     }
 }
 
+/// The test app's document store: files in a temporary folder, and a `put` that can be
+/// held until released (to keep an upload in flight).
+pub struct HoldingStore {
+    inner: FsDocumentStore,
+    pub hold: AtomicBool,
+    pub entered: Notify,
+    pub release: Notify,
+}
+
+#[async_trait]
+impl DocumentStore for HoldingStore {
+    async fn put(&self, key: Uuid, bytes: bytes::Bytes) -> Result<(), StoreError> {
+        if self.hold.load(Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.put(key, bytes).await
+    }
+
+    async fn get(&self, key: Uuid) -> Result<bytes::Bytes, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn delete(&self, key: Uuid) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
 /// The registry table every test app checks licences against.
 pub const TEST_REGISTRY: &str = "number,state,kind,holder_name,status,expires_on,discipline_flag
 RN-100234,CA,RN,Amara Okafor,active,2028-03-31,false
@@ -106,6 +136,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub sms: Arc<CapturingSms>,
+    pub documents: Arc<HoldingStore>,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -137,6 +168,12 @@ pub async fn spawn_app_with_registry(
     configure(&mut settings);
     let sms = Arc::new(CapturingSms::default());
     let documents_dir = tempfile::tempdir().expect("document dir");
+    let documents = Arc::new(HoldingStore {
+        inner: FsDocumentStore::new(documents_dir.path()).expect("store"),
+        hold: AtomicBool::new(false),
+        entered: Notify::new(),
+        release: Notify::new(),
+    });
     let shutdown = CancellationToken::new();
     let tasks = tokio_util::task::TaskTracker::new();
     let state = AppState::new(
@@ -145,9 +182,7 @@ pub async fn spawn_app_with_registry(
         Providers {
             sms: Some(sms.clone()),
             registry: Some(registry),
-            documents: Some(Arc::new(
-                FsDocumentStore::new(documents_dir.path()).expect("store"),
-            )),
+            documents: Some(documents.clone()),
             identity: None,
         },
         &tasks,
@@ -175,6 +210,7 @@ pub async fn spawn_app_with_registry(
             .expect("client"),
         pool,
         sms,
+        documents,
         shutdown,
         server,
     }

@@ -15,6 +15,7 @@ mod openapi;
 mod otp;
 mod profile;
 mod realtime;
+mod rules;
 mod shutdown;
 mod tokens;
 mod verification;

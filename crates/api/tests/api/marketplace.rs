@@ -43,7 +43,13 @@ pub(crate) async fn nurse_at(app: &TestApp, home: (f64, f64), max_km: f64) -> (S
         .await
         .expect("credential");
     }
-    let token = app.state.jwt.issue(id, Role::Nurse).expect("token");
+    let token = app
+        .state
+        .refresh
+        .sign_in(id, Role::Nurse)
+        .await
+        .expect("sign in")
+        .access_token;
     (token, id)
 }
 
@@ -519,7 +525,7 @@ async fn a_handoff_change_on_a_booked_shift_needs_a_new_acknowledgement(pool: Pg
             Some(&f.scheduler),
         )
         .await;
-    assert_problem(times, StatusCode::CONFLICT, "shift_not_editable").await;
+    assert_problem(times, StatusCode::CONFLICT, "shift_booked").await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]

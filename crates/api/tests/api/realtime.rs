@@ -24,7 +24,7 @@ pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// A WebSocket client of the test app.
 pub(crate) struct Ws {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub(crate) socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     hello: Value,
 }
 

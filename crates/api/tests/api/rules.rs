@@ -1,0 +1,1004 @@
+//! Rules that must hold under races, retries and expiry (issue-by-issue regressions of an
+//! independent review): claims never interleave with a PATCH, a booked shift's terms are
+//! the booking's, sockets live no longer than their credentials, an idempotent retry finds
+//! the real answer, tokens die with a suspension, and bad input of every kind is refused.
+
+use crate::helpers::{STAFF_PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::marketplace::{
+    FACILITY_AT, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
+};
+use crate::realtime::{Ws, offer_of, sentinel, ws_url};
+use chrono::{Duration as Span, Utc};
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shiftwire_core::Role;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::frame::{Frame, coding::Data, coding::OpCode},
+};
+use uuid::Uuid;
+
+/// Waits (bounded) until some other database session is waiting for a lock: the request
+/// under test has reached the locked row.
+async fn until_blocked(app: &TestApp) {
+    for _ in 0..2000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("pg_stat_activity");
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("no request reached the lock within 4 s");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_claim_and_a_patch_of_one_shift_never_interleave(pool: PgPool) {
+    const ROUNDS: usize = 40;
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let mut bookings_matching = 0;
+    let mut patches_first = 0;
+    for round in 0..ROUNDS {
+        // A fresh nurse each round (RN + BLS, no ACLS), and her claim racing a PATCH that
+        // moves the shift two days and requires ACLS.
+        let (nurse, _) = nearby_nurse(&app).await;
+        let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+        let starts_at = Utc::now() + Span::days(3);
+        let patch = json!({
+            "starts_at": starts_at,
+            "ends_at": starts_at + Span::hours(8),
+            "required_certifications": ["BLS", "ACLS"]
+        });
+        // Every other round, hold the nurse's credentials so the claim stalls after its
+        // first read (the window the review widened by hand).
+        let mut holder = None;
+        if round % 2 == 0 {
+            let mut tx = app.pool.begin().await.expect("tx");
+            sqlx::query("LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .expect("lock");
+            holder = Some(tx);
+        }
+        let url = format!("/v1/shifts/{shift}");
+        let claimed = claim(&app, &nurse, shift);
+        let patched = app.patch(&url, &patch, Some(&f.scheduler));
+        let release = async {
+            if let Some(tx) = holder.take() {
+                until_blocked(&app).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                tx.rollback().await.expect("unlock");
+            }
+        };
+        let (claimed, patched, ()) = tokio::join!(claimed, patched, release);
+        let (claim_status, patch_status) = (claimed.status(), patched.status());
+        let row: (
+            String,
+            chrono::DateTime<Utc>,
+            chrono::DateTime<Utc>,
+            Vec<String>,
+        ) = sqlx::query_as(
+            "SELECT status, starts_at, ends_at, required_certifications FROM shifts WHERE id = $1",
+        )
+        .bind(shift)
+        .fetch_one(&app.pool)
+        .await
+        .expect("shift");
+        let booking: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> = sqlx::query_as(
+            "SELECT lower(during), upper(during) FROM bookings WHERE shift_id = $1 AND status = 'booked'",
+        )
+        .bind(shift)
+        .fetch_optional(&app.pool)
+        .await
+        .expect("booking");
+        match booking {
+            Some((start, end)) => {
+                assert_eq!(
+                    (start, end),
+                    (row.1, row.2),
+                    "round {round}: the booking is the shift's range"
+                );
+                assert!(
+                    !row.3.contains(&"ACLS".to_owned()),
+                    "round {round}: booked by a nurse without the ACLS the shift now requires"
+                );
+                assert_eq!(claim_status, StatusCode::CREATED, "round {round}");
+                assert_eq!(
+                    patch_status,
+                    StatusCode::CONFLICT,
+                    "round {round}: shift_booked"
+                );
+                bookings_matching += 1;
+            }
+            None => {
+                assert_eq!(patch_status, StatusCode::OK, "round {round}");
+                assert_eq!(
+                    claim_status,
+                    StatusCode::FORBIDDEN,
+                    "round {round}: not_eligible"
+                );
+                patches_first += 1;
+            }
+        }
+    }
+    println!(
+        "{ROUNDS} rounds of a claim racing a PATCH: {bookings_matching} claims first, {patches_first} PATCHes first, 0 interleavings"
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_booked_shifts_terms_change_only_as_the_booking_allows(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (nurse, _) = nearby_nurse(&app).await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+    let booking = id_of(&claim(&app, &nurse, shift).await.json().await.expect("json"));
+    let ack = app
+        .post(
+            &format!("/v1/bookings/{booking}/handoff/ack"),
+            &json!({}),
+            Some(&nurse),
+        )
+        .await;
+    assert_eq!(ack.status(), StatusCode::OK);
+    let mut ws = Ws::connect(&app, &nurse).await;
+    let url = format!("/v1/shifts/{shift}");
+    let later = Utc::now() + Span::days(2);
+    for refused in [
+        json!({ "role": "LPN" }),
+        json!({ "starts_at": later, "ends_at": later + Span::hours(8) }),
+        json!({ "required_certifications": ["BLS", "ACLS"] }),
+        json!({ "hourly_rate_cents": 1 }),
+    ] {
+        let response = app.patch(&url, &refused, Some(&f.scheduler)).await;
+        assert_problem(response, StatusCode::CONFLICT, "shift_booked").await;
+    }
+    // A raise reaches the nurse; her acknowledgement stands.
+    let raised = app
+        .patch(
+            &url,
+            &json!({ "hourly_rate_cents": 9000 }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_eq!(raised.status(), StatusCode::OK);
+    let frame = ws.next().await;
+    assert_eq!(frame["type"], "booking.updated", "{frame}");
+    assert_eq!(frame["booking"]["shift"]["hourly_rate_cents"], 9000);
+    assert_eq!(frame["booking"]["handoff_acknowledged"], true);
+    // A new unit needs her acknowledgement again.
+    let moved = app
+        .patch(
+            &url,
+            &json!({ "unit": "5 East, Telemetry" }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let frame = ws.next().await;
+    assert_eq!(frame["type"], "booking.updated");
+    assert_eq!(frame["booking"]["shift"]["unit"], "5 East, Telemetry");
+    assert_eq!(frame["booking"]["handoff_acknowledged"], false);
+    let mine: Value = app
+        .get("/v1/me/bookings", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["items"][0]["shift"]["hourly_rate_cents"], 9000);
+    // Every change is audited with before and after.
+    let audits: Vec<Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE subject_id = $1 AND action = 'shift.updated' ORDER BY id",
+    )
+    .bind(shift)
+    .fetch_all(&app.pool)
+    .await
+    .expect("audit");
+    assert_eq!(audits.len(), 2);
+    assert_eq!(audits[0]["before"]["hourly_rate_cents"], 6500);
+    assert_eq!(audits[0]["after"]["hourly_rate_cents"], 9000);
+    assert_eq!(audits[1]["before"]["unit"], "4 West, Med-Surg");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn holders_of_an_open_shifts_offer_hear_its_new_terms(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (rn, _) = nearby_nurse(&app).await;
+    let (lpn, lpn_id) = nearby_nurse(&app).await;
+    sqlx::query("UPDATE credentials SET kind = 'LPN', number = number || '-LPN' WHERE nurse_id = $1 AND kind = 'RN'")
+        .bind(lpn_id)
+        .execute(&app.pool)
+        .await
+        .expect("an LPN");
+    let mut rn_ws = Ws::connect(&app, &rn).await;
+    let mut lpn_ws = Ws::connect(&app, &lpn).await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+    offer_of(&mut rn_ws, shift).await;
+    let url = format!("/v1/shifts/{shift}");
+    // New rate: the holder gets the new terms.
+    let response = app
+        .patch(
+            &url,
+            &json!({ "hourly_rate_cents": 8100 }),
+            Some(&f.scheduler),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let updated = rn_ws.next().await;
+    assert_eq!(updated["type"], "shift.updated", "{updated}");
+    assert_eq!(updated["shift"]["id"], shift.to_string());
+    assert_eq!(updated["shift"]["hourly_rate_cents"], 8100);
+    assert!(updated["shift"]["distance_km"].is_number());
+    // New role: the RN no longer qualifies (withdrawn), the LPN now does (offered).
+    let response = app
+        .patch(&url, &json!({ "role": "LPN" }), Some(&f.scheduler))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let withdrawn = rn_ws.next().await;
+    assert_eq!(withdrawn["type"], "shift.withdrawn");
+    assert_eq!(withdrawn["reason"], "ineligible");
+    let offered = offer_of(&mut lpn_ws, shift).await;
+    assert_eq!(offered["shift"]["role"], "LPN");
+    // Nothing else for the RN before a sentinel.
+    sentinel(&app, &rn).await;
+    let frame = rn_ws.next().await;
+    assert_eq!(frame["type"], "verification.updated", "{frame}");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_socket_closes_when_its_token_expires_unless_renewed(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.access_token_ttl = Duration::from_secs(2)).await;
+    let (token, nurse_id) = nearby_nurse(&app).await;
+    let (other, _) = nearby_nurse(&app).await;
+    let mut expiring = Ws::connect(&app, &token).await;
+    let mut renewed = Ws::connect(&app, &token).await;
+    // Another user's token is refused and changes nothing.
+    renewed
+        .send(json!({ "type": "auth", "access_token": other }))
+        .await;
+    let refused = renewed.next().await;
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["code"], "auth_other_user");
+    // A fresh token of her own, valid for ten minutes.
+    let ten_minutes = shiftwire_auth::JwtKeys::new(
+        &secrecy::SecretString::from("shiftwire-dev-only-jwt-secret-change-me"),
+        "shiftwire",
+        "shiftwire-api",
+        Duration::from_secs(600),
+    );
+    let fresh = ten_minutes
+        .issue(nurse_id, Role::Nurse, Uuid::now_v7(), 0)
+        .expect("token");
+    renewed
+        .send(json!({ "type": "auth", "access_token": fresh }))
+        .await;
+    assert_eq!(expiring.close_code().await, Some(4001));
+    // Past the first token's expiry, the renewed socket still answers.
+    renewed.send(json!({ "type": "ping" })).await;
+    assert_eq!(renewed.next().await["type"], "pong");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_reused_refresh_token_and_a_sign_out_end_sockets_and_tickets(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let pair = app.nurse_tokens("+14155556001").await;
+    let access = pair["access_token"].as_str().expect("access").to_owned();
+    let refresh = pair["refresh_token"].as_str().expect("refresh").to_owned();
+    let mut socket = Ws::connect(&app, &access).await;
+    // The refresh token is spent once, then presented again: the family is revoked and
+    // her sockets close on every node.
+    let rotated = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh }),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let reused = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh }),
+            None,
+        )
+        .await;
+    assert_problem(reused, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    assert_eq!(socket.close_code().await, Some(1000));
+
+    // A ticket issued before sign-out dies with the session.
+    let pair = app.nurse_tokens("+14155556002").await;
+    let access = pair["access_token"].as_str().expect("access").to_owned();
+    let refresh = pair["refresh_token"].as_str().expect("refresh").to_owned();
+    let ticket: Value = app
+        .post("/v1/ws/ticket", &json!({}), Some(&access))
+        .await
+        .json()
+        .await
+        .expect("ticket");
+    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
+    let logout = app
+        .post(
+            "/v1/auth/logout",
+            &json!({ "refresh_token": refresh }),
+            None,
+        )
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let refused =
+        tokio_tungstenite::connect_async(ws_url(&app, &format!("?ticket={ticket}"))).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401)
+        }
+        other => panic!("a ticket of an ended session opened a socket: {other:?}"),
+    }
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_user_holds_at_most_five_sockets_the_oldest_gives_way(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (token, _) = nearby_nurse(&app).await;
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        sockets.push(Ws::connect(&app, &token).await);
+    }
+    let mut sixth = Ws::connect(&app, &token).await;
+    assert_eq!(sockets[0].close_code().await, Some(4002));
+    for ws in sockets.iter_mut().skip(1) {
+        ws.send(json!({ "type": "ping" })).await;
+        assert_eq!(ws.next().await["type"], "pong");
+    }
+    sixth.send(json!({ "type": "ping" })).await;
+    assert_eq!(sixth.next().await["type"], "pong");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_retry_after_a_timeout_finds_the_real_answer_never_a_stored_timeout(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.request_timeout = Duration::from_secs(1)).await;
+    let f = facility(&app, "Mercy General").await;
+    let (nurse, nurse_id) = nearby_nurse(&app).await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+    let claim_with_key = || {
+        app.client
+            .post(app.url(&format!("/v1/shifts/{shift}/claim")))
+            .bearer_auth(&nurse)
+            .header("idempotency-key", "claim-after-timeout")
+            .json(&json!({}))
+            .send()
+    };
+    // The shift's row is held, so the claim cannot finish within the request timeout.
+    let mut holder = app.pool.begin().await.expect("tx");
+    sqlx::query("SELECT id FROM shifts WHERE id = $1 FOR UPDATE")
+        .bind(shift)
+        .execute(&mut *holder)
+        .await
+        .expect("hold");
+    let first = claim_with_key().await.expect("claim");
+    assert_problem(first, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
+    // Its run is still going: the retry is told to wait, not handed a stored 408.
+    let retry = claim_with_key().await.expect("retry");
+    assert_problem(retry, StatusCode::CONFLICT, "idempotency_key_in_use").await;
+    holder.rollback().await.expect("release");
+    // The first run commits after the client saw 408; the retry finds it.
+    let replayed = loop {
+        let response = claim_with_key().await.expect("retry");
+        if response.status() != StatusCode::CONFLICT {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(replayed.status(), StatusCode::CREATED);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    let bookings: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM bookings WHERE shift_id = $1 AND nurse_id = $2")
+            .bind(shift)
+            .bind(nurse_id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+    assert_eq!(bookings, 1);
+    // A suspended nurse's replay is refused, not served.
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let suspended = app
+        .post(
+            &format!("/v1/admin/nurses/{nurse_id}/suspend"),
+            &json!({ "reason": "Under investigation" }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(suspended.status(), StatusCode::OK);
+    let replay = claim_with_key().await.expect("replay");
+    assert_problem(replay, StatusCode::FORBIDDEN, "account_suspended").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn tokens_issued_before_a_suspension_stay_dead_after_reinstatement(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let pair = app.nurse_tokens("+14155556003").await;
+    let old = pair["access_token"].as_str().expect("access").to_owned();
+    let me: Value = app
+        .get("/v1/me", Some(&old))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let nurse_id = id_of(&me);
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    for action in ["suspend", "reinstate"] {
+        let response = app
+            .post(
+                &format!("/v1/admin/nurses/{nurse_id}/{action}"),
+                &json!({ "reason": "Checking her licence" }),
+                Some(&admin),
+            )
+            .await;
+        // Reinstate takes no body; `{ "reason" }` is an unknown field there.
+        if action == "reinstate" {
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let response = app
+                .post(
+                    &format!("/v1/admin/nurses/{nurse_id}/reinstate"),
+                    &json!({}),
+                    Some(&admin),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        } else {
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
+    assert_problem(
+        app.get("/v1/me", Some(&old)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    let fresh = app.nurse_tokens("+14155556003").await;
+    let fresh = fresh["access_token"].as_str().expect("access");
+    assert_eq!(
+        app.get("/v1/me", Some(fresh)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_forged_cursor_is_refused_on_every_list(pool: PgPool) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (nurse, _) = nearby_nurse(&app).await;
+    let verifier = app
+        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
+        .await;
+    let mut bytes = (-1_000_000_000_000_000_000i64).to_be_bytes().to_vec();
+    bytes.extend_from_slice(Uuid::now_v7().as_bytes());
+    let forged = URL_SAFE_NO_PAD.encode(bytes);
+    for (path, token) in [
+        (
+            format!("/v1/facilities/{}/shifts?cursor={forged}", f.id),
+            &f.scheduler,
+        ),
+        (format!("/v1/me/bookings?cursor={forged}"), &nurse),
+        (
+            format!("/v1/admin/verifications?cursor={forged}"),
+            &verifier,
+        ),
+    ] {
+        let response = app.get(&path, Some(token)).await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor").await;
+    }
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn nearby_lists_only_what_the_nurse_could_claim_wherever_she_searches(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await; // near her home
+    let far = app.create_facility("Tahoe Forest Hospital").await;
+    sqlx::query("UPDATE facilities SET location = ST_SetSRID(ST_MakePoint(-120.18, 39.33), 4326)::geography WHERE id = $1")
+        .bind(far)
+        .execute(&app.pool)
+        .await
+        .expect("far away");
+    let far_scheduler = app
+        .staff_token(
+            "scheduler-far@shiftwire.example",
+            Role::Scheduler,
+            vec![far],
+        )
+        .await;
+    let near_shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+    let far_shift = app
+        .post(
+            &format!("/v1/facilities/{far}/shifts"),
+            &shift_body(24 * 60, 8),
+            Some(&far_scheduler),
+        )
+        .await;
+    assert_eq!(far_shift.status(), StatusCode::CREATED);
+    let far_shift = id_of(&far_shift.json().await.expect("json"));
+    let (nurse, _) = nurse_at(&app, (FACILITY_AT.0 + 0.01, FACILITY_AT.1), 25.0).await;
+    // Searching around the far hospital: its shift is beyond her own 25 km.
+    let listed: Value = app
+        .get(
+            "/v1/shifts/nearby?lat=39.33&lon=-120.18&radius_km=25",
+            Some(&nurse),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"], json!([]));
+    assert_problem(
+        claim(&app, &nurse, far_shift).await,
+        StatusCode::FORBIDDEN,
+        "not_eligible",
+    )
+    .await;
+    let listed: Value = app
+        .get("/v1/shifts/nearby?radius_km=25", Some(&nurse))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"][0]["id"], near_shift.to_string());
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn check_out_and_shift_length_are_bounded(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let starts = Utc::now() + Span::hours(24);
+    let mut short = shift_body(24 * 60, 8);
+    short["ends_at"] = json!(starts + Span::minutes(30));
+    short["starts_at"] = json!(starts);
+    let refused = app
+        .post(
+            &format!("/v1/facilities/{}/shifts", f.id),
+            &short,
+            Some(&f.scheduler),
+        )
+        .await;
+    let problem =
+        assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 hour"))
+    );
+
+    let at_facility = json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 });
+    let mut bookings = Vec::new();
+    for _ in 0..2 {
+        let (nurse, _) = nearby_nurse(&app).await;
+        let shift = id_of(&post_shift(&app, &f, &shift_body(10, 8)).await);
+        let booking = id_of(&claim(&app, &nurse, shift).await.json().await.expect("json"));
+        let checked_in = app
+            .post(
+                &format!("/v1/bookings/{booking}/check-in"),
+                &at_facility,
+                Some(&nurse),
+            )
+            .await;
+        assert_eq!(checked_in.status(), StatusCode::OK);
+        bookings.push((shift, booking, nurse));
+        // Into the past: it ended an hour ago.
+        let (start, end) = (Utc::now() - Span::hours(9), Utc::now() - Span::hours(1));
+        sqlx::query("UPDATE shifts SET starts_at = $2, ends_at = $3 WHERE id = $1")
+            .bind(shift)
+            .bind(start)
+            .bind(end)
+            .execute(&app.pool)
+            .await
+            .expect("past");
+        sqlx::query(
+            "UPDATE bookings SET during = tstzrange($2, $3), checked_in_at = $2 WHERE id = $1",
+        )
+        .bind(booking)
+        .bind(start)
+        .bind(end)
+        .execute(&app.pool)
+        .await
+        .expect("past");
+    }
+    // An hour after the end: accepted, worked time capped at the end + 30 min.
+    let out = app
+        .post(
+            &format!("/v1/bookings/{}/check-out", bookings[0].1),
+            &at_facility,
+            Some(&bookings[0].2),
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::OK);
+    let out: Value = out.json().await.expect("json");
+    assert_eq!(out["worked_minutes"], 8 * 60 + 30);
+    // Three hours after the end: too late.
+    sqlx::query("UPDATE shifts SET ends_at = now() - interval '3 hours' WHERE id = $1")
+        .bind(bookings[1].0)
+        .execute(&app.pool)
+        .await
+        .expect("later");
+    let late = app
+        .post(
+            &format!("/v1/bookings/{}/check-out", bookings[1].1),
+            &at_facility,
+            Some(&bookings[1].2),
+        )
+        .await;
+    assert_problem(late, StatusCode::CONFLICT, "outside_check_out_window").await;
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn invisible_text_is_blank(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    for (field, value) in [
+        ("report_to", "\u{200B}"),
+        ("arrival_instructions", "\u{200B}\u{200C}\u{2060}"),
+        ("unit", "\u{200D}\u{FEFF}"),
+    ] {
+        let mut body = shift_body(24 * 60, 8);
+        if field == "unit" {
+            body["unit"] = json!(value);
+        } else {
+            body["handoff"][field] = json!(value);
+        }
+        let response = app
+            .post(
+                &format!("/v1/facilities/{}/shifts", f.id),
+                &body,
+                Some(&f.scheduler),
+            )
+            .await;
+        assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        )
+        .await;
+    }
+    let shifts: i64 = sqlx::query_scalar("SELECT count(*) FROM shifts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(shifts, 0);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_request_id_is_echoed_only_when_it_is_a_short_visible_token(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let echoed = |id: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(app.url("/healthz"))
+                .header("x-request-id", id)
+                .send()
+                .await
+                .expect("healthz");
+            response.headers()["x-request-id"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        }
+    };
+    let good = "a".repeat(128);
+    assert_eq!(echoed(good.clone()).await, good);
+    for bad in ["b".repeat(129), "c".repeat(20_000), "has space".into()] {
+        let got = echoed(bad.clone()).await;
+        assert_ne!(got, bad);
+        assert!(
+            Uuid::parse_str(&got).is_ok(),
+            "replaced by a fresh id: {got}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_stranger_cannot_lock_a_staff_member_out(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.trust_forwarded_for = true;
+        s.login_backoff.account_alert = 3;
+    })
+    .await;
+    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let login_from = |ip: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "email": "admin@shiftwire.example", "password": password }))
+            .send()
+    };
+    let mut refused = 0;
+    for _ in 0..10 {
+        let response = login_from("203.0.113.9", "not-the-password-at-all")
+            .await
+            .expect("login");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the stranger is slowed down");
+    let owner = login_from("198.51.100.7", STAFF_PASSWORD)
+        .await
+        .expect("login");
+    assert_eq!(
+        owner.status(),
+        StatusCode::OK,
+        "the admin signs in from her own place"
+    );
+    assert!(
+        shiftwire_api::telemetry::render_metrics().contains("login_failures_alerts_total"),
+        "the failures for one account raised an alert"
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn close_codes_arrive_after_a_flood_or_an_oversized_message(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.notify.messages_per_second = 5;
+        s.notify.message_burst = 10;
+    })
+    .await;
+    let (token, _) = nearby_nurse(&app).await;
+    // A flood that keeps sending without reading.
+    let flooder = Ws::connect(&app, &token).await;
+    let (mut write, mut read) = flooder.socket.split();
+    let padding = "x".repeat(3000);
+    let sender = tokio::spawn(async move {
+        for _ in 0..3000 {
+            let ping = json!({ "type": "ping", "pad": padding }).to_string();
+            if write.send(Message::text(ping)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let code = read_close(&mut read).await;
+    sender.abort();
+    assert_eq!(code, Some(1008));
+    // A message of 100 KiB in 1 KiB fragments, past the 4 KiB limit.
+    let oversized = Ws::connect(&app, &token).await;
+    let (mut write, mut read) = oversized.socket.split();
+    let sender = tokio::spawn(async move {
+        let chunk = vec![b'y'; 1024];
+        for n in 0..100 {
+            let opcode = if n == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            let frame = Frame::message(chunk.clone(), opcode, n == 99);
+            if write.send(Message::Frame(frame)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let code = read_close(&mut read).await;
+    sender.abort();
+    assert_eq!(code, Some(1009));
+}
+
+/// Reads until the close frame; its code, or `None` if the connection was reset first.
+async fn read_close<S>(read: &mut S) -> Option<u16>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match read.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 10 s")
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn metrics_need_the_metrics_token_on_the_api_port(pool: PgPool) {
+    let token = "metrics-token-0123456789abcdef0123456789";
+    let app = spawn_app_with(pool, |s| s.metrics_token = Some(token.into())).await;
+    let anonymous = app.get("/metrics", None).await;
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let (nurse, _) = nearby_nurse(&app).await;
+    assert_problem(
+        app.get("/metrics", Some(&nurse)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    let scraped = app.get("/metrics", Some(token)).await;
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(
+        scraped
+            .text()
+            .await
+            .expect("text")
+            .contains("http_requests")
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_post_without_a_documented_body_takes_none_or_an_empty_object(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (nurse, nurse_id) = nearby_nurse(&app).await;
+    let admin = app
+        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
+    let booked = id_of(&post_shift(&app, &f, &shift_body(48 * 60, 8)).await);
+    let booking = id_of(
+        &claim(&app, &nurse, booked)
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    let credential: Uuid =
+        sqlx::query_scalar("SELECT id FROM credentials WHERE nurse_id = $1 AND kind = 'BLS'")
+            .bind(nurse_id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("credential");
+    let routes = [
+        (format!("/v1/shifts/{shift}/claim"), nurse.clone()),
+        (format!("/v1/bookings/{booking}/handoff/ack"), nurse.clone()),
+        (
+            format!("/v1/admin/credentials/{credential}/approve"),
+            admin.clone(),
+        ),
+        (
+            format!("/v1/admin/nurses/{nurse_id}/reinstate"),
+            admin.clone(),
+        ),
+        ("/v1/ws/ticket".to_owned(), nurse.clone()),
+    ];
+    let mut refused = 0;
+    for (path, token) in &routes {
+        for body in ["[]", "\"x\"", "{\"a\":1}", "null", "0"] {
+            let response = app
+                .client
+                .post(app.url(path))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} with {body}"
+            );
+            refused += 1;
+        }
+    }
+    println!("{refused} requests with a body where none is documented: all 422");
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_tickets")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(tickets, 0, "no ticket was issued");
+    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE shift_id = $1")
+        .bind(shift)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(bookings, 0);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_withdrawal_is_never_lost_however_soon_the_socket_dropped(pool: PgPool) {
+    const ROUNDS: usize = 60;
+    let app = spawn_app(pool).await;
+    let f = facility(&app, "Mercy General").await;
+    let (nurse, _) = nearby_nurse(&app).await;
+    let mut missed = 0;
+    for round in 0..ROUNDS {
+        let (claimer, _) = nearby_nurse(&app).await;
+        let mut ws = Ws::connect(&app, &nurse).await;
+        let shift =
+            id_of(&post_shift(&app, &f, &shift_body(24 * 60 + round as i64 * 600, 8)).await);
+        let offer = offer_of(&mut ws, shift).await;
+        let seq = offer["seq"].as_i64().expect("seq");
+        // The socket drops the instant the offer arrived, and the shift is taken at once.
+        drop(ws);
+        assert_eq!(
+            claim(&app, &claimer, shift).await.status(),
+            StatusCode::CREATED
+        );
+        let mut back = Ws::connect(&app, &nurse).await;
+        back.send(json!({ "type": "resume", "last_seq": seq }))
+            .await;
+        let frames = back.frames_until("resumed").await;
+        let withdrawn = frames.iter().any(|f| {
+            f["type"] == "shift.withdrawn"
+                && f["shift_id"] == shift.to_string()
+                && f["reason"] == "booked"
+        });
+        if !withdrawn {
+            missed += 1;
+        }
+    }
+    println!("{ROUNDS} rounds of offer, drop, booking, resume: {missed} withdrawals missing");
+    assert_eq!(missed, 0);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_document_cannot_replace_one_after_the_decision(pool: PgPool) {
+    use std::sync::atomic::Ordering;
+    let app = spawn_app(pool).await;
+    let (nurse, nurse_id) = app.named_nurse("+14155556004", "Amara Okafor").await;
+    let card = app
+        .submit_checked(
+            &nurse,
+            json!({ "kind": "BLS", "number": "AHA-77", "expires_on": "2028-01-31" }),
+        )
+        .await;
+    let credential = id_of(&card);
+    let verifier = app
+        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
+        .await;
+    // The upload is held after the file is written, before its database transaction.
+    app.documents.hold.store(true, Ordering::SeqCst);
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(pdf)
+            .file_name("card.pdf")
+            .mime_str("application/pdf")
+            .expect("mime"),
+    );
+    let upload = app
+        .client
+        .post(app.url(&format!("/v1/me/credentials/{credential}/document")))
+        .bearer_auth(&nurse)
+        .multipart(form)
+        .send();
+    let decide = async {
+        app.documents.entered.notified().await;
+        let approved = app
+            .post(
+                &format!("/v1/admin/credentials/{credential}/approve"),
+                &json!({}),
+                Some(&verifier),
+            )
+            .await;
+        assert_eq!(approved.status(), StatusCode::OK);
+        app.documents.hold.store(false, Ordering::SeqCst);
+        app.documents.release.notify_one();
+    };
+    let (uploaded, ()) = tokio::join!(upload, decide);
+    let uploaded = uploaded.expect("upload");
+    assert_problem(uploaded, StatusCode::CONFLICT, "already_decided").await;
+    let documents: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credential_documents d JOIN credentials c ON c.id = d.credential_id
+         WHERE c.nurse_id = $1",
+    )
+    .bind(nurse_id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("count");
+    assert_eq!(
+        documents, 0,
+        "the approved credential kept what it was approved with"
+    );
+}
