@@ -5,10 +5,11 @@
 -- `scripts/bench.sh scale` runs it with psql after its set-up; tests/oracle_smoke.rs runs
 -- it with sqlx. Floats print in their shortest exact form (PostgreSQL 12+).
 SELECT line FROM (
-  SELECT 1 AS k, concat_ws(E'\t', 'N', id, ST_Y(home::geometry), ST_X(home::geometry),
-                           max_distance_km, available, suspended_at IS NOT NULL,
-                           coalesce(live_location_at > now() - interval '15 minutes', false)) AS line
-  FROM users WHERE role = 'nurse' AND home IS NOT NULL
+  SELECT 1 AS k, concat_ws(E'\t', 'N', u.id, ST_Y(p.home::geometry), ST_X(p.home::geometry),
+                           p.max_distance_km, p.available, u.suspended_at IS NOT NULL,
+                           coalesce(p.live_location_at > now() - interval '15 minutes', false)) AS line
+  FROM users u JOIN nurse_profiles p ON p.nurse_id = u.id
+  WHERE u.role = 'nurse' AND p.home IS NOT NULL
   UNION ALL
   SELECT 2, concat_ws(E'\t', 'C', nurse_id, kind, coalesce(issuing_state, '-'), multistate, expires_on)
   FROM credentials WHERE status = 'approved'

@@ -54,16 +54,23 @@ async fn seed(pool: &PgPool) -> (Vec<Uuid>, Uuid) {
     .await
     .expect("nurse draws");
     sqlx::query(
-        "INSERT INTO users (id, role, phone, name, home, max_distance_km, available)
-         SELECT id, 'nurse', '+1' || lpad((9000000000 + n + floor(random() * 1000) * 1000000)::text, 10, '0'), 'Oracle nurse ' || n,
-                ST_SetSRID(ST_MakePoint(-122.20 + (random() * 2 - 1) * 0.3,
-                                        37.70 + (random() * 2 - 1) * 0.3), 4326)::geography,
-                10 + floor(random() * 41), NOT unavailable
+        "INSERT INTO users (id, role, phone, name)
+         SELECT id, 'nurse', '+1' || lpad((9000000000 + n + floor(random() * 1000) * 1000000)::text, 10, '0'), 'Oracle nurse ' || n
          FROM oracle_nurses",
     )
     .execute(&mut *tx)
     .await
     .expect("nurses");
+    sqlx::query(
+        "INSERT INTO nurse_profiles (nurse_id, home, max_distance_km, available)
+         SELECT id, ST_SetSRID(ST_MakePoint(-122.20 + (random() * 2 - 1) * 0.3,
+                                            37.70 + (random() * 2 - 1) * 0.3), 4326)::geography,
+                10 + floor(random() * 41), NOT unavailable
+         FROM oracle_nurses ORDER BY n",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("nurses' homes");
     sqlx::query(
         "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, multistate, expires_on,
                                   status, checked_at)

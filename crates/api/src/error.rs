@@ -230,6 +230,12 @@ impl From<AuthError> for ApiError {
                 "unknown_facility",
                 "a facility in facility_ids does not exist",
             ),
+            AuthError::NotFound => Self::not_found(),
+            AuthError::InvalidProfile(why) => Self::unprocessable("invalid_profile", why),
+            AuthError::ReasonRequired => Self::unprocessable(
+                "reason_required",
+                "a reason of 1 to 1000 characters is required",
+            ),
             AuthError::Database(e) => e.into(),
             AuthError::Internal(cause) => Self::internal(cause),
         }
@@ -244,7 +250,6 @@ impl From<VerificationError> for ApiError {
             VerificationError::InvalidCredential(why) => {
                 Self::unprocessable("invalid_credential", why)
             }
-            VerificationError::InvalidProfile(why) => Self::unprocessable("invalid_profile", why),
             VerificationError::InvalidIdentity(why) => Self::unprocessable("invalid_identity", why),
             VerificationError::LicenceInUse => Self::new(
                 S::CONFLICT,
@@ -306,6 +311,10 @@ impl From<MatchingError> for ApiError {
         match error {
             MatchingError::NotFound => Self::not_found(),
             MatchingError::Invalid(why) => Self::unprocessable("invalid_request", why),
+            MatchingError::InvalidTerms(why) => {
+                Self::unprocessable("invalid_request", why.to_string())
+            }
+            MatchingError::InvalidProfile(why) => Self::unprocessable("invalid_profile", why),
             MatchingError::ShiftTaken => Self::new(
                 S::CONFLICT,
                 "shift_taken",
@@ -338,7 +347,27 @@ impl From<MatchingError> for ApiError {
             } => Self::new(S::FORBIDDEN, "outside_geofence", e.to_string())
                 .with("distance_m", distance_m.round())
                 .with("geofence_m", geofence_m),
-            MatchingError::Conflict(code, detail) => Self::new(S::CONFLICT, code, detail),
+            e @ MatchingError::NotReleasable => {
+                Self::new(S::CONFLICT, "not_releasable", e.to_string())
+            }
+            e @ MatchingError::BookingNotActive => {
+                Self::new(S::CONFLICT, "booking_not_active", e.to_string())
+            }
+            e @ MatchingError::NotCheckable(..) => {
+                Self::new(S::CONFLICT, "not_checkable", e.to_string())
+            }
+            e @ MatchingError::OutsideCheckInWindow => {
+                Self::new(S::CONFLICT, "outside_check_in_window", e.to_string())
+            }
+            e @ MatchingError::OutsideCheckOutWindow => {
+                Self::new(S::CONFLICT, "outside_check_out_window", e.to_string())
+            }
+            e @ MatchingError::ShiftNotEditable(_) => {
+                Self::new(S::CONFLICT, "shift_not_editable", e.to_string())
+            }
+            e @ MatchingError::ShiftNotCancellable(_) => {
+                Self::new(S::CONFLICT, "shift_not_cancellable", e.to_string())
+            }
             MatchingError::ShiftBooked(detail) => Self::new(S::CONFLICT, "shift_booked", detail),
             MatchingError::ReasonRequired => Self::unprocessable(
                 "reason_required",

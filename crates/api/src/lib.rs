@@ -2,17 +2,20 @@
 //! request, call a domain crate, and map the answer; every failure leaves as problem+json.
 
 pub mod app;
+pub mod application;
 pub mod config;
 pub mod error;
 pub mod extract;
 mod idempotency;
 pub mod openapi;
 mod pagination;
+mod rooms;
 mod routes;
 pub mod state;
 pub mod telemetry;
 
 pub use app::{build_router, serve};
+pub use application::Application;
 pub use config::Settings;
 pub use error::ApiError;
 /// The shift-creation body, public only so the fuzz target `problem_mapping` parses a real

@@ -1,25 +1,23 @@
 use crate::config::{
     Environment, EventBusKind, IdentityProviderKind, RegistryProvider, Settings, SmsProvider,
 };
+use crate::rooms::{Delivery, NurseStandings, ReleaseIneligibleBookings};
 use anyhow::Context;
-use async_trait::async_trait;
 use secrecy::SecretString;
 use shiftwire_auth::{
-    IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender, Users,
-    WebhookSms, WsTickets,
+    Accounts, IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender,
+    Users, WebhookSms, WsTickets,
 };
-use shiftwire_core::PublishedEvent;
-use shiftwire_matching::{Matching, MatchingError};
+use shiftwire_matching::Matching;
 use shiftwire_notify::{Bus, Hub};
 use shiftwire_verification::{
-    BookingGuard, DocumentStore, ExternalIdentity, FsDocumentStore, HttpRegistry, IdentityVerifier,
+    DocumentStore, ExternalIdentity, FsDocumentStore, HttpRegistry, IdentityVerifier,
     LicenseRegistry, ManualIdentity, TableRegistry, Verification, VerificationConfig,
-    VerificationError, VerificationProviders,
+    VerificationProviders,
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use std::sync::Arc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use uuid::Uuid;
 
 /// Everything a request handler can reach. Cheap to clone: shared parts sit behind `Arc`s.
 #[derive(Clone)]
@@ -30,6 +28,8 @@ pub struct AppState {
     pub login_backoff: shiftwire_auth::LoginBackoff,
     pub refresh: RefreshTokens,
     pub users: Users,
+    /// Nurses' accounts: display names, suspension.
+    pub accounts: Accounts,
     pub passwords: PasswordHasher,
     pub ip_limits: Arc<IpRateLimits>,
     pub trust_forwarded_for: bool,
@@ -51,27 +51,6 @@ pub struct Providers {
     pub registry: Option<Arc<dyn LicenseRegistry>>,
     pub documents: Option<Arc<dyn DocumentStore>>,
     pub identity: Option<Arc<dyn IdentityVerifier>>,
-}
-
-/// Verification's view of the marketplace: a nurse who stops being eligible loses the
-/// bookings she may no longer work, in the transaction that made her ineligible.
-struct MarketplaceBookings(Matching);
-
-#[async_trait]
-impl BookingGuard for MarketplaceBookings {
-    async fn release_ineligible(
-        &self,
-        conn: &mut PgConnection,
-        nurse_id: Uuid,
-    ) -> Result<Vec<PublishedEvent>, VerificationError> {
-        self.0
-            .release_ineligible_in(conn, nurse_id)
-            .await
-            .map_err(|error| match error {
-                MatchingError::Database(e) => VerificationError::Database(e),
-                other => VerificationError::Internal(other.to_string()),
-            })
-    }
 }
 
 fn identity_verifier(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityVerifier>> {
@@ -141,14 +120,21 @@ impl AppState {
             Some(identity) => identity,
             None => identity_verifier(settings)?,
         };
-        let matching = Matching::new(pool.clone(), events.clone(), settings.unfilled_alert);
+        let matching = Matching::new(
+            pool.clone(),
+            events.clone(),
+            Arc::new(NurseStandings),
+            settings.unfilled_alert,
+        );
+        let release_bookings = Arc::new(ReleaseIneligibleBookings(matching.clone()));
+        let accounts = Accounts::new(pool.clone(), events.clone(), release_bookings.clone());
         let verification = Verification::new(
             pool.clone(),
             VerificationProviders {
                 registry,
                 documents,
                 identity,
-                bookings: Arc::new(MarketplaceBookings(matching.clone())),
+                on_ineligible: release_bookings,
                 events: events.clone(),
             },
             VerificationConfig {
@@ -156,11 +142,16 @@ impl AppState {
                 recheck: settings.registry_recheck.clone(),
             },
         );
+        let delivery = Arc::new(Delivery {
+            matching: matching.clone(),
+            verification: verification.clone(),
+            accounts: accounts.clone(),
+        });
         let hub = Hub::start(
             settings.notify.clone(),
             pool.clone(),
-            matching.clone(),
-            verification.clone(),
+            delivery.clone(),
+            delivery,
             &events,
             tasks,
             shutdown,
@@ -184,6 +175,7 @@ impl AppState {
                 events.clone(),
             ),
             users: Users::new(pool.clone()),
+            accounts,
             passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
             ip_limits: Arc::new(IpRateLimits::new(&settings.rate_limits)),
             trust_forwarded_for: settings.trust_forwarded_for,

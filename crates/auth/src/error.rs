@@ -29,6 +29,12 @@ pub enum AuthError {
     EmailTaken,
     #[error("a facility in facility_ids does not exist")]
     UnknownFacility,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidProfile(&'static str),
+    #[error("a reason is required")]
+    ReasonRequired,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error("internal error: {0}")]

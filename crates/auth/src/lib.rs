@@ -1,6 +1,7 @@
 //! Signing in to Shiftwire: SMS one-time codes for nurses, passwords for staff, short-lived
 //! access tokens, rotating refresh-token families, and the abuse limits around them.
 
+pub mod accounts;
 mod error;
 pub mod jwt;
 pub mod login_backoff;
@@ -12,6 +13,7 @@ pub mod sms;
 pub mod tickets;
 pub mod users;
 
+pub use accounts::{Accounts, NurseAccount, display_name, nurse_standing_in};
 pub use error::AuthError;
 pub use jwt::{AccessClaims, JwtKeys};
 pub use login_backoff::{LoginBackoff, LoginBackoffPolicy};

@@ -187,7 +187,7 @@ impl RefreshTokens {
 
 /// Revokes every refresh family of a user inside the caller's transaction (suspension).
 /// `reason` is one of `logout`, `reuse`, `suspension`.
-pub async fn revoke_all_in(
+pub(crate) async fn revoke_all_in(
     tx: &mut Transaction<'_, Postgres>,
     user_id: Uuid,
     reason: &str,

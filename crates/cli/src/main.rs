@@ -3,21 +3,18 @@
 mod seed;
 mod seed_scale;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use shiftwire_api::{
-    AppState, MIGRATOR, Settings, app, config::Environment, state::Providers, telemetry,
+    Settings,
+    application::{Application, Database, connect, connect_and_migrate},
+    config::Environment,
+    state::Providers,
+    telemetry,
 };
 use shiftwire_auth::{PasswordHasher, Users, users::NewStaffUser};
 use shiftwire_core::{Email, Role};
-use sqlx::{
-    PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
-};
-use std::str::FromStr;
-use std::time::Duration;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -94,11 +91,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { no_migrate } => serve(settings, no_migrate).await,
         Command::Migrate => {
-            let pool = connect(&settings).await?;
-            MIGRATOR
-                .run(&pool)
-                .await
-                .context("migrating the database")?;
+            connect_and_migrate(&settings).await?.close().await;
             println!("database is up to date");
             Ok(())
         }
@@ -115,14 +108,14 @@ async fn main() -> anyhow::Result<()> {
             match scale {
                 None => seed::run(&pool, &settings).await,
                 Some(shifts) => {
-                    let (state, _stop) = seed::services(&settings, &pool).await?;
+                    let services = Application::services(&settings, pool.clone()).await?;
                     let scale = seed_scale::Scale {
                         shifts: shifts.max(0),
                         facilities: facilities.unwrap_or((shifts / 100).max(1)),
                         nurses: nurses.unwrap_or(1000),
                         tokens_out,
                     };
-                    seed_scale::run(&pool, &state, scale).await
+                    seed_scale::run(&pool, &services.state, scale).await
                 }
             }
         }
@@ -160,81 +153,16 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Connection settings for every pool: JIT compilation off, because it costs hundreds of
-/// milliseconds on a large plan and Shiftwire's queries are short.
-fn connect_options(settings: &Settings) -> anyhow::Result<PgConnectOptions> {
-    Ok(
-        PgConnectOptions::from_str(settings.database_url.expose_secret())
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?
-            .options([("jit", "off")]),
-    )
-}
-
-fn pool_options(settings: &Settings) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(3))
-}
-
-async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
-    pool_options(settings)
-        .connect_with(connect_options(settings)?)
-        .await
-        .context("connecting to DATABASE_URL")
-}
-
 async fn serve(settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
-    settings.check_serving_secrets()?;
     telemetry::install_metrics();
-    let pool = if no_migrate {
-        // Start even while the database is down; /readyz reports it until it is back.
-        pool_options(&settings).connect_lazy_with(connect_options(&settings)?)
+    let database = if no_migrate {
+        Database::Lazy
     } else {
-        let pool = connect(&settings).await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("migrating the database")?;
-        pool
+        Database::Migrate
     };
-    // Load the phone-number metadata now, not on the first nurse's sign-in.
-    let _ = shiftwire_core::Phone::parse("+14155552671");
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    let state = AppState::new(
-        &settings,
-        pool.clone(),
-        Providers::default(),
-        &tasks,
-        shutdown.clone(),
-    )
-    .await?;
-    let router = app::build_router(state.clone(), &settings);
-    let listener = tokio::net::TcpListener::bind(settings.bind_addr)
-        .await
-        .with_context(|| format!("binding {}", settings.bind_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "Shiftwire is listening");
-
-    app::spawn_background(&state, &settings, &tasks, shutdown.clone());
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    if let Some(addr) = settings.metrics_addr {
-        let metrics = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding METRICS_ADDR {addr}"))?;
-        tracing::info!(addr = %metrics.local_addr()?, "metrics are served without a token");
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            let served = app::serve_metrics(metrics, stop).await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "the metrics listener stopped");
-            }
-        });
-    }
-
-    app::serve(listener, router, shutdown, &settings).await?;
-    tasks.close();
-    tasks.wait().await;
-    pool.close().await;
+    let app = Application::build(settings, database, Providers::default()).await?;
+    tokio::spawn(stop_on_signal(app.shutdown_token()));
+    app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,19 +3,24 @@
 
 use anyhow::Context;
 use secrecy::SecretString;
-use shiftwire_api::{AppState, Settings, state::Providers};
+use shiftwire_api::{AppState, Settings, application::Application};
 use shiftwire_auth::{AuthError, PasswordHasher, Users, users::NewStaffUser};
-use shiftwire_core::{CredentialKind, Email, Phone, Role, UsState, new_id};
-use shiftwire_matching::{HandoffPacket, NewShift};
+use shiftwire_core::{
+    Coordinates, CredentialKind, Email, HourlyRate, Phone, Role, ShiftTerms, ShiftWindow, Unit,
+    UsState,
+};
+use shiftwire_matching::{
+    Facility, HandoffPacket, NewFacility, NewShift, ProfileChange, ShiftFilter,
+};
 use shiftwire_verification::{NewCredential, NewIdentity};
 use sqlx::PgPool;
-use uuid::{Uuid, uuid};
+use std::collections::HashMap;
+use uuid::Uuid;
 
 /// The password of every demo staff account. Demo data is refused in production.
 pub const DEMO_PASSWORD: &str = "shiftwire-demo-2026";
 
 struct DemoFacility {
-    id: Uuid,
     name: &'static str,
     address: &'static str,
     lat: f64,
@@ -27,7 +32,6 @@ struct DemoFacility {
 
 const FACILITIES: [DemoFacility; 2] = [
     DemoFacility {
-        id: uuid!("019ab000-0000-7000-8000-000000000001"),
         name: "Mercy General Hospital",
         address: "4001 J St, Sacramento, CA 95819",
         lat: 38.5703,
@@ -37,7 +41,6 @@ const FACILITIES: [DemoFacility; 2] = [
         scheduler: "scheduler@mercy-general.example",
     },
     DemoFacility {
-        id: uuid!("019ab000-0000-7000-8000-000000000002"),
         name: "Bayview Care Center",
         address: "1500 Evans Ave, San Francisco, CA 94124",
         lat: 37.7402,
@@ -71,28 +74,18 @@ const NURSES: [(&str, &str, &str); 4] = [
     ),
 ];
 
+/// Where the demo nurses live: Oakland.
+const NURSE_HOME: (f64, f64) = (37.80, -122.27);
+
+/// Loads the demo data through the domain crates, as requests would; everything that is
+/// already there is left as it is.
 pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
+    let services = Application::services(settings, pool.clone()).await?;
+    let state = &services.state;
     let users = Users::new(pool.clone());
     let hasher = PasswordHasher::new(settings.password_hash_concurrency)?;
 
-    for f in &FACILITIES {
-        sqlx::query!(
-            "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
-             VALUES ($1, $2, $3, ST_SetSRID(ST_MakePoint($4, $5), 4326)::geography, $6, $7, 200)
-             ON CONFLICT (id) DO NOTHING",
-            f.id,
-            f.name,
-            f.address,
-            f.lon,
-            f.lat,
-            f.timezone,
-            f.state
-        )
-        .execute(pool)
-        .await
-        .context("seeding facilities")?;
-    }
-
+    let facilities = seed_facilities(state).await?;
     let mut staff: Vec<(Role, &str, Vec<Uuid>)> = vec![
         (Role::Admin, "admin@shiftwire.example", vec![]),
         (Role::Verifier, "verifier@shiftwire.example", vec![]),
@@ -100,7 +93,7 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
     staff.extend(
         FACILITIES
             .iter()
-            .map(|f| (Role::Scheduler, f.scheduler, vec![f.id])),
+            .map(|f| (Role::Scheduler, f.scheduler, vec![facilities[f.name].id])),
     );
     for (role, email, facility_ids) in &staff {
         let created = users
@@ -120,65 +113,106 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
         }
     }
 
+    let home = Coordinates::new(NURSE_HOME.0, NURSE_HOME.1)?;
     for (phone, name, _) in NURSES {
         let phone = Phone::parse(phone).map_err(|e| anyhow::anyhow!("{phone}: {e}"))?;
-        sqlx::query!(
-            "INSERT INTO users (id, role, phone, name, home) VALUES ($1, 'nurse', $2, $3,
-                 ST_SetSRID(ST_MakePoint(-122.27, 37.80), 4326)::geography)
-             ON CONFLICT (phone) DO NOTHING",
-            new_id(),
-            phone.as_e164(),
-            name
-        )
-        .execute(pool)
-        .await
-        .context("seeding nurses")?;
+        let (nurse_id, _) = users
+            .nurse_for_phone(&phone)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding a nurse: {e}"))?;
+        let account = state
+            .accounts
+            .nurse(nurse_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if account.name.is_none() {
+            state
+                .accounts
+                .set_name(nurse_id, name)
+                .await
+                .map_err(|e| anyhow::anyhow!("naming a nurse: {e}"))?;
+            let change = ProfileChange {
+                home: Some(Some(home)),
+                ..ProfileChange::default()
+            };
+            state
+                .matching
+                .update_profile(nurse_id, change)
+                .await
+                .map_err(|e| anyhow::anyhow!("a nurse's home: {e}"))?;
+        }
     }
 
-    seed_credentials(pool, settings).await?;
-    seed_shifts(pool, settings).await?;
-    print_sign_ins(settings, &staff);
+    seed_credentials(state, &users).await?;
+    seed_shifts(state, &users, &facilities).await?;
+    print_sign_ins(settings, &staff, &facilities);
     Ok(())
 }
 
-/// The application's services for seeding; their background tasks stop when the guard
-/// is dropped.
-pub async fn services(
-    settings: &Settings,
-    pool: &PgPool,
-) -> anyhow::Result<(AppState, tokio_util::sync::DropGuard)> {
-    let stop = tokio_util::sync::CancellationToken::new();
-    let tasks = tokio_util::task::TaskTracker::new();
-    let state = AppState::new(
-        settings,
-        pool.clone(),
-        Providers::default(),
-        &tasks,
-        stop.clone(),
-    )
-    .await?;
-    Ok((state, stop.drop_guard()))
+/// The demo facilities, created if missing, by name.
+async fn seed_facilities(state: &AppState) -> anyhow::Result<HashMap<&'static str, Facility>> {
+    let existing = state
+        .matching
+        .facilities()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut seeded = HashMap::new();
+    for f in &FACILITIES {
+        let facility = match existing.iter().find(|e| e.name == f.name) {
+            Some(facility) => facility.clone(),
+            None => state
+                .matching
+                .create_facility(NewFacility {
+                    name: f.name.into(),
+                    address: f.address.into(),
+                    location: Coordinates::new(f.lat, f.lon)?,
+                    timezone: f.timezone.into(),
+                    state: UsState::parse(f.state).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    geofence_m: 200,
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding {}: {e}", f.name))?,
+        };
+        seeded.insert(f.name, facility);
+    }
+    Ok(seeded)
+}
+
+/// A staff member's id, by email.
+async fn staff_id(users: &Users, email: &str) -> anyhow::Result<Uuid> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+    Ok(users
+        .staff_login(&email)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_context(|| format!("{} is missing", email.as_str()))?
+        .id)
 }
 
 /// Open shifts at both demo facilities, starting tomorrow, each with its handoff packet.
 /// Amara (verified RN, home in Oakland, 25 km, BLS card still in review) sees Bayview's
 /// Med-Surg shift in nearby search; the ICU one needs BLS and ACLS, Mercy is too far.
-async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let (state, _stop) = services(settings, pool).await?;
+async fn seed_shifts(
+    state: &AppState,
+    users: &Users,
+    facilities: &HashMap<&'static str, Facility>,
+) -> anyhow::Result<()> {
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
     for f in &FACILITIES {
-        let posted = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM shifts WHERE facility_id = $1"#,
-            f.id
-        )
-        .fetch_one(pool)
-        .await?;
-        if posted > 0 {
+        let facility_id = facilities[f.name].id;
+        let any = ShiftFilter {
+            limit: 1,
+            ..ShiftFilter::default()
+        };
+        let posted = state
+            .matching
+            .facility_shifts(&[facility_id], facility_id, &any)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !posted.is_empty() {
             continue;
         }
-        let owner: Uuid = sqlx::query_scalar!("SELECT id FROM users WHERE email = $1", f.scheduler)
-            .fetch_one(pool)
-            .await?;
+        let owner = staff_id(users, f.scheduler).await?;
         for (role, start_hour, unit, certifications) in [
             (CredentialKind::RN, 7, "4 West, Med-Surg", vec![]),
             (
@@ -194,17 +228,19 @@ async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
                 .and_hms_opt(start_hour, 0, 0)
                 .context("demo start time")?
                 .and_utc();
+            let rate = if role == CredentialKind::RN {
+                7200
+            } else {
+                4600
+            };
             let new = NewShift {
-                role,
-                starts_at,
-                ends_at: starts_at + chrono::Duration::hours(12),
-                hourly_rate_cents: if role == CredentialKind::RN {
-                    7200
-                } else {
-                    4600
-                },
-                required_certifications: certifications,
-                unit: unit.into(),
+                terms: ShiftTerms::new(
+                    role,
+                    ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(12))?,
+                    HourlyRate::new(rate)?,
+                    Unit::new(unit)?,
+                    certifications,
+                )?,
                 handoff: HandoffPacket {
                     report_to: format!("Charge nurse, {unit}"),
                     arrival_instructions: format!(
@@ -218,7 +254,7 @@ async fn seed_shifts(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
             };
             state
                 .matching
-                .create_shift(owner, &[f.id], f.id, new)
+                .create_shift(owner, &[facility_id], facility_id, new)
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding a shift: {e}"))?;
         }
@@ -317,18 +353,19 @@ const PLAN: [DemoNurse; 4] = [
 /// Identities and credentials that show each path of verification (see registry/README.md).
 /// Nurses are seeded in order, each fully checked before the next, so the second account
 /// meets Amara's approved licence.
-async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let (state, _stop) = services(settings, pool).await?;
+async fn seed_credentials(state: &AppState, users: &Users) -> anyhow::Result<()> {
     let verification = &state.verification;
-    let verifier: Uuid =
-        sqlx::query_scalar!("SELECT id FROM users WHERE email = 'verifier@shiftwire.example'")
-            .fetch_one(pool)
-            .await?;
+    let verifier = staff_id(users, "verifier@shiftwire.example").await?;
     for nurse in &PLAN {
-        let nurse_id: Uuid =
-            sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1", nurse.phone)
-                .fetch_one(pool)
-                .await?;
+        let phone = Phone::parse(nurse.phone).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (nurse_id, _) = users
+            .nurse_for_phone(&phone)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let on_file = verification
+            .credentials_of(nurse_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some((legal_name, born, id_image, approve)) = nurse.identity
             && verification
                 .current_identity(nurse_id)
@@ -356,14 +393,7 @@ async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<
             }
         }
         for (kind, number, issuing_state, expires_on, document) in nurse.credentials {
-            let on_file = sqlx::query_scalar!(
-                r#"SELECT count(*) AS "n!" FROM credentials WHERE nurse_id = $1 AND kind = $2"#,
-                nurse_id,
-                kind.as_str()
-            )
-            .fetch_one(pool)
-            .await?;
-            if on_file > 0 {
+            if on_file.iter().any(|c| c.kind == *kind) {
                 continue;
             }
             let new = NewCredential {
@@ -396,13 +426,17 @@ async fn seed_credentials(pool: &PgPool, settings: &Settings) -> anyhow::Result<
     Ok(())
 }
 
-fn print_sign_ins(settings: &Settings, staff: &[(Role, &str, Vec<Uuid>)]) {
+fn print_sign_ins(
+    settings: &Settings,
+    staff: &[(Role, &str, Vec<Uuid>)],
+    facilities: &HashMap<&'static str, Facility>,
+) {
     let base = format!("http://{}", settings.bind_addr);
     println!("Demo data is loaded. Sign in as:");
     for (role, email, facility_ids) in staff {
         let at = FACILITIES
             .iter()
-            .filter(|f| facility_ids.contains(&f.id))
+            .filter(|f| facility_ids.contains(&facilities[f.name].id))
             .map(|f| format!(" ({})", f.name))
             .collect::<String>();
         println!("  {:<10} {email}{at}", role.as_str());

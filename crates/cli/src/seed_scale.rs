@@ -87,20 +87,28 @@ pub async fn run(pool: &PgPool, state: &AppState, scale: Scale) -> anyhow::Resul
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO users (id, role, phone, name, home, max_distance_km)
+        "INSERT INTO users (id, role, phone, name)
          SELECT id, 'nurse', '+1' || lpad((9000000000 + n + floor(random() * 1000) * 1000000)::text, 10, '0'),
-                'Bench nurse ' || n,
-                ST_SetSRID(ST_MakePoint($2 + (random() * 2 - 1) * $3, $1 + (random() * 2 - 1) * $3), 4326)::geography,
-                10 + floor(random() * 41)
+                'Bench nurse ' || n
          FROM bench_nurses
          ON CONFLICT (phone) DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("generating nurses")?;
+    sqlx::query(
+        "INSERT INTO nurse_profiles (nurse_id, home, max_distance_km)
+         SELECT b.id,
+                ST_SetSRID(ST_MakePoint($2 + (random() * 2 - 1) * $3, $1 + (random() * 2 - 1) * $3), 4326)::geography,
+                10 + floor(random() * 41)
+         FROM bench_nurses b JOIN users u ON u.id = b.id",
     )
     .bind(CENTRE.0)
     .bind(CENTRE.1)
     .bind(SPREAD_DEG)
     .execute(&mut *tx)
     .await
-    .context("generating nurses")?;
+    .context("generating nurses' homes")?;
     sqlx::query(
         "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, multistate, expires_on,
                                   status, checked_at)
@@ -162,7 +170,7 @@ pub async fn run(pool: &PgPool, state: &AppState, scale: Scale) -> anyhow::Resul
         println!("shifts: {done} of {}", scale.shifts);
     }
     tx.commit().await?;
-    sqlx::query("ANALYZE facilities, shifts, users, credentials")
+    sqlx::query("ANALYZE facilities, shifts, users, nurse_profiles, credentials")
         .execute(pool)
         .await?;
 

@@ -1,6 +1,7 @@
 //! The `shiftwire` binary as operators run it: migrate, seed, create users, serve, stop.
 
 use serde_json::json;
+use shiftwire_test_support::db;
 use sqlx::PgPool;
 use std::{
     process::{Child, Command, Output, Stdio},
@@ -267,25 +268,9 @@ async fn two_serve_processes_share_offers_over_nats(pool: PgPool) {
 
     // A verified RN living next to Mercy General, with a token signed by the dev key
     // both servers use.
-    let nurse = uuid::Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO users (id, role, phone, name, home, max_distance_km)
-         VALUES ($1, 'nurse', '+14155550777', 'Ines Duarte',
-                 ST_SetSRID(ST_MakePoint(-121.45, 38.58), 4326)::geography, 25)",
-    )
-    .bind(nurse)
-    .execute(&pool)
-    .await
-    .expect("nurse");
-    sqlx::query(
-        "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status, checked_at)
-         VALUES ($1, $2, 'RN', 'RN-TWO-NODES', 'CA', '2030-01-31', 'approved', now())",
-    )
-    .bind(uuid::Uuid::now_v7())
-    .bind(nurse)
-    .execute(&pool)
-    .await
-    .expect("licence");
+    let nurse =
+        db::nurse_with_home(&pool, "+14155550777", "Ines Duarte", (38.58, -121.45), 25.0).await;
+    db::approved_credential(&pool, nurse, "RN", "RN-TWO-NODES", Some("CA"), "2030-01-31").await;
     let settings = shiftwire_api::Settings::for_tests();
     let keys = shiftwire_auth::JwtKeys::new(
         &settings.jwt_secret,
@@ -413,27 +398,11 @@ async fn nurses_at_mercy(pool: &PgPool, count: usize) -> Vec<String> {
     );
     let mut tokens = Vec::new();
     for n in 0..count {
-        let nurse = uuid::Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO users (id, role, phone, name, home, max_distance_km)
-             VALUES ($1, 'nurse', $2, 'Crash test nurse',
-                     ST_SetSRID(ST_MakePoint(-121.45, 38.58), 4326)::geography, 25)",
-        )
-        .bind(nurse)
-        .bind(format!("+1415555{:04}", 3000 + n))
-        .execute(pool)
-        .await
-        .expect("nurse");
-        sqlx::query(
-            "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status, checked_at)
-             VALUES ($1, $2, 'RN', $3, 'CA', '2030-01-31', 'approved', now())",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(nurse)
-        .bind(format!("RN-CRASH-{n}"))
-        .execute(pool)
-        .await
-        .expect("licence");
+        let phone = format!("+1415555{:04}", 3000 + n);
+        let nurse =
+            db::nurse_with_home(pool, &phone, "Crash test nurse", (38.58, -121.45), 25.0).await;
+        let number = format!("RN-CRASH-{n}");
+        db::approved_credential(pool, nurse, "RN", &number, Some("CA"), "2030-01-31").await;
         tokens.push(
             keys.issue(nurse, shiftwire_core::Role::Nurse, uuid::Uuid::now_v7(), 0)
                 .expect("token"),

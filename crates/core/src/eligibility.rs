@@ -2,7 +2,7 @@
 //! transaction, by nearby search (whose SQL filters are tested to agree with it) and by
 //! the real-time dispatcher.
 
-use crate::{Coordinates, CredentialKind};
+use crate::{Coordinates, CredentialKind, ShiftTerms};
 use chrono::{DateTime, NaiveDate, Utc};
 use geo::{Distance, Geodesic, Point};
 use serde::Serialize;
@@ -46,12 +46,44 @@ pub struct NurseFacts {
 /// What eligibility needs to know about a shift.
 #[derive(Debug, Clone)]
 pub struct ShiftFacts {
-    pub role: CredentialKind,
+    pub terms: ShiftTerms,
     pub facility_state: String,
     pub facility_location: Coordinates,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub required_certifications: Vec<CredentialKind>,
+}
+
+/// What the rooms that own them say of a nurse's standing: whether her account is
+/// suspended (accounts) and her approved credentials (verification).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standing {
+    pub suspended: bool,
+    /// Approved credentials only.
+    pub credentials: Vec<HeldCredential>,
+}
+
+/// A nurse's eligibility facts with both positions they may be matched from.
+#[derive(Debug, Clone)]
+pub struct NurseRecord {
+    /// `position` is the live location while fresh, else home.
+    pub facts: NurseFacts,
+    pub home: Option<Coordinates>,
+    /// The last live location and when it was reported.
+    pub live: Option<(Coordinates, DateTime<Utc>)>,
+}
+
+impl NurseRecord {
+    /// Where the nurse is matched from at `now`: live if fresh, else home.
+    pub fn position_at(&self, now: DateTime<Utc>) -> Option<Coordinates> {
+        match self.live {
+            Some((live, at)) if now - at <= LIVE_LOCATION_TTL => Some(live),
+            _ => self.home,
+        }
+    }
+
+    /// The record with `facts.position` set for `now`.
+    pub fn positioned(mut self, now: DateTime<Utc>) -> Self {
+        self.facts.position = self.position_at(now);
+        self
+    }
 }
 
 /// The rule that refused a nurse, in the order they are checked.
@@ -88,7 +120,7 @@ impl Ineligible {
 
 /// The last calendar day (UTC) a credential must still be valid on to cover the shift.
 fn last_day(shift: &ShiftFacts) -> NaiveDate {
-    shift.ends_at.date_naive()
+    shift.terms.ends_at().date_naive()
 }
 
 /// Whether `nurse` may take `shift` at `now`.
@@ -123,7 +155,7 @@ pub fn eligible_at_distance(
     if nurse
         .booked
         .iter()
-        .any(|(start, end)| *start < shift.ends_at && shift.starts_at < *end)
+        .any(|(start, end)| shift.terms.window.overlaps(*start, *end))
     {
         return Err(Ineligible::ScheduleConflict);
     }
@@ -171,7 +203,7 @@ fn credentials_cover(
     let of_role: Vec<&HeldCredential> = nurse
         .credentials
         .iter()
-        .filter(|c| c.kind == shift.role && c.expires_on >= today)
+        .filter(|c| c.kind == shift.terms.role && c.expires_on >= today)
         .collect();
     if of_role.is_empty() {
         return Err(Ineligible::Role);
@@ -187,7 +219,7 @@ fn credentials_cover(
     if !in_state.iter().any(|c| c.expires_on >= through) {
         return Err(Ineligible::CertificationExpired);
     }
-    for required in &shift.required_certifications {
+    for required in &shift.terms.required_certifications {
         let held = nurse
             .credentials
             .iter()
@@ -202,6 +234,7 @@ fn credentials_cover(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{HourlyRate, ShiftWindow, Unit};
     use chrono::Duration;
     use proptest::prelude::*;
 
@@ -247,13 +280,21 @@ mod tests {
 
     fn shift() -> ShiftFacts {
         ShiftFacts {
-            role: CredentialKind::RN,
+            terms: ShiftTerms::new(
+                CredentialKind::RN,
+                window(now() + Duration::hours(2), now() + Duration::hours(14)),
+                HourlyRate::new(9000).expect("rate"),
+                Unit::new("ICU").expect("unit"),
+                vec![CredentialKind::BLS],
+            )
+            .expect("terms"),
             facility_state: "CA".into(),
             facility_location: at(37.74, -122.385),
-            starts_at: now() + Duration::hours(2),
-            ends_at: now() + Duration::hours(14),
-            required_certifications: vec![CredentialKind::BLS],
         }
+    }
+
+    fn window(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> ShiftWindow {
+        ShiftWindow::new(starts_at, ends_at).expect("window")
     }
 
     #[test]
@@ -274,7 +315,7 @@ mod tests {
         n.available = false;
         assert_eq!(check(n, shift()), Some(Ineligible::Unavailable));
         let mut s = shift();
-        s.role = CredentialKind::NP;
+        s.terms.role = CredentialKind::NP;
         assert_eq!(check(nurse(), s), Some(Ineligible::Role));
         let mut s = shift();
         s.facility_state = "NV".into();
@@ -289,11 +330,13 @@ mod tests {
             "a multistate licence is valid elsewhere"
         );
         let mut s = shift();
-        s.required_certifications.push(CredentialKind::ACLS);
+        s.terms.required_certifications.push(CredentialKind::ACLS);
         assert_eq!(check(nurse(), s), Some(Ineligible::CertificationExpired));
         let mut s = shift();
-        s.starts_at = "2027-01-31T20:00:00Z".parse().expect("time");
-        s.ends_at = "2027-02-01T04:00:00Z".parse().expect("time");
+        s.terms.window = window(
+            "2027-01-31T20:00:00Z".parse().expect("time"),
+            "2027-02-01T04:00:00Z".parse().expect("time"),
+        );
         assert_eq!(
             check(nurse(), s),
             Some(Ineligible::CertificationExpired),

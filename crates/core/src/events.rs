@@ -183,15 +183,22 @@ pub enum ReleaseReason {
 /// What an opened shift's offer and its eligibility check need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenedShift {
-    pub role: crate::CredentialKind,
     pub facility_name: String,
     pub facility_state: String,
     pub location: crate::Coordinates,
-    pub starts_at: chrono::DateTime<chrono::Utc>,
-    pub ends_at: chrono::DateTime<chrono::Utc>,
-    pub hourly_rate_cents: i32,
-    pub unit: String,
-    pub required_certifications: Vec<crate::CredentialKind>,
+    #[serde(flatten)]
+    pub terms: crate::ShiftTerms,
+}
+
+impl OpenedShift {
+    /// What eligibility needs of it.
+    pub fn facts(&self) -> crate::eligibility::ShiftFacts {
+        crate::eligibility::ShiftFacts {
+            terms: self.terms.clone(),
+            facility_state: self.facility_state.clone(),
+            facility_location: self.location,
+        }
+    }
 }
 
 /// A committed event with its outbox id. Outbox ids are assigned in commit order, so

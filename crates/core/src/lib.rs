@@ -3,6 +3,7 @@
 //! Nothing here performs I/O; every other crate builds on these types.
 
 pub mod credential;
+pub mod delivery;
 pub mod eligibility;
 pub mod email;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod id;
 pub mod phone;
 pub mod role;
 pub mod shift;
+pub mod terms;
 pub mod text;
 pub mod ws;
 
@@ -23,4 +25,5 @@ pub use geo::Coordinates;
 pub use id::new_id;
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, UnknownRole};
-pub use shift::{ShiftAction, ShiftStatus};
+pub use shift::{BookingAction, BookingStatus, ShiftAction, ShiftStatus};
+pub use terms::{HourlyRate, InvalidTerms, ShiftTerms, ShiftWindow, Unit};

@@ -90,6 +90,90 @@ impl FromStr for ShiftStatus {
     }
 }
 
+/// Where a booking stands. `booked → in_progress → completed`; a booked booking may also
+/// be `released` by its nurse or `cancelled` (by the facility, or because its nurse may no
+/// longer work it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Booked,
+    InProgress,
+    Completed,
+    Released,
+    Cancelled,
+}
+
+/// Something that happens to a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingAction {
+    CheckIn,
+    CheckOut,
+    Release,
+    Cancel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} booking cannot be {action:?}")]
+pub struct IllegalBookingTransition {
+    pub from: BookingStatus,
+    pub action: BookingAction,
+}
+
+impl BookingStatus {
+    pub const ALL: [BookingStatus; 5] = [
+        Self::Booked,
+        Self::InProgress,
+        Self::Completed,
+        Self::Released,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Released => "released",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status after `action`, or why it is not allowed.
+    pub fn apply(self, action: BookingAction) -> Result<BookingStatus, IllegalBookingTransition> {
+        use BookingAction as A;
+        use BookingStatus as B;
+        match (self, action) {
+            (B::Booked, A::CheckIn) => Ok(B::InProgress),
+            (B::InProgress, A::CheckOut) => Ok(B::Completed),
+            (B::Booked, A::Release) => Ok(B::Released),
+            (B::Booked, A::Cancel) => Ok(B::Cancelled),
+            (from, action) => Err(IllegalBookingTransition { from, action }),
+        }
+    }
+
+    /// The booking still holds its shift (the nurse is expected, or there).
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Booked | Self::InProgress)
+    }
+}
+
+impl fmt::Display for BookingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BookingStatus {
+    type Err = UnknownShiftStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(UnknownShiftStatus)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +200,24 @@ mod tests {
         assert!(s.apply(ShiftAction::Release).is_err(), "nor released");
         assert_eq!(s.apply(ShiftAction::CheckOut), Ok(ShiftStatus::Completed));
         for status in ShiftStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_of_a_booking() {
+        use BookingAction as A;
+        use BookingStatus as B;
+        assert_eq!(B::Booked.apply(A::CheckIn), Ok(B::InProgress));
+        assert_eq!(B::InProgress.apply(A::CheckOut), Ok(B::Completed));
+        assert_eq!(B::Booked.apply(A::Release), Ok(B::Released));
+        assert_eq!(B::Booked.apply(A::Cancel), Ok(B::Cancelled));
+        for from in [B::InProgress, B::Completed, B::Released, B::Cancelled] {
+            assert!(from.apply(A::Release).is_err(), "{from}");
+            assert!(from.apply(A::Cancel).is_err(), "{from}");
+            assert!(from.apply(A::CheckIn).is_err(), "{from}");
+        }
+        for status in B::ALL {
             assert_eq!(status.as_str().parse(), Ok(status));
         }
     }

@@ -2,8 +2,7 @@
 //! sends. The server and the load generator share these types. The full protocol is in
 //! `api-spec/websocket.md`.
 
-use crate::{Coordinates, CredentialKind};
-use chrono::{DateTime, Utc};
+use crate::{Coordinates, OpenedShift, ShiftTerms};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -64,15 +63,28 @@ pub struct OfferFacility {
 pub struct ShiftOffer {
     pub id: Uuid,
     pub facility: OfferFacility,
-    pub role: CredentialKind,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hourly_rate_cents: i32,
-    pub unit: String,
-    pub required_certifications: Vec<CredentialKind>,
+    #[serde(flatten)]
+    pub terms: ShiftTerms,
     /// Geodesic distance from the nurse's position. Kept last: the server serialises an
     /// offer once and writes each recipient's distance at the end.
     pub distance_km: f64,
+}
+
+impl ShiftOffer {
+    /// The offer of an opened shift to a nurse `distance_km` away (rounded to metres):
+    /// the one place an offer is built, for live frames and resumes alike.
+    pub fn of(shift_id: Uuid, facility_id: Uuid, shift: &OpenedShift, distance_km: f64) -> Self {
+        Self {
+            id: shift_id,
+            facility: OfferFacility {
+                id: facility_id,
+                name: shift.facility_name.clone(),
+                location: shift.location,
+            },
+            terms: shift.terms.clone(),
+            distance_km: (distance_km * 1000.0).round() / 1000.0,
+        }
+    }
 }
 
 /// The nurse who booked, as a facility's schedulers see it.
@@ -246,12 +258,18 @@ mod tests {
                     name: "\"distance_km\":".into(),
                     location: Coordinates::new(1.0, 2.0).expect("coordinates"),
                 },
-                role: CredentialKind::RN,
-                starts_at: DateTime::UNIX_EPOCH,
-                ends_at: DateTime::UNIX_EPOCH,
-                hourly_rate_cents: 1,
-                unit: "ICU".into(),
-                required_certifications: vec![],
+                terms: crate::ShiftTerms::new(
+                    crate::CredentialKind::RN,
+                    crate::ShiftWindow::new(
+                        chrono::DateTime::UNIX_EPOCH,
+                        chrono::DateTime::UNIX_EPOCH + chrono::Duration::hours(8),
+                    )
+                    .expect("window"),
+                    crate::HourlyRate::new(1).expect("rate"),
+                    crate::Unit::new("ICU").expect("unit"),
+                    vec![],
+                )
+                .expect("terms"),
                 distance_km: 1.5,
             },
         };
@@ -261,5 +279,11 @@ mod tests {
             text.starts_with(r#"{"type":"shift.offered","seq":7,"#),
             "{text}"
         );
+        assert!(
+            text.contains(r#""role":"RN","starts_at":"1970-01-01T00:00:00Z","ends_at":"1970-01-01T08:00:00Z","hourly_rate_cents":1,"unit":"ICU","required_certifications":[]"#),
+            "the terms are flat, in their order: {text}"
+        );
+        let back: ServerMessage = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, offer);
     }
 }

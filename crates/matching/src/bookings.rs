@@ -1,6 +1,5 @@
-use crate::{BookedShift, Booking, Facility, Matching, MatchingError, stored};
+use crate::{BookedShift, Booking, Facility, Matching, MatchingError, geo_sql, stored};
 use chrono::{DateTime, Utc};
-use shiftwire_core::Coordinates;
 use uuid::Uuid;
 
 impl Matching {
@@ -40,10 +39,11 @@ impl Matching {
                       b.checked_in_at, b.checked_out_at, b.worked_minutes, b.created_at,
                       b.cancel_reason, b.cancel_detail,
                       s.status AS shift_status, s.role, s.starts_at, s.ends_at,
-                      s.hourly_rate_cents, s.unit, s.handoff, s.handoff_version,
+                      s.hourly_rate_cents, s.unit, s.required_certifications, s.handoff,
+                      s.handoff_version,
                       f.id AS facility_id, f.name AS facility_name, f.address, f.timezone,
                       f.state, f.geofence_m, f.created_at AS facility_created_at,
-                      ST_Y(f.location::geometry) AS "lat!", ST_X(f.location::geometry) AS "lon!"
+                      f.location::geometry AS "location!: geo_sql::Wkb"
                FROM bookings b
                JOIN shifts s ON s.id = b.shift_id
                JOIN facilities f ON f.id = s.facility_id
@@ -68,23 +68,25 @@ impl Matching {
             .map(|r| {
                 Ok(Booking {
                     id: r.id,
-                    status: r.status,
+                    status: stored::parse(&r.status, "booking status")?,
                     nurse_id: r.nurse_id,
                     shift: BookedShift {
                         id: r.shift_id,
-                        status: stored(&r.shift_status, "status")?,
-                        role: stored(&r.role, "role")?,
-                        starts_at: r.starts_at,
-                        ends_at: r.ends_at,
-                        hourly_rate_cents: r.hourly_rate_cents,
-                        unit: r.unit,
+                        status: stored::parse(&r.shift_status, "status")?,
+                        terms: stored::terms(
+                            &r.role,
+                            r.starts_at,
+                            r.ends_at,
+                            r.hourly_rate_cents,
+                            r.unit,
+                            &r.required_certifications,
+                        )?,
                     },
                     facility: Facility {
                         id: r.facility_id,
                         name: r.facility_name,
                         address: r.address,
-                        location: Coordinates::new(r.lat, r.lon)
-                            .map_err(|e| MatchingError::Invalid(e.to_string()))?,
+                        location: geo_sql::from_sql(r.location)?,
                         timezone: r.timezone,
                         state: r.state,
                         geofence_m: r.geofence_m,

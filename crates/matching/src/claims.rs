@@ -1,28 +1,21 @@
+//! A nurse's side of a shift: the claim (first valid claim wins), the release, the
+//! handoff acknowledgement, and check-in and check-out inside the facility's geofence.
+//! Each change asks the shift and booking machines of `shiftwire_core` first, and writes
+//! the state they answer.
+
 use crate::{
-    Booking, CHECK_IN_OPENS_BEFORE, CHECK_OUT_CLOSES_AFTER, Matching, MatchingError, NurseRecord,
-    WORKED_TIME_CAP_AFTER, required_reason, stored,
+    Booking, CHECK_IN_OPENS_BEFORE, CHECK_OUT_CLOSES_AFTER, Matching, MatchingError,
+    WORKED_TIME_CAP_AFTER, geo_sql, required_reason, standing, stored,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use shiftwire_core::{
-    Coordinates, CredentialKind, DomainEvent, ReleaseReason, ShiftStatus,
-    eligibility::{HeldCredential, Ineligible, NurseFacts, ShiftFacts, eligibility},
+    BookingAction, BookingStatus, Coordinates, DomainEvent, ReleaseReason, ShiftAction,
+    ShiftStatus,
+    eligibility::{Ineligible, ShiftFacts, eligibility},
     new_id,
 };
 use sqlx::{PgConnection, postgres::types::PgRange};
-use std::collections::HashMap;
 use uuid::Uuid;
-
-/// What eligibility needs to know about a nurse, read from the database.
-pub(crate) async fn nurse_facts(
-    conn: &mut PgConnection,
-    nurse_id: Uuid,
-) -> Result<NurseFacts, MatchingError> {
-    nurse_records(conn, &[nurse_id])
-        .await?
-        .remove(&nurse_id)
-        .map(|record| record.facts)
-        .ok_or(MatchingError::NotFound)
-}
 
 /// What eligibility needs to know about a shift, read from the database.
 pub(crate) async fn shift_facts_of(
@@ -30,8 +23,8 @@ pub(crate) async fn shift_facts_of(
     shift_id: Uuid,
 ) -> Result<ShiftFacts, MatchingError> {
     let row = sqlx::query!(
-        r#"SELECT role, facility_state, starts_at, ends_at, required_certifications,
-                  ST_Y(location::geometry) AS "lat!", ST_X(location::geometry) AS "lon!"
+        r#"SELECT role, facility_state, starts_at, ends_at, hourly_rate_cents, unit,
+                  required_certifications, location::geometry AS "location!: geo_sql::Wkb"
            FROM shifts WHERE id = $1"#,
         shift_id
     )
@@ -39,92 +32,30 @@ pub(crate) async fn shift_facts_of(
     .await?
     .ok_or(MatchingError::NotFound)?;
     Ok(ShiftFacts {
-        role: stored(&row.role, "role")?,
+        terms: stored::terms(
+            &row.role,
+            row.starts_at,
+            row.ends_at,
+            row.hourly_rate_cents,
+            row.unit,
+            &row.required_certifications,
+        )?,
         facility_state: row.facility_state,
-        facility_location: Coordinates::new(row.lat, row.lon)
-            .map_err(|e| MatchingError::Invalid(e.to_string()))?,
-        starts_at: row.starts_at,
-        ends_at: row.ends_at,
-        required_certifications: row
-            .required_certifications
-            .iter()
-            .map(|c| stored(c, "certification"))
-            .collect::<Result<_, _>>()?,
+        facility_location: geo_sql::from_sql(row.location)?,
     })
 }
 
-/// What eligibility needs to know about each of `nurse_ids` that is a nurse, in three
-/// queries whatever their number. Nurses' positions are live if reported within
-/// [`LIVE_LOCATION_TTL`], else home.
-pub(crate) async fn nurse_records(
-    conn: &mut PgConnection,
-    nurse_ids: &[Uuid],
-) -> Result<HashMap<Uuid, NurseRecord>, MatchingError> {
-    let now = Utc::now();
-    let nurses = sqlx::query!(
-        r#"SELECT id, suspended_at IS NOT NULL AS "suspended!", available, max_distance_km,
-                  ST_Y(home::geometry) AS lat, ST_X(home::geometry) AS lon,
-                  ST_Y(live_location::geometry) AS live_lat,
-                  ST_X(live_location::geometry) AS live_lon, live_location_at
-           FROM users WHERE id = ANY($1) AND role = 'nurse'"#,
-        nurse_ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let point = |lat: Option<f64>, lon: Option<f64>| match (lat, lon) {
-        (Some(lat), Some(lon)) => Coordinates::new(lat, lon).ok(),
-        _ => None,
-    };
-    let mut records: HashMap<Uuid, NurseRecord> = nurses
-        .into_iter()
-        .map(|n| {
-            let home = point(n.lat, n.lon);
-            let live = point(n.live_lat, n.live_lon).zip(n.live_location_at);
-            let record = NurseRecord {
-                facts: NurseFacts {
-                    suspended: n.suspended,
-                    available: n.available,
-                    credentials: Vec::new(),
-                    position: None,
-                    max_distance_km: n.max_distance_km,
-                    booked: Vec::new(),
-                },
-                home,
-                live,
-            };
-            (n.id, record.positioned(now))
-        })
-        .collect();
-    let credentials = sqlx::query!(
-        "SELECT nurse_id, kind, issuing_state, multistate, expires_on FROM credentials
-         WHERE nurse_id = ANY($1) AND status = 'approved'",
-        nurse_ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for c in credentials {
-        if let Some(record) = records.get_mut(&c.nurse_id) {
-            record.facts.credentials.push(HeldCredential {
-                kind: stored::<CredentialKind>(&c.kind, "kind")?,
-                state: c.issuing_state,
-                multistate: c.multistate,
-                expires_on: c.expires_on,
-            });
-        }
-    }
-    let booked = sqlx::query!(
-        r#"SELECT nurse_id, lower(during) AS "start!", upper(during) AS "end!" FROM bookings
-           WHERE nurse_id = ANY($1) AND status IN ('booked', 'in_progress')"#,
-        nurse_ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for b in booked {
-        if let Some(record) = records.get_mut(&b.nurse_id) {
-            record.facts.booked.push((b.start, b.end));
-        }
-    }
-    Ok(records)
+/// A nurse's booking and its shift, locked for a change.
+struct Locked {
+    status: BookingStatus,
+    shift_id: Uuid,
+    shift_status: ShiftStatus,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    facility_id: Uuid,
+    geofence_m: i32,
+    /// From the facility to the point given, if one was.
+    distance_m: Option<f64>,
 }
 
 impl Matching {
@@ -134,70 +65,52 @@ impl Matching {
         // The shift's row lock: a change of its terms (PATCH) waits for this claim or this
         // claim for it, and the booking is built from the row as locked.
         let shift = sqlx::query!(
-            r#"SELECT s.status, s.role, s.starts_at, s.ends_at, s.required_certifications,
-                      s.facility_id, s.facility_state,
-                      ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!"
-               FROM shifts s WHERE s.id = $1
-               FOR UPDATE"#,
+            "SELECT status, facility_id, starts_at > now() AS \"upcoming!\"
+             FROM shifts WHERE id = $1 FOR UPDATE",
             shift_id
         )
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(MatchingError::NotFound)?;
-        let now = Utc::now();
-        let status: ShiftStatus = stored(&shift.status, "status")?;
-        match status {
-            ShiftStatus::Open if shift.starts_at > now => {}
-            ShiftStatus::Booked | ShiftStatus::InProgress | ShiftStatus::Completed => {
+        let status: ShiftStatus = stored::parse(&shift.status, "status")?;
+        let booked = match status.apply(ShiftAction::Claim) {
+            Ok(booked) if shift.upcoming => booked,
+            _ if matches!(
+                status,
+                ShiftStatus::Booked | ShiftStatus::InProgress | ShiftStatus::Completed
+            ) =>
+            {
                 return Err(MatchingError::ShiftTaken);
             }
             _ => return Err(MatchingError::ShiftNotOpen),
-        }
-        let facts = nurse_facts(&mut tx, nurse_id).await?;
-        let shift_facts = ShiftFacts {
-            role: stored(&shift.role, "role")?,
-            facility_state: shift.facility_state,
-            facility_location: Coordinates::new(shift.lat, shift.lon)
-                .map_err(|e| MatchingError::Invalid(e.to_string()))?,
-            starts_at: shift.starts_at,
-            ends_at: shift.ends_at,
-            required_certifications: shift
-                .required_certifications
-                .iter()
-                .map(|c| stored(c, "certification"))
-                .collect::<Result<_, _>>()?,
         };
-        match eligibility(&facts, &shift_facts, now) {
+        // Her standing cannot change until this commits (see `standing`).
+        standing::lock_nurse_shared(&mut tx, nurse_id).await?;
+        let facts = self.nurse_facts(&mut tx, nurse_id).await?;
+        let shift_facts = shift_facts_of(&mut tx, shift_id).await?;
+        match eligibility(&facts, &shift_facts, Utc::now()) {
             Ok(()) => {}
             Err(Ineligible::NotVerified) => return Err(MatchingError::NotVerified),
             Err(Ineligible::ScheduleConflict) => return Err(MatchingError::ScheduleConflict),
             Err(rule) => return Err(MatchingError::NotEligible(rule)),
         }
-        // The race is decided here: of all concurrent claims, one finds the shift open.
-        let won = sqlx::query!(
-            "UPDATE shifts SET status = 'booked', updated_at = now()
-             WHERE id = $1 AND status = 'open' AND starts_at > now()",
-            shift_id
+        sqlx::query!(
+            "UPDATE shifts SET status = $2, updated_at = now() WHERE id = $1",
+            shift_id,
+            booked.as_str()
         )
         .execute(&mut *tx)
         .await?;
-        if won.rows_affected() != 1 {
-            let status = sqlx::query_scalar!("SELECT status FROM shifts WHERE id = $1", shift_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            return Err(if status == "cancelled" || status == "open" {
-                MatchingError::ShiftNotOpen
-            } else {
-                MatchingError::ShiftTaken
-            });
-        }
         let booking_id = new_id();
+        let window = shift_facts.terms.window;
         sqlx::query!(
-            "INSERT INTO bookings (id, shift_id, nurse_id, during) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO bookings (id, shift_id, nurse_id, during, status)
+             VALUES ($1, $2, $3, $4, $5)",
             booking_id,
             shift_id,
             nurse_id,
-            PgRange::from(shift_facts.starts_at..shift_facts.ends_at)
+            PgRange::from(window.starts_at..window.ends_at),
+            BookingStatus::Booked.as_str()
         )
         .execute(&mut *tx)
         .await
@@ -218,6 +131,42 @@ impl Matching {
         self.booking(nurse_id, booking_id).await
     }
 
+    /// Locks `nurse_id`'s booking and its shift; `at` is measured from the facility.
+    async fn lock_booking(
+        conn: &mut PgConnection,
+        nurse_id: Uuid,
+        booking_id: Uuid,
+        at: Option<Coordinates>,
+    ) -> Result<Locked, MatchingError> {
+        let row = sqlx::query!(
+            r#"SELECT b.status, b.shift_id, s.status AS shift_status, s.starts_at, s.ends_at,
+                      s.facility_id, f.geofence_m,
+                      ST_Distance(f.location, ST_SetSRID($3::geometry, 4326)::geography)
+                          AS distance_m
+               FROM bookings b
+               JOIN shifts s ON s.id = b.shift_id
+               JOIN facilities f ON f.id = s.facility_id
+               WHERE b.id = $1 AND b.nurse_id = $2
+               FOR UPDATE OF b, s"#,
+            booking_id,
+            nurse_id,
+            at.map(geo_sql::to_sql) as _
+        )
+        .fetch_optional(conn)
+        .await?
+        .ok_or(MatchingError::NotFound)?;
+        Ok(Locked {
+            status: stored::parse(&row.status, "booking status")?,
+            shift_id: row.shift_id,
+            shift_status: stored::parse(&row.shift_status, "status")?,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            facility_id: row.facility_id,
+            geofence_m: row.geofence_m,
+            distance_m: row.distance_m,
+        })
+    }
+
     /// A nurse gives a booked shift back before it starts; it opens again for others.
     pub async fn release(
         &self,
@@ -227,48 +176,42 @@ impl Matching {
     ) -> Result<Booking, MatchingError> {
         let reason = required_reason(reason)?;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query!(
-            "SELECT b.status, b.shift_id, s.starts_at, s.facility_id
-             FROM bookings b JOIN shifts s ON s.id = b.shift_id
-             WHERE b.id = $1 AND b.nurse_id = $2
-             FOR UPDATE OF b, s",
-            booking_id,
-            nurse_id
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(MatchingError::NotFound)?;
-        if row.status != "booked" || row.starts_at <= Utc::now() {
-            return Err(MatchingError::Conflict(
-                "not_releasable",
-                "only a booked shift that has not started can be released".into(),
-            ));
+        let locked = Self::lock_booking(&mut tx, nurse_id, booking_id, None).await?;
+        let released = locked.status.apply(BookingAction::Release);
+        let reopened = locked.shift_status.apply(ShiftAction::Release);
+        let (Ok(released), Ok(reopened)) = (released, reopened) else {
+            return Err(MatchingError::NotReleasable);
+        };
+        if locked.starts_at <= Utc::now() {
+            return Err(MatchingError::NotReleasable);
         }
         sqlx::query!(
-            "UPDATE bookings SET status = 'released', release_reason = $2, released_at = now()
+            "UPDATE bookings SET status = $2, release_reason = $3, released_at = now()
              WHERE id = $1",
             booking_id,
+            released.as_str(),
             reason
         )
         .execute(&mut *tx)
         .await?;
         sqlx::query!(
-            "UPDATE shifts SET status = 'open', release_count = release_count + 1,
+            "UPDATE shifts SET status = $2, release_count = release_count + 1,
                                updated_at = now()
              WHERE id = $1",
-            row.shift_id
+            locked.shift_id,
+            reopened.as_str()
         )
         .execute(&mut *tx)
         .await?;
         let events = vec![
             DomainEvent::ShiftReleased {
-                shift_id: row.shift_id,
-                facility_id: row.facility_id,
+                shift_id: locked.shift_id,
+                facility_id: locked.facility_id,
                 booking_id,
                 nurse_id,
                 reason: ReleaseReason::NurseReleased,
             },
-            Self::opened_event(&mut tx, row.shift_id).await?,
+            Self::opened_event(&mut tx, locked.shift_id).await?,
         ];
         self.commit(tx, events).await?;
         self.booking(nurse_id, booking_id).await
@@ -281,134 +224,139 @@ impl Matching {
         booking_id: Uuid,
     ) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
-        let acknowledged = sqlx::query!(
+        let locked = Self::lock_booking(&mut tx, nurse_id, booking_id, None).await?;
+        if !locked.status.is_live() {
+            return Err(MatchingError::BookingNotActive);
+        }
+        let version = sqlx::query_scalar!(
             "UPDATE bookings b SET handoff_acknowledged_version = s.handoff_version
              FROM shifts s
-             WHERE b.id = $1 AND b.nurse_id = $2 AND s.id = b.shift_id
-               AND b.status IN ('booked', 'in_progress')
-             RETURNING s.id AS shift_id, s.facility_id, s.handoff_version",
-            booking_id,
-            nurse_id
+             WHERE b.id = $1 AND s.id = b.shift_id
+             RETURNING s.handoff_version",
+            booking_id
         )
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        let Some(acknowledged) = acknowledged else {
-            // Either not theirs (404) or no longer live (409).
-            self.booking(nurse_id, booking_id).await?;
-            return Err(MatchingError::Conflict(
-                "booking_not_active",
-                "this booking is no longer active".into(),
-            ));
-        };
         let event = DomainEvent::HandoffAcknowledged {
-            shift_id: acknowledged.shift_id,
-            facility_id: acknowledged.facility_id,
+            shift_id: locked.shift_id,
+            facility_id: locked.facility_id,
             booking_id,
             nurse_id,
-            version: acknowledged.handoff_version,
+            version,
         };
         self.commit(tx, vec![event]).await?;
         self.booking(nurse_id, booking_id).await
     }
 
-    /// Check-in (`arriving`) or check-out, only inside the facility's geofence.
-    pub async fn check(
+    /// Check-in, from 30 minutes before the start until the end, inside the geofence.
+    pub async fn check_in(
         &self,
         nurse_id: Uuid,
         booking_id: Uuid,
         at: Coordinates,
-        arriving: bool,
     ) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query!(
-            r#"SELECT b.status, b.shift_id, s.starts_at, s.ends_at, s.facility_id, f.geofence_m,
-                      ST_Distance(f.location, ST_SetSRID(ST_MakePoint($3, $4), 4326)::geography)
-                          AS "distance_m!"
-               FROM bookings b
-               JOIN shifts s ON s.id = b.shift_id
-               JOIN facilities f ON f.id = s.facility_id
-               WHERE b.id = $1 AND b.nurse_id = $2
-               FOR UPDATE OF b, s"#,
-            booking_id,
-            nurse_id,
-            at.lon(),
-            at.lat()
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(MatchingError::NotFound)?;
+        let locked = Self::lock_booking(&mut tx, nurse_id, booking_id, Some(at)).await?;
+        let (Ok(in_progress), Ok(started)) = (
+            locked.status.apply(BookingAction::CheckIn),
+            locked.shift_status.apply(ShiftAction::CheckIn),
+        ) else {
+            return Err(MatchingError::NotCheckable(locked.status, "in"));
+        };
         let now = Utc::now();
-        if arriving {
-            if row.status != "booked" {
-                return Err(MatchingError::Conflict(
-                    "not_checkable",
-                    format!("a {} booking cannot check in", row.status),
-                ));
-            }
-            if now < row.starts_at - CHECK_IN_OPENS_BEFORE || now > row.ends_at {
-                return Err(MatchingError::Conflict(
-                    "outside_check_in_window",
-                    "check-in opens 30 minutes before the start and closes at the end".into(),
-                ));
-            }
-        } else if row.status != "in_progress" {
-            return Err(MatchingError::Conflict(
-                "not_checkable",
-                format!("a {} booking cannot check out", row.status),
-            ));
-        } else if now > row.ends_at + CHECK_OUT_CLOSES_AFTER {
-            return Err(MatchingError::Conflict(
-                "outside_check_out_window",
-                "check-out closes 2 hours after the end; ask the facility to record your hours"
-                    .into(),
-            ));
+        if now < locked.starts_at - CHECK_IN_OPENS_BEFORE || now > locked.ends_at {
+            return Err(MatchingError::OutsideCheckInWindow);
         }
-        if row.distance_m > f64::from(row.geofence_m) {
+        locked.inside_geofence()?;
+        sqlx::query!(
+            "UPDATE bookings SET status = $2, checked_in_at = now() WHERE id = $1",
+            booking_id,
+            in_progress.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        self.set_shift_status(&mut tx, locked.shift_id, started)
+            .await?;
+        self.commit(tx, vec![locked.updated(booking_id, nurse_id)])
+            .await?;
+        self.booking(nurse_id, booking_id).await
+    }
+
+    /// Check-out, until 2 hours after the end, inside the geofence. Worked time runs to
+    /// check-out, at most until 30 minutes after the end.
+    pub async fn check_out(
+        &self,
+        nurse_id: Uuid,
+        booking_id: Uuid,
+        at: Coordinates,
+    ) -> Result<Booking, MatchingError> {
+        let mut tx = self.pool.begin().await?;
+        let locked = Self::lock_booking(&mut tx, nurse_id, booking_id, Some(at)).await?;
+        let (Ok(completed), Ok(done)) = (
+            locked.status.apply(BookingAction::CheckOut),
+            locked.shift_status.apply(ShiftAction::CheckOut),
+        ) else {
+            return Err(MatchingError::NotCheckable(locked.status, "out"));
+        };
+        let now = Utc::now();
+        if now > locked.ends_at + CHECK_OUT_CLOSES_AFTER {
+            return Err(MatchingError::OutsideCheckOutWindow);
+        }
+        locked.inside_geofence()?;
+        let counted_until = now.min(locked.ends_at + WORKED_TIME_CAP_AFTER);
+        sqlx::query!(
+            "UPDATE bookings SET status = $2, checked_out_at = $3,
+                 worked_minutes = GREATEST(0, floor(EXTRACT(EPOCH FROM $4 - checked_in_at) / 60))::int
+             WHERE id = $1",
+            booking_id,
+            completed.as_str(),
+            now,
+            counted_until
+        )
+        .execute(&mut *tx)
+        .await?;
+        self.set_shift_status(&mut tx, locked.shift_id, done)
+            .await?;
+        self.commit(tx, vec![locked.updated(booking_id, nurse_id)])
+            .await?;
+        self.booking(nurse_id, booking_id).await
+    }
+
+    async fn set_shift_status(
+        &self,
+        conn: &mut PgConnection,
+        shift_id: Uuid,
+        status: ShiftStatus,
+    ) -> Result<(), MatchingError> {
+        sqlx::query!(
+            "UPDATE shifts SET status = $2, updated_at = now() WHERE id = $1",
+            shift_id,
+            status.as_str()
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Locked {
+    fn inside_geofence(&self) -> Result<(), MatchingError> {
+        let distance_m = self.distance_m.unwrap_or(f64::INFINITY);
+        if distance_m > f64::from(self.geofence_m) {
             return Err(MatchingError::OutsideGeofence {
-                distance_m: row.distance_m,
-                geofence_m: row.geofence_m,
+                distance_m,
+                geofence_m: self.geofence_m,
             });
         }
-        if arriving {
-            sqlx::query!(
-                "UPDATE bookings SET status = 'in_progress', checked_in_at = now() WHERE id = $1",
-                booking_id
-            )
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query!(
-                "UPDATE shifts SET status = 'in_progress', updated_at = now() WHERE id = $1",
-                row.shift_id
-            )
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            // Worked time runs to check-out, at most until 30 minutes after the end.
-            let counted_until = now.min(row.ends_at + WORKED_TIME_CAP_AFTER);
-            sqlx::query!(
-                "UPDATE bookings SET status = 'completed', checked_out_at = $2,
-                     worked_minutes = GREATEST(0, floor(EXTRACT(EPOCH FROM $3 - checked_in_at) / 60))::int
-                 WHERE id = $1",
-                booking_id,
-                now,
-                counted_until
-            )
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query!(
-                "UPDATE shifts SET status = 'completed', updated_at = now() WHERE id = $1",
-                row.shift_id
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        let event = DomainEvent::BookingUpdated {
+        Ok(())
+    }
+
+    fn updated(&self, booking_id: Uuid, nurse_id: Uuid) -> DomainEvent {
+        DomainEvent::BookingUpdated {
             booking_id,
-            shift_id: row.shift_id,
-            facility_id: row.facility_id,
+            shift_id: self.shift_id,
+            facility_id: self.facility_id,
             nurse_id,
-        };
-        self.commit(tx, vec![event]).await?;
-        self.booking(nurse_id, booking_id).await
+        }
     }
 }

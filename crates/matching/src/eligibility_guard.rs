@@ -5,13 +5,12 @@
 //! `booking.updated`. It runs inside the transaction of the cause, so there is never a
 //! moment where the cause is committed and the booking still stands.
 
-use crate::{
-    Matching, MatchingError,
-    claims::{nurse_facts, shift_facts_of},
-    record,
-};
+use crate::{Matching, MatchingError, claims::shift_facts_of, record, standing};
 use chrono::Utc;
-use shiftwire_core::{DomainEvent, PublishedEvent, ReleaseReason, eligibility::keeps_booking};
+use shiftwire_core::{
+    BookingAction, BookingStatus, DomainEvent, PublishedEvent, ReleaseReason, ShiftAction,
+    ShiftStatus, eligibility::keeps_booking,
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -24,13 +23,15 @@ impl Matching {
         conn: &mut PgConnection,
         nurse_id: Uuid,
     ) -> Result<Vec<PublishedEvent>, MatchingError> {
-        let facts = match nurse_facts(&mut *conn, nurse_id).await {
+        // No claim of hers is in flight from here to the caller's commit.
+        standing::lock_nurse(&mut *conn, nurse_id).await?;
+        let facts = match self.nurse_facts(&mut *conn, nurse_id).await {
             Ok(facts) => facts,
             Err(MatchingError::NotFound) => return Ok(Vec::new()),
             Err(error) => return Err(error),
         };
         let bookings = sqlx::query!(
-            r#"SELECT b.id, b.shift_id, s.facility_id
+            r#"SELECT b.id, b.status, b.shift_id, s.status AS shift_status, s.facility_id
                FROM bookings b JOIN shifts s ON s.id = b.shift_id
                WHERE b.nurse_id = $1 AND b.status = 'booked' AND s.starts_at > now()
                ORDER BY s.starts_at
@@ -46,20 +47,32 @@ impl Matching {
             let Err(rule) = keeps_booking(&facts, &shift, now) else {
                 continue;
             };
+            let status: BookingStatus = crate::stored::parse(&booking.status, "booking status")?;
+            let shift_status: ShiftStatus = crate::stored::parse(&booking.shift_status, "status")?;
+            let (Ok(cancelled), Ok(reopened)) = (
+                status.apply(BookingAction::Cancel),
+                shift_status.apply(ShiftAction::Release),
+            ) else {
+                tracing::warn!(booking_id = %booking.id, %status, %shift_status,
+                    "an ineligible nurse's booking is in no state to release");
+                continue;
+            };
             sqlx::query!(
-                "UPDATE bookings SET status = 'cancelled', cancel_reason = 'nurse_ineligible',
-                                     cancel_detail = $2, cancelled_at = now()
+                "UPDATE bookings SET status = $2, cancel_reason = 'nurse_ineligible',
+                                     cancel_detail = $3, cancelled_at = now()
                  WHERE id = $1",
                 booking.id,
+                cancelled.as_str(),
                 rule.as_str()
             )
             .execute(&mut *conn)
             .await?;
             sqlx::query!(
-                "UPDATE shifts SET status = 'open', release_count = release_count + 1,
+                "UPDATE shifts SET status = $2, release_count = release_count + 1,
                                    updated_at = now()
-                 WHERE id = $1 AND status = 'booked'",
-                booking.shift_id
+                 WHERE id = $1",
+                booking.shift_id,
+                reopened.as_str()
             )
             .execute(&mut *conn)
             .await?;

@@ -1,4 +1,4 @@
-use crate::{Facility, Matching, MatchingError, NewFacility};
+use crate::{Facility, Matching, MatchingError, NewFacility, geo_sql};
 use shiftwire_core::new_id;
 
 impl Matching {
@@ -35,13 +35,12 @@ impl Matching {
         let id = new_id();
         let created_at = sqlx::query_scalar!(
             "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
-             VALUES ($1, $2, $3, ST_SetSRID(ST_MakePoint($4, $5), 4326)::geography, $6, $7, $8)
+             VALUES ($1, $2, $3, ST_SetSRID($4::geometry, 4326)::geography, $5, $6, $7)
              RETURNING created_at",
             id,
             name,
             address,
-            new.location.lon(),
-            new.location.lat(),
+            geo_sql::to_sql(new.location) as _,
             new.timezone,
             new.state.as_str(),
             new.geofence_m
@@ -58,5 +57,32 @@ impl Matching {
             geofence_m: new.geofence_m,
             created_at,
         })
+    }
+}
+
+impl Matching {
+    /// Every facility, by name.
+    pub async fn facilities(&self) -> Result<Vec<Facility>, MatchingError> {
+        let rows = sqlx::query!(
+            r#"SELECT id, name, address, location::geometry AS "location!: geo_sql::Wkb",
+                      timezone, state, geofence_m, created_at
+               FROM facilities ORDER BY name, id"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Facility {
+                    id: r.id,
+                    name: r.name,
+                    address: r.address,
+                    location: geo_sql::from_sql(r.location)?,
+                    timezone: r.timezone,
+                    state: r.state,
+                    geofence_m: r.geofence_m,
+                    created_at: r.created_at,
+                })
+            })
+            .collect()
     }
 }

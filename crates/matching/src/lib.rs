@@ -1,23 +1,34 @@
-//! The marketplace: facilities, shifts and their handoff packets, nearby search in
-//! PostGIS, the first-claim-wins race, releases, acknowledgements, geofenced check-in,
-//! and the escalation of shifts nobody took. Every state change writes its event to the
-//! outbox in the same transaction.
+//! The marketplace: facilities, shifts and their handoff packets, where nurses are
+//! matched from, nearby search in PostGIS, the first-claim-wins race, releases,
+//! acknowledgements, geofenced check-in and check-out, the escalation of shifts nobody
+//! took, and the offer log. Every state change writes its event to the outbox in the same
+//! transaction, after the shift and booking state machines of `shiftwire_core` allowed it.
+//!
+//! Owns `facilities`, `shifts`, `bookings`, `nurse_profiles` and `offer_log`. What it needs
+//! of other rooms (a nurse's suspension and approved credentials) comes through
+//! [`Standings`], wired in by `api`.
 
 mod bookings;
 mod claims;
+mod delivery;
 mod eligibility_guard;
 mod escalation;
 mod facilities;
+mod geo_sql;
 mod model;
 mod nearby;
+mod profiles;
 mod shifts;
+mod standing;
 
 pub use model::*;
+pub use profiles::{MAX_DISTANCE_KM, NurseProfile, ProfileChange};
 pub use shifts::ShiftFilter;
+pub use standing::Standings;
 
 use shiftwire_core::{
-    Coordinates, CredentialKind, DomainEvent, EventBus, OpenedShift, PublishedEvent,
-    eligibility::Ineligible,
+    BookingStatus, CredentialKind, DomainEvent, EventBus, InvalidTerms, OpenedShift,
+    PublishedEvent, ShiftStatus, eligibility::Ineligible,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
@@ -31,12 +42,17 @@ pub const CHECK_OUT_CLOSES_AFTER: chrono::Duration = chrono::Duration::hours(2);
 /// it).
 pub const WORKED_TIME_CAP_AFTER: chrono::Duration = chrono::Duration::minutes(30);
 
+/// What the marketplace refuses, and why. `api` chooses the HTTP status and code of each.
 #[derive(Debug, thiserror::Error)]
 pub enum MatchingError {
     #[error("not found")]
     NotFound,
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    InvalidTerms(#[from] InvalidTerms),
+    #[error("{0}")]
+    InvalidProfile(&'static str),
     #[error("the shift was booked by someone else")]
     ShiftTaken,
     #[error("the shift is not open (cancelled or already started)")]
@@ -49,8 +65,24 @@ pub enum MatchingError {
     NotEligible(Ineligible),
     #[error("you are {distance_m:.0} m from the facility; check-in works within {geofence_m} m")]
     OutsideGeofence { distance_m: f64, geofence_m: i32 },
-    #[error("{0}")]
-    Conflict(&'static str, String),
+    /// Only a booked shift that has not started can be released.
+    #[error("only a booked shift that has not started can be released")]
+    NotReleasable,
+    /// The booking was released, cancelled or completed.
+    #[error("this booking is no longer active")]
+    BookingNotActive,
+    /// Check-in of a booking that is not booked, or check-out of one not in progress.
+    #[error("a {0} booking cannot check {1}")]
+    NotCheckable(BookingStatus, &'static str),
+    #[error("check-in opens 30 minutes before the start and closes at the end")]
+    OutsideCheckInWindow,
+    #[error("check-out closes 2 hours after the end; ask the facility to record your hours")]
+    OutsideCheckOutWindow,
+    #[error("a {0} shift cannot be changed")]
+    ShiftNotEditable(ShiftStatus),
+    #[error("a {0} shift cannot be cancelled")]
+    ShiftNotCancellable(ShiftStatus),
+    /// What a booked shift keeps: its role, times and certifications are the booking's.
     #[error("{0}")]
     ShiftBooked(&'static str),
     #[error("a reason is required")]
@@ -66,26 +98,24 @@ pub enum MatchingError {
 pub struct Matching {
     pool: PgPool,
     events: Arc<dyn EventBus>,
+    standings: Arc<dyn Standings>,
     /// How long before its start an open shift counts as at risk and is escalated.
     unfilled_alert: Duration,
 }
 
 impl Matching {
-    pub fn new(pool: PgPool, events: Arc<dyn EventBus>, unfilled_alert: Duration) -> Self {
+    pub fn new(
+        pool: PgPool,
+        events: Arc<dyn EventBus>,
+        standings: Arc<dyn Standings>,
+        unfilled_alert: Duration,
+    ) -> Self {
         Self {
             pool,
             events,
+            standings,
             unfilled_alert,
         }
-    }
-
-    /// Eligibility facts of each of `nurse_ids` that is a nurse (for the real-time index).
-    pub async fn nurse_records(
-        &self,
-        nurse_ids: &[Uuid],
-    ) -> Result<std::collections::HashMap<Uuid, NurseRecord>, MatchingError> {
-        let mut conn = self.pool.acquire().await?;
-        claims::nurse_records(&mut conn, nurse_ids).await
     }
 
     fn alert_minutes(&self) -> i32 {
@@ -105,7 +135,7 @@ impl Matching {
 
     /// The event announcing that `shift_id` is open, with what its offers need.
     async fn opened_event(
-        conn: &mut sqlx::PgConnection,
+        conn: &mut PgConnection,
         shift_id: Uuid,
     ) -> Result<DomainEvent, MatchingError> {
         let (facility_id, shift) = Self::offered_terms(conn, shift_id).await?;
@@ -118,7 +148,7 @@ impl Matching {
 
     /// The event announcing that the terms of open shift `shift_id` changed.
     async fn updated_event(
-        conn: &mut sqlx::PgConnection,
+        conn: &mut PgConnection,
         shift_id: Uuid,
     ) -> Result<DomainEvent, MatchingError> {
         let (facility_id, shift) = Self::offered_terms(&mut *conn, shift_id).await?;
@@ -137,12 +167,12 @@ impl Matching {
 
     /// What an offer of `shift_id` shows, and what its eligibility needs.
     async fn offered_terms(
-        conn: &mut sqlx::PgConnection,
+        conn: &mut PgConnection,
         shift_id: Uuid,
     ) -> Result<(Uuid, Box<OpenedShift>), MatchingError> {
         let row = sqlx::query!(
             r#"SELECT s.facility_id, f.name AS facility_name, s.facility_state, s.role,
-                      ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
+                      s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
                       s.required_certifications
                FROM shifts s JOIN facilities f ON f.id = s.facility_id
@@ -151,24 +181,20 @@ impl Matching {
         )
         .fetch_one(&mut *conn)
         .await?;
-        let required_certifications = row
-            .required_certifications
-            .iter()
-            .map(|k| stored::<CredentialKind>(k, "certification"))
-            .collect::<Result<_, _>>()?;
         Ok((
             row.facility_id,
             Box::new(OpenedShift {
-                role: stored(&row.role, "role")?,
                 facility_name: row.facility_name,
                 facility_state: row.facility_state,
-                location: Coordinates::new(row.lat, row.lon)
-                    .map_err(|_| MatchingError::Invalid("stored location is invalid".into()))?,
-                starts_at: row.starts_at,
-                ends_at: row.ends_at,
-                hourly_rate_cents: row.hourly_rate_cents,
-                unit: row.unit,
-                required_certifications,
+                location: geo_sql::from_sql(row.location)?,
+                terms: stored::terms(
+                    &row.role,
+                    row.starts_at,
+                    row.ends_at,
+                    row.hourly_rate_cents,
+                    row.unit,
+                    &row.required_certifications,
+                )?,
             }),
         ))
     }
@@ -224,8 +250,42 @@ fn required_reason(reason: &str) -> Result<&str, MatchingError> {
     Ok(reason)
 }
 
-fn stored<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, MatchingError> {
-    value
-        .parse()
-        .map_err(|_| MatchingError::Invalid(format!("stored {what} {value:?} is unknown")))
+/// Values as the database holds them, back into the vocabulary of `shiftwire_core`.
+pub(crate) mod stored {
+    use super::MatchingError;
+    use chrono::{DateTime, Utc};
+    use shiftwire_core::{CredentialKind, HourlyRate, ShiftTerms, ShiftWindow, Unit};
+
+    pub(crate) fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, MatchingError> {
+        value
+            .parse()
+            .map_err(|_| MatchingError::Invalid(format!("stored {what} {value:?} is unknown")))
+    }
+
+    pub(crate) fn kinds(values: &[String]) -> Result<Vec<CredentialKind>, MatchingError> {
+        values.iter().map(|k| parse(k, "certification")).collect()
+    }
+
+    /// A shift's terms as stored (they were checked when they were written).
+    pub(crate) fn terms(
+        role: &str,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        hourly_rate_cents: i32,
+        unit: String,
+        required_certifications: &[String],
+    ) -> Result<ShiftTerms, MatchingError> {
+        Ok(ShiftTerms::from_stored(
+            parse(role, "role")?,
+            ShiftWindow::from_stored(starts_at, ends_at),
+            HourlyRate::from_stored(hourly_rate_cents),
+            Unit::from_stored(unit),
+            kinds(required_certifications)?,
+        ))
+    }
+}
+
+/// Certification names as stored: sorted, each once.
+fn certification_names(kinds: &[CredentialKind]) -> Vec<String> {
+    kinds.iter().map(|k| k.as_str().to_owned()).collect()
 }

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shiftwire_core::{Coordinates, CredentialKind, ShiftStatus};
+use shiftwire_core::{
+    BookingStatus, Coordinates, CredentialKind, HourlyRate, ShiftStatus, ShiftTerms, Unit,
+};
 use uuid::Uuid;
 
 /// What a nurse needs on arrival. `report_to` and `arrival_instructions` are required:
@@ -83,25 +85,23 @@ pub struct NewFacility {
     pub geofence_m: i32,
 }
 
+/// A shift to post: its terms (validated; the start must also be in the future when it
+/// is posted) and its handoff packet.
 pub struct NewShift {
-    pub role: CredentialKind,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hourly_rate_cents: i32,
-    pub required_certifications: Vec<CredentialKind>,
-    pub unit: String,
+    pub terms: ShiftTerms,
     pub handoff: HandoffPacket,
 }
 
-/// A scheduler's change to a shift; `None` leaves a field as it is.
+/// A scheduler's change to a shift; `None` leaves a field as it is. The window is checked
+/// with the other half as it stands.
 #[derive(Default)]
 pub struct ShiftPatch {
     pub role: Option<CredentialKind>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
-    pub hourly_rate_cents: Option<i32>,
+    pub hourly_rate_cents: Option<HourlyRate>,
     pub required_certifications: Option<Vec<CredentialKind>>,
-    pub unit: Option<String>,
+    pub unit: Option<Unit>,
     pub handoff: Option<HandoffPacket>,
 }
 
@@ -121,12 +121,8 @@ pub struct Shift {
     pub id: Uuid,
     pub facility_id: Uuid,
     pub owner_id: Uuid,
-    pub role: CredentialKind,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hourly_rate_cents: i32,
-    pub required_certifications: Vec<CredentialKind>,
-    pub unit: String,
+    #[serde(flatten)]
+    pub terms: ShiftTerms,
     pub handoff: HandoffPacket,
     pub handoff_version: i32,
     pub status: ShiftStatus,
@@ -145,12 +141,8 @@ pub struct NearbyShift {
     pub facility_id: Uuid,
     pub facility_name: String,
     pub facility_location: Coordinates,
-    pub role: CredentialKind,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hourly_rate_cents: i32,
-    pub unit: String,
-    pub required_certifications: Vec<CredentialKind>,
+    #[serde(flatten)]
+    pub terms: ShiftTerms,
     /// Geodesic distance (WGS 84) from the search point.
     pub distance_km: f64,
     /// Great-circle distance in metres: the order of results and of the page cursor.
@@ -162,8 +154,7 @@ pub struct NearbyShift {
 #[derive(Debug, Clone, Serialize)]
 pub struct Booking {
     pub id: Uuid,
-    /// `booked`, `in_progress`, `completed`, `released` or `cancelled`.
-    pub status: String,
+    pub status: BookingStatus,
     #[serde(skip)]
     pub nurse_id: Uuid,
     pub shift: BookedShift,
@@ -186,11 +177,8 @@ pub struct Booking {
 pub struct BookedShift {
     pub id: Uuid,
     pub status: ShiftStatus,
-    pub role: CredentialKind,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hourly_rate_cents: i32,
-    pub unit: String,
+    #[serde(flatten)]
+    pub terms: ShiftTerms,
 }
 
 /// Nearby search parameters, already validated.
@@ -204,32 +192,4 @@ pub struct NearbyQuery {
     /// `(order_key, id)` of the last item of the previous page.
     pub after: Option<(f64, Uuid)>,
     pub limit: i64,
-}
-
-/// A nurse's eligibility facts with both positions they may be matched from.
-#[derive(Debug, Clone)]
-pub struct NurseRecord {
-    /// `position` is the live location while fresh, else home.
-    pub facts: shiftwire_core::eligibility::NurseFacts,
-    pub home: Option<Coordinates>,
-    /// The last live location and when it was reported.
-    pub live: Option<(Coordinates, DateTime<Utc>)>,
-}
-
-impl NurseRecord {
-    /// Where the nurse is matched from at `now`: live if fresh, else home.
-    pub fn position_at(&self, now: DateTime<Utc>) -> Option<Coordinates> {
-        match self.live {
-            Some((live, at)) if now - at <= shiftwire_core::eligibility::LIVE_LOCATION_TTL => {
-                Some(live)
-            }
-            _ => self.home,
-        }
-    }
-
-    /// The record with `facts.position` set for `now`.
-    pub fn positioned(mut self, now: DateTime<Utc>) -> Self {
-        self.facts.position = self.position_at(now);
-        self
-    }
 }

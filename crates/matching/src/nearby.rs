@@ -1,6 +1,6 @@
-use crate::{Matching, MatchingError, NearbyQuery, NearbyShift, claims::nurse_facts, stored};
-use chrono::Utc;
-use shiftwire_core::Coordinates;
+use crate::{Matching, MatchingError, NearbyQuery, NearbyShift, geo_sql, stored};
+use chrono::{NaiveDate, Utc};
+use shiftwire_core::{Coordinates, eligibility::HeldCredential};
 use uuid::Uuid;
 
 impl Matching {
@@ -16,7 +16,7 @@ impl Matching {
         query: &NearbyQuery,
     ) -> Result<Vec<NearbyShift>, MatchingError> {
         let mut tx = self.pool.begin().await?;
-        let facts = nurse_facts(&mut tx, nurse_id).await?;
+        let facts = self.nurse_facts(&mut tx, nurse_id).await?;
         let today = Utc::now().date_naive();
         let verified = facts
             .credentials
@@ -44,6 +44,7 @@ impl Matching {
         let radius_m = query.radius_km.min(facts.max_distance_km) * 1000.0;
         let search = Search {
             nurse_id,
+            held: Held::of(&facts.credentials),
             query,
             point,
             matched_from,
@@ -96,34 +97,34 @@ impl Matching {
 
         let facility_ids: Vec<Uuid> = rows.iter().map(|r| r.facility_id).collect();
         let facilities = sqlx::query!(
-            r#"SELECT id, name, ST_Y(location::geometry) AS "lat!", ST_X(location::geometry) AS "lon!"
+            r#"SELECT id, name, location::geometry AS "location!: geo_sql::Wkb"
                FROM facilities WHERE id = ANY($1)"#,
             &facility_ids
         )
         .fetch_all(&self.pool)
         .await?;
+        let facilities: std::collections::HashMap<Uuid, (String, Coordinates)> = facilities
+            .into_iter()
+            .map(|f| Ok((f.id, (f.name, geo_sql::from_sql(f.location)?))))
+            .collect::<Result<_, MatchingError>>()?;
         rows.into_iter()
             .map(|r| {
-                let f = facilities
-                    .iter()
-                    .find(|f| f.id == r.facility_id)
+                let (name, location) = facilities
+                    .get(&r.facility_id)
                     .ok_or(MatchingError::NotFound)?;
                 Ok(NearbyShift {
                     id: r.id,
                     facility_id: r.facility_id,
-                    facility_name: f.name.clone(),
-                    facility_location: Coordinates::new(f.lat, f.lon)
-                        .map_err(|e| MatchingError::Invalid(e.to_string()))?,
-                    role: stored(&r.role, "role")?,
-                    starts_at: r.starts_at,
-                    ends_at: r.ends_at,
-                    hourly_rate_cents: r.hourly_rate_cents,
-                    unit: r.unit,
-                    required_certifications: r
-                        .required_certifications
-                        .iter()
-                        .map(|c| stored(c, "certification"))
-                        .collect::<Result<_, _>>()?,
+                    facility_name: name.clone(),
+                    facility_location: *location,
+                    terms: stored::terms(
+                        &r.role,
+                        r.starts_at,
+                        r.ends_at,
+                        r.hourly_rate_cents,
+                        r.unit,
+                        &r.required_certifications,
+                    )?,
                     distance_km: r.distance_m / 1000.0,
                     order_key: r.d,
                 })
@@ -137,11 +138,35 @@ const TIE_CAP: usize = 1000;
 
 struct Search<'a> {
     nurse_id: Uuid,
+    /// The nurse's approved credentials, as parallel arrays for the query.
+    held: Held,
     query: &'a NearbyQuery,
     point: Coordinates,
     /// Where the nurse is matched from, and how far she reaches from there.
     matched_from: Coordinates,
     reach_m: f64,
+}
+
+/// Approved credentials as columns: the query unnests them.
+struct Held {
+    kinds: Vec<String>,
+    states: Vec<Option<String>>,
+    multistate: Vec<bool>,
+    expires_on: Vec<NaiveDate>,
+}
+
+impl Held {
+    fn of(credentials: &[HeldCredential]) -> Self {
+        Self {
+            kinds: credentials
+                .iter()
+                .map(|c| c.kind.as_str().to_owned())
+                .collect(),
+            states: credentials.iter().map(|c| c.state.clone()).collect(),
+            multistate: credentials.iter().map(|c| c.multistate).collect(),
+            expires_on: credentials.iter().map(|c| c.expires_on).collect(),
+        }
+    }
 }
 
 /// Which distances (great-circle, metres) a read covers.
@@ -182,48 +207,48 @@ impl Search<'_> {
         bounds: Bounds,
         limit: usize,
     ) -> Result<Vec<Row>, MatchingError> {
-        let point = self.point;
+        let point = geo_sql::to_sql(self.point);
+        let matched_from = geo_sql::to_sql(self.matched_from);
         let rows = sqlx::query_as!(
             Row,
-            r#"SELECT s.id, s.facility_id, s.role, s.starts_at, s.ends_at, s.hourly_rate_cents,
+            r#"WITH held AS (
+                   SELECT * FROM unnest($12::text[], $13::text[], $14::bool[], $15::date[])
+                       AS c (kind, issuing_state, multistate, expires_on)
+               )
+               SELECT s.id, s.facility_id, s.role, s.starts_at, s.ends_at, s.hourly_rate_cents,
                       s.unit, s.required_certifications,
-                      s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography AS "d!",
-                      ST_Distance(s.location, ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography)
-                          AS "distance_m!"
+                      s.location <-> ST_SetSRID($2::geometry, 4326)::geography AS "d!",
+                      ST_Distance(s.location, ST_SetSRID($2::geometry, 4326)::geography) AS "distance_m!"
                FROM shifts s
                WHERE s.status = 'open' AND s.starts_at > now()
-                 AND ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)
-                 AND ($5::timestamptz IS NULL OR s.starts_at >= $5)
-                 AND ($6::timestamptz IS NULL OR s.starts_at < $6)
-                 AND ($7::text IS NULL OR s.role = $7)
-                 AND ($8::float8 IS NULL
-                      OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography > $8)
-                 AND ($9::float8 IS NULL
-                      OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography >= $9)
-                 AND ($11::float8 IS NULL
-                      OR s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography <= $11)
-                 AND ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($12, $13), 4326)::geography,
-                                $14::float8 + 0.001)
+                 AND ST_DWithin(s.location, ST_SetSRID($2::geometry, 4326)::geography, $3)
+                 AND ($4::timestamptz IS NULL OR s.starts_at >= $4)
+                 AND ($5::timestamptz IS NULL OR s.starts_at < $5)
+                 AND ($6::text IS NULL OR s.role = $6)
+                 AND ($7::float8 IS NULL OR s.location <-> ST_SetSRID($2::geometry, 4326)::geography > $7)
+                 AND ($8::float8 IS NULL OR s.location <-> ST_SetSRID($2::geometry, 4326)::geography >= $8)
+                 AND ($10::float8 IS NULL OR s.location <-> ST_SetSRID($2::geometry, 4326)::geography <= $10)
+                 AND ST_DWithin(s.location, ST_SetSRID($11::geometry, 4326)::geography,
+                                $16::float8 + 0.001)
                  AND EXISTS (
-                     SELECT 1 FROM credentials c
-                     WHERE c.nurse_id = $1 AND c.status = 'approved' AND c.kind = s.role
+                     SELECT 1 FROM held c
+                     WHERE c.kind = s.role
                        AND (c.multistate OR c.issuing_state = s.facility_state)
                        AND c.expires_on >= (s.ends_at AT TIME ZONE 'UTC')::date)
                  AND NOT EXISTS (
                      SELECT 1 FROM unnest(s.required_certifications) AS required(kind)
                      WHERE NOT EXISTS (
-                         SELECT 1 FROM credentials c
-                         WHERE c.nurse_id = $1 AND c.status = 'approved' AND c.kind = required.kind
+                         SELECT 1 FROM held c
+                         WHERE c.kind = required.kind
                            AND c.expires_on >= (s.ends_at AT TIME ZONE 'UTC')::date))
                  AND NOT EXISTS (
                      SELECT 1 FROM bookings b
                      WHERE b.nurse_id = $1 AND b.status IN ('booked', 'in_progress')
                        AND b.during && tstzrange(s.starts_at, s.ends_at))
-               ORDER BY s.location <-> ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography
-               LIMIT $10"#,
+               ORDER BY s.location <-> ST_SetSRID($2::geometry, 4326)::geography
+               LIMIT $9"#,
             self.nurse_id,
-            point.lon(),
-            point.lat(),
+            point as _,
             bounds.radius_m,
             self.query.from,
             self.query.to,
@@ -232,8 +257,11 @@ impl Search<'_> {
             bounds.from,
             i64::try_from(limit).unwrap_or(i64::MAX),
             bounds.to,
-            self.matched_from.lon(),
-            self.matched_from.lat(),
+            matched_from as _,
+            &self.held.kinds,
+            &self.held.states as &[Option<String>],
+            &self.held.multistate,
+            &self.held.expires_on,
             self.reach_m
         )
         .fetch_all(conn)

@@ -1,9 +1,12 @@
 use crate::{
     HandoffPacket, Matching, MatchingError, NewShift, Shift, ShiftBooking, ShiftPatch,
-    required_reason, stored,
+    certification_names, required_reason, stored,
 };
-use chrono::{DateTime, Duration, Utc};
-use shiftwire_core::{CredentialKind, DomainEvent, ShiftStatus, new_id};
+use chrono::{DateTime, Utc};
+use shiftwire_core::{
+    BookingAction, BookingStatus, DomainEvent, ShiftAction, ShiftStatus, ShiftTerms, ShiftWindow,
+    new_id, terms,
+};
 use shiftwire_outbox::audit::{self, AuditRecord};
 use uuid::Uuid;
 
@@ -22,52 +25,6 @@ fn invalid(why: impl Into<String>) -> MatchingError {
     MatchingError::Invalid(why.into())
 }
 
-/// The shortest shift: a shorter one is a typo, not a shift.
-pub const MIN_SHIFT: Duration = Duration::hours(1);
-
-fn check_window(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<(), MatchingError> {
-    if starts_at <= Utc::now() {
-        return Err(invalid("starts_at must be in the future"));
-    }
-    if ends_at <= starts_at {
-        return Err(invalid("ends_at must be after starts_at"));
-    }
-    if ends_at - starts_at < MIN_SHIFT {
-        return Err(invalid("a shift lasts at least 1 hour"));
-    }
-    if ends_at - starts_at > Duration::hours(24) {
-        return Err(invalid("a shift lasts at most 24 hours"));
-    }
-    Ok(())
-}
-
-fn check_rate(cents: i32) -> Result<(), MatchingError> {
-    if !(1..=100_000).contains(&cents) {
-        return Err(invalid("hourly_rate_cents must be between 1 and 100000"));
-    }
-    Ok(())
-}
-
-fn check_certifications(kinds: &[CredentialKind]) -> Result<Vec<String>, MatchingError> {
-    if kinds.iter().any(|k| k.is_licence()) {
-        return Err(invalid(
-            "required_certifications takes BLS, ACLS or PALS; the licence is the shift's role",
-        ));
-    }
-    let mut names: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
-fn check_unit(unit: &str) -> Result<String, MatchingError> {
-    let unit = unit.trim();
-    if shiftwire_core::text::is_blank(unit) || unit.chars().count() > 100 {
-        return Err(invalid("unit must be 1 to 100 characters"));
-    }
-    Ok(unit.to_owned())
-}
-
 fn handoff_json(handoff: &HandoffPacket) -> Result<serde_json::Value, MatchingError> {
     serde_json::to_value(handoff).map_err(|e| invalid(e.to_string()))
 }
@@ -84,13 +41,8 @@ impl Matching {
         if !scope.contains(&facility_id) {
             return Err(MatchingError::NotFound);
         }
-        if !new.role.is_licence() {
-            return Err(invalid("role must be RN, LPN, CNA or NP"));
-        }
-        check_window(new.starts_at, new.ends_at)?;
-        check_rate(new.hourly_rate_cents)?;
-        let certifications = check_certifications(&new.required_certifications)?;
-        let unit = check_unit(&new.unit)?;
+        let terms = new.terms;
+        ShiftWindow::upcoming(terms.starts_at(), terms.ends_at(), Utc::now())?;
         let handoff = new.handoff.validated().map_err(MatchingError::Invalid)?;
 
         let mut tx = self.pool.begin().await?;
@@ -104,12 +56,12 @@ impl Matching {
             id,
             facility_id,
             owner_id,
-            new.role.as_str(),
-            new.starts_at,
-            new.ends_at,
-            new.hourly_rate_cents,
-            &certifications,
-            unit,
+            terms.role.as_str(),
+            terms.starts_at(),
+            terms.ends_at(),
+            terms.hourly_rate_cents.cents(),
+            &certification_names(&terms.required_certifications),
+            terms.unit.as_str(),
             handoff_json(&handoff)?
         )
         .execute(&mut *tx)
@@ -166,12 +118,10 @@ impl Matching {
                       (s.status = 'open' AND s.starts_at <= now() + make_interval(mins => $8))
                           AS "at_risk!",
                       b.id AS "booking_id?", b.nurse_id AS "booking_nurse_id?",
-                      u.name AS "booking_nurse_name?",
                       b.handoff_acknowledged_version AS "acknowledged_version?"
                FROM shifts s
                LEFT JOIN bookings b ON b.shift_id = s.id
                     AND b.status IN ('booked', 'in_progress', 'completed')
-               LEFT JOIN users u ON u.id = b.nurse_id
                WHERE ($1::uuid IS NULL OR s.id = $1)
                  AND ($2::uuid IS NULL OR s.facility_id = $2)
                  AND ($3::text IS NULL OR s.status = $3)
@@ -198,7 +148,7 @@ impl Matching {
                     (Some(id), Some(nurse_id)) => Some(ShiftBooking {
                         id,
                         nurse_id,
-                        nurse_name: r.booking_nurse_name,
+                        nurse_name: None,
                         handoff_version: r.handoff_version,
                         handoff_acknowledged: r.acknowledged_version == Some(r.handoff_version),
                     }),
@@ -208,20 +158,18 @@ impl Matching {
                     id: r.id,
                     facility_id: r.facility_id,
                     owner_id: r.owner_id,
-                    role: stored(&r.role, "role")?,
-                    starts_at: r.starts_at,
-                    ends_at: r.ends_at,
-                    hourly_rate_cents: r.hourly_rate_cents,
-                    required_certifications: r
-                        .required_certifications
-                        .iter()
-                        .map(|c| stored(c, "certification"))
-                        .collect::<Result<_, _>>()?,
-                    unit: r.unit,
+                    terms: stored::terms(
+                        &r.role,
+                        r.starts_at,
+                        r.ends_at,
+                        r.hourly_rate_cents,
+                        r.unit,
+                        &r.required_certifications,
+                    )?,
                     handoff: serde_json::from_value(r.handoff)
                         .map_err(|e| MatchingError::Invalid(e.to_string()))?,
                     handoff_version: r.handoff_version,
-                    status: stored(&r.status, "status")?,
+                    status: stored::parse(&r.status, "status")?,
                     at_risk: r.at_risk,
                     release_count: r.release_count,
                     cancel_reason: r.cancel_reason,
@@ -259,65 +207,61 @@ impl Matching {
         .await?
         .filter(|s| scope.contains(&s.facility_id))
         .ok_or(MatchingError::NotFound)?;
-        let status: ShiftStatus = stored(&current.status, "status")?;
-        if !matches!(status, ShiftStatus::Open | ShiftStatus::Booked) {
-            return Err(MatchingError::Conflict(
-                "shift_not_editable",
-                format!("a {status} shift cannot be changed"),
-            ));
+        let status: ShiftStatus = stored::parse(&current.status, "status")?;
+        // Only what may still be cancelled may still be changed.
+        if status.apply(ShiftAction::Cancel).is_err() {
+            return Err(MatchingError::ShiftNotEditable(status));
         }
-        let current_role: CredentialKind = stored(&current.role, "role")?;
-        let mut current_certifications: Vec<String> = current.required_certifications.clone();
-        current_certifications.sort();
+        let was = stored::terms(
+            &current.role,
+            current.starts_at,
+            current.ends_at,
+            current.hourly_rate_cents,
+            current.unit.clone(),
+            &current.required_certifications,
+        )?;
         let current_handoff: HandoffPacket = serde_json::from_value(current.handoff.clone())
             .map_err(|e| MatchingError::Invalid(e.to_string()))?;
 
-        let role = patch.role.filter(|r| *r != current_role);
-        if let Some(role) = role
-            && !role.is_licence()
-        {
-            return Err(invalid("role must be RN, LPN, CNA or NP"));
-        }
-        let starts_at = patch.starts_at.unwrap_or(current.starts_at);
-        let ends_at = patch.ends_at.unwrap_or(current.ends_at);
-        let times_change = starts_at != current.starts_at || ends_at != current.ends_at;
+        let role = patch.role.filter(|r| *r != was.role);
+        let window = ShiftWindow::from_stored(
+            patch.starts_at.unwrap_or(was.starts_at()),
+            patch.ends_at.unwrap_or(was.ends_at()),
+        );
+        let times_change = window != was.window;
         let certifications = patch
             .required_certifications
-            .as_deref()
-            .map(check_certifications)
+            .map(terms::certifications)
             .transpose()?
-            .filter(|c| *c != current_certifications);
+            .filter(|c| *c != was.required_certifications);
         let rate = patch
             .hourly_rate_cents
-            .filter(|r| *r != current.hourly_rate_cents);
-        let unit = patch
-            .unit
-            .as_deref()
-            .map(check_unit)
-            .transpose()?
-            .filter(|u| *u != current.unit);
+            .filter(|r| *r != was.hourly_rate_cents);
+        let unit = patch.unit.filter(|u| *u != was.unit);
         let handoff = patch
             .handoff
             .map(|h| h.validated().map_err(MatchingError::Invalid))
             .transpose()?
             .filter(|h| *h != current_handoff);
+        if let Some(role) = role
+            && !role.is_licence()
+        {
+            return Err(shiftwire_core::InvalidTerms::Role.into());
+        }
         if status == ShiftStatus::Booked {
             if role.is_some() || times_change || certifications.is_some() {
                 return Err(MatchingError::ShiftBooked(
                     "the role, times and required certifications of a booked shift are the booking's terms; cancel it and post a new one",
                 ));
             }
-            if rate.is_some_and(|r| r < current.hourly_rate_cents) {
+            if rate.is_some_and(|r| r < was.hourly_rate_cents) {
                 return Err(MatchingError::ShiftBooked(
                     "the rate of a booked shift may only rise",
                 ));
             }
         }
         if times_change {
-            check_window(starts_at, ends_at)?;
-        }
-        if let Some(cents) = rate {
-            check_rate(cents)?;
+            ShiftWindow::upcoming(window.starts_at, window.ends_at, Utc::now())?;
         }
         if role.is_none()
             && !times_change
@@ -329,29 +273,35 @@ impl Matching {
             drop(tx);
             return self.shift(scope, id).await;
         }
+        let terms = ShiftTerms::new(
+            role.unwrap_or(was.role),
+            window,
+            rate.unwrap_or(was.hourly_rate_cents),
+            unit.clone().unwrap_or_else(|| was.unit.clone()),
+            certifications
+                .clone()
+                .unwrap_or_else(|| was.required_certifications.clone()),
+        )?;
         let handoff_json = handoff.as_ref().map(handoff_json).transpose()?;
         // A new handoff, or a new unit on a booked shift, is a new version the nurse must
         // acknowledge.
         let new_version = handoff.is_some() || (status == ShiftStatus::Booked && unit.is_some());
         let updated = sqlx::query!(
             "UPDATE shifts SET
-                 role = COALESCE($2, role),
-                 starts_at = $3, ends_at = $4,
-                 hourly_rate_cents = COALESCE($5, hourly_rate_cents),
-                 required_certifications = COALESCE($6, required_certifications),
-                 unit = COALESCE($7, unit),
+                 role = $2, starts_at = $3, ends_at = $4, hourly_rate_cents = $5,
+                 required_certifications = $6, unit = $7,
                  handoff = COALESCE($8, handoff),
                  handoff_version = handoff_version + CASE WHEN $9 THEN 1 ELSE 0 END,
                  updated_at = now()
              WHERE id = $1
              RETURNING handoff_version",
             id,
-            role.map(CredentialKind::as_str),
-            starts_at,
-            ends_at,
-            rate,
-            certifications.as_deref(),
-            unit,
+            terms.role.as_str(),
+            terms.starts_at(),
+            terms.ends_at(),
+            terms.hourly_rate_cents.cents(),
+            &certification_names(&terms.required_certifications),
+            terms.unit.as_str(),
             handoff_json,
             new_version
         )
@@ -363,40 +313,48 @@ impl Matching {
             before.insert(field.into(), old);
             after.insert(field.into(), new);
         };
-        if let Some(role) = role {
-            changed("role", current_role.as_str().into(), role.as_str().into());
+        if role.is_some() {
+            changed(
+                "role",
+                serde_json::json!(was.role),
+                serde_json::json!(terms.role),
+            );
         }
         if times_change {
             changed(
                 "starts_at",
-                serde_json::json!(current.starts_at),
-                serde_json::json!(starts_at),
+                serde_json::json!(was.starts_at()),
+                serde_json::json!(terms.starts_at()),
             );
             changed(
                 "ends_at",
-                serde_json::json!(current.ends_at),
-                serde_json::json!(ends_at),
+                serde_json::json!(was.ends_at()),
+                serde_json::json!(terms.ends_at()),
             );
         }
-        if let Some(rate) = rate {
+        if rate.is_some() {
             changed(
                 "hourly_rate_cents",
-                current.hourly_rate_cents.into(),
-                rate.into(),
+                serde_json::json!(was.hourly_rate_cents),
+                serde_json::json!(terms.hourly_rate_cents),
             );
         }
-        if let Some(certifications) = &certifications {
+        if certifications.is_some() {
             changed(
                 "required_certifications",
-                serde_json::json!(current_certifications),
-                serde_json::json!(certifications),
+                serde_json::json!(was.required_certifications),
+                serde_json::json!(terms.required_certifications),
             );
         }
-        if let Some(unit) = &unit {
-            changed("unit", current.unit.clone().into(), unit.clone().into());
+        if unit.is_some() {
+            changed(
+                "unit",
+                serde_json::json!(was.unit),
+                serde_json::json!(terms.unit),
+            );
         }
-        if let Some(json) = &handoff_json {
-            changed("handoff", current.handoff.clone(), json.clone());
+        if let Some(new) = &handoff_json {
+            changed("handoff", current.handoff.clone(), new.clone());
         }
         audit::record(
             &mut tx,
@@ -414,8 +372,9 @@ impl Matching {
         match status {
             ShiftStatus::Booked => {
                 let booking = sqlx::query!(
-                    "SELECT id, nurse_id FROM bookings WHERE shift_id = $1 AND status = 'booked'",
-                    id
+                    "SELECT id, nurse_id FROM bookings WHERE shift_id = $1 AND status = $2",
+                    id,
+                    BookingStatus::Booked.as_str()
                 )
                 .fetch_one(&mut *tx)
                 .await?;
@@ -438,12 +397,7 @@ impl Matching {
             }
             _ => {
                 // What an offer shows changed (the handoff is not in offers).
-                let offered_terms = role.is_some()
-                    || times_change
-                    || rate.is_some()
-                    || certifications.is_some()
-                    || unit.is_some();
-                if offered_terms {
+                if terms != was {
                     events.push(Self::updated_event(&mut tx, id).await?);
                 }
             }
@@ -461,33 +415,55 @@ impl Matching {
         reason: &str,
     ) -> Result<Shift, MatchingError> {
         let reason = required_reason(reason)?;
-        let current = self.shift(scope, id).await?;
         let mut tx = self.pool.begin().await?;
-        let cancelled = sqlx::query!(
-            "UPDATE shifts SET status = 'cancelled', cancel_reason = $2, updated_at = now()
-             WHERE id = $1 AND status IN ('open', 'booked')
-             RETURNING facility_id",
+        let current = sqlx::query!(
+            "SELECT facility_id, status FROM shifts WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .filter(|s| scope.contains(&s.facility_id))
+        .ok_or(MatchingError::NotFound)?;
+        let status: ShiftStatus = stored::parse(&current.status, "status")?;
+        let cancelled = status
+            .apply(ShiftAction::Cancel)
+            .map_err(|_| MatchingError::ShiftNotCancellable(status))?;
+        sqlx::query!(
+            "UPDATE shifts SET status = $2, cancel_reason = $3, updated_at = now() WHERE id = $1",
             id,
+            cancelled.as_str(),
             reason
+        )
+        .execute(&mut *tx)
+        .await?;
+        let booking = sqlx::query!(
+            "SELECT id, nurse_id, status FROM bookings WHERE shift_id = $1 AND status = $2
+             FOR UPDATE",
+            id,
+            BookingStatus::Booked.as_str()
         )
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(cancelled) = cancelled else {
-            return Err(MatchingError::Conflict(
-                "shift_not_cancellable",
-                format!("a {} shift cannot be cancelled", current.status),
-            ));
+        let nurse_id = match booking {
+            Some(booking) => {
+                let status: BookingStatus = stored::parse(&booking.status, "booking status")?;
+                let cancelled = status
+                    .apply(BookingAction::Cancel)
+                    .map_err(|_| MatchingError::ShiftNotCancellable(ShiftStatus::Booked))?;
+                sqlx::query!(
+                    "UPDATE bookings SET status = $2, cancel_reason = 'facility_cancelled',
+                                         cancel_detail = $3, cancelled_at = now()
+                     WHERE id = $1",
+                    booking.id,
+                    cancelled.as_str(),
+                    reason
+                )
+                .execute(&mut *tx)
+                .await?;
+                Some(booking.nurse_id)
+            }
+            None => None,
         };
-        let nurse_id = sqlx::query_scalar!(
-            "UPDATE bookings SET status = 'cancelled', cancel_reason = 'facility_cancelled',
-                                 cancel_detail = $2, cancelled_at = now()
-             WHERE shift_id = $1 AND status = 'booked'
-             RETURNING nurse_id",
-            id,
-            reason
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
         audit::record(
             &mut tx,
             AuditRecord {
@@ -496,13 +472,13 @@ impl Matching {
                 subject_type: "shift",
                 subject_id: id,
                 reason: Some(reason),
-                details: serde_json::json!({ "status": current.status, "nurse_id": nurse_id }),
+                details: serde_json::json!({ "status": status, "nurse_id": nurse_id }),
             },
         )
         .await?;
         let event = DomainEvent::ShiftCancelled {
             shift_id: id,
-            facility_id: cancelled.facility_id,
+            facility_id: current.facility_id,
             nurse_id,
         };
         self.commit(tx, vec![event]).await?;

@@ -4,12 +4,12 @@
 //! still arrives. It also registers connections, between events, in batches.
 
 use crate::hub::{ConnId, Frame, Hub, HubState, Registration};
-use crate::writers::OfferRecord;
 use chrono::Utc;
 use shiftwire_core::{
-    DomainEvent, OpenedShift, PublishedEvent, Role,
-    eligibility::{ShiftFacts, eligibility, eligible_at_distance},
-    ws::{BookedBy, OfferFacility, ServerMessage, ShiftOffer, WithdrawReason, close},
+    DomainEvent, OpenedShift, PublishedEvent, ReleaseReason, Role,
+    delivery::OfferRecord,
+    eligibility::{eligibility, eligible_at_distance},
+    ws::{BookedBy, ServerMessage, ShiftOffer, WithdrawReason, close},
 };
 use shiftwire_outbox::Stored;
 use std::{collections::HashMap, time::Duration};
@@ -47,21 +47,7 @@ impl OfferTemplate {
         facility_id: Uuid,
         shift: &OpenedShift,
     ) -> Self {
-        let offer = ShiftOffer {
-            id: shift_id,
-            facility: OfferFacility {
-                id: facility_id,
-                name: shift.facility_name.clone(),
-                location: shift.location,
-            },
-            role: shift.role,
-            starts_at: shift.starts_at,
-            ends_at: shift.ends_at,
-            hourly_rate_cents: shift.hourly_rate_cents,
-            unit: shift.unit.clone(),
-            required_certifications: shift.required_certifications.clone(),
-            distance_km: 0.0,
-        };
+        let offer = ShiftOffer::of(shift_id, facility_id, shift, 0.0);
         let message = match kind {
             OfferFrame::Offered => ServerMessage::ShiftOffered { seq, shift: offer },
             OfferFrame::Updated => ServerMessage::ShiftUpdated { seq, shift: offer },
@@ -84,17 +70,6 @@ impl OfferTemplate {
         let _ = write!(text, "{}", (distance_km * 1000.0).round() / 1000.0);
         text.push_str("}}");
         Frame::new(text)
-    }
-}
-
-pub(crate) fn shift_facts(shift: &OpenedShift) -> ShiftFacts {
-    ShiftFacts {
-        role: shift.role,
-        facility_state: shift.facility_state.clone(),
-        facility_location: shift.location,
-        starts_at: shift.starts_at,
-        ends_at: shift.ends_at,
-        required_certifications: shift.required_certifications.clone(),
     }
 }
 
@@ -215,7 +190,7 @@ impl Dispatcher {
         }
     }
 
-    async fn register(&mut self, batch: Vec<Registration>) {
+    pub(crate) async fn register(&mut self, batch: Vec<Registration>) {
         let nurses: Vec<Uuid> = batch
             .iter()
             .filter(|r| r.principal.role == Role::Nurse)
@@ -224,11 +199,11 @@ impl Dispatcher {
         let mut records = if nurses.is_empty() {
             HashMap::new()
         } else {
-            match self.hub.inner.matching.nurse_records(&nurses).await {
+            match self.hub.inner.source.nurse_records(&nurses).await {
                 Ok(records) => records,
                 Err(error) => {
                     // Dropping the replies refuses the connections; clients retry.
-                    tracing::warn!(%error, "cannot load nurses for new connections");
+                    tracing::warn!(error = %format!("{error:#}"), "cannot load nurses for new connections");
                     return;
                 }
             }
@@ -257,7 +232,9 @@ impl Dispatcher {
         }
     }
 
-    async fn dispatch(&mut self, published: PublishedEvent) {
+    /// Turns one event into frames, by family. Each family reads what it needs before
+    /// taking the hub's lock, and moves the cursor to `seq` under it.
+    pub(crate) async fn dispatch(&mut self, published: PublishedEvent) {
         let started = std::time::Instant::now();
         let PublishedEvent { seq, event } = published;
         let topic = event.topic();
@@ -266,58 +243,21 @@ impl Dispatcher {
                 shift_id,
                 facility_id,
                 shift,
-            } => {
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                let offers = offer(&mut state, seq, shift_id, facility_id, &shift);
-                drop(state);
-                for record in offers {
-                    self.hub.inner.offer_log.record(record);
-                }
-            }
+            } => self.on_opened(seq, shift_id, facility_id, &shift),
             DomainEvent::ShiftUpdated {
                 shift_id,
                 facility_id,
                 shift,
                 opened_seq,
-            } => {
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                let offers =
-                    update_offers(&mut state, seq, opened_seq, shift_id, facility_id, &shift);
-                drop(state);
-                for record in offers {
-                    self.hub.inner.offer_log.record(record);
-                }
-            }
+            } => self.on_terms_changed(seq, opened_seq, shift_id, facility_id, &shift),
             DomainEvent::ShiftBooked {
                 shift_id,
                 facility_id,
                 booking_id,
                 nurse_id,
             } => {
-                let name = self.scheduler_view_name(facility_id, nurse_id).await;
-                let nurse_here = self.refresh_nurse(nurse_id).await;
-                let booking = self
-                    .booking_frame(nurse_here, seq, nurse_id, booking_id)
+                self.on_booked(seq, shift_id, facility_id, booking_id, nurse_id)
                     .await;
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                state.withdraw(shift_id, seq, WithdrawReason::Booked, Some(nurse_id));
-                if let Some(frame) = booking {
-                    state.deliver_to_user(nurse_id, &frame);
-                }
-                state.deliver_to_facility(
-                    facility_id,
-                    &Frame::of(&ServerMessage::ShiftBooked {
-                        seq,
-                        shift_id,
-                        facility_id,
-                        booking_id,
-                        nurse: BookedBy { id: nurse_id, name },
-                    }),
-                );
-                recheck_offers(&mut state, nurse_id, seq);
             }
             DomainEvent::ShiftReleased {
                 shift_id,
@@ -326,48 +266,12 @@ impl Dispatcher {
                 nurse_id,
                 reason,
             } => {
-                let nurse_here = self.refresh_nurse(nurse_id).await;
-                let booking = self
-                    .booking_frame(nurse_here, seq, nurse_id, booking_id)
+                self.on_released(seq, shift_id, facility_id, booking_id, nurse_id, reason)
                     .await;
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                if let Some(frame) = booking {
-                    state.deliver_to_user(nurse_id, &frame);
-                }
-                state.deliver_to_facility(
-                    facility_id,
-                    &Frame::of(&ServerMessage::ShiftReleased {
-                        seq,
-                        shift_id,
-                        facility_id,
-                        booking_id,
-                        nurse_id,
-                        reason,
-                    }),
-                );
             }
             DomainEvent::ShiftCancelled {
                 shift_id, nurse_id, ..
-            } => {
-                let booking = match nurse_id {
-                    Some(nurse_id) => {
-                        let here = self.refresh_nurse(nurse_id).await;
-                        let booking_id = self.booking_of_shift(here, nurse_id, shift_id).await;
-                        match booking_id {
-                            Some(id) => self.booking_frame(here, seq, nurse_id, id).await,
-                            None => None,
-                        }
-                    }
-                    None => None,
-                };
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                state.withdraw(shift_id, seq, WithdrawReason::Cancelled, None);
-                if let (Some(nurse_id), Some(frame)) = (nurse_id, booking) {
-                    state.deliver_to_user(nurse_id, &frame);
-                }
-            }
+            } => self.on_cancelled(seq, shift_id, nurse_id).await,
             DomainEvent::HandoffUpdated {
                 booking_id,
                 nurse_id,
@@ -377,117 +281,266 @@ impl Dispatcher {
                 booking_id,
                 nurse_id,
                 ..
-            } => {
-                let here = self.refresh_nurse(nurse_id).await;
-                let booking = self.booking_frame(here, seq, nurse_id, booking_id).await;
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                if let Some(frame) = booking {
-                    state.deliver_to_user(nurse_id, &frame);
-                }
-            }
+            } => self.on_booking_changed(seq, nurse_id, booking_id).await,
             DomainEvent::HandoffAcknowledged {
                 shift_id,
                 facility_id,
                 booking_id,
                 nurse_id,
                 version,
-            } => {
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                state.deliver_to_facility(
+            } => self.to_facility(
+                seq,
+                facility_id,
+                &ServerMessage::HandoffAcknowledged {
+                    seq,
+                    shift_id,
                     facility_id,
-                    &Frame::of(&ServerMessage::HandoffAcknowledged {
-                        seq,
-                        shift_id,
-                        facility_id,
-                        booking_id,
-                        nurse_id,
-                        version,
-                    }),
-                );
-            }
+                    booking_id,
+                    nurse_id,
+                    version,
+                },
+            ),
             DomainEvent::ShiftUnfilled {
                 shift_id,
                 facility_id,
                 owner_id,
                 offered_count,
                 release_count,
-            } => {
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                state.deliver_to_facility(
+            } => self.to_facility(
+                seq,
+                facility_id,
+                &ServerMessage::ShiftUnfilled {
+                    seq,
+                    shift_id,
                     facility_id,
-                    &Frame::of(&ServerMessage::ShiftUnfilled {
-                        seq,
-                        shift_id,
-                        facility_id,
-                        owner_id,
-                        offered_count,
-                        release_count,
-                    }),
-                );
-            }
+                    owner_id,
+                    offered_count,
+                    release_count,
+                },
+            ),
             DomainEvent::VerificationUpdated {
                 nurse_id,
                 credential_id,
                 ..
-            } => {
-                let here = self.refresh_nurse(nurse_id).await;
-                let frame = if here {
-                    self.credential_frame(seq, credential_id).await
-                } else {
-                    None
-                };
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                if let Some(frame) = frame {
-                    state.deliver_to_user(nurse_id, &frame);
-                }
-                recheck_offers(&mut state, nurse_id, seq);
-            }
+            } => self.on_credential(seq, nurse_id, credential_id).await,
             DomainEvent::IdentityUpdated {
                 nurse_id,
                 identity_id,
                 ..
-            } => {
-                let frame = if self.is_connected(nurse_id) {
-                    self.identity_frame(seq, identity_id).await
-                } else {
-                    None
-                };
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                if let Some(frame) = frame {
-                    state.deliver_to_user(nurse_id, &frame);
-                }
-            }
+            } => self.on_identity(seq, nurse_id, identity_id).await,
             DomainEvent::ProfileUpdated { nurse_id } => {
                 self.refresh_nurse(nurse_id).await;
                 let mut state = self.hub.state();
                 state.cursor = seq;
                 recheck_offers(&mut state, nurse_id, seq);
             }
-            DomainEvent::UserSuspended { user_id } => {
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                state.close_user(user_id, close::POLICY);
-            }
-            DomainEvent::UserSignedOut { user_id } => {
-                let mut state = self.hub.state();
-                state.cursor = seq;
-                state.close_user(user_id, close::NORMAL);
-            }
-            DomainEvent::UserReinstated { .. } => {
-                self.hub.state().cursor = seq;
-            }
+            DomainEvent::UserSuspended { user_id } => self.close_user(seq, user_id, close::POLICY),
+            DomainEvent::UserSignedOut { user_id } => self.close_user(seq, user_id, close::NORMAL),
+            DomainEvent::UserReinstated { .. } => self.hub.state().cursor = seq,
         }
         metrics::histogram!("ws_dispatch_seconds", "topic" => topic)
             .record(started.elapsed().as_secs_f64());
     }
 
+    // ------------------------------------------------------------ offers
+
+    fn on_opened(&self, seq: i64, shift_id: Uuid, facility_id: Uuid, shift: &OpenedShift) {
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        let offers = offer(&mut state, seq, shift_id, facility_id, shift);
+        drop(state);
+        for record in offers {
+            self.hub.inner.offer_log.record(record);
+        }
+    }
+
+    fn on_terms_changed(
+        &self,
+        seq: i64,
+        opened_seq: i64,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        shift: &OpenedShift,
+    ) {
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        let offers = update_offers(&mut state, seq, opened_seq, shift_id, facility_id, shift);
+        drop(state);
+        for record in offers {
+            self.hub.inner.offer_log.record(record);
+        }
+    }
+
+    // ------------------------------------------------------------ shifts closing and re-opening
+
+    async fn on_booked(
+        &self,
+        seq: i64,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+    ) {
+        let name = self.scheduler_view_name(facility_id, nurse_id).await;
+        let nurse_here = self.refresh_nurse(nurse_id).await;
+        let booking = self
+            .booking_frame(nurse_here, seq, nurse_id, booking_id)
+            .await;
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        state.withdraw(shift_id, seq, WithdrawReason::Booked, Some(nurse_id));
+        if let Some(frame) = booking {
+            state.deliver_to_user(nurse_id, &frame);
+        }
+        state.deliver_to_facility(
+            facility_id,
+            &Frame::of(&ServerMessage::ShiftBooked {
+                seq,
+                shift_id,
+                facility_id,
+                booking_id,
+                nurse: BookedBy { id: nurse_id, name },
+            }),
+        );
+        recheck_offers(&mut state, nurse_id, seq);
+    }
+
+    async fn on_released(
+        &self,
+        seq: i64,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+        reason: ReleaseReason,
+    ) {
+        let nurse_here = self.refresh_nurse(nurse_id).await;
+        let booking = self
+            .booking_frame(nurse_here, seq, nurse_id, booking_id)
+            .await;
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        if let Some(frame) = booking {
+            state.deliver_to_user(nurse_id, &frame);
+        }
+        state.deliver_to_facility(
+            facility_id,
+            &Frame::of(&ServerMessage::ShiftReleased {
+                seq,
+                shift_id,
+                facility_id,
+                booking_id,
+                nurse_id,
+                reason,
+            }),
+        );
+    }
+
+    async fn on_cancelled(&self, seq: i64, shift_id: Uuid, nurse_id: Option<Uuid>) {
+        let booking = match nurse_id {
+            Some(nurse_id) if self.refresh_nurse(nurse_id).await => {
+                match self
+                    .read(
+                        "a cancelled booking",
+                        self.hub.inner.source.booking_of_shift(nurse_id, shift_id),
+                    )
+                    .await
+                {
+                    Some(id) => self.booking_frame(true, seq, nurse_id, id).await,
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        state.withdraw(shift_id, seq, WithdrawReason::Cancelled, None);
+        if let (Some(nurse_id), Some(frame)) = (nurse_id, booking) {
+            state.deliver_to_user(nurse_id, &frame);
+        }
+    }
+
+    // ------------------------------------------------------------ bookings and facilities
+
+    async fn on_booking_changed(&self, seq: i64, nurse_id: Uuid, booking_id: Uuid) {
+        let here = self.refresh_nurse(nurse_id).await;
+        let booking = self.booking_frame(here, seq, nurse_id, booking_id).await;
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        if let Some(frame) = booking {
+            state.deliver_to_user(nurse_id, &frame);
+        }
+    }
+
+    fn to_facility(&self, seq: i64, facility_id: Uuid, message: &ServerMessage) {
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        state.deliver_to_facility(facility_id, &Frame::of(message));
+    }
+
+    // ------------------------------------------------------------ a nurse's standing and sessions
+
+    async fn on_credential(&self, seq: i64, nurse_id: Uuid, credential_id: Uuid) {
+        let frame = if self.refresh_nurse(nurse_id).await {
+            self.read(
+                "a credential",
+                self.hub.inner.source.credential(credential_id),
+            )
+            .await
+            .map(|credential| Frame::of(&ServerMessage::VerificationUpdated { seq, credential }))
+        } else {
+            None
+        };
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        if let Some(frame) = frame {
+            state.deliver_to_user(nurse_id, &frame);
+        }
+        recheck_offers(&mut state, nurse_id, seq);
+    }
+
+    async fn on_identity(&self, seq: i64, nurse_id: Uuid, identity_id: Uuid) {
+        let frame = if self.is_connected(nurse_id) {
+            // Superseded by a newer submission: nothing to tell.
+            self.read("an identity", self.hub.inner.source.identity(identity_id))
+                .await
+                .map(|identity| Frame::of(&ServerMessage::IdentityUpdated { seq, identity }))
+        } else {
+            None
+        };
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        if let Some(frame) = frame {
+            state.deliver_to_user(nurse_id, &frame);
+        }
+    }
+
+    fn close_user(&self, seq: i64, user_id: Uuid, code: u16) {
+        let mut state = self.hub.state();
+        state.cursor = seq;
+        state.close_user(user_id, code);
+    }
+
+    // ------------------------------------------------------------ reads through the seam
+
     fn is_connected(&self, user_id: Uuid) -> bool {
         self.hub.state().by_user.contains_key(&user_id)
+    }
+
+    /// A read through the seam; a failure is logged and the frame it was for is not sent
+    /// (the client's REST reads and `resume` still have the state).
+    async fn read<T>(
+        &self,
+        what: &str,
+        read: impl std::future::Future<Output = anyhow::Result<Option<T>>>,
+    ) -> Option<T> {
+        match read.await {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot read {what} to announce");
+                None
+            }
+        }
     }
 
     /// Reloads a connected nurse's facts after something about them changed; returns
@@ -496,7 +549,7 @@ impl Dispatcher {
         if !self.is_connected(nurse_id) {
             return false;
         }
-        match self.hub.inner.matching.nurse_records(&[nurse_id]).await {
+        match self.hub.inner.source.nurse_records(&[nurse_id]).await {
             Ok(mut records) => {
                 if let Some(record) = records.remove(&nurse_id) {
                     let mut state = self.hub.state();
@@ -506,7 +559,9 @@ impl Dispatcher {
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot reload a connected nurse"),
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot reload a connected nurse");
+            }
         }
         true
     }
@@ -521,71 +576,12 @@ impl Dispatcher {
         if !nurse_here {
             return None;
         }
-        match self.hub.inner.matching.booking(nurse_id, booking_id).await {
-            Ok(booking) => Some(Frame::of(&ServerMessage::BookingUpdated {
-                seq,
-                booking: serde_json::to_value(booking).ok()?,
-            })),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read a booking to announce");
-                None
-            }
-        }
-    }
-
-    async fn booking_of_shift(&self, here: bool, nurse_id: Uuid, shift_id: Uuid) -> Option<Uuid> {
-        if !here {
-            return None;
-        }
-        sqlx::query_scalar!(
-            "SELECT id FROM bookings WHERE shift_id = $1 AND nurse_id = $2
-             ORDER BY created_at DESC LIMIT 1",
-            shift_id,
-            nurse_id
+        self.read(
+            "a booking",
+            self.hub.inner.source.booking(nurse_id, booking_id),
         )
-        .fetch_optional(&self.hub.inner.pool)
         .await
-        .ok()
-        .flatten()
-    }
-
-    async fn credential_frame(&self, seq: i64, credential_id: Uuid) -> Option<Frame> {
-        match self.hub.inner.verification.credential(credential_id).await {
-            Ok(credential) => Some(Frame::of(&ServerMessage::VerificationUpdated {
-                seq,
-                credential: serde_json::to_value(credential).ok()?,
-            })),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read a credential to announce");
-                None
-            }
-        }
-    }
-
-    async fn identity_frame(&self, seq: i64, identity_id: Uuid) -> Option<Frame> {
-        match self
-            .hub
-            .inner
-            .verification
-            .identity_by_id(identity_id)
-            .await
-        {
-            Ok(identity) => Some(Frame::of(&ServerMessage::IdentityUpdated {
-                seq,
-                identity: serde_json::json!({
-                    "id": identity.id,
-                    "status": identity.status,
-                    "legal_name": identity.effective_legal_name(),
-                    "decision_reason": identity.decision_reason,
-                    "decided_at": identity.decided_at,
-                }),
-            })),
-            // Superseded by a newer submission: nothing to tell.
-            Err(error) => {
-                tracing::debug!(%error, "identity not announced");
-                None
-            }
-        }
+        .map(|booking| Frame::of(&ServerMessage::BookingUpdated { seq, booking }))
     }
 
     /// The booking nurse's name, read only when a scheduler of the facility is here.
@@ -593,12 +589,8 @@ impl Dispatcher {
         if !self.hub.state().by_facility.contains_key(&facility_id) {
             return None;
         }
-        sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", nurse_id)
-            .fetch_optional(&self.hub.inner.pool)
+        self.read("a nurse's name", self.hub.inner.source.nurse_name(nurse_id))
             .await
-            .ok()
-            .flatten()
-            .flatten()
     }
 }
 
@@ -614,7 +606,7 @@ fn offer(
 ) -> Vec<OfferRecord> {
     let started = std::time::Instant::now();
     let now = Utc::now();
-    let facts = shift_facts(shift);
+    let facts = shift.facts();
     let template = OfferTemplate::new(seq, shift_id, facility_id, shift);
     // A re-opened shift is a new offer: forget the previous opening's holders.
     state.offered.remove(&shift_id);
@@ -663,7 +655,7 @@ fn update_offers(
     shift: &OpenedShift,
 ) -> Vec<OfferRecord> {
     let now = Utc::now();
-    let facts = shift_facts(shift);
+    let facts = shift.facts();
     let updated = OfferTemplate::of(OfferFrame::Updated, seq, shift_id, facility_id, shift);
     let offered = OfferTemplate::new(seq, shift_id, facility_id, shift);
     let withdrawn = Frame::of(&ServerMessage::ShiftWithdrawn {
@@ -782,21 +774,12 @@ fn recheck_offers(state: &mut HubState, nurse_id: Uuid, seq: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shiftwire_core::{Coordinates, CredentialKind};
+    use crate::fake::opened_shift;
 
     #[test]
     fn a_templated_offer_is_the_serialised_offer() {
-        let shift = OpenedShift {
-            role: CredentialKind::RN,
-            facility_name: "St. \"distance_km\": Mary's".into(),
-            facility_state: "CA".into(),
-            location: Coordinates::new(37.7, -122.4).expect("coordinates"),
-            starts_at: Utc::now(),
-            ends_at: Utc::now(),
-            hourly_rate_cents: 9000,
-            unit: "ICU".into(),
-            required_certifications: vec![CredentialKind::BLS],
-        };
+        let mut shift = opened_shift(37.7, -122.4);
+        shift.facility_name = "St. \"distance_km\": Mary's".into();
         let (id, facility) = (Uuid::now_v7(), Uuid::now_v7());
         let frame = OfferTemplate::new(41, id, facility, &shift).frame(12.345_678);
         let parsed: ServerMessage = serde_json::from_str(frame.as_str()).expect("valid JSON");

@@ -3,6 +3,7 @@
 //! for in-memory work (no I/O, no awaiting), and connections only to (un)register, move,
 //! or fold in a resume.
 
+use crate::DeliverySource;
 use crate::{
     index::NurseIndex,
     writers::{LocationWriter, OfferLog},
@@ -13,8 +14,6 @@ use shiftwire_core::{
     eligibility::ShiftFacts,
     ws::{ServerMessage, WithdrawReason, close},
 };
-use shiftwire_matching::Matching;
-use shiftwire_verification::Verification;
 use sqlx::PgPool;
 use std::{
     collections::{HashMap, HashSet},
@@ -256,7 +255,7 @@ impl HubState {
         let started: Vec<Uuid> = self
             .offered
             .iter()
-            .filter(|(_, o)| o.facts.starts_at <= now)
+            .filter(|(_, o)| o.facts.terms.starts_at() <= now)
             .map(|(id, _)| *id)
             .collect();
         for shift_id in started {
@@ -325,9 +324,10 @@ pub struct Hub {
 pub(crate) struct HubInner {
     pub(crate) state: Mutex<HubState>,
     pub(crate) config: NotifyConfig,
+    /// The outbox's database: the dispatcher reads events from it in order.
     pub(crate) pool: PgPool,
-    pub(crate) matching: Matching,
-    pub(crate) verification: Verification,
+    pub(crate) source: Arc<dyn DeliverySource>,
+    pub(crate) log: Arc<dyn crate::DeliveryLog>,
     pub(crate) register: mpsc::Sender<Registration>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) offer_log: OfferLog,
@@ -342,8 +342,8 @@ impl Hub {
     pub(crate) fn new(
         config: NotifyConfig,
         pool: PgPool,
-        matching: Matching,
-        verification: Verification,
+        source: Arc<dyn DeliverySource>,
+        log: Arc<dyn crate::DeliveryLog>,
         shutdown: CancellationToken,
         offer_log: OfferLog,
         locations: LocationWriter,
@@ -354,8 +354,8 @@ impl Hub {
                 state: Mutex::new(HubState::default()),
                 config,
                 pool,
-                matching,
-                verification,
+                source,
+                log,
                 register,
                 shutdown,
                 offer_log,

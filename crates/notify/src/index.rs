@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use rstar::{RTree, primitives::GeomWithData, primitives::Rectangle};
+use shiftwire_core::eligibility::NurseRecord;
 use shiftwire_core::{Coordinates, eligibility::NurseFacts};
-use shiftwire_matching::NurseRecord;
 use std::collections::HashMap;
 use uuid::Uuid;
 

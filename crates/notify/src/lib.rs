@@ -7,43 +7,42 @@
 mod bus;
 mod connection;
 mod dispatcher;
+#[cfg(test)]
+mod fake;
 mod hub;
 mod index;
 mod resume;
+mod source;
+#[cfg(test)]
+mod tests;
 mod writers;
 
 pub use bus::{Bus, NATS_SUBJECT};
 pub use connection::{Incoming, Outgoing, TransportError};
 pub use hub::{Frame, Hub, NotifyConfig, Principal, Reauthenticate};
+pub use source::{DeliveryLog, DeliverySource};
 
-use shiftwire_matching::Matching;
-use shiftwire_verification::Verification;
 use sqlx::PgPool;
+use std::sync::Arc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 impl Hub {
     /// Starts this node's real-time layer: the dispatcher and the background writers,
     /// owned by `tracker` and stopped by `shutdown` (which also closes sockets with 1001).
+    /// `pool` holds the outbox; `source` and `log` are the rooms behind the seam.
     pub fn start(
         config: NotifyConfig,
         pool: PgPool,
-        matching: Matching,
-        verification: Verification,
+        source: Arc<dyn DeliverySource>,
+        log: Arc<dyn DeliveryLog>,
         bus: &Bus,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let offer_log = writers::OfferLog::start(pool.clone(), tracker, shutdown.clone());
-        let locations = writers::LocationWriter::start(pool.clone(), tracker, shutdown.clone());
-        let (hub, registrations) = Hub::new(
-            config,
-            pool,
-            matching,
-            verification,
-            shutdown,
-            offer_log,
-            locations,
-        );
+        let offer_log = writers::OfferLog::start(log.clone(), tracker, shutdown.clone());
+        let locations = writers::LocationWriter::start(log.clone(), tracker, shutdown.clone());
+        let (hub, registrations) =
+            Hub::new(config, pool, source, log, shutdown, offer_log, locations);
         let dispatcher = dispatcher::Dispatcher::new(hub.clone(), bus.subscribe(), registrations);
         tracker.spawn(dispatcher.run());
         hub
@@ -52,16 +51,11 @@ impl Hub {
     /// Deletes delivered history nobody needs any more: outbox events older than a day
     /// (every node has dispatched them; clients away longer resume from the shifts
     /// themselves) and offers of shifts that ended. Returns rows deleted.
-    pub async fn prune_history(&self) -> Result<u64, sqlx::Error> {
+    pub async fn prune_history(&self) -> anyhow::Result<u64> {
         let outbox =
             shiftwire_outbox::prune(&self.inner.pool, std::time::Duration::from_secs(86_400))
                 .await?;
-        let offers = sqlx::query!(
-            "DELETE FROM offer_log o USING shifts s
-             WHERE s.id = o.shift_id AND s.ends_at < now() - interval '1 day'"
-        )
-        .execute(&self.inner.pool)
-        .await?;
-        Ok(outbox + offers.rows_affected())
+        let offers = self.inner.log.prune_offers().await?;
+        Ok(outbox + offers)
     }
 }

@@ -14,39 +14,17 @@
 //!
 //! Shifts still open keep this connection as a holder, so later withdrawals reach it live.
 
-use crate::dispatcher::shift_facts;
 use crate::hub::{ConnId, Frame, Hub};
-use crate::writers::OfferRecord;
 use chrono::Utc;
 use shiftwire_core::{
-    Coordinates, CredentialKind, OpenedShift,
-    eligibility::{ShiftFacts, eligible_at_distance},
-    ws::{OfferFacility, ServerMessage, ShiftOffer, WithdrawReason},
+    delivery::{OfferRecord, OpenShift},
+    eligibility::eligible_at_distance,
+    ws::{ServerMessage, ShiftOffer, WithdrawReason},
 };
 use uuid::Uuid;
 
 /// Most withdrawals one resume looks at.
 const WITHDRAWAL_LIMIT: i64 = 2000;
-
-/// An open shift, as read for a resume.
-struct OpenShift {
-    id: Uuid,
-    opened_seq: i64,
-    facility_id: Uuid,
-    shift: OpenedShift,
-}
-
-/// A shift the nurse held an offer of (or may have) before `last_seq`.
-struct HeldOffer {
-    shift_id: Uuid,
-    facts: ShiftFacts,
-    /// Still open under the offered opening: the shift as it stands now.
-    open: Option<OpenShift>,
-    /// Its terms changed after `last_seq`.
-    updated_seq: Option<i64>,
-    /// The last booking or cancellation, if after `last_seq`.
-    closed: Option<(i64, WithdrawReason)>,
-}
 
 /// The frames of one resume, in seq order, ending with `resumed`.
 pub(crate) async fn resume(
@@ -55,7 +33,7 @@ pub(crate) async fn resume(
     nurse_id: Uuid,
     last_seq: i64,
     after_seq: i64,
-) -> Result<Vec<Frame>, sqlx::Error> {
+) -> anyhow::Result<Vec<Frame>> {
     let now = Utc::now();
     let (reach, positions) = {
         let mut state = hub.state();
@@ -66,14 +44,20 @@ pub(crate) async fn resume(
             .map(|facts| (facts.position, facts.max_distance_km * 1000.0));
         (reach, positions)
     };
+    let source = &hub.inner.source;
     let opened = match reach {
         Some((Some(position), radius_m)) => {
-            open_shifts_since(hub, last_seq, after_seq, position, radius_m).await?
+            let limit = hub.config().resume_limit;
+            source
+                .open_shifts_since(last_seq, after_seq, position, radius_m, limit)
+                .await?
         }
         _ => Vec::new(),
     };
     let radius_m = reach.map_or(0.0, |(_, r)| r);
-    let held = held_offers(hub, nurse_id, last_seq, &positions, radius_m).await?;
+    let held = source
+        .held_offers(nurse_id, last_seq, &positions, radius_m, WITHDRAWAL_LIMIT)
+        .await?;
 
     let mut frames: Vec<(i64, Frame)> = Vec::new();
     let mut logged = Vec::new();
@@ -90,7 +74,7 @@ pub(crate) async fn resume(
             {
                 continue;
             }
-            let facts = shift_facts(&open.shift);
+            let facts = open.shift.facts();
             let Some(nurse) = state.index.facts_at(nurse_id, now) else {
                 break;
             };
@@ -136,7 +120,7 @@ pub(crate) async fn resume(
                 // this connection live.
                 (Some(_), _) => state.note_offer(conn, held.shift_id, &held.facts),
                 (None, Some(open)) => {
-                    let facts = shift_facts(&open.shift);
+                    let facts = open.shift.facts();
                     let eligible = state
                         .index
                         .facts_at(nurse_id, now)
@@ -185,173 +169,5 @@ pub(crate) async fn resume(
 }
 
 fn offer_of(open: &OpenShift, distance_km: f64) -> ShiftOffer {
-    ShiftOffer {
-        id: open.id,
-        facility: OfferFacility {
-            id: open.facility_id,
-            name: open.shift.facility_name.clone(),
-            location: open.shift.location,
-        },
-        role: open.shift.role,
-        starts_at: open.shift.starts_at,
-        ends_at: open.shift.ends_at,
-        hourly_rate_cents: open.shift.hourly_rate_cents,
-        unit: open.shift.unit.clone(),
-        required_certifications: open.shift.required_certifications.clone(),
-        distance_km: (distance_km * 1000.0).round() / 1000.0,
-    }
-}
-
-/// Credential kinds as stored; `None` if one is unknown (the row is skipped).
-fn kinds(stored: &[String]) -> Option<Vec<CredentialKind>> {
-    stored.iter().map(|k| k.parse().ok()).collect()
-}
-
-/// Open shifts within reach, opened in `(last_seq, up_to]`, newest first up to the limit.
-async fn open_shifts_since(
-    hub: &Hub,
-    last_seq: i64,
-    up_to: i64,
-    position: Coordinates,
-    radius_m: f64,
-) -> Result<Vec<OpenShift>, sqlx::Error> {
-    let rows = sqlx::query!(
-        r#"SELECT s.id, s.opened_seq AS "opened_seq!", s.facility_id, f.name AS facility_name,
-                  s.facility_state, s.role,
-                  ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
-                  s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
-                  s.required_certifications
-           FROM shifts s JOIN facilities f ON f.id = s.facility_id
-           WHERE s.status = 'open' AND s.starts_at > now()
-             AND s.opened_seq > $1 AND s.opened_seq <= $2
-             AND ST_DWithin(s.location, ST_SetSRID(ST_MakePoint($3, $4), 4326)::geography, $5)
-           ORDER BY s.opened_seq DESC
-           LIMIT $6"#,
-        last_seq,
-        up_to,
-        position.lon(),
-        position.lat(),
-        radius_m + 1.0,
-        hub.config().resume_limit
-    )
-    .fetch_all(&hub.inner.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(OpenShift {
-                id: r.id,
-                opened_seq: r.opened_seq,
-                facility_id: r.facility_id,
-                shift: OpenedShift {
-                    role: r.role.parse().ok()?,
-                    facility_name: r.facility_name,
-                    facility_state: r.facility_state,
-                    location: Coordinates::new(r.lat, r.lon).ok()?,
-                    starts_at: r.starts_at,
-                    ends_at: r.ends_at,
-                    hourly_rate_cents: r.hourly_rate_cents,
-                    unit: r.unit,
-                    required_certifications: kinds(&r.required_certifications)?,
-                },
-            })
-        })
-        .collect())
-}
-
-/// Shifts that have not started which the nurse was offered by `last_seq` (the offer
-/// log), and shifts within her reach of `positions` that were open at `last_seq` and
-/// closed after it (she may have been offered them): for each, whether it is still open
-/// under that opening, whether its terms changed after `last_seq`, and its last close if
-/// that came after `last_seq`.
-async fn held_offers(
-    hub: &Hub,
-    nurse_id: Uuid,
-    last_seq: i64,
-    positions: &[Coordinates],
-    radius_m: f64,
-) -> Result<Vec<HeldOffer>, sqlx::Error> {
-    let lons: Vec<f64> = positions.iter().map(|p| p.lon()).collect();
-    let lats: Vec<f64> = positions.iter().map(|p| p.lat()).collect();
-    let rows = sqlx::query!(
-        r#"WITH logged AS (
-               SELECT DISTINCT ON (o.shift_id) o.shift_id, o.seq
-               FROM offer_log o
-               WHERE o.nurse_id = $1 AND o.seq <= $2
-               ORDER BY o.shift_id, o.seq DESC
-               LIMIT $6
-           ), nearby_closed AS (
-               SELECT s.id AS shift_id, s.opened_seq AS seq
-               FROM shifts s
-               WHERE s.closed_seq > $2 AND s.opened_seq <= $2 AND s.starts_at > now()
-                 AND EXISTS (
-                     SELECT 1 FROM unnest($3::float8[], $4::float8[]) AS p (lon, lat)
-                     WHERE ST_DWithin(s.location,
-                                      ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography,
-                                      $5))
-               ORDER BY s.closed_seq DESC
-               LIMIT $6
-           ), held AS (
-               SELECT shift_id, max(seq) AS seq FROM (
-                   SELECT * FROM logged UNION ALL SELECT * FROM nearby_closed) h
-               GROUP BY shift_id
-           )
-           SELECT h.shift_id AS "shift_id!", h.seq AS "seq!", s.status, s.opened_seq,
-                  s.closed_seq, s.closed_reason, s.updated_seq, s.facility_id,
-                  f.name AS facility_name, s.role, s.facility_state,
-                  ST_Y(s.location::geometry) AS "lat!", ST_X(s.location::geometry) AS "lon!",
-                  s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit, s.required_certifications
-           FROM held h
-           JOIN shifts s ON s.id = h.shift_id
-           JOIN facilities f ON f.id = s.facility_id
-           WHERE s.starts_at > now()"#,
-        nurse_id,
-        last_seq,
-        &lons,
-        &lats,
-        radius_m + 1.0,
-        WITHDRAWAL_LIMIT
-    )
-    .fetch_all(&hub.inner.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let still_open = r.status == "open" && r.opened_seq == Some(r.seq);
-            let closed = match (r.closed_seq, r.closed_reason.as_deref()) {
-                (Some(seq), Some(reason)) if seq > last_seq && seq > r.seq => Some((
-                    seq,
-                    if reason == "cancelled" {
-                        WithdrawReason::Cancelled
-                    } else {
-                        WithdrawReason::Booked
-                    },
-                )),
-                _ => None,
-            };
-            let shift = OpenedShift {
-                role: r.role.parse().ok()?,
-                facility_name: r.facility_name,
-                facility_state: r.facility_state,
-                location: Coordinates::new(r.lat, r.lon).ok()?,
-                starts_at: r.starts_at,
-                ends_at: r.ends_at,
-                hourly_rate_cents: r.hourly_rate_cents,
-                unit: r.unit,
-                required_certifications: kinds(&r.required_certifications)?,
-            };
-            Some(HeldOffer {
-                shift_id: r.shift_id,
-                facts: shift_facts(&shift),
-                open: still_open.then_some(OpenShift {
-                    id: r.shift_id,
-                    opened_seq: r.seq,
-                    facility_id: r.facility_id,
-                    shift,
-                }),
-                updated_seq: r.updated_seq.filter(|seq| *seq > last_seq),
-                closed,
-            })
-        })
-        .collect())
+    ShiftOffer::of(open.id, open.facility_id, &open.shift, distance_km)
 }

@@ -6,9 +6,38 @@
 
 pub mod audit;
 
+use async_trait::async_trait;
 use shiftwire_core::{DomainEvent, EventBus, PublishedEvent};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
+use uuid::Uuid;
+
+/// What another room does inside the caller's transaction about one subject, when the
+/// caller's change calls for it (the marketplace releasing the bookings of a nurse who
+/// became ineligible, say). It records its own events and returns them, for the caller to
+/// publish with its own after the commit. The caller knows the trait, not the room.
+#[async_trait]
+pub trait Consequence: Send + Sync {
+    async fn follow(
+        &self,
+        conn: &mut PgConnection,
+        subject: Uuid,
+    ) -> Result<Vec<PublishedEvent>, sqlx::Error>;
+}
+
+/// A consequence that does nothing: for tools and tests of one room alone.
+pub struct NoConsequence;
+
+#[async_trait]
+impl Consequence for NoConsequence {
+    async fn follow(
+        &self,
+        _: &mut PgConnection,
+        _: Uuid,
+    ) -> Result<Vec<PublishedEvent>, sqlx::Error> {
+        Ok(Vec::new())
+    }
+}
 
 /// The advisory lock that orders outbox inserts: held from the insert to the commit, so
 /// outbox ids become visible in the order they were assigned.

@@ -275,7 +275,7 @@ impl Verification {
         nurses.dedup();
         let mut released = Vec::new();
         for nurse_id in nurses {
-            released.extend(self.bookings.release_ineligible(&mut tx, nurse_id).await?);
+            released.extend(self.on_ineligible.follow(&mut tx, nurse_id).await?);
         }
         self.commit_with(tx, events, released).await?;
         Ok(expired.len())

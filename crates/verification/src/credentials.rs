@@ -75,15 +75,14 @@ impl Verification {
         }
 
         let mut tx = self.pool.begin().await?;
-        // Lock the nurse's row so concurrent submissions cannot pass the cap together.
+        // Concurrent submissions of one nurse cannot pass the cap together.
+        crate::profile::lock_nurse(&mut tx, nurse_id).await?;
         let held = sqlx::query_scalar!(
-            r#"SELECT (SELECT count(*) FROM credentials WHERE nurse_id = u.id) AS "n!"
-               FROM users u WHERE u.id = $1 FOR UPDATE"#,
+            r#"SELECT count(*) AS "n!" FROM credentials WHERE nurse_id = $1"#,
             nurse_id
         )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(VerificationError::NotFound)?;
+        .fetch_one(&mut *tx)
+        .await?;
         if held >= MAX_CREDENTIALS_PER_NURSE {
             return Err(invalid("at most 50 credentials can be on file"));
         }
@@ -504,10 +503,7 @@ impl Verification {
             credential_id: id,
             status: CredentialStatus::Revoked,
         };
-        let released = self
-            .bookings
-            .release_ineligible(&mut tx, revoked.nurse_id)
-            .await?;
+        let released = self.on_ineligible.follow(&mut tx, revoked.nurse_id).await?;
         self.commit_with(tx, vec![event], released).await?;
         self.credential(id).await
     }

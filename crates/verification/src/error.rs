@@ -7,8 +7,6 @@ pub enum VerificationError {
     #[error("{0}")]
     InvalidCredential(String),
     #[error("{0}")]
-    InvalidProfile(String),
-    #[error("{0}")]
     InvalidIdentity(String),
     #[error("this credential is already on file and pending or approved")]
     DuplicateCredential,

@@ -450,13 +450,7 @@ impl Verification {
     ) -> Result<Vec<Uuid>, VerificationError> {
         let mut tx = self.pool.begin().await?;
         // Serialise one nurse's submissions.
-        sqlx::query!(
-            "SELECT id FROM users WHERE id = $1 AND role = 'nurse' FOR UPDATE",
-            nurse_id
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(VerificationError::NotFound)?;
+        crate::profile::lock_nurse(&mut tx, nurse_id).await?;
         let verified = sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT 1 FROM identities WHERE nurse_id = $1 AND status = 'verified') AS "v!""#,
             nurse_id

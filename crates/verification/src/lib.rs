@@ -3,7 +3,6 @@
 //! other case reaches a verifier with the reason the automation had. Every decision and
 //! every document access is written to an append-only audit log.
 
-mod accounts;
 mod check;
 mod credentials;
 pub mod documents;
@@ -23,35 +22,25 @@ pub use identity::{
     ProviderResult, WebhookSignatureError, verify_webhook_signature,
 };
 pub use model::*;
+pub use profile::approved_credentials_in;
 pub use recheck::RecheckPolicy;
 pub use registry::{HttpRegistry, LicenseRegistry, TableRegistry};
 
-use async_trait::async_trait;
 use shiftwire_core::{DomainEvent, EventBus, PublishedEvent};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use shiftwire_outbox::Consequence;
+use sqlx::{PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
-use uuid::Uuid;
-
-/// What becomes of a nurse's bookings when she may no longer work them (suspended, a
-/// licence revoked or expired). The marketplace implements it; `api` wires it in. It runs
-/// inside the transaction that made her ineligible, records the events of what it
-/// changed, and returns them for publishing after the commit.
-#[async_trait]
-pub trait BookingGuard: Send + Sync {
-    async fn release_ineligible(
-        &self,
-        conn: &mut PgConnection,
-        nurse_id: Uuid,
-    ) -> Result<Vec<PublishedEvent>, VerificationError>;
-}
 
 /// External parts of the verification service.
 pub struct VerificationProviders {
     pub registry: Arc<dyn LicenseRegistry>,
     pub documents: Arc<dyn DocumentStore>,
     pub identity: Arc<dyn IdentityVerifier>,
-    pub bookings: Arc<dyn BookingGuard>,
+    /// What becomes of a nurse's bookings when she may no longer work them (a licence
+    /// revoked or lapsed): the marketplace releases them, inside the transaction that
+    /// made her ineligible. `api` wires it in.
+    pub on_ineligible: Arc<dyn Consequence>,
     pub events: Arc<dyn EventBus>,
 }
 
@@ -70,7 +59,7 @@ pub struct Verification {
     registry: Arc<dyn LicenseRegistry>,
     documents: Arc<dyn DocumentStore>,
     identity: Arc<dyn IdentityVerifier>,
-    bookings: Arc<dyn BookingGuard>,
+    on_ineligible: Arc<dyn Consequence>,
     events: Arc<dyn EventBus>,
     /// Wakes the automatic-check worker when a credential is submitted.
     wake_checker: Arc<Notify>,
@@ -84,7 +73,7 @@ impl Verification {
             registry: providers.registry,
             documents: providers.documents,
             identity: providers.identity,
-            bookings: providers.bookings,
+            on_ineligible: providers.on_ineligible,
             events: providers.events,
             wake_checker: Arc::new(Notify::new()),
             config,

@@ -1,8 +1,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use shiftwire_core::{
-    Coordinates, CredentialKind, CredentialStatus, IdentityStatus, UsState, VerificationStatus,
-};
+use shiftwire_core::{CredentialKind, CredentialStatus, IdentityStatus, UsState};
 use uuid::Uuid;
 
 /// A licence or certification as its nurse and the verifiers see it.
@@ -97,20 +95,6 @@ pub struct NewCredential {
     pub multistate: bool,
 }
 
-/// A nurse's own profile.
-#[derive(Debug, Clone, Serialize)]
-pub struct NurseProfile {
-    pub id: Uuid,
-    pub phone: String,
-    pub name: Option<String>,
-    pub home: Option<Coordinates>,
-    pub max_distance_km: f64,
-    pub available: bool,
-    pub verification_status: VerificationStatus,
-    pub identity: IdentitySummary,
-    pub credentials: Vec<Credential>,
-}
-
 /// Where a nurse's identity stands, as her profile shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdentitySummary {
@@ -172,15 +156,6 @@ pub struct SubmittedIdentity {
     pub verification_url: Option<String>,
 }
 
-/// Changes to a profile; `None` leaves a field as it is, `home: Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct ProfilePatch {
-    pub name: Option<String>,
-    pub home: Option<Option<Coordinates>>,
-    pub max_distance_km: Option<f64>,
-    pub available: Option<bool>,
-}
-
 /// What a case in the verifiers' queue is about.
 #[derive(Debug, Clone)]
 pub enum QueueCase {
@@ -198,6 +173,7 @@ pub enum QueueCase {
 pub struct QueueItem {
     pub case: QueueCase,
     pub nurse_id: Uuid,
+    /// Her display name: the accounts own it, so `api` fills it in.
     pub nurse_name: Option<String>,
     pub reason_code: String,
     pub reason: Option<String>,
@@ -234,14 +210,4 @@ impl IdentityDocument {
 pub struct Document {
     pub content_type: String,
     pub bytes: bytes::Bytes,
-}
-
-/// An admin's view of a nurse after suspension or reinstatement.
-#[derive(Debug, Clone, Serialize)]
-pub struct NurseAccount {
-    pub id: Uuid,
-    pub name: Option<String>,
-    pub verification_status: VerificationStatus,
-    pub suspended_at: Option<DateTime<Utc>>,
-    pub suspended_reason: Option<String>,
 }

@@ -1,129 +1,74 @@
-use crate::{NurseProfile, ProfilePatch, Verification, VerificationError};
-use shiftwire_core::{Coordinates, CredentialStatus, DomainEvent, VerificationStatus};
+//! What verification says of nurses to the rest of Shiftwire: the licence statuses their
+//! verification status is derived from, and the approved credentials eligibility reads.
+
+use crate::{Verification, VerificationError};
+use shiftwire_core::{CredentialKind, CredentialStatus, eligibility::HeldCredential};
+use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Longest display name.
-const MAX_NAME_LEN: usize = 100;
+/// The advisory-lock class of one nurse's verification records (the other key is from
+/// her id): submissions of one nurse serialise on it.
+const NURSE_LOCK_CLASS: i32 = 0x5357_5631;
 
-fn invalid(why: &str) -> VerificationError {
-    VerificationError::InvalidProfile(why.to_owned())
+/// Serialises changes to one nurse's credentials and identities until the commit.
+pub(crate) async fn lock_nurse(conn: &mut PgConnection, nurse_id: Uuid) -> Result<(), sqlx::Error> {
+    let n = nurse_id.as_u128();
+    let key = (n as u32 ^ (n >> 32) as u32 ^ (n >> 64) as u32 ^ (n >> 96) as u32) as i32;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        NURSE_LOCK_CLASS,
+        key
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The approved credentials of each of `nurse_ids`, read on the caller's connection
+/// (inside its transaction, so a decision in progress there counts).
+pub async fn approved_credentials_in(
+    conn: &mut PgConnection,
+    nurse_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<HeldCredential>>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT nurse_id, kind, issuing_state, multistate, expires_on FROM credentials
+         WHERE nurse_id = ANY($1) AND status = 'approved'",
+        nurse_ids
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut held: HashMap<Uuid, Vec<HeldCredential>> = HashMap::new();
+    for c in rows {
+        // A kind this build does not know cannot make anyone eligible.
+        let Ok(kind) = c.kind.parse::<CredentialKind>() else {
+            continue;
+        };
+        held.entry(c.nurse_id).or_default().push(HeldCredential {
+            kind,
+            state: c.issuing_state,
+            multistate: c.multistate,
+            expires_on: c.expires_on,
+        });
+    }
+    Ok(held)
 }
 
 impl Verification {
-    /// The nurse's standing, derived from their account and licences right now.
-    pub async fn verification_status(
+    /// The statuses of the nurse's licences (approved ones only while unexpired), from
+    /// which `VerificationStatus::derive` tells where she stands.
+    pub async fn licence_statuses(
         &self,
         nurse_id: Uuid,
-    ) -> Result<VerificationStatus, VerificationError> {
-        let row = sqlx::query!(
-            r#"SELECT u.suspended_at IS NOT NULL AS "suspended!",
-                      COALESCE(array_agg(c.status) FILTER (WHERE c.id IS NOT NULL), '{}')
-                          AS "licence_statuses!: Vec<String>"
-               FROM users u
-               LEFT JOIN credentials c ON c.nurse_id = u.id
-                    AND c.kind IN ('RN', 'LPN', 'CNA', 'NP')
-                    AND (c.status <> 'approved' OR c.expires_on >= (now() AT TIME ZONE 'UTC')::date)
-               WHERE u.id = $1 AND u.role = 'nurse'
-               GROUP BY u.id"#,
+    ) -> Result<Vec<CredentialStatus>, VerificationError> {
+        let statuses = sqlx::query_scalar!(
+            "SELECT status FROM credentials
+             WHERE nurse_id = $1 AND kind IN ('RN', 'LPN', 'CNA', 'NP')
+               AND (status <> 'approved' OR expires_on >= (now() AT TIME ZONE 'UTC')::date)",
             nurse_id
         )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(VerificationError::NotFound)?;
-        let statuses = row
-            .licence_statuses
-            .iter()
-            .filter_map(|s| s.parse::<CredentialStatus>().ok());
-        Ok(VerificationStatus::derive(row.suspended, statuses))
-    }
-
-    pub async fn profile(&self, nurse_id: Uuid) -> Result<NurseProfile, VerificationError> {
-        let row = sqlx::query!(
-            r#"SELECT id, phone AS "phone!", name, max_distance_km, available,
-                      ST_Y(home::geometry) AS home_lat, ST_X(home::geometry) AS home_lon
-               FROM users WHERE id = $1 AND role = 'nurse'"#,
-            nurse_id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(VerificationError::NotFound)?;
-        let home = match (row.home_lat, row.home_lon) {
-            (Some(lat), Some(lon)) => Coordinates::new(lat, lon).ok(),
-            _ => None,
-        };
-        Ok(NurseProfile {
-            id: row.id,
-            phone: row.phone,
-            name: row.name,
-            home,
-            max_distance_km: row.max_distance_km,
-            available: row.available,
-            verification_status: self.verification_status(nurse_id).await?,
-            identity: self.identity_summary(nurse_id).await?,
-            credentials: self.credentials_of(nurse_id).await?,
-        })
-    }
-
-    /// Applies a profile change; announces it when it changes what matching uses.
-    pub async fn update_profile(
-        &self,
-        nurse_id: Uuid,
-        patch: ProfilePatch,
-    ) -> Result<NurseProfile, VerificationError> {
-        let name = match &patch.name {
-            Some(name) => {
-                let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-                if shiftwire_core::text::is_blank(&name) || name.chars().count() > MAX_NAME_LEN {
-                    return Err(invalid("name must be 1 to 100 characters"));
-                }
-                if name.chars().any(char::is_control) {
-                    return Err(invalid("name must not contain control characters"));
-                }
-                Some(name)
-            }
-            None => None,
-        };
-        if let Some(km) = patch.max_distance_km
-            && !(km.is_finite() && (1.0..=200.0).contains(&km))
-        {
-            return Err(invalid("max_distance_km must be between 1 and 200"));
-        }
-        let (set_home, home) = match patch.home {
-            None => (false, None),
-            Some(home) => (true, home),
-        };
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query!(
-            "UPDATE users SET
-                 name = COALESCE($2, name),
-                 home = CASE WHEN $3 THEN
-                            CASE WHEN $4::float8 IS NULL THEN NULL
-                                 ELSE ST_SetSRID(ST_MakePoint($5, $4), 4326)::geography END
-                        ELSE home END,
-                 max_distance_km = COALESCE($6, max_distance_km),
-                 available = COALESCE($7, available)
-             WHERE id = $1 AND role = 'nurse'",
-            nurse_id,
-            name,
-            set_home,
-            home.map(Coordinates::lat),
-            home.map(Coordinates::lon),
-            patch.max_distance_km,
-            patch.available
-        )
-        .execute(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        if updated.rows_affected() != 1 {
-            return Err(VerificationError::NotFound);
-        }
-        let matching_changed =
-            set_home || patch.max_distance_km.is_some() || patch.available.is_some();
-        let mut events = Vec::new();
-        if matching_changed {
-            let event = DomainEvent::ProfileUpdated { nurse_id };
-            events.push(event);
-        }
-        self.commit(tx, events).await?;
-        self.profile(nurse_id).await
+        Ok(statuses.iter().filter_map(|s| s.parse().ok()).collect())
     }
 }

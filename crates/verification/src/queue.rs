@@ -26,7 +26,7 @@ impl Verification {
         });
         let rows = sqlx::query!(
             r#"SELECT q.kind AS "kind!", q.key AS "key!", q.nurse_id AS "nurse_id!",
-                      q.queued_at AS "queued_at!", q.reason_code, q.reason, u.name
+                      q.queued_at AS "queued_at!", q.reason_code, q.reason
                FROM (
                    SELECT 'credential' AS kind, c.id AS key, c.nurse_id,
                           COALESCE(c.flagged_at, c.submitted_at) AS queued_at,
@@ -50,7 +50,6 @@ impl Verification {
                                        AND i.status IN ('pending', 'verified'))
                    GROUP BY c.nurse_id
                ) q
-               JOIN users u ON u.id = q.nurse_id
                WHERE ($1::text IS NULL OR q.kind = $1
                       OR ($1 = 'identity' AND q.kind = 'identity_missing'))
                  AND ($2::timestamptz IS NULL OR (q.queued_at, q.key) > ($2, $3))
@@ -97,7 +96,7 @@ impl Verification {
             items.push(QueueItem {
                 case,
                 nurse_id: row.nurse_id,
-                nurse_name: row.name,
+                nurse_name: None,
                 reason_code: row.reason_code.unwrap_or_else(|| "needs_review".to_owned()),
                 reason,
                 queued_at: row.queued_at,

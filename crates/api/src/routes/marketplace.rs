@@ -11,7 +11,10 @@ use crate::{
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shiftwire_core::{Coordinates, CredentialKind, ShiftStatus, UsState};
+use shiftwire_core::{
+    BookingStatus, Coordinates, CredentialKind, HourlyRate, ShiftStatus, ShiftTerms, ShiftWindow,
+    Unit, UsState,
+};
 use shiftwire_matching::{
     Booking, Facility, HandoffPacket, NearbyQuery, NearbyShift, NewFacility, NewShift, Shift,
     ShiftFilter, ShiftPatch,
@@ -70,6 +73,46 @@ pub enum ShiftStatusName {
     Cancelled,
 }
 
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum BookingStatusName {
+    Booked,
+    InProgress,
+    Completed,
+    Released,
+    Cancelled,
+}
+
+/// A shift's terms, as every shape of a shift carries them.
+#[derive(Serialize, ToSchema)]
+pub struct ShiftTermsBody {
+    /// The licence the shift needs.
+    #[schema(value_type = CredentialKindName)]
+    role: CredentialKind,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    #[schema(example = 6500)]
+    hourly_rate_cents: i32,
+    #[schema(example = "4 West, Med-Surg")]
+    unit: String,
+    #[schema(value_type = Vec<CredentialKindName>)]
+    required_certifications: Vec<CredentialKind>,
+}
+
+impl From<ShiftTerms> for ShiftTermsBody {
+    fn from(t: ShiftTerms) -> Self {
+        Self {
+            role: t.role,
+            starts_at: t.window.starts_at,
+            ends_at: t.window.ends_at,
+            hourly_rate_cents: t.hourly_rate_cents.cents(),
+            unit: t.unit.into(),
+            required_certifications: t.required_certifications,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FacilityBody {
     id: Uuid,
@@ -119,14 +162,8 @@ pub struct ShiftBody {
     facility_id: Uuid,
     /// The scheduler who decides about this shift.
     owner_id: Uuid,
-    #[schema(value_type = CredentialKindName)]
-    role: CredentialKind,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    hourly_rate_cents: i32,
-    #[schema(value_type = Vec<CredentialKindName>)]
-    required_certifications: Vec<CredentialKind>,
-    unit: String,
+    #[serde(flatten)]
+    terms: ShiftTermsBody,
     handoff: HandoffBody,
     handoff_version: i32,
     #[schema(value_type = ShiftStatusName)]
@@ -146,12 +183,7 @@ impl From<Shift> for ShiftBody {
             id: s.id,
             facility_id: s.facility_id,
             owner_id: s.owner_id,
-            role: s.role,
-            starts_at: s.starts_at,
-            ends_at: s.ends_at,
-            hourly_rate_cents: s.hourly_rate_cents,
-            required_certifications: s.required_certifications,
-            unit: s.unit,
+            terms: s.terms.into(),
             handoff: s.handoff.into(),
             handoff_version: s.handoff_version,
             status: s.status,
@@ -183,14 +215,8 @@ pub struct FacilityRefBody {
 pub struct NearbyShiftBody {
     id: Uuid,
     facility: FacilityRefBody,
-    #[schema(value_type = CredentialKindName)]
-    role: CredentialKind,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    hourly_rate_cents: i32,
-    unit: String,
-    #[schema(value_type = Vec<CredentialKindName>)]
-    required_certifications: Vec<CredentialKind>,
+    #[serde(flatten)]
+    terms: ShiftTermsBody,
     /// Geodesic distance from the query point.
     distance_km: f64,
 }
@@ -204,12 +230,7 @@ impl From<NearbyShift> for NearbyShiftBody {
                 name: s.facility_name,
                 location: s.facility_location.into(),
             },
-            role: s.role,
-            starts_at: s.starts_at,
-            ends_at: s.ends_at,
-            hourly_rate_cents: s.hourly_rate_cents,
-            unit: s.unit,
-            required_certifications: s.required_certifications,
+            terms: s.terms.into(),
             distance_km: s.distance_km,
         }
     }
@@ -219,8 +240,8 @@ impl From<NearbyShift> for NearbyShiftBody {
 #[derive(Serialize, ToSchema)]
 pub struct BookingBody {
     id: Uuid,
-    /// `booked`, `in_progress`, `completed`, `released` or `cancelled`.
-    status: String,
+    #[schema(value_type = BookingStatusName)]
+    status: BookingStatus,
     shift: BookingShiftBody,
     facility: FacilityBody,
     handoff: HandoffBody,
@@ -244,12 +265,8 @@ pub struct BookingShiftBody {
     id: Uuid,
     #[schema(value_type = ShiftStatusName)]
     status: ShiftStatus,
-    #[schema(value_type = CredentialKindName)]
-    role: CredentialKind,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    hourly_rate_cents: i32,
-    unit: String,
+    #[serde(flatten)]
+    terms: ShiftTermsBody,
 }
 
 impl From<Booking> for BookingBody {
@@ -260,11 +277,7 @@ impl From<Booking> for BookingBody {
             shift: BookingShiftBody {
                 id: b.shift.id,
                 status: b.shift.status,
-                role: b.shift.role,
-                starts_at: b.shift.starts_at,
-                ends_at: b.shift.ends_at,
-                hourly_rate_cents: b.shift.hourly_rate_cents,
-                unit: b.shift.unit,
+                terms: b.shift.terms.into(),
             },
             facility: b.facility.into(),
             handoff: b.handoff.into(),
@@ -319,6 +332,29 @@ pub struct IdempotencyKeyHeader {
         pattern = r"^[\x21-\x7E]+$"
     )]
     key: String,
+}
+
+/// Shifts with their booked nurses' display names (the accounts hold them).
+async fn with_names(state: &AppState, mut shifts: Vec<Shift>) -> Result<Vec<Shift>, ApiError> {
+    let ids: Vec<Uuid> = shifts
+        .iter()
+        .filter_map(|s| s.booking.as_ref().map(|b| b.nurse_id))
+        .collect();
+    let names = state.accounts.names(&ids).await?;
+    for booking in shifts.iter_mut().filter_map(|s| s.booking.as_mut()) {
+        booking.nurse_name = names.get(&booking.nurse_id).cloned().flatten();
+    }
+    Ok(shifts)
+}
+
+async fn named(state: &AppState, shift: Shift) -> Result<Shift, ApiError> {
+    let mut named = with_names(state, vec![shift]).await?;
+    named.pop().ok_or_else(ApiError::not_found)
+}
+
+/// Terms a scheduler sent that cannot be a shift's.
+fn invalid(why: shiftwire_core::InvalidTerms) -> ApiError {
+    ApiError::unprocessable("invalid_request", why.to_string())
 }
 
 // ---------------------------------------------------------------- admin: facilities
@@ -402,21 +438,30 @@ pub async fn create_shift(
     IdPath(facility_id): IdPath,
     ValidJson(body): ValidJson<CreateShiftRequest>,
 ) -> Result<(StatusCode, Json<ShiftBody>), ApiError> {
+    let user = &scheduler.user;
+    // Another facility's shifts are not found, whatever the body says.
+    if !user.facility_ids.contains(&facility_id) {
+        return Err(ApiError::not_found());
+    }
     let new = NewShift {
-        role: body.role,
-        starts_at: body.starts_at,
-        ends_at: body.ends_at,
-        hourly_rate_cents: body.hourly_rate_cents,
-        required_certifications: body.required_certifications,
-        unit: body.unit,
+        terms: ShiftTerms::new(
+            body.role,
+            ShiftWindow::upcoming(body.starts_at, body.ends_at, Utc::now()).map_err(invalid)?,
+            HourlyRate::new(body.hourly_rate_cents).map_err(invalid)?,
+            Unit::new(&body.unit).map_err(invalid)?,
+            body.required_certifications,
+        )
+        .map_err(invalid)?,
         handoff: body.handoff.into(),
     };
-    let user = &scheduler.user;
     let shift = state
         .matching
         .create_shift(user.id, &user.facility_ids, facility_id, new)
         .await?;
-    Ok((StatusCode::CREATED, Json(shift.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(named(&state, shift).await?.into()),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -477,10 +522,11 @@ pub async fn list_shifts(
         .matching
         .facility_shifts(&scheduler.user.facility_ids, facility_id, &filter)
         .await?;
+    let rows = with_names(&state, rows).await?;
     Ok(Json(pagination::page(
         rows,
         limit,
-        |s| pagination::encode_at_id(s.starts_at, s.id),
+        |s| pagination::encode_at_id(s.terms.starts_at(), s.id),
         Into::into,
     )))
 }
@@ -528,16 +574,25 @@ pub async fn patch_shift(
         role: body.role,
         starts_at: body.starts_at,
         ends_at: body.ends_at,
-        hourly_rate_cents: body.hourly_rate_cents,
+        hourly_rate_cents: body
+            .hourly_rate_cents
+            .map(HourlyRate::new)
+            .transpose()
+            .map_err(invalid)?,
         required_certifications: body.required_certifications,
-        unit: body.unit,
+        unit: body
+            .unit
+            .as_deref()
+            .map(Unit::new)
+            .transpose()
+            .map_err(invalid)?,
         handoff: body.handoff.map(Into::into),
     };
     let shift = state
         .matching
         .update_shift(scheduler.user.id, &scheduler.user.facility_ids, id, patch)
         .await?;
-    Ok(Json(shift.into()))
+    Ok(Json(named(&state, shift).await?.into()))
 }
 
 /// Cancel an open or booked shift, with a reason (scheduler of the facility).
@@ -565,7 +620,7 @@ pub async fn cancel_shift(
             &body.reason,
         )
         .await?;
-    Ok(Json(shift.into()))
+    Ok(Json(named(&state, shift).await?.into()))
 }
 
 // ---------------------------------------------------------------- nurses
@@ -763,7 +818,7 @@ pub async fn check_in(
     ValidJson(body): ValidJson<PositionBody>,
 ) -> Result<Json<BookingBody>, ApiError> {
     let at = body.coordinates()?;
-    let booking = state.matching.check(nurse.user.id, id, at, true).await?;
+    let booking = state.matching.check_in(nurse.user.id, id, at).await?;
     Ok(Json(booking.into()))
 }
 
@@ -785,7 +840,7 @@ pub async fn check_out(
     ValidJson(body): ValidJson<PositionBody>,
 ) -> Result<Json<BookingBody>, ApiError> {
     let at = body.coordinates()?;
-    let booking = state.matching.check(nurse.user.id, id, at, false).await?;
+    let booking = state.matching.check_out(nurse.user.id, id, at).await?;
     Ok(Json(booking.into()))
 }
 
@@ -830,7 +885,7 @@ pub async fn my_bookings(
     Ok(Json(pagination::page(
         rows,
         limit,
-        |b| pagination::encode_at_id(b.shift.starts_at, b.id),
+        |b| pagination::encode_at_id(b.shift.terms.starts_at(), b.id),
         Into::into,
     )))
 }

@@ -15,7 +15,8 @@ use bytes::BytesMut;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 use shiftwire_core::{Coordinates, CredentialKind, UsState};
-use shiftwire_verification::{MAX_DOCUMENT_BYTES, NewCredential, NewIdentity, ProfilePatch};
+use shiftwire_matching::ProfileChange;
+use shiftwire_verification::{MAX_DOCUMENT_BYTES, NewCredential, NewIdentity};
 use utoipa::ToSchema;
 
 /// Room for the multipart envelope around a maximal document.
@@ -85,8 +86,7 @@ pub async fn get_profile(
     nurse: Auth<NurseOnly>,
     State(state): State<AppState>,
 ) -> Result<Json<ProfileBody>, ApiError> {
-    let profile = state.verification.profile(nurse.user.id).await?;
-    Ok(Json(profile.into()))
+    Ok(Json(ProfileBody::of(&state, nurse.user.id).await?))
 }
 
 /// Change name, home, maximum distance or availability; absent fields stay as they are.
@@ -101,17 +101,23 @@ pub async fn patch_profile(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<ProfilePatchRequest>,
 ) -> Result<Json<ProfileBody>, ApiError> {
-    let patch = ProfilePatch {
-        name: body.name,
+    // Everything is checked before anything is written.
+    let name = body
+        .name
+        .as_deref()
+        .map(shiftwire_auth::display_name)
+        .transpose()?;
+    let change = ProfileChange {
         home: body.home,
         max_distance_km: body.max_distance_km,
         available: body.available,
     };
-    let profile = state
-        .verification
-        .update_profile(nurse.user.id, patch)
-        .await?;
-    Ok(Json(profile.into()))
+    change.validate()?;
+    if let Some(name) = name {
+        state.accounts.set_name(nurse.user.id, &name).await?;
+    }
+    state.matching.update_profile(nurse.user.id, change).await?;
+    Ok(Json(ProfileBody::of(&state, nurse.user.id).await?))
 }
 
 /// Submit a licence or certification. It starts `pending`; the automatic registry check

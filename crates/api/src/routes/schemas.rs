@@ -7,9 +7,7 @@ use shiftwire_core::{
     Coordinates, CredentialKind, CredentialStatus, IdentityStatus, VerificationStatus,
 };
 use shiftwire_outbox::audit::AuditEntry;
-use shiftwire_verification::{
-    Credential, Identity, IdentitySummary, NurseAccount, NurseProfile, QueueCase, QueueItem,
-};
+use shiftwire_verification::{Credential, Identity, IdentitySummary, QueueCase, QueueItem};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -251,19 +249,33 @@ impl From<Identity> for IdentityBody {
     }
 }
 
-impl From<NurseProfile> for ProfileBody {
-    fn from(p: NurseProfile) -> Self {
-        Self {
-            id: p.id,
-            phone: p.phone,
-            name: p.name,
-            home: p.home.map(Into::into),
-            max_distance_km: p.max_distance_km,
-            available: p.available,
-            verification_status: p.verification_status,
-            identity: p.identity.into(),
-            credentials: p.credentials.into_iter().map(Into::into).collect(),
-        }
+impl ProfileBody {
+    /// A nurse's profile, from the rooms that hold its parts: her account (phone, name,
+    /// suspension), where she is matched from (the marketplace), and her verification.
+    pub async fn of(state: &crate::AppState, nurse_id: Uuid) -> Result<Self, crate::ApiError> {
+        let account = state.accounts.nurse(nurse_id).await?;
+        let matching = state.matching.profile(nurse_id).await?;
+        let licences = state.verification.licence_statuses(nurse_id).await?;
+        Ok(Self {
+            id: account.id,
+            phone: account.phone,
+            name: account.name,
+            home: matching.home.map(Into::into),
+            max_distance_km: matching.max_distance_km,
+            available: matching.available,
+            verification_status: VerificationStatus::derive(
+                account.suspended_at.is_some(),
+                licences,
+            ),
+            identity: state.verification.identity_summary(nurse_id).await?.into(),
+            credentials: state
+                .verification
+                .credentials_of(nurse_id)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        })
     }
 }
 
@@ -378,14 +390,22 @@ pub struct NurseAccountBody {
     suspended_reason: Option<String>,
 }
 
-impl From<NurseAccount> for NurseAccountBody {
-    fn from(a: NurseAccount) -> Self {
-        Self {
-            id: a.id,
-            name: a.name,
-            verification_status: a.verification_status,
-            suspended_at: a.suspended_at,
-            suspended_reason: a.suspended_reason,
-        }
+impl NurseAccountBody {
+    /// A nurse's account with the verification status it results in.
+    pub async fn of(
+        state: &crate::AppState,
+        account: shiftwire_auth::NurseAccount,
+    ) -> Result<Self, crate::ApiError> {
+        let licences = state.verification.licence_statuses(account.id).await?;
+        Ok(Self {
+            id: account.id,
+            name: account.name,
+            verification_status: VerificationStatus::derive(
+                account.suspended_at.is_some(),
+                licences,
+            ),
+            suspended_at: account.suspended_at,
+            suspended_reason: account.suspended_reason,
+        })
     }
 }

@@ -106,10 +106,15 @@ pub async fn review_queue(
             ));
         }
     };
-    let rows = state
+    let mut rows = state
         .verification
         .review_queue(kind, after, limit + 1)
         .await?;
+    let nurses: Vec<Uuid> = rows.iter().map(|item| item.nurse_id).collect();
+    let names = state.accounts.names(&nurses).await?;
+    for item in &mut rows {
+        item.nurse_name = names.get(&item.nurse_id).cloned().flatten();
+    }
     Ok(Json(pagination::page(
         rows,
         limit,
@@ -359,10 +364,10 @@ pub async fn suspend(
     ValidJson(body): ValidJson<ReasonRequest>,
 ) -> Result<Json<NurseAccountBody>, ApiError> {
     let account = state
-        .verification
+        .accounts
         .suspend(admin.user.id, id, &body.reason)
         .await?;
-    Ok(Json(account.into()))
+    Ok(Json(NurseAccountBody::of(&state, account).await?))
 }
 
 /// Lift a nurse's suspension (admin).
@@ -379,8 +384,8 @@ pub async fn reinstate(
     IdPath(id): IdPath,
     _body: NoBody,
 ) -> Result<Json<NurseAccountBody>, ApiError> {
-    let account = state.verification.reinstate(admin.user.id, id).await?;
-    Ok(Json(account.into()))
+    let account = state.accounts.reinstate(admin.user.id, id).await?;
+    Ok(Json(NurseAccountBody::of(&state, account).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,7 +1,7 @@
-use crate::helpers::{assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::{assert_problem, spawn_app};
 use sqlx::PgPool;
 
 async fn staff_count(pool: &PgPool) -> i64 {

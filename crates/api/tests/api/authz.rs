@@ -7,13 +7,13 @@
 //! A route in the spec without a row here fails the test, as does a row for a route the
 //! spec does not have: a new route cannot ship without deciding who may call it.
 
-use crate::helpers::{STAFF_PASSWORD, TestApp, spawn_app_with};
-use crate::marketplace::{
-    FACILITY_AT, Facility, claim, id_of, nearby_nurse, post_shift, shift_body,
-};
 use reqwest::{Method, multipart};
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::builders::{
+    FACILITY_AT, Facility, claim, id_of, nearby_nurse, post_shift, shift_body,
+};
+use shiftwire_test_support::{STAFF_PASSWORD, TestApp, spawn_app_with};
 use sqlx::PgPool;
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -879,7 +879,7 @@ async fn send(app: &TestApp, world: &World, row: &Row, ctx: &Ctx, who: Who) -> A
         Payload::Pdf => request.multipart(pdf_form()),
         Payload::IdentityForm => {
             let image = |name: &str| {
-                multipart::Part::bytes(crate::helpers::PNG)
+                multipart::Part::bytes(shiftwire_test_support::PNG)
                     .file_name(name.to_owned())
                     .mime_str("image/png")
                     .expect("mime")

@@ -1,6 +1,6 @@
-use crate::helpers::{assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
+use shiftwire_test_support::{assert_problem, spawn_app};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -129,7 +129,7 @@ async fn responses_carry_request_ids_and_protective_headers(pool: PgPool) {
 /// Browsers may call the API only from the configured portal and console origins.
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn cross_origin_access_is_limited_to_the_configured_origins(pool: PgPool) {
-    let app = crate::helpers::spawn_app_with(pool, |s| {
+    let app = shiftwire_test_support::spawn_app_with(pool, |s| {
         s.cors_allowed_origins = vec![
             "https://portal.shiftwire.example".parse().expect("origin"),
             "https://console.shiftwire.example".parse().expect("origin"),
@@ -182,7 +182,7 @@ async fn cross_origin_access_is_limited_to_the_configured_origins(pool: PgPool) 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn slow_headers_are_cut_off(pool: PgPool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = crate::helpers::spawn_app_with(pool, |s| {
+    let app = shiftwire_test_support::spawn_app_with(pool, |s| {
         s.header_read_timeout = std::time::Duration::from_secs(1);
     })
     .await;

@@ -1,6 +1,6 @@
-use crate::helpers::{assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
+use shiftwire_test_support::{assert_problem, spawn_app};
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;
 
@@ -62,7 +62,9 @@ async fn readyz_is_503_and_requests_fail_fast_when_the_database_is_unreachable(p
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn metrics_count_requests_by_matched_route(pool: PgPool) {
     let token = "metrics-token-0123456789abcdef0123456789";
-    let app = crate::helpers::spawn_app_with(pool, |s| s.metrics_token = Some(token.into())).await;
+    let app =
+        shiftwire_test_support::spawn_app_with(pool, |s| s.metrics_token = Some(token.into()))
+            .await;
     app.get("/healthz", None).await;
     app.get("/no/such/route/with-an-id-123", None).await;
     let metrics = app.get("/metrics", Some(token)).await;

@@ -2,11 +2,6 @@
 //! re-checks of approved licences, revocation, the signed identity webhook, and bookings
 //! that follow eligibility (each cause over real WebSockets, checked with sentinels).
 
-use crate::helpers::{
-    PNG, TestApp, assert_problem, spawn_app, spawn_app_with, spawn_app_with_registry,
-};
-use crate::marketplace::{claim, facility, id_of, nurse_at, post_shift, shift_body};
-use crate::realtime::{Ws, sentinel};
 use async_trait::async_trait;
 use axum::{Router, extract::Multipart, routing::post};
 use hmac::{Hmac, Mac};
@@ -14,6 +9,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use shiftwire_core::{CredentialKind, DomainEvent, Role};
+use shiftwire_test_support::builders::{claim, facility, id_of, nurse_at, post_shift, shift_body};
+use shiftwire_test_support::ws::{Ws, sentinel};
+use shiftwire_test_support::{
+    PNG, TestApp, assert_problem, spawn_app, spawn_app_with, spawn_app_with_registry,
+};
 use shiftwire_verification::{
     LicenseRegistry, TableRegistry,
     registry::{LicenseQuery, RegistryError, RegistryRecord},
@@ -1149,7 +1149,7 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
     assert_eq!(updated["booking"]["status"], "cancelled");
     assert_eq!(updated["booking"]["cancel_reason"], "nurse_ineligible");
     // The other eligible nurse is offered the shift again.
-    let offered = crate::realtime::offer_of(&mut other_ws, shift).await;
+    let offered = shiftwire_test_support::ws::offer_of(&mut other_ws, shift).await;
     assert!(offered["seq"].as_i64() > Some(0));
     match cause {
         Cause::Suspension => {

@@ -1,7 +1,7 @@
-use crate::helpers::{STAFF_PASSWORD, assert_problem, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::{STAFF_PASSWORD, assert_problem, spawn_app, spawn_app_with};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]

@@ -4,12 +4,12 @@
 //! phone number, a sign-in code, a password, a token, a ticket, a legal name, a date of
 //! birth or document bytes.
 
-use crate::helpers::{STAFF_PASSWORD, spawn_app};
-use crate::marketplace::{claim, facility, id_of, post_shift, shift_body};
 use futures::StreamExt;
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::builders::{claim, facility, id_of, post_shift, shift_body};
+use shiftwire_test_support::{STAFF_PASSWORD, spawn_app};
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -135,7 +135,7 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
     let legal_name = "Amara Nneka Okafor-Ibe";
     let date_of_birth = "1991-04-17";
     let photo_marker = "CONFIDENTIAL-PHOTO-ID-2b8e41";
-    let mut photo = crate::helpers::PNG.to_vec();
+    let mut photo = shiftwire_test_support::PNG.to_vec();
     photo.extend_from_slice(photo_marker.as_bytes());
     let image = |bytes: Vec<u8>| {
         multipart::Part::bytes(bytes)

@@ -5,7 +5,6 @@ mod admin_users;
 mod authz;
 mod errors;
 mod health;
-mod helpers;
 mod identity;
 mod login;
 mod logs;

@@ -1,116 +1,18 @@
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 use chrono::{Duration, Utc};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::{
+    TestApp, assert_problem,
+    builders::{
+        FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift,
+        shift_body,
+    },
+    spawn_app, spawn_app_with,
+};
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicU32, Ordering};
 use uuid::Uuid;
-
-/// Mercy General (helpers::create_facility) is at 38.57, -121.45 in CA, geofence 200 m.
-pub(crate) const FACILITY_AT: (f64, f64) = (38.57, -121.45);
-
-static PHONES: AtomicU32 = AtomicU32::new(0);
-
-/// A verified, available RN (CA licence, BLS) living at `home`; returns (token, id).
-pub(crate) async fn nurse_at(app: &TestApp, home: (f64, f64), max_km: f64) -> (String, Uuid) {
-    let id = Uuid::now_v7();
-    let phone = format!("+1415555{:04}", PHONES.fetch_add(1, Ordering::SeqCst));
-    sqlx::query(
-        "INSERT INTO users (id, role, phone, name, home, max_distance_km)
-         VALUES ($1, 'nurse', $2, 'Test Nurse', ST_SetSRID(ST_MakePoint($4, $3), 4326)::geography, $5)",
-    )
-    .bind(id)
-    .bind(&phone)
-    .bind(home.0)
-    .bind(home.1)
-    .bind(max_km)
-    .execute(&app.pool)
-    .await
-    .expect("nurse");
-    for (kind, state) in [("RN", Some("CA")), ("BLS", None)] {
-        sqlx::query(
-            "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status, checked_at)
-             VALUES ($1, $2, $3, $4, $5, '2028-03-31', 'approved', now())",
-        )
-        .bind(Uuid::now_v7())
-        .bind(id)
-        .bind(kind)
-        .bind(format!("{kind}-{phone}"))
-        .bind(state)
-        .execute(&app.pool)
-        .await
-        .expect("credential");
-    }
-    let token = app
-        .state
-        .refresh
-        .sign_in(id, Role::Nurse)
-        .await
-        .expect("sign in")
-        .access_token;
-    (token, id)
-}
-
-pub(crate) async fn nearby_nurse(app: &TestApp) -> (String, Uuid) {
-    nurse_at(app, (38.58, -121.46), 25.0).await
-}
-
-pub(crate) struct Facility {
-    pub(crate) id: Uuid,
-    pub(crate) scheduler: String,
-}
-
-pub(crate) async fn facility(app: &TestApp, name: &str) -> Facility {
-    let id = app.create_facility(name).await;
-    let email = format!("scheduler-{id}@shiftwire.example");
-    let scheduler = app.staff_token(&email, Role::Scheduler, vec![id]).await;
-    Facility { id, scheduler }
-}
-
-pub(crate) fn shift_body(starts_in_min: i64, hours: i64) -> Value {
-    let starts_at = Utc::now() + Duration::minutes(starts_in_min);
-    json!({
-        "role": "RN",
-        "starts_at": starts_at,
-        "ends_at": starts_at + Duration::hours(hours),
-        "hourly_rate_cents": 6500,
-        "required_certifications": ["BLS"],
-        "unit": "4 West, Med-Surg",
-        "handoff": {
-            "report_to": "Charge nurse, 4 West (ext. 4410)",
-            "arrival_instructions": "Staff entrance on J St; badge pickup at security.",
-            "parking": "Garage B, level 3",
-            "exceptions": ["Epic access is set up on arrival"]
-        }
-    })
-}
-
-pub(crate) async fn post_shift(app: &TestApp, f: &Facility, body: &Value) -> Value {
-    let response = app
-        .post(
-            &format!("/v1/facilities/{}/shifts", f.id),
-            body,
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.expect("json")
-}
-
-pub(crate) fn id_of(value: &Value) -> Uuid {
-    Uuid::parse_str(value["id"].as_str().expect("id")).expect("uuid")
-}
-
-pub(crate) async fn claim(app: &TestApp, token: &str, shift: Uuid) -> reqwest::Response {
-    app.post(
-        &format!("/v1/shifts/{shift}/claim"),
-        &json!({}),
-        Some(token),
-    )
-    .await
-}
 
 async fn topics(app: &TestApp, shift: Uuid) -> Vec<String> {
     sqlx::query_scalar("SELECT topic FROM outbox WHERE payload->>'shift_id' = $1 ORDER BY id")
@@ -245,12 +147,11 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
     let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
 
     let (far, _) = nurse_at(&app, (37.80, -122.27), 25.0).await; // Oakland, ~120 km away
-    let (unavailable, unavailable_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE users SET available = false WHERE id = $1")
-        .bind(unavailable_id)
-        .execute(&app.pool)
-        .await
-        .expect("unavailable");
+    let (unavailable, _) = nearby_nurse(&app).await;
+    let response = app
+        .patch("/v1/me", &json!({ "available": false }), Some(&unavailable))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
     let (lpn, lpn_id) = nearby_nurse(&app).await;
     sqlx::query("UPDATE credentials SET kind = 'LPN' WHERE nurse_id = $1 AND kind = 'RN'")
         .bind(lpn_id)
@@ -891,12 +792,11 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
             .map(|i| i.iter().map(id_of).collect::<Vec<_>>()),
         Some(vec![far_shift])
     );
-    let (homeless, homeless_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE users SET home = NULL WHERE id = $1")
-        .bind(homeless_id)
-        .execute(&app.pool)
-        .await
-        .expect("clear home");
+    let (homeless, _) = nearby_nurse(&app).await;
+    let response = app
+        .patch("/v1/me", &json!({ "home": null }), Some(&homeless))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
     let no_point = app.get("/v1/shifts/nearby", Some(&homeless)).await;
     assert_problem(
         no_point,
@@ -1110,22 +1010,11 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
         .iter()
         .filter(|(s, ..)| id_of(s) != id_of(booked_shift))
         .filter(|(s, state, location)| {
+            // A shift's JSON carries its terms flat, as `ShiftTerms` reads them.
             let facts_of_shift = ShiftFacts {
-                role: s["role"].as_str().expect("role").parse().expect("kind"),
+                terms: serde_json::from_value(s.clone()).expect("the shift's terms"),
                 facility_state: (*state).to_owned(),
                 facility_location: *location,
-                starts_at: s["starts_at"]
-                    .as_str()
-                    .expect("start")
-                    .parse()
-                    .expect("time"),
-                ends_at: s["ends_at"].as_str().expect("end").parse().expect("time"),
-                required_certifications: s["required_certifications"]
-                    .as_array()
-                    .expect("certs")
-                    .iter()
-                    .map(|c| c.as_str().expect("cert").parse().expect("kind"))
-                    .collect(),
             };
             eligibility(&facts, &facts_of_shift, now).is_ok()
         })

@@ -1,6 +1,6 @@
-use crate::helpers::spawn_app;
 use reqwest::StatusCode;
 use serde_json::Value;
+use shiftwire_test_support::spawn_app;
 use sqlx::PgPool;
 
 #[test]

@@ -1,7 +1,7 @@
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
+use shiftwire_test_support::{assert_problem, spawn_app, spawn_app_with};
 use sqlx::PgPool;
 use std::sync::atomic::Ordering;
 

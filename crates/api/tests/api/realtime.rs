@@ -2,146 +2,25 @@
 //! withdrawals follow claims, `resume` fills gaps, slow and oversized clients are cut
 //! off, tickets are single-use, and two nodes share events over NATS.
 
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
-use crate::marketplace::{
-    FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
-};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_api::config::EventBusKind;
 use shiftwire_core::Role;
+use shiftwire_test_support::builders::{
+    FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
+};
+use shiftwire_test_support::{
+    assert_problem, spawn_app, spawn_app_with,
+    ws::{WAIT, Ws, offer_of, offers_of, sentinel, ws_url},
+};
 use sqlx::PgPool;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
+    MaybeTlsStream,
     tungstenite::{self, Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
 };
 use uuid::Uuid;
-
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
-
-/// A WebSocket client of the test app.
-pub(crate) struct Ws {
-    pub(crate) socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    hello: Value,
-}
-
-pub(crate) fn ws_url(app: &TestApp, query: &str) -> String {
-    format!("ws://{}/v1/ws{query}", app.addr)
-}
-
-impl Ws {
-    pub(crate) async fn connect(app: &TestApp, token: &str) -> Ws {
-        let mut request = ws_url(app, "").into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket connects");
-        Self::greeted(socket).await
-    }
-
-    pub(crate) async fn greeted(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Ws {
-        let mut ws = Ws {
-            socket,
-            hello: Value::Null,
-        };
-        let hello = ws.next().await;
-        assert_eq!(hello["type"], "hello", "{hello}");
-        assert!(hello["session_id"].is_string());
-        ws.hello = hello;
-        ws
-    }
-
-    pub(crate) fn hello_seq(&self) -> i64 {
-        self.hello["last_seq"].as_i64().expect("last_seq")
-    }
-
-    /// The next text frame, as JSON.
-    pub(crate) async fn next(&mut self) -> Value {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                match self.socket.next().await {
-                    Some(Ok(Message::Text(text))) => {
-                        return serde_json::from_str(text.as_str()).expect("JSON frame");
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    other => panic!("expected a text frame, got {other:?}"),
-                }
-            }
-        })
-        .await
-        .expect("a frame within 10 s")
-    }
-
-    /// Frames up to and including the first of type `until`.
-    pub(crate) async fn frames_until(&mut self, until: &str) -> Vec<Value> {
-        let mut frames = Vec::new();
-        loop {
-            let frame = self.next().await;
-            let done = frame["type"] == until;
-            frames.push(frame);
-            if done {
-                return frames;
-            }
-        }
-    }
-
-    pub(crate) async fn send(&mut self, message: Value) {
-        self.socket
-            .send(Message::text(message.to_string()))
-            .await
-            .expect("send");
-    }
-
-    /// Reads until the server closes; the close code, if it sent one.
-    pub(crate) async fn close_code(&mut self) -> Option<u16> {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                match self.socket.next().await {
-                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                    Some(Ok(_)) => continue,
-                    Some(Err(_)) | None => return None,
-                }
-            }
-        })
-        .await
-        .expect("the server closed within 10 s")
-    }
-}
-
-/// Makes the dispatcher send `nurse` a frame after everything committed so far: their
-/// credential submission's automatic check ends in `verification.updated`. Frames before
-/// it are everything the nurse was sent meanwhile.
-pub(crate) async fn sentinel(app: &TestApp, token: &str) {
-    let number = format!("ACLS-{}", Uuid::now_v7().simple());
-    app.submit_checked(
-        token,
-        json!({ "kind": "ACLS", "number": number, "expires_on": "2028-01-31" }),
-    )
-    .await;
-}
-
-/// Reads until the offer of `shift_id`.
-pub(crate) async fn offer_of(ws: &mut Ws, shift_id: Uuid) -> Value {
-    loop {
-        let frame = ws.next().await;
-        if frame["type"] == "shift.offered" && frame["shift"]["id"] == shift_id.to_string() {
-            return frame;
-        }
-    }
-}
-
-pub(crate) fn offers_of(frames: &[Value]) -> Vec<&Value> {
-    frames
-        .iter()
-        .filter(|f| f["type"] == "shift.offered")
-        .collect()
-}
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_new_shift_is_offered_to_eligible_nurses_and_no_one_else(pool: PgPool) {
@@ -492,12 +371,13 @@ async fn a_live_location_moves_where_a_nurse_is_matched_from(pool: PgPool) {
     // Stored for the REST path too: the claim measures from the same position.
     tokio::time::timeout(WAIT, async {
         loop {
-            let stored: bool =
-                sqlx::query_scalar("SELECT live_location IS NOT NULL FROM users WHERE id = $1")
-                    .bind(nurse_id)
-                    .fetch_one(&app.pool)
-                    .await
-                    .expect("user");
+            let stored: bool = sqlx::query_scalar(
+                "SELECT live_location IS NOT NULL FROM nurse_profiles WHERE nurse_id = $1",
+            )
+            .bind(nurse_id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("profile");
             if stored {
                 break;
             }

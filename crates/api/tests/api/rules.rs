@@ -3,16 +3,16 @@
 //! the booking's, sockets live no longer than their credentials, an idempotent retry finds
 //! the real answer, tokens die with a suspension, and bad input of every kind is refused.
 
-use crate::helpers::{STAFF_PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
-use crate::marketplace::{
-    FACILITY_AT, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
-};
-use crate::realtime::{Ws, offer_of, sentinel, ws_url};
 use chrono::{Duration as Span, Utc};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::builders::{
+    FACILITY_AT, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
+};
+use shiftwire_test_support::ws::{Ws, offer_of, sentinel, ws_url};
+use shiftwire_test_support::{STAFF_PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{

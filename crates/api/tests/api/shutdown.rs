@@ -1,5 +1,5 @@
-use crate::helpers::spawn_app;
 use reqwest::StatusCode;
+use shiftwire_test_support::spawn_app;
 use sqlx::PgPool;
 use std::sync::atomic::Ordering;
 

@@ -1,16 +1,16 @@
-use crate::helpers::{assert_problem, spawn_app};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::{assert_problem, spawn_app};
 use sqlx::PgPool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const PHONE: &str = "+14155552671";
 const DEV_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
 
-async fn refresh(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+async fn refresh(app: &shiftwire_test_support::TestApp, token: &str) -> reqwest::Response {
     app.post("/v1/auth/refresh", &json!({ "refresh_token": token }), None)
         .await
 }
@@ -41,7 +41,7 @@ fn forge(sub: &str, overrides: Value, key: &str) -> String {
     .expect("encode")
 }
 
-async fn admin_route(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+async fn admin_route(app: &shiftwire_test_support::TestApp, token: &str) -> reqwest::Response {
     app.post(
         "/v1/admin/users",
         &json!({ "email": "new@shiftwire.example", "password": "a long enough password", "role": "verifier" }),
@@ -220,7 +220,10 @@ async fn suspension_takes_effect_on_unexpired_tokens(pool: PgPool) {
         .staff_token("admin@shiftwire.example", Role::Admin, vec![])
         .await;
     let pair: Value = app
-        .login("admin@shiftwire.example", crate::helpers::STAFF_PASSWORD)
+        .login(
+            "admin@shiftwire.example",
+            shiftwire_test_support::STAFF_PASSWORD,
+        )
         .await
         .json()
         .await

@@ -1,8 +1,8 @@
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with_registry};
 use futures::future::join_all;
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use shiftwire_core::Role;
+use shiftwire_test_support::{TestApp, assert_problem, spawn_app, spawn_app_with_registry};
 use shiftwire_verification::HttpRegistry;
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};

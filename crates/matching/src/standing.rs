@@ -1,0 +1,166 @@
+//! A nurse as eligibility sees her: her standing (suspension and approved credentials,
+//! which other rooms own and tell through [`Standings`]), where she is matched from and
+//! how far she goes (her profile here), and what she has booked.
+//!
+//! Claims and the release of a nurse's ineligible bookings serialise per nurse on an
+//! advisory lock: a claim holds it shared from before it reads her standing until it
+//! commits, the release exclusively. So a suspension or revocation in progress either
+//! waits for the claim (and then sees and releases its booking) or is seen by it.
+
+use crate::{MatchingError, geo_sql};
+use async_trait::async_trait;
+use chrono::Utc;
+use shiftwire_core::eligibility::{NurseFacts, NurseRecord, Standing};
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// What other rooms say of nurses' standing, read on the caller's connection (inside
+/// its transaction, so a change in progress there counts). `api` implements it over the
+/// accounts (suspension) and verification (approved credentials).
+#[async_trait]
+pub trait Standings: Send + Sync {
+    /// The standing of each of `nurse_ids` that is a nurse; anyone else is left out.
+    async fn of(
+        &self,
+        conn: &mut PgConnection,
+        nurse_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Standing>, sqlx::Error>;
+}
+
+/// The advisory-lock class of a nurse's bookings (the other key is from her id).
+const NURSE_LOCK_CLASS: i32 = 0x5357_4d31;
+
+fn lock_key(nurse_id: Uuid) -> i32 {
+    let n = nurse_id.as_u128();
+    // Folded to 32 bits: a collision only makes two nurses wait for each other.
+    (n as u32 ^ (n >> 32) as u32 ^ (n >> 64) as u32 ^ (n >> 96) as u32) as i32
+}
+
+/// Held by a claim until its commit: the nurse's standing cannot change under it.
+pub(crate) async fn lock_nurse_shared(
+    conn: &mut PgConnection,
+    nurse_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock_shared($1, $2)",
+        NURSE_LOCK_CLASS,
+        lock_key(nurse_id)
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Held while a nurse's ineligible bookings are released: no claim of hers is in flight.
+pub(crate) async fn lock_nurse(conn: &mut PgConnection, nurse_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        NURSE_LOCK_CLASS,
+        lock_key(nurse_id)
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl crate::Matching {
+    /// Eligibility facts of each of `nurse_ids` that is a nurse (for the real-time index).
+    pub async fn nurse_records(
+        &self,
+        nurse_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, NurseRecord>, MatchingError> {
+        let mut conn = self.pool.acquire().await?;
+        self.nurse_records_in(&mut conn, nurse_ids).await
+    }
+
+    /// What eligibility needs to know about a nurse, read on `conn`.
+    pub(crate) async fn nurse_facts(
+        &self,
+        conn: &mut PgConnection,
+        nurse_id: Uuid,
+    ) -> Result<NurseFacts, MatchingError> {
+        self.nurse_records_in(conn, &[nurse_id])
+            .await?
+            .remove(&nurse_id)
+            .map(|record| record.facts)
+            .ok_or(MatchingError::NotFound)
+    }
+
+    /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in three
+    /// queries whatever their number. Nurses' positions are live if reported within
+    /// `LIVE_LOCATION_TTL`, else home; a nurse who never set her profile has its defaults.
+    pub(crate) async fn nurse_records_in(
+        &self,
+        conn: &mut PgConnection,
+        nurse_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, NurseRecord>, MatchingError> {
+        let now = Utc::now();
+        let standings = self.standings.of(&mut *conn, nurse_ids).await?;
+        let ids: Vec<Uuid> = standings.keys().copied().collect();
+        let profiles = sqlx::query!(
+            r#"SELECT nurse_id, available, max_distance_km,
+                      home::geometry AS "home: geo_sql::Wkb",
+                      live_location::geometry AS "live: geo_sql::Wkb", live_location_at
+               FROM nurse_profiles WHERE nurse_id = ANY($1)"#,
+            &ids
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut profiles: HashMap<Uuid, _> =
+            profiles.into_iter().map(|p| (p.nurse_id, p)).collect();
+        let mut records = HashMap::with_capacity(standings.len());
+        for (id, standing) in standings {
+            let defaults = crate::NurseProfile::default();
+            let (available, max_distance_km, home, live) = match profiles.remove(&id) {
+                Some(p) => (
+                    p.available,
+                    p.max_distance_km,
+                    geo_sql::optional_from_sql(p.home)?,
+                    geo_sql::optional_from_sql(p.live)?.zip(p.live_location_at),
+                ),
+                None => (defaults.available, defaults.max_distance_km, None, None),
+            };
+            let record = NurseRecord {
+                facts: NurseFacts {
+                    suspended: standing.suspended,
+                    available,
+                    credentials: standing.credentials,
+                    position: None,
+                    max_distance_km,
+                    booked: Vec::new(),
+                },
+                home,
+                live,
+            };
+            records.insert(id, record.positioned(now));
+        }
+        let booked = sqlx::query!(
+            r#"SELECT nurse_id, lower(during) AS "start!", upper(during) AS "end!" FROM bookings
+               WHERE nurse_id = ANY($1) AND status IN ('booked', 'in_progress')"#,
+            &ids
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for b in booked {
+            if let Some(record) = records.get_mut(&b.nurse_id) {
+                record.facts.booked.push((b.start, b.end));
+            }
+        }
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_use_the_whole_id() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(1 << 100);
+        assert_ne!(lock_key(a), lock_key(Uuid::from_u128(2)));
+        assert_eq!(lock_key(a), lock_key(Uuid::from_u128(1)));
+        assert_ne!(lock_key(b), 0, "the high bits count");
+    }
+}
