@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 /// A licence (issued by a state board) or a certification (BLS, ACLS, PALS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -13,29 +13,12 @@ pub enum CredentialKind {
     PALS,
 }
 
+named!(CredentialKind, UnknownCredentialKind, {
+    RN => "RN", LPN => "LPN", CNA => "CNA", NP => "NP", BLS => "BLS", ACLS => "ACLS",
+    PALS => "PALS",
+});
+
 impl CredentialKind {
-    pub const ALL: [CredentialKind; 7] = [
-        Self::RN,
-        Self::LPN,
-        Self::CNA,
-        Self::NP,
-        Self::BLS,
-        Self::ACLS,
-        Self::PALS,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RN => "RN",
-            Self::LPN => "LPN",
-            Self::CNA => "CNA",
-            Self::NP => "NP",
-            Self::BLS => "BLS",
-            Self::ACLS => "ACLS",
-            Self::PALS => "PALS",
-        }
-    }
-
     /// Licences make a nurse verified and are checked against a state board registry.
     pub fn is_licence(self) -> bool {
         matches!(self, Self::RN | Self::LPN | Self::CNA | Self::NP)
@@ -47,26 +30,10 @@ impl CredentialKind {
     }
 }
 
-impl fmt::Display for CredentialKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+/// A stored or sent name that is no credential kind or status.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown credential kind")]
 pub struct UnknownCredentialKind;
-
-impl FromStr for CredentialKind {
-    type Err = UnknownCredentialKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(UnknownCredentialKind)
-    }
-}
 
 /// Where a credential stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,34 +47,10 @@ pub enum CredentialStatus {
     Revoked,
 }
 
-impl CredentialStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-        }
-    }
-}
-
-impl FromStr for CredentialStatus {
-    type Err = UnknownCredentialKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Self::Pending,
-            Self::Approved,
-            Self::Rejected,
-            Self::Expired,
-            Self::Revoked,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or(UnknownCredentialKind)
-    }
-}
+named!(CredentialStatus, UnknownCredentialKind, {
+    Pending => "pending", Approved => "approved", Rejected => "rejected",
+    Expired => "expired", Revoked => "revoked",
+});
 
 /// A nurse's standing, derived from their credentials and account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,27 +101,9 @@ pub enum IdentityStatus {
     Rejected,
 }
 
-impl IdentityStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Pending => "pending",
-            Self::Verified => "verified",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-impl FromStr for IdentityStatus {
-    type Err = UnknownCredentialKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::None, Self::Pending, Self::Verified, Self::Rejected]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(UnknownCredentialKind)
-    }
-}
+named!(IdentityStatus, UnknownCredentialKind, {
+    None => "none", Pending => "pending", Verified => "verified", Rejected => "rejected",
+});
 
 /// A US state, DC or territory postal code: where a licence was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

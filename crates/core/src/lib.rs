@@ -2,6 +2,37 @@
 //! and the domain events other crates announce.
 //! Nothing here performs I/O; every other crate builds on these types.
 
+/// `ALL`, `as_str`, `Display` and `FromStr` (failing with `$unknown`) of an enum whose
+/// variants have names as stored and as sent.
+macro_rules! named {
+    ($ty:ident, $unknown:ident, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: [$ty; { [$(stringify!($variant)),+].len() }] = [$(Self::$variant),+];
+
+            /// The name as stored and as sent.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $unknown;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or($unknown)
+            }
+        }
+    };
+}
+
 pub mod credential;
 pub mod delivery;
 pub mod eligibility;

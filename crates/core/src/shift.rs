@@ -1,5 +1,4 @@
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
 
 /// Where a shift stands. `open → booked → in_progress → completed`, `open|booked →
 /// cancelled`, and a nurse's release returns `booked → open`.
@@ -30,25 +29,12 @@ pub struct IllegalTransition {
     pub action: ShiftAction,
 }
 
+named!(ShiftStatus, UnknownShiftStatus, {
+    Open => "open", Booked => "booked", InProgress => "in_progress",
+    Completed => "completed", Cancelled => "cancelled",
+});
+
 impl ShiftStatus {
-    pub const ALL: [ShiftStatus; 5] = [
-        Self::Open,
-        Self::Booked,
-        Self::InProgress,
-        Self::Completed,
-        Self::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Booked => "booked",
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
     /// The status after `action`, or why it is not allowed.
     pub fn apply(self, action: ShiftAction) -> Result<ShiftStatus, IllegalTransition> {
         use ShiftAction as A;
@@ -69,26 +55,9 @@ impl ShiftStatus {
     }
 }
 
-impl fmt::Display for ShiftStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown shift status")]
 pub struct UnknownShiftStatus;
-
-impl FromStr for ShiftStatus {
-    type Err = UnknownShiftStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or(UnknownShiftStatus)
-    }
-}
 
 /// Where a booking stands. `booked → in_progress → completed`; a booked booking may also
 /// be `released` by its nurse or `cancelled` (by the facility, or because its nurse may no
@@ -119,25 +88,12 @@ pub struct IllegalBookingTransition {
     pub action: BookingAction,
 }
 
+named!(BookingStatus, UnknownShiftStatus, {
+    Booked => "booked", InProgress => "in_progress", Completed => "completed",
+    Released => "released", Cancelled => "cancelled",
+});
+
 impl BookingStatus {
-    pub const ALL: [BookingStatus; 5] = [
-        Self::Booked,
-        Self::InProgress,
-        Self::Completed,
-        Self::Released,
-        Self::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Booked => "booked",
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Released => "released",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
     /// The status after `action`, or why it is not allowed.
     pub fn apply(self, action: BookingAction) -> Result<BookingStatus, IllegalBookingTransition> {
         use BookingAction as A;
@@ -154,23 +110,6 @@ impl BookingStatus {
     /// The booking still holds its shift (the nurse is expected, or there).
     pub fn is_live(self) -> bool {
         matches!(self, Self::Booked | Self::InProgress)
-    }
-}
-
-impl fmt::Display for BookingStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BookingStatus {
-    type Err = UnknownShiftStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or(UnknownShiftStatus)
     }
 }
 

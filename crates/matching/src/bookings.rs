@@ -73,14 +73,7 @@ impl Matching {
                     shift: BookedShift {
                         id: r.shift_id,
                         status: stored::parse(&r.shift_status, "status")?,
-                        terms: stored::terms(
-                            &r.role,
-                            r.starts_at,
-                            r.ends_at,
-                            r.hourly_rate_cents,
-                            r.unit,
-                            &r.required_certifications,
-                        )?,
+                        terms: terms_of!(r)?,
                     },
                     facility: Facility {
                         id: r.facility_id,

@@ -32,14 +32,7 @@ pub(crate) async fn shift_facts_of(
     .await?
     .ok_or(MatchingError::NotFound)?;
     Ok(ShiftFacts {
-        terms: stored::terms(
-            &row.role,
-            row.starts_at,
-            row.ends_at,
-            row.hourly_rate_cents,
-            row.unit,
-            &row.required_certifications,
-        )?,
+        terms: terms_of!(row)?,
         facility_state: row.facility_state,
         facility_location: geo_sql::from_sql(row.location)?,
     })
@@ -194,15 +187,7 @@ impl Matching {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!(
-            "UPDATE shifts SET status = $2, release_count = release_count + 1,
-                               updated_at = now()
-             WHERE id = $1",
-            locked.shift_id,
-            reopened.as_str()
-        )
-        .execute(&mut *tx)
-        .await?;
+        reopen(&mut tx, locked.shift_id, reopened).await?;
         let events = vec![
             DomainEvent::ShiftReleased {
                 shift_id: locked.shift_id,
@@ -256,14 +241,9 @@ impl Matching {
         at: Coordinates,
     ) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
-        let locked = Self::lock_booking(&mut tx, nurse_id, booking_id, Some(at)).await?;
-        let (Ok(in_progress), Ok(started)) = (
-            locked.status.apply(BookingAction::CheckIn),
-            locked.shift_status.apply(ShiftAction::CheckIn),
-        ) else {
-            return Err(MatchingError::NotCheckable(locked.status, "in"));
-        };
+        let check = Check::lock(&mut tx, nurse_id, booking_id, at, Check::IN).await?;
         let now = Utc::now();
+        let locked = &check.locked;
         if now < locked.starts_at - CHECK_IN_OPENS_BEFORE || now > locked.ends_at {
             return Err(MatchingError::OutsideCheckInWindow);
         }
@@ -271,15 +251,11 @@ impl Matching {
         sqlx::query!(
             "UPDATE bookings SET status = $2, checked_in_at = now() WHERE id = $1",
             booking_id,
-            in_progress.as_str()
+            check.booking.as_str()
         )
         .execute(&mut *tx)
         .await?;
-        self.set_shift_status(&mut tx, locked.shift_id, started)
-            .await?;
-        self.commit(tx, vec![locked.updated(booking_id, nurse_id)])
-            .await?;
-        self.booking(nurse_id, booking_id).await
+        self.finish(tx, check, nurse_id, booking_id).await
     }
 
     /// Check-out, until 2 hours after the end, inside the geofence. Worked time runs to
@@ -291,14 +267,9 @@ impl Matching {
         at: Coordinates,
     ) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
-        let locked = Self::lock_booking(&mut tx, nurse_id, booking_id, Some(at)).await?;
-        let (Ok(completed), Ok(done)) = (
-            locked.status.apply(BookingAction::CheckOut),
-            locked.shift_status.apply(ShiftAction::CheckOut),
-        ) else {
-            return Err(MatchingError::NotCheckable(locked.status, "out"));
-        };
+        let check = Check::lock(&mut tx, nurse_id, booking_id, at, Check::OUT).await?;
         let now = Utc::now();
+        let locked = &check.locked;
         if now > locked.ends_at + CHECK_OUT_CLOSES_AFTER {
             return Err(MatchingError::OutsideCheckOutWindow);
         }
@@ -309,33 +280,86 @@ impl Matching {
                  worked_minutes = GREATEST(0, floor(EXTRACT(EPOCH FROM $4 - checked_in_at) / 60))::int
              WHERE id = $1",
             booking_id,
-            completed.as_str(),
+            check.booking.as_str(),
             now,
             counted_until
         )
         .execute(&mut *tx)
         .await?;
-        self.set_shift_status(&mut tx, locked.shift_id, done)
-            .await?;
-        self.commit(tx, vec![locked.updated(booking_id, nurse_id)])
+        self.finish(tx, check, nurse_id, booking_id).await
+    }
+
+    /// Moves the shift as the check moved its booking, and announces the booking.
+    async fn finish(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        check: Check,
+        nurse_id: Uuid,
+        booking_id: Uuid,
+    ) -> Result<Booking, MatchingError> {
+        sqlx::query!(
+            "UPDATE shifts SET status = $2, updated_at = now() WHERE id = $1",
+            check.locked.shift_id,
+            check.shift.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx, vec![check.locked.updated(booking_id, nurse_id)])
             .await?;
         self.booking(nurse_id, booking_id).await
     }
+}
 
-    async fn set_shift_status(
-        &self,
+/// A shift that opens again for others (released, or its nurse no longer eligible).
+pub(crate) async fn reopen(
+    conn: &mut PgConnection,
+    shift_id: Uuid,
+    status: ShiftStatus,
+) -> Result<(), MatchingError> {
+    sqlx::query!(
+        "UPDATE shifts SET status = $2, release_count = release_count + 1, updated_at = now()
+         WHERE id = $1",
+        shift_id,
+        status.as_str()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A check-in or check-out under way: the booking locked, and where both machines take
+/// it and its shift.
+struct Check {
+    locked: Locked,
+    booking: BookingStatus,
+    shift: ShiftStatus,
+}
+
+impl Check {
+    const IN: (BookingAction, ShiftAction, &'static str) =
+        (BookingAction::CheckIn, ShiftAction::CheckIn, "in");
+    const OUT: (BookingAction, ShiftAction, &'static str) =
+        (BookingAction::CheckOut, ShiftAction::CheckOut, "out");
+
+    async fn lock(
         conn: &mut PgConnection,
-        shift_id: Uuid,
-        status: ShiftStatus,
-    ) -> Result<(), MatchingError> {
-        sqlx::query!(
-            "UPDATE shifts SET status = $2, updated_at = now() WHERE id = $1",
-            shift_id,
-            status.as_str()
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
+        nurse_id: Uuid,
+        booking_id: Uuid,
+        at: Coordinates,
+        (booking, shift, way): (BookingAction, ShiftAction, &'static str),
+    ) -> Result<Self, MatchingError> {
+        let locked = Matching::lock_booking(conn, nurse_id, booking_id, Some(at)).await?;
+        match (
+            locked.status.apply(booking),
+            locked.shift_status.apply(shift),
+        ) {
+            (Ok(booking), Ok(shift)) => Ok(Self {
+                locked,
+                booking,
+                shift,
+            }),
+            _ => Err(MatchingError::NotCheckable(locked.status, way)),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! concerns, and the offer log (who was offered which opening: `resume` and the
 //! unfilled-shift alert read it).
 
-use crate::{Matching, MatchingError, geo_sql, stored};
+use crate::{Matching, MatchingError, geo_sql};
 use shiftwire_core::{
     Coordinates, OpenedShift,
     delivery::{HeldOffer, OfferRecord, OpenShift},
@@ -52,14 +52,7 @@ impl Matching {
                         facility_name: r.facility_name,
                         facility_state: r.facility_state,
                         location: geo_sql::from_sql(r.location)?,
-                        terms: stored::terms(
-                            &r.role,
-                            r.starts_at,
-                            r.ends_at,
-                            r.hourly_rate_cents,
-                            r.unit,
-                            &r.required_certifications,
-                        )?,
+                        terms: terms_of!(r)?,
                     },
                 })
             })
@@ -138,14 +131,7 @@ impl Matching {
                     facility_name: r.facility_name,
                     facility_state: r.facility_state,
                     location: geo_sql::from_sql(r.location)?,
-                    terms: stored::terms(
-                        &r.role,
-                        r.starts_at,
-                        r.ends_at,
-                        r.hourly_rate_cents,
-                        r.unit,
-                        &r.required_certifications,
-                    )?,
+                    terms: terms_of!(r)?,
                 };
                 Ok(HeldOffer {
                     shift_id: r.shift_id,

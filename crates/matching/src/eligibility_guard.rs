@@ -67,15 +67,7 @@ impl Matching {
             )
             .execute(&mut *conn)
             .await?;
-            sqlx::query!(
-                "UPDATE shifts SET status = $2, release_count = release_count + 1,
-                                   updated_at = now()
-                 WHERE id = $1",
-                booking.shift_id,
-                reopened.as_str()
-            )
-            .execute(&mut *conn)
-            .await?;
+            crate::claims::reopen(&mut *conn, booking.shift_id, reopened).await?;
             tracing::info!(booking_id = %booking.id, rule = rule.as_str(),
                 "booking cancelled: the nurse is no longer eligible");
             events.push(DomainEvent::ShiftReleased {

@@ -8,6 +8,21 @@
 //! of other rooms (a nurse's suspension and approved credentials) comes through
 //! [`Standings`], wired in by `api`.
 
+/// The terms of a row that selected the shift's `role`, `starts_at`, `ends_at`,
+/// `hourly_rate_cents`, `unit` and `required_certifications` under those names.
+macro_rules! terms_of {
+    ($row:ident) => {
+        $crate::stored::terms(
+            &$row.role,
+            $row.starts_at,
+            $row.ends_at,
+            $row.hourly_rate_cents,
+            $row.unit,
+            &$row.required_certifications,
+        )
+    };
+}
+
 mod bookings;
 mod claims;
 mod delivery;
@@ -187,14 +202,7 @@ impl Matching {
                 facility_name: row.facility_name,
                 facility_state: row.facility_state,
                 location: geo_sql::from_sql(row.location)?,
-                terms: stored::terms(
-                    &row.role,
-                    row.starts_at,
-                    row.ends_at,
-                    row.hourly_rate_cents,
-                    row.unit,
-                    &row.required_certifications,
-                )?,
+                terms: terms_of!(row)?,
             }),
         ))
     }

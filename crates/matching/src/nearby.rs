@@ -1,4 +1,4 @@
-use crate::{Matching, MatchingError, NearbyQuery, NearbyShift, geo_sql, stored};
+use crate::{Matching, MatchingError, NearbyQuery, NearbyShift, geo_sql};
 use chrono::{NaiveDate, Utc};
 use shiftwire_core::{Coordinates, eligibility::HeldCredential};
 use uuid::Uuid;
@@ -117,14 +117,7 @@ impl Matching {
                     facility_id: r.facility_id,
                     facility_name: name.clone(),
                     facility_location: *location,
-                    terms: stored::terms(
-                        &r.role,
-                        r.starts_at,
-                        r.ends_at,
-                        r.hourly_rate_cents,
-                        r.unit,
-                        &r.required_certifications,
-                    )?,
+                    terms: terms_of!(r)?,
                     distance_km: r.distance_m / 1000.0,
                     order_key: r.d,
                 })

@@ -158,14 +158,7 @@ impl Matching {
                     id: r.id,
                     facility_id: r.facility_id,
                     owner_id: r.owner_id,
-                    terms: stored::terms(
-                        &r.role,
-                        r.starts_at,
-                        r.ends_at,
-                        r.hourly_rate_cents,
-                        r.unit,
-                        &r.required_certifications,
-                    )?,
+                    terms: terms_of!(r)?,
                     handoff: serde_json::from_value(r.handoff)
                         .map_err(|e| MatchingError::Invalid(e.to_string()))?,
                     handoff_version: r.handoff_version,
@@ -212,14 +205,7 @@ impl Matching {
         if status.apply(ShiftAction::Cancel).is_err() {
             return Err(MatchingError::ShiftNotEditable(status));
         }
-        let was = stored::terms(
-            &current.role,
-            current.starts_at,
-            current.ends_at,
-            current.hourly_rate_cents,
-            current.unit.clone(),
-            &current.required_certifications,
-        )?;
+        let was = terms_of!(current)?;
         let current_handoff: HandoffPacket = serde_json::from_value(current.handoff.clone())
             .map_err(|e| MatchingError::Invalid(e.to_string()))?;
 

@@ -12,7 +12,10 @@ use shiftwire_core::{
     ws::{BookedBy, ServerMessage, ShiftOffer, WithdrawReason, close},
 };
 use shiftwire_outbox::Stored;
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
@@ -605,14 +608,33 @@ fn offer(
     shift: &OpenedShift,
 ) -> Vec<OfferRecord> {
     let started = std::time::Instant::now();
-    let now = Utc::now();
-    let facts = shift.facts();
-    let template = OfferTemplate::new(seq, shift_id, facility_id, shift);
     // A re-opened shift is a new offer: forget the previous opening's holders.
     state.offered.remove(&shift_id);
+    let template = OfferTemplate::new(seq, shift_id, facility_id, shift);
+    let logged = offer_to_candidates(state, seq, shift_id, shift, &template, &HashSet::new());
+    metrics::counter!("ws_offers_sent_total").increment(logged.len() as u64);
+    metrics::histogram!("ws_fanout_seconds").record(started.elapsed().as_secs_f64());
+    logged
+}
+
+/// Offers `shift` (opened at `opened_seq`) to each eligible nurse connected here but
+/// those in `skip`, from `template`; notes the holders and returns what to log.
+fn offer_to_candidates(
+    state: &mut HubState,
+    opened_seq: i64,
+    shift_id: Uuid,
+    shift: &OpenedShift,
+    template: &OfferTemplate,
+    skip: &HashSet<Uuid>,
+) -> Vec<OfferRecord> {
+    let now = Utc::now();
+    let facts = shift.facts();
     let mut logged = Vec::new();
     let mut holders = Vec::new();
     for nurse_id in state.index.candidates(shift.location) {
+        if skip.contains(&nurse_id) {
+            continue;
+        }
         let Some(nurse) = state.index.facts_at(nurse_id, now) else {
             continue;
         };
@@ -630,7 +652,7 @@ fn offer(
         if delivered {
             logged.push(OfferRecord {
                 nurse_id,
-                seq,
+                seq: opened_seq,
                 shift_id,
             });
         }
@@ -638,8 +660,6 @@ fn offer(
     for conn in holders {
         state.note_offer(conn, shift_id, &facts);
     }
-    metrics::counter!("ws_offers_sent_total").increment(logged.len() as u64);
-    metrics::histogram!("ws_fanout_seconds").record(started.elapsed().as_secs_f64());
     logged
 }
 
@@ -657,7 +677,6 @@ fn update_offers(
     let now = Utc::now();
     let facts = shift.facts();
     let updated = OfferTemplate::of(OfferFrame::Updated, seq, shift_id, facility_id, shift);
-    let offered = OfferTemplate::new(seq, shift_id, facility_id, shift);
     let withdrawn = Frame::of(&ServerMessage::ShiftWithdrawn {
         seq,
         shift_id,
@@ -668,7 +687,7 @@ fn update_offers(
         .get(&shift_id)
         .map(|o| o.conns.clone())
         .unwrap_or_default();
-    let mut holding_nurses = std::collections::HashSet::new();
+    let mut holding_nurses = HashSet::new();
     for conn in holders {
         let Some(nurse_id) = state.conns.get(&conn).map(|e| e.principal.user_id) else {
             continue;
@@ -694,40 +713,17 @@ fn update_offers(
         }
     }
     if let Some(o) = state.offered.get_mut(&shift_id) {
-        o.facts = facts.clone();
+        o.facts = facts;
     }
-    let mut logged = Vec::new();
-    let mut new_holders = Vec::new();
-    for nurse_id in state.index.candidates(shift.location) {
-        if holding_nurses.contains(&nurse_id) {
-            continue;
-        }
-        let Some(nurse) = state.index.facts_at(nurse_id, now) else {
-            continue;
-        };
-        let Ok(distance) = eligible_at_distance(nurse, &facts, now) else {
-            continue;
-        };
-        let frame = offered.frame(distance / 1000.0);
-        let mut delivered = false;
-        for conn in state.by_user.get(&nurse_id).into_iter().flatten() {
-            if state.deliver(*conn, frame.clone()) {
-                new_holders.push(*conn);
-                delivered = true;
-            }
-        }
-        if delivered {
-            logged.push(OfferRecord {
-                nurse_id,
-                seq: opened_seq,
-                shift_id,
-            });
-        }
-    }
-    for conn in new_holders {
-        state.note_offer(conn, shift_id, &facts);
-    }
-    logged
+    let offered = OfferTemplate::new(seq, shift_id, facility_id, shift);
+    offer_to_candidates(
+        state,
+        opened_seq,
+        shift_id,
+        shift,
+        &offered,
+        &holding_nurses,
+    )
 }
 
 /// After a nurse's facts changed, withdraws offers they no longer qualify for.

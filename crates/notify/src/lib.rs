@@ -39,8 +39,8 @@ impl Hub {
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let offer_log = writers::OfferLog::start(log.clone(), tracker, shutdown.clone());
-        let locations = writers::LocationWriter::start(log.clone(), tracker, shutdown.clone());
+        let offer_log = writers::OfferLog::offers(log.clone(), tracker, shutdown.clone());
+        let locations = writers::LocationWriter::locations(log.clone(), tracker, shutdown.clone());
         let (hub, registrations) =
             Hub::new(config, pool, source, log, shutdown, offer_log, locations);
         let dispatcher = dispatcher::Dispatcher::new(hub.clone(), bus.subscribe(), registrations);

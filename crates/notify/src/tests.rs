@@ -55,8 +55,8 @@ impl World {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .expect("lazy pool");
-        let offer_log = OfferLog::start(rooms.clone(), &tracker, shutdown.clone());
-        let locations = LocationWriter::start(rooms.clone(), &tracker, shutdown.clone());
+        let offer_log = OfferLog::offers(rooms.clone(), &tracker, shutdown.clone());
+        let locations = LocationWriter::locations(rooms.clone(), &tracker, shutdown.clone());
         let (hub, _registrations) = Hub::new(
             NotifyConfig::default(),
             pool,

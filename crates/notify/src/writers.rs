@@ -19,70 +19,96 @@ const BATCH: usize = 5_000;
 /// How long a record may wait for its batch.
 const LINGER: Duration = Duration::from_millis(20);
 
-/// The log of offers made, read by `resume` and by the unfilled-shift alert.
-#[derive(Clone)]
-pub(crate) struct OfferLog {
-    sender: mpsc::Sender<OfferRecord>,
+/// A bounded queue of records and the one task that writes them in batches; a record
+/// that finds the queue full is dropped and counted under `dropped`.
+pub(crate) struct Writer<T> {
+    sender: mpsc::Sender<T>,
+    dropped: &'static str,
 }
 
+impl<T> Clone for Writer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            dropped: self.dropped,
+        }
+    }
+}
+
+impl<T: Send + 'static> Writer<T> {
+    fn start<F, Fut>(
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+        dropped: &'static str,
+        write: F,
+    ) -> Self
+    where
+        F: FnMut(Vec<T>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tracker.spawn(batches(receiver, shutdown, write));
+        Self { sender, dropped }
+    }
+
+    fn push(&self, record: T) {
+        if self.sender.try_send(record).is_err() {
+            metrics::counter!(self.dropped).increment(1);
+        }
+    }
+}
+
+/// The log of offers made, read by `resume` and by the unfilled-shift alert.
+pub(crate) type OfferLog = Writer<OfferRecord>;
+
 impl OfferLog {
-    pub(crate) fn start(
+    pub(crate) fn offers(
         log: Arc<dyn DeliveryLog>,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        tracker.spawn(batches(
-            receiver,
+        Self::start(
+            tracker,
             shutdown,
-            move |batch: Vec<OfferRecord>| {
+            "ws_offer_log_dropped_total",
+            move |batch| {
                 let log = log.clone();
                 async move { log.record_offers(&batch).await }
             },
-        ));
-        Self { sender }
+        )
     }
 
     pub(crate) fn record(&self, record: OfferRecord) {
-        if self.sender.try_send(record).is_err() {
-            metrics::counter!("ws_offer_log_dropped_total").increment(1);
-        }
+        self.push(record);
     }
 }
 
 /// Stores nurses' live locations, so claims and nearby search on any node use them too.
-#[derive(Clone)]
-pub(crate) struct LocationWriter {
-    sender: mpsc::Sender<LocationRecord>,
-}
+pub(crate) type LocationWriter = Writer<LocationRecord>;
 
 impl LocationWriter {
-    pub(crate) fn start(
+    pub(crate) fn locations(
         log: Arc<dyn DeliveryLog>,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        tracker.spawn(batches(
-            receiver,
+        Self::start(
+            tracker,
             shutdown,
-            move |batch: Vec<LocationRecord>| {
+            "ws_location_writes_dropped_total",
+            move |batch| {
                 let log = log.clone();
                 async move { log.record_locations(&batch).await }
             },
-        ));
-        Self { sender }
+        )
     }
 
     pub(crate) fn record(&self, nurse_id: Uuid, at: Coordinates, reported_at: DateTime<Utc>) {
-        let record = LocationRecord {
+        self.push(LocationRecord {
             nurse_id,
             at,
             reported_at,
-        };
-        if self.sender.try_send(record).is_err() {
-            metrics::counter!("ws_location_writes_dropped_total").increment(1);
-        }
+        });
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod builders;
 pub mod db;
+pub mod domain;
 pub mod ws;
 
 use async_trait::async_trait;

@@ -6,13 +6,14 @@ use crate::{
 use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
-use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent, new_id};
+use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent, PublishedEvent, new_id};
 use shiftwire_outbox::audit::{self, AuditRecord};
+use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Most credentials one nurse may hold on file (any status).
 pub const MAX_CREDENTIALS_PER_NURSE: i64 = 50;
-/// Longest rejection or suspension reason.
+/// Longest rejection or revocation reason.
 pub const MAX_REASON_LEN: usize = 1000;
 
 fn invalid(why: &str) -> VerificationError {
@@ -425,33 +426,17 @@ impl Verification {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(decided) = decided else {
-            let current = sqlx::query_scalar!("SELECT status FROM credentials WHERE id = $1", id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match current {
-                None => VerificationError::NotFound,
-                Some(_) => VerificationError::AlreadyDecided,
-            });
+            return Err(missing_or(&mut tx, id, VerificationError::AlreadyDecided).await);
         };
-        audit::record(
-            &mut tx,
-            AuditRecord {
-                actor: Some(actor),
-                action: "credential.rejected",
-                subject_type: "credential",
-                subject_id: id,
-                reason: Some(reason),
-                details: serde_json::json!({ "flagged_as": decided.reason_code }),
-            },
-        )
-        .await?;
-        let event = DomainEvent::VerificationUpdated {
+        let decision = Decision {
+            actor,
+            id,
             nurse_id: decided.nurse_id,
-            credential_id: id,
             status: CredentialStatus::Rejected,
+            reason,
+            flagged_as: decided.reason_code,
         };
-        self.commit(tx, vec![event]).await?;
-        self.credential(id).await
+        self.announce(tx, decision, Vec::new()).await
     }
 
     /// A verifier withdraws an approved credential. The nurse is told, offers she no
@@ -478,34 +463,51 @@ impl Verification {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(revoked) = revoked else {
-            let exists = sqlx::query_scalar!("SELECT status FROM credentials WHERE id = $1", id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match exists {
-                None => VerificationError::NotFound,
-                Some(_) => VerificationError::NotRevocable,
-            });
+            return Err(missing_or(&mut tx, id, VerificationError::NotRevocable).await);
+        };
+        let released = self.on_ineligible.follow(&mut tx, revoked.nurse_id).await?;
+        let decision = Decision {
+            actor,
+            id,
+            nurse_id: revoked.nurse_id,
+            status: CredentialStatus::Revoked,
+            reason,
+            flagged_as: revoked.reason_code,
+        };
+        self.announce(tx, decision, released).await
+    }
+
+    /// Audits a verifier's decision, commits it with the events its consequences
+    /// recorded, and tells the nurse.
+    async fn announce(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        decision: Decision<'_>,
+        recorded: Vec<PublishedEvent>,
+    ) -> Result<Credential, VerificationError> {
+        let action = match decision.status {
+            CredentialStatus::Revoked => "credential.revoked",
+            _ => "credential.rejected",
         };
         audit::record(
             &mut tx,
             AuditRecord {
-                actor: Some(actor),
-                action: "credential.revoked",
+                actor: Some(decision.actor),
+                action,
                 subject_type: "credential",
-                subject_id: id,
-                reason: Some(reason),
-                details: serde_json::json!({ "flagged_as": revoked.reason_code }),
+                subject_id: decision.id,
+                reason: Some(decision.reason),
+                details: serde_json::json!({ "flagged_as": decision.flagged_as }),
             },
         )
         .await?;
         let event = DomainEvent::VerificationUpdated {
-            nurse_id: revoked.nurse_id,
-            credential_id: id,
-            status: CredentialStatus::Revoked,
+            nurse_id: decision.nurse_id,
+            credential_id: decision.id,
+            status: decision.status,
         };
-        let released = self.on_ineligible.follow(&mut tx, revoked.nurse_id).await?;
-        self.commit_with(tx, vec![event], released).await?;
-        self.credential(id).await
+        self.commit_with(tx, vec![event], recorded).await?;
+        self.credential(decision.id).await
     }
 
     /// A verifier opens a credential's document; the access is audited.
@@ -542,5 +544,32 @@ impl Verification {
             content_type: stored.content_type,
             bytes,
         })
+    }
+}
+
+/// A verifier's rejection or revocation of one credential.
+struct Decision<'a> {
+    actor: Uuid,
+    id: Uuid,
+    nurse_id: Uuid,
+    status: CredentialStatus,
+    reason: &'a str,
+    /// Why the automation had handed it over, if it had.
+    flagged_as: Option<String>,
+}
+
+/// Why a conditional decision found no row: no such credential, or `otherwise`.
+async fn missing_or(
+    conn: &mut PgConnection,
+    id: Uuid,
+    otherwise: VerificationError,
+) -> VerificationError {
+    match sqlx::query_scalar!("SELECT status FROM credentials WHERE id = $1", id)
+        .fetch_optional(conn)
+        .await
+    {
+        Ok(None) => VerificationError::NotFound,
+        Ok(Some(_)) => otherwise,
+        Err(error) => error.into(),
     }
 }
