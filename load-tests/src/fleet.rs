@@ -1,23 +1,19 @@
-//! Worker processes that hold the scale scenario's WebSocket connections.
+//! Worker processes that hold the scale scenario's WebSocket connections: the load
+//! generator's one WebSocket client.
 //!
 //! One process may open at most 20,000 files, and one loopback source address has about
-//! 28,000 ephemeral ports, so 19,000 client connections are spread over several
-//! `shiftwire-loadgen worker` child processes, each binding its sockets to loopback source
-//! addresses of its own (127.0.0.2, 127.0.0.3, …) before connecting. The driver (the
-//! `scale` scenario, or the oracle's smoke test) talks to each worker with JSON lines:
-//! [`Command`]s on its stdin, [`Event`]s on its stdout. Every frame is timestamped on
-//! arrival in the worker with the wall clock (`SystemTime`, UNIX nanoseconds), which the
-//! driver compares with its own wall-clock reading taken just before each POST.
+//! 28,000 ephemeral ports, so the connections are spread over `shiftwire-loadgen worker`
+//! child processes, each binding its sockets to loopback source addresses of its own
+//! (127.0.0.2, …). The driver speaks to each with JSON lines: [`Command`]s on its stdin,
+//! [`Event`]s on its stdout. Frames are timestamped on arrival with the wall clock (UNIX
+//! ns), which the driver compares with its own reading taken just before each POST.
 //!
-//! Clients follow `api-spec/websocket.md`: a client's first connection takes its
-//! `hello.last_seq` as its committed position (it starts caught up: a fresh install
-//! would `resume` from 0 and be replayed up to 500 open shifts nearby). After any later
-//! (re)connect it sends `resume { last_seq }` with the last committed `seq`; it commits
-//! `max(resumed.last_seq, highest seq received)` at `resumed` and each frame's `seq` after
-//! that; a connection that drops before `resumed` leaves the committed value as it was.
-//! A connection the server ends (any close code, or an error) is reported and
-//! reconnected with `resume`, as the app does.
+//! Clients follow `api-spec/websocket.md`: the first connection takes `hello.last_seq` as
+//! its committed position; any later (re)connect sends `resume { last_seq }` and commits
+//! `max(resumed.last_seq, highest seq received)` at `resumed`, each frame's `seq` after
+//! that. A connection the server ends is reported and reconnected with `resume`.
 
+use crate::fanout::poll_until;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use futures::{SinkExt, StreamExt};
@@ -438,7 +434,7 @@ async fn open(ctx: &Ctx, client: u32, token: &str) -> Result<(Ws, i64), String> 
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<ServerMessage>(&text) {
                         Ok(ServerMessage::Hello { last_seq, .. }) => Ok((socket, last_seq)),
-                        Ok(other) => Err(format!("{} before hello", kind(&other))),
+                        Ok(other) => Err(format!("{} before hello", other.kind())),
                         Err(_) => Err("unreadable first frame".into()),
                     }
                 }
@@ -650,9 +646,13 @@ async fn run_client(
                         kind: "pong (unasked)".into(),
                     }),
                 },
+                ServerMessage::Error { code, .. } => send(Event::Frame {
+                    client,
+                    kind: format!("error {code}"),
+                }),
                 other => send(Event::Frame {
                     client,
-                    kind: kind(&other),
+                    kind: other.kind().into(),
                 }),
             }
         };
@@ -678,14 +678,6 @@ fn ws_error(error: &tungstenite::Error) -> String {
         }
         tungstenite::Error::Protocol(e) => format!("protocol error: {e}"),
         _ => "WebSocket error".into(),
-    }
-}
-
-/// A server frame's `type`, with an error's code.
-pub fn kind(message: &ServerMessage) -> String {
-    match message {
-        ServerMessage::Error { code, .. } => format!("error {code}"),
-        other => other.kind().to_owned(),
     }
 }
 
@@ -995,20 +987,8 @@ impl Fleet {
     }
 
     /// Polls the ledger every millisecond until `done` holds or `deadline` passes.
-    pub async fn wait_until(
-        &self,
-        deadline: Instant,
-        mut done: impl FnMut(&Ledger) -> bool,
-    ) -> bool {
-        loop {
-            if done(&lock(&self.ledger)) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+    pub async fn wait_until(&self, deadline: Instant, done: impl Fn(&Ledger) -> bool) -> bool {
+        poll_until(deadline, || done(&lock(&self.ledger))).await
     }
 
     /// Ends the workers: closes their stdin (they close their connections and exit),

@@ -5,11 +5,11 @@
 //! (`tests/oracle_smoke.rs`) against a server started in-process.
 
 pub mod auth;
+pub mod fanout;
 pub mod fleet;
 pub mod marketplace;
 pub mod net;
 pub mod oracle;
-pub mod realtime;
 pub mod registry;
 pub mod report;
 pub mod scale;

@@ -16,7 +16,25 @@ pub fn loopback_base_url(raw: &str) -> anyhow::Result<reqwest::Url> {
     if url.scheme() != "http" {
         bail!("--base-url must be http:// (the benchmark targets a local server)");
     }
-    let loopback = match url.host_str() {
+    if !on_loopback(&url) {
+        bail!("--base-url must point at the loopback interface (127.0.0.0/8, localhost or [::1])");
+    }
+    Ok(url)
+}
+
+/// Refuses a NATS URL (the real-time baselines' server) outside the loopback interface.
+pub fn loopback_nats_url(raw: &str) -> anyhow::Result<()> {
+    let url: reqwest::Url = raw
+        .parse()
+        .with_context(|| format!("--nats-url {raw:?} is not a URL"))?;
+    if url.scheme() != "nats" || !on_loopback(&url) {
+        bail!("--nats-url must be nats:// on the loopback interface (e.g. nats://127.0.0.1:4222)");
+    }
+    Ok(())
+}
+
+fn on_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
         Some("localhost") => true,
         Some(host) => host
             .trim_start_matches('[')
@@ -24,11 +42,7 @@ pub fn loopback_base_url(raw: &str) -> anyhow::Result<reqwest::Url> {
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback()),
         None => false,
-    };
-    if !loopback {
-        bail!("--base-url must point at the loopback interface (127.0.0.0/8, localhost or [::1])");
     }
-    Ok(url)
 }
 
 /// Refuses a listening address outside the loopback interface.
@@ -112,5 +126,20 @@ fn classify(error: &reqwest::Error) -> String {
         "body error".into()
     } else {
         "request error".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_must_be_loopback() {
+        assert!(loopback_base_url("http://127.0.0.1:18080").is_ok());
+        assert!(loopback_base_url("http://10.0.0.1:18080").is_err());
+        assert!(loopback_nats_url("nats://127.0.0.1:4222").is_ok());
+        assert!(loopback_nats_url("nats://localhost:4222").is_ok());
+        assert!(loopback_nats_url("nats://10.0.0.1:4222").is_err());
+        assert!(loopback_nats_url("http://127.0.0.1:4222").is_err());
     }
 }

@@ -1,44 +1,20 @@
-//! The `scale` scenario: real-time offers with up to 19,000 live WebSocket connections to
-//! one server process, checked by an independent delivery oracle, with NATS core and the
-//! WebSocket ping → pong round trip as same-run baselines.
+//! The `scale` scenario: real-time offers with many live WebSocket connections to one
+//! server, judged by an independent delivery oracle, with NATS core fan-out and the
+//! WebSocket ping → pong round trip as same-run baselines. `--preset realtime` is its
+//! small case (`make bench-realtime`): one eligible nurse among 1,001 connections, and
+//! fan-out to 1,000.
 //!
-//! Data (`scripts/bench.sh scale` sets it up): `shiftwire seed --scale` nurses and
-//! facilities over the Bay Area, plus bench-only groups (`--groups`, `group<TAB>facility
-//! <TAB>nurse` lines): `target`, one verified RN homed at a remote facility nobody else
-//! can reach, and `fanout-<n>` groups of `n` verified RNs homed at remote facilities of
-//! their own. The world as seeded comes from `sql/oracle-world.sql` (`--world`); the
-//! nurses' access tokens from `shiftwire seed --tokens-out` (`--tokens`).
-//!
-//! Connections are held by `shiftwire-loadgen worker` child processes ([`crate::fleet`]),
-//! each binding its sockets to loopback source addresses of its own. Every frame is
-//! timestamped on arrival with the wall clock; every POST just before it is sent.
-//!
-//! Phases (each selectable with `--scenarios`; the connections are always opened):
-//! 1. **idle**: `--connections` nurses connect (the groups first, then others); the
-//!    server's resident memory (`/proc/<--server-pid>/status` VmRSS) before and after,
-//!    per connection, and the connect rate. Then `--pings` JSON ping → pong round trips
-//!    on the target's connection: the floor of any frame's trip.
-//! 2. **latency**: `--latency-posts` shifts at the target's facility, one every
-//!    `--latency-interval-ms`, each matching exactly the target: POST → offer p50/p99/p999.
-//! 3. **fanout**: for each `--fanout-sizes` n, `--fanout-rounds` shifts at group n's
-//!    facility: first, median and last delivery; then NATS core fanning the bytes of a
-//!    real offer out to n subscribers, the same number of rounds.
-//! 4. **sustained**: `--sustained-rate` random shifts a second (drawn like the seed's) at
-//!    random seeded facilities for `--sustained-secs`: every delivery's latency, and the
-//!    server's CPU (`/proc/<pid>/stat`).
-//! 5. **oracle**: `--oracle-posts` random shifts while `--reconnect-percent` of the
-//!    clients disconnect and reconnect with `resume` twice. Then every shift posted in
-//!    the run is judged: who had to get it (the oracle), who did, how often.
-//! 6. **storm**: the connections are closed; `--storm-claimants` nurses of a group claim
-//!    one new shift at its facility at once (the marketplace scenario's storm): exactly
-//!    one booking.
+//! The connections are held by worker processes ([`crate::fleet`]), which timestamp
+//! every frame on arrival with the wall clock; each POST is timestamped just before it
+//! is sent. Every shift the run posts is judged by the oracle at the end, whatever the
+//! phases (`--scenarios`): who had to get it, who did, how often.
 
 use crate::{
+    fanout::{self, FanoutRecorder, FanoutStats, NatsReport, NatsRun, Round},
     fleet::{self, Fleet, FleetConfig, Ledger, lock, now_ns},
     marketplace::{self, Nurse},
     net,
     oracle::{self, Rng, ShiftSpec, Verdict, World},
-    realtime::{FanoutRecorder, FanoutStats, Round, loopback_nats_url},
     report::{self, Recorder, Stats, Table, ms, push_line},
 };
 use anyhow::{Context, anyhow, bail};
@@ -46,7 +22,6 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -70,8 +45,6 @@ const SETTLE_MAX: Duration = Duration::from_secs(8);
 const QUIET: Duration = Duration::from_millis(500);
 /// POSTs in flight at once during the sustained phase.
 const POSTS_IN_FLIGHT: usize = 64;
-const NATS_HEADER: &str = "Bench-Round";
-const NATS_CONNECT_CONCURRENCY: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +55,16 @@ pub enum Phase {
     Sustained,
     Oracle,
     Storm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Up to 19,000 connections, fan-out to 100 / 1,000 / 10,000, every phase.
+    Scale,
+    /// `make bench-realtime`: 1,001 connections, fan-out to 1,000, no sustained load,
+    /// reconnects or storm.
+    Realtime,
 }
 
 #[derive(Args, Debug, Clone, Serialize)]
@@ -111,11 +94,17 @@ pub struct ScaleArgs {
     /// The server's process id, for its memory and CPU (`/proc/<pid>`).
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Live WebSocket connections (one nurse each).
-    #[arg(long, default_value_t = 19_000, value_parser = clap::value_parser!(u32).range(1..=19_500))]
+    /// Sizes and phases: `realtime` changes the defaults of the flags below that name it
+    /// (flags given still win).
+    #[arg(long, value_enum, default_value = "scale")]
+    preset: Preset,
+    /// Live WebSocket connections (one nurse each). Preset realtime: 1,001.
+    #[arg(long, default_value_t = 19_000, default_value_if("preset", "realtime", "1001"),
+          value_parser = clap::value_parser!(u32).range(1..=19_500))]
     connections: u32,
-    /// Worker processes holding the connections.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=32))]
+    /// Worker processes holding the connections. Preset realtime: 2.
+    #[arg(long, default_value_t = 4, default_value_if("preset", "realtime", "2"),
+          value_parser = clap::value_parser!(u64).range(1..=32))]
     workers: u64,
     /// Loopback source addresses (127.0.0.2, 127.0.0.3, …), dealt out to the workers.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
@@ -123,28 +112,49 @@ pub struct ScaleArgs {
     /// Connections each worker opens at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
     connect_concurrency: u64,
-    /// Phases to run, comma-separated.
+    /// Phases to run, comma-separated. Preset realtime: idle,latency,fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,latency,fanout,sustained,oracle,storm"
+        default_value = "idle,latency,fanout,sustained,oracle,storm",
+        default_value_if("preset", "realtime", "idle,latency,fanout")
     )]
     scenarios: Vec<Phase>,
-    /// JSON ping → pong round trips on the target's connection.
-    #[arg(long, default_value_t = 50)]
+    /// JSON ping → pong round trips on the target's connection. Preset realtime: 20.
+    #[arg(
+        long,
+        default_value_t = 50,
+        default_value_if("preset", "realtime", "20")
+    )]
     pings: u32,
+    /// Unmeasured posts for the target before the latency phase's.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100))]
+    warmup_posts: u64,
     /// Shifts posted for the target alone.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3000))]
+    #[arg(long, alias = "offers", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3000))]
     latency_posts: u64,
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    #[arg(long, alias = "interval-ms", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(10..=10_000))]
     latency_interval_ms: u64,
-    /// Fan-out sizes; each needs a `fanout-<n>` group.
-    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    /// Fan-out sizes; each needs a `fanout-<n>` group. Preset realtime: 1000.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100,1000,10000",
+        default_value_if("preset", "realtime", "1000")
+    )]
     fanout_sizes: Vec<u32>,
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    /// Shifts posted per fan-out size (and NATS publishes). Preset realtime: 20.
+    #[arg(long, alias = "rounds", default_value_t = 10, default_value_if("preset", "realtime", "20"),
+          value_parser = clap::value_parser!(u64).range(1..=100))]
     fanout_rounds: u64,
-    /// Pause between fan-out rounds, ms.
-    #[arg(long, default_value_t = 300)]
+    /// Pause between fan-out rounds, ms. Preset realtime: 200.
+    #[arg(
+        long,
+        default_value_t = 300,
+        default_value_if("preset", "realtime", "200")
+    )]
     round_gap_ms: u64,
     /// NATS connections at most; more subscribers share them in turn.
     #[arg(long, default_value_t = 10_000)]
@@ -200,15 +210,12 @@ impl Post {
     }
 }
 
-/// A driver of one run: the workers, the scheduler's HTTP client, the world.
+/// A driver of one run: the workers, the scheduler's posts, the world.
 pub struct Session {
     pub fleet: Fleet,
-    pub http: reqwest::Client,
-    pub base: reqwest::Url,
-    pub scheduler_token: String,
+    pub poster: Poster,
     pub world: Arc<World>,
     pub clients: Vec<Client>,
-    pub posts: Arc<Mutex<Vec<Post>>>,
 }
 
 /// How to start a session.
@@ -292,12 +299,14 @@ impl Session {
         let fleet = Fleet::start(&config.fleet).await?;
         Ok(Self {
             fleet,
-            http: net::client(REQUEST_TIMEOUT)?,
-            base: config.base,
-            scheduler_token: config.scheduler_token,
+            poster: Poster {
+                http: net::client(REQUEST_TIMEOUT)?,
+                base: config.base,
+                token: config.scheduler_token,
+                posts: Arc::default(),
+            },
             world: config.world,
             clients: config.clients,
-            posts: Arc::default(),
         })
     }
 
@@ -338,12 +347,7 @@ impl Session {
 
     /// Posts `spec` as the scheduler; records it.
     pub async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
-        let post = post_shift(&self.http, &self.base, &self.scheduler_token, phase, spec).await;
-        self.posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(post.clone());
-        post
+        self.poster.post(phase, spec).await
     }
 
     /// Waits until no delivery has arrived for [`QUIET`] (at most [`SETTLE_MAX`]).
@@ -403,7 +407,7 @@ impl Session {
             ..Default::default()
         };
         let mut in_flight = JoinSet::new();
-        let shared = Arc::new(self.posting());
+        let shared = Arc::new(self.poster.clone());
         for k in 0..posts {
             ticks.tick().await;
             if !cohort.is_empty() {
@@ -459,15 +463,6 @@ impl Session {
         Ok(report)
     }
 
-    fn posting(&self) -> Poster {
-        Poster {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            token: self.scheduler_token.clone(),
-            posts: self.posts.clone(),
-        }
-    }
-
     /// Judges every post so far; while offers are missing, waits for stragglers (a
     /// loaded machine may pause deliveries longer than one quiet period) up to 3 times.
     pub async fn judge_settled(&self) -> OracleReport {
@@ -484,34 +479,18 @@ impl Session {
 
     /// Judges every post so far against what the clients received.
     pub fn judge(&self) -> OracleReport {
-        let posts = self
-            .posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let l = lock(&self.fleet.ledger);
-        judge(&self.world, &self.clients, &posts, &l)
+        judge(&self.world, &self.clients, &self.poster.posted(0), &l)
     }
 }
 
-/// Posts from spawned tasks.
+/// The scheduler: posts shifts and keeps every post (cheap to clone, for spawned tasks).
 #[derive(Clone)]
-struct Poster {
+pub struct Poster {
     http: reqwest::Client,
     base: reqwest::Url,
     token: String,
     posts: Arc<Mutex<Vec<Post>>>,
-}
-
-impl Poster {
-    async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
-        let post = post_shift(&self.http, &self.base, &self.token, phase, spec).await;
-        self.posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(post.clone());
-        post
-    }
 }
 
 #[derive(Deserialize)]
@@ -519,44 +498,58 @@ struct Created {
     id: Uuid,
 }
 
-async fn post_shift(
-    http: &reqwest::Client,
-    base: &reqwest::Url,
-    token: &str,
-    phase: &'static str,
-    spec: ShiftSpec,
-) -> Post {
-    let body = serde_json::json!({
-        "role": spec.role,
-        "starts_at": spec.starts_at,
-        "ends_at": spec.ends_at,
-        "hourly_rate_cents": 6500,
-        "required_certifications": spec.certifications,
-        "unit": "Bench scale",
-        "handoff": {
-            "report_to": "Charge nurse",
-            "arrival_instructions": "Staff entrance, badge at security"
+impl Poster {
+    /// Posts `spec` and records the post.
+    pub async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
+        let post = self.send(phase, spec).await;
+        self.lock().push(post.clone());
+        post
+    }
+
+    /// The posts made so far, from the `from`-th on.
+    pub fn posted(&self, from: usize) -> Vec<Post> {
+        self.lock().get(from..).unwrap_or_default().to_vec()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Post>> {
+        self.posts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn send(&self, phase: &'static str, spec: ShiftSpec) -> Post {
+        let body = serde_json::json!({
+            "role": spec.role,
+            "starts_at": spec.starts_at,
+            "ends_at": spec.ends_at,
+            "hourly_rate_cents": 6500,
+            "required_certifications": spec.certifications,
+            "unit": "Bench scale",
+            "handoff": {
+                "report_to": "Charge nurse",
+                "arrival_instructions": "Staff entrance, badge at security"
+            }
+        });
+        let url = self
+            .base
+            .join(&format!("/v1/facilities/{}/shifts", spec.facility));
+        let sent_at = Instant::now();
+        let sent_ns = now_ns();
+        let id = match url {
+            Ok(url) => {
+                let request = self.http.post(url).bearer_auth(&self.token).json(&body);
+                net::json::<Created>(request.send().await, StatusCode::CREATED)
+                    .await
+                    .map(|c| c.id)
+            }
+            Err(e) => Err(format!("bad URL: {e}")),
+        };
+        Post {
+            phase,
+            spec,
+            id,
+            sent_ns,
+            answered_ns: now_ns(),
+            sent_at,
         }
-    });
-    let url = base.join(&format!("/v1/facilities/{}/shifts", spec.facility));
-    let sent_at = Instant::now();
-    let sent_ns = now_ns();
-    let id = match url {
-        Ok(url) => {
-            let request = http.post(url).bearer_auth(token).json(&body);
-            net::json::<Created>(request.send().await, StatusCode::CREATED)
-                .await
-                .map(|c| c.id)
-        }
-        Err(e) => Err(format!("bad URL: {e}")),
-    };
-    Post {
-        phase,
-        spec,
-        id,
-        sent_ns,
-        answered_ns: now_ns(),
-        sent_at,
     }
 }
 
@@ -648,18 +641,27 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
     r
 }
 
-/// Deliveries of `shift` as (client, arrival) in the `FanoutRecorder`'s terms: arrivals
-/// become instants after the post's own `Instant`, by the wall-clock difference.
-fn as_instants(post: &Post, deliveries: &[fleet::Delivery]) -> Vec<(usize, Instant)> {
-    deliveries
-        .iter()
-        .map(|d| {
-            (
-                d.client as usize,
-                post.sent_at + Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns)),
-            )
-        })
-        .collect()
+/// Adds `post` to `rec` as one round; `expected` says which clients must get it. Arrivals
+/// (wall clock) become instants after the post's own `Instant`, by the difference.
+fn tally(rec: &mut FanoutRecorder, post: &Post, l: &Ledger, expected: impl Fn(usize) -> bool) {
+    match post.id {
+        Ok(id) => {
+            let deliveries: Vec<(usize, Instant)> = (l.offers.get(&id).into_iter().flatten())
+                .map(|d| {
+                    let after = Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns));
+                    (d.client as usize, post.sent_at + after)
+                })
+                .collect();
+            rec.add(
+                id.to_string(),
+                post.sent_at,
+                post.took(),
+                &deliveries,
+                expected,
+            );
+        }
+        Err(ref e) => rec.send_failed(e.clone(), post.took()),
+    }
 }
 
 // ------------------------------------------------------------------------------------
@@ -676,6 +678,9 @@ pub struct IdleReport {
 
 #[derive(Debug, Serialize)]
 pub struct LatencyReport {
+    /// Unmeasured posts before the measured ones.
+    pub warmup_posts: u64,
+    pub warmup_errors: u64,
     pub posts: u64,
     pub expected_recipients: Vec<u64>,
     pub offer: Stats,
@@ -683,6 +688,8 @@ pub struct LatencyReport {
     pub missing: u64,
     pub duplicates: u64,
     pub strangers: u64,
+    /// Offers that reached the target before the POST's own answer did.
+    pub offered_before_answer: u64,
     pub late_posts: u64,
 }
 
@@ -698,15 +705,6 @@ pub struct FanoutReport {
     pub nats_error: Option<String>,
     /// Shiftwire's last-delivery p50 over NATS core's.
     pub last_p50_ratio: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct NatsReport {
-    pub subscribers: u64,
-    pub connections: u64,
-    pub connect_failed: u64,
-    pub payload_bytes: usize,
-    pub fanout: FanoutStats,
 }
 
 #[derive(Debug, Serialize)]
@@ -829,7 +827,7 @@ fn planned(args: &ScaleArgs) -> Duration {
     let fanout_rounds = args.fanout_sizes.len() as u32 * args.fanout_rounds as u32;
     secs(60 + u64::from(args.connections) / 200) // connecting
         + ms(u64::from(args.pings) * 200)
-        + ms(args.latency_posts * args.latency_interval_ms)
+        + ms((args.warmup_posts + args.latency_posts) * args.latency_interval_ms)
         + 2 * fanout_rounds * (ROUND_WAIT + ms(args.round_gap_ms))
         + args.fanout_sizes.len() as u32 * secs(60) // NATS connections
         + secs(args.sustained_secs)
@@ -840,7 +838,7 @@ fn planned(args: &ScaleArgs) -> Duration {
 
 pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let base = net::loopback_base_url(&args.base_url)?;
-    loopback_nats_url(&args.nats_url)?;
+    net::loopback_nats_url(&args.nats_url)?;
     let tokens = marketplace::read_tokens(&args.tokens)?;
     let token_of: HashMap<Uuid, String> = tokens
         .iter()
@@ -1040,40 +1038,39 @@ async fn phases(
     let latency = if on(Phase::Latency) {
         let facility = groups["target"].0;
         eprintln!(
-            "latency: {} posts for the target alone, one every {} ms",
-            args.latency_posts, args.latency_interval_ms
+            "latency: {} warm-up posts, then {} for the target alone, one every {} ms",
+            args.warmup_posts, args.latency_posts, args.latency_interval_ms
         );
         let mut ticks = tokio::time::interval(Duration::from_millis(args.latency_interval_ms));
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut posts = Vec::new();
         let mut late = 0;
         let now = Utc::now();
-        for k in 0..args.latency_posts {
+        for k in 0..args.warmup_posts + args.latency_posts {
             let slot = ticks.tick().await;
-            if slot.elapsed() > Duration::from_millis(5) {
+            let warmup = k < args.warmup_posts;
+            if !warmup && slot.elapsed() > Duration::from_millis(5) {
                 late += 1;
             }
-            let spec = rn_shift(facility, now, k);
-            posts.push(session.post("latency", spec).await);
+            let phase = if warmup { "warm-up" } else { "latency" };
+            posts.push(session.post(phase, rn_shift(facility, now, k)).await);
         }
         session.settle().await;
         let l = lock(&session.fleet.ledger);
+        let (warmup, measured) = posts.split_at(args.warmup_posts as usize);
         let mut rec = FanoutRecorder::new(1);
         let mut expected = Vec::new();
-        for p in &posts {
-            match p.id {
-                Ok(id) => {
-                    let d = l.offers.get(&id).cloned().unwrap_or_default();
-                    expected.push(expected_count(&world, &session.clients, &l, &p.spec));
-                    rec.add(
-                        id.to_string(),
-                        p.sent_at,
-                        p.took(),
-                        &as_instants(p, &d),
-                        |c| c == target_client as usize,
-                    );
-                }
-                Err(ref e) => rec.send_failed(e.clone(), p.took()),
+        let mut offered_before_answer = 0;
+        for p in measured {
+            tally(&mut rec, p, &l, |c| c == target_client as usize);
+            let Ok(id) = p.id else { continue };
+            expected.push(expected_count(&world, &session.clients, &l, &p.spec));
+            let offers = l.offers.get(&id).into_iter().flatten();
+            if offers
+                .filter(|d| d.client == target_client)
+                .any(|d| d.t_ns < p.answered_ns)
+            {
+                offered_before_answer += 1;
             }
         }
         let s = rec.stats(Duration::from_millis(
@@ -1082,13 +1079,16 @@ async fn phases(
         expected.sort_unstable();
         expected.dedup();
         Some(LatencyReport {
-            posts: posts.len() as u64,
+            warmup_posts: warmup.len() as u64,
+            warmup_errors: warmup.iter().filter(|p| p.id.is_err()).count() as u64,
+            posts: measured.len() as u64,
             expected_recipients: expected,
             offer: s.first.clone(),
             post: s.send.clone(),
             missing: s.missing,
             duplicates: s.duplicates,
             strangers: s.strangers,
+            offered_before_answer,
             late_posts: late,
         })
     } else {
@@ -1128,67 +1128,54 @@ async fn phases(
                 tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
             }
             session.settle().await;
-            let (shiftwire, rounds, expected, sample) = {
+            let (shiftwire, rounds, sample) = {
                 let l = lock(&session.fleet.ledger);
-                let receivers = posts.first().map_or(0, |p| p.1);
-                let mut rec = FanoutRecorder::new(receivers);
+                let mut rec = FanoutRecorder::new(posts.first().map_or(0, |p| p.1));
                 for (p, _) in &posts {
-                    match p.id {
-                        Ok(id) => {
-                            let d = l.offers.get(&id).cloned().unwrap_or_default();
-                            let must: HashSet<usize> = session
-                                .clients
-                                .iter()
-                                .enumerate()
-                                .filter(|(i, c)| {
-                                    l.first_hello.contains_key(&(*i as u32))
-                                        && world.verdict(&c.nurse, &p.spec, Utc::now())
-                                            != Some(Verdict::Ineligible)
-                                })
-                                .map(|(i, _)| i)
-                                .collect();
-                            rec.add(
-                                id.to_string(),
-                                p.sent_at,
-                                p.took(),
-                                &as_instants(p, &d),
-                                |c| must.contains(&c),
-                            );
-                        }
-                        Err(ref e) => rec.send_failed(e.clone(), p.took()),
-                    }
+                    let must: HashSet<usize> = (session.clients.iter().enumerate())
+                        .filter(|(i, c)| {
+                            l.first_hello.contains_key(&(*i as u32))
+                                && world.verdict(&c.nurse, &p.spec, Utc::now())
+                                    != Some(Verdict::Ineligible)
+                        })
+                        .map(|(i, _)| i)
+                        .collect();
+                    tally(&mut rec, p, &l, |c| must.contains(&c));
                 }
-                let stats = rec.stats(Duration::from_secs(1));
                 (
-                    stats,
+                    rec.stats(Duration::from_secs(1)),
                     rec.rounds,
-                    posts.iter().map(|p| p.1).collect::<Vec<_>>(),
                     l.sample.clone(),
                 )
             };
             let payload = sample.unwrap_or_else(|| "x".repeat(450));
             eprintln!(
-                "fanout {size}: last delivery p50 {}; NATS baseline with {} subscribers",
-                ms(shiftwire.last.latency_ms.p50),
-                size
+                "fanout {size}: last delivery p50 {}; NATS baseline with {size} subscribers",
+                ms(shiftwire.last.latency_ms.p50)
             );
-            let (nats, nats_error) = match nats_baseline(args, size, Bytes::from(payload)).await {
+            let run = NatsRun {
+                url: &args.nats_url,
+                subscribers: size,
+                max_connections: args.nats_max_connections,
+                rounds: args.fanout_rounds,
+                round_wait: ROUND_WAIT,
+                round_gap: Duration::from_millis(args.round_gap_ms),
+            };
+            let (nats, nats_error) = match fanout::nats_baseline(&run, Bytes::from(payload)).await {
                 Ok(n) => (Some(n), None),
                 Err(e) => (None, Some(format!("{e:#}"))),
             };
-            let last_p50_ratio = nats.as_ref().and_then(|n| {
-                let nats = n.fanout.last.latency_ms.p50;
-                (nats > 0.0 && shiftwire.last.ok > 0).then(|| shiftwire.last.latency_ms.p50 / nats)
-            });
             fanout.push(FanoutReport {
                 size,
                 facility: *facility,
-                expected,
+                expected: posts.iter().map(|p| p.1).collect(),
+                last_p50_ratio: nats
+                    .as_ref()
+                    .and_then(|n| shiftwire.last_p50_over(&n.fanout)),
                 shiftwire,
                 rounds,
                 nats,
                 nats_error,
-                last_p50_ratio,
             });
         }
     }
@@ -1201,12 +1188,8 @@ async fn phases(
         );
         let facilities = random_facilities(&world, &groups);
         let mut rng = Rng::new(args.seed);
-        let poster = Arc::new(session.posting());
-        let first_post = session
-            .posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let poster = Arc::new(session.poster.clone());
+        let first_post = session.poster.posted(0).len();
         let cpu0 = args.server_pid.and_then(cpu_ticks);
         let started = Instant::now();
         let interval = Duration::from_micros(1_000_000 / args.sustained_rate);
@@ -1234,27 +1217,20 @@ async fn phases(
         let posting = started.elapsed();
         let cpu1 = args.server_pid.and_then(cpu_ticks);
         session.settle().await;
-        let posts: Vec<Post> =
-            session.posts.lock().unwrap_or_else(PoisonError::into_inner)[first_post..].to_vec();
+        let posts = session.poster.posted(first_post);
         let l = lock(&session.fleet.ledger);
         let mut rec = FanoutRecorder::new(0);
         let mut deliveries = 0;
         for p in &posts {
-            match p.id {
-                Ok(id) => {
-                    let d = l.offers.get(&id).cloned().unwrap_or_default();
-                    deliveries += d.len() as u64;
-                    if !d.is_empty() {
-                        rec.add(
-                            id.to_string(),
-                            p.sent_at,
-                            p.took(),
-                            &as_instants(p, &d),
-                            |_| true,
-                        );
-                    }
-                }
-                Err(ref e) => rec.send_failed(e.clone(), p.took()),
+            let n =
+                p.id.as_ref()
+                    .ok()
+                    .and_then(|id| l.offers.get(id))
+                    .map_or(0, Vec::len);
+            deliveries += n as u64;
+            // A shift nobody is eligible for is no round.
+            if p.id.is_err() || n > 0 {
+                tally(&mut rec, p, &l, |_| true);
             }
         }
         let s = rec.stats(posting);
@@ -1326,7 +1302,7 @@ async fn phases(
         )
     };
     let workers = session.fleet.workers() as u64;
-    let poster = session.posting();
+    let poster = session.poster.clone();
     let tokens = token_of_clients(&session);
     session.fleet.shutdown().await;
 
@@ -1345,12 +1321,13 @@ async fn phases(
         && connections_ended.is_empty()
         && unreadable == 0
         && echo.errors == 0
-        && latency
-            .as_ref()
-            .is_none_or(|l| l.missing == 0 && l.post.errors == 0)
-        && fanout
-            .iter()
-            .all(|f| f.shiftwire.send_errors == 0 && f.nats_error.is_none())
+        && latency.as_ref().is_none_or(|l| {
+            l.warmup_errors + l.post.errors + l.missing + l.duplicates + l.strangers == 0
+        })
+        && fanout.iter().all(|f| {
+            let s = &f.shiftwire;
+            s.send_errors + s.missing + s.duplicates + s.strangers == 0 && f.nats_error.is_none()
+        })
         && sustained.as_ref().is_none_or(|s| s.post_errors == 0)
         && reconnect
             .as_ref()
@@ -1425,153 +1402,6 @@ pub fn rn_shift(facility: Uuid, now: chrono::DateTime<Utc>, k: u64) -> ShiftSpec
         ends_at: starts_at + chrono::Duration::hours(8),
         certifications: vec![],
     }
-}
-
-/// NATS core: `subscribers` subscriptions of one unique subject on at most
-/// `--nats-max-connections` connections (in turn), a publisher on its own connection,
-/// `--fanout-rounds` publishes of `payload` paced like the WebSocket rounds.
-async fn nats_baseline(
-    args: &ScaleArgs,
-    subscribers: u32,
-    payload: Bytes,
-) -> anyhow::Result<NatsReport> {
-    type Seen = Arc<Mutex<HashMap<u64, Vec<(usize, Instant)>>>>;
-    let subject = format!("shiftwire.bench.scale.{}", Uuid::now_v7().simple());
-    let conns = subscribers.min(args.nats_max_connections.max(1)) as usize;
-    let permits = Arc::new(Semaphore::new(NATS_CONNECT_CONCURRENCY));
-    let mut connecting = JoinSet::new();
-    for _ in 0..conns {
-        let (url, permits) = (args.nats_url.clone(), permits.clone());
-        connecting.spawn(async move {
-            let _p = permits.acquire_owned().await;
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                async_nats::ConnectOptions::new()
-                    .connection_timeout(Duration::from_secs(10))
-                    .connect(url.as_str()),
-            )
-            .await
-        });
-    }
-    let mut clients = Vec::new();
-    let mut connect_failed = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let joined = tokio::select! {
-            j = connecting.join_next() => j,
-            () = tokio::time::sleep_until(deadline) => {
-                connect_failed += connecting.len() as u64;
-                connecting.abort_all();
-                break;
-            }
-        };
-        let Some(joined) = joined else { break };
-        match joined {
-            Ok(Ok(Ok(c))) => clients.push(c),
-            _ => connect_failed += 1,
-        }
-    }
-    if clients.is_empty() {
-        bail!("no NATS connection opened");
-    }
-    let seen: Seen = Arc::default();
-    let mut readers = JoinSet::new();
-    for i in 0..subscribers as usize {
-        let client = &clients[i % clients.len()];
-        let mut sub = client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|e| anyhow!("subscribe: {e}"))?;
-        let seen = seen.clone();
-        readers.spawn(async move {
-            while let Some(message) = sub.next().await {
-                let at = Instant::now();
-                let round = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(NATS_HEADER))
-                    .and_then(|v| v.as_str().parse::<u64>().ok());
-                if let Some(round) = round {
-                    seen.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .entry(round)
-                        .or_default()
-                        .push((i, at));
-                }
-            }
-        });
-    }
-    // The server has every subscription once each connection's flush is back.
-    for c in &clients {
-        c.flush().await.map_err(|e| anyhow!("flush: {e}"))?;
-    }
-    let publisher = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(10))
-        .connect(args.nats_url.as_str())
-        .await
-        .context("connecting the NATS publisher")?;
-    let mut rec = FanoutRecorder::new(u64::from(subscribers));
-    let started = Instant::now();
-    let mut sends = Vec::new();
-    for round in 0..args.fanout_rounds {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(NATS_HEADER, round.to_string());
-        let sent = Instant::now();
-        let published = async {
-            publisher
-                .publish_with_headers(subject.clone(), headers, payload.clone())
-                .await
-                .map_err(|e| format!("publish: {}", e.kind()))?;
-            publisher
-                .flush()
-                .await
-                .map_err(|_| "flush failed".to_owned())
-        }
-        .await;
-        let took = sent.elapsed();
-        if published.is_ok() {
-            let until = Instant::now() + ROUND_WAIT;
-            while Instant::now() < until {
-                let n = seen
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&round)
-                    .map_or(0, Vec::len);
-                if n >= subscribers as usize {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        sends.push((round, sent, took, published));
-        tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    readers.abort_all();
-    let elapsed = started.elapsed();
-    drop(clients);
-    drop(publisher);
-    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-    let none = Vec::new();
-    for (round, sent, took, published) in sends {
-        match published {
-            Ok(()) => rec.add(
-                round.to_string(),
-                sent,
-                took,
-                seen.get(&round).unwrap_or(&none),
-                |_| true,
-            ),
-            Err(kind) => rec.send_failed(kind, took),
-        }
-    }
-    Ok(NatsReport {
-        subscribers: u64::from(subscribers),
-        connections: conns as u64 - connect_failed,
-        connect_failed,
-        payload_bytes: payload.len(),
-        fanout: rec.stats(elapsed),
-    })
 }
 
 /// The smallest fan-out group with at least `--storm-claimants` nurses claims one new
@@ -1724,8 +1554,10 @@ fn markdown(r: &ScaleReport) -> String {
         push_line(
             &mut out,
             format_args!(
-                "**POST → offer, one eligible nurse among {} connected.** {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}.",
+                "**POST → offer, one eligible nurse among {} connected.** After {} unmeasured posts ({} failed), {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}; {} of the offers arrived before the POST's own answer.",
                 thousands(i.connections.opened),
+                l.warmup_posts,
+                l.warmup_errors,
                 l.posts,
                 c.latency_interval_ms,
                 l.late_posts,
@@ -1736,7 +1568,8 @@ fn markdown(r: &ScaleReport) -> String {
                     .join("/"),
                 l.missing,
                 l.duplicates,
-                l.strangers
+                l.strangers,
+                l.offered_before_answer
             ),
         );
         push_line(&mut out, "");
@@ -2010,35 +1843,45 @@ mod tests {
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
     }
 
-    #[test]
-    fn the_default_run_ends_within_a_seeded_tokens_lifetime() {
+    fn parse(extra: &[&str]) -> ScaleArgs {
         use clap::Parser;
         #[derive(Parser)]
+        #[command(args_override_self = true)]
         struct Cli {
             #[command(flatten)]
             args: ScaleArgs,
         }
-        let cli = Cli::parse_from([
-            "x",
-            "--tokens",
-            "t.tsv",
-            "--world",
-            "w.tsv",
-            "--groups",
-            "g.tsv",
-            "--email",
-            "s@example.com",
-            "--password",
-            "p",
-        ]);
-        assert_eq!(cli.args.connections, 19_000);
-        assert_eq!(cli.args.fanout_sizes, vec![100, 1000, 10_000]);
+        let required = ["x", "--tokens", "t", "--world", "w", "--groups", "g"];
+        let auth = ["--email", "s@example.com", "--password", "p"];
+        Cli::parse_from(required.iter().chain(&auth).chain(extra)).args
+    }
+
+    #[test]
+    fn the_default_run_ends_within_a_seeded_tokens_lifetime() {
+        let args = parse(&[]);
+        assert_eq!(args.connections, 19_000);
+        assert_eq!(args.fanout_sizes, vec![100, 1000, 10_000]);
         // Tokens last 15 minutes from seeding; set-up takes under a minute of that.
         assert!(
-            planned(&cli.args) <= Duration::from_secs(14 * 60),
+            planned(&args) <= Duration::from_secs(14 * 60),
             "{:?}",
-            planned(&cli.args)
+            planned(&args)
         );
+    }
+
+    #[test]
+    fn the_realtime_preset_is_the_small_case_and_given_flags_win() {
+        let args = parse(&["--preset", "realtime"]);
+        assert_eq!((args.connections, args.workers, args.pings), (1001, 2, 20));
+        assert_eq!(
+            (args.fanout_sizes.as_slice(), args.fanout_rounds),
+            (&[1000][..], 20)
+        );
+        assert_eq!(args.scenarios, [Phase::Idle, Phase::Latency, Phase::Fanout]);
+        // The smoke run's flags, under their old `realtime` names too.
+        let args = parse(&["--preset", "realtime", "--offers", "30", "--rounds", "3"]);
+        assert_eq!((args.latency_posts, args.fanout_rounds), (30, 3));
+        assert_eq!(parse(&["--fanout-rounds", "2"]).fanout_rounds, 2);
     }
 
     #[test]
