@@ -1,24 +1,11 @@
 //! The `auth` scenario: does password hashing stall the server, and how fast are SMS
-//! sign-in codes verified?
-//!
-//! Three phases, one process, one server:
-//!
-//! 1. **healthz alone**: `GET /healthz` open-loop at a fixed rate. Requests leave on a
-//!    schedule, each on its own task, whether or not earlier ones were answered, so a
-//!    server stall shows up as latency instead of as requests that were never sent
-//!    (coordinated omission).
-//! 2. **healthz during logins**: the same load while `--logins` tasks sign in with a
-//!    password in a loop (argon2id, m = 19 MiB, t = 2, p = 1 on the server).
-//! 3. **OTP verify throughput**: codes are requested for `--otp-phones` distinct numbers;
-//!    the server "texts" them to a webhook this process serves, which keeps each code;
-//!    then every code is verified by `--otp-concurrency` workers.
-//!
-//! Everything is bounded: a fixed number of scheduled requests, per-request timeouts,
-//! phase deadlines, and a hard cap on the whole run.
+//! sign-in codes verified? `GET /healthz` goes open-loop on a fixed schedule (so a stall
+//! shows as latency, not as requests never sent), alone and during password login loops;
+//! then codes the server texts to a webhook this process serves are verified concurrently.
 
 use crate::{
     net,
-    report::{self, Percentiles, Recorder, Stats, Table, ms, per_sec, push_line},
+    report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms, per_sec},
     sms::{self, phone},
 };
 use anyhow::{Context, anyhow, bail};
@@ -27,7 +14,6 @@ use clap::Args;
 use serde::Serialize;
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -90,12 +76,9 @@ pub struct AuthArgs {
     /// `http://<this>/sms`); loopback addresses only.
     #[arg(long, default_value = "127.0.0.1:18099")]
     webhook_addr: SocketAddr,
-    /// Write the full report as JSON here.
-    #[arg(long)]
-    json_out: Option<PathBuf>,
-    /// Write the result tables as a Markdown fragment here.
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    out: report::Outputs,
 }
 
 /// `/healthz` in one phase.
@@ -163,13 +146,7 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
 
     let markdown = markdown(&report);
-    println!("{markdown}");
-    report::write_outputs(
-        &report,
-        &markdown,
-        args.json_out.as_deref(),
-        args.markdown_out.as_deref(),
-    )
+    args.out.publish(&report, &markdown)
 }
 
 async fn phases(
@@ -191,19 +168,12 @@ async fn phases(
 
     // Preflight: the server answers, and the account signs in. Not measured.
     for _ in 0..20 {
-        net::outcome(
-            healthz_client.get(healthz_url.clone()).send().await,
-            StatusCode::OK,
-        )
-        .await
-        .map_err(|e| anyhow!("GET {healthz_url} failed ({e}); is the server running?"))?;
+        net::outcome(healthz_client.get(healthz_url.clone()), StatusCode::OK)
+            .await
+            .map_err(|e| anyhow!("GET {healthz_url} failed ({e}); is the server running?"))?;
     }
     net::outcome(
-        login_client
-            .post(login_url.clone())
-            .json(&*login_body)
-            .send()
-            .await,
+        login_client.post(login_url.clone()).json(&*login_body),
         StatusCode::OK,
     )
     .await
@@ -298,7 +268,7 @@ async fn healthz_open_loop(
         let (client, url, tx) = (client.clone(), url.clone(), tx.clone());
         tokio::spawn(async move {
             let sending = Instant::now();
-            let outcome = net::outcome(client.get(url).send().await, StatusCode::OK).await;
+            let outcome = net::outcome(client.get(url), StatusCode::OK).await;
             let _ = tx.send(Sample {
                 from_send: sending.elapsed(),
                 from_schedule: intended.elapsed(),
@@ -347,11 +317,7 @@ async fn login_loop(
     let mut last = Instant::now();
     while Instant::now() < stop_at {
         let sending = Instant::now();
-        let outcome = net::outcome(
-            client.post(url.clone()).json(&*body).send().await,
-            StatusCode::OK,
-        )
-        .await;
+        let outcome = net::outcome(client.post(url.clone()).json(&*body), StatusCode::OK).await;
         last = Instant::now();
         recorder.record(last - sending, outcome);
     }
@@ -378,11 +344,7 @@ async fn otp_phase(
             let (client, url, phones) = (client.clone(), send_url.clone(), phones.clone());
             async move {
                 let body = serde_json::json!({ "phone": phones[i] });
-                net::outcome(
-                    client.post(url).json(&body).send().await,
-                    StatusCode::ACCEPTED,
-                )
-                .await
+                net::outcome(client.post(url).json(&body), StatusCode::ACCEPTED).await
             }
         }
     })
@@ -416,7 +378,7 @@ async fn otp_phase(
             async move {
                 let (phone, code) = &ready[i];
                 let body = serde_json::json!({ "phone": phone, "code": code });
-                net::outcome(client.post(url).json(&body).send().await, StatusCode::OK).await
+                net::outcome(client.post(url).json(&body), StatusCode::OK).await
             }
         }
     })
@@ -507,26 +469,16 @@ where
 
 fn markdown(r: &AuthReport) -> String {
     let c = &r.config;
-    let mut out = String::new();
-    push_line(
-        &mut out,
-        format_args!(
-            "Phases of {} s; `/healthz` at {} req/s open-loop; {} concurrent login loops; {} phones for OTP with {} workers.",
-            c.duration_secs, c.healthz_rate, c.logins, c.otp_phones, c.otp_concurrency
-        ),
+    let mut out = Markdown::default();
+    writeln!(
+        out,
+        "Phases of {} s; `/healthz` at {} req/s open-loop; {} concurrent login loops; {} phones for OTP with {} workers.\n",
+        c.duration_secs, c.healthz_rate, c.logins, c.otp_phones, c.otp_concurrency
     );
-    push_line(&mut out, "");
 
-    let mut healthz = Table::new(&[
-        "`GET /healthz`",
-        "requests",
-        "errors",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "p99 from schedule",
-    ]);
+    let mut healthz = Table::new(
+        "`GET /healthz` | requests | errors | p50 | p99 | p99.9 | max | p99 from schedule",
+    );
     for (name, h) in [
         ("alone".to_owned(), &r.healthz_alone),
         (
@@ -546,32 +498,23 @@ fn markdown(r: &AuthReport) -> String {
             ms(h.latency_from_schedule_ms.p99),
         ]);
     }
-    out.push_str(&healthz.markdown());
-    push_line(&mut out, "");
+    out.table(&healthz);
     let (alone, during) = (
         r.healthz_alone.stats.latency_ms.p99,
         r.healthz_during_logins.stats.latency_ms.p99,
     );
     if alone > 0.0 {
-        push_line(
-            &mut out,
-            format_args!(
-                "`/healthz` p99 during logins is {:.1}× its p99 alone.",
-                during / alone
-            ),
+        writeln!(
+            out,
+            "`/healthz` p99 during logins is {:.1}× its p99 alone.\n",
+            during / alone
         );
-        push_line(&mut out, "");
     }
 
-    let mut logins = Table::new(&[
-        "`POST /v1/auth/login` (argon2id m=19 MiB, t=2, p=1)",
-        "logins",
-        "errors",
-        "logins/s",
-        "p50",
-        "p99",
-        "max",
-    ]);
+    let mut logins = Table::new(
+        "`POST /v1/auth/login` (argon2id m=19 MiB, t=2, p=1) \
+         | logins | errors | logins/s | p50 | p99 | max",
+    );
     let l = &r.logins;
     logins.row(vec![
         format!("{} concurrent loops", c.logins),
@@ -582,18 +525,9 @@ fn markdown(r: &AuthReport) -> String {
         ms(l.latency_ms.p99),
         ms(l.latency_ms.max),
     ]);
-    out.push_str(&logins.markdown());
-    push_line(&mut out, "");
+    out.table(&logins);
 
-    let mut otp = Table::new(&[
-        "SMS sign-in codes",
-        "ok",
-        "errors",
-        "per second",
-        "p50",
-        "p99",
-        "max",
-    ]);
+    let mut otp = Table::new("SMS sign-in codes | ok | errors | per second | p50 | p99 | max");
     for (name, s) in [
         (
             format!(
@@ -620,28 +554,22 @@ fn markdown(r: &AuthReport) -> String {
             ms(s.latency_ms.max),
         ]);
     }
-    out.push_str(&otp.markdown());
-    push_line(&mut out, "");
+    out.table(&otp);
     if r.otp.codes_missing > 0 || r.otp.webhook_messages_without_code > 0 {
-        push_line(
-            &mut out,
-            format_args!(
-                "{} accepted codes never reached the webhook; {} webhook messages had no code.",
-                r.otp.codes_missing, r.otp.webhook_messages_without_code
-            ),
+        writeln!(
+            out,
+            "{} accepted codes never reached the webhook; {} webhook messages had no code.\n",
+            r.otp.codes_missing, r.otp.webhook_messages_without_code
         );
-        push_line(&mut out, "");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "Latency: from handing the request to the client to the last byte of the answer, \
-             successful requests only (errors are counted by kind, never averaged in). \
-             \"p99 from schedule\" measures from each request's scheduled send time instead, \
-             so it adds the load generator's own lag (max {:.1} ms alone, {:.1} ms during logins). \
-             Rates are successes per second of wall time.",
-            r.healthz_alone.max_send_lag_ms, r.healthz_during_logins.max_send_lag_ms
-        ),
+    writeln!(
+        out,
+        "Latency: from handing the request to the client to the last byte of the answer, \
+         successful requests only (errors are counted by kind, never averaged in). \
+         \"p99 from schedule\" measures from each request's scheduled send time instead, \
+         so it adds the load generator's own lag (max {:.1} ms alone, {:.1} ms during logins). \
+         Rates are successes per second of wall time.",
+        r.healthz_alone.max_send_lag_ms, r.healthz_during_logins.max_send_lag_ms
     );
-    out
+    out.finish()
 }

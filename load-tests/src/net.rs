@@ -1,7 +1,10 @@
 //! HTTP plumbing shared by the scenarios: loopback-only targets and how a request's
 //! outcome is classified.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use bytes::Bytes;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
 use std::{
     net::{IpAddr, SocketAddr},
     time::Duration,
@@ -66,52 +69,52 @@ pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
-/// How one request ended: `Ok` when the server gave the expected status, otherwise a
-/// short label that is counted in the report (`HTTP 503`, `timeout`, ...).
-pub async fn outcome(
-    result: Result<reqwest::Response, reqwest::Error>,
-    expected: reqwest::StatusCode,
-) -> Result<(), String> {
-    match result {
-        Ok(response) => {
-            let status = response.status();
-            // Read the whole body: a response is only complete once its body arrived.
-            match response.bytes().await {
-                Ok(_) if status == expected => Ok(()),
-                Ok(_) => Err(format!("HTTP {}", status.as_u16())),
-                Err(error) => Err(classify(&error)),
-            }
-        }
-        Err(error) => Err(classify(&error)),
+/// Signs in with a password (`POST /v1/auth/login`): the access token.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    #[derive(serde::Deserialize)]
+    struct TokenPair {
+        access_token: String,
     }
+    let body = serde_json::json!({ "email": email, "password": password });
+    let request = client.post(base.join("/v1/auth/login")?).json(&body);
+    let pair: TokenPair = json(request, StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("signing in as {email} failed ({e})"))?;
+    Ok(pair.access_token)
+}
+
+/// Sends `request`: `Ok` when the server gave the expected status, otherwise a short label
+/// that is counted in the report (`HTTP 503`, `timeout`, ...).
+pub async fn outcome(request: RequestBuilder, expected: StatusCode) -> Result<(), String> {
+    expect(request, expected).await.map(drop)
 }
 
 /// Like [`outcome`], and parses the JSON body of the expected answer.
-pub async fn json<T: serde::de::DeserializeOwned>(
-    result: Result<reqwest::Response, reqwest::Error>,
-    expected: reqwest::StatusCode,
+pub async fn json<T: DeserializeOwned>(
+    request: RequestBuilder,
+    expected: StatusCode,
 ) -> Result<T, String> {
-    match result {
-        Ok(response) => {
-            let status = response.status();
-            match response.bytes().await {
-                Ok(body) if status == expected => {
-                    serde_json::from_slice(&body).map_err(|_| "unexpected body".into())
-                }
-                Ok(_) => Err(format!("HTTP {}", status.as_u16())),
-                Err(error) => Err(classify(&error)),
-            }
-        }
-        Err(error) => Err(classify(&error)),
+    let body = expect(request, expected).await?;
+    serde_json::from_slice(&body).map_err(|_| "unexpected body".into())
+}
+
+async fn expect(request: RequestBuilder, expected: StatusCode) -> Result<Bytes, String> {
+    match answer(request).await? {
+        (status, body) if status == expected => Ok(body),
+        (status, _) => Err(format!("HTTP {}", status.as_u16())),
     }
 }
 
-/// The status and whole body of an answer, whatever the status; `Err` only when no
-/// complete answer arrived (timeout, connection error, ...).
-pub async fn answer(
-    result: Result<reqwest::Response, reqwest::Error>,
-) -> Result<(reqwest::StatusCode, axum::body::Bytes), String> {
-    let response = result.map_err(|error| classify(&error))?;
+/// Sends `request`: the status and whole body of the answer (a response is only complete
+/// once its body arrived), whatever the status; `Err` only when no complete answer
+/// arrived (timeout, connection error, ...).
+pub async fn answer(request: RequestBuilder) -> Result<(StatusCode, Bytes), String> {
+    let response = request.send().await.map_err(|error| classify(&error))?;
     let status = response.status();
     let body = response.bytes().await.map_err(|error| classify(&error))?;
     Ok((status, body))

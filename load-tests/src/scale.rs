@@ -15,7 +15,7 @@ use crate::{
     marketplace::{self, Nurse},
     net,
     oracle::{self, Rng, ShiftSpec, Verdict, World},
-    report::{self, Recorder, Stats, Table, ms, push_line},
+    report::{self, Markdown, Recorder, Stats, Table, ms},
 };
 use anyhow::{Context, anyhow, bail};
 use axum::http::StatusCode;
@@ -179,10 +179,9 @@ pub struct ScaleArgs {
     /// Seed of the random shifts.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    #[arg(long)]
-    json_out: Option<PathBuf>,
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    out: report::Outputs,
 }
 
 /// One connected nurse.
@@ -286,11 +285,13 @@ pub struct ReconnectReport {
     pub reconnect_failed: BTreeMap<String, u64>,
 }
 
-fn percentiles_of(us: &[u64], elapsed: Duration) -> Stats {
+/// Latencies in µs, and a count of failures of one kind.
+fn stats_of(us: &[u64], (failure, failed): (&str, u64), elapsed: Duration) -> Stats {
     let mut r = Recorder::new();
     for &u in us {
         r.record(Duration::from_micros(u), Ok(()));
     }
+    r.error(failure, failed);
     r.stats(elapsed)
 }
 
@@ -341,7 +342,7 @@ impl Session {
             failed,
             elapsed_secs: elapsed.as_secs_f64(),
             per_sec: opened as f64 / elapsed.as_secs_f64().max(1e-9),
-            connect: percentiles_of(&l.connect_us, elapsed),
+            connect: stats_of(&l.connect_us, ("", 0), elapsed),
         })
     }
 
@@ -455,10 +456,8 @@ impl Session {
             .iter()
             .map(|r| u64::from(r.2))
             .sum();
-        report.reconnect = Some(percentiles_of(
-            &l.reconnect_us[replays_before..],
-            Duration::from_secs(1),
-        ));
+        let reconnects = &l.reconnect_us[replays_before..];
+        report.reconnect = Some(stats_of(reconnects, ("", 0), Duration::from_secs(1)));
         report.reconnect_failed = l.reconnect_failed.clone();
         Ok(report)
     }
@@ -536,7 +535,7 @@ impl Poster {
         let id = match url {
             Ok(url) => {
                 let request = self.http.post(url).bearer_auth(&self.token).json(&body);
-                net::json::<Created>(request.send().await, StatusCode::CREATED)
+                net::json::<Created>(request, StatusCode::CREATED)
                     .await
                     .map(|c| c.id)
             }
@@ -787,11 +786,6 @@ fn open_files_limit(pid: u32) -> Option<String> {
         })
 }
 
-#[derive(Deserialize)]
-struct TokenPair {
-    access_token: String,
-}
-
 /// Groups: name → (facility, nurses).
 type Groups = BTreeMap<String, (Uuid, Vec<Uuid>)>;
 
@@ -858,23 +852,17 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     }
 
     // Clients: every group member first, then other nurses (by id) up to --connections.
-    let mut chosen: Vec<Uuid> = Vec::new();
-    let mut taken: HashSet<Uuid> = HashSet::new();
     let target_nurse = *groups
         .get("target")
         .and_then(|g| g.1.first())
         .ok_or_else(|| anyhow!("{} has no `target` group", args.groups.display()))?;
-    for (_, (_, nurses)) in groups.iter() {
-        for n in nurses {
-            if taken.insert(*n) {
-                chosen.push(*n);
-            }
-        }
+    let mut chosen: Vec<Uuid> = groups.values().flat_map(|g| g.1.iter().copied()).collect();
+    let grouped: HashSet<Uuid> = chosen.iter().copied().collect();
+    if grouped.len() < chosen.len() {
+        bail!("{}: a nurse is in two groups", args.groups.display());
     }
-    let mut others: Vec<Uuid> = world
-        .nurses
-        .keys()
-        .filter(|id| !taken.contains(id) && token_of.contains_key(id))
+    let mut others: Vec<Uuid> = (world.nurses.keys())
+        .filter(|id| !grouped.contains(id) && token_of.contains_key(id))
         .copied()
         .collect();
     others.sort_unstable();
@@ -920,18 +908,12 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     .await
     .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
     let markdown = markdown(&report);
-    println!("{markdown}");
     if !report.ok {
         eprintln!(
             "scale: DELIVERIES WERE MISSED, WRONG OR DUPLICATED, OR SOMETHING FAILED; see the report"
         );
     }
-    report::write_outputs(
-        &report,
-        &markdown,
-        args.json_out.as_deref(),
-        args.markdown_out.as_deref(),
-    )
+    args.out.publish(&report, &markdown)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -946,15 +928,7 @@ async fn phases(
 ) -> anyhow::Result<ScaleReport> {
     let started_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let http = net::client(REQUEST_TIMEOUT)?;
-    let pair: TokenPair = net::json(
-        http.post(base.join("/v1/auth/login")?)
-            .json(&serde_json::json!({ "email": args.email, "password": args.password }))
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("signing in as the scheduler {} failed ({e})", args.email))?;
+    let scheduler_token = net::sign_in(&http, &base, &args.email, &args.password).await?;
     let mut ws_url = base.join("/v1/ws")?;
     ws_url
         .set_scheme("ws")
@@ -970,7 +944,7 @@ async fn phases(
     };
     let mut session = Session::start(SessionConfig {
         base: base.clone(),
-        scheduler_token: pair.access_token,
+        scheduler_token,
         world: world.clone(),
         clients,
         fleet: fleet_config,
@@ -1015,24 +989,21 @@ async fn phases(
 
     // The floor: JSON ping → pong on the target's connection.
     let echo_started = Instant::now();
-    let mut echo = Recorder::new().stats(Duration::ZERO);
     if args.pings > 0 {
         session.fleet.ping(target_client, args.pings).await?;
-        session
-            .fleet
-            .wait_until(
-                Instant::now() + Duration::from_millis(u64::from(args.pings) * 2200 + 1000),
-                |l| l.pong_reports >= 1,
-            )
+        let pongs_due = Instant::now() + Duration::from_millis(u64::from(args.pings) * 2200 + 1000);
+        (session.fleet)
+            .wait_until(pongs_due, |l| l.pong_reports >= 1)
             .await;
-        let l = lock(&session.fleet.ledger);
-        let mut r = Recorder::new();
-        for &u in &l.pongs_us {
-            r.record(Duration::from_micros(u), Ok(()));
-        }
-        r.error("no pong", l.ping_errors);
-        echo = r.stats(echo_started.elapsed());
     }
+    let echo = {
+        let l = lock(&session.fleet.ledger);
+        stats_of(
+            &l.pongs_us,
+            ("no pong", l.ping_errors),
+            echo_started.elapsed(),
+        )
+    };
 
     // 2. latency
     let latency = if on(Phase::Latency) {
@@ -1132,15 +1103,10 @@ async fn phases(
                 let l = lock(&session.fleet.ledger);
                 let mut rec = FanoutRecorder::new(posts.first().map_or(0, |p| p.1));
                 for (p, _) in &posts {
-                    let must: HashSet<usize> = (session.clients.iter().enumerate())
-                        .filter(|(i, c)| {
-                            l.first_hello.contains_key(&(*i as u32))
-                                && world.verdict(&c.nurse, &p.spec, Utc::now())
-                                    != Some(Verdict::Ineligible)
-                        })
-                        .map(|(i, _)| i)
-                        .collect();
-                    tally(&mut rec, p, &l, |c| must.contains(&c));
+                    // Borderline nurses may get it: not judged here either.
+                    let judged = (&*world, session.clients.as_slice(), &*l);
+                    let may = connected_where(judged, &p.spec, |v| v != Some(Verdict::Ineligible));
+                    tally(&mut rec, p, &l, |c| may.contains(&c));
                 }
                 (
                     rec.stats(Duration::from_secs(1)),
@@ -1303,7 +1269,9 @@ async fn phases(
     };
     let workers = session.fleet.workers() as u64;
     let poster = session.poster.clone();
-    let tokens = token_of_clients(&session);
+    let tokens: HashMap<Uuid, String> = (session.clients.iter())
+        .map(|c| (c.nurse, c.token.clone()))
+        .collect();
     session.fleet.shutdown().await;
 
     // 6. storm
@@ -1357,25 +1325,25 @@ async fn phases(
     })
 }
 
-fn token_of_clients(session: &Session) -> HashMap<Uuid, String> {
-    session
-        .clients
-        .iter()
-        .map(|c| (c.nurse, c.token.clone()))
+/// The connected clients whose oracle verdict on `spec` passes `keep`.
+fn connected_where(
+    (world, clients, l): (&World, &[Client], &Ledger),
+    spec: &ShiftSpec,
+    keep: impl Fn(Option<Verdict>) -> bool,
+) -> HashSet<usize> {
+    let now = Utc::now();
+    (clients.iter().enumerate())
+        .filter(|(i, c)| {
+            l.first_hello.contains_key(&(*i as u32)) && keep(world.verdict(&c.nurse, spec, now))
+        })
+        .map(|(i, _)| i)
         .collect()
 }
 
 /// The oracle's number of recipients of `spec` among the connected clients.
 fn expected_count(world: &World, clients: &[Client], l: &Ledger, spec: &ShiftSpec) -> u64 {
-    let now = Utc::now();
-    clients
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            l.first_hello.contains_key(&(*i as u32))
-                && world.verdict(&c.nurse, spec, now) == Some(Verdict::Eligible)
-        })
-        .count() as u64
+    let eligible = |v| v == Some(Verdict::Eligible);
+    connected_where((world, clients, l), spec, eligible).len() as u64
 }
 
 /// Seeded facilities (not the groups' remote ones) for random shifts.
@@ -1437,14 +1405,7 @@ async fn claim_storm(
         })
         .collect();
     eprintln!("storm: {n} nurses of {name} claim shift {shift} at once");
-    let target = Arc::new(marketplace::Target {
-        client: net::client(REQUEST_TIMEOUT)?,
-        base: base.clone(),
-        nearby: base.join("/v1/shifts/nearby")?,
-        healthz: base.join("/healthz")?,
-        me: base.join("/v1/me")?,
-        bookings: base.join("/v1/me/bookings")?,
-    });
+    let target = Arc::new(marketplace::Target::new(base)?);
     let (report, _, _) =
         marketplace::storm(&target, &Arc::new(claimants), &shift.to_string()).await?;
     Ok(StormSummary {
@@ -1480,35 +1441,33 @@ fn thousands(n: u64) -> String {
 
 fn markdown(r: &ScaleReport) -> String {
     let c = &r.config;
-    let mut out = String::new();
+    let mut out = Markdown::default();
     let i = &r.idle;
-    push_line(
-        &mut out,
-        format_args!(
-            "**Connections.** {} nurses connected (`GET /v1/ws`, Bearer token) from {} `shiftwire-loadgen worker` processes bound to {} loopback source addresses ({}); {} opened, {} failed ({}), in {:.1} s: **{:.0} connections/s** (each worker opening {} at a time); connect to `hello` p50 {}, p99 {}. Server open-files limit (soft / hard): {}.",
-            thousands(i.connections.wanted),
-            r.workers,
-            r.source_addrs.len(),
-            r.source_addrs.join(", "),
-            thousands(i.connections.opened),
-            i.connections.failed.values().sum::<u64>(),
-            list(&i.connections.failed),
-            i.connections.elapsed_secs,
-            i.connections.per_sec,
-            c.connect_concurrency,
-            ms(i.connections.connect.latency_ms.p50),
-            ms(i.connections.connect.latency_ms.p99),
-            i.server_open_files_limit.as_deref().unwrap_or("unknown"),
-        ),
+    writeln!(
+        out,
+        "**Connections.** {} nurses connected (`GET /v1/ws`, Bearer token) from {} `shiftwire-loadgen worker` processes bound to {} loopback source addresses ({}); {} opened, {} failed ({}), in {:.1} s: **{:.0} connections/s** (each worker opening {} at a time); connect to `hello` p50 {}, p99 {}. Server open-files limit (soft / hard): {}.\n",
+        thousands(i.connections.wanted),
+        r.workers,
+        r.source_addrs.len(),
+        r.source_addrs.join(", "),
+        thousands(i.connections.opened),
+        i.connections.failed.values().sum::<u64>(),
+        list(&i.connections.failed),
+        i.connections.elapsed_secs,
+        i.connections.per_sec,
+        c.connect_concurrency,
+        ms(i.connections.connect.latency_ms.p50),
+        ms(i.connections.connect.latency_ms.p99),
+        i.server_open_files_limit.as_deref().unwrap_or("unknown"),
     );
-    push_line(&mut out, "");
+
     let mib = |k: Option<u64>| {
         k.map_or_else(
             || "–".to_owned(),
             |k| format!("{:.1} MiB", k as f64 / 1024.0),
         )
     };
-    let mut t = Table::new(&["Idle connections", "value"]);
+    let mut t = Table::new("Idle connections | value");
     t.row(vec![
         "server RSS before connecting (`/proc/<pid>/status` VmRSS)".into(),
         mib(i.rss_before_kib),
@@ -1526,18 +1485,10 @@ fn markdown(r: &ScaleReport) -> String {
         "connect rate".into(),
         format!("{:.0} /s", i.connections.per_sec),
     ]);
-    out.push_str(&t.markdown());
-    push_line(&mut out, "");
+    out.table(&t);
 
-    let mut lat = Table::new(&[
-        "Latency, from just before the POST",
-        "count",
-        "errors",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-    ]);
+    let mut lat =
+        Table::new("Latency, from just before the POST | count | errors | p50 | p99 | p99.9 | max");
     let row = |name: String, s: &Stats| {
         let l = &s.latency_ms;
         vec![
@@ -1551,28 +1502,26 @@ fn markdown(r: &ScaleReport) -> String {
         ]
     };
     if let Some(l) = &r.latency {
-        push_line(
-            &mut out,
-            format_args!(
-                "**POST → offer, one eligible nurse among {} connected.** After {} unmeasured posts ({} failed), {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}; {} of the offers arrived before the POST's own answer.",
-                thousands(i.connections.opened),
-                l.warmup_posts,
-                l.warmup_errors,
-                l.posts,
-                c.latency_interval_ms,
-                l.late_posts,
-                l.expected_recipients
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                l.missing,
-                l.duplicates,
-                l.strangers,
-                l.offered_before_answer
-            ),
+        writeln!(
+            out,
+            "**POST → offer, one eligible nurse among {} connected.** After {} unmeasured posts ({} failed), {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}; {} of the offers arrived before the POST's own answer.\n",
+            thousands(i.connections.opened),
+            l.warmup_posts,
+            l.warmup_errors,
+            l.posts,
+            c.latency_interval_ms,
+            l.late_posts,
+            l.expected_recipients
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/"),
+            l.missing,
+            l.duplicates,
+            l.strangers,
+            l.offered_before_answer
         );
-        push_line(&mut out, "");
+
         lat.row(row(
             "POST → `shift.offered` on the target's socket".into(),
             &l.offer,
@@ -1584,37 +1533,25 @@ fn markdown(r: &ScaleReport) -> String {
             .into(),
         &r.echo,
     ));
-    out.push_str(&lat.markdown());
-    push_line(&mut out, "");
+    out.table(&lat);
 
     if !r.fanout.is_empty() {
-        push_line(
-            &mut out,
-            format_args!(
-                "**Fan-out.** For each size n, {} open RN shifts posted at the remote facility of a group of n connected nurses homed there (all {} connections open), each once the previous one reached every recipient (or after {} s) and a pause of {} ms; first, median and last delivery from just before the POST. Baseline in the same run, right after: NATS core (`{}`) fanning the bytes of a real `shift.offered` frame out to n subscriptions of one subject, on min(n, {}) connections (subscriptions share connections in turn beyond that), published the same number of times and paced the same way; the WebSocket connections stay open meanwhile.",
-                c.fanout_rounds,
-                thousands(i.connections.opened),
-                ROUND_WAIT.as_secs(),
-                c.round_gap_ms,
-                c.nats_url,
-                thousands(u64::from(c.nats_max_connections))
-            ),
+        writeln!(
+            out,
+            "**Fan-out.** For each size n, {} open RN shifts posted at the remote facility of a group of n connected nurses homed there (all {} connections open), each once the previous one reached every recipient (or after {} s) and a pause of {} ms; first, median and last delivery from just before the POST. Baseline in the same run, right after: NATS core (`{}`) fanning the bytes of a real `shift.offered` frame out to n subscriptions of one subject, on min(n, {}) connections (subscriptions share connections in turn beyond that), published the same number of times and paced the same way; the WebSocket connections stay open meanwhile.\n",
+            c.fanout_rounds,
+            thousands(i.connections.opened),
+            ROUND_WAIT.as_secs(),
+            c.round_gap_ms,
+            c.nats_url,
+            thousands(u64::from(c.nats_max_connections))
         );
-        push_line(&mut out, "");
-        let mut t = Table::new(&[
-            "Fan-out to n (per round)",
-            "oracle's n",
-            "first p50",
-            "median p50",
-            "last p50",
-            "last p99",
-            "NATS first p50",
-            "NATS median p50",
-            "NATS last p50",
-            "NATS last p99",
-            "last p50 Shiftwire / NATS",
-            "missing / dup.",
-        ]);
+
+        let mut t = Table::new(
+            "Fan-out to n (per round) | oracle's n | first p50 | median p50 | last p50 | last p99 \
+             | NATS first p50 | NATS median p50 | NATS last p50 | NATS last p99 \
+             | last p50 Shiftwire / NATS | missing / dup.",
+        );
         for f in &r.fanout {
             let s = &f.shiftwire;
             let n = f.nats.as_ref().map(|n| &n.fanout);
@@ -1642,107 +1579,80 @@ fn markdown(r: &ScaleReport) -> String {
                 format!("{} / {}", s.missing, s.duplicates),
             ]);
         }
-        out.push_str(&t.markdown());
-        push_line(&mut out, "");
+        out.table(&t);
         for f in &r.fanout {
             if let Some(e) = &f.nats_error {
-                push_line(
-                    &mut out,
-                    format_args!("**NATS baseline for {} failed**: {e}.", f.size),
-                );
+                writeln!(out, "**NATS baseline for {} failed**: {e}.", f.size);
             } else if let Some(n) = &f.nats
                 && (n.connect_failed > 0 || n.fanout.missing > 0)
             {
-                push_line(
-                    &mut out,
-                    format_args!(
-                        "NATS for {}: {} connections failed, {} deliveries missing.",
-                        f.size, n.connect_failed, n.fanout.missing
-                    ),
+                writeln!(
+                    out,
+                    "NATS for {}: {} connections failed, {} deliveries missing.",
+                    f.size, n.connect_failed, n.fanout.missing
                 );
             }
         }
-        push_line(&mut out, "");
+        writeln!(out);
     }
 
     if let Some(s) = &r.sustained {
-        push_line(
-            &mut out,
-            format_args!(
-                "**Sustained.** {} random shifts a second for {} s ({} posted, {} failed, {} sent late; at most {} POSTs in flight) at random seeded facilities, drawn like the seed draws (RN/LPN/CNA, no certification / BLS / BLS+ACLS, 8–12 h within two weeks), with all {} connections open: {} offers delivered. Server CPU over the posting window (`/proc/<pid>/stat` utime+stime): **{}**.",
-                s.rate,
-                s.secs,
-                s.posts,
-                s.post_errors,
-                s.late_posts,
-                POSTS_IN_FLIGHT,
-                thousands(i.connections.opened),
-                thousands(s.deliveries),
-                s.server_cpu_cores
-                    .map_or_else(|| "–".into(), |x| format!("{:.0} % of one core", x * 100.0)),
-            ),
+        writeln!(
+            out,
+            "**Sustained.** {} random shifts a second for {} s ({} posted, {} failed, {} sent late; at most {} POSTs in flight) at random seeded facilities, drawn like the seed draws (RN/LPN/CNA, no certification / BLS / BLS+ACLS, 8–12 h within two weeks), with all {} connections open: {} offers delivered. Server CPU over the posting window (`/proc/<pid>/stat` utime+stime): **{}**.\n",
+            s.rate,
+            s.secs,
+            s.posts,
+            s.post_errors,
+            s.late_posts,
+            POSTS_IN_FLIGHT,
+            thousands(i.connections.opened),
+            thousands(s.deliveries),
+            s.server_cpu_cores
+                .map_or_else(|| "–".into(), |x| format!("{:.0} % of one core", x * 100.0)),
         );
-        push_line(&mut out, "");
-        let mut t = Table::new(&[
-            "Sustained, from just before the POST",
-            "count",
-            "errors",
-            "p50",
-            "p99",
-            "p99.9",
-            "max",
-        ]);
+
+        let mut t = Table::new(
+            "Sustained, from just before the POST | count | errors | p50 | p99 | p99.9 | max",
+        );
         t.row(row("every delivery (end to end)".into(), &s.every));
         t.row(row("last delivery of each shift".into(), &s.last));
         t.row(row("the POST → 201".into(), &s.post));
-        out.push_str(&t.markdown());
-        push_line(&mut out, "");
+        out.table(&t);
     }
 
     let o = &r.oracle;
     if let Some(rc) = &r.reconnect {
-        push_line(
-            &mut out,
-            format_args!(
-                "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; reconnects that failed: {}.",
-                rc.posts,
-                c.oracle_rate,
-                thousands(rc.cohort),
-                c.reconnect_percent,
-                rc.cycles,
-                rc.dropped,
-                rc.resumed,
-                rc.replayed_offers,
-                rc.reconnect
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
-                rc.reconnect
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
-                list(&rc.reconnect_failed),
-            ),
+        writeln!(
+            out,
+            "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; reconnects that failed: {}.\n",
+            rc.posts,
+            c.oracle_rate,
+            thousands(rc.cohort),
+            c.reconnect_percent,
+            rc.cycles,
+            rc.dropped,
+            rc.resumed,
+            rc.replayed_offers,
+            rc.reconnect
+                .as_ref()
+                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
+            rc.reconnect
+                .as_ref()
+                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
+            list(&rc.reconnect_failed),
         );
-        push_line(&mut out, "");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`load-tests/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):",
-            oracle::BORDERLINE * 100.0,
-            thousands(o.shifts),
-            o.post_errors,
-            thousands(o.clients),
-        ),
+    writeln!(
+        out,
+        "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`load-tests/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):\n",
+        oracle::BORDERLINE * 100.0,
+        thousands(o.shifts),
+        o.post_errors,
+        thousands(o.clients),
     );
-    push_line(&mut out, "");
-    let mut t = Table::new(&[
-        "Phase",
-        "shifts",
-        "offers expected",
-        "missed",
-        "wrong",
-        "duplicates",
-    ]);
+
+    let mut t = Table::new("Phase | shifts | offers expected | missed | wrong | duplicates");
     for (p, s, e, m, w, d) in &o.by_phase {
         t.row(vec![
             p.clone(),
@@ -1761,76 +1671,66 @@ fn markdown(r: &ScaleReport) -> String {
         format!("**{}**", o.wrong),
         format!("**{}**", o.duplicates),
     ]);
-    out.push_str(&t.markdown());
-    push_line(&mut out, "");
-    push_line(
-        &mut out,
-        format_args!(
-            "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}.{}",
-            thousands(o.borderline),
-            o.borderline_delivered,
-            o.unknown,
-            o.strays,
-            thousands(o.replayed),
-            if o.examples.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " Examples: {}.",
-                    o.examples
-                        .iter()
-                        .map(|(k, n, s)| format!("{k} nurse `{n}` shift `{s}`"))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            }
-        ),
+    out.table(&t);
+    writeln!(
+        out,
+        "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}.{}\n",
+        thousands(o.borderline),
+        o.borderline_delivered,
+        o.unknown,
+        o.strays,
+        thousands(o.replayed),
+        if o.examples.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Examples: {}.",
+                o.examples
+                    .iter()
+                    .map(|(k, n, s)| format!("{k} nurse `{n}` shift `{s}`"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
     );
-    push_line(&mut out, "");
 
     if let Some(s) = &r.storm {
         let st = &s.report;
-        push_line(
-            &mut out,
-            format_args!(
-                "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}.",
-                st.claimants,
-                s.group,
-                st.created,
-                st.shift_taken,
-                list(&st.unexpected),
-                st.winner_booking_listed,
-                ms(st.claims.latency_ms.p50),
-                ms(st.claims.latency_ms.p99),
-                ms(st.claims.latency_ms.max),
-            ),
+        writeln!(
+            out,
+            "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}.\n",
+            st.claimants,
+            s.group,
+            st.created,
+            st.shift_taken,
+            list(&st.unexpected),
+            st.winner_booking_listed,
+            ms(st.claims.latency_ms.p50),
+            ms(st.claims.latency_ms.p99),
+            ms(st.claims.latency_ms.max),
         );
-        push_line(&mut out, "");
     } else if let Some(e) = &r.storm_error {
-        push_line(&mut out, format_args!("**The claim storm failed**: {e}."));
-        push_line(&mut out, "");
+        writeln!(out, "**The claim storm failed**: {e}.\n");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "Connections the server ended (the clients reconnected with `resume`): {}. Other frames received: {}.",
-            list(&r.connections_ended),
-            list(&r.other_frames)
-        ),
+    writeln!(
+        out,
+        "Connections the server ended (the clients reconnected with `resume`): {}. Other frames received: {}.\n",
+        list(&r.connections_ended),
+        list(&r.other_frames)
     );
-    push_line(&mut out, "");
+
     if r.ok {
-        push_line(
-            &mut out,
-            "Every connection opened; the oracle found no missed, wrong or duplicate offer; every phase completed without errors.",
+        writeln!(
+            out,
+            "Every connection opened; the oracle found no missed, wrong or duplicate offer; every phase completed without errors."
         );
     } else {
-        push_line(
-            &mut out,
-            "**SOMETHING FAILED: missed, wrong or duplicate offers, failed connections or requests, or a storm without exactly one booking; see above.**",
+        writeln!(
+            out,
+            "**SOMETHING FAILED: missed, wrong or duplicate offers, failed connections or requests, or a storm without exactly one booking; see above.**"
         );
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]

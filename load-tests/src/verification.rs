@@ -1,38 +1,18 @@
 //! The `verification` scenario: how long from a nurse submitting a licence until the
 //! automatic registry check's decision is visible to them?
 //!
-//! The server must load a registry table from `gen-registry` (`LICENSE_REGISTRY_CSV`),
-//! which lists an exact, clean match for every licence submitted here, so every
-//! submission should be approved automatically; any other outcome is counted as an error.
-//!
-//! 1. **Setup** (not measured): nurses sign in with SMS codes (the server "texts" them to a
-//!    webhook this process serves), set their names (`PATCH /v1/me`) and submit their
-//!    identities (`POST /v1/me/identity`, legal name = the registry's holder name), which a
-//!    verifier (`--verifier-email`) approves: the check compares the registry's holder names
-//!    with verified legal names only. Then `--warmup` submissions by a nurse of their own
-//!    warm connections and caches.
-//! 2. **Sequential**: `--submissions` licences, one at a time: pure latency. Between two
-//!    submissions, one `GET /v1/me/credentials/{id}` of the credential just decided is
-//!    timed as the baseline: the round trip every poll, and so every client-observed
-//!    decision time, includes.
-//! 3. **Concurrent**: `--submissions` more, by `--concurrency` submitters in a closed loop
-//!    (each submits, waits for the decision, submits the next): decision latency under
-//!    load, and decisions per second.
-//!
-//! Each submission is timed from just before its `POST /v1/me/credentials` until a poll of
-//! `GET /v1/me/credentials/{id}` shows `automatic_check_done: true`. Polls follow one
-//! another after `--poll-interval-us`, so a decision is seen at most one pause plus one
-//! round trip after it commits: that bounds the resolution.
-//!
-//! Everything is bounded: per-request timeouts, a decision timeout per submission, phase
-//! deadlines, and a hard cap on the whole run (below the 15-minute access-token lifetime).
+//! Set-up signs nurses in by SMS code and has a verifier approve their identities. Then
+//! licences that the registry table (`gen-registry`) lists as clean matches are submitted
+//! one at a time and by concurrent submitters, each timed from just before its POST until
+//! a poll of the credential (every `--poll-interval-us`, which bounds the resolution)
+//! shows `automatic_check_done: true`. Any outcome but approval is an error.
 
 use crate::{
     net,
     registry::{
         self, BENCH_EXPIRY, BENCH_STATE, LICENCES_PER_NURSE, MAX_NURSES, licence_number, nurse_name,
     },
-    report::{self, Percentiles, Recorder, Stats, Table, ms, per_sec, push_line},
+    report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms, per_sec},
     sms,
 };
 use anyhow::{Context, anyhow, bail};
@@ -43,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -106,12 +85,9 @@ pub struct VerificationArgs {
     #[arg(long, env = "SHIFTWIRE_BENCH_PASSWORD", hide_env_values = true)]
     #[serde(skip)]
     verifier_password: String,
-    /// Write the full report as JSON here.
-    #[arg(long)]
-    json_out: Option<PathBuf>,
-    /// Write the result tables as a Markdown fragment here.
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    out: report::Outputs,
 }
 
 /// Which nurses submit in a phase, and which of their licences: submission `i` goes to
@@ -273,13 +249,7 @@ pub async fn run(args: VerificationArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
 
     let markdown = markdown(&report);
-    println!("{markdown}");
-    report::write_outputs(
-        &report,
-        &markdown,
-        args.json_out.as_deref(),
-        args.markdown_out.as_deref(),
-    )
+    args.out.publish(&report, &markdown)
 }
 
 /// Setup, warm-up, and two phases, each with its deadline (a submission started just
@@ -315,12 +285,9 @@ async fn phases(
         decision_timeout: Duration::from_secs(args.decision_timeout_secs),
     });
     let healthz = base.join("/healthz")?;
-    net::outcome(
-        target.client.get(healthz.clone()).send().await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("GET {healthz} failed ({e}); is the server running?"))?;
+    net::outcome(target.client.get(healthz.clone()), StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("GET {healthz} failed ({e}); is the server running?"))?;
 
     eprintln!(
         "setup: signing in {} nurses and verifying their identities",
@@ -328,7 +295,13 @@ async fn phases(
     );
     let (inbox, webhook) = sms::serve_webhook(listener);
     let setup_started = Instant::now();
-    let verifier = staff_token(&target, &args.verifier_email, &args.verifier_password).await?;
+    let verifier = net::sign_in(
+        &target.client,
+        base,
+        &args.verifier_email,
+        &args.verifier_password,
+    );
+    let verifier = verifier.await?;
     let nurses = tokio::time::timeout(
         SETUP_TIMEOUT,
         sign_in_all(&target, &inbox, &verifier, layout.nurses()),
@@ -393,22 +366,6 @@ async fn phases(
     })
 }
 
-/// A staff access token.
-async fn staff_token(target: &Target, email: &str, password: &str) -> anyhow::Result<String> {
-    let tokens: TokenPair = net::json(
-        target
-            .client
-            .post(target.base.join("/v1/auth/login")?)
-            .json(&serde_json::json!({ "email": email, "password": password }))
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("POST /v1/auth/login for {email}: {e}"))?;
-    Ok(tokens.access_token)
-}
-
 /// A 1×1 PNG: the photo ID and selfie of a benchmark nurse, as far as the server's content
 /// check goes.
 const PNG: &[u8] = &[
@@ -441,9 +398,7 @@ async fn verify_identity(
             .client
             .post(target.base.join("/v1/me/identity")?)
             .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await,
+            .multipart(form),
         StatusCode::CREATED,
     )
     .await
@@ -460,9 +415,7 @@ async fn verify_identity(
                     .join(&format!("/v1/admin/identities/{id}/approve"))?,
             )
             .bearer_auth(verifier)
-            .json(&serde_json::json!({}))
-            .send()
-            .await,
+            .json(&serde_json::json!({})),
         StatusCode::OK,
     )
     .await
@@ -509,9 +462,7 @@ async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<
     net::outcome(
         client
             .post(target.base.join("/v1/auth/otp")?)
-            .json(&serde_json::json!({ "phone": phone }))
-            .send()
-            .await,
+            .json(&serde_json::json!({ "phone": phone })),
         StatusCode::ACCEPTED,
     )
     .await
@@ -530,9 +481,7 @@ async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<
     let tokens: TokenPair = net::json(
         client
             .post(target.base.join("/v1/auth/otp/verify")?)
-            .json(&serde_json::json!({ "phone": phone, "code": code }))
-            .send()
-            .await,
+            .json(&serde_json::json!({ "phone": phone, "code": code })),
         StatusCode::OK,
     )
     .await
@@ -542,9 +491,7 @@ async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<
         client
             .patch(target.base.join("/v1/me")?)
             .bearer_auth(&tokens.access_token)
-            .json(&serde_json::json!({ "name": name }))
-            .send()
-            .await,
+            .json(&serde_json::json!({ "name": name })),
         StatusCode::OK,
     )
     .await
@@ -649,9 +596,7 @@ async fn submit_and_wait(
         client
             .post(target.credentials.clone())
             .bearer_auth(&nurse.token)
-            .json(&body)
-            .send()
-            .await,
+            .json(&body),
         StatusCode::CREATED,
     )
     .await;
@@ -696,11 +641,7 @@ async fn submit_and_wait(
         }
         last_poll = Some(sending);
         let polled: Result<CredentialView, String> = net::json(
-            client
-                .get(url.clone())
-                .bearer_auth(&nurse.token)
-                .send()
-                .await,
+            client.get(url.clone()).bearer_auth(&nurse.token),
             StatusCode::OK,
         )
         .await;
@@ -766,12 +707,7 @@ async fn sequential(
         if let (true, Some(url)) = (baseline, decided) {
             let sending = Instant::now();
             let outcome = net::outcome(
-                target
-                    .client
-                    .get(url)
-                    .bearer_auth(&nurse.token)
-                    .send()
-                    .await,
+                target.client.get(url).bearer_auth(&nurse.token),
                 StatusCode::OK,
             )
             .await;
@@ -833,45 +769,33 @@ async fn concurrent(
 
 fn markdown(r: &VerificationReport) -> String {
     let c = &r.config;
-    let mut out = String::new();
+    let mut out = Markdown::default();
     let interval_ms = c.poll_interval_us as f64 / 1000.0;
-    push_line(
-        &mut out,
-        format_args!(
-            "{} RN licence submissions per phase, each with an exact, clean match in the \
-             server's registry table; {} nurses in the sequential phase, {} in the concurrent \
-             one (at most {} licences each), after {} unmeasured warm-up submissions. Each \
-             submission is timed from just before `POST /v1/me/credentials` until a poll of \
-             `GET /v1/me/credentials/{{id}}` shows `automatic_check_done: true`; a poll follows \
-             the previous answer after a {} ms pause.",
-            c.submissions,
-            r.layout.sequential.nurses,
-            r.layout.concurrent.nurses,
-            c.submissions.div_ceil(
-                r.layout
-                    .sequential
-                    .nurses
-                    .min(r.layout.concurrent.nurses)
-                    .max(1)
-            ),
-            c.warmup,
-            interval_ms
+    writeln!(
+        out,
+        "{} RN licence submissions per phase, each with an exact, clean match in the \
+         server's registry table; {} nurses in the sequential phase, {} in the concurrent \
+         one (at most {} licences each), after {} unmeasured warm-up submissions. Each \
+         submission is timed from just before `POST /v1/me/credentials` until a poll of \
+         `GET /v1/me/credentials/{{id}}` shows `automatic_check_done: true`; a poll follows \
+         the previous answer after a {} ms pause.\n",
+        c.submissions,
+        r.layout.sequential.nurses,
+        r.layout.concurrent.nurses,
+        c.submissions.div_ceil(
+            r.layout
+                .sequential
+                .nurses
+                .min(r.layout.concurrent.nurses)
+                .max(1)
         ),
+        c.warmup,
+        interval_ms
     );
-    push_line(&mut out, "");
 
-    let mut decisions = Table::new(&[
-        "Submission → decision seen",
-        "approved",
-        "errors",
-        "decisions/s",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "max",
-        "polls per submission",
-    ]);
+    let mut decisions = Table::new(
+        "Submission → decision seen | approved | errors | decisions/s | p50 | p90 | p99 | p99.9 | max | polls per submission",
+    );
     let phases = [
         ("sequential (one at a time)".to_owned(), &r.sequential),
         (
@@ -894,18 +818,9 @@ fn markdown(r: &VerificationReport) -> String {
             format!("{:.1}", p.polls_per_submission),
         ]);
     }
-    out.push_str(&decisions.markdown());
-    push_line(&mut out, "");
+    out.table(&decisions);
 
-    let mut parts = Table::new(&[
-        "Baseline and parts",
-        "count",
-        "errors",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-    ]);
+    let mut parts = Table::new("Baseline and parts | count | errors | p50 | p99 | p99.9 | max");
     let mut row = |name: String, s: &Stats| {
         let l = &s.latency_ms;
         parts.row(vec![
@@ -940,8 +855,7 @@ fn markdown(r: &VerificationReport) -> String {
             &p.server_decided_minus_submitted,
         );
     }
-    out.push_str(&parts.markdown());
-    push_line(&mut out, "");
+    out.table(&parts);
 
     let mut outcomes = Vec::new();
     for (name, p) in [("warm-up", &r.warmup)]
@@ -962,61 +876,54 @@ fn markdown(r: &VerificationReport) -> String {
             }
         ));
     }
-    push_line(&mut out, format_args!("Outcomes: {}.", outcomes.join("; ")));
-    push_line(&mut out, "");
+    writeln!(out, "Outcomes: {}.\n", outcomes.join("; "));
+
     let base = r.baseline_get.latency_ms.p50;
     if base > 0.0 {
-        push_line(
-            &mut out,
-            format_args!(
-                "Decision p50 is {:.1}× the baseline `GET` p50 sequentially and {:.1}× with {} submitters.",
-                r.sequential.decision.latency_ms.p50 / base,
-                r.concurrent.decision.latency_ms.p50 / base,
-                c.concurrency
-            ),
+        writeln!(
+            out,
+            "Decision p50 is {:.1}× the baseline `GET` p50 sequentially and {:.1}× with {} submitters.\n",
+            r.sequential.decision.latency_ms.p50 / base,
+            r.concurrent.decision.latency_ms.p50 / base,
+            c.concurrency
         );
-        push_line(&mut out, "");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "Resolution: a decision is seen by the first poll after it commits, so the time \
-             measured exceeds the true one by at most one gap between polls plus one `GET` \
-             round trip. The pause asked for was {} ms; the measured gap between the sends of \
-             two polls of one credential (the pause, rounded up to the timer's 1 ms ticks, plus \
-             the previous poll's round trip) was p50 {} sequentially and {} concurrently (max \
-             {} and {}). The polls are load too: {} `GET`/s during the concurrent phase ({} \
-             sequentially), served by the same server and database as the submissions and the \
-             check. The server-clock rows use the server's own timestamps (`submitted_at`: \
-             when the submission's transaction began; `decided_at`: when the check's update \
-             ran), so they leave out polling and the check's commit. Latencies are of \
-             approved submissions only; any other outcome is an error, counted by kind. Rates \
-             are approvals per second of the phase's wall time ({:.1} s and {:.1} s); setup \
-             (sign-in of {} nurses) took {:.1} s.",
-            interval_ms,
-            ms(r.sequential.poll_gap_ms.p50),
-            ms(r.concurrent.poll_gap_ms.p50),
-            ms(r.sequential.poll_gap_ms.max),
-            ms(r.concurrent.poll_gap_ms.max),
-            per_sec(r.concurrent.poll.ok_per_sec),
-            per_sec(r.sequential.poll.ok_per_sec),
-            r.sequential.decision.elapsed_secs,
-            r.concurrent.decision.elapsed_secs,
-            r.layout.nurses(),
-            r.setup_secs
-        ),
+    writeln!(
+        out,
+        "Resolution: a decision is seen by the first poll after it commits, so the time \
+         measured exceeds the true one by at most one gap between polls plus one `GET` \
+         round trip. The pause asked for was {} ms; the measured gap between the sends of \
+         two polls of one credential (the pause, rounded up to the timer's 1 ms ticks, plus \
+         the previous poll's round trip) was p50 {} sequentially and {} concurrently (max \
+         {} and {}). The polls are load too: {} `GET`/s during the concurrent phase ({} \
+         sequentially), served by the same server and database as the submissions and the \
+         check. The server-clock rows use the server's own timestamps (`submitted_at`: \
+         when the submission's transaction began; `decided_at`: when the check's update \
+         ran), so they leave out polling and the check's commit. Latencies are of \
+         approved submissions only; any other outcome is an error, counted by kind. Rates \
+         are approvals per second of the phase's wall time ({:.1} s and {:.1} s); setup \
+         (sign-in of {} nurses) took {:.1} s.",
+        interval_ms,
+        ms(r.sequential.poll_gap_ms.p50),
+        ms(r.concurrent.poll_gap_ms.p50),
+        ms(r.sequential.poll_gap_ms.max),
+        ms(r.concurrent.poll_gap_ms.max),
+        per_sec(r.concurrent.poll.ok_per_sec),
+        per_sec(r.sequential.poll.ok_per_sec),
+        r.sequential.decision.elapsed_secs,
+        r.concurrent.decision.elapsed_secs,
+        r.layout.nurses(),
+        r.setup_secs
     );
     if r.webhook_messages_without_code > 0 {
-        push_line(&mut out, "");
-        push_line(
-            &mut out,
-            format_args!(
-                "{} webhook messages had no code.",
-                r.webhook_messages_without_code
-            ),
+        writeln!(out);
+        writeln!(
+            out,
+            "{} webhook messages had no code.",
+            r.webhook_messages_without_code
         );
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]
