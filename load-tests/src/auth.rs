@@ -12,14 +12,7 @@ use anyhow::{Context, anyhow, bail};
 use axum::http::StatusCode;
 use clap::Args;
 use serde::Serialize;
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
     sync::{Semaphore, mpsc},
@@ -141,9 +134,7 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<()> {
         args.otp_phones,
         hard_cap.as_secs()
     );
-    let report = tokio::time::timeout(hard_cap, phases(&args, &base, listener))
-        .await
-        .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let report = net::within(hard_cap, "the run", phases(&args, &base, listener)).await?;
 
     let markdown = markdown(&report);
     args.out.publish(&report, &markdown)
@@ -168,9 +159,7 @@ async fn phases(
 
     // Preflight: the server answers, and the account signs in. Not measured.
     for _ in 0..20 {
-        net::outcome(healthz_client.get(healthz_url.clone()), StatusCode::OK)
-            .await
-            .map_err(|e| anyhow!("GET {healthz_url} failed ({e}); is the server running?"))?;
+        net::server_up(&healthz_client, &healthz_url).await?;
     }
     net::outcome(
         login_client.post(login_url.clone()).json(&*login_body),
@@ -387,7 +376,8 @@ async fn otp_phase(
         "no code to verify (send failed or code missing)",
         args.otp_phones - ready.len() as u64,
     );
-    let verify = results.recorder.stats(results.last_done - started);
+    let verify =
+        (results.recorder).stats(results.last_done.map_or(Duration::ZERO, |t| t - started));
     webhook.abort();
 
     if send.ok == 0 {
@@ -402,11 +392,14 @@ async fn otp_phase(
     })
 }
 
+/// What the workers of one step did.
+#[derive(Default)]
 struct WorkerResults {
     recorder: Recorder,
     /// Indexes whose request succeeded.
     succeeded: Vec<usize>,
-    last_done: Instant,
+    /// When the last answer came.
+    last_done: Option<Instant>,
 }
 
 /// Runs `request(i)` for every `i < items` on `workers` concurrent workers; items not
@@ -418,52 +411,39 @@ async fn run_workers<F, Fut>(
     request: F,
 ) -> WorkerResults
 where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut set = JoinSet::new();
-    for _ in 0..workers.min(items.max(1)) {
-        let (next, request) = (next.clone(), request.clone());
-        set.spawn(async move {
-            let mut recorder = Recorder::new();
-            let mut succeeded = Vec::new();
-            let mut last = Instant::now();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= items {
-                    break;
-                }
-                let sending = Instant::now();
-                let outcome = request(i).await;
-                last = Instant::now();
-                if outcome.is_ok() {
-                    succeeded.push(i);
-                }
-                recorder.record(last - sending, outcome);
+    let work = move |i: u64, mut done: WorkerResults| {
+        let request = request.clone();
+        async move {
+            let sending = Instant::now();
+            let outcome = request(i as usize).await;
+            let answered = Instant::now();
+            if outcome.is_ok() {
+                done.succeeded.push(i as usize);
             }
-            (recorder, succeeded, last)
-        });
-    }
-    let mut results = WorkerResults {
-        recorder: Recorder::new(),
-        succeeded: Vec::new(),
-        last_done: Instant::now(),
+            done.recorder.record(answered - sending, outcome);
+            done.last_done = Some(answered);
+            done
+        }
     };
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((recorder, succeeded, last)) => {
-                results.recorder.merge(&recorder);
-                results.succeeded.extend(succeeded);
-                results.last_done = results.last_done.max(last);
+    let (tallies, started) = net::closed_loop(workers as u64, items as u64, deadline, work).await;
+    let mut results = WorkerResults::default();
+    for tally in tallies {
+        match tally {
+            Ok(t) => {
+                results.recorder.merge(&t.recorder);
+                results.succeeded.extend(t.succeeded);
+                results.last_done = results.last_done.max(t.last_done);
             }
-            Err(error) => results.recorder.error(format!("worker failed: {error}"), 1),
+            Err(error) => results.recorder.error(error, 1),
         }
     }
-    let started = next.load(Ordering::Relaxed).min(items);
+    let not_started = items as u64 - started;
     results
         .recorder
-        .error("not started: phase deadline", (items - started) as u64);
+        .error("not started: phase deadline", not_started);
     results
 }
 
@@ -486,17 +466,9 @@ fn markdown(r: &AuthReport) -> String {
             &r.healthz_during_logins,
         ),
     ] {
-        let l = &h.stats.latency_ms;
-        healthz.row(vec![
-            name,
-            h.stats.requests.to_string(),
-            h.stats.errors_cell(),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(h.latency_from_schedule_ms.p99),
-        ]);
+        let mut row = h.stats.row(name);
+        row.push(ms(h.latency_from_schedule_ms.p99));
+        healthz.row(row);
     }
     out.table(&healthz);
     let (alone, during) = (

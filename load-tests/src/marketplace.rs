@@ -19,10 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tokio::{sync::Barrier, task::JoinSet, time::Instant};
@@ -41,7 +38,7 @@ const STORM_TIMEOUT: Duration = Duration::from_secs(60);
 /// Deadline of reading every claimant's bookings after the storms.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Concurrent readers of the claimants' bookings after the storms.
-const CHECK_WORKERS: usize = 16;
+const CHECK_WORKERS: u64 = 16;
 /// Added to the planned length of the run for its hard cap.
 const HARD_CAP_SLACK: Duration = Duration::from_secs(60);
 /// The error code of a claim that lost the race.
@@ -314,12 +311,8 @@ pub async fn run(args: MarketplaceArgs) -> anyhow::Result<()> {
         hard_cap.as_secs(),
         tokens_valid_for.as_secs()
     );
-    let report = tokio::time::timeout(
-        hard_cap,
-        phases(&args, &base, nurses, split, storm_shifts, storms),
-    )
-    .await
-    .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let run = phases(&args, &base, nurses, split, storm_shifts, storms);
+    let report = net::within(hard_cap, "the run", run).await?;
     let report = MarketplaceReport {
         tokens_valid_for_secs: tokens_valid_for.as_secs(),
         ..report
@@ -432,14 +425,7 @@ async fn phases(
 ) -> anyhow::Result<MarketplaceReport> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let target = Arc::new(Target::new(base)?);
-    net::outcome(target.client.get(target.healthz.clone()), StatusCode::OK)
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "GET {} failed ({e}); is the server running?",
-                target.healthz
-            )
-        })?;
+    net::server_up(&target.client, &target.healthz).await?;
     let first = &split.home[0];
     net::outcome(target.get(&target.me, first), StatusCode::OK)
         .await
@@ -508,17 +494,9 @@ async fn phases(
             i + 1,
             claimants.len()
         );
+        let storming = storm(&target, &claimants, shift);
         let (report, recorder, elapsed) =
-            match tokio::time::timeout(STORM_TIMEOUT, storm(&target, &claimants, shift)).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    bail!(
-                        "storm {} took longer than {}s",
-                        i + 1,
-                        STORM_TIMEOUT.as_secs()
-                    )
-                }
-            };
+            net::within(STORM_TIMEOUT, &format!("storm {}", i + 1), storming).await?;
         eprintln!(
             "storm {}/{storms}: {} × 201, {} × 409 {SHIFT_TAKEN}, {} other; last answer after {}",
             i + 1,
@@ -537,16 +515,8 @@ async fn phases(
             claimants.len()
         );
         let shifts: Vec<String> = storm_shifts.iter().take(storms).cloned().collect();
-        Some(
-            tokio::time::timeout(CHECK_TIMEOUT, check_bookings(&target, &claimants, &shifts))
-                .await
-                .map_err(|_| {
-                    anyhow!(
-                        "reading the claimants' bookings took longer than {}s",
-                        CHECK_TIMEOUT.as_secs()
-                    )
-                })?,
-        )
+        let reading = async { Ok(check_bookings(&target, &claimants, &shifts).await) };
+        Some(net::within(CHECK_TIMEOUT, "reading the claimants' bookings", reading).await?)
     } else {
         None
     };
@@ -652,31 +622,22 @@ async fn concurrent(
     duration: Duration,
     clients: u64,
 ) -> Observed {
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut set = JoinSet::new();
-    for _ in 0..clients {
-        let (target, nurses, next) = (target.clone(), nurses.clone(), next.clone());
-        set.spawn(async move {
-            let mut seen = Observed::default();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let nurse = &nurses[(i % nurses.len() as u64) as usize];
-                search(&target, nurse, Step::FromHome, i, &mut seen).await;
-            }
+    let (target, nurses, started) = (target.clone(), nurses.clone(), Instant::now());
+    let work = move |i, mut seen: Observed| {
+        let (target, nurses) = (target.clone(), nurses.clone());
+        async move {
+            let nurse = &nurses[(i % nurses.len() as u64) as usize];
+            search(&target, nurse, Step::FromHome, i, &mut seen).await;
             seen.elapsed = started.elapsed();
             seen
-        });
-    }
+        }
+    };
+    let (tallies, _) = net::closed_loop(clients, count, started + duration, work).await;
     let mut all = Observed::default();
-    while let Some(joined) = set.join_next().await {
-        match joined {
+    for tally in tallies {
+        match tally {
             Ok(seen) => all.merge(&seen),
-            Err(error) => all.nearby.error(format!("client failed: {error}"), 1),
+            Err(error) => all.nearby.error(error, 1),
         }
     }
     all
@@ -885,56 +846,42 @@ async fn check_bookings(
     claimants: &Arc<Vec<Nurse>>,
     shifts: &[String],
 ) -> BookingCheck {
-    let next = Arc::new(AtomicU64::new(0));
-    let mut set = JoinSet::new();
-    for _ in 0..CHECK_WORKERS.min(claimants.len()) {
-        let (target, claimants, next) = (target.clone(), claimants.clone(), next.clone());
-        set.spawn(async move {
-            let mut shifts_booked: Vec<String> = Vec::new();
-            let (mut read, mut errors) = (0u64, 0u64);
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(nurse) = claimants.get(i) else {
-                    break;
-                };
-                let request = target.get(&target.bookings, nurse);
-                let page: Result<BookingsPage, String> = net::json(request, StatusCode::OK).await;
-                match page {
-                    Ok(page) => {
-                        read += 1;
-                        shifts_booked.extend(
-                            page.items
-                                .into_iter()
-                                .filter(|b| b.status == "booked")
-                                .map(|b| b.shift.id),
-                        );
-                    }
-                    Err(_) => errors += 1,
+    let (target, nurses) = (target.clone(), claimants.clone());
+    // Per reader: the shifts its claimants have booked, bookings read, errors.
+    let work = move |i, (mut booked, mut read, mut errors): (Vec<String>, u64, u64)| {
+        let (target, nurses) = (target.clone(), nurses.clone());
+        async move {
+            let request = target.get(&target.bookings, &nurses[i as usize]);
+            match net::json::<BookingsPage>(request, StatusCode::OK).await {
+                Ok(page) => {
+                    read += 1;
+                    let items = page.items.into_iter().filter(|b| b.status == "booked");
+                    booked.extend(items.map(|b| b.shift.id));
                 }
+                Err(_) => errors += 1,
             }
-            (shifts_booked, read, errors)
-        });
-    }
+            (booked, read, errors)
+        }
+    };
+    let (n, deadline) = (claimants.len() as u64, Instant::now() + CHECK_TIMEOUT);
+    let (tallies, _) = net::closed_loop(CHECK_WORKERS, n, deadline, work).await;
     let mut bookings_per_shift: BTreeMap<String, u64> =
         shifts.iter().map(|s| (s.clone(), 0)).collect();
     let (mut claimants_read, mut errors) = (0, 0);
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((booked, read, failed)) => {
-                claimants_read += read;
-                errors += failed;
-                for shift in booked {
-                    if let Some(count) = bookings_per_shift.get_mut(&shift) {
-                        *count += 1;
-                    }
-                }
+    for tally in tallies {
+        let Ok((booked, read, failed)) = tally else {
+            errors += 1;
+            continue;
+        };
+        claimants_read += read;
+        errors += failed;
+        for shift in booked {
+            if let Some(count) = bookings_per_shift.get_mut(&shift) {
+                *count += 1;
             }
-            Err(_) => errors += 1,
         }
     }
-    let ok = errors == 0
-        && claimants_read == claimants.len() as u64
-        && bookings_per_shift.values().all(|&n| n == 1);
+    let ok = errors == 0 && claimants_read == n && bookings_per_shift.values().all(|&n| n == 1);
     BookingCheck {
         claimants_read,
         errors,

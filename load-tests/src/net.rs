@@ -1,5 +1,5 @@
-//! HTTP plumbing shared by the scenarios: loopback-only targets and how a request's
-//! outcome is classified.
+//! HTTP plumbing shared by the scenarios: loopback-only targets, how a request's outcome
+//! is classified, and closed-loop workers.
 
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
@@ -7,8 +7,13 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use std::{
     net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
+use tokio::{task::JoinSet, time::Instant};
 
 /// Parses `raw` and refuses anything that is not on this machine's loopback interface:
 /// a benchmark must never send its load anywhere else.
@@ -86,6 +91,63 @@ pub async fn sign_in(
         .await
         .map_err(|e| anyhow!("signing in as {email} failed ({e})"))?;
     Ok(pair.access_token)
+}
+
+/// `workers` closed-loop workers take items 0, 1, … in turn until `items` are taken or
+/// `deadline` passes, each folding the items it takes into a tally of its own with
+/// `work`. Returns the tallies (a worker that failed, as its error) and how many items
+/// were taken.
+pub async fn closed_loop<T, F, Fut>(
+    workers: u64,
+    items: u64,
+    deadline: Instant,
+    work: F,
+) -> (Vec<Result<T, String>>, u64)
+where
+    T: Default + Send + 'static,
+    F: Fn(u64, T) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let mut set = JoinSet::new();
+    for _ in 0..workers.min(items) {
+        let (next, work) = (next.clone(), work.clone());
+        set.spawn(async move {
+            let mut tally = T::default();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items {
+                    break;
+                }
+                tally = work(i, tally).await;
+            }
+            tally
+        });
+    }
+    let mut tallies = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        tallies.push(joined.map_err(|error| format!("worker failed: {error}")));
+    }
+    (tallies, next.load(Ordering::Relaxed).min(items))
+}
+
+/// Fails unless `url` (the server's `/healthz`) answers 200.
+pub async fn server_up(client: &reqwest::Client, url: &reqwest::Url) -> anyhow::Result<()> {
+    outcome(client.get(url.clone()), StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("GET {url} failed ({e}); is the server running?"))
+}
+
+/// `work`, or an error saying that `what` took longer than `limit`.
+pub async fn within<T>(
+    limit: Duration,
+    what: &str,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let late = || anyhow!("{what} took longer than {}s", limit.as_secs());
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| late())?
 }
 
 /// Sends `request`: `Ok` when the server gave the expected status, otherwise a short label

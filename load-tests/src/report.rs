@@ -140,6 +140,21 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// `name`, then the cells `count | errors | p50 | p99 | p99.9 | max`.
+    pub fn row(&self, name: impl Into<String>) -> Vec<String> {
+        let l = &self.latency_ms;
+        let (count, errors) = (self.requests.to_string(), self.errors_cell());
+        vec![
+            name.into(),
+            count,
+            errors,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+        ]
+    }
+
     /// `0`, or `3 (HTTP 503: 2, timeout: 1)`.
     pub fn errors_cell(&self) -> String {
         if self.errors == 0 {

@@ -901,12 +901,8 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         hard_cap.as_secs(),
         valid_for.as_secs()
     );
-    let report = tokio::time::timeout(
-        hard_cap,
-        phases(&args, base, world, groups, clients, target_nurse, hard_cap),
-    )
-    .await
-    .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let run = phases(&args, base, world, groups, clients, target_nurse, hard_cap);
+    let report = net::within(hard_cap, "the run", run).await?;
     let markdown = markdown(&report);
     if !report.ok {
         eprintln!(
@@ -1489,18 +1485,6 @@ fn markdown(r: &ScaleReport) -> String {
 
     let mut lat =
         Table::new("Latency, from just before the POST | count | errors | p50 | p99 | p99.9 | max");
-    let row = |name: String, s: &Stats| {
-        let l = &s.latency_ms;
-        vec![
-            name,
-            s.requests.to_string(),
-            s.errors_cell(),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-        ]
-    };
     if let Some(l) = &r.latency {
         writeln!(
             out,
@@ -1522,16 +1506,11 @@ fn markdown(r: &ScaleReport) -> String {
             l.offered_before_answer
         );
 
-        lat.row(row(
-            "POST → `shift.offered` on the target's socket".into(),
-            &l.offer,
-        ));
-        lat.row(row("**baseline**: the POST itself → 201".into(), &l.post));
+        lat.row(l.offer.row("POST → `shift.offered` on the target's socket"));
+        lat.row(l.post.row("**baseline**: the POST itself → 201"));
     }
-    lat.row(row(
-        "**floor**: JSON `ping` → `pong` on the target's socket (the real server, same connection)"
-            .into(),
-        &r.echo,
+    lat.row(r.echo.row(
+        "**floor**: JSON `ping` → `pong` on the target's socket (the real server, same connection)",
     ));
     out.table(&lat);
 
@@ -1615,9 +1594,9 @@ fn markdown(r: &ScaleReport) -> String {
         let mut t = Table::new(
             "Sustained, from just before the POST | count | errors | p50 | p99 | p99.9 | max",
         );
-        t.row(row("every delivery (end to end)".into(), &s.every));
-        t.row(row("last delivery of each shift".into(), &s.last));
-        t.row(row("the POST → 201".into(), &s.post));
+        t.row(s.every.row("every delivery (end to end)"));
+        t.row(s.last.row("last delivery of each shift"));
+        t.row(s.post.row("the POST → 201"));
         out.table(&t);
     }
 

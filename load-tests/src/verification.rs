@@ -244,9 +244,7 @@ pub async fn run(args: VerificationArgs) -> anyhow::Result<()> {
         args.poll_interval_us,
         hard_cap.as_secs()
     );
-    let report = tokio::time::timeout(hard_cap, phases(&args, &base, layout, listener))
-        .await
-        .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let report = net::within(hard_cap, "the run", phases(&args, &base, layout, listener)).await?;
 
     let markdown = markdown(&report);
     args.out.publish(&report, &markdown)
@@ -284,10 +282,7 @@ async fn phases(
         poll_interval: Duration::from_micros(args.poll_interval_us),
         decision_timeout: Duration::from_secs(args.decision_timeout_secs),
     });
-    let healthz = base.join("/healthz")?;
-    net::outcome(target.client.get(healthz.clone()), StatusCode::OK)
-        .await
-        .map_err(|e| anyhow!("GET {healthz} failed ({e}); is the server running?"))?;
+    net::server_up(&target.client, &base.join("/healthz")?).await?;
 
     eprintln!(
         "setup: signing in {} nurses and verifying their identities",
@@ -302,12 +297,8 @@ async fn phases(
         &args.verifier_password,
     );
     let verifier = verifier.await?;
-    let nurses = tokio::time::timeout(
-        SETUP_TIMEOUT,
-        sign_in_all(&target, &inbox, &verifier, layout.nurses()),
-    )
-    .await
-    .map_err(|_| anyhow!("setup took longer than {}s", SETUP_TIMEOUT.as_secs()))??;
+    let signing_in = sign_in_all(&target, &inbox, &verifier, layout.nurses());
+    let nurses = net::within(SETUP_TIMEOUT, "setup", signing_in).await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     webhook.abort();
     let nurses = Arc::new(nurses);
@@ -727,34 +718,21 @@ async fn concurrent(
     submitters: u64,
     deadline: Instant,
 ) -> Observed {
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut set = JoinSet::new();
-    for _ in 0..submitters.min(count) {
-        let (target, nurses, next) = (target.clone(), nurses.clone(), next.clone());
-        set.spawn(async move {
-            let mut seen = Observed::default();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let (n, slot) = phase.item(i);
-                submit_and_wait(
-                    &target,
-                    &nurses[n as usize],
-                    licence_number(n, slot),
-                    &mut seen,
-                )
-                .await;
-                seen.elapsed = started.elapsed();
-            }
+    let (target, nurses, started) = (target.clone(), nurses.clone(), Instant::now());
+    let work = move |i, mut seen: Observed| {
+        let (target, nurses) = (target.clone(), nurses.clone());
+        async move {
+            let (n, slot) = phase.item(i);
+            let licence = licence_number(n, slot);
+            submit_and_wait(&target, &nurses[n as usize], licence, &mut seen).await;
+            seen.elapsed = started.elapsed();
             seen
-        });
-    }
+        }
+    };
+    let (tallies, taken) = net::closed_loop(submitters, count, deadline, work).await;
     let mut all = Observed::default();
-    while let Some(joined) = set.join_next().await {
-        match joined {
+    for tally in tallies {
+        match tally {
             Ok(seen) => all.merge(&seen),
             Err(error) => {
                 all.decision.error(format!("submitter failed: {error}"), 1);
@@ -762,8 +740,7 @@ async fn concurrent(
             }
         }
     }
-    let started_items = next.load(Ordering::Relaxed).min(count);
-    all.not_started(count - started_items);
+    all.not_started(count - taken);
     all
 }
 
@@ -821,38 +798,23 @@ fn markdown(r: &VerificationReport) -> String {
     out.table(&decisions);
 
     let mut parts = Table::new("Baseline and parts | count | errors | p50 | p99 | p99.9 | max");
-    let mut row = |name: String, s: &Stats| {
-        let l = &s.latency_ms;
-        parts.row(vec![
-            name,
-            s.requests.to_string(),
-            s.errors_cell(),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-        ]);
-    };
-    row(
-        "**baseline**: `GET /v1/me/credentials/{id}` of a decided credential, between sequential submissions".into(),
-        &r.baseline_get,
-    );
+    parts.row(r.baseline_get.row("**baseline**: `GET /v1/me/credentials/{id}` of a decided credential, between sequential submissions"));
     for (name, p) in &phases {
-        row(
-            format!("`POST /v1/me/credentials` → 201, {name}"),
-            &p.submit,
+        parts.row(
+            p.submit
+                .row(format!("`POST /v1/me/credentials` → 201, {name}")),
         );
     }
     for (name, p) in &phases {
-        row(
-            format!("poll `GET /v1/me/credentials/{{id}}`, {name}"),
-            &p.poll,
+        parts.row(
+            p.poll
+                .row(format!("poll `GET /v1/me/credentials/{{id}}`, {name}")),
         );
     }
     for (name, p) in &phases {
-        row(
-            format!("server clock `decided_at − submitted_at`, {name}"),
-            &p.server_decided_minus_submitted,
+        parts.row(
+            p.server_decided_minus_submitted
+                .row(format!("server clock `decided_at − submitted_at`, {name}")),
         );
     }
     out.table(&parts);
