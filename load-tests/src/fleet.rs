@@ -20,9 +20,8 @@ use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use shiftwire_core::ws::{ClientMessage, ServerMessage};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::{Ipv4Addr, SocketAddr},
-    path::Path,
     process::Stdio,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
@@ -99,13 +98,13 @@ pub enum Command {
     CloseAll,
 }
 
-/// One offer as a client received it: client, shift id, `seq`, arrival (UNIX ns), and
-/// whether it came before the connection's `resumed` (1: a replay, or live during one).
-pub type Receipt = (u32, Uuid, i64, u64, u8);
+/// One offer as a client received it: client, shift id, arrival (UNIX ns), and whether
+/// it came before the connection's `resumed` (1: a replay, or live during one).
+pub type Receipt = (u32, Uuid, u64, u8);
 
 /// Worker → driver, one JSON line each.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     Ready {
         pid: u32,
@@ -113,52 +112,30 @@ pub enum Event {
     /// A connection got its `hello`: `took_us` from just before the TCP connect.
     Opened {
         client: u32,
-        last_seq: i64,
         took_us: u64,
         resuming: bool,
     },
     Failed {
-        client: u32,
         error: String,
         resuming: bool,
     },
-    Offers {
-        r: Vec<Receipt>,
-    },
-    Resumed {
-        client: u32,
-        last_seq: i64,
-        offers: u32,
-        withdrawals: u32,
-        t_ns: u64,
-    },
+    Offers(Vec<Receipt>),
+    /// A `resumed`, with the number of offers its replay re-sent.
+    Resumed(u32),
     /// A frame other than hello, offer, resumed or an asked-for pong.
-    Frame {
-        client: u32,
-        kind: String,
-    },
+    Frame(String),
     /// The server ended a connection (the client reconnects and resumes).
-    Ended {
-        client: u32,
-        how: String,
-    },
+    Ended(String),
     /// A close the driver asked for is done.
-    Dropped {
-        client: u32,
-    },
+    Dropped,
     Pongs {
-        client: u32,
         rtt_us: Vec<u64>,
         errors: u32,
     },
     /// Every connection is closed.
-    Closed {
-        connections: u32,
-    },
+    Closed,
     /// The text of the first offer this worker received (the NATS baseline's payload).
-    Sample {
-        text: String,
-    },
+    Sample(String),
 }
 
 // ------------------------------------------------------------------------------------
@@ -237,7 +214,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                                 Err(_) => break,
                             }
                         }
-                        let line = Event::Offers { r: std::mem::take(&mut batch) };
+                        let line = Event::Offers(std::mem::take(&mut batch));
                         write_line(&mut out, &line).await?;
                     }
                     None => break,
@@ -301,7 +278,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                                 let _ = tx.send(ConnCmd::Close(ack)).await;
                                 let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, acked).await;
                                 task.abort();
-                                let _ = ctx.events.send(Event::Dropped { client: id });
+                                let _ = ctx.events.send(Event::Dropped);
                             }));
                         }
                     }
@@ -328,15 +305,14 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                     let _ = tx.send(ConnCmd::Ping(n)).await;
                 } else {
                     let _ = events.send(Event::Pongs {
-                        client,
                         rtt_us: vec![],
                         errors: n,
                     });
                 }
             }
             Command::CloseAll => {
-                let n = close_all(&mut clients).await;
-                let _ = events.send(Event::Closed { connections: n });
+                close_all(&mut clients).await;
+                let _ = events.send(Event::Closed);
             }
         }
     }
@@ -347,7 +323,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn close_all(clients: &mut HashMap<u32, ClientSlot>) -> u32 {
+async fn close_all(clients: &mut HashMap<u32, ClientSlot>) {
     let mut waiting = Vec::new();
     for slot in clients.values_mut() {
         if let Some((tx, task)) = slot.conn.take() {
@@ -359,13 +335,11 @@ async fn close_all(clients: &mut HashMap<u32, ClientSlot>) -> u32 {
             }
         }
     }
-    let n = waiting.len() as u32;
     let all = futures::future::join_all(waiting.into_iter().map(|(acked, task)| async move {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, acked).await;
         task.abort();
     }));
     all.await;
-    n
 }
 
 async fn write_line(
@@ -473,11 +447,7 @@ async fn run_client(
         let (mut socket, hello_seq) = match open(&ctx, client, &token).await {
             Ok(opened) => opened,
             Err(error) => {
-                send(Event::Failed {
-                    client,
-                    error,
-                    resuming,
-                });
+                send(Event::Failed { error, resuming });
                 if !resuming {
                     // A first connection that fails is reported, not retried: the run
                     // counts it as a failed connection.
@@ -489,7 +459,6 @@ async fn run_client(
         };
         send(Event::Opened {
             client,
-            last_seq: hello_seq,
             took_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             resuming,
         });
@@ -502,10 +471,7 @@ async fn run_client(
             };
             let text = serde_json::to_string(&resume).unwrap_or_default();
             if socket.send(Message::text(text)).await.is_err() {
-                send(Event::Ended {
-                    client,
-                    how: "sending resume failed".into(),
-                });
+                send(Event::Ended("sending resume failed".into()));
                 tokio::time::sleep(RECONNECT_BACKOFF).await;
                 continue;
             }
@@ -557,7 +523,7 @@ async fn run_client(
                     if pings_left > 0 {
                         next_ping = Some(Instant::now() + PING_GAP);
                     } else {
-                        send(Event::Pongs { client, rtt_us: std::mem::take(&mut rtts), errors: std::mem::take(&mut ping_errors) });
+                        send(Event::Pongs { rtt_us: std::mem::take(&mut rtts), errors: std::mem::take(&mut ping_errors) });
                     }
                     continue;
                 }
@@ -569,10 +535,7 @@ async fn run_client(
                 Some(Ok(Message::Text(text))) => text,
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Binary(_))) => {
-                    send(Event::Frame {
-                        client,
-                        kind: "binary frame".into(),
-                    });
+                    send(Event::Frame("binary frame".into()));
                     continue;
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -587,10 +550,7 @@ async fn run_client(
             let message = match serde_json::from_str::<ServerMessage>(&text) {
                 Ok(m) => m,
                 Err(_) => {
-                    send(Event::Frame {
-                        client,
-                        kind: "unreadable frame".into(),
-                    });
+                    send(Event::Frame("unreadable frame".into()));
                     continue;
                 }
             };
@@ -601,32 +561,21 @@ async fn run_client(
                 }
             }
             match message {
-                ServerMessage::ShiftOffered { seq, shift } => {
-                    let _ =
-                        ctx.receipts
-                            .send((client, shift.id, seq, t_ns, u8::from(before_resumed)));
+                ServerMessage::ShiftOffered { shift, .. } => {
+                    let replay = u8::from(before_resumed);
+                    let _ = ctx.receipts.send((client, shift.id, t_ns, replay));
                     if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
-                        send(Event::Sample {
-                            text: text.as_str().to_owned(),
-                        });
+                        send(Event::Sample(text.as_str().to_owned()));
                     }
                 }
                 ServerMessage::Resumed {
-                    last_seq,
-                    offers,
-                    withdrawals,
+                    last_seq, offers, ..
                 } => {
                     if before_resumed {
                         before_resumed = false;
                         committed.store(last_seq.max(highest), Ordering::SeqCst);
                     }
-                    send(Event::Resumed {
-                        client,
-                        last_seq,
-                        offers,
-                        withdrawals,
-                        t_ns,
-                    });
+                    send(Event::Resumed(offers));
                 }
                 ServerMessage::Pong => match ping_sent.take() {
                     Some(sent) => {
@@ -635,31 +584,20 @@ async fn run_client(
                             next_ping = Some(Instant::now() + PING_GAP);
                         } else {
                             send(Event::Pongs {
-                                client,
                                 rtt_us: std::mem::take(&mut rtts),
                                 errors: std::mem::take(&mut ping_errors),
                             });
                         }
                     }
-                    None => send(Event::Frame {
-                        client,
-                        kind: "pong (unasked)".into(),
-                    }),
+                    None => send(Event::Frame("pong (unasked)".into())),
                 },
-                ServerMessage::Error { code, .. } => send(Event::Frame {
-                    client,
-                    kind: format!("error {code}"),
-                }),
-                other => send(Event::Frame {
-                    client,
-                    kind: other.kind().into(),
-                }),
+                ServerMessage::Error { code, .. } => send(Event::Frame(format!("error {code}"))),
+                other => send(Event::Frame(other.kind().into())),
             }
         };
-        send(Event::Ended { client, how: ended });
+        send(Event::Ended(ended));
         if ping_sent.is_some() || pings_left > 0 {
             send(Event::Pongs {
-                client,
                 rtt_us: std::mem::take(&mut rtts),
                 errors: ping_errors + pings_left + u32::from(ping_sent.is_some()),
             });
@@ -688,7 +626,6 @@ fn ws_error(error: &tungstenite::Error) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
     pub client: u32,
-    pub seq: i64,
     pub t_ns: u64,
     /// Arrived before its connection's `resumed`.
     pub replay: bool,
@@ -700,9 +637,8 @@ pub struct Ledger {
     pub ready: usize,
     pub worker_pids: Vec<u32>,
     pub offers: HashMap<Uuid, Vec<Delivery>>,
-    /// Per client: `hello.last_seq` of its first connection, and connections opened.
-    pub first_hello: HashMap<u32, i64>,
-    pub opens: HashMap<u32, u32>,
+    /// Clients whose first connection got its `hello`.
+    pub first_hello: HashSet<u32>,
     /// First connections: time to `hello`, µs.
     pub connect_us: Vec<u64>,
     /// Reconnections: time to `hello`, µs.
@@ -711,84 +647,63 @@ pub struct Ledger {
     pub reconnect_failed: BTreeMap<String, u64>,
     pub ended: BTreeMap<String, u64>,
     pub other_frames: BTreeMap<String, u64>,
-    /// (client, resumed.last_seq, offers replayed, withdrawals replayed, arrival ns)
-    pub resumed: Vec<(u32, i64, u32, u32, u64)>,
+    /// Offers replayed, per `resumed` received.
+    pub resumed: Vec<u32>,
     pub dropped: u64,
     pub pongs_us: Vec<u64>,
     pub ping_errors: u64,
     pub pong_reports: u64,
     pub closed_workers: usize,
-    pub closed_connections: u64,
     pub sample: Option<String>,
     pub unreadable_lines: u64,
 }
 
 impl Ledger {
     fn apply(&mut self, event: Event) {
+        let count = |map: &mut BTreeMap<String, u64>, kind| *map.entry(kind).or_default() += 1;
         match event {
             Event::Ready { pid } => {
                 self.ready += 1;
                 self.worker_pids.push(pid);
             }
             Event::Opened {
-                client,
-                last_seq,
                 took_us,
-                resuming,
+                resuming: true,
+                ..
+            } => self.reconnect_us.push(took_us),
+            Event::Opened {
+                client, took_us, ..
             } => {
-                *self.opens.entry(client).or_default() += 1;
-                if resuming {
-                    self.reconnect_us.push(took_us);
-                } else {
-                    self.first_hello.insert(client, last_seq);
-                    self.connect_us.push(took_us);
-                }
+                self.first_hello.insert(client);
+                self.connect_us.push(took_us);
             }
-            Event::Failed {
-                error, resuming, ..
-            } => {
-                let map = if resuming {
-                    &mut self.reconnect_failed
-                } else {
-                    &mut self.failed
-                };
-                *map.entry(error).or_default() += 1;
+            Event::Failed { error, resuming } if resuming => {
+                count(&mut self.reconnect_failed, error)
             }
-            Event::Offers { r } => {
-                for (client, shift, seq, t_ns, replay) in r {
-                    self.offers.entry(shift).or_default().push(Delivery {
+            Event::Failed { error, .. } => count(&mut self.failed, error),
+            Event::Offers(receipts) => {
+                for (client, shift, t_ns, replay) in receipts {
+                    let replay = replay != 0;
+                    let delivery = Delivery {
                         client,
-                        seq,
                         t_ns,
-                        replay: replay != 0,
-                    });
+                        replay,
+                    };
+                    self.offers.entry(shift).or_default().push(delivery);
                 }
             }
-            Event::Resumed {
-                client,
-                last_seq,
-                offers,
-                withdrawals,
-                t_ns,
-            } => self
-                .resumed
-                .push((client, last_seq, offers, withdrawals, t_ns)),
-            Event::Frame { kind, .. } => *self.other_frames.entry(kind).or_default() += 1,
-            Event::Ended { how, .. } => *self.ended.entry(how).or_default() += 1,
-            Event::Dropped { .. } => self.dropped += 1,
-            Event::Pongs { rtt_us, errors, .. } => {
+            Event::Resumed(offers) => self.resumed.push(offers),
+            Event::Frame(kind) => count(&mut self.other_frames, kind),
+            Event::Ended(how) => count(&mut self.ended, how),
+            Event::Dropped => self.dropped += 1,
+            Event::Pongs { rtt_us, errors } => {
                 self.pongs_us.extend(rtt_us);
                 self.ping_errors += u64::from(errors);
                 self.pong_reports += 1;
             }
-            Event::Closed { connections } => {
-                self.closed_workers += 1;
-                self.closed_connections += u64::from(connections);
-            }
-            Event::Sample { text } => {
-                if self.sample.is_none() {
-                    self.sample = Some(text);
-                }
+            Event::Closed => self.closed_workers += 1,
+            Event::Sample(text) => {
+                self.sample.get_or_insert(text);
             }
         }
     }
@@ -936,29 +851,21 @@ impl Fleet {
         Ok(())
     }
 
-    fn by_worker(&self, clients: &[u32]) -> Vec<Vec<u32>> {
+    /// Sends each worker `command` for its share of `clients` (`Drop` or `Resume`).
+    pub async fn tell(
+        &mut self,
+        clients: &[u32],
+        command: fn(Vec<u32>) -> Command,
+    ) -> anyhow::Result<()> {
         let mut shares = vec![Vec::new(); self.workers.len()];
         for c in clients {
             if let Some(&w) = self.assigned.get(c) {
                 shares[w].push(*c);
             }
         }
-        shares
-    }
-
-    pub async fn drop_clients(&mut self, clients: &[u32]) -> anyhow::Result<()> {
-        for (w, share) in self.by_worker(clients).into_iter().enumerate() {
+        for (w, share) in shares.into_iter().enumerate() {
             if !share.is_empty() {
-                self.send(w, &Command::Drop { clients: share }).await?;
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn resume_clients(&mut self, clients: &[u32]) -> anyhow::Result<()> {
-        for (w, share) in self.by_worker(clients).into_iter().enumerate() {
-            if !share.is_empty() {
-                self.send(w, &Command::Resume { clients: share }).await?;
+                self.send(w, &command(share)).await?;
             }
         }
         Ok(())
@@ -1014,13 +921,4 @@ impl Fleet {
 /// The `shiftwire-loadgen` binary that is running (the workers are the same program).
 pub fn this_binary() -> anyhow::Result<std::path::PathBuf> {
     std::env::current_exe().context("finding the load generator's own binary")
-}
-
-/// Checks that `bin` exists (for a clearer error than a failed spawn).
-pub fn check_binary(bin: &Path) -> anyhow::Result<()> {
-    if bin.is_file() {
-        Ok(())
-    } else {
-        bail!("no load generator binary at {}", bin.display())
-    }
 }

@@ -11,7 +11,7 @@
 
 use crate::{
     fanout::{self, FanoutRecorder, FanoutStats, NatsReport, NatsRun, Round},
-    fleet::{self, Fleet, FleetConfig, Ledger, lock, now_ns},
+    fleet::{self, Command, Fleet, FleetConfig, Ledger, lock, now_ns},
     marketplace::{self, Nurse},
     net,
     oracle::{self, Rng, ShiftSpec, Verdict, World},
@@ -382,7 +382,7 @@ impl Session {
     ) -> anyhow::Result<ReconnectReport> {
         let connected: Vec<u32> = {
             let l = lock(&self.fleet.ledger);
-            let mut c: Vec<u32> = l.first_hello.keys().copied().collect();
+            let mut c: Vec<u32> = l.first_hello.iter().copied().collect();
             c.sort_unstable();
             c
         };
@@ -413,10 +413,14 @@ impl Session {
             ticks.tick().await;
             if !cohort.is_empty() {
                 if k == marks[0] || k == marks[2] {
-                    self.fleet.drop_clients(&cohort).await?;
+                    self.fleet
+                        .tell(&cohort, |clients| Command::Drop { clients })
+                        .await?;
                     report.cycles += 1;
                 } else if k == marks[1] || k == marks[3] {
-                    self.fleet.resume_clients(&cohort).await?;
+                    self.fleet
+                        .tell(&cohort, |clients| Command::Resume { clients })
+                        .await?;
                 }
             }
             let spec = oracle::random_shift(rng, facilities, now);
@@ -441,7 +445,9 @@ impl Session {
                     .await;
             }
             // Every cohort client that is not connected now is resumed.
-            self.fleet.resume_clients(&cohort).await?;
+            self.fleet
+                .tell(&cohort, |clients| Command::Resume { clients })
+                .await?;
             self.fleet
                 .wait_until(Instant::now() + Duration::from_secs(30), |l| {
                     l.resumed.len() - resumed_before >= expected_resumes
@@ -454,7 +460,7 @@ impl Session {
         report.resumed = (l.resumed.len() - resumed_before) as u64;
         report.replayed_offers = l.resumed[resumed_before..]
             .iter()
-            .map(|r| u64::from(r.2))
+            .map(|&n| u64::from(n))
             .sum();
         let reconnects = &l.reconnect_us[replays_before..];
         report.reconnect = Some(stats_of(reconnects, ("", 0), Duration::from_secs(1)));
@@ -563,7 +569,7 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
     let connected: Vec<(u32, &Client)> = clients
         .iter()
         .enumerate()
-        .filter(|(i, _)| ledger.first_hello.contains_key(&(*i as u32)))
+        .filter(|(i, _)| ledger.first_hello.contains(&(*i as u32)))
         .map(|(i, c)| (i as u32, c))
         .collect();
     let mut posted: HashSet<Uuid> = HashSet::new();
@@ -1330,7 +1336,7 @@ fn connected_where(
     let now = Utc::now();
     (clients.iter().enumerate())
         .filter(|(i, c)| {
-            l.first_hello.contains_key(&(*i as u32)) && keep(world.verdict(&c.nurse, spec, now))
+            l.first_hello.contains(&(*i as u32)) && keep(world.verdict(&c.nurse, spec, now))
         })
         .map(|(i, _)| i)
         .collect()
