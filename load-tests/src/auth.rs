@@ -8,7 +8,7 @@ use crate::{
     report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms, per_sec},
     sms::{self, phone},
 };
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use axum::http::StatusCode;
 use clap::Args;
 use serde::Serialize;
@@ -161,12 +161,7 @@ async fn phases(
     for _ in 0..20 {
         net::server_up(&healthz_client, &healthz_url).await?;
     }
-    net::outcome(
-        login_client.post(login_url.clone()).json(&*login_body),
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("signing in as {} failed ({e})", args.email))?;
+    net::sign_in(&login_client, base, &args.email, &args.password).await?;
 
     eprintln!("phase 1/3: /healthz alone for {}s", args.duration_secs);
     let healthz_alone =
@@ -376,8 +371,8 @@ async fn otp_phase(
         "no code to verify (send failed or code missing)",
         args.otp_phones - ready.len() as u64,
     );
-    let verify =
-        (results.recorder).stats(results.last_done.map_or(Duration::ZERO, |t| t - started));
+    let verifying = results.last_done.map_or(Duration::ZERO, |t| t - started);
+    let verify = results.recorder.stats(verifying);
     webhook.abort();
 
     if send.ok == 0 {

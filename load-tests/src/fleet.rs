@@ -270,17 +270,14 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             }
             Command::Drop { clients: ids } => {
                 for id in ids {
-                    if let Some(slot) = clients.get_mut(&id) {
-                        let ctx = ctx.clone();
-                        if let Some((tx, task)) = slot.conn.take() {
-                            slot.closing = Some(tokio::spawn(async move {
-                                let (ack, acked) = oneshot::channel();
-                                let _ = tx.send(ConnCmd::Close(ack)).await;
-                                let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, acked).await;
-                                task.abort();
-                                let _ = ctx.events.send(Event::Dropped);
-                            }));
-                        }
+                    if let Some(slot) = clients.get_mut(&id)
+                        && let Some(conn) = slot.conn.take()
+                    {
+                        let events = events.clone();
+                        slot.closing = Some(tokio::spawn(async move {
+                            close(conn).await;
+                            let _ = events.send(Event::Dropped);
+                        }));
                     }
                 }
             }
@@ -323,23 +320,21 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn close_all(clients: &mut HashMap<u32, ClientSlot>) {
-    let mut waiting = Vec::new();
-    for slot in clients.values_mut() {
-        if let Some((tx, task)) = slot.conn.take() {
-            let (ack, acked) = oneshot::channel();
-            if tx.try_send(ConnCmd::Close(ack)).is_ok() {
-                waiting.push((acked, task));
-            } else {
-                task.abort();
-            }
+/// Asks a connection to close and waits (bounded) until it has.
+async fn close((tx, task): (mpsc::Sender<ConnCmd>, JoinHandle<()>)) {
+    let closing = async {
+        let (ack, acked) = oneshot::channel();
+        if tx.send(ConnCmd::Close(ack)).await.is_ok() {
+            let _ = acked.await;
         }
-    }
-    let all = futures::future::join_all(waiting.into_iter().map(|(acked, task)| async move {
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, acked).await;
-        task.abort();
-    }));
-    all.await;
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, closing).await;
+    task.abort();
+}
+
+async fn close_all(clients: &mut HashMap<u32, ClientSlot>) {
+    let open = clients.values_mut().filter_map(|slot| slot.conn.take());
+    futures::future::join_all(open.map(close)).await;
 }
 
 async fn write_line(

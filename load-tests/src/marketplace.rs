@@ -14,6 +14,7 @@ use crate::{
 };
 use anyhow::{Context, anyhow, bail};
 use axum::http::StatusCode;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -968,38 +969,10 @@ pub fn token_expiry(token: &str) -> Option<u64> {
     struct Claims {
         exp: u64,
     }
-    let payload = token.split('.').nth(1)?;
-    serde_json::from_slice::<Claims>(&base64url_decode(payload)?)
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    serde_json::from_slice::<Claims>(&payload)
         .ok()
         .map(|c| c.exp)
-}
-
-/// Unpadded base64url (RFC 4648 §5), as in JWTs.
-pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = text.trim_end_matches('=').as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (k, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * k);
-        }
-        let [_, a, b, c] = acc.to_be_bytes();
-        out.extend_from_slice(&[a, b, c][..chunk.len() - 1]);
-    }
-    Some(out)
 }
 
 fn markdown(r: &MarketplaceReport) -> String {
@@ -1314,10 +1287,6 @@ mod tests {
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ4IiwiZXhwIjoxNzAwMDAwOTAwfQ.c2ln";
         assert_eq!(token_expiry(token), Some(1_700_000_900));
         assert_eq!(token_expiry("not-a-jwt"), None);
-        assert_eq!(base64url_decode("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
-        assert_eq!(base64url_decode("TWFu").as_deref(), Some(&b"Man"[..]));
-        assert_eq!(base64url_decode("TWE").as_deref(), Some(&b"Ma"[..]));
-        assert_eq!(base64url_decode("T"), None);
     }
 
     #[test]

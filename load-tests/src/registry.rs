@@ -89,18 +89,10 @@ fn number(prefix: &str, id: u64) -> String {
     format!("{prefix}{id:07}")
 }
 
-/// SplitMix64: a small, fast, deterministic mixer, so the same flags always give the
-/// same file.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 /// A filler row for row id `id`.
 fn filler_row(id: u64) -> String {
-    let r = mix(id);
+    // Deterministic, so the same flags always give the same file.
+    let r = crate::oracle::splitmix(id);
     let pick = |shift: u32, n: u64| (r >> shift) % n;
     let state = STATES[pick(0, STATES.len() as u64) as usize];
     let (kind, prefix) = match pick(8, 100) {

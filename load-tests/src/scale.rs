@@ -313,12 +313,8 @@ impl Session {
 
     /// Connects every client; waits (bounded) until each has opened or failed.
     pub async fn connect_all(&mut self, deadline: Duration) -> anyhow::Result<ConnectReport> {
-        let list: Vec<(u32, String)> = self
-            .clients
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i as u32, c.token.clone()))
-            .collect();
+        let tokens = self.clients.iter().map(|c| c.token.clone());
+        let list: Vec<(u32, String)> = (0..).zip(tokens).collect();
         let n = list.len();
         let started = Instant::now();
         self.fleet.connect(&list).await?;
@@ -651,12 +647,12 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
 fn tally(rec: &mut FanoutRecorder, post: &Post, l: &Ledger, expected: impl Fn(usize) -> bool) {
     match post.id {
         Ok(id) => {
-            let deliveries: Vec<(usize, Instant)> = (l.offers.get(&id).into_iter().flatten())
-                .map(|d| {
-                    let after = Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns));
-                    (d.client as usize, post.sent_at + after)
-                })
-                .collect();
+            let arrival = |d: &fleet::Delivery| {
+                let after = Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns));
+                (d.client as usize, post.sent_at + after)
+            };
+            let offers = l.offers.get(&id).into_iter().flatten();
+            let deliveries: Vec<(usize, Instant)> = offers.map(arrival).collect();
             rec.add(
                 id.to_string(),
                 post.sent_at,
@@ -867,10 +863,12 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     if grouped.len() < chosen.len() {
         bail!("{}: a nurse is in two groups", args.groups.display());
     }
-    let mut others: Vec<Uuid> = (world.nurses.keys())
-        .filter(|id| !grouped.contains(id) && token_of.contains_key(id))
+    let ungrouped = world
+        .nurses
+        .keys()
         .copied()
-        .collect();
+        .filter(|id| !grouped.contains(id));
+    let mut others: Vec<Uuid> = ungrouped.filter(|id| token_of.contains_key(id)).collect();
     others.sort_unstable();
     let wanted = args.connections as usize;
     if chosen.len() > wanted {
@@ -994,9 +992,8 @@ async fn phases(
     if args.pings > 0 {
         session.fleet.ping(target_client, args.pings).await?;
         let pongs_due = Instant::now() + Duration::from_millis(u64::from(args.pings) * 2200 + 1000);
-        (session.fleet)
-            .wait_until(pongs_due, |l| l.pong_reports >= 1)
-            .await;
+        let fleet = &session.fleet;
+        fleet.wait_until(pongs_due, |l| l.pong_reports >= 1).await;
     }
     let echo = {
         let l = lock(&session.fleet.ledger);
@@ -1271,9 +1268,8 @@ async fn phases(
     };
     let workers = session.fleet.workers() as u64;
     let poster = session.poster.clone();
-    let tokens: HashMap<Uuid, String> = (session.clients.iter())
-        .map(|c| (c.nurse, c.token.clone()))
-        .collect();
+    let clients = session.clients.iter();
+    let tokens: HashMap<Uuid, String> = clients.map(|c| (c.nurse, c.token.clone())).collect();
     session.fleet.shutdown().await;
 
     // 6. storm
@@ -1334,12 +1330,12 @@ fn connected_where(
     keep: impl Fn(Option<Verdict>) -> bool,
 ) -> HashSet<usize> {
     let now = Utc::now();
-    (clients.iter().enumerate())
-        .filter(|(i, c)| {
-            l.first_hello.contains(&(*i as u32)) && keep(world.verdict(&c.nurse, spec, now))
-        })
-        .map(|(i, _)| i)
-        .collect()
+    let judged = |(_, c): &(usize, &Client)| keep(world.verdict(&c.nurse, spec, now));
+    let connected = clients
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| l.first_hello.contains(&(*i as u32)));
+    connected.filter(judged).map(|(i, _)| i).collect()
 }
 
 /// The oracle's number of recipients of `spec` among the connected clients.

@@ -535,6 +535,13 @@ impl Observed {
         self.elapsed = self.elapsed.max(other.elapsed);
     }
 
+    /// A submission that ended without a decision: `None`, for `submit_and_wait`.
+    fn failed(&mut self, error: impl Into<String>, outcome: &str) -> Option<reqwest::Url> {
+        self.decision.error(error, 1);
+        self.outcome(outcome);
+        None
+    }
+
     fn outcome(&mut self, outcome: impl Into<String>) {
         *self.outcomes.entry(outcome.into()).or_default() += 1;
     }
@@ -598,29 +605,21 @@ async fn submit_and_wait(
     let mut credential = match submitted {
         Ok(credential) => credential,
         Err(error) => {
-            seen.decision.error(format!("submit: {error}"), 1);
-            seen.outcome("submit failed");
-            return None;
+            return seen.failed(format!("submit: {error}"), "submit failed");
         }
     };
     let Ok(url) = target
         .base
         .join(&format!("/v1/me/credentials/{}", credential.id))
     else {
-        seen.decision.error("submit: unusable credential id", 1);
-        seen.outcome("submit failed");
-        return None;
+        return seen.failed("submit: unusable credential id", "submit failed");
     };
     let deadline = started + target.decision_timeout;
     let mut last_poll: Option<Instant> = None;
     while !credential.automatic_check_done {
         if Instant::now() >= deadline {
-            seen.decision.error(
-                format!("no decision within {}s", target.decision_timeout.as_secs()),
-                1,
-            );
-            seen.outcome("no decision in time");
-            return None;
+            let late = format!("no decision within {}s", target.decision_timeout.as_secs());
+            return seen.failed(late, "no decision in time");
         }
         // The first poll goes out as soon as the POST is answered.
         if last_poll.is_some() && !target.poll_interval.is_zero() {
@@ -644,9 +643,7 @@ async fn submit_and_wait(
         match polled {
             Ok(now) => credential = now,
             Err(error) => {
-                seen.decision.error(format!("poll: {error}"), 1);
-                seen.outcome("poll failed");
-                return None;
+                return seen.failed(format!("poll: {error}"), "poll failed");
             }
         }
     }
@@ -771,7 +768,8 @@ fn markdown(r: &VerificationReport) -> String {
     );
 
     let mut decisions = Table::new(
-        "Submission → decision seen | approved | errors | decisions/s | p50 | p90 | p99 | p99.9 | max | polls per submission",
+        "Submission → decision seen | approved | errors | decisions/s | p50 | p90 | p99 | p99.9 \
+         | max | polls per submission",
     );
     let phases = [
         ("sequential (one at a time)".to_owned(), &r.sequential),
@@ -798,7 +796,10 @@ fn markdown(r: &VerificationReport) -> String {
     out.table(&decisions);
 
     let mut parts = Table::new("Baseline and parts | count | errors | p50 | p99 | p99.9 | max");
-    parts.row(r.baseline_get.row("**baseline**: `GET /v1/me/credentials/{id}` of a decided credential, between sequential submissions"));
+    parts.row(r.baseline_get.row(
+        "**baseline**: `GET /v1/me/credentials/{id}` of a decided credential, between \
+         sequential submissions",
+    ));
     for (name, p) in &phases {
         parts.row(
             p.submit
