@@ -5,7 +5,7 @@
 
 use crate::{
     net,
-    report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms, per_sec},
+    report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms},
     sms::{self, phone},
 };
 use anyhow::{Context, bail};
@@ -482,45 +482,15 @@ fn markdown(r: &AuthReport) -> String {
         "`POST /v1/auth/login` (argon2id m=19 MiB, t=2, p=1) \
          | logins | errors | logins/s | p50 | p99 | max",
     );
-    let l = &r.logins;
-    logins.row(vec![
-        format!("{} concurrent loops", c.logins),
-        l.ok.to_string(),
-        l.errors_cell(),
-        per_sec(l.ok_per_sec),
-        ms(l.latency_ms.p50),
-        ms(l.latency_ms.p99),
-        ms(l.latency_ms.max),
-    ]);
+    logins.row(r.logins.rate_row(format!("{} concurrent loops", c.logins)));
     out.table(&logins);
 
     let mut otp = Table::new("SMS sign-in codes | ok | errors | per second | p50 | p99 | max");
-    for (name, s) in [
-        (
-            format!(
-                "send `POST /v1/auth/otp` (incl. webhook), {} workers",
-                c.otp_concurrency
-            ),
-            &r.otp.send,
-        ),
-        (
-            format!(
-                "verify `POST /v1/auth/otp/verify`, {} workers",
-                c.otp_concurrency
-            ),
-            &r.otp.verify,
-        ),
-    ] {
-        otp.row(vec![
-            name,
-            s.ok.to_string(),
-            s.errors_cell(),
-            per_sec(s.ok_per_sec),
-            ms(s.latency_ms.p50),
-            ms(s.latency_ms.p99),
-            ms(s.latency_ms.max),
-        ]);
-    }
+    let workers = c.otp_concurrency;
+    let send = format!("send `POST /v1/auth/otp` (incl. webhook), {workers} workers");
+    otp.row(r.otp.send.rate_row(send));
+    let verify = format!("verify `POST /v1/auth/otp/verify`, {workers} workers");
+    otp.row(r.otp.verify.rate_row(verify));
     out.table(&otp);
     if r.otp.codes_missing > 0 || r.otp.webhook_messages_without_code > 0 {
         writeln!(

@@ -92,8 +92,8 @@ pub enum Command {
     Drop { clients: Vec<u32> },
     /// Reconnect these clients and `resume` from their committed `last_seq`.
     Resume { clients: Vec<u32> },
-    /// `n` JSON ping → pong round trips on a client's connection, one at a time.
-    Ping { client: u32, n: u32 },
+    /// A JSON ping on a client's connection (answered by `pong`).
+    Ping { client: u32 },
     /// Close every connection (answered by `closed`).
     CloseAll,
 }
@@ -128,10 +128,9 @@ pub enum Event {
     Ended(String),
     /// A close the driver asked for is done.
     Dropped,
-    Pongs {
-        rtt_us: Vec<u64>,
-        errors: u32,
-    },
+    /// The round trip of an asked-for ping, µs (none after [`PING_TIMEOUT`]: the driver
+    /// counted that ping as lost).
+    Pong(u64),
     /// Every connection is closed.
     Closed,
     /// The text of the first offer this worker received (the NATS baseline's payload).
@@ -152,7 +151,7 @@ struct Ctx {
 }
 
 enum ConnCmd {
-    Ping(u32),
+    Ping,
     Close(oneshot::Sender<()>),
 }
 
@@ -297,14 +296,9 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                     }
                 }
             }
-            Command::Ping { client, n } => {
+            Command::Ping { client } => {
                 if let Some((tx, _)) = clients.get(&client).and_then(|s| s.conn.as_ref()) {
-                    let _ = tx.send(ConnCmd::Ping(n)).await;
-                } else {
-                    let _ = events.send(Event::Pongs {
-                        rtt_us: vec![],
-                        errors: n,
-                    });
+                    let _ = tx.send(ConnCmd::Ping).await;
                 }
             }
             Command::CloseAll => {
@@ -473,19 +467,16 @@ async fn run_client(
         } else {
             committed.store(hello_seq, Ordering::SeqCst);
         }
-        // Pings asked for: how many are left, when the next goes, when the last went.
-        let mut pings_left = 0u32;
-        let mut next_ping: Option<Instant> = None;
+        // When the asked-for ping went.
         let mut ping_sent: Option<Instant> = None;
-        let (mut rtts, mut ping_errors) = (Vec::new(), 0u32);
         let ended: String = loop {
-            let ping_due = next_ping.unwrap_or_else(Instant::now);
-            let pong_due = ping_sent.map_or_else(Instant::now, |at| at + PING_TIMEOUT);
             let frame = tokio::select! {
                 command = commands.recv() => match command {
-                    Some(ConnCmd::Ping(n)) => {
-                        pings_left = n;
-                        next_ping = Some(Instant::now());
+                    Some(ConnCmd::Ping) => {
+                        ping_sent = Some(Instant::now());
+                        if socket.send(Message::text(ping_text.clone())).await.is_err() {
+                            break "sending a ping failed".to_owned();
+                        }
                         continue;
                     }
                     Some(ConnCmd::Close(ack)) => {
@@ -503,25 +494,6 @@ async fn run_client(
                         return;
                     }
                 },
-                () = tokio::time::sleep_until(ping_due), if next_ping.is_some() && ping_sent.is_none() => {
-                    next_ping = None;
-                    pings_left = pings_left.saturating_sub(1);
-                    ping_sent = Some(Instant::now());
-                    if socket.send(Message::text(ping_text.clone())).await.is_err() {
-                        break "sending a ping failed".to_owned();
-                    }
-                    continue;
-                }
-                () = tokio::time::sleep_until(pong_due), if ping_sent.is_some() => {
-                    ping_sent = None;
-                    ping_errors += 1;
-                    if pings_left > 0 {
-                        next_ping = Some(Instant::now() + PING_GAP);
-                    } else {
-                        send(Event::Pongs { rtt_us: std::mem::take(&mut rtts), errors: std::mem::take(&mut ping_errors) });
-                    }
-                    continue;
-                }
                 frame = socket.next() => frame,
             };
             let t_ns = now_ns();
@@ -573,17 +545,12 @@ async fn run_client(
                     send(Event::Resumed(offers));
                 }
                 ServerMessage::Pong => match ping_sent.take() {
-                    Some(sent) => {
-                        rtts.push(u64::try_from((at - sent).as_micros()).unwrap_or(u64::MAX));
-                        if pings_left > 0 {
-                            next_ping = Some(Instant::now() + PING_GAP);
-                        } else {
-                            send(Event::Pongs {
-                                rtt_us: std::mem::take(&mut rtts),
-                                errors: std::mem::take(&mut ping_errors),
-                            });
-                        }
+                    Some(sent) if at - sent <= PING_TIMEOUT => {
+                        send(Event::Pong(
+                            u64::try_from((at - sent).as_micros()).unwrap_or(u64::MAX),
+                        ));
                     }
+                    Some(_) => {}
                     None => send(Event::Frame("pong (unasked)".into())),
                 },
                 ServerMessage::Error { code, .. } => send(Event::Frame(format!("error {code}"))),
@@ -591,12 +558,6 @@ async fn run_client(
             }
         };
         send(Event::Ended(ended));
-        if ping_sent.is_some() || pings_left > 0 {
-            send(Event::Pongs {
-                rtt_us: std::mem::take(&mut rtts),
-                errors: ping_errors + pings_left + u32::from(ping_sent.is_some()),
-            });
-        }
         resuming = true;
         tokio::time::sleep(RECONNECT_BACKOFF).await;
     }
@@ -646,8 +607,6 @@ pub struct Ledger {
     pub resumed: Vec<u32>,
     pub dropped: u64,
     pub pongs_us: Vec<u64>,
-    pub ping_errors: u64,
-    pub pong_reports: u64,
     pub closed_workers: usize,
     pub sample: Option<String>,
     pub unreadable_lines: u64,
@@ -691,11 +650,7 @@ impl Ledger {
             Event::Frame(kind) => count(&mut self.other_frames, kind),
             Event::Ended(how) => count(&mut self.ended, how),
             Event::Dropped => self.dropped += 1,
-            Event::Pongs { rtt_us, errors } => {
-                self.pongs_us.extend(rtt_us);
-                self.ping_errors += u64::from(errors);
-                self.pong_reports += 1;
-            }
+            Event::Pong(rtt_us) => self.pongs_us.push(rtt_us),
             Event::Closed => self.closed_workers += 1,
             Event::Sample(text) => {
                 self.sample.get_or_insert(text);
@@ -866,12 +821,22 @@ impl Fleet {
         Ok(())
     }
 
-    pub async fn ping(&mut self, client: u32, n: u32) -> anyhow::Result<()> {
+    /// `n` JSON ping → pong round trips on `client`'s connection, one at a time: how
+    /// many got no pong within [`PING_TIMEOUT`] (the others are in the ledger's `pongs_us`).
+    pub async fn pings(&mut self, client: u32, n: u32) -> anyhow::Result<u64> {
         let w = *self
             .assigned
             .get(&client)
             .ok_or_else(|| anyhow!("client {client} is not connected"))?;
-        self.send(w, &Command::Ping { client, n }).await
+        let mut lost = 0;
+        for _ in 0..n {
+            let before = lock(&self.ledger).pongs_us.len();
+            self.send(w, &Command::Ping { client }).await?;
+            let due = Instant::now() + PING_TIMEOUT;
+            lost += u64::from(!self.wait_until(due, |l| l.pongs_us.len() > before).await);
+            tokio::time::sleep(PING_GAP).await;
+        }
+        Ok(lost)
     }
 
     /// Closes every connection (bounded) and waits for the workers to say so.

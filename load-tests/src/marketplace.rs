@@ -935,15 +935,11 @@ pub(crate) fn read_tokens(path: &Path) -> anyhow::Result<Vec<Nurse>> {
 }
 
 /// One id per line (blank lines skipped).
-pub(crate) fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
+fn read_ids(path: &Path) -> anyhow::Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect())
+    let ids = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    Ok(ids.map(str::to_owned).collect())
 }
 
 fn path_shown(path: Option<&Path>) -> String {
@@ -1154,14 +1150,12 @@ fn markdown(r: &MarketplaceReport) -> String {
         ]);
     }
     let l = &r.claims.latency_ms;
-    let created: u64 = r.storms.iter().map(|s| s.created).sum();
-    let taken: u64 = r.storms.iter().map(|s| s.shift_taken).sum();
-    let claimants: u64 = r.storms.iter().map(|s| s.claimants).sum();
+    let total = |f: fn(&StormReport) -> u64| r.storms.iter().map(f).sum::<u64>().to_string();
     storms.row(vec![
         format!("all {} storms", r.storms.len()),
-        claimants.to_string(),
-        created.to_string(),
-        taken.to_string(),
+        total(|s| s.claimants),
+        total(|s| s.created),
+        total(|s| s.shift_taken),
         r.claims.errors_cell(),
         "".into(),
         "".into(),
@@ -1173,24 +1167,16 @@ fn markdown(r: &MarketplaceReport) -> String {
         "".into(),
     ]);
     out.table(&storms);
-    let shifts: Vec<String> = r
-        .storms
-        .iter()
-        .map(|s| format!("`{}`", s.shift_id))
-        .collect();
+    let shift = |s: &StormReport| format!("`{}`", s.shift_id);
+    let shifts: Vec<String> = r.storms.iter().map(shift).collect();
     writeln!(out, "Storm shifts, in order: {}.\n", shifts.join(", "));
 
     let check = match &r.booking_check {
         Some(c) => {
-            let counts: Vec<String> = r
-                .storms
-                .iter()
-                .map(|s| {
-                    c.bookings_per_shift
-                        .get(&s.shift_id)
-                        .map_or_else(|| "?".into(), u64::to_string)
-                })
-                .collect();
+            let booked = &c.bookings_per_shift;
+            let count =
+                |s: &StormReport| booked.get(&s.shift_id).map_or("?".into(), u64::to_string);
+            let counts: Vec<String> = r.storms.iter().map(count).collect();
             format!(
                 "After the storms, every claimant's `GET /v1/me/bookings` ({} read, {} errors) \
                  lists these bookings of the storm shifts, in order: {} (exactly 1 each is \

@@ -140,6 +140,21 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// `name`, then the cells `ok | errors | per second | p50 | p99 | max`.
+    pub fn rate_row(&self, name: impl Into<String>) -> Vec<String> {
+        let (l, ok, errors) = (&self.latency_ms, self.ok.to_string(), self.errors_cell());
+        let rate = per_sec(self.ok_per_sec);
+        vec![
+            name.into(),
+            ok,
+            errors,
+            rate,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max),
+        ]
+    }
+
     /// `name`, then the cells `count | errors | p50 | p99 | p99.9 | max`.
     pub fn row(&self, name: impl Into<String>) -> Vec<String> {
         let l = &self.latency_ms;

@@ -318,18 +318,19 @@ impl Session {
         let n = list.len();
         let started = Instant::now();
         self.fleet.connect(&list).await?;
+        let answered = |l: &Ledger| l.first_hello.len() + l.failed.values().sum::<u64>() as usize;
         let done = self
             .fleet
-            .wait_until(started + deadline, |l| {
-                l.first_hello.len() + l.failed.values().sum::<u64>() as usize >= n
-            })
+            .wait_until(started + deadline, |l| answered(l) >= n)
             .await;
         let elapsed = started.elapsed();
         let l = lock(&self.fleet.ledger);
         let mut failed = l.failed.clone();
         if !done {
-            let missing = n - l.first_hello.len() - l.failed.values().sum::<u64>() as usize;
-            failed.insert("no answer by the deadline".into(), missing as u64);
+            failed.insert(
+                "no answer by the deadline".into(),
+                (n - answered(&l)) as u64,
+            );
         }
         let opened = l.first_hello.len() as u64;
         Ok(ConnectReport {
@@ -756,11 +757,8 @@ pub struct ScaleReport {
 /// Reads `/proc/<pid>/status` VmRSS, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    kib.split_whitespace().next()?.parse().ok()
 }
 
 /// utime + stime of `pid`, in clock ticks (USER_HZ, 100 a second on Linux).
@@ -776,16 +774,9 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 fn open_files_limit(pid: u32) -> Option<String> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
-    limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .map(|l| {
-            l.split_whitespace()
-                .skip(3)
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" / ")
-        })
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft_hard: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    Some(soft_hard.join(" / "))
 }
 
 /// Groups: name → (facility, nurses).
@@ -975,12 +966,10 @@ async fn phases(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = args.server_pid.and_then(rss_kib);
     let idle = IdleReport {
-        rss_per_connection_kib: match (rss_before, rss_after) {
-            (Some(a), Some(b)) if connections.opened > 0 => {
-                Some((b as f64 - a as f64) / connections.opened as f64)
-            }
-            _ => None,
-        },
+        rss_per_connection_kib: rss_before
+            .zip(rss_after)
+            .filter(|_| connections.opened > 0)
+            .map(|(a, b)| (b as f64 - a as f64) / connections.opened as f64),
         connections,
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
@@ -989,20 +978,12 @@ async fn phases(
 
     // The floor: JSON ping → pong on the target's connection.
     let echo_started = Instant::now();
-    if args.pings > 0 {
-        session.fleet.ping(target_client, args.pings).await?;
-        let pongs_due = Instant::now() + Duration::from_millis(u64::from(args.pings) * 2200 + 1000);
-        let fleet = &session.fleet;
-        fleet.wait_until(pongs_due, |l| l.pong_reports >= 1).await;
-    }
-    let echo = {
-        let l = lock(&session.fleet.ledger);
-        stats_of(
-            &l.pongs_us,
-            ("no pong", l.ping_errors),
-            echo_started.elapsed(),
-        )
-    };
+    let lost = session.fleet.pings(target_client, args.pings).await?;
+    let echo = stats_of(
+        &lock(&session.fleet.ledger).pongs_us,
+        ("no pong", lost),
+        echo_started.elapsed(),
+    );
 
     // 2. latency
     let latency = if on(Phase::Latency) {
@@ -1087,12 +1068,9 @@ async fn phases(
                 };
                 let post = session.post("fanout", spec).await;
                 if let Ok(id) = post.id {
-                    session
-                        .fleet
-                        .wait_until(Instant::now() + ROUND_WAIT, |l| {
-                            l.offers.get(&id).map_or(0, Vec::len) as u64 >= expected
-                        })
-                        .await;
+                    let (fleet, due) = (&session.fleet, Instant::now() + ROUND_WAIT);
+                    let reached = |l: &Ledger| l.offers.get(&id).map_or(0, Vec::len) as u64;
+                    fleet.wait_until(due, |l| reached(l) >= expected).await;
                 }
                 posts.push((post, expected));
                 tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
@@ -1187,11 +1165,8 @@ async fn phases(
         let mut rec = FanoutRecorder::new(0);
         let mut deliveries = 0;
         for p in &posts {
-            let n =
-                p.id.as_ref()
-                    .ok()
-                    .and_then(|id| l.offers.get(id))
-                    .map_or(0, Vec::len);
+            let offers = p.id.as_ref().ok().and_then(|id| l.offers.get(id));
+            let n = offers.map_or(0, Vec::len);
             deliveries += n as u64;
             // A shift nobody is eligible for is no round.
             if p.id.is_err() || n > 0 {
@@ -1227,17 +1202,9 @@ async fn phases(
         );
         let facilities = random_facilities(&world, &groups);
         let mut rng = Rng::new(args.seed ^ 0x5eed);
-        Some(
-            session
-                .reconnect_phase(
-                    args.oracle_posts,
-                    args.oracle_rate,
-                    args.reconnect_percent,
-                    &mut rng,
-                    &facilities,
-                )
-                .await?,
-        )
+        let (posts, rate, percent) = (args.oracle_posts, args.oracle_rate, args.reconnect_percent);
+        let reconnecting = session.reconnect_phase(posts, rate, percent, &mut rng, &facilities);
+        Some(reconnecting.await?)
     } else {
         None
     };
@@ -1488,6 +1455,7 @@ fn markdown(r: &ScaleReport) -> String {
     let mut lat =
         Table::new("Latency, from just before the POST | count | errors | p50 | p99 | p99.9 | max");
     if let Some(l) = &r.latency {
+        let recipients: Vec<String> = l.expected_recipients.iter().map(u64::to_string).collect();
         writeln!(
             out,
             "**POST → offer, one eligible nurse among {} connected.** After {} unmeasured posts ({} failed), {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}; {} of the offers arrived before the POST's own answer.\n",
@@ -1497,11 +1465,7 @@ fn markdown(r: &ScaleReport) -> String {
             l.posts,
             c.latency_interval_ms,
             l.late_posts,
-            l.expected_recipients
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("/"),
+            recipients.join("/"),
             l.missing,
             l.duplicates,
             l.strangers,
@@ -1538,15 +1502,11 @@ fn markdown(r: &ScaleReport) -> String {
             let n = f.nats.as_ref().map(|n| &n.fanout);
             let nc =
                 |pick: fn(&FanoutStats) -> f64| n.map_or_else(|| "–".to_owned(), |n| ms(pick(n)));
-            let mut oracle_n: Vec<u64> = f.expected.clone();
+            let mut oracle_n: Vec<String> = f.expected.iter().map(|&n| thousands(n)).collect();
             oracle_n.dedup();
             t.row(vec![
-                format!("{}", thousands(u64::from(f.size))),
-                oracle_n
-                    .iter()
-                    .map(|n| thousands(*n))
-                    .collect::<Vec<_>>()
-                    .join("/"),
+                thousands(u64::from(f.size)),
+                oracle_n.join("/"),
                 ms(s.first.latency_ms.p50),
                 ms(s.median.latency_ms.p50),
                 ms(s.last.latency_ms.p50),
@@ -1563,18 +1523,17 @@ fn markdown(r: &ScaleReport) -> String {
         out.table(&t);
         for f in &r.fanout {
             if let Some(e) = &f.nats_error {
-                writeln!(out, "**NATS baseline for {} failed**: {e}.", f.size);
+                writeln!(out, "**NATS baseline for {} failed**: {e}.\n", f.size);
             } else if let Some(n) = &f.nats
                 && (n.connect_failed > 0 || n.fanout.missing > 0)
             {
                 writeln!(
                     out,
-                    "NATS for {}: {} connections failed, {} deliveries missing.",
+                    "NATS for {}: {} connections failed, {} deliveries missing.\n",
                     f.size, n.connect_failed, n.fanout.missing
                 );
             }
         }
-        writeln!(out);
     }
 
     if let Some(s) = &r.sustained {

@@ -268,6 +268,13 @@ struct Target {
     decision_timeout: Duration,
 }
 
+impl Target {
+    /// A `POST` to `path` on the server.
+    fn post(&self, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
+        Ok(self.client.post(self.base.join(path)?))
+    }
+}
+
 async fn phases(
     args: &VerificationArgs,
     base: &reqwest::Url,
@@ -384,33 +391,19 @@ async fn verify_identity(
         .text("date_of_birth", "1990-04-17")
         .part("id_document", image("id.png")?)
         .part("selfie", image("selfie.png")?);
-    let submitted: serde_json::Value = net::json(
-        target
-            .client
-            .post(target.base.join("/v1/me/identity")?)
-            .bearer_auth(token)
-            .multipart(form),
-        StatusCode::CREATED,
-    )
-    .await
-    .map_err(|e| anyhow!("POST /v1/me/identity for {name}: {e}"))?;
+    let identity = target.post("/v1/me/identity")?.bearer_auth(token);
+    let identity = identity.multipart(form);
+    let submitted: serde_json::Value = net::json(identity, StatusCode::CREATED)
+        .await
+        .map_err(|e| anyhow!("POST /v1/me/identity for {name}: {e}"))?;
     let id = submitted["id"]
         .as_str()
         .ok_or_else(|| anyhow!("POST /v1/me/identity answered no id"))?;
-    net::outcome(
-        target
-            .client
-            .post(
-                target
-                    .base
-                    .join(&format!("/v1/admin/identities/{id}/approve"))?,
-            )
-            .bearer_auth(verifier)
-            .json(&serde_json::json!({})),
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("approving the identity of {name}: {e}"))
+    let approve = target.post(&format!("/v1/admin/identities/{id}/approve"))?;
+    let approve = approve.bearer_auth(verifier);
+    net::outcome(approve.json(&serde_json::json!({})), StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("approving the identity of {name}: {e}"))
 }
 
 /// Signs in nurses `0..count` with SMS codes, names them and verifies their identities;
@@ -448,12 +441,10 @@ async fn sign_in_all(
 }
 
 async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<Nurse> {
-    let client = &target.client;
     let phone = sms::phone(PHONE_OFFSET + n);
+    let send = target.post("/v1/auth/otp")?;
     net::outcome(
-        client
-            .post(target.base.join("/v1/auth/otp")?)
-            .json(&serde_json::json!({ "phone": phone })),
+        send.json(&serde_json::json!({ "phone": phone })),
         StatusCode::ACCEPTED,
     )
     .await
@@ -469,20 +460,16 @@ async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let tokens: TokenPair = net::json(
-        client
-            .post(target.base.join("/v1/auth/otp/verify")?)
-            .json(&serde_json::json!({ "phone": phone, "code": code })),
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("POST /v1/auth/otp/verify for {phone}: {e}"))?;
+    let verify = target.post("/v1/auth/otp/verify")?;
+    let verify = verify.json(&serde_json::json!({ "phone": phone, "code": code }));
+    let tokens: TokenPair = net::json(verify, StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("POST /v1/auth/otp/verify for {phone}: {e}"))?;
     let name = nurse_name(n);
+    let me = target.base.join("/v1/me")?;
+    let rename = target.client.patch(me).bearer_auth(&tokens.access_token);
     let profile: Profile = net::json(
-        client
-            .patch(target.base.join("/v1/me")?)
-            .bearer_auth(&tokens.access_token)
-            .json(&serde_json::json!({ "name": name })),
+        rename.json(&serde_json::json!({ "name": name })),
         StatusCode::OK,
     )
     .await
@@ -590,14 +577,11 @@ async fn submit_and_wait(
         "expires_on": BENCH_EXPIRY,
     });
     let started = Instant::now();
-    let submitted: Result<CredentialView, String> = net::json(
-        client
-            .post(target.credentials.clone())
-            .bearer_auth(&nurse.token)
-            .json(&body),
-        StatusCode::CREATED,
-    )
-    .await;
+    let submit = client
+        .post(target.credentials.clone())
+        .bearer_auth(&nurse.token);
+    let submitted: Result<CredentialView, String> =
+        net::json(submit.json(&body), StatusCode::CREATED).await;
     seen.submit.record(
         started.elapsed(),
         submitted.as_ref().map(|_| ()).map_err(Clone::clone),
