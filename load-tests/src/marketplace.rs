@@ -604,9 +604,10 @@ async fn sequential(
             let sending = Instant::now();
             let outcome = net::outcome(target.get(&target.me, nurse), StatusCode::OK).await;
             seen.me.record(sending.elapsed(), outcome);
+            let healthz = target.client.get(target.healthz.clone());
             let sending = Instant::now();
-            let outcome = net::outcome(target.client.get(target.healthz.clone()), StatusCode::OK);
-            seen.healthz.record(sending.elapsed(), outcome.await);
+            let outcome = net::outcome(healthz, StatusCode::OK).await;
+            seen.healthz.record(sending.elapsed(), outcome);
         }
         i += 1;
     }
