@@ -84,7 +84,8 @@ ADMIN_EMAIL=bench-admin@shiftwire.example
 VERIFIER_EMAIL=bench-verifier@shiftwire.example
 # A throwaway account in a throwaway local database; not a secret.
 ADMIN_PASSWORD=bench-only-password-0001
-# The server serves its /metrics on the API port behind this token, as deployed.
+# The server serves /metrics on its API port with this token (no scenario reads them now;
+# kept so the server runs as it did for the recorded blocks).
 METRICS_TOKEN=bench-only-metrics-token-0123456789abcdef
 # The verification scenario's registry table: rows, and benchmark nurses with licences in it.
 REGISTRY_ROWS=100000
