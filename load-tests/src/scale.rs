@@ -99,12 +99,10 @@ pub struct ScaleArgs {
     #[arg(long, value_enum, default_value = "scale")]
     preset: Preset,
     /// Live WebSocket connections (one nurse each). Preset realtime: 1,001.
-    #[arg(long, default_value_t = 19_000, default_value_if("preset", "realtime", "1001"),
-          value_parser = clap::value_parser!(u32).range(1..=19_500))]
+    #[arg(long, default_value_t = 19_000, default_value_if("preset", "realtime", "1001"), value_parser = clap::value_parser!(u32).range(1..=19_500))]
     connections: u32,
     /// Worker processes holding the connections. Preset realtime: 2.
-    #[arg(long, default_value_t = 4, default_value_if("preset", "realtime", "2"),
-          value_parser = clap::value_parser!(u64).range(1..=32))]
+    #[arg(long, default_value_t = 4, default_value_if("preset", "realtime", "2"), value_parser = clap::value_parser!(u64).range(1..=32))]
     workers: u64,
     /// Loopback source addresses (127.0.0.2, 127.0.0.3, …), dealt out to the workers.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
@@ -131,11 +129,9 @@ pub struct ScaleArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100))]
     warmup_posts: u64,
     /// Shifts posted for the target alone.
-    #[arg(long, alias = "offers", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..=3000))]
+    #[arg(long, alias = "offers", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3000))]
     latency_posts: u64,
-    #[arg(long, alias = "interval-ms", default_value_t = 100,
-          value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    #[arg(long, alias = "interval-ms", default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     latency_interval_ms: u64,
     /// Fan-out sizes; each needs a `fanout-<n>` group. Preset realtime: 1000.
     #[arg(
@@ -146,8 +142,7 @@ pub struct ScaleArgs {
     )]
     fanout_sizes: Vec<u32>,
     /// Shifts posted per fan-out size (and NATS publishes). Preset realtime: 20.
-    #[arg(long, alias = "rounds", default_value_t = 10, default_value_if("preset", "realtime", "20"),
-          value_parser = clap::value_parser!(u64).range(1..=100))]
+    #[arg(long, alias = "rounds", default_value_t = 10, default_value_if("preset", "realtime", "20"), value_parser = clap::value_parser!(u64).range(1..=100))]
     fanout_rounds: u64,
     /// Pause between fan-out rounds, ms. Preset realtime: 200.
     #[arg(
@@ -1081,8 +1076,9 @@ async fn phases(
                 let mut rec = FanoutRecorder::new(posts.first().map_or(0, |p| p.1));
                 for (p, _) in &posts {
                     // Borderline nurses may get it: not judged here either.
-                    let judged = (&*world, session.clients.as_slice(), &*l);
-                    let may = connected_where(judged, &p.spec, |v| v != Some(Verdict::Ineligible));
+                    let not_ineligible = |v| v != Some(Verdict::Ineligible);
+                    let may =
+                        connected_where(&world, &session.clients, &l, &p.spec, not_ineligible);
                     tally(&mut rec, p, &l, |c| may.contains(&c));
                 }
                 (
@@ -1292,7 +1288,9 @@ async fn phases(
 
 /// The connected clients whose oracle verdict on `spec` passes `keep`.
 fn connected_where(
-    (world, clients, l): (&World, &[Client], &Ledger),
+    world: &World,
+    clients: &[Client],
+    l: &Ledger,
     spec: &ShiftSpec,
     keep: impl Fn(Option<Verdict>) -> bool,
 ) -> HashSet<usize> {
@@ -1308,7 +1306,7 @@ fn connected_where(
 /// The oracle's number of recipients of `spec` among the connected clients.
 fn expected_count(world: &World, clients: &[Client], l: &Ledger, spec: &ShiftSpec) -> u64 {
     let eligible = |v| v == Some(Verdict::Eligible);
-    connected_where((world, clients, l), spec, eligible).len() as u64
+    connected_where(world, clients, l, spec, eligible).len() as u64
 }
 
 /// Seeded facilities (not the groups' remote ones) for random shifts.
