@@ -128,7 +128,7 @@ pub enum Event {
     Ended(String),
     /// A close the driver asked for is done.
     Dropped,
-    /// The round trip of an asked-for ping, µs (none after [`PING_TIMEOUT`]: the driver
+    /// The round trip of an asked-for ping, µs (none after `PING_TIMEOUT`: the driver
     /// counted that ping as lost).
     Pong(u64),
     /// Every connection is closed.
@@ -822,7 +822,7 @@ impl Fleet {
     }
 
     /// `n` JSON ping → pong round trips on `client`'s connection, one at a time: how
-    /// many got no pong within [`PING_TIMEOUT`] (the others are in the ledger's `pongs_us`).
+    /// many got no pong within `PING_TIMEOUT` (the others are in the ledger's `pongs_us`).
     pub async fn pings(&mut self, client: u32, n: u32) -> anyhow::Result<u64> {
         let w = *self
             .assigned
