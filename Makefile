@@ -56,7 +56,7 @@ lint:
 # 20,000 open files); records the results in BENCHMARKS.md. Their flags differ, so a smoke
 # run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS / SCALE_ARGS (not
 # recorded; BENCH_CONNS / BENCH_FANOUT make the scale run smaller):
-#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--offers 30 --rounds 3" SCALE_ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"
+#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--latency-posts 30 --fanout-rounds 3" SCALE_ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"
 bench:
 	if [[ -n "$(ARGS)" ]]; then
 	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="...", make bench-marketplace ARGS="...", make bench-realtime ARGS="..." or make bench-scale ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..." REALTIME_ARGS="..." SCALE_ARGS="..."' >&2
@@ -89,10 +89,11 @@ bench-recheck:
 bench-marketplace:
 	bash scripts/bench.sh marketplace $(ARGS)
 
-# bench-realtime: real-time offers over WebSocket: POST to offer for one eligible nurse among
-# 1,000 connected, fan-out of 20 shifts to 1,000 eligible nurses, and NATS core fanning the
-# same bytes out to 1,000 subscribers as the baseline (needs NATS on 127.0.0.1:4222).
-# Quick smoke run, not recorded: make bench-realtime ARGS="--offers 30 --rounds 3"
+# bench-realtime: the small case of bench-scale (`shiftwire-loadgen scale --preset realtime`):
+# POST to offer for one eligible nurse while 1,000 others are connected, fan-out of 20 shifts
+# to 1,000 eligible nurses, and NATS core fanning the same bytes out to 1,000 subscribers as the
+# baseline (needs NATS on 127.0.0.1:4222). Takes the scale flags.
+# Quick smoke run, not recorded: make bench-realtime ARGS="--latency-posts 30 --fanout-rounds 3"
 bench-realtime:
 	bash scripts/bench.sh realtime $(ARGS)
 

@@ -9,12 +9,12 @@
 #   make bench-auth                                       # sign-in only; records it
 #   make bench-verification                               # credential verification only
 #   make bench-marketplace                                # nearby search and claim storms only
-#   make bench-realtime                                   # WebSocket offers and fan-out only
+#   make bench-realtime                                   # WebSocket offers and fan-out to 1,000 only
 #   make bench-scale                                      # 19,000 WebSockets: memory, latency, fan-out, oracle
 #   make bench-auth ARGS="--duration-secs 3"              # smoke run; BENCHMARKS.md untouched
 #   make bench-verification ARGS="--submissions 100"      # smoke run; BENCHMARKS.md untouched
 #   BENCH_SHIFTS=100000 make bench-marketplace ARGS="--phase-secs 3 --storms 1"  # smoke run
-#   make bench-realtime ARGS="--offers 30 --rounds 3"     # smoke run
+#   make bench-realtime ARGS="--latency-posts 30 --fanout-rounds 3"  # smoke run
 #   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench-scale ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"  # smoke
 #   BENCH_RECORD=1 make bench-auth ARGS="--logins 20"     # record a run with custom flags anyway
 #
@@ -36,24 +36,13 @@
 #                 outlives the run. BENCH_SHIFTS changes the number of shifts (and of
 #                 facilities, one per 100 shifts) for smoke runs, which are
 #                 not recorded unless BENCH_RECORD=1.
-#   realtime      offers over WebSocket (`GET /v1/ws`): the time from a scheduler's
-#                 `POST /v1/facilities/{fid}/shifts` to the `shift.offered` frame on the socket
-#                 of the one eligible nurse while 1,000 other nurses are connected (300 posts,
-#                 one every 100 ms), with the POST's own round trip as the baseline; then the
-#                 fan-out of 20 shifts to 1,000 connected nurses all eligible for each (first,
-#                 median, last delivery; every nurse must get every offer exactly once), and
-#                 NATS core (the server at 127.0.0.1:4222, which must be running) fanning the
-#                 bytes of one real offer out to 1,000 subscribers on their own connections as
-#                 the baseline. Data: `shiftwire seed --scale` with 100,000 shifts at 1,000
-#                 facilities and 2,000 nurses (the offers are matched in memory, so the number
-#                 of shifts in the table hardly matters; BENCH_SHIFTS changes it). Bench-only
-#                 set-up with psql, as for the storms: the facilities nearest the north-west and
-#                 the south-east corners of the seeded area (about 170 km apart, the script
-#                 checks more than twice the largest radius), 1,000 verified synthetic RNs homed
-#                 at the first ("the crowd") and one more at the second ("the target"), so each
-#                 is within reach of its own facility's shifts and out of reach of the other's;
-#                 and a scheduler of both facilities. Afterwards psql counts the offer log of
-#                 every shift the scheduler posted.
+#   realtime      the scale scenario's small case (`shiftwire-loadgen scale --preset realtime`,
+#                 the same set-up with 1,001 connections and one fan-out group of 1,000): POST
+#                 → offer for the target nurse among 1,001 connected (300 posts, one every
+#                 100 ms), fan-out of 20 shifts to the 1,000 nurses of the group with NATS core
+#                 as the baseline, the ping → pong floor, and the oracle over every shift
+#                 posted; no sustained load, reconnects or storm. Afterwards psql counts the
+#                 server's offer log of every shift posted at a group's facility.
 #   scale         real-time offers at scale: $BENCH_CONNS (default 19,000) live WebSocket
 #                 connections to the one server process, held by `shiftwire-loadgen worker`
 #                 child processes bound to loopback source addresses 127.0.0.2, 127.0.0.3, …;
@@ -95,9 +84,9 @@ ADMIN_EMAIL=bench-admin@shiftwire.example
 VERIFIER_EMAIL=bench-verifier@shiftwire.example
 # A throwaway account in a throwaway local database; not a secret.
 ADMIN_PASSWORD=bench-only-password-0001
-# The realtime scenario reads the server's /metrics on its API port with this.
+# The server serves /metrics on its API port with this token (no scenario reads them now;
+# kept so the server runs as it did for the recorded blocks).
 METRICS_TOKEN=bench-only-metrics-token-0123456789abcdef
-export SHIFTWIRE_METRICS_TOKEN=$METRICS_TOKEN
 # The verification scenario's registry table: rows, and benchmark nurses with licences in it.
 REGISTRY_ROWS=100000
 REGISTRY_NURSES=100
@@ -107,26 +96,27 @@ DEMO_REGISTRY=registry/demo-licenses.csv
 RECHECK_LICENCES=100000
 RECHECK_NURSES=$((RECHECK_LICENCES / 40))
 STARTUP_ROUNDS=3
-# The marketplace and realtime scenarios' data: `shiftwire seed --scale` sizes, and the storms.
+# The marketplace, realtime and scale scenarios' data: `shiftwire seed --scale` sizes, and the storms.
 DEFAULT_SHIFTS=1000000
 [[ $SCENARIO == realtime || $SCENARIO == scale ]] && DEFAULT_SHIFTS=100000
 SHIFTS=${BENCH_SHIFTS:-$DEFAULT_SHIFTS}
 FACILITIES=$((SHIFTS / 100)) # 10,000 for the recorded marketplace run, 1,000 for realtime and scale
 NURSES=2000
 # The scale scenario: live connections, fan-out group sizes, and nurses seeded (a quarter
-# more than connect, so the groups of verified RNs are found among them).
+# more than connect, so the groups of verified RNs are found among them). The realtime
+# preset's sizes are fixed: the target and a group of 1,000.
 DEFAULT_CONNS=19000
 DEFAULT_FANOUT=100,1000,10000
+[[ $SCENARIO == realtime ]] && DEFAULT_CONNS=1001 DEFAULT_FANOUT=1000 BENCH_CONNS="" BENCH_FANOUT=""
 CONNS=${BENCH_CONNS:-$DEFAULT_CONNS}
 FANOUT=${BENCH_FANOUT:-$DEFAULT_FANOUT}
-if [[ $SCENARIO == scale ]]; then
+if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
   [[ $CONNS =~ ^[0-9]+$ && $FANOUT =~ ^[0-9]+(,[0-9]+)*$ ]] || die "BENCH_CONNS must be a number and BENCH_FANOUT numbers separated by commas"
   NURSES=$((CONNS + CONNS / 4 > 2000 ? CONNS + CONNS / 4 : 2000))
 fi
 STORMS=5
 CLAIMANTS=1000
-# The realtime scenario: nurses connected, the baseline's NATS server, the scheduler.
-CROWD=1000
+# The real-time scenarios: the baseline's NATS server, the scheduler.
 NATS_PORT=4222
 SCHEDULER_EMAIL=bench-realtime-scheduler@shiftwire.example
 # No statement may outlive a request by much: a pathological plan is cut off (the server
@@ -138,7 +128,6 @@ REGISTRY_CSV=$OUT/registry.csv
 TOKENS=$OUT/tokens.tsv
 STORM_NURSES=$OUT/storm-nurses.txt
 STORM_SHIFTS=$OUT/storm-shifts.txt
-CROWD_NURSES=$OUT/crowd-nurses.txt
 WORLD_TSV=$OUT/scale-world.tsv
 GROUPS_TSV=$OUT/scale-groups.tsv
 SERVER_LOG=$OUT/$SCENARIO-server.log
@@ -169,7 +158,7 @@ fi
 HARD_FILES=$(ulimit -Hn)
 if [[ $HARD_FILES == unlimited ]]; then ulimit -n 1048576 2>/dev/null || ulimit -n 65536; else ulimit -n "$HARD_FILES"; fi
 OPEN_FILES=$(ulimit -n)
-if [[ $SCENARIO == scale ]]; then
+if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
   NEED_FILES=$((CONNS + 600))
   [[ $OPEN_FILES == unlimited ]] || ((OPEN_FILES >= NEED_FILES)) ||
     die "open files are limited to $OPEN_FILES (hard limit $HARD_FILES); $CONNS connections need $NEED_FILES: lower BENCH_CONNS or raise the hard limit"
@@ -391,77 +380,13 @@ SQL
     LOADGEN=("$LOADGEN_BIN" marketplace --base-url "http://$BIND" --tokens "$TOKENS"
       --storm-nurses "$STORM_NURSES" --storm-shifts "$STORM_SHIFTS" --storms "$STORMS" --claimants "$CLAIMANTS")
     ;;
-  realtime)
-    rm -f "$TOKENS" "$CROWD_NURSES" "$OUT/realtime-picked.txt"
-    log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/realtime-seed.log)"
-    seed_started=$(date +%s.%N)
-    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
-      --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/realtime-seed.log" 2>&1 ||
-      die "seeding failed; see $OUT/realtime-seed.log"
-    SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-    log "seeded in $SEED_SECS s"
-    # Two facilities far apart (bench only): the one nearest the north-west corner of the
-    # seeded area (37.70 ± 0.6°, −122.20 ± 0.6°) for the crowd, the one nearest the
-    # south-east corner for the target.
-    nearest_facility() {
-      psql_bench -F ' ' -c "
-        SELECT id, state FROM facilities WHERE name LIKE 'Bench facility %'
-        ORDER BY ST_Distance(location, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography), id LIMIT 1"
-    }
-    read -r CROWD_FACILITY CROWD_STATE < <(nearest_facility -122.80 38.30)
-    read -r TARGET_FACILITY TARGET_STATE < <(nearest_facility -121.60 37.10)
-    [[ -n ${CROWD_FACILITY:-} && -n ${TARGET_FACILITY:-} ]] || die "no bench facilities to post at"
-    [[ $CROWD_STATE == "$TARGET_STATE" ]] || die "the two facilities are in different states ($CROWD_STATE, $TARGET_STATE)"
-    # $CROWD + 1 verified synthetic RNs, licensed in the facilities' state (or multistate)
-    # well past the posted shifts' end: the first $CROWD (by id) move home to the crowd's
-    # facility, the last one to the target's. Both are then within any radius of their own
-    # facility's shifts.
-    psql_bench -c "
-      SELECT u.id FROM users u
-      WHERE u.name LIKE 'Bench nurse %' AND u.role = 'nurse' AND u.suspended_at IS NULL AND u.available
-        AND EXISTS (SELECT 1 FROM credentials c
-                    WHERE c.nurse_id = u.id AND c.kind = 'RN' AND c.status = 'approved'
-                      AND (c.multistate OR c.issuing_state = '$CROWD_STATE')
-                      AND c.expires_on >= current_date + 30)
-      ORDER BY u.id LIMIT $((CROWD + 1))" >"$OUT/realtime-picked.txt"
-    (($(wc -l <"$OUT/realtime-picked.txt") == CROWD + 1)) ||
-      die "only $(wc -l <"$OUT/realtime-picked.txt") synthetic RNs for a crowd of $CROWD and a target"
-    head -n "$CROWD" "$OUT/realtime-picked.txt" >"$CROWD_NURSES"
-    TARGET_NURSE=$(tail -n 1 "$OUT/realtime-picked.txt")
-    psql_bench -c "
-      UPDATE users u SET home = f.location FROM facilities f
-      WHERE f.id = '$CROWD_FACILITY' AND u.id = ANY ('{$(paste -sd, "$CROWD_NURSES")}'::uuid[])"
-    psql_bench -c "
-      UPDATE users u SET home = f.location FROM facilities f
-      WHERE f.id = '$TARGET_FACILITY' AND u.id = '$TARGET_NURSE'"
-    # Out of reach of each other's shifts, with room to spare: the server's index boxes a
-    # radius r in a square (corners at about 1.42 r), so more than twice the largest radius.
-    read -r APART_KM MAX_RADIUS_KM < <(psql_bench -F ' ' -c "
-      SELECT round((ST_Distance(a.location, b.location) / 1000)::numeric, 1),
-             (SELECT max(max_distance_km) FROM users WHERE id = ANY ('{$(paste -sd, "$OUT/realtime-picked.txt")}'::uuid[]))
-      FROM facilities a, facilities b WHERE a.id = '$CROWD_FACILITY' AND b.id = '$TARGET_FACILITY'")
-    awk -v d="$APART_KM" -v r="$MAX_RADIUS_KM" 'BEGIN { exit !(d > 2 * r) }' ||
-      die "the facilities are $APART_KM km apart, not more than twice the largest radius ($MAX_RADIUS_KM km)"
-    DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
-      "$SERVER_BIN" admin create-user --email "$SCHEDULER_EMAIL" --role scheduler \
-      --facility "$CROWD_FACILITY" --facility "$TARGET_FACILITY" >&2
-    psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
-    SETUP_LINE="Set-up (bench data only, with psql before the server starts): the crowd's facility \`$CROWD_FACILITY\` (the one nearest the north-west corner of the area) and the target's facility \`$TARGET_FACILITY\` (nearest the south-east corner), $APART_KM km apart; the first $CROWD synthetic nurses (by id) holding an approved RN licence valid in $CROWD_STATE (or multistate) get the crowd's facility as their home, the next one (\`$TARGET_NURSE\`) the target's, so each is within reach of their own facility's shifts whatever their radius, and out of reach of the other's (radii at most $MAX_RADIUS_KM km); a scheduler of both facilities (\`shiftwire admin create-user\`) posts the shifts. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
-    log "realtime: crowd facility $CROWD_FACILITY, target facility $TARGET_FACILITY ($APART_KM km apart), $CROWD crowd nurses, target nurse $TARGET_NURSE"
-    log "starting the server on $BIND (log: $SERVER_LOG)"
-    start_server "$SERVER_LOG"
-    LOADGEN=("$LOADGEN_BIN" realtime --base-url "http://$BIND" --nats-url "nats://127.0.0.1:$NATS_PORT"
-      --tokens "$TOKENS" --crowd-nurses "$CROWD_NURSES" --target-nurse "$TARGET_NURSE"
-      --crowd-facility "$CROWD_FACILITY" --target-facility "$TARGET_FACILITY"
-      --email "$SCHEDULER_EMAIL" --crowd "$CROWD")
-    ;;
-  scale)
+  realtime | scale)
     rm -f "$TOKENS" "$WORLD_TSV" "$GROUPS_TSV"
-    log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/scale-seed.log)"
+    log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/$SCENARIO-seed.log)"
     seed_started=$(date +%s.%N)
     DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
-      --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/scale-seed.log" 2>&1 ||
-      die "seeding failed; see $OUT/scale-seed.log"
+      --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/$SCENARIO-seed.log" 2>&1 ||
+      die "seeding failed; see $OUT/$SCENARIO-seed.log"
     SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     log "seeded in $SEED_SECS s"
     # Remote facilities (bench only): the target's, then one per fan-out size, each more
@@ -510,7 +435,7 @@ SQL
     psql_bench -f load-tests/sql/oracle-world.sql >"$WORLD_TSV"
     psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
     SETUP_LINE="Set-up (bench data only, with psql before the server starts): remote facilities, each more than 100 km from the seeded area and from one another, for a target nurse and for groups of $(sed 's/,/, /g' <<<"$FANOUT") nurses (the first $GROUP_TOTAL synthetic nurses by id holding an approved RN licence valid in CA, homed at their group's facility); a scheduler of every facility (\`shiftwire admin create-user\` and psql) posts the shifts; the oracle's world (\`load-tests/sql/oracle-world.sql\`, $(grep -c '^N' "$WORLD_TSV") nurses, $(grep -c '^F' "$WORLD_TSV") facilities) exported with psql. Open files (\`ulimit -n\`) raised to $OPEN_FILES for the server and the load generator. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
-    log "scale: groups ${NAMES[*]} ($GROUP_TOTAL nurses), $CONNS connections"
+    log "$SCENARIO: groups ${NAMES[*]} ($GROUP_TOTAL nurses), $CONNS connections"
     log "starting the server on $BIND (log: $SERVER_LOG)"
     start_server "$SERVER_LOG"
     SERVER_FILES=$(awk '/^Max open files/ { print $4 }' "/proc/$SERVER_PID/limits")
@@ -518,7 +443,7 @@ SQL
       die "the server may open only $SERVER_FILES files; $NEED_FILES needed"
     LOADGEN=("$LOADGEN_BIN" scale --base-url "http://$BIND" --nats-url "nats://127.0.0.1:$NATS_PORT"
       --tokens "$TOKENS" --world "$WORLD_TSV" --groups "$GROUPS_TSV" --email "$SCHEDULER_EMAIL"
-      --server-pid "$SERVER_PID" --connections "$CONNS" --fanout-sizes "$FANOUT")
+      --server-pid "$SERVER_PID" --preset "$SCENARIO" --connections "$CONNS" --fanout-sizes "$FANOUT")
     ;;
 esac
 
@@ -621,26 +546,29 @@ if [[ $SCENARIO == marketplace ]]; then
 fi
 
 if [[ $SCENARIO == realtime ]]; then
-  # The server's offer log (written in batches after delivery) of every shift the bench
-  # scheduler posted, per facility: how many nurses each was offered to, and offers to
-  # anyone but the facility's own nurses. The crowd connected is the fan-out's receivers.
-  RECEIVERS=$(awk '/"fanout": \{/ { getline; gsub(/[^0-9]/, ""); print; exit }' "$OUT/$SCENARIO.json")
-  read -r DB_CROWD_SHIFTS DB_CROWD_MIN DB_CROWD_MAX DB_CROWD_WRONG < <(psql_bench -F ' ' -c "
-    SELECT count(*), coalesce(min(n), 0), coalesce(max(n), 0), coalesce(sum(wrong), 0) FROM (
-      SELECT s.id, count(o.nurse_id) AS n,
-             count(o.nurse_id) FILTER (WHERE NOT o.nurse_id = ANY ('{$(paste -sd, "$CROWD_NURSES")}'::uuid[])) AS wrong
-      FROM shifts s JOIN users u ON u.id = s.owner_id LEFT JOIN offer_log o ON o.shift_id = s.id
-      WHERE u.email = '$SCHEDULER_EMAIL' AND s.facility_id = '$CROWD_FACILITY' GROUP BY s.id) per_shift")
-  read -r DB_TARGET_SHIFTS DB_TARGET_MIN DB_TARGET_MAX DB_TARGET_WRONG < <(psql_bench -F ' ' -c "
-    SELECT count(*), coalesce(min(n), 0), coalesce(max(n), 0), coalesce(sum(wrong), 0) FROM (
-      SELECT s.id, count(o.nurse_id) AS n, count(o.nurse_id) FILTER (WHERE o.nurse_id <> '$TARGET_NURSE') AS wrong
-      FROM shifts s JOIN users u ON u.id = s.owner_id LEFT JOIN offer_log o ON o.shift_id = s.id
-      WHERE u.email = '$SCHEDULER_EMAIL' AND s.facility_id = '$TARGET_FACILITY' GROUP BY s.id) per_shift")
-  DB_LINE="Database after the run (psql, the server's offer log): each of the $DB_CROWD_SHIFTS shifts posted at the crowd's facility was offered to $DB_CROWD_MIN–$DB_CROWD_MAX nurses (${RECEIVERS:-?} crowd nurses were connected), $DB_CROWD_WRONG offers to anyone else; each of the $DB_TARGET_SHIFTS shifts posted at the target's facility (warm-up included) to $DB_TARGET_MIN–$DB_TARGET_MAX nurses (1 is right), $DB_TARGET_WRONG offers to anyone but the target"
+  # The server's offer log (written in batches after delivery) of every shift posted at a
+  # group's facility, per group: how many nurses each was offered to (every member of the
+  # group, all connected, is right) and offers to anyone outside the group.
+  DB_GROUPS=$(psql_bench -F ' ' -c "
+    SELECT g.name, g.size, count(*), min(n), max(n), sum(wrong) FROM (
+      SELECT s.facility_id, count(o.nurse_id) AS n,
+             count(o.nurse_id) FILTER (WHERE o.nurse_id NOT IN (
+               SELECT nurse_id FROM bench_groups b WHERE b.facility_id = s.facility_id)) AS wrong
+      FROM shifts s LEFT JOIN offer_log o ON o.shift_id = s.id
+      WHERE s.facility_id IN (SELECT facility_id FROM bench_groups) GROUP BY s.id) per_shift
+    JOIN (SELECT name, facility_id, count(*) AS size FROM bench_groups GROUP BY name, facility_id) g
+      USING (facility_id)
+    GROUP BY g.name, g.size ORDER BY g.size")
+  DB_LINE="Database after the run (psql, the server's offer log):"
+  DB_OK=1
+  while read -r name size shifts lo hi wrong; do
+    DB_LINE+=" each of the $shifts shifts posted at the $name group's facility was offered to $lo–$hi nurses ($size is right), $wrong offers to anyone else;"
+    [[ $lo == "$size" && $hi == "$size" && $wrong == 0 ]] || DB_OK=0
+  done <<<"$DB_GROUPS"
+  DB_LINE=${DB_LINE%;}
   log "$DB_LINE"
-  if [[ $DB_CROWD_MIN != "${RECEIVERS:-}" || $DB_CROWD_MAX != "${RECEIVERS:-}" || $DB_CROWD_WRONG != 0 ||
-    $DB_TARGET_MIN != 1 || $DB_TARGET_MAX != 1 || $DB_TARGET_WRONG != 0 ]]; then
-    log "CRITICAL: the offer log does not show every shift offered to exactly its facility's connected nurses"
+  if ((!DB_OK)) || [[ -z $DB_GROUPS ]]; then
+    log "CRITICAL: the offer log does not show every shift offered to exactly its group's nurses"
     DB_LINE="**CRITICAL: $DB_LINE**"
   fi
 fi
@@ -793,18 +721,18 @@ for each storm shift, and they do not search from home. The bench database gets
 `statement_timeout = 10s`, so a pathological query is cut off (the server answers 500)
 instead of running on after the run.
 
-**Real-time offers** (`shiftwire-loadgen realtime`) answers: how soon after a scheduler posts
-a shift does the offer reach an eligible nurse's phone, and how long does one shift take to
-reach 1,000 eligible nurses? 1,001 synthetic nurses hold a WebSocket (`GET /v1/ws`) each: a
-crowd of 1,000 homed at one facility and a target nurse homed at a facility about 170 km
-away (set up with psql, bench data only). 300 shifts posted at the target's facility, one
+**Real-time offers** (`make bench-realtime`: `shiftwire-loadgen scale --preset realtime`, the
+small case of the scale scenario) answers: how soon after a scheduler posts a shift does the
+offer reach an eligible nurse's phone, and how long does one shift take to reach 1,000
+eligible nurses? 1,001 synthetic nurses hold a WebSocket (`GET /v1/ws`) each: a target nurse
+and a group of 1,000, each homed at a remote facility of its own, out of everyone else's
+reach (set up with psql, bench data only). 300 shifts posted at the target's facility, one
 every 100 ms, are each timed from just before the `POST` until the target's socket holds the
-`shift.offered` frame, with the `POST`'s own round trip as the baseline; the crowd must get
-none of them. Then 20 shifts posted at the crowd's facility are each timed to the first,
-median and last of the 1,000 deliveries, and every nurse must get every offer exactly once.
-The baseline, measured in the same run, is NATS core fanning the bytes of one of those
-offers out to 1,000 subscribers, each on its own connection. The server's own
-`ws_fanout_seconds` (matching and queueing one shift's offers) comes from `/metrics`.
+`shift.offered` frame, with the `POST`'s own round trip as the baseline. Then 20 shifts
+posted at the group's facility are each timed to the first, median and last of the 1,000
+deliveries. The baseline, measured in the same run, is NATS core fanning the bytes of one
+of those offers out to 1,000 subscribers, each on its own connection. The delivery oracle
+judges every shift posted: every eligible nurse must get it exactly once, nobody else.
 
 The server, its PostgreSQL and the load generator share one 2-core machine, so the load
 generator takes CPU from the server: absolute numbers are conservative, and the comparison

@@ -1,39 +1,18 @@
 //! The `auth` scenario: does password hashing stall the server, and how fast are SMS
-//! sign-in codes verified?
-//!
-//! Three phases, one process, one server:
-//!
-//! 1. **healthz alone**: `GET /healthz` open-loop at a fixed rate. Requests leave on a
-//!    schedule, each on its own task, whether or not earlier ones were answered, so a
-//!    server stall shows up as latency instead of as requests that were never sent
-//!    (coordinated omission).
-//! 2. **healthz during logins**: the same load while `--logins` tasks sign in with a
-//!    password in a loop (argon2id, m = 19 MiB, t = 2, p = 1 on the server).
-//! 3. **OTP verify throughput**: codes are requested for `--otp-phones` distinct numbers;
-//!    the server "texts" them to a webhook this process serves, which keeps each code;
-//!    then every code is verified by `--otp-concurrency` workers.
-//!
-//! Everything is bounded: a fixed number of scheduled requests, per-request timeouts,
-//! phase deadlines, and a hard cap on the whole run.
+//! sign-in codes verified? `GET /healthz` goes open-loop on a fixed schedule (so a stall
+//! shows as latency, not as requests never sent), alone and during password login loops;
+//! then codes the server texts to a webhook this process serves are verified concurrently.
 
 use crate::{
     net,
-    report::{self, Percentiles, Recorder, Stats, Table, ms, per_sec, push_line},
+    report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms},
     sms::{self, phone},
 };
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use axum::http::StatusCode;
 use clap::Args;
 use serde::Serialize;
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
     sync::{Semaphore, mpsc},
@@ -90,12 +69,9 @@ pub struct AuthArgs {
     /// `http://<this>/sms`); loopback addresses only.
     #[arg(long, default_value = "127.0.0.1:18099")]
     webhook_addr: SocketAddr,
-    /// Write the full report as JSON here.
-    #[arg(long)]
-    json_out: Option<PathBuf>,
-    /// Write the result tables as a Markdown fragment here.
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    out: report::Outputs,
 }
 
 /// `/healthz` in one phase.
@@ -158,18 +134,10 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<()> {
         args.otp_phones,
         hard_cap.as_secs()
     );
-    let report = tokio::time::timeout(hard_cap, phases(&args, &base, listener))
-        .await
-        .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let report = net::within(hard_cap, "the run", phases(&args, &base, listener)).await?;
 
     let markdown = markdown(&report);
-    println!("{markdown}");
-    report::write_outputs(
-        &report,
-        &markdown,
-        args.json_out.as_deref(),
-        args.markdown_out.as_deref(),
-    )
+    args.out.publish(&report, &markdown)
 }
 
 async fn phases(
@@ -191,23 +159,9 @@ async fn phases(
 
     // Preflight: the server answers, and the account signs in. Not measured.
     for _ in 0..20 {
-        net::outcome(
-            healthz_client.get(healthz_url.clone()).send().await,
-            StatusCode::OK,
-        )
-        .await
-        .map_err(|e| anyhow!("GET {healthz_url} failed ({e}); is the server running?"))?;
+        net::server_up(&healthz_client, &healthz_url).await?;
     }
-    net::outcome(
-        login_client
-            .post(login_url.clone())
-            .json(&*login_body)
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("signing in as {} failed ({e})", args.email))?;
+    net::sign_in(&login_client, base, &args.email, &args.password).await?;
 
     eprintln!("phase 1/3: /healthz alone for {}s", args.duration_secs);
     let healthz_alone =
@@ -298,7 +252,7 @@ async fn healthz_open_loop(
         let (client, url, tx) = (client.clone(), url.clone(), tx.clone());
         tokio::spawn(async move {
             let sending = Instant::now();
-            let outcome = net::outcome(client.get(url).send().await, StatusCode::OK).await;
+            let outcome = net::outcome(client.get(url), StatusCode::OK).await;
             let _ = tx.send(Sample {
                 from_send: sending.elapsed(),
                 from_schedule: intended.elapsed(),
@@ -347,11 +301,7 @@ async fn login_loop(
     let mut last = Instant::now();
     while Instant::now() < stop_at {
         let sending = Instant::now();
-        let outcome = net::outcome(
-            client.post(url.clone()).json(&*body).send().await,
-            StatusCode::OK,
-        )
-        .await;
+        let outcome = net::outcome(client.post(url.clone()).json(&*body), StatusCode::OK).await;
         last = Instant::now();
         recorder.record(last - sending, outcome);
     }
@@ -378,11 +328,7 @@ async fn otp_phase(
             let (client, url, phones) = (client.clone(), send_url.clone(), phones.clone());
             async move {
                 let body = serde_json::json!({ "phone": phones[i] });
-                net::outcome(
-                    client.post(url).json(&body).send().await,
-                    StatusCode::ACCEPTED,
-                )
-                .await
+                net::outcome(client.post(url).json(&body), StatusCode::ACCEPTED).await
             }
         }
     })
@@ -416,7 +362,7 @@ async fn otp_phase(
             async move {
                 let (phone, code) = &ready[i];
                 let body = serde_json::json!({ "phone": phone, "code": code });
-                net::outcome(client.post(url).json(&body).send().await, StatusCode::OK).await
+                net::outcome(client.post(url).json(&body), StatusCode::OK).await
             }
         }
     })
@@ -425,7 +371,8 @@ async fn otp_phase(
         "no code to verify (send failed or code missing)",
         args.otp_phones - ready.len() as u64,
     );
-    let verify = results.recorder.stats(results.last_done - started);
+    let verifying = results.last_done.map_or(Duration::ZERO, |t| t - started);
+    let verify = results.recorder.stats(verifying);
     webhook.abort();
 
     if send.ok == 0 {
@@ -440,11 +387,14 @@ async fn otp_phase(
     })
 }
 
+/// What the workers of one step did.
+#[derive(Default)]
 struct WorkerResults {
     recorder: Recorder,
     /// Indexes whose request succeeded.
     succeeded: Vec<usize>,
-    last_done: Instant,
+    /// When the last answer came.
+    last_done: Option<Instant>,
 }
 
 /// Runs `request(i)` for every `i < items` on `workers` concurrent workers; items not
@@ -456,77 +406,54 @@ async fn run_workers<F, Fut>(
     request: F,
 ) -> WorkerResults
 where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut set = JoinSet::new();
-    for _ in 0..workers.min(items.max(1)) {
-        let (next, request) = (next.clone(), request.clone());
-        set.spawn(async move {
-            let mut recorder = Recorder::new();
-            let mut succeeded = Vec::new();
-            let mut last = Instant::now();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= items {
-                    break;
-                }
-                let sending = Instant::now();
-                let outcome = request(i).await;
-                last = Instant::now();
-                if outcome.is_ok() {
-                    succeeded.push(i);
-                }
-                recorder.record(last - sending, outcome);
+    let work = move |i: u64, mut done: WorkerResults| {
+        let request = request.clone();
+        async move {
+            let sending = Instant::now();
+            let outcome = request(i as usize).await;
+            let answered = Instant::now();
+            if outcome.is_ok() {
+                done.succeeded.push(i as usize);
             }
-            (recorder, succeeded, last)
-        });
-    }
-    let mut results = WorkerResults {
-        recorder: Recorder::new(),
-        succeeded: Vec::new(),
-        last_done: Instant::now(),
+            done.recorder.record(answered - sending, outcome);
+            done.last_done = Some(answered);
+            done
+        }
     };
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((recorder, succeeded, last)) => {
-                results.recorder.merge(&recorder);
-                results.succeeded.extend(succeeded);
-                results.last_done = results.last_done.max(last);
+    let (tallies, started) = net::closed_loop(workers as u64, items as u64, deadline, work).await;
+    let mut results = WorkerResults::default();
+    for tally in tallies {
+        match tally {
+            Ok(t) => {
+                results.recorder.merge(&t.recorder);
+                results.succeeded.extend(t.succeeded);
+                results.last_done = results.last_done.max(t.last_done);
             }
-            Err(error) => results.recorder.error(format!("worker failed: {error}"), 1),
+            Err(error) => results.recorder.error(error, 1),
         }
     }
-    let started = next.load(Ordering::Relaxed).min(items);
+    let not_started = items as u64 - started;
     results
         .recorder
-        .error("not started: phase deadline", (items - started) as u64);
+        .error("not started: phase deadline", not_started);
     results
 }
 
 fn markdown(r: &AuthReport) -> String {
     let c = &r.config;
-    let mut out = String::new();
-    push_line(
-        &mut out,
-        format_args!(
-            "Phases of {} s; `/healthz` at {} req/s open-loop; {} concurrent login loops; {} phones for OTP with {} workers.",
-            c.duration_secs, c.healthz_rate, c.logins, c.otp_phones, c.otp_concurrency
-        ),
+    let mut out = Markdown::default();
+    writeln!(
+        out,
+        "Phases of {} s; `/healthz` at {} req/s open-loop; {} concurrent login loops; {} phones for OTP with {} workers.\n",
+        c.duration_secs, c.healthz_rate, c.logins, c.otp_phones, c.otp_concurrency
     );
-    push_line(&mut out, "");
 
-    let mut healthz = Table::new(&[
-        "`GET /healthz`",
-        "requests",
-        "errors",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "p99 from schedule",
-    ]);
+    let mut healthz = Table::new(
+        "`GET /healthz` | requests | errors | p50 | p99 | p99.9 | max | p99 from schedule",
+    );
     for (name, h) in [
         ("alone".to_owned(), &r.healthz_alone),
         (
@@ -534,114 +461,52 @@ fn markdown(r: &AuthReport) -> String {
             &r.healthz_during_logins,
         ),
     ] {
-        let l = &h.stats.latency_ms;
-        healthz.row(vec![
-            name,
-            h.stats.requests.to_string(),
-            h.stats.errors_cell(),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(h.latency_from_schedule_ms.p99),
-        ]);
+        let mut row = h.stats.row(name);
+        row.push(ms(h.latency_from_schedule_ms.p99));
+        healthz.row(row);
     }
-    out.push_str(&healthz.markdown());
-    push_line(&mut out, "");
+    out.table(&healthz);
     let (alone, during) = (
         r.healthz_alone.stats.latency_ms.p99,
         r.healthz_during_logins.stats.latency_ms.p99,
     );
     if alone > 0.0 {
-        push_line(
-            &mut out,
-            format_args!(
-                "`/healthz` p99 during logins is {:.1}× its p99 alone.",
-                during / alone
-            ),
+        writeln!(
+            out,
+            "`/healthz` p99 during logins is {:.1}× its p99 alone.\n",
+            during / alone
         );
-        push_line(&mut out, "");
     }
 
-    let mut logins = Table::new(&[
-        "`POST /v1/auth/login` (argon2id m=19 MiB, t=2, p=1)",
-        "logins",
-        "errors",
-        "logins/s",
-        "p50",
-        "p99",
-        "max",
-    ]);
-    let l = &r.logins;
-    logins.row(vec![
-        format!("{} concurrent loops", c.logins),
-        l.ok.to_string(),
-        l.errors_cell(),
-        per_sec(l.ok_per_sec),
-        ms(l.latency_ms.p50),
-        ms(l.latency_ms.p99),
-        ms(l.latency_ms.max),
-    ]);
-    out.push_str(&logins.markdown());
-    push_line(&mut out, "");
-
-    let mut otp = Table::new(&[
-        "SMS sign-in codes",
-        "ok",
-        "errors",
-        "per second",
-        "p50",
-        "p99",
-        "max",
-    ]);
-    for (name, s) in [
-        (
-            format!(
-                "send `POST /v1/auth/otp` (incl. webhook), {} workers",
-                c.otp_concurrency
-            ),
-            &r.otp.send,
-        ),
-        (
-            format!(
-                "verify `POST /v1/auth/otp/verify`, {} workers",
-                c.otp_concurrency
-            ),
-            &r.otp.verify,
-        ),
-    ] {
-        otp.row(vec![
-            name,
-            s.ok.to_string(),
-            s.errors_cell(),
-            per_sec(s.ok_per_sec),
-            ms(s.latency_ms.p50),
-            ms(s.latency_ms.p99),
-            ms(s.latency_ms.max),
-        ]);
-    }
-    out.push_str(&otp.markdown());
-    push_line(&mut out, "");
-    if r.otp.codes_missing > 0 || r.otp.webhook_messages_without_code > 0 {
-        push_line(
-            &mut out,
-            format_args!(
-                "{} accepted codes never reached the webhook; {} webhook messages had no code.",
-                r.otp.codes_missing, r.otp.webhook_messages_without_code
-            ),
-        );
-        push_line(&mut out, "");
-    }
-    push_line(
-        &mut out,
-        format_args!(
-            "Latency: from handing the request to the client to the last byte of the answer, \
-             successful requests only (errors are counted by kind, never averaged in). \
-             \"p99 from schedule\" measures from each request's scheduled send time instead, \
-             so it adds the load generator's own lag (max {:.1} ms alone, {:.1} ms during logins). \
-             Rates are successes per second of wall time.",
-            r.healthz_alone.max_send_lag_ms, r.healthz_during_logins.max_send_lag_ms
-        ),
+    let mut logins = Table::new(
+        "`POST /v1/auth/login` (argon2id m=19 MiB, t=2, p=1) \
+         | logins | errors | logins/s | p50 | p99 | max",
     );
-    out
+    logins.row(r.logins.rate_row(format!("{} concurrent loops", c.logins)));
+    out.table(&logins);
+
+    let mut otp = Table::new("SMS sign-in codes | ok | errors | per second | p50 | p99 | max");
+    let workers = c.otp_concurrency;
+    let send = format!("send `POST /v1/auth/otp` (incl. webhook), {workers} workers");
+    otp.row(r.otp.send.rate_row(send));
+    let verify = format!("verify `POST /v1/auth/otp/verify`, {workers} workers");
+    otp.row(r.otp.verify.rate_row(verify));
+    out.table(&otp);
+    if r.otp.codes_missing > 0 || r.otp.webhook_messages_without_code > 0 {
+        writeln!(
+            out,
+            "{} accepted codes never reached the webhook; {} webhook messages had no code.\n",
+            r.otp.codes_missing, r.otp.webhook_messages_without_code
+        );
+    }
+    writeln!(
+        out,
+        "Latency: from handing the request to the client to the last byte of the answer, \
+         successful requests only (errors are counted by kind, never averaged in). \
+         \"p99 from schedule\" measures from each request's scheduled send time instead, \
+         so it adds the load generator's own lag (max {:.1} ms alone, {:.1} ms during logins). \
+         Rates are successes per second of wall time.",
+        r.healthz_alone.max_send_lag_ms, r.healthz_during_logins.max_send_lag_ms
+    );
+    out.finish()
 }

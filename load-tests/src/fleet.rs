@@ -1,32 +1,27 @@
-//! Worker processes that hold the scale scenario's WebSocket connections.
+//! Worker processes that hold the scale scenario's WebSocket connections: the load
+//! generator's one WebSocket client.
 //!
 //! One process may open at most 20,000 files, and one loopback source address has about
-//! 28,000 ephemeral ports, so 19,000 client connections are spread over several
-//! `shiftwire-loadgen worker` child processes, each binding its sockets to loopback source
-//! addresses of its own (127.0.0.2, 127.0.0.3, …) before connecting. The driver (the
-//! `scale` scenario, or the oracle's smoke test) talks to each worker with JSON lines:
-//! [`Command`]s on its stdin, [`Event`]s on its stdout. Every frame is timestamped on
-//! arrival in the worker with the wall clock (`SystemTime`, UNIX nanoseconds), which the
-//! driver compares with its own wall-clock reading taken just before each POST.
+//! 28,000 ephemeral ports, so the connections are spread over `shiftwire-loadgen worker`
+//! child processes, each binding its sockets to loopback source addresses of its own
+//! (127.0.0.2, …). The driver speaks to each with JSON lines: [`Command`]s on its stdin,
+//! [`Event`]s on its stdout. Frames are timestamped on arrival with the wall clock (UNIX
+//! ns), which the driver compares with its own reading taken just before each POST.
 //!
-//! Clients follow `api-spec/websocket.md`: a client's first connection takes its
-//! `hello.last_seq` as its committed position (it starts caught up: a fresh install
-//! would `resume` from 0 and be replayed up to 500 open shifts nearby). After any later
-//! (re)connect it sends `resume { last_seq }` with the last committed `seq`; it commits
-//! `max(resumed.last_seq, highest seq received)` at `resumed` and each frame's `seq` after
-//! that; a connection that drops before `resumed` leaves the committed value as it was.
-//! A connection the server ends (any close code, or an error) is reported and
-//! reconnected with `resume`, as the app does.
+//! Clients follow `api-spec/websocket.md`: the first connection takes `hello.last_seq` as
+//! its committed position; any later (re)connect sends `resume { last_seq }` and commits
+//! `max(resumed.last_seq, highest seq received)` at `resumed`, each frame's `seq` after
+//! that. A connection the server ends is reported and reconnected with `resume`.
 
+use crate::fanout::poll_until;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use shiftwire_core::ws::{ClientMessage, ServerMessage};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::{Ipv4Addr, SocketAddr},
-    path::Path,
     process::Stdio,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
@@ -97,19 +92,19 @@ pub enum Command {
     Drop { clients: Vec<u32> },
     /// Reconnect these clients and `resume` from their committed `last_seq`.
     Resume { clients: Vec<u32> },
-    /// `n` JSON ping → pong round trips on a client's connection, one at a time.
-    Ping { client: u32, n: u32 },
+    /// A JSON ping on a client's connection (answered by `pong`).
+    Ping { client: u32 },
     /// Close every connection (answered by `closed`).
     CloseAll,
 }
 
-/// One offer as a client received it: client, shift id, `seq`, arrival (UNIX ns), and
-/// whether it came before the connection's `resumed` (1: a replay, or live during one).
-pub type Receipt = (u32, Uuid, i64, u64, u8);
+/// One offer as a client received it: client, shift id, arrival (UNIX ns), and whether
+/// it came before the connection's `resumed` (1: a replay, or live during one).
+pub type Receipt = (u32, Uuid, u64, u8);
 
 /// Worker → driver, one JSON line each.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     Ready {
         pid: u32,
@@ -117,52 +112,29 @@ pub enum Event {
     /// A connection got its `hello`: `took_us` from just before the TCP connect.
     Opened {
         client: u32,
-        last_seq: i64,
         took_us: u64,
         resuming: bool,
     },
     Failed {
-        client: u32,
         error: String,
         resuming: bool,
     },
-    Offers {
-        r: Vec<Receipt>,
-    },
-    Resumed {
-        client: u32,
-        last_seq: i64,
-        offers: u32,
-        withdrawals: u32,
-        t_ns: u64,
-    },
+    Offers(Vec<Receipt>),
+    /// A `resumed`, with the number of offers its replay re-sent.
+    Resumed(u32),
     /// A frame other than hello, offer, resumed or an asked-for pong.
-    Frame {
-        client: u32,
-        kind: String,
-    },
+    Frame(String),
     /// The server ended a connection (the client reconnects and resumes).
-    Ended {
-        client: u32,
-        how: String,
-    },
+    Ended(String),
     /// A close the driver asked for is done.
-    Dropped {
-        client: u32,
-    },
-    Pongs {
-        client: u32,
-        rtt_us: Vec<u64>,
-        errors: u32,
-    },
+    Dropped,
+    /// The round trip of an asked-for ping, µs (none after `PING_TIMEOUT`: the driver
+    /// counted that ping as lost).
+    Pong(u64),
     /// Every connection is closed.
-    Closed {
-        connections: u32,
-    },
+    Closed,
     /// The text of the first offer this worker received (the NATS baseline's payload).
-    Sample {
-        text: String,
-    },
+    Sample(String),
 }
 
 // ------------------------------------------------------------------------------------
@@ -179,7 +151,7 @@ struct Ctx {
 }
 
 enum ConnCmd {
-    Ping(u32),
+    Ping,
     Close(oneshot::Sender<()>),
 }
 
@@ -241,7 +213,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                                 Err(_) => break,
                             }
                         }
-                        let line = Event::Offers { r: std::mem::take(&mut batch) };
+                        let line = Event::Offers(std::mem::take(&mut batch));
                         write_line(&mut out, &line).await?;
                     }
                     None => break,
@@ -297,17 +269,14 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             }
             Command::Drop { clients: ids } => {
                 for id in ids {
-                    if let Some(slot) = clients.get_mut(&id) {
-                        let ctx = ctx.clone();
-                        if let Some((tx, task)) = slot.conn.take() {
-                            slot.closing = Some(tokio::spawn(async move {
-                                let (ack, acked) = oneshot::channel();
-                                let _ = tx.send(ConnCmd::Close(ack)).await;
-                                let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, acked).await;
-                                task.abort();
-                                let _ = ctx.events.send(Event::Dropped { client: id });
-                            }));
-                        }
+                    if let Some(slot) = clients.get_mut(&id)
+                        && let Some(conn) = slot.conn.take()
+                    {
+                        let events = events.clone();
+                        slot.closing = Some(tokio::spawn(async move {
+                            close(conn).await;
+                            let _ = events.send(Event::Dropped);
+                        }));
                     }
                 }
             }
@@ -327,20 +296,14 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
                     }
                 }
             }
-            Command::Ping { client, n } => {
+            Command::Ping { client } => {
                 if let Some((tx, _)) = clients.get(&client).and_then(|s| s.conn.as_ref()) {
-                    let _ = tx.send(ConnCmd::Ping(n)).await;
-                } else {
-                    let _ = events.send(Event::Pongs {
-                        client,
-                        rtt_us: vec![],
-                        errors: n,
-                    });
+                    let _ = tx.send(ConnCmd::Ping).await;
                 }
             }
             Command::CloseAll => {
-                let n = close_all(&mut clients).await;
-                let _ = events.send(Event::Closed { connections: n });
+                close_all(&mut clients).await;
+                let _ = events.send(Event::Closed);
             }
         }
     }
@@ -351,25 +314,21 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn close_all(clients: &mut HashMap<u32, ClientSlot>) -> u32 {
-    let mut waiting = Vec::new();
-    for slot in clients.values_mut() {
-        if let Some((tx, task)) = slot.conn.take() {
-            let (ack, acked) = oneshot::channel();
-            if tx.try_send(ConnCmd::Close(ack)).is_ok() {
-                waiting.push((acked, task));
-            } else {
-                task.abort();
-            }
+/// Asks a connection to close and waits (bounded) until it has.
+async fn close((tx, task): (mpsc::Sender<ConnCmd>, JoinHandle<()>)) {
+    let closing = async {
+        let (ack, acked) = oneshot::channel();
+        if tx.send(ConnCmd::Close(ack)).await.is_ok() {
+            let _ = acked.await;
         }
-    }
-    let n = waiting.len() as u32;
-    let all = futures::future::join_all(waiting.into_iter().map(|(acked, task)| async move {
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, acked).await;
-        task.abort();
-    }));
-    all.await;
-    n
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, closing).await;
+    task.abort();
+}
+
+async fn close_all(clients: &mut HashMap<u32, ClientSlot>) {
+    let open = clients.values_mut().filter_map(|slot| slot.conn.take());
+    futures::future::join_all(open.map(close)).await;
 }
 
 async fn write_line(
@@ -438,7 +397,7 @@ async fn open(ctx: &Ctx, client: u32, token: &str) -> Result<(Ws, i64), String> 
                 Some(Ok(Message::Text(text))) => {
                     match serde_json::from_str::<ServerMessage>(&text) {
                         Ok(ServerMessage::Hello { last_seq, .. }) => Ok((socket, last_seq)),
-                        Ok(other) => Err(format!("{} before hello", kind(&other))),
+                        Ok(other) => Err(format!("{} before hello", other.kind())),
                         Err(_) => Err("unreadable first frame".into()),
                     }
                 }
@@ -477,11 +436,7 @@ async fn run_client(
         let (mut socket, hello_seq) = match open(&ctx, client, &token).await {
             Ok(opened) => opened,
             Err(error) => {
-                send(Event::Failed {
-                    client,
-                    error,
-                    resuming,
-                });
+                send(Event::Failed { error, resuming });
                 if !resuming {
                     // A first connection that fails is reported, not retried: the run
                     // counts it as a failed connection.
@@ -493,7 +448,6 @@ async fn run_client(
         };
         send(Event::Opened {
             client,
-            last_seq: hello_seq,
             took_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             resuming,
         });
@@ -506,29 +460,23 @@ async fn run_client(
             };
             let text = serde_json::to_string(&resume).unwrap_or_default();
             if socket.send(Message::text(text)).await.is_err() {
-                send(Event::Ended {
-                    client,
-                    how: "sending resume failed".into(),
-                });
+                send(Event::Ended("sending resume failed".into()));
                 tokio::time::sleep(RECONNECT_BACKOFF).await;
                 continue;
             }
         } else {
             committed.store(hello_seq, Ordering::SeqCst);
         }
-        // Pings asked for: how many are left, when the next goes, when the last went.
-        let mut pings_left = 0u32;
-        let mut next_ping: Option<Instant> = None;
+        // When the asked-for ping went.
         let mut ping_sent: Option<Instant> = None;
-        let (mut rtts, mut ping_errors) = (Vec::new(), 0u32);
         let ended: String = loop {
-            let ping_due = next_ping.unwrap_or_else(Instant::now);
-            let pong_due = ping_sent.map_or_else(Instant::now, |at| at + PING_TIMEOUT);
             let frame = tokio::select! {
                 command = commands.recv() => match command {
-                    Some(ConnCmd::Ping(n)) => {
-                        pings_left = n;
-                        next_ping = Some(Instant::now());
+                    Some(ConnCmd::Ping) => {
+                        ping_sent = Some(Instant::now());
+                        if socket.send(Message::text(ping_text.clone())).await.is_err() {
+                            break "sending a ping failed".to_owned();
+                        }
                         continue;
                     }
                     Some(ConnCmd::Close(ack)) => {
@@ -546,25 +494,6 @@ async fn run_client(
                         return;
                     }
                 },
-                () = tokio::time::sleep_until(ping_due), if next_ping.is_some() && ping_sent.is_none() => {
-                    next_ping = None;
-                    pings_left = pings_left.saturating_sub(1);
-                    ping_sent = Some(Instant::now());
-                    if socket.send(Message::text(ping_text.clone())).await.is_err() {
-                        break "sending a ping failed".to_owned();
-                    }
-                    continue;
-                }
-                () = tokio::time::sleep_until(pong_due), if ping_sent.is_some() => {
-                    ping_sent = None;
-                    ping_errors += 1;
-                    if pings_left > 0 {
-                        next_ping = Some(Instant::now() + PING_GAP);
-                    } else {
-                        send(Event::Pongs { client, rtt_us: std::mem::take(&mut rtts), errors: std::mem::take(&mut ping_errors) });
-                    }
-                    continue;
-                }
                 frame = socket.next() => frame,
             };
             let t_ns = now_ns();
@@ -573,10 +502,7 @@ async fn run_client(
                 Some(Ok(Message::Text(text))) => text,
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Binary(_))) => {
-                    send(Event::Frame {
-                        client,
-                        kind: "binary frame".into(),
-                    });
+                    send(Event::Frame("binary frame".into()));
                     continue;
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -591,10 +517,7 @@ async fn run_client(
             let message = match serde_json::from_str::<ServerMessage>(&text) {
                 Ok(m) => m,
                 Err(_) => {
-                    send(Event::Frame {
-                        client,
-                        kind: "unreadable frame".into(),
-                    });
+                    send(Event::Frame("unreadable frame".into()));
                     continue;
                 }
             };
@@ -605,65 +528,36 @@ async fn run_client(
                 }
             }
             match message {
-                ServerMessage::ShiftOffered { seq, shift } => {
-                    let _ =
-                        ctx.receipts
-                            .send((client, shift.id, seq, t_ns, u8::from(before_resumed)));
+                ServerMessage::ShiftOffered { shift, .. } => {
+                    let replay = u8::from(before_resumed);
+                    let _ = ctx.receipts.send((client, shift.id, t_ns, replay));
                     if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
-                        send(Event::Sample {
-                            text: text.as_str().to_owned(),
-                        });
+                        send(Event::Sample(text.as_str().to_owned()));
                     }
                 }
                 ServerMessage::Resumed {
-                    last_seq,
-                    offers,
-                    withdrawals,
+                    last_seq, offers, ..
                 } => {
                     if before_resumed {
                         before_resumed = false;
                         committed.store(last_seq.max(highest), Ordering::SeqCst);
                     }
-                    send(Event::Resumed {
-                        client,
-                        last_seq,
-                        offers,
-                        withdrawals,
-                        t_ns,
-                    });
+                    send(Event::Resumed(offers));
                 }
                 ServerMessage::Pong => match ping_sent.take() {
-                    Some(sent) => {
-                        rtts.push(u64::try_from((at - sent).as_micros()).unwrap_or(u64::MAX));
-                        if pings_left > 0 {
-                            next_ping = Some(Instant::now() + PING_GAP);
-                        } else {
-                            send(Event::Pongs {
-                                client,
-                                rtt_us: std::mem::take(&mut rtts),
-                                errors: std::mem::take(&mut ping_errors),
-                            });
-                        }
+                    Some(sent) if at - sent <= PING_TIMEOUT => {
+                        send(Event::Pong(
+                            u64::try_from((at - sent).as_micros()).unwrap_or(u64::MAX),
+                        ));
                     }
-                    None => send(Event::Frame {
-                        client,
-                        kind: "pong (unasked)".into(),
-                    }),
+                    Some(_) => {}
+                    None => send(Event::Frame("pong (unasked)".into())),
                 },
-                other => send(Event::Frame {
-                    client,
-                    kind: kind(&other),
-                }),
+                ServerMessage::Error { code, .. } => send(Event::Frame(format!("error {code}"))),
+                other => send(Event::Frame(other.kind().into())),
             }
         };
-        send(Event::Ended { client, how: ended });
-        if ping_sent.is_some() || pings_left > 0 {
-            send(Event::Pongs {
-                client,
-                rtt_us: std::mem::take(&mut rtts),
-                errors: ping_errors + pings_left + u32::from(ping_sent.is_some()),
-            });
-        }
+        send(Event::Ended(ended));
         resuming = true;
         tokio::time::sleep(RECONNECT_BACKOFF).await;
     }
@@ -681,14 +575,6 @@ fn ws_error(error: &tungstenite::Error) -> String {
     }
 }
 
-/// A server frame's `type`, with an error's code.
-pub fn kind(message: &ServerMessage) -> String {
-    match message {
-        ServerMessage::Error { code, .. } => format!("error {code}"),
-        other => other.kind().to_owned(),
-    }
-}
-
 // ------------------------------------------------------------------------------------
 // The driver's side.
 
@@ -696,7 +582,6 @@ pub fn kind(message: &ServerMessage) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
     pub client: u32,
-    pub seq: i64,
     pub t_ns: u64,
     /// Arrived before its connection's `resumed`.
     pub replay: bool,
@@ -708,9 +593,8 @@ pub struct Ledger {
     pub ready: usize,
     pub worker_pids: Vec<u32>,
     pub offers: HashMap<Uuid, Vec<Delivery>>,
-    /// Per client: `hello.last_seq` of its first connection, and connections opened.
-    pub first_hello: HashMap<u32, i64>,
-    pub opens: HashMap<u32, u32>,
+    /// Clients whose first connection got its `hello`.
+    pub first_hello: HashSet<u32>,
     /// First connections: time to `hello`, µs.
     pub connect_us: Vec<u64>,
     /// Reconnections: time to `hello`, µs.
@@ -719,84 +603,57 @@ pub struct Ledger {
     pub reconnect_failed: BTreeMap<String, u64>,
     pub ended: BTreeMap<String, u64>,
     pub other_frames: BTreeMap<String, u64>,
-    /// (client, resumed.last_seq, offers replayed, withdrawals replayed, arrival ns)
-    pub resumed: Vec<(u32, i64, u32, u32, u64)>,
+    /// Offers replayed, per `resumed` received.
+    pub resumed: Vec<u32>,
     pub dropped: u64,
     pub pongs_us: Vec<u64>,
-    pub ping_errors: u64,
-    pub pong_reports: u64,
     pub closed_workers: usize,
-    pub closed_connections: u64,
     pub sample: Option<String>,
     pub unreadable_lines: u64,
 }
 
 impl Ledger {
     fn apply(&mut self, event: Event) {
+        let count = |map: &mut BTreeMap<String, u64>, kind| *map.entry(kind).or_default() += 1;
         match event {
             Event::Ready { pid } => {
                 self.ready += 1;
                 self.worker_pids.push(pid);
             }
             Event::Opened {
-                client,
-                last_seq,
                 took_us,
-                resuming,
+                resuming: true,
+                ..
+            } => self.reconnect_us.push(took_us),
+            Event::Opened {
+                client, took_us, ..
             } => {
-                *self.opens.entry(client).or_default() += 1;
-                if resuming {
-                    self.reconnect_us.push(took_us);
-                } else {
-                    self.first_hello.insert(client, last_seq);
-                    self.connect_us.push(took_us);
-                }
+                self.first_hello.insert(client);
+                self.connect_us.push(took_us);
             }
-            Event::Failed {
-                error, resuming, ..
-            } => {
-                let map = if resuming {
-                    &mut self.reconnect_failed
-                } else {
-                    &mut self.failed
-                };
-                *map.entry(error).or_default() += 1;
+            Event::Failed { error, resuming } if resuming => {
+                count(&mut self.reconnect_failed, error)
             }
-            Event::Offers { r } => {
-                for (client, shift, seq, t_ns, replay) in r {
-                    self.offers.entry(shift).or_default().push(Delivery {
+            Event::Failed { error, .. } => count(&mut self.failed, error),
+            Event::Offers(receipts) => {
+                for (client, shift, t_ns, replay) in receipts {
+                    let replay = replay != 0;
+                    let delivery = Delivery {
                         client,
-                        seq,
                         t_ns,
-                        replay: replay != 0,
-                    });
+                        replay,
+                    };
+                    self.offers.entry(shift).or_default().push(delivery);
                 }
             }
-            Event::Resumed {
-                client,
-                last_seq,
-                offers,
-                withdrawals,
-                t_ns,
-            } => self
-                .resumed
-                .push((client, last_seq, offers, withdrawals, t_ns)),
-            Event::Frame { kind, .. } => *self.other_frames.entry(kind).or_default() += 1,
-            Event::Ended { how, .. } => *self.ended.entry(how).or_default() += 1,
-            Event::Dropped { .. } => self.dropped += 1,
-            Event::Pongs { rtt_us, errors, .. } => {
-                self.pongs_us.extend(rtt_us);
-                self.ping_errors += u64::from(errors);
-                self.pong_reports += 1;
-            }
-            Event::Closed { connections } => {
-                self.closed_workers += 1;
-                self.closed_connections += u64::from(connections);
-            }
-            Event::Sample { text } => {
-                if self.sample.is_none() {
-                    self.sample = Some(text);
-                }
+            Event::Resumed(offers) => self.resumed.push(offers),
+            Event::Frame(kind) => count(&mut self.other_frames, kind),
+            Event::Ended(how) => count(&mut self.ended, how),
+            Event::Dropped => self.dropped += 1,
+            Event::Pong(rtt_us) => self.pongs_us.push(rtt_us),
+            Event::Closed => self.closed_workers += 1,
+            Event::Sample(text) => {
+                self.sample.get_or_insert(text);
             }
         }
     }
@@ -944,40 +801,42 @@ impl Fleet {
         Ok(())
     }
 
-    fn by_worker(&self, clients: &[u32]) -> Vec<Vec<u32>> {
+    /// Sends each worker `command` for its share of `clients` (`Drop` or `Resume`).
+    pub async fn tell(
+        &mut self,
+        clients: &[u32],
+        command: fn(Vec<u32>) -> Command,
+    ) -> anyhow::Result<()> {
         let mut shares = vec![Vec::new(); self.workers.len()];
         for c in clients {
             if let Some(&w) = self.assigned.get(c) {
                 shares[w].push(*c);
             }
         }
-        shares
-    }
-
-    pub async fn drop_clients(&mut self, clients: &[u32]) -> anyhow::Result<()> {
-        for (w, share) in self.by_worker(clients).into_iter().enumerate() {
+        for (w, share) in shares.into_iter().enumerate() {
             if !share.is_empty() {
-                self.send(w, &Command::Drop { clients: share }).await?;
+                self.send(w, &command(share)).await?;
             }
         }
         Ok(())
     }
 
-    pub async fn resume_clients(&mut self, clients: &[u32]) -> anyhow::Result<()> {
-        for (w, share) in self.by_worker(clients).into_iter().enumerate() {
-            if !share.is_empty() {
-                self.send(w, &Command::Resume { clients: share }).await?;
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn ping(&mut self, client: u32, n: u32) -> anyhow::Result<()> {
+    /// `n` JSON ping → pong round trips on `client`'s connection, one at a time: how
+    /// many got no pong within `PING_TIMEOUT` (the others are in the ledger's `pongs_us`).
+    pub async fn pings(&mut self, client: u32, n: u32) -> anyhow::Result<u64> {
         let w = *self
             .assigned
             .get(&client)
             .ok_or_else(|| anyhow!("client {client} is not connected"))?;
-        self.send(w, &Command::Ping { client, n }).await
+        let mut lost = 0;
+        for _ in 0..n {
+            let before = lock(&self.ledger).pongs_us.len();
+            self.send(w, &Command::Ping { client }).await?;
+            let due = Instant::now() + PING_TIMEOUT;
+            lost += u64::from(!self.wait_until(due, |l| l.pongs_us.len() > before).await);
+            tokio::time::sleep(PING_GAP).await;
+        }
+        Ok(lost)
     }
 
     /// Closes every connection (bounded) and waits for the workers to say so.
@@ -995,20 +854,8 @@ impl Fleet {
     }
 
     /// Polls the ledger every millisecond until `done` holds or `deadline` passes.
-    pub async fn wait_until(
-        &self,
-        deadline: Instant,
-        mut done: impl FnMut(&Ledger) -> bool,
-    ) -> bool {
-        loop {
-            if done(&lock(&self.ledger)) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+    pub async fn wait_until(&self, deadline: Instant, done: impl Fn(&Ledger) -> bool) -> bool {
+        poll_until(deadline, || done(&lock(&self.ledger))).await
     }
 
     /// Ends the workers: closes their stdin (they close their connections and exit),
@@ -1034,13 +881,4 @@ impl Fleet {
 /// The `shiftwire-loadgen` binary that is running (the workers are the same program).
 pub fn this_binary() -> anyhow::Result<std::path::PathBuf> {
     std::env::current_exe().context("finding the load generator's own binary")
-}
-
-/// Checks that `bin` exists (for a clearer error than a failed spawn).
-pub fn check_binary(bin: &Path) -> anyhow::Result<()> {
-    if bin.is_file() {
-        Ok(())
-    } else {
-        bail!("no load generator binary at {}", bin.display())
-    }
 }

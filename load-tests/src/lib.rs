@@ -1,15 +1,12 @@
-//! `shiftwire-loadgen` as a library: every scenario of the load generator behind
-//! `make bench`, and the pieces the scale scenario's delivery oracle is made of (the
-//! world as seeded, the independent eligibility rule, the worker processes holding the
-//! WebSocket connections), so that a smoke run of the oracle can run inside `make test`
-//! (`tests/oracle_smoke.rs`) against a server started in-process.
+//! `shiftwire-loadgen` as a library: the scenarios behind `make bench`, and the pieces of
+//! the scale scenario's delivery oracle that `tests/oracle_smoke.rs` drives in `make test`.
 
 pub mod auth;
+pub mod fanout;
 pub mod fleet;
 pub mod marketplace;
 pub mod net;
 pub mod oracle;
-pub mod realtime;
 pub mod registry;
 pub mod report;
 pub mod scale;

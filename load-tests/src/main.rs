@@ -6,7 +6,7 @@
 //! scenario: it writes the registry table the `verification` scenario's server loads.
 
 use clap::{Parser, Subcommand};
-use shiftwire_loadgen::{auth, fleet, marketplace, realtime, registry, scale, verification};
+use shiftwire_loadgen::{auth, fleet, marketplace, registry, scale, verification};
 
 #[derive(Parser)]
 #[command(
@@ -35,16 +35,12 @@ enum Scenario {
     /// one at a time and concurrently, with `/healthz` and `/v1/me` as the baseline; then
     /// claim storms, many nurses claiming one shift at once (exactly one must win).
     Marketplace(marketplace::MarketplaceArgs),
-    /// Real-time offers over WebSocket: time from a scheduler's POST to the offer on one
-    /// eligible nurse's socket among 1,000 connected, and the fan-out of one shift to
-    /// 1,000 eligible nurses, with the POST itself and NATS core fanning out the same
-    /// bytes as the baselines.
-    Realtime(realtime::RealtimeArgs),
-    /// Real-time offers at scale: up to 19,000 WebSocket connections to one server, held
-    /// by `worker` child processes on several loopback source addresses; idle cost per
-    /// connection, POST → offer latency, fan-out to 100 / 1,000 / 10,000, sustained
-    /// posting, a delivery-correctness oracle with reconnects and `resume`, a claim storm,
-    /// with NATS core fan-out and the WebSocket ping → pong round trip as baselines.
+    /// Real-time offers over WebSocket, up to 19,000 connections to one server held by
+    /// `worker` child processes: idle cost per connection, POST → offer latency, fan-out to
+    /// 100 / 1,000 / 10,000, sustained posting, a delivery oracle with reconnects and
+    /// `resume`, a claim storm, with NATS core fan-out and the WebSocket ping → pong round
+    /// trip as baselines. `--preset realtime`: one eligible nurse among 1,001 connected,
+    /// fan-out to 1,000.
     Scale(scale::ScaleArgs),
     /// Internal: a child process of `scale` that holds WebSocket connections and reports
     /// what they receive as JSON lines on stdout (commands come as JSON lines on stdin).
@@ -61,7 +57,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Auth(args) => auth::run(args).await,
         Scenario::Verification(args) => verification::run(args).await,
         Scenario::Marketplace(args) => marketplace::run(args).await,
-        Scenario::Realtime(args) => realtime::run(args).await,
         Scenario::Scale(args) => scale::run(args).await,
         Scenario::Worker(args) => fleet::worker(args).await,
         Scenario::GenRegistry(args) => registry::run(args),

@@ -265,6 +265,14 @@ pub fn verdict(
     }
 }
 
+/// SplitMix64's output for state `x`: a small, fast, deterministic mixer.
+pub fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// A small deterministic generator (splitmix64), so every run posts the same shifts.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -275,11 +283,9 @@ impl Rng {
     }
 
     pub fn next_u64(&mut self) -> u64 {
+        let z = splitmix(self.0);
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        z
     }
 
     /// Uniform in [0, 1).

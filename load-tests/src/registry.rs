@@ -35,37 +35,12 @@ const FIRST_NAMES: [&str; 30] = [
     "Ingrid", "Tariq", "Mei", "Diego", "Aisha", "Jonah", "Leila", "Ravi", "Chloe", "Omar", "Yuki",
     "Marcus", "Zara", "Felix", "Nadia", "Theo", "Imani", "Rosa", "Emeka", "Lena",
 ];
+#[rustfmt::skip] // a data table, kept as compact as FIRST_NAMES
 const LAST_NAMES: [&str; 30] = [
-    "Okafor",
-    "Herrera",
-    "Kim",
-    "Lindqvist",
-    "Patel",
-    "Alvarez",
-    "Sato",
-    "Brooks",
-    "Rossi",
-    "Mensah",
-    "Berg",
-    "Haddad",
-    "Chen",
-    "Navarro",
-    "Bello",
-    "Weiss",
-    "Karimi",
-    "Iyer",
-    "Dubois",
-    "Farouk",
-    "Tanaka",
-    "Reyes",
-    "Novak",
-    "Schmidt",
-    "Petrov",
-    "Walsh",
-    "Adeyemi",
-    "Moreno",
-    "Nwosu",
-    "Larsen",
+    "Okafor", "Herrera", "Kim", "Lindqvist", "Patel", "Alvarez", "Sato", "Brooks", "Rossi",
+    "Mensah", "Berg", "Haddad", "Chen", "Navarro", "Bello", "Weiss", "Karimi", "Iyer", "Dubois",
+    "Farouk", "Tanaka", "Reyes", "Novak", "Schmidt", "Petrov", "Walsh", "Adeyemi", "Moreno",
+    "Nwosu", "Larsen",
 ];
 /// Most benchmark nurses with distinct names.
 pub const MAX_NURSES: u64 = (FIRST_NAMES.len() * LAST_NAMES.len()) as u64;
@@ -114,18 +89,10 @@ fn number(prefix: &str, id: u64) -> String {
     format!("{prefix}{id:07}")
 }
 
-/// SplitMix64: a small, fast, deterministic mixer, so the same flags always give the
-/// same file.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 /// A filler row for row id `id`.
 fn filler_row(id: u64) -> String {
-    let r = mix(id);
+    // Deterministic, so the same flags always give the same file.
+    let r = crate::oracle::splitmix(id);
     let pick = |shift: u32, n: u64| (r >> shift) % n;
     let state = STATES[pick(0, STATES.len() as u64) as usize];
     let (kind, prefix) = match pick(8, 100) {

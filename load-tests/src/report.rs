@@ -2,9 +2,15 @@
 //! tables a run prints and writes (JSON and a Markdown fragment).
 
 use anyhow::Context;
+use clap::Args;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::{collections::BTreeMap, fmt::Write as _, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 /// Highest latency a histogram holds; slower samples are clamped to it (every request
 /// has a client timeout well below this).
@@ -134,6 +140,36 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// `name`, then the cells `ok | errors | per second | p50 | p99 | max`.
+    pub fn rate_row(&self, name: impl Into<String>) -> Vec<String> {
+        let (l, ok, errors) = (&self.latency_ms, self.ok.to_string(), self.errors_cell());
+        let rate = per_sec(self.ok_per_sec);
+        vec![
+            name.into(),
+            ok,
+            errors,
+            rate,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max),
+        ]
+    }
+
+    /// `name`, then the cells `count | errors | p50 | p99 | p99.9 | max`.
+    pub fn row(&self, name: impl Into<String>) -> Vec<String> {
+        let l = &self.latency_ms;
+        let (count, errors) = (self.requests.to_string(), self.errors_cell());
+        vec![
+            name.into(),
+            count,
+            errors,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+        ]
+    }
+
     /// `0`, or `3 (HTTP 503: 2, timeout: 1)`.
     pub fn errors_cell(&self) -> String {
         if self.errors == 0 {
@@ -173,9 +209,10 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(header: &[&str]) -> Self {
+    /// A table with the header written as it renders: `"phase | p50 | p99"`.
+    pub fn new(header: &str) -> Self {
         Self {
-            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            header: header.split(" | ").map(str::to_owned).collect(),
             rows: Vec::new(),
         }
     }
@@ -199,23 +236,31 @@ impl Table {
     }
 }
 
-/// Writes `report` as pretty JSON to `json_out` and `markdown` to `markdown_out`, when
-/// given, creating parent folders.
-pub fn write_outputs(
-    report: &impl Serialize,
-    markdown: &str,
-    json_out: Option<&Path>,
-    markdown_out: Option<&Path>,
-) -> anyhow::Result<()> {
-    if let Some(path) = json_out {
-        let mut json = serde_json::to_string_pretty(report).context("serialising the report")?;
-        json.push('\n');
-        write(path, &json)?;
+/// Where a run's report goes besides stdout.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct Outputs {
+    /// Write the full report as JSON here.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Write the result tables as a Markdown fragment here.
+    #[arg(long)]
+    markdown_out: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Prints `markdown`, and writes it and `report` (pretty JSON) where asked, creating
+    /// parent folders.
+    pub fn publish(&self, report: &impl Serialize, markdown: &str) -> anyhow::Result<()> {
+        println!("{markdown}");
+        if let Some(path) = &self.json_out {
+            let json = serde_json::to_string_pretty(report).context("serialising the report")?;
+            write(path, &(json + "\n"))?;
+        }
+        if let Some(path) = &self.markdown_out {
+            write(path, markdown)?;
+        }
+        Ok(())
     }
-    if let Some(path) = markdown_out {
-        write(path, markdown)?;
-    }
-    Ok(())
 }
 
 fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -225,9 +270,25 @@ fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Appends a line to a Markdown string (`writeln!` on a `String` cannot fail).
-pub fn push_line(out: &mut String, line: impl std::fmt::Display) {
-    let _ = writeln!(out, "{line}");
+/// A Markdown fragment being written: the target of `write!`/`writeln!`, which cannot fail
+/// on a `String`, so no `Result` to drop at every line.
+#[derive(Default)]
+pub struct Markdown(String);
+
+impl Markdown {
+    pub fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let _ = self.0.write_fmt(args);
+    }
+
+    /// A table, then a blank line.
+    pub fn table(&mut self, table: &Table) {
+        self.0.push_str(&table.markdown());
+        self.0.push('\n');
+    }
+
+    pub fn finish(self) -> String {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -265,7 +326,7 @@ mod tests {
 
     #[test]
     fn markdown_tables_align_numbers_right() {
-        let mut t = Table::new(&["phase", "p99"]);
+        let mut t = Table::new("phase | p99");
         t.row(vec!["alone".into(), ms(0.4567)]);
         assert_eq!(
             t.markdown(),

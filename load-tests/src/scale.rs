@@ -1,52 +1,27 @@
-//! The `scale` scenario: real-time offers with up to 19,000 live WebSocket connections to
-//! one server process, checked by an independent delivery oracle, with NATS core and the
-//! WebSocket ping → pong round trip as same-run baselines.
+//! The `scale` scenario: real-time offers with many live WebSocket connections to one
+//! server, judged by an independent delivery oracle, with NATS core fan-out and the
+//! WebSocket ping → pong round trip as same-run baselines. `--preset realtime` is its
+//! small case (`make bench-realtime`): one eligible nurse among 1,001 connections, and
+//! fan-out to 1,000.
 //!
-//! Data (`scripts/bench.sh scale` sets it up): `shiftwire seed --scale` nurses and
-//! facilities over the Bay Area, plus bench-only groups (`--groups`, `group<TAB>facility
-//! <TAB>nurse` lines): `target`, one verified RN homed at a remote facility nobody else
-//! can reach, and `fanout-<n>` groups of `n` verified RNs homed at remote facilities of
-//! their own. The world as seeded comes from `sql/oracle-world.sql` (`--world`); the
-//! nurses' access tokens from `shiftwire seed --tokens-out` (`--tokens`).
-//!
-//! Connections are held by `shiftwire-loadgen worker` child processes ([`crate::fleet`]),
-//! each binding its sockets to loopback source addresses of its own. Every frame is
-//! timestamped on arrival with the wall clock; every POST just before it is sent.
-//!
-//! Phases (each selectable with `--scenarios`; the connections are always opened):
-//! 1. **idle**: `--connections` nurses connect (the groups first, then others); the
-//!    server's resident memory (`/proc/<--server-pid>/status` VmRSS) before and after,
-//!    per connection, and the connect rate. Then `--pings` JSON ping → pong round trips
-//!    on the target's connection: the floor of any frame's trip.
-//! 2. **latency**: `--latency-posts` shifts at the target's facility, one every
-//!    `--latency-interval-ms`, each matching exactly the target: POST → offer p50/p99/p999.
-//! 3. **fanout**: for each `--fanout-sizes` n, `--fanout-rounds` shifts at group n's
-//!    facility: first, median and last delivery; then NATS core fanning the bytes of a
-//!    real offer out to n subscribers, the same number of rounds.
-//! 4. **sustained**: `--sustained-rate` random shifts a second (drawn like the seed's) at
-//!    random seeded facilities for `--sustained-secs`: every delivery's latency, and the
-//!    server's CPU (`/proc/<pid>/stat`).
-//! 5. **oracle**: `--oracle-posts` random shifts while `--reconnect-percent` of the
-//!    clients disconnect and reconnect with `resume` twice. Then every shift posted in
-//!    the run is judged: who had to get it (the oracle), who did, how often.
-//! 6. **storm**: the connections are closed; `--storm-claimants` nurses of a group claim
-//!    one new shift at its facility at once (the marketplace scenario's storm): exactly
-//!    one booking.
+//! The connections are held by worker processes ([`crate::fleet`]), which timestamp
+//! every frame on arrival with the wall clock; each POST is timestamped just before it
+//! is sent. Every shift the run posts is judged by the oracle at the end, whatever the
+//! phases (`--scenarios`): who had to get it, who did, how often.
 
 use crate::{
-    fleet::{self, Fleet, FleetConfig, Ledger, lock, now_ns},
+    fanout::{self, FanoutRecorder, FanoutStats, NatsReport, NatsRun, Round},
+    fleet::{self, Command, Fleet, FleetConfig, Ledger, lock, now_ns},
     marketplace::{self, Nurse},
     net,
     oracle::{self, Rng, ShiftSpec, Verdict, World},
-    realtime::{FanoutRecorder, FanoutStats, Round, loopback_nats_url},
-    report::{self, Recorder, Stats, Table, ms, push_line},
+    report::{self, Markdown, Recorder, Stats, Table, ms},
 };
 use anyhow::{Context, anyhow, bail};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -70,8 +45,6 @@ const SETTLE_MAX: Duration = Duration::from_secs(8);
 const QUIET: Duration = Duration::from_millis(500);
 /// POSTs in flight at once during the sustained phase.
 const POSTS_IN_FLIGHT: usize = 64;
-const NATS_HEADER: &str = "Bench-Round";
-const NATS_CONNECT_CONCURRENCY: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +55,16 @@ pub enum Phase {
     Sustained,
     Oracle,
     Storm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Up to 19,000 connections, fan-out to 100 / 1,000 / 10,000, every phase.
+    Scale,
+    /// `make bench-realtime`: 1,001 connections, fan-out to 1,000, no sustained load,
+    /// reconnects or storm.
+    Realtime,
 }
 
 #[derive(Args, Debug, Clone, Serialize)]
@@ -111,11 +94,15 @@ pub struct ScaleArgs {
     /// The server's process id, for its memory and CPU (`/proc/<pid>`).
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Live WebSocket connections (one nurse each).
-    #[arg(long, default_value_t = 19_000, value_parser = clap::value_parser!(u32).range(1..=19_500))]
+    /// Sizes and phases: `realtime` changes the defaults of the flags below that name it
+    /// (flags given still win).
+    #[arg(long, value_enum, default_value = "scale")]
+    preset: Preset,
+    /// Live WebSocket connections (one nurse each). Preset realtime: 1,001.
+    #[arg(long, default_value_t = 19_000, default_value_if("preset", "realtime", "1001"), value_parser = clap::value_parser!(u32).range(1..=19_500))]
     connections: u32,
-    /// Worker processes holding the connections.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=32))]
+    /// Worker processes holding the connections. Preset realtime: 2.
+    #[arg(long, default_value_t = 4, default_value_if("preset", "realtime", "2"), value_parser = clap::value_parser!(u64).range(1..=32))]
     workers: u64,
     /// Loopback source addresses (127.0.0.2, 127.0.0.3, …), dealt out to the workers.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=200))]
@@ -123,28 +110,46 @@ pub struct ScaleArgs {
     /// Connections each worker opens at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
     connect_concurrency: u64,
-    /// Phases to run, comma-separated.
+    /// Phases to run, comma-separated. Preset realtime: idle,latency,fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "idle,latency,fanout,sustained,oracle,storm"
+        default_value = "idle,latency,fanout,sustained,oracle,storm",
+        default_value_if("preset", "realtime", "idle,latency,fanout")
     )]
     scenarios: Vec<Phase>,
-    /// JSON ping → pong round trips on the target's connection.
-    #[arg(long, default_value_t = 50)]
+    /// JSON ping → pong round trips on the target's connection. Preset realtime: 20.
+    #[arg(
+        long,
+        default_value_t = 50,
+        default_value_if("preset", "realtime", "20")
+    )]
     pings: u32,
+    /// Unmeasured posts for the target before the latency phase's.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100))]
+    warmup_posts: u64,
     /// Shifts posted for the target alone.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3000))]
+    #[arg(long, alias = "offers", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3000))]
     latency_posts: u64,
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    #[arg(long, alias = "interval-ms", default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     latency_interval_ms: u64,
-    /// Fan-out sizes; each needs a `fanout-<n>` group.
-    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    /// Fan-out sizes; each needs a `fanout-<n>` group. Preset realtime: 1000.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100,1000,10000",
+        default_value_if("preset", "realtime", "1000")
+    )]
     fanout_sizes: Vec<u32>,
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    /// Shifts posted per fan-out size (and NATS publishes). Preset realtime: 20.
+    #[arg(long, alias = "rounds", default_value_t = 10, default_value_if("preset", "realtime", "20"), value_parser = clap::value_parser!(u64).range(1..=100))]
     fanout_rounds: u64,
-    /// Pause between fan-out rounds, ms.
-    #[arg(long, default_value_t = 300)]
+    /// Pause between fan-out rounds, ms. Preset realtime: 200.
+    #[arg(
+        long,
+        default_value_t = 300,
+        default_value_if("preset", "realtime", "200")
+    )]
     round_gap_ms: u64,
     /// NATS connections at most; more subscribers share them in turn.
     #[arg(long, default_value_t = 10_000)]
@@ -169,10 +174,9 @@ pub struct ScaleArgs {
     /// Seed of the random shifts.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    #[arg(long)]
-    json_out: Option<PathBuf>,
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    out: report::Outputs,
 }
 
 /// One connected nurse.
@@ -200,15 +204,12 @@ impl Post {
     }
 }
 
-/// A driver of one run: the workers, the scheduler's HTTP client, the world.
+/// A driver of one run: the workers, the scheduler's posts, the world.
 pub struct Session {
     pub fleet: Fleet,
-    pub http: reqwest::Client,
-    pub base: reqwest::Url,
-    pub scheduler_token: String,
+    pub poster: Poster,
     pub world: Arc<World>,
     pub clients: Vec<Client>,
-    pub posts: Arc<Mutex<Vec<Post>>>,
 }
 
 /// How to start a session.
@@ -279,11 +280,13 @@ pub struct ReconnectReport {
     pub reconnect_failed: BTreeMap<String, u64>,
 }
 
-fn percentiles_of(us: &[u64], elapsed: Duration) -> Stats {
+/// Latencies in µs, and a count of failures of one kind.
+fn stats_of(us: &[u64], (failure, failed): (&str, u64), elapsed: Duration) -> Stats {
     let mut r = Recorder::new();
     for &u in us {
         r.record(Duration::from_micros(u), Ok(()));
     }
+    r.error(failure, failed);
     r.stats(elapsed)
 }
 
@@ -292,38 +295,37 @@ impl Session {
         let fleet = Fleet::start(&config.fleet).await?;
         Ok(Self {
             fleet,
-            http: net::client(REQUEST_TIMEOUT)?,
-            base: config.base,
-            scheduler_token: config.scheduler_token,
+            poster: Poster {
+                http: net::client(REQUEST_TIMEOUT)?,
+                base: config.base,
+                token: config.scheduler_token,
+                posts: Arc::default(),
+            },
             world: config.world,
             clients: config.clients,
-            posts: Arc::default(),
         })
     }
 
     /// Connects every client; waits (bounded) until each has opened or failed.
     pub async fn connect_all(&mut self, deadline: Duration) -> anyhow::Result<ConnectReport> {
-        let list: Vec<(u32, String)> = self
-            .clients
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i as u32, c.token.clone()))
-            .collect();
+        let tokens = self.clients.iter().map(|c| c.token.clone());
+        let list: Vec<(u32, String)> = (0..).zip(tokens).collect();
         let n = list.len();
         let started = Instant::now();
         self.fleet.connect(&list).await?;
+        let answered = |l: &Ledger| l.first_hello.len() + l.failed.values().sum::<u64>() as usize;
         let done = self
             .fleet
-            .wait_until(started + deadline, |l| {
-                l.first_hello.len() + l.failed.values().sum::<u64>() as usize >= n
-            })
+            .wait_until(started + deadline, |l| answered(l) >= n)
             .await;
         let elapsed = started.elapsed();
         let l = lock(&self.fleet.ledger);
         let mut failed = l.failed.clone();
         if !done {
-            let missing = n - l.first_hello.len() - l.failed.values().sum::<u64>() as usize;
-            failed.insert("no answer by the deadline".into(), missing as u64);
+            failed.insert(
+                "no answer by the deadline".into(),
+                (n - answered(&l)) as u64,
+            );
         }
         let opened = l.first_hello.len() as u64;
         Ok(ConnectReport {
@@ -332,18 +334,13 @@ impl Session {
             failed,
             elapsed_secs: elapsed.as_secs_f64(),
             per_sec: opened as f64 / elapsed.as_secs_f64().max(1e-9),
-            connect: percentiles_of(&l.connect_us, elapsed),
+            connect: stats_of(&l.connect_us, ("", 0), elapsed),
         })
     }
 
     /// Posts `spec` as the scheduler; records it.
     pub async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
-        let post = post_shift(&self.http, &self.base, &self.scheduler_token, phase, spec).await;
-        self.posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(post.clone());
-        post
+        self.poster.post(phase, spec).await
     }
 
     /// Waits until no delivery has arrived for [`QUIET`] (at most [`SETTLE_MAX`]).
@@ -377,7 +374,7 @@ impl Session {
     ) -> anyhow::Result<ReconnectReport> {
         let connected: Vec<u32> = {
             let l = lock(&self.fleet.ledger);
-            let mut c: Vec<u32> = l.first_hello.keys().copied().collect();
+            let mut c: Vec<u32> = l.first_hello.iter().copied().collect();
             c.sort_unstable();
             c
         };
@@ -403,15 +400,19 @@ impl Session {
             ..Default::default()
         };
         let mut in_flight = JoinSet::new();
-        let shared = Arc::new(self.posting());
+        let shared = Arc::new(self.poster.clone());
         for k in 0..posts {
             ticks.tick().await;
             if !cohort.is_empty() {
                 if k == marks[0] || k == marks[2] {
-                    self.fleet.drop_clients(&cohort).await?;
+                    self.fleet
+                        .tell(&cohort, |clients| Command::Drop { clients })
+                        .await?;
                     report.cycles += 1;
                 } else if k == marks[1] || k == marks[3] {
-                    self.fleet.resume_clients(&cohort).await?;
+                    self.fleet
+                        .tell(&cohort, |clients| Command::Resume { clients })
+                        .await?;
                 }
             }
             let spec = oracle::random_shift(rng, facilities, now);
@@ -436,7 +437,9 @@ impl Session {
                     .await;
             }
             // Every cohort client that is not connected now is resumed.
-            self.fleet.resume_clients(&cohort).await?;
+            self.fleet
+                .tell(&cohort, |clients| Command::Resume { clients })
+                .await?;
             self.fleet
                 .wait_until(Instant::now() + Duration::from_secs(30), |l| {
                     l.resumed.len() - resumed_before >= expected_resumes
@@ -449,23 +452,12 @@ impl Session {
         report.resumed = (l.resumed.len() - resumed_before) as u64;
         report.replayed_offers = l.resumed[resumed_before..]
             .iter()
-            .map(|r| u64::from(r.2))
+            .map(|&n| u64::from(n))
             .sum();
-        report.reconnect = Some(percentiles_of(
-            &l.reconnect_us[replays_before..],
-            Duration::from_secs(1),
-        ));
+        let reconnects = &l.reconnect_us[replays_before..];
+        report.reconnect = Some(stats_of(reconnects, ("", 0), Duration::from_secs(1)));
         report.reconnect_failed = l.reconnect_failed.clone();
         Ok(report)
-    }
-
-    fn posting(&self) -> Poster {
-        Poster {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            token: self.scheduler_token.clone(),
-            posts: self.posts.clone(),
-        }
     }
 
     /// Judges every post so far; while offers are missing, waits for stragglers (a
@@ -484,34 +476,18 @@ impl Session {
 
     /// Judges every post so far against what the clients received.
     pub fn judge(&self) -> OracleReport {
-        let posts = self
-            .posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let l = lock(&self.fleet.ledger);
-        judge(&self.world, &self.clients, &posts, &l)
+        judge(&self.world, &self.clients, &self.poster.posted(0), &l)
     }
 }
 
-/// Posts from spawned tasks.
+/// The scheduler: posts shifts and keeps every post (cheap to clone, for spawned tasks).
 #[derive(Clone)]
-struct Poster {
+pub struct Poster {
     http: reqwest::Client,
     base: reqwest::Url,
     token: String,
     posts: Arc<Mutex<Vec<Post>>>,
-}
-
-impl Poster {
-    async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
-        let post = post_shift(&self.http, &self.base, &self.token, phase, spec).await;
-        self.posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(post.clone());
-        post
-    }
 }
 
 #[derive(Deserialize)]
@@ -519,44 +495,58 @@ struct Created {
     id: Uuid,
 }
 
-async fn post_shift(
-    http: &reqwest::Client,
-    base: &reqwest::Url,
-    token: &str,
-    phase: &'static str,
-    spec: ShiftSpec,
-) -> Post {
-    let body = serde_json::json!({
-        "role": spec.role,
-        "starts_at": spec.starts_at,
-        "ends_at": spec.ends_at,
-        "hourly_rate_cents": 6500,
-        "required_certifications": spec.certifications,
-        "unit": "Bench scale",
-        "handoff": {
-            "report_to": "Charge nurse",
-            "arrival_instructions": "Staff entrance, badge at security"
+impl Poster {
+    /// Posts `spec` and records the post.
+    pub async fn post(&self, phase: &'static str, spec: ShiftSpec) -> Post {
+        let post = self.send(phase, spec).await;
+        self.lock().push(post.clone());
+        post
+    }
+
+    /// The posts made so far, from the `from`-th on.
+    pub fn posted(&self, from: usize) -> Vec<Post> {
+        self.lock().get(from..).unwrap_or_default().to_vec()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Post>> {
+        self.posts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn send(&self, phase: &'static str, spec: ShiftSpec) -> Post {
+        let body = serde_json::json!({
+            "role": spec.role,
+            "starts_at": spec.starts_at,
+            "ends_at": spec.ends_at,
+            "hourly_rate_cents": 6500,
+            "required_certifications": spec.certifications,
+            "unit": "Bench scale",
+            "handoff": {
+                "report_to": "Charge nurse",
+                "arrival_instructions": "Staff entrance, badge at security"
+            }
+        });
+        let url = self
+            .base
+            .join(&format!("/v1/facilities/{}/shifts", spec.facility));
+        let sent_at = Instant::now();
+        let sent_ns = now_ns();
+        let id = match url {
+            Ok(url) => {
+                let request = self.http.post(url).bearer_auth(&self.token).json(&body);
+                net::json::<Created>(request, StatusCode::CREATED)
+                    .await
+                    .map(|c| c.id)
+            }
+            Err(e) => Err(format!("bad URL: {e}")),
+        };
+        Post {
+            phase,
+            spec,
+            id,
+            sent_ns,
+            answered_ns: now_ns(),
+            sent_at,
         }
-    });
-    let url = base.join(&format!("/v1/facilities/{}/shifts", spec.facility));
-    let sent_at = Instant::now();
-    let sent_ns = now_ns();
-    let id = match url {
-        Ok(url) => {
-            let request = http.post(url).bearer_auth(token).json(&body);
-            net::json::<Created>(request.send().await, StatusCode::CREATED)
-                .await
-                .map(|c| c.id)
-        }
-        Err(e) => Err(format!("bad URL: {e}")),
-    };
-    Post {
-        phase,
-        spec,
-        id,
-        sent_ns,
-        answered_ns: now_ns(),
-        sent_at,
     }
 }
 
@@ -571,7 +561,7 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
     let connected: Vec<(u32, &Client)> = clients
         .iter()
         .enumerate()
-        .filter(|(i, _)| ledger.first_hello.contains_key(&(*i as u32)))
+        .filter(|(i, _)| ledger.first_hello.contains(&(*i as u32)))
         .map(|(i, c)| (i as u32, c))
         .collect();
     let mut posted: HashSet<Uuid> = HashSet::new();
@@ -648,18 +638,27 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
     r
 }
 
-/// Deliveries of `shift` as (client, arrival) in the `FanoutRecorder`'s terms: arrivals
-/// become instants after the post's own `Instant`, by the wall-clock difference.
-fn as_instants(post: &Post, deliveries: &[fleet::Delivery]) -> Vec<(usize, Instant)> {
-    deliveries
-        .iter()
-        .map(|d| {
-            (
-                d.client as usize,
-                post.sent_at + Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns)),
-            )
-        })
-        .collect()
+/// Adds `post` to `rec` as one round; `expected` says which clients must get it. Arrivals
+/// (wall clock) become instants after the post's own `Instant`, by the difference.
+fn tally(rec: &mut FanoutRecorder, post: &Post, l: &Ledger, expected: impl Fn(usize) -> bool) {
+    match post.id {
+        Ok(id) => {
+            let arrival = |d: &fleet::Delivery| {
+                let after = Duration::from_nanos(d.t_ns.saturating_sub(post.sent_ns));
+                (d.client as usize, post.sent_at + after)
+            };
+            let offers = l.offers.get(&id).into_iter().flatten();
+            let deliveries: Vec<(usize, Instant)> = offers.map(arrival).collect();
+            rec.add(
+                id.to_string(),
+                post.sent_at,
+                post.took(),
+                &deliveries,
+                expected,
+            );
+        }
+        Err(ref e) => rec.send_failed(e.clone(), post.took()),
+    }
 }
 
 // ------------------------------------------------------------------------------------
@@ -676,6 +675,9 @@ pub struct IdleReport {
 
 #[derive(Debug, Serialize)]
 pub struct LatencyReport {
+    /// Unmeasured posts before the measured ones.
+    pub warmup_posts: u64,
+    pub warmup_errors: u64,
     pub posts: u64,
     pub expected_recipients: Vec<u64>,
     pub offer: Stats,
@@ -683,6 +685,8 @@ pub struct LatencyReport {
     pub missing: u64,
     pub duplicates: u64,
     pub strangers: u64,
+    /// Offers that reached the target before the POST's own answer did.
+    pub offered_before_answer: u64,
     pub late_posts: u64,
 }
 
@@ -698,15 +702,6 @@ pub struct FanoutReport {
     pub nats_error: Option<String>,
     /// Shiftwire's last-delivery p50 over NATS core's.
     pub last_p50_ratio: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct NatsReport {
-    pub subscribers: u64,
-    pub connections: u64,
-    pub connect_failed: u64,
-    pub payload_bytes: usize,
-    pub fanout: FanoutStats,
 }
 
 #[derive(Debug, Serialize)]
@@ -757,11 +752,8 @@ pub struct ScaleReport {
 /// Reads `/proc/<pid>/status` VmRSS, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    kib.split_whitespace().next()?.parse().ok()
 }
 
 /// utime + stime of `pid`, in clock ticks (USER_HZ, 100 a second on Linux).
@@ -777,21 +769,9 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 
 fn open_files_limit(pid: u32) -> Option<String> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
-    limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .map(|l| {
-            l.split_whitespace()
-                .skip(3)
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" / ")
-        })
-}
-
-#[derive(Deserialize)]
-struct TokenPair {
-    access_token: String,
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft_hard: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    Some(soft_hard.join(" / "))
 }
 
 /// Groups: name → (facility, nurses).
@@ -829,7 +809,7 @@ fn planned(args: &ScaleArgs) -> Duration {
     let fanout_rounds = args.fanout_sizes.len() as u32 * args.fanout_rounds as u32;
     secs(60 + u64::from(args.connections) / 200) // connecting
         + ms(u64::from(args.pings) * 200)
-        + ms(args.latency_posts * args.latency_interval_ms)
+        + ms((args.warmup_posts + args.latency_posts) * args.latency_interval_ms)
         + 2 * fanout_rounds * (ROUND_WAIT + ms(args.round_gap_ms))
         + args.fanout_sizes.len() as u32 * secs(60) // NATS connections
         + secs(args.sustained_secs)
@@ -840,7 +820,7 @@ fn planned(args: &ScaleArgs) -> Duration {
 
 pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     let base = net::loopback_base_url(&args.base_url)?;
-    loopback_nats_url(&args.nats_url)?;
+    net::loopback_nats_url(&args.nats_url)?;
     let tokens = marketplace::read_tokens(&args.tokens)?;
     let token_of: HashMap<Uuid, String> = tokens
         .iter()
@@ -860,25 +840,21 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
     }
 
     // Clients: every group member first, then other nurses (by id) up to --connections.
-    let mut chosen: Vec<Uuid> = Vec::new();
-    let mut taken: HashSet<Uuid> = HashSet::new();
     let target_nurse = *groups
         .get("target")
         .and_then(|g| g.1.first())
         .ok_or_else(|| anyhow!("{} has no `target` group", args.groups.display()))?;
-    for (_, (_, nurses)) in groups.iter() {
-        for n in nurses {
-            if taken.insert(*n) {
-                chosen.push(*n);
-            }
-        }
+    let mut chosen: Vec<Uuid> = groups.values().flat_map(|g| g.1.iter().copied()).collect();
+    let grouped: HashSet<Uuid> = chosen.iter().copied().collect();
+    if grouped.len() < chosen.len() {
+        bail!("{}: a nurse is in two groups", args.groups.display());
     }
-    let mut others: Vec<Uuid> = world
+    let ungrouped = world
         .nurses
         .keys()
-        .filter(|id| !taken.contains(id) && token_of.contains_key(id))
         .copied()
-        .collect();
+        .filter(|id| !grouped.contains(id));
+    let mut others: Vec<Uuid> = ungrouped.filter(|id| token_of.contains_key(id)).collect();
     others.sort_unstable();
     let wanted = args.connections as usize;
     if chosen.len() > wanted {
@@ -915,25 +891,15 @@ pub async fn run(args: ScaleArgs) -> anyhow::Result<()> {
         hard_cap.as_secs(),
         valid_for.as_secs()
     );
-    let report = tokio::time::timeout(
-        hard_cap,
-        phases(&args, base, world, groups, clients, target_nurse, hard_cap),
-    )
-    .await
-    .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let run = phases(&args, base, world, groups, clients, target_nurse, hard_cap);
+    let report = net::within(hard_cap, "the run", run).await?;
     let markdown = markdown(&report);
-    println!("{markdown}");
     if !report.ok {
         eprintln!(
             "scale: DELIVERIES WERE MISSED, WRONG OR DUPLICATED, OR SOMETHING FAILED; see the report"
         );
     }
-    report::write_outputs(
-        &report,
-        &markdown,
-        args.json_out.as_deref(),
-        args.markdown_out.as_deref(),
-    )
+    args.out.publish(&report, &markdown)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -948,15 +914,7 @@ async fn phases(
 ) -> anyhow::Result<ScaleReport> {
     let started_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let http = net::client(REQUEST_TIMEOUT)?;
-    let pair: TokenPair = net::json(
-        http.post(base.join("/v1/auth/login")?)
-            .json(&serde_json::json!({ "email": args.email, "password": args.password }))
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("signing in as the scheduler {} failed ({e})", args.email))?;
+    let scheduler_token = net::sign_in(&http, &base, &args.email, &args.password).await?;
     let mut ws_url = base.join("/v1/ws")?;
     ws_url
         .set_scheme("ws")
@@ -972,7 +930,7 @@ async fn phases(
     };
     let mut session = Session::start(SessionConfig {
         base: base.clone(),
-        scheduler_token: pair.access_token,
+        scheduler_token,
         world: world.clone(),
         clients,
         fleet: fleet_config,
@@ -1003,12 +961,10 @@ async fn phases(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = args.server_pid.and_then(rss_kib);
     let idle = IdleReport {
-        rss_per_connection_kib: match (rss_before, rss_after) {
-            (Some(a), Some(b)) if connections.opened > 0 => {
-                Some((b as f64 - a as f64) / connections.opened as f64)
-            }
-            _ => None,
-        },
+        rss_per_connection_kib: rss_before
+            .zip(rss_after)
+            .filter(|_| connections.opened > 0)
+            .map(|(a, b)| (b as f64 - a as f64) / connections.opened as f64),
         connections,
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
@@ -1017,63 +973,50 @@ async fn phases(
 
     // The floor: JSON ping → pong on the target's connection.
     let echo_started = Instant::now();
-    let mut echo = Recorder::new().stats(Duration::ZERO);
-    if args.pings > 0 {
-        session.fleet.ping(target_client, args.pings).await?;
-        session
-            .fleet
-            .wait_until(
-                Instant::now() + Duration::from_millis(u64::from(args.pings) * 2200 + 1000),
-                |l| l.pong_reports >= 1,
-            )
-            .await;
-        let l = lock(&session.fleet.ledger);
-        let mut r = Recorder::new();
-        for &u in &l.pongs_us {
-            r.record(Duration::from_micros(u), Ok(()));
-        }
-        r.error("no pong", l.ping_errors);
-        echo = r.stats(echo_started.elapsed());
-    }
+    let lost = session.fleet.pings(target_client, args.pings).await?;
+    let echo = stats_of(
+        &lock(&session.fleet.ledger).pongs_us,
+        ("no pong", lost),
+        echo_started.elapsed(),
+    );
 
     // 2. latency
     let latency = if on(Phase::Latency) {
         let facility = groups["target"].0;
         eprintln!(
-            "latency: {} posts for the target alone, one every {} ms",
-            args.latency_posts, args.latency_interval_ms
+            "latency: {} warm-up posts, then {} for the target alone, one every {} ms",
+            args.warmup_posts, args.latency_posts, args.latency_interval_ms
         );
         let mut ticks = tokio::time::interval(Duration::from_millis(args.latency_interval_ms));
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut posts = Vec::new();
         let mut late = 0;
         let now = Utc::now();
-        for k in 0..args.latency_posts {
+        for k in 0..args.warmup_posts + args.latency_posts {
             let slot = ticks.tick().await;
-            if slot.elapsed() > Duration::from_millis(5) {
+            let warmup = k < args.warmup_posts;
+            if !warmup && slot.elapsed() > Duration::from_millis(5) {
                 late += 1;
             }
-            let spec = rn_shift(facility, now, k);
-            posts.push(session.post("latency", spec).await);
+            let phase = if warmup { "warm-up" } else { "latency" };
+            posts.push(session.post(phase, rn_shift(facility, now, k)).await);
         }
         session.settle().await;
         let l = lock(&session.fleet.ledger);
+        let (warmup, measured) = posts.split_at(args.warmup_posts as usize);
         let mut rec = FanoutRecorder::new(1);
         let mut expected = Vec::new();
-        for p in &posts {
-            match p.id {
-                Ok(id) => {
-                    let d = l.offers.get(&id).cloned().unwrap_or_default();
-                    expected.push(expected_count(&world, &session.clients, &l, &p.spec));
-                    rec.add(
-                        id.to_string(),
-                        p.sent_at,
-                        p.took(),
-                        &as_instants(p, &d),
-                        |c| c == target_client as usize,
-                    );
-                }
-                Err(ref e) => rec.send_failed(e.clone(), p.took()),
+        let mut offered_before_answer = 0;
+        for p in measured {
+            tally(&mut rec, p, &l, |c| c == target_client as usize);
+            let Ok(id) = p.id else { continue };
+            expected.push(expected_count(&world, &session.clients, &l, &p.spec));
+            let offers = l.offers.get(&id).into_iter().flatten();
+            if offers
+                .filter(|d| d.client == target_client)
+                .any(|d| d.t_ns < p.answered_ns)
+            {
+                offered_before_answer += 1;
             }
         }
         let s = rec.stats(Duration::from_millis(
@@ -1082,13 +1025,16 @@ async fn phases(
         expected.sort_unstable();
         expected.dedup();
         Some(LatencyReport {
-            posts: posts.len() as u64,
+            warmup_posts: warmup.len() as u64,
+            warmup_errors: warmup.iter().filter(|p| p.id.is_err()).count() as u64,
+            posts: measured.len() as u64,
             expected_recipients: expected,
             offer: s.first.clone(),
             post: s.send.clone(),
             missing: s.missing,
             duplicates: s.duplicates,
             strangers: s.strangers,
+            offered_before_answer,
             late_posts: late,
         })
     } else {
@@ -1117,78 +1063,58 @@ async fn phases(
                 };
                 let post = session.post("fanout", spec).await;
                 if let Ok(id) = post.id {
-                    session
-                        .fleet
-                        .wait_until(Instant::now() + ROUND_WAIT, |l| {
-                            l.offers.get(&id).map_or(0, Vec::len) as u64 >= expected
-                        })
-                        .await;
+                    let (fleet, due) = (&session.fleet, Instant::now() + ROUND_WAIT);
+                    let reached = |l: &Ledger| l.offers.get(&id).map_or(0, Vec::len) as u64;
+                    fleet.wait_until(due, |l| reached(l) >= expected).await;
                 }
                 posts.push((post, expected));
                 tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
             }
             session.settle().await;
-            let (shiftwire, rounds, expected, sample) = {
+            let (shiftwire, rounds, sample) = {
                 let l = lock(&session.fleet.ledger);
-                let receivers = posts.first().map_or(0, |p| p.1);
-                let mut rec = FanoutRecorder::new(receivers);
+                let mut rec = FanoutRecorder::new(posts.first().map_or(0, |p| p.1));
                 for (p, _) in &posts {
-                    match p.id {
-                        Ok(id) => {
-                            let d = l.offers.get(&id).cloned().unwrap_or_default();
-                            let must: HashSet<usize> = session
-                                .clients
-                                .iter()
-                                .enumerate()
-                                .filter(|(i, c)| {
-                                    l.first_hello.contains_key(&(*i as u32))
-                                        && world.verdict(&c.nurse, &p.spec, Utc::now())
-                                            != Some(Verdict::Ineligible)
-                                })
-                                .map(|(i, _)| i)
-                                .collect();
-                            rec.add(
-                                id.to_string(),
-                                p.sent_at,
-                                p.took(),
-                                &as_instants(p, &d),
-                                |c| must.contains(&c),
-                            );
-                        }
-                        Err(ref e) => rec.send_failed(e.clone(), p.took()),
-                    }
+                    // Borderline nurses may get it: not judged here either.
+                    let not_ineligible = |v| v != Some(Verdict::Ineligible);
+                    let may =
+                        connected_where(&world, &session.clients, &l, &p.spec, not_ineligible);
+                    tally(&mut rec, p, &l, |c| may.contains(&c));
                 }
-                let stats = rec.stats(Duration::from_secs(1));
                 (
-                    stats,
+                    rec.stats(Duration::from_secs(1)),
                     rec.rounds,
-                    posts.iter().map(|p| p.1).collect::<Vec<_>>(),
                     l.sample.clone(),
                 )
             };
             let payload = sample.unwrap_or_else(|| "x".repeat(450));
             eprintln!(
-                "fanout {size}: last delivery p50 {}; NATS baseline with {} subscribers",
-                ms(shiftwire.last.latency_ms.p50),
-                size
+                "fanout {size}: last delivery p50 {}; NATS baseline with {size} subscribers",
+                ms(shiftwire.last.latency_ms.p50)
             );
-            let (nats, nats_error) = match nats_baseline(args, size, Bytes::from(payload)).await {
+            let run = NatsRun {
+                url: &args.nats_url,
+                subscribers: size,
+                max_connections: args.nats_max_connections,
+                rounds: args.fanout_rounds,
+                round_wait: ROUND_WAIT,
+                round_gap: Duration::from_millis(args.round_gap_ms),
+            };
+            let (nats, nats_error) = match fanout::nats_baseline(&run, Bytes::from(payload)).await {
                 Ok(n) => (Some(n), None),
                 Err(e) => (None, Some(format!("{e:#}"))),
             };
-            let last_p50_ratio = nats.as_ref().and_then(|n| {
-                let nats = n.fanout.last.latency_ms.p50;
-                (nats > 0.0 && shiftwire.last.ok > 0).then(|| shiftwire.last.latency_ms.p50 / nats)
-            });
             fanout.push(FanoutReport {
                 size,
                 facility: *facility,
-                expected,
+                expected: posts.iter().map(|p| p.1).collect(),
+                last_p50_ratio: nats
+                    .as_ref()
+                    .and_then(|n| shiftwire.last_p50_over(&n.fanout)),
                 shiftwire,
                 rounds,
                 nats,
                 nats_error,
-                last_p50_ratio,
             });
         }
     }
@@ -1201,12 +1127,8 @@ async fn phases(
         );
         let facilities = random_facilities(&world, &groups);
         let mut rng = Rng::new(args.seed);
-        let poster = Arc::new(session.posting());
-        let first_post = session
-            .posts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let poster = Arc::new(session.poster.clone());
+        let first_post = session.poster.posted(0).len();
         let cpu0 = args.server_pid.and_then(cpu_ticks);
         let started = Instant::now();
         let interval = Duration::from_micros(1_000_000 / args.sustained_rate);
@@ -1234,27 +1156,17 @@ async fn phases(
         let posting = started.elapsed();
         let cpu1 = args.server_pid.and_then(cpu_ticks);
         session.settle().await;
-        let posts: Vec<Post> =
-            session.posts.lock().unwrap_or_else(PoisonError::into_inner)[first_post..].to_vec();
+        let posts = session.poster.posted(first_post);
         let l = lock(&session.fleet.ledger);
         let mut rec = FanoutRecorder::new(0);
         let mut deliveries = 0;
         for p in &posts {
-            match p.id {
-                Ok(id) => {
-                    let d = l.offers.get(&id).cloned().unwrap_or_default();
-                    deliveries += d.len() as u64;
-                    if !d.is_empty() {
-                        rec.add(
-                            id.to_string(),
-                            p.sent_at,
-                            p.took(),
-                            &as_instants(p, &d),
-                            |_| true,
-                        );
-                    }
-                }
-                Err(ref e) => rec.send_failed(e.clone(), p.took()),
+            let offers = p.id.as_ref().ok().and_then(|id| l.offers.get(id));
+            let n = offers.map_or(0, Vec::len);
+            deliveries += n as u64;
+            // A shift nobody is eligible for is no round.
+            if p.id.is_err() || n > 0 {
+                tally(&mut rec, p, &l, |_| true);
             }
         }
         let s = rec.stats(posting);
@@ -1286,17 +1198,9 @@ async fn phases(
         );
         let facilities = random_facilities(&world, &groups);
         let mut rng = Rng::new(args.seed ^ 0x5eed);
-        Some(
-            session
-                .reconnect_phase(
-                    args.oracle_posts,
-                    args.oracle_rate,
-                    args.reconnect_percent,
-                    &mut rng,
-                    &facilities,
-                )
-                .await?,
-        )
+        let (posts, rate, percent) = (args.oracle_posts, args.oracle_rate, args.reconnect_percent);
+        let reconnecting = session.reconnect_phase(posts, rate, percent, &mut rng, &facilities);
+        Some(reconnecting.await?)
     } else {
         None
     };
@@ -1326,8 +1230,9 @@ async fn phases(
         )
     };
     let workers = session.fleet.workers() as u64;
-    let poster = session.posting();
-    let tokens = token_of_clients(&session);
+    let poster = session.poster.clone();
+    let clients = session.clients.iter();
+    let tokens: HashMap<Uuid, String> = clients.map(|c| (c.nurse, c.token.clone())).collect();
     session.fleet.shutdown().await;
 
     // 6. storm
@@ -1345,12 +1250,13 @@ async fn phases(
         && connections_ended.is_empty()
         && unreadable == 0
         && echo.errors == 0
-        && latency
-            .as_ref()
-            .is_none_or(|l| l.missing == 0 && l.post.errors == 0)
-        && fanout
-            .iter()
-            .all(|f| f.shiftwire.send_errors == 0 && f.nats_error.is_none())
+        && latency.as_ref().is_none_or(|l| {
+            l.warmup_errors + l.post.errors + l.missing + l.duplicates + l.strangers == 0
+        })
+        && fanout.iter().all(|f| {
+            let s = &f.shiftwire;
+            s.send_errors + s.missing + s.duplicates + s.strangers == 0 && f.nats_error.is_none()
+        })
         && sustained.as_ref().is_none_or(|s| s.post_errors == 0)
         && reconnect
             .as_ref()
@@ -1380,25 +1286,27 @@ async fn phases(
     })
 }
 
-fn token_of_clients(session: &Session) -> HashMap<Uuid, String> {
-    session
-        .clients
+/// The connected clients whose oracle verdict on `spec` passes `keep`.
+fn connected_where(
+    world: &World,
+    clients: &[Client],
+    l: &Ledger,
+    spec: &ShiftSpec,
+    keep: impl Fn(Option<Verdict>) -> bool,
+) -> HashSet<usize> {
+    let now = Utc::now();
+    let judged = |(_, c): &(usize, &Client)| keep(world.verdict(&c.nurse, spec, now));
+    let connected = clients
         .iter()
-        .map(|c| (c.nurse, c.token.clone()))
-        .collect()
+        .enumerate()
+        .filter(|(i, _)| l.first_hello.contains(&(*i as u32)));
+    connected.filter(judged).map(|(i, _)| i).collect()
 }
 
 /// The oracle's number of recipients of `spec` among the connected clients.
 fn expected_count(world: &World, clients: &[Client], l: &Ledger, spec: &ShiftSpec) -> u64 {
-    let now = Utc::now();
-    clients
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            l.first_hello.contains_key(&(*i as u32))
-                && world.verdict(&c.nurse, spec, now) == Some(Verdict::Eligible)
-        })
-        .count() as u64
+    let eligible = |v| v == Some(Verdict::Eligible);
+    connected_where(world, clients, l, spec, eligible).len() as u64
 }
 
 /// Seeded facilities (not the groups' remote ones) for random shifts.
@@ -1425,153 +1333,6 @@ pub fn rn_shift(facility: Uuid, now: chrono::DateTime<Utc>, k: u64) -> ShiftSpec
         ends_at: starts_at + chrono::Duration::hours(8),
         certifications: vec![],
     }
-}
-
-/// NATS core: `subscribers` subscriptions of one unique subject on at most
-/// `--nats-max-connections` connections (in turn), a publisher on its own connection,
-/// `--fanout-rounds` publishes of `payload` paced like the WebSocket rounds.
-async fn nats_baseline(
-    args: &ScaleArgs,
-    subscribers: u32,
-    payload: Bytes,
-) -> anyhow::Result<NatsReport> {
-    type Seen = Arc<Mutex<HashMap<u64, Vec<(usize, Instant)>>>>;
-    let subject = format!("shiftwire.bench.scale.{}", Uuid::now_v7().simple());
-    let conns = subscribers.min(args.nats_max_connections.max(1)) as usize;
-    let permits = Arc::new(Semaphore::new(NATS_CONNECT_CONCURRENCY));
-    let mut connecting = JoinSet::new();
-    for _ in 0..conns {
-        let (url, permits) = (args.nats_url.clone(), permits.clone());
-        connecting.spawn(async move {
-            let _p = permits.acquire_owned().await;
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                async_nats::ConnectOptions::new()
-                    .connection_timeout(Duration::from_secs(10))
-                    .connect(url.as_str()),
-            )
-            .await
-        });
-    }
-    let mut clients = Vec::new();
-    let mut connect_failed = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let joined = tokio::select! {
-            j = connecting.join_next() => j,
-            () = tokio::time::sleep_until(deadline) => {
-                connect_failed += connecting.len() as u64;
-                connecting.abort_all();
-                break;
-            }
-        };
-        let Some(joined) = joined else { break };
-        match joined {
-            Ok(Ok(Ok(c))) => clients.push(c),
-            _ => connect_failed += 1,
-        }
-    }
-    if clients.is_empty() {
-        bail!("no NATS connection opened");
-    }
-    let seen: Seen = Arc::default();
-    let mut readers = JoinSet::new();
-    for i in 0..subscribers as usize {
-        let client = &clients[i % clients.len()];
-        let mut sub = client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|e| anyhow!("subscribe: {e}"))?;
-        let seen = seen.clone();
-        readers.spawn(async move {
-            while let Some(message) = sub.next().await {
-                let at = Instant::now();
-                let round = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(NATS_HEADER))
-                    .and_then(|v| v.as_str().parse::<u64>().ok());
-                if let Some(round) = round {
-                    seen.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .entry(round)
-                        .or_default()
-                        .push((i, at));
-                }
-            }
-        });
-    }
-    // The server has every subscription once each connection's flush is back.
-    for c in &clients {
-        c.flush().await.map_err(|e| anyhow!("flush: {e}"))?;
-    }
-    let publisher = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(10))
-        .connect(args.nats_url.as_str())
-        .await
-        .context("connecting the NATS publisher")?;
-    let mut rec = FanoutRecorder::new(u64::from(subscribers));
-    let started = Instant::now();
-    let mut sends = Vec::new();
-    for round in 0..args.fanout_rounds {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(NATS_HEADER, round.to_string());
-        let sent = Instant::now();
-        let published = async {
-            publisher
-                .publish_with_headers(subject.clone(), headers, payload.clone())
-                .await
-                .map_err(|e| format!("publish: {}", e.kind()))?;
-            publisher
-                .flush()
-                .await
-                .map_err(|_| "flush failed".to_owned())
-        }
-        .await;
-        let took = sent.elapsed();
-        if published.is_ok() {
-            let until = Instant::now() + ROUND_WAIT;
-            while Instant::now() < until {
-                let n = seen
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&round)
-                    .map_or(0, Vec::len);
-                if n >= subscribers as usize {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        sends.push((round, sent, took, published));
-        tokio::time::sleep(Duration::from_millis(args.round_gap_ms)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    readers.abort_all();
-    let elapsed = started.elapsed();
-    drop(clients);
-    drop(publisher);
-    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-    let none = Vec::new();
-    for (round, sent, took, published) in sends {
-        match published {
-            Ok(()) => rec.add(
-                round.to_string(),
-                sent,
-                took,
-                seen.get(&round).unwrap_or(&none),
-                |_| true,
-            ),
-            Err(kind) => rec.send_failed(kind, took),
-        }
-    }
-    Ok(NatsReport {
-        subscribers: u64::from(subscribers),
-        connections: conns as u64 - connect_failed,
-        connect_failed,
-        payload_bytes: payload.len(),
-        fanout: rec.stats(elapsed),
-    })
 }
 
 /// The smallest fan-out group with at least `--storm-claimants` nurses claims one new
@@ -1607,14 +1368,7 @@ async fn claim_storm(
         })
         .collect();
     eprintln!("storm: {n} nurses of {name} claim shift {shift} at once");
-    let target = Arc::new(marketplace::Target {
-        client: net::client(REQUEST_TIMEOUT)?,
-        base: base.clone(),
-        nearby: base.join("/v1/shifts/nearby")?,
-        healthz: base.join("/healthz")?,
-        me: base.join("/v1/me")?,
-        bookings: base.join("/v1/me/bookings")?,
-    });
+    let target = Arc::new(marketplace::Target::new(base)?);
     let (report, _, _) =
         marketplace::storm(&target, &Arc::new(claimants), &shift.to_string()).await?;
     Ok(StormSummary {
@@ -1650,35 +1404,33 @@ fn thousands(n: u64) -> String {
 
 fn markdown(r: &ScaleReport) -> String {
     let c = &r.config;
-    let mut out = String::new();
+    let mut out = Markdown::default();
     let i = &r.idle;
-    push_line(
-        &mut out,
-        format_args!(
-            "**Connections.** {} nurses connected (`GET /v1/ws`, Bearer token) from {} `shiftwire-loadgen worker` processes bound to {} loopback source addresses ({}); {} opened, {} failed ({}), in {:.1} s: **{:.0} connections/s** (each worker opening {} at a time); connect to `hello` p50 {}, p99 {}. Server open-files limit (soft / hard): {}.",
-            thousands(i.connections.wanted),
-            r.workers,
-            r.source_addrs.len(),
-            r.source_addrs.join(", "),
-            thousands(i.connections.opened),
-            i.connections.failed.values().sum::<u64>(),
-            list(&i.connections.failed),
-            i.connections.elapsed_secs,
-            i.connections.per_sec,
-            c.connect_concurrency,
-            ms(i.connections.connect.latency_ms.p50),
-            ms(i.connections.connect.latency_ms.p99),
-            i.server_open_files_limit.as_deref().unwrap_or("unknown"),
-        ),
+    writeln!(
+        out,
+        "**Connections.** {} nurses connected (`GET /v1/ws`, Bearer token) from {} `shiftwire-loadgen worker` processes bound to {} loopback source addresses ({}); {} opened, {} failed ({}), in {:.1} s: **{:.0} connections/s** (each worker opening {} at a time); connect to `hello` p50 {}, p99 {}. Server open-files limit (soft / hard): {}.\n",
+        thousands(i.connections.wanted),
+        r.workers,
+        r.source_addrs.len(),
+        r.source_addrs.join(", "),
+        thousands(i.connections.opened),
+        i.connections.failed.values().sum::<u64>(),
+        list(&i.connections.failed),
+        i.connections.elapsed_secs,
+        i.connections.per_sec,
+        c.connect_concurrency,
+        ms(i.connections.connect.latency_ms.p50),
+        ms(i.connections.connect.latency_ms.p99),
+        i.server_open_files_limit.as_deref().unwrap_or("unknown"),
     );
-    push_line(&mut out, "");
+
     let mib = |k: Option<u64>| {
         k.map_or_else(
             || "–".to_owned(),
             |k| format!("{:.1} MiB", k as f64 / 1024.0),
         )
     };
-    let mut t = Table::new(&["Idle connections", "value"]);
+    let mut t = Table::new("Idle connections | value");
     t.row(vec![
         "server RSS before connecting (`/proc/<pid>/status` VmRSS)".into(),
         mib(i.rss_before_kib),
@@ -1696,106 +1448,63 @@ fn markdown(r: &ScaleReport) -> String {
         "connect rate".into(),
         format!("{:.0} /s", i.connections.per_sec),
     ]);
-    out.push_str(&t.markdown());
-    push_line(&mut out, "");
+    out.table(&t);
 
-    let mut lat = Table::new(&[
-        "Latency, from just before the POST",
-        "count",
-        "errors",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-    ]);
-    let row = |name: String, s: &Stats| {
-        let l = &s.latency_ms;
-        vec![
-            name,
-            s.requests.to_string(),
-            s.errors_cell(),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-        ]
-    };
+    let mut lat =
+        Table::new("Latency, from just before the POST | count | errors | p50 | p99 | p99.9 | max");
     if let Some(l) = &r.latency {
-        push_line(
-            &mut out,
-            format_args!(
-                "**POST → offer, one eligible nurse among {} connected.** {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}.",
-                thousands(i.connections.opened),
-                l.posts,
-                c.latency_interval_ms,
-                l.late_posts,
-                l.expected_recipients
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                l.missing,
-                l.duplicates,
-                l.strangers
-            ),
+        let recipients: Vec<String> = l.expected_recipients.iter().map(u64::to_string).collect();
+        writeln!(
+            out,
+            "**POST → offer, one eligible nurse among {} connected.** After {} unmeasured posts ({} failed), {} open RN shifts posted at the target's remote facility, one every {} ms ({} sent late); the oracle counts {} eligible connected nurse(s) for each. Missing {}, duplicated {}, offers to anyone else {}; {} of the offers arrived before the POST's own answer.\n",
+            thousands(i.connections.opened),
+            l.warmup_posts,
+            l.warmup_errors,
+            l.posts,
+            c.latency_interval_ms,
+            l.late_posts,
+            recipients.join("/"),
+            l.missing,
+            l.duplicates,
+            l.strangers,
+            l.offered_before_answer
         );
-        push_line(&mut out, "");
-        lat.row(row(
-            "POST → `shift.offered` on the target's socket".into(),
-            &l.offer,
-        ));
-        lat.row(row("**baseline**: the POST itself → 201".into(), &l.post));
+
+        lat.row(l.offer.row("POST → `shift.offered` on the target's socket"));
+        lat.row(l.post.row("**baseline**: the POST itself → 201"));
     }
-    lat.row(row(
-        "**floor**: JSON `ping` → `pong` on the target's socket (the real server, same connection)"
-            .into(),
-        &r.echo,
+    lat.row(r.echo.row(
+        "**floor**: JSON `ping` → `pong` on the target's socket (the real server, same connection)",
     ));
-    out.push_str(&lat.markdown());
-    push_line(&mut out, "");
+    out.table(&lat);
 
     if !r.fanout.is_empty() {
-        push_line(
-            &mut out,
-            format_args!(
-                "**Fan-out.** For each size n, {} open RN shifts posted at the remote facility of a group of n connected nurses homed there (all {} connections open), each once the previous one reached every recipient (or after {} s) and a pause of {} ms; first, median and last delivery from just before the POST. Baseline in the same run, right after: NATS core (`{}`) fanning the bytes of a real `shift.offered` frame out to n subscriptions of one subject, on min(n, {}) connections (subscriptions share connections in turn beyond that), published the same number of times and paced the same way; the WebSocket connections stay open meanwhile.",
-                c.fanout_rounds,
-                thousands(i.connections.opened),
-                ROUND_WAIT.as_secs(),
-                c.round_gap_ms,
-                c.nats_url,
-                thousands(u64::from(c.nats_max_connections))
-            ),
+        writeln!(
+            out,
+            "**Fan-out.** For each size n, {} open RN shifts posted at the remote facility of a group of n connected nurses homed there (all {} connections open), each once the previous one reached every recipient (or after {} s) and a pause of {} ms; first, median and last delivery from just before the POST. Baseline in the same run, right after: NATS core (`{}`) fanning the bytes of a real `shift.offered` frame out to n subscriptions of one subject, on min(n, {}) connections (subscriptions share connections in turn beyond that), published the same number of times and paced the same way; the WebSocket connections stay open meanwhile.\n",
+            c.fanout_rounds,
+            thousands(i.connections.opened),
+            ROUND_WAIT.as_secs(),
+            c.round_gap_ms,
+            c.nats_url,
+            thousands(u64::from(c.nats_max_connections))
         );
-        push_line(&mut out, "");
-        let mut t = Table::new(&[
-            "Fan-out to n (per round)",
-            "oracle's n",
-            "first p50",
-            "median p50",
-            "last p50",
-            "last p99",
-            "NATS first p50",
-            "NATS median p50",
-            "NATS last p50",
-            "NATS last p99",
-            "last p50 Shiftwire / NATS",
-            "missing / dup.",
-        ]);
+
+        let mut t = Table::new(
+            "Fan-out to n (per round) | oracle's n | first p50 | median p50 | last p50 | last p99 \
+             | NATS first p50 | NATS median p50 | NATS last p50 | NATS last p99 \
+             | last p50 Shiftwire / NATS | missing / dup.",
+        );
         for f in &r.fanout {
             let s = &f.shiftwire;
             let n = f.nats.as_ref().map(|n| &n.fanout);
             let nc =
                 |pick: fn(&FanoutStats) -> f64| n.map_or_else(|| "–".to_owned(), |n| ms(pick(n)));
-            let mut oracle_n: Vec<u64> = f.expected.clone();
+            let mut oracle_n: Vec<String> = f.expected.iter().map(|&n| thousands(n)).collect();
             oracle_n.dedup();
             t.row(vec![
-                format!("{}", thousands(u64::from(f.size))),
-                oracle_n
-                    .iter()
-                    .map(|n| thousands(*n))
-                    .collect::<Vec<_>>()
-                    .join("/"),
+                thousands(u64::from(f.size)),
+                oracle_n.join("/"),
                 ms(s.first.latency_ms.p50),
                 ms(s.median.latency_ms.p50),
                 ms(s.last.latency_ms.p50),
@@ -1809,107 +1518,79 @@ fn markdown(r: &ScaleReport) -> String {
                 format!("{} / {}", s.missing, s.duplicates),
             ]);
         }
-        out.push_str(&t.markdown());
-        push_line(&mut out, "");
+        out.table(&t);
         for f in &r.fanout {
             if let Some(e) = &f.nats_error {
-                push_line(
-                    &mut out,
-                    format_args!("**NATS baseline for {} failed**: {e}.", f.size),
-                );
+                writeln!(out, "**NATS baseline for {} failed**: {e}.\n", f.size);
             } else if let Some(n) = &f.nats
                 && (n.connect_failed > 0 || n.fanout.missing > 0)
             {
-                push_line(
-                    &mut out,
-                    format_args!(
-                        "NATS for {}: {} connections failed, {} deliveries missing.",
-                        f.size, n.connect_failed, n.fanout.missing
-                    ),
+                writeln!(
+                    out,
+                    "NATS for {}: {} connections failed, {} deliveries missing.\n",
+                    f.size, n.connect_failed, n.fanout.missing
                 );
             }
         }
-        push_line(&mut out, "");
     }
 
     if let Some(s) = &r.sustained {
-        push_line(
-            &mut out,
-            format_args!(
-                "**Sustained.** {} random shifts a second for {} s ({} posted, {} failed, {} sent late; at most {} POSTs in flight) at random seeded facilities, drawn like the seed draws (RN/LPN/CNA, no certification / BLS / BLS+ACLS, 8–12 h within two weeks), with all {} connections open: {} offers delivered. Server CPU over the posting window (`/proc/<pid>/stat` utime+stime): **{}**.",
-                s.rate,
-                s.secs,
-                s.posts,
-                s.post_errors,
-                s.late_posts,
-                POSTS_IN_FLIGHT,
-                thousands(i.connections.opened),
-                thousands(s.deliveries),
-                s.server_cpu_cores
-                    .map_or_else(|| "–".into(), |x| format!("{:.0} % of one core", x * 100.0)),
-            ),
+        writeln!(
+            out,
+            "**Sustained.** {} random shifts a second for {} s ({} posted, {} failed, {} sent late; at most {} POSTs in flight) at random seeded facilities, drawn like the seed draws (RN/LPN/CNA, no certification / BLS / BLS+ACLS, 8–12 h within two weeks), with all {} connections open: {} offers delivered. Server CPU over the posting window (`/proc/<pid>/stat` utime+stime): **{}**.\n",
+            s.rate,
+            s.secs,
+            s.posts,
+            s.post_errors,
+            s.late_posts,
+            POSTS_IN_FLIGHT,
+            thousands(i.connections.opened),
+            thousands(s.deliveries),
+            s.server_cpu_cores
+                .map_or_else(|| "–".into(), |x| format!("{:.0} % of one core", x * 100.0)),
         );
-        push_line(&mut out, "");
-        let mut t = Table::new(&[
-            "Sustained, from just before the POST",
-            "count",
-            "errors",
-            "p50",
-            "p99",
-            "p99.9",
-            "max",
-        ]);
-        t.row(row("every delivery (end to end)".into(), &s.every));
-        t.row(row("last delivery of each shift".into(), &s.last));
-        t.row(row("the POST → 201".into(), &s.post));
-        out.push_str(&t.markdown());
-        push_line(&mut out, "");
+
+        let mut t = Table::new(
+            "Sustained, from just before the POST | count | errors | p50 | p99 | p99.9 | max",
+        );
+        t.row(s.every.row("every delivery (end to end)"));
+        t.row(s.last.row("last delivery of each shift"));
+        t.row(s.post.row("the POST → 201"));
+        out.table(&t);
     }
 
     let o = &r.oracle;
     if let Some(rc) = &r.reconnect {
-        push_line(
-            &mut out,
-            format_args!(
-                "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; reconnects that failed: {}.",
-                rc.posts,
-                c.oracle_rate,
-                thousands(rc.cohort),
-                c.reconnect_percent,
-                rc.cycles,
-                rc.dropped,
-                rc.resumed,
-                rc.replayed_offers,
-                rc.reconnect
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
-                rc.reconnect
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
-                list(&rc.reconnect_failed),
-            ),
+        writeln!(
+            out,
+            "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; reconnects that failed: {}.\n",
+            rc.posts,
+            c.oracle_rate,
+            thousands(rc.cohort),
+            c.reconnect_percent,
+            rc.cycles,
+            rc.dropped,
+            rc.resumed,
+            rc.replayed_offers,
+            rc.reconnect
+                .as_ref()
+                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
+            rc.reconnect
+                .as_ref()
+                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
+            list(&rc.reconnect_failed),
         );
-        push_line(&mut out, "");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`load-tests/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):",
-            oracle::BORDERLINE * 100.0,
-            thousands(o.shifts),
-            o.post_errors,
-            thousands(o.clients),
-        ),
+    writeln!(
+        out,
+        "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`load-tests/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):\n",
+        oracle::BORDERLINE * 100.0,
+        thousands(o.shifts),
+        o.post_errors,
+        thousands(o.clients),
     );
-    push_line(&mut out, "");
-    let mut t = Table::new(&[
-        "Phase",
-        "shifts",
-        "offers expected",
-        "missed",
-        "wrong",
-        "duplicates",
-    ]);
+
+    let mut t = Table::new("Phase | shifts | offers expected | missed | wrong | duplicates");
     for (p, s, e, m, w, d) in &o.by_phase {
         t.row(vec![
             p.clone(),
@@ -1928,76 +1609,66 @@ fn markdown(r: &ScaleReport) -> String {
         format!("**{}**", o.wrong),
         format!("**{}**", o.duplicates),
     ]);
-    out.push_str(&t.markdown());
-    push_line(&mut out, "");
-    push_line(
-        &mut out,
-        format_args!(
-            "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}.{}",
-            thousands(o.borderline),
-            o.borderline_delivered,
-            o.unknown,
-            o.strays,
-            thousands(o.replayed),
-            if o.examples.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " Examples: {}.",
-                    o.examples
-                        .iter()
-                        .map(|(k, n, s)| format!("{k} nurse `{n}` shift `{s}`"))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            }
-        ),
+    out.table(&t);
+    writeln!(
+        out,
+        "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}.{}\n",
+        thousands(o.borderline),
+        o.borderline_delivered,
+        o.unknown,
+        o.strays,
+        thousands(o.replayed),
+        if o.examples.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Examples: {}.",
+                o.examples
+                    .iter()
+                    .map(|(k, n, s)| format!("{k} nurse `{n}` shift `{s}`"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
     );
-    push_line(&mut out, "");
 
     if let Some(s) = &r.storm {
         let st = &s.report;
-        push_line(
-            &mut out,
-            format_args!(
-                "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}.",
-                st.claimants,
-                s.group,
-                st.created,
-                st.shift_taken,
-                list(&st.unexpected),
-                st.winner_booking_listed,
-                ms(st.claims.latency_ms.p50),
-                ms(st.claims.latency_ms.p99),
-                ms(st.claims.latency_ms.max),
-            ),
+        writeln!(
+            out,
+            "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}.\n",
+            st.claimants,
+            s.group,
+            st.created,
+            st.shift_taken,
+            list(&st.unexpected),
+            st.winner_booking_listed,
+            ms(st.claims.latency_ms.p50),
+            ms(st.claims.latency_ms.p99),
+            ms(st.claims.latency_ms.max),
         );
-        push_line(&mut out, "");
     } else if let Some(e) = &r.storm_error {
-        push_line(&mut out, format_args!("**The claim storm failed**: {e}."));
-        push_line(&mut out, "");
+        writeln!(out, "**The claim storm failed**: {e}.\n");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "Connections the server ended (the clients reconnected with `resume`): {}. Other frames received: {}.",
-            list(&r.connections_ended),
-            list(&r.other_frames)
-        ),
+    writeln!(
+        out,
+        "Connections the server ended (the clients reconnected with `resume`): {}. Other frames received: {}.\n",
+        list(&r.connections_ended),
+        list(&r.other_frames)
     );
-    push_line(&mut out, "");
+
     if r.ok {
-        push_line(
-            &mut out,
-            "Every connection opened; the oracle found no missed, wrong or duplicate offer; every phase completed without errors.",
+        writeln!(
+            out,
+            "Every connection opened; the oracle found no missed, wrong or duplicate offer; every phase completed without errors."
         );
     } else {
-        push_line(
-            &mut out,
-            "**SOMETHING FAILED: missed, wrong or duplicate offers, failed connections or requests, or a storm without exactly one booking; see above.**",
+        writeln!(
+            out,
+            "**SOMETHING FAILED: missed, wrong or duplicate offers, failed connections or requests, or a storm without exactly one booking; see above.**"
         );
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]
@@ -2010,35 +1681,45 @@ mod tests {
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
     }
 
-    #[test]
-    fn the_default_run_ends_within_a_seeded_tokens_lifetime() {
+    fn parse(extra: &[&str]) -> ScaleArgs {
         use clap::Parser;
         #[derive(Parser)]
+        #[command(args_override_self = true)]
         struct Cli {
             #[command(flatten)]
             args: ScaleArgs,
         }
-        let cli = Cli::parse_from([
-            "x",
-            "--tokens",
-            "t.tsv",
-            "--world",
-            "w.tsv",
-            "--groups",
-            "g.tsv",
-            "--email",
-            "s@example.com",
-            "--password",
-            "p",
-        ]);
-        assert_eq!(cli.args.connections, 19_000);
-        assert_eq!(cli.args.fanout_sizes, vec![100, 1000, 10_000]);
+        let required = ["x", "--tokens", "t", "--world", "w", "--groups", "g"];
+        let auth = ["--email", "s@example.com", "--password", "p"];
+        Cli::parse_from(required.iter().chain(&auth).chain(extra)).args
+    }
+
+    #[test]
+    fn the_default_run_ends_within_a_seeded_tokens_lifetime() {
+        let args = parse(&[]);
+        assert_eq!(args.connections, 19_000);
+        assert_eq!(args.fanout_sizes, vec![100, 1000, 10_000]);
         // Tokens last 15 minutes from seeding; set-up takes under a minute of that.
         assert!(
-            planned(&cli.args) <= Duration::from_secs(14 * 60),
+            planned(&args) <= Duration::from_secs(14 * 60),
             "{:?}",
-            planned(&cli.args)
+            planned(&args)
         );
+    }
+
+    #[test]
+    fn the_realtime_preset_is_the_small_case_and_given_flags_win() {
+        let args = parse(&["--preset", "realtime"]);
+        assert_eq!((args.connections, args.workers, args.pings), (1001, 2, 20));
+        assert_eq!(
+            (args.fanout_sizes.as_slice(), args.fanout_rounds),
+            (&[1000][..], 20)
+        );
+        assert_eq!(args.scenarios, [Phase::Idle, Phase::Latency, Phase::Fanout]);
+        // The smoke run's flags, under their old `realtime` names too.
+        let args = parse(&["--preset", "realtime", "--offers", "30", "--rounds", "3"]);
+        assert_eq!((args.latency_posts, args.fanout_rounds), (30, 3));
+        assert_eq!(parse(&["--fanout-rounds", "2"]).fanout_rounds, 2);
     }
 
     #[test]

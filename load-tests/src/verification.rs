@@ -1,38 +1,18 @@
 //! The `verification` scenario: how long from a nurse submitting a licence until the
 //! automatic registry check's decision is visible to them?
 //!
-//! The server must load a registry table from `gen-registry` (`LICENSE_REGISTRY_CSV`),
-//! which lists an exact, clean match for every licence submitted here, so every
-//! submission should be approved automatically; any other outcome is counted as an error.
-//!
-//! 1. **Setup** (not measured): nurses sign in with SMS codes (the server "texts" them to a
-//!    webhook this process serves), set their names (`PATCH /v1/me`) and submit their
-//!    identities (`POST /v1/me/identity`, legal name = the registry's holder name), which a
-//!    verifier (`--verifier-email`) approves: the check compares the registry's holder names
-//!    with verified legal names only. Then `--warmup` submissions by a nurse of their own
-//!    warm connections and caches.
-//! 2. **Sequential**: `--submissions` licences, one at a time: pure latency. Between two
-//!    submissions, one `GET /v1/me/credentials/{id}` of the credential just decided is
-//!    timed as the baseline: the round trip every poll, and so every client-observed
-//!    decision time, includes.
-//! 3. **Concurrent**: `--submissions` more, by `--concurrency` submitters in a closed loop
-//!    (each submits, waits for the decision, submits the next): decision latency under
-//!    load, and decisions per second.
-//!
-//! Each submission is timed from just before its `POST /v1/me/credentials` until a poll of
-//! `GET /v1/me/credentials/{id}` shows `automatic_check_done: true`. Polls follow one
-//! another after `--poll-interval-us`, so a decision is seen at most one pause plus one
-//! round trip after it commits: that bounds the resolution.
-//!
-//! Everything is bounded: per-request timeouts, a decision timeout per submission, phase
-//! deadlines, and a hard cap on the whole run (below the 15-minute access-token lifetime).
+//! Set-up signs nurses in by SMS code and has a verifier approve their identities. Then
+//! licences that the registry table (`gen-registry`) lists as clean matches are submitted
+//! one at a time and by concurrent submitters, each timed from just before its POST until
+//! a poll of the credential (every `--poll-interval-us`, which bounds the resolution)
+//! shows `automatic_check_done: true`. Any outcome but approval is an error.
 
 use crate::{
     net,
     registry::{
         self, BENCH_EXPIRY, BENCH_STATE, LICENCES_PER_NURSE, MAX_NURSES, licence_number, nurse_name,
     },
-    report::{self, Percentiles, Recorder, Stats, Table, ms, per_sec, push_line},
+    report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms, per_sec},
     sms,
 };
 use anyhow::{Context, anyhow, bail};
@@ -43,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -106,12 +85,9 @@ pub struct VerificationArgs {
     #[arg(long, env = "SHIFTWIRE_BENCH_PASSWORD", hide_env_values = true)]
     #[serde(skip)]
     verifier_password: String,
-    /// Write the full report as JSON here.
-    #[arg(long)]
-    json_out: Option<PathBuf>,
-    /// Write the result tables as a Markdown fragment here.
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    out: report::Outputs,
 }
 
 /// Which nurses submit in a phase, and which of their licences: submission `i` goes to
@@ -268,18 +244,10 @@ pub async fn run(args: VerificationArgs) -> anyhow::Result<()> {
         args.poll_interval_us,
         hard_cap.as_secs()
     );
-    let report = tokio::time::timeout(hard_cap, phases(&args, &base, layout, listener))
-        .await
-        .map_err(|_| anyhow!("the run exceeded its hard cap of {}s", hard_cap.as_secs()))??;
+    let report = net::within(hard_cap, "the run", phases(&args, &base, layout, listener)).await?;
 
     let markdown = markdown(&report);
-    println!("{markdown}");
-    report::write_outputs(
-        &report,
-        &markdown,
-        args.json_out.as_deref(),
-        args.markdown_out.as_deref(),
-    )
+    args.out.publish(&report, &markdown)
 }
 
 /// Setup, warm-up, and two phases, each with its deadline (a submission started just
@@ -300,6 +268,13 @@ struct Target {
     decision_timeout: Duration,
 }
 
+impl Target {
+    /// A `POST` to `path` on the server.
+    fn post(&self, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
+        Ok(self.client.post(self.base.join(path)?))
+    }
+}
+
 async fn phases(
     args: &VerificationArgs,
     base: &reqwest::Url,
@@ -314,13 +289,7 @@ async fn phases(
         poll_interval: Duration::from_micros(args.poll_interval_us),
         decision_timeout: Duration::from_secs(args.decision_timeout_secs),
     });
-    let healthz = base.join("/healthz")?;
-    net::outcome(
-        target.client.get(healthz.clone()).send().await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("GET {healthz} failed ({e}); is the server running?"))?;
+    net::server_up(&target.client, &base.join("/healthz")?).await?;
 
     eprintln!(
         "setup: signing in {} nurses and verifying their identities",
@@ -328,13 +297,15 @@ async fn phases(
     );
     let (inbox, webhook) = sms::serve_webhook(listener);
     let setup_started = Instant::now();
-    let verifier = staff_token(&target, &args.verifier_email, &args.verifier_password).await?;
-    let nurses = tokio::time::timeout(
-        SETUP_TIMEOUT,
-        sign_in_all(&target, &inbox, &verifier, layout.nurses()),
-    )
-    .await
-    .map_err(|_| anyhow!("setup took longer than {}s", SETUP_TIMEOUT.as_secs()))??;
+    let verifier = net::sign_in(
+        &target.client,
+        base,
+        &args.verifier_email,
+        &args.verifier_password,
+    );
+    let verifier = verifier.await?;
+    let signing_in = sign_in_all(&target, &inbox, &verifier, layout.nurses());
+    let nurses = net::within(SETUP_TIMEOUT, "setup", signing_in).await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     webhook.abort();
     let nurses = Arc::new(nurses);
@@ -393,22 +364,6 @@ async fn phases(
     })
 }
 
-/// A staff access token.
-async fn staff_token(target: &Target, email: &str, password: &str) -> anyhow::Result<String> {
-    let tokens: TokenPair = net::json(
-        target
-            .client
-            .post(target.base.join("/v1/auth/login")?)
-            .json(&serde_json::json!({ "email": email, "password": password }))
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("POST /v1/auth/login for {email}: {e}"))?;
-    Ok(tokens.access_token)
-}
-
 /// A 1×1 PNG: the photo ID and selfie of a benchmark nurse, as far as the server's content
 /// check goes.
 const PNG: &[u8] = &[
@@ -436,37 +391,19 @@ async fn verify_identity(
         .text("date_of_birth", "1990-04-17")
         .part("id_document", image("id.png")?)
         .part("selfie", image("selfie.png")?);
-    let submitted: serde_json::Value = net::json(
-        target
-            .client
-            .post(target.base.join("/v1/me/identity")?)
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await,
-        StatusCode::CREATED,
-    )
-    .await
-    .map_err(|e| anyhow!("POST /v1/me/identity for {name}: {e}"))?;
+    let identity = target.post("/v1/me/identity")?.bearer_auth(token);
+    let identity = identity.multipart(form);
+    let submitted: serde_json::Value = net::json(identity, StatusCode::CREATED)
+        .await
+        .map_err(|e| anyhow!("POST /v1/me/identity for {name}: {e}"))?;
     let id = submitted["id"]
         .as_str()
         .ok_or_else(|| anyhow!("POST /v1/me/identity answered no id"))?;
-    net::outcome(
-        target
-            .client
-            .post(
-                target
-                    .base
-                    .join(&format!("/v1/admin/identities/{id}/approve"))?,
-            )
-            .bearer_auth(verifier)
-            .json(&serde_json::json!({}))
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("approving the identity of {name}: {e}"))
+    let approve = target.post(&format!("/v1/admin/identities/{id}/approve"))?;
+    let approve = approve.bearer_auth(verifier);
+    net::outcome(approve.json(&serde_json::json!({})), StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("approving the identity of {name}: {e}"))
 }
 
 /// Signs in nurses `0..count` with SMS codes, names them and verifies their identities;
@@ -504,14 +441,10 @@ async fn sign_in_all(
 }
 
 async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<Nurse> {
-    let client = &target.client;
     let phone = sms::phone(PHONE_OFFSET + n);
+    let send = target.post("/v1/auth/otp")?;
     net::outcome(
-        client
-            .post(target.base.join("/v1/auth/otp")?)
-            .json(&serde_json::json!({ "phone": phone }))
-            .send()
-            .await,
+        send.json(&serde_json::json!({ "phone": phone })),
         StatusCode::ACCEPTED,
     )
     .await
@@ -527,24 +460,16 @@ async fn sign_in(target: &Target, inbox: &sms::Inbox, n: u64) -> anyhow::Result<
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let tokens: TokenPair = net::json(
-        client
-            .post(target.base.join("/v1/auth/otp/verify")?)
-            .json(&serde_json::json!({ "phone": phone, "code": code }))
-            .send()
-            .await,
-        StatusCode::OK,
-    )
-    .await
-    .map_err(|e| anyhow!("POST /v1/auth/otp/verify for {phone}: {e}"))?;
+    let verify = target.post("/v1/auth/otp/verify")?;
+    let verify = verify.json(&serde_json::json!({ "phone": phone, "code": code }));
+    let tokens: TokenPair = net::json(verify, StatusCode::OK)
+        .await
+        .map_err(|e| anyhow!("POST /v1/auth/otp/verify for {phone}: {e}"))?;
     let name = nurse_name(n);
+    let me = target.base.join("/v1/me")?;
+    let rename = target.client.patch(me).bearer_auth(&tokens.access_token);
     let profile: Profile = net::json(
-        client
-            .patch(target.base.join("/v1/me")?)
-            .bearer_auth(&tokens.access_token)
-            .json(&serde_json::json!({ "name": name }))
-            .send()
-            .await,
+        rename.json(&serde_json::json!({ "name": name })),
         StatusCode::OK,
     )
     .await
@@ -597,6 +522,13 @@ impl Observed {
         self.elapsed = self.elapsed.max(other.elapsed);
     }
 
+    /// A submission that ended without a decision: `None`, for `submit_and_wait`.
+    fn failed(&mut self, error: impl Into<String>, outcome: &str) -> Option<reqwest::Url> {
+        self.decision.error(error, 1);
+        self.outcome(outcome);
+        None
+    }
+
     fn outcome(&mut self, outcome: impl Into<String>) {
         *self.outcomes.entry(outcome.into()).or_default() += 1;
     }
@@ -645,16 +577,11 @@ async fn submit_and_wait(
         "expires_on": BENCH_EXPIRY,
     });
     let started = Instant::now();
-    let submitted: Result<CredentialView, String> = net::json(
-        client
-            .post(target.credentials.clone())
-            .bearer_auth(&nurse.token)
-            .json(&body)
-            .send()
-            .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let submit = client
+        .post(target.credentials.clone())
+        .bearer_auth(&nurse.token);
+    let submitted: Result<CredentialView, String> =
+        net::json(submit.json(&body), StatusCode::CREATED).await;
     seen.submit.record(
         started.elapsed(),
         submitted.as_ref().map(|_| ()).map_err(Clone::clone),
@@ -662,29 +589,21 @@ async fn submit_and_wait(
     let mut credential = match submitted {
         Ok(credential) => credential,
         Err(error) => {
-            seen.decision.error(format!("submit: {error}"), 1);
-            seen.outcome("submit failed");
-            return None;
+            return seen.failed(format!("submit: {error}"), "submit failed");
         }
     };
     let Ok(url) = target
         .base
         .join(&format!("/v1/me/credentials/{}", credential.id))
     else {
-        seen.decision.error("submit: unusable credential id", 1);
-        seen.outcome("submit failed");
-        return None;
+        return seen.failed("submit: unusable credential id", "submit failed");
     };
     let deadline = started + target.decision_timeout;
     let mut last_poll: Option<Instant> = None;
     while !credential.automatic_check_done {
         if Instant::now() >= deadline {
-            seen.decision.error(
-                format!("no decision within {}s", target.decision_timeout.as_secs()),
-                1,
-            );
-            seen.outcome("no decision in time");
-            return None;
+            let late = format!("no decision within {}s", target.decision_timeout.as_secs());
+            return seen.failed(late, "no decision in time");
         }
         // The first poll goes out as soon as the POST is answered.
         if last_poll.is_some() && !target.poll_interval.is_zero() {
@@ -696,11 +615,7 @@ async fn submit_and_wait(
         }
         last_poll = Some(sending);
         let polled: Result<CredentialView, String> = net::json(
-            client
-                .get(url.clone())
-                .bearer_auth(&nurse.token)
-                .send()
-                .await,
+            client.get(url.clone()).bearer_auth(&nurse.token),
             StatusCode::OK,
         )
         .await;
@@ -712,9 +627,7 @@ async fn submit_and_wait(
         match polled {
             Ok(now) => credential = now,
             Err(error) => {
-                seen.decision.error(format!("poll: {error}"), 1);
-                seen.outcome("poll failed");
-                return None;
+                return seen.failed(format!("poll: {error}"), "poll failed");
             }
         }
     }
@@ -766,12 +679,7 @@ async fn sequential(
         if let (true, Some(url)) = (baseline, decided) {
             let sending = Instant::now();
             let outcome = net::outcome(
-                target
-                    .client
-                    .get(url)
-                    .bearer_auth(&nurse.token)
-                    .send()
-                    .await,
+                target.client.get(url).bearer_auth(&nurse.token),
                 StatusCode::OK,
             )
             .await;
@@ -791,34 +699,21 @@ async fn concurrent(
     submitters: u64,
     deadline: Instant,
 ) -> Observed {
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut set = JoinSet::new();
-    for _ in 0..submitters.min(count) {
-        let (target, nurses, next) = (target.clone(), nurses.clone(), next.clone());
-        set.spawn(async move {
-            let mut seen = Observed::default();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let (n, slot) = phase.item(i);
-                submit_and_wait(
-                    &target,
-                    &nurses[n as usize],
-                    licence_number(n, slot),
-                    &mut seen,
-                )
-                .await;
-                seen.elapsed = started.elapsed();
-            }
+    let (target, nurses, started) = (target.clone(), nurses.clone(), Instant::now());
+    let work = move |i, mut seen: Observed| {
+        let (target, nurses) = (target.clone(), nurses.clone());
+        async move {
+            let (n, slot) = phase.item(i);
+            let licence = licence_number(n, slot);
+            submit_and_wait(&target, &nurses[n as usize], licence, &mut seen).await;
+            seen.elapsed = started.elapsed();
             seen
-        });
-    }
+        }
+    };
+    let (tallies, taken) = net::closed_loop(submitters, count, deadline, work).await;
     let mut all = Observed::default();
-    while let Some(joined) = set.join_next().await {
-        match joined {
+    for tally in tallies {
+        match tally {
             Ok(seen) => all.merge(&seen),
             Err(error) => {
                 all.decision.error(format!("submitter failed: {error}"), 1);
@@ -826,52 +721,40 @@ async fn concurrent(
             }
         }
     }
-    let started_items = next.load(Ordering::Relaxed).min(count);
-    all.not_started(count - started_items);
+    all.not_started(count - taken);
     all
 }
 
 fn markdown(r: &VerificationReport) -> String {
     let c = &r.config;
-    let mut out = String::new();
+    let mut out = Markdown::default();
     let interval_ms = c.poll_interval_us as f64 / 1000.0;
-    push_line(
-        &mut out,
-        format_args!(
-            "{} RN licence submissions per phase, each with an exact, clean match in the \
-             server's registry table; {} nurses in the sequential phase, {} in the concurrent \
-             one (at most {} licences each), after {} unmeasured warm-up submissions. Each \
-             submission is timed from just before `POST /v1/me/credentials` until a poll of \
-             `GET /v1/me/credentials/{{id}}` shows `automatic_check_done: true`; a poll follows \
-             the previous answer after a {} ms pause.",
-            c.submissions,
-            r.layout.sequential.nurses,
-            r.layout.concurrent.nurses,
-            c.submissions.div_ceil(
-                r.layout
-                    .sequential
-                    .nurses
-                    .min(r.layout.concurrent.nurses)
-                    .max(1)
-            ),
-            c.warmup,
-            interval_ms
+    writeln!(
+        out,
+        "{} RN licence submissions per phase, each with an exact, clean match in the \
+         server's registry table; {} nurses in the sequential phase, {} in the concurrent \
+         one (at most {} licences each), after {} unmeasured warm-up submissions. Each \
+         submission is timed from just before `POST /v1/me/credentials` until a poll of \
+         `GET /v1/me/credentials/{{id}}` shows `automatic_check_done: true`; a poll follows \
+         the previous answer after a {} ms pause.\n",
+        c.submissions,
+        r.layout.sequential.nurses,
+        r.layout.concurrent.nurses,
+        c.submissions.div_ceil(
+            r.layout
+                .sequential
+                .nurses
+                .min(r.layout.concurrent.nurses)
+                .max(1)
         ),
+        c.warmup,
+        interval_ms
     );
-    push_line(&mut out, "");
 
-    let mut decisions = Table::new(&[
-        "Submission → decision seen",
-        "approved",
-        "errors",
-        "decisions/s",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "max",
-        "polls per submission",
-    ]);
+    let mut decisions = Table::new(
+        "Submission → decision seen | approved | errors | decisions/s | p50 | p90 | p99 | p99.9 \
+         | max | polls per submission",
+    );
     let phases = [
         ("sequential (one at a time)".to_owned(), &r.sequential),
         (
@@ -894,54 +777,32 @@ fn markdown(r: &VerificationReport) -> String {
             format!("{:.1}", p.polls_per_submission),
         ]);
     }
-    out.push_str(&decisions.markdown());
-    push_line(&mut out, "");
+    out.table(&decisions);
 
-    let mut parts = Table::new(&[
-        "Baseline and parts",
-        "count",
-        "errors",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-    ]);
-    let mut row = |name: String, s: &Stats| {
-        let l = &s.latency_ms;
-        parts.row(vec![
-            name,
-            s.requests.to_string(),
-            s.errors_cell(),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-        ]);
-    };
-    row(
-        "**baseline**: `GET /v1/me/credentials/{id}` of a decided credential, between sequential submissions".into(),
-        &r.baseline_get,
-    );
+    let mut parts = Table::new("Baseline and parts | count | errors | p50 | p99 | p99.9 | max");
+    parts.row(r.baseline_get.row(
+        "**baseline**: `GET /v1/me/credentials/{id}` of a decided credential, between \
+         sequential submissions",
+    ));
     for (name, p) in &phases {
-        row(
-            format!("`POST /v1/me/credentials` → 201, {name}"),
-            &p.submit,
+        parts.row(
+            p.submit
+                .row(format!("`POST /v1/me/credentials` → 201, {name}")),
         );
     }
     for (name, p) in &phases {
-        row(
-            format!("poll `GET /v1/me/credentials/{{id}}`, {name}"),
-            &p.poll,
+        parts.row(
+            p.poll
+                .row(format!("poll `GET /v1/me/credentials/{{id}}`, {name}")),
         );
     }
     for (name, p) in &phases {
-        row(
-            format!("server clock `decided_at − submitted_at`, {name}"),
-            &p.server_decided_minus_submitted,
+        parts.row(
+            p.server_decided_minus_submitted
+                .row(format!("server clock `decided_at − submitted_at`, {name}")),
         );
     }
-    out.push_str(&parts.markdown());
-    push_line(&mut out, "");
+    out.table(&parts);
 
     let mut outcomes = Vec::new();
     for (name, p) in [("warm-up", &r.warmup)]
@@ -962,61 +823,54 @@ fn markdown(r: &VerificationReport) -> String {
             }
         ));
     }
-    push_line(&mut out, format_args!("Outcomes: {}.", outcomes.join("; ")));
-    push_line(&mut out, "");
+    writeln!(out, "Outcomes: {}.\n", outcomes.join("; "));
+
     let base = r.baseline_get.latency_ms.p50;
     if base > 0.0 {
-        push_line(
-            &mut out,
-            format_args!(
-                "Decision p50 is {:.1}× the baseline `GET` p50 sequentially and {:.1}× with {} submitters.",
-                r.sequential.decision.latency_ms.p50 / base,
-                r.concurrent.decision.latency_ms.p50 / base,
-                c.concurrency
-            ),
+        writeln!(
+            out,
+            "Decision p50 is {:.1}× the baseline `GET` p50 sequentially and {:.1}× with {} submitters.\n",
+            r.sequential.decision.latency_ms.p50 / base,
+            r.concurrent.decision.latency_ms.p50 / base,
+            c.concurrency
         );
-        push_line(&mut out, "");
     }
-    push_line(
-        &mut out,
-        format_args!(
-            "Resolution: a decision is seen by the first poll after it commits, so the time \
-             measured exceeds the true one by at most one gap between polls plus one `GET` \
-             round trip. The pause asked for was {} ms; the measured gap between the sends of \
-             two polls of one credential (the pause, rounded up to the timer's 1 ms ticks, plus \
-             the previous poll's round trip) was p50 {} sequentially and {} concurrently (max \
-             {} and {}). The polls are load too: {} `GET`/s during the concurrent phase ({} \
-             sequentially), served by the same server and database as the submissions and the \
-             check. The server-clock rows use the server's own timestamps (`submitted_at`: \
-             when the submission's transaction began; `decided_at`: when the check's update \
-             ran), so they leave out polling and the check's commit. Latencies are of \
-             approved submissions only; any other outcome is an error, counted by kind. Rates \
-             are approvals per second of the phase's wall time ({:.1} s and {:.1} s); setup \
-             (sign-in of {} nurses) took {:.1} s.",
-            interval_ms,
-            ms(r.sequential.poll_gap_ms.p50),
-            ms(r.concurrent.poll_gap_ms.p50),
-            ms(r.sequential.poll_gap_ms.max),
-            ms(r.concurrent.poll_gap_ms.max),
-            per_sec(r.concurrent.poll.ok_per_sec),
-            per_sec(r.sequential.poll.ok_per_sec),
-            r.sequential.decision.elapsed_secs,
-            r.concurrent.decision.elapsed_secs,
-            r.layout.nurses(),
-            r.setup_secs
-        ),
+    writeln!(
+        out,
+        "Resolution: a decision is seen by the first poll after it commits, so the time \
+         measured exceeds the true one by at most one gap between polls plus one `GET` \
+         round trip. The pause asked for was {} ms; the measured gap between the sends of \
+         two polls of one credential (the pause, rounded up to the timer's 1 ms ticks, plus \
+         the previous poll's round trip) was p50 {} sequentially and {} concurrently (max \
+         {} and {}). The polls are load too: {} `GET`/s during the concurrent phase ({} \
+         sequentially), served by the same server and database as the submissions and the \
+         check. The server-clock rows use the server's own timestamps (`submitted_at`: \
+         when the submission's transaction began; `decided_at`: when the check's update \
+         ran), so they leave out polling and the check's commit. Latencies are of \
+         approved submissions only; any other outcome is an error, counted by kind. Rates \
+         are approvals per second of the phase's wall time ({:.1} s and {:.1} s); setup \
+         (sign-in of {} nurses) took {:.1} s.",
+        interval_ms,
+        ms(r.sequential.poll_gap_ms.p50),
+        ms(r.concurrent.poll_gap_ms.p50),
+        ms(r.sequential.poll_gap_ms.max),
+        ms(r.concurrent.poll_gap_ms.max),
+        per_sec(r.concurrent.poll.ok_per_sec),
+        per_sec(r.sequential.poll.ok_per_sec),
+        r.sequential.decision.elapsed_secs,
+        r.concurrent.decision.elapsed_secs,
+        r.layout.nurses(),
+        r.setup_secs
     );
     if r.webhook_messages_without_code > 0 {
-        push_line(&mut out, "");
-        push_line(
-            &mut out,
-            format_args!(
-                "{} webhook messages had no code.",
-                r.webhook_messages_without_code
-            ),
+        writeln!(out);
+        writeln!(
+            out,
+            "{} webhook messages had no code.",
+            r.webhook_messages_without_code
         );
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]
