@@ -25,7 +25,7 @@
 #                 (LICENSE_REGISTRY_CSV=target/bench/registry.csv); also times how long the
 #                 server takes to start with that table and with the 14-row demo table.
 #   marketplace   nearby search (`GET /v1/shifts/nearby`) over 1,000,000 open shifts at 10,000
-#                 facilities, by 2,000 synthetic nurses (`shiftwire seed --scale`, whose
+#                 facilities, by 2,000 synthetic nurses (`shiftwire-loadgen seed`, whose
 #                 access tokens go to target/bench/tokens.tsv), against `/healthz` and
 #                 `/v1/me` as the baseline; then 5 claim storms, 1,000 nurses claiming one
 #                 shift at once. Bench-only data set-up with psql: the storm shifts are open RN
@@ -52,12 +52,12 @@
 #                 subscribers as the baseline, 50 random shifts a second for 60 s (latency,
 #                 server CPU), a delivery oracle over every shift posted (missed / wrong /
 #                 duplicate, with 10 % of the clients reconnecting with `resume`), and a claim
-#                 storm of 1,000 nurses. Data: `shiftwire seed --scale` with 100,000 shifts at
+#                 storm of 1,000 nurses. Data: `shiftwire-loadgen seed` with 100,000 shifts at
 #                 1,000 facilities and 1.25 × $BENCH_CONNS nurses. Bench-only set-up with psql:
 #                 remote facilities (beyond everyone's reach: more than 100 km from the seeded
 #                 area and from one another) for a target nurse and one group per fan-out size,
 #                 verified RNs homed there, and a scheduler of every facility; then psql
-#                 exports the world (`load-tests/sql/oracle-world.sql`) for the oracle. The
+#                 exports the world (`crates/test-support/sql/oracle-world.sql`) for the oracle. The
 #                 open-files limit (`ulimit -n`) is raised to the hard limit for the server and
 #                 the load generator and must allow the connections plus 600.
 #
@@ -96,7 +96,7 @@ DEMO_REGISTRY=registry/demo-licenses.csv
 RECHECK_LICENCES=100000
 RECHECK_NURSES=$((RECHECK_LICENCES / 40))
 STARTUP_ROUNDS=3
-# The marketplace, realtime and scale scenarios' data: `shiftwire seed --scale` sizes, and the storms.
+# The marketplace, realtime and scale scenarios' data: `shiftwire-loadgen seed` sizes, and the storms.
 DEFAULT_SHIFTS=1000000
 [[ $SCENARIO == realtime || $SCENARIO == scale ]] && DEFAULT_SHIFTS=100000
 SHIFTS=${BENCH_SHIFTS:-$DEFAULT_SHIFTS}
@@ -336,7 +336,7 @@ SQL
     rm -f "$TOKENS" "$STORM_NURSES" "$STORM_SHIFTS"
     log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/marketplace-seed.log)"
     seed_started=$(date +%s.%N)
-    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$LOADGEN_BIN" seed --shifts "$SHIFTS" --facilities "$FACILITIES" \
       --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/marketplace-seed.log" 2>&1 ||
       die "seeding failed; see $OUT/marketplace-seed.log"
     SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -384,7 +384,7 @@ SQL
     rm -f "$TOKENS" "$WORLD_TSV" "$GROUPS_TSV"
     log "seeding $SHIFTS open shifts, $FACILITIES facilities, $NURSES nurses (log: $OUT/$SCENARIO-seed.log)"
     seed_started=$(date +%s.%N)
-    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" seed --scale "$SHIFTS" --facilities "$FACILITIES" \
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$LOADGEN_BIN" seed --shifts "$SHIFTS" --facilities "$FACILITIES" \
       --nurses "$NURSES" --tokens-out "$TOKENS" >"$OUT/$SCENARIO-seed.log" 2>&1 ||
       die "seeding failed; see $OUT/$SCENARIO-seed.log"
     SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -432,7 +432,7 @@ SQL
     psql_bench -c "
       INSERT INTO staff_facilities (user_id, facility_id)
       SELECT u.id, f.id FROM users u, facilities f WHERE u.email = '$SCHEDULER_EMAIL' ON CONFLICT DO NOTHING"
-    psql_bench -f load-tests/sql/oracle-world.sql >"$WORLD_TSV"
+    psql_bench -f crates/test-support/sql/oracle-world.sql >"$WORLD_TSV"
     psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
     SETUP_LINE="Set-up (bench data only, with psql before the server starts): remote facilities, each more than 100 km from the seeded area and from one another, for a target nurse and for groups of $(sed 's/,/, /g' <<<"$FANOUT") nurses (the first $GROUP_TOTAL synthetic nurses by id holding an approved RN licence valid in CA, homed at their group's facility); a scheduler of every facility (\`shiftwire admin create-user\` and psql) posts the shifts; the oracle's world (\`load-tests/sql/oracle-world.sql\`, $(grep -c '^N' "$WORLD_TSV") nurses, $(grep -c '^F' "$WORLD_TSV") facilities) exported with psql. Open files (\`ulimit -n\`) raised to $OPEN_FILES for the server and the load generator. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
     log "$SCENARIO: groups ${NAMES[*]} ($GROUP_TOTAL nurses), $CONNS connections"
@@ -628,12 +628,12 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
   echo "- Command: \`$COMMAND\`, which ran \`${LOADGEN_SHOWN% }\` against $SERVER_SHOWN"
   if [[ $SCENARIO == verification ]]; then echo "- $REGISTRY_LINE"; fi
   if [[ $SCENARIO == marketplace ]]; then
-    echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
+    echo "- Data: \`shiftwire-loadgen seed --shifts $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $STORM_LINE"
   fi
   if [[ $SCENARIO == recheck ]]; then echo "- $SETUP_LINE"; fi
   if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
-    echo "- Data: \`shiftwire seed --scale $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
+    echo "- Data: \`shiftwire-loadgen seed --shifts $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $SETUP_LINE"
   fi
   echo "- CPU seconds used during the load generator's run: $CPU_USE (other processes: ${OTHER_SHARE}% of the machine)"

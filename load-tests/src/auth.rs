@@ -9,8 +9,8 @@ use crate::{
     sms::{self, phone},
 };
 use anyhow::{Context, bail};
-use axum::http::StatusCode;
 use clap::Args;
+use reqwest::StatusCode;
 use serde::Serialize;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{

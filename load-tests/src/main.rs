@@ -2,8 +2,8 @@
 //!
 //! Each scenario is a subcommand. Every scenario talks to a server on the loopback
 //! interface only, sends a bounded number of requests and stops by itself within a hard
-//! time cap, so it is safe to run on a developer machine or in CI. `gen-registry` is no
-//! scenario: it writes the registry table the `verification` scenario's server loads.
+//! time cap, so it is safe to run on a developer machine or in CI. `gen-registry` and
+//! `seed` are no scenarios: they write the data the servers of the scenarios start with.
 
 use clap::{Parser, Subcommand};
 use shiftwire_loadgen::{auth, fleet, marketplace, registry, scale, verification};
@@ -49,6 +49,33 @@ enum Scenario {
     /// Writes a fictional licence registry table (`LICENSE_REGISTRY_CSV`) that lists the
     /// licences the `verification` scenario submits, padded with varied filler rows.
     GenRegistry(registry::GenRegistryArgs),
+    /// Writes bulk synthetic data over the Bay Area into `DATABASE_URL`, straight into the
+    /// tables before the server starts (test-support's generator): facilities, verified
+    /// nurses and open shifts, and an access token per nurse signed with the server's key.
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// Open shifts to generate.
+    #[arg(long)]
+    shifts: i64,
+    /// Facilities to spread them over (default: shifts / 100).
+    #[arg(long)]
+    facilities: Option<i64>,
+    /// Verified synthetic nurses.
+    #[arg(long, default_value_t = 1000)]
+    nurses: i64,
+    /// Where to write one `id<TAB>access token` line per nurse, for the scenarios.
+    #[arg(long)]
+    tokens_out: Option<std::path::PathBuf>,
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let facilities = args.facilities.unwrap_or((args.shifts / 100).max(1));
+    let scale =
+        shiftwire_test_support::scale::Scale::bay_area(args.shifts, facilities, args.nurses);
+    shiftwire_test_support::scale::seed_database(&scale, args.tokens_out.as_deref()).await
 }
 
 #[tokio::main]
@@ -60,5 +87,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Scale(args) => scale::run(args).await,
         Scenario::Worker(args) => fleet::worker(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
+        Scenario::Seed(args) => seed(args).await,
     }
 }

@@ -13,9 +13,9 @@ use crate::{
     report::{self, Markdown, Percentiles, Recorder, Stats, Table, ms, per_sec},
 };
 use anyhow::{Context, anyhow, bail};
-use axum::http::StatusCode;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use clap::Args;
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap},

@@ -18,10 +18,10 @@ use crate::{
     report::{self, Markdown, Recorder, Stats, Table, ms},
 };
 use anyhow::{Context, anyhow, bail};
-use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},

@@ -2,7 +2,8 @@
 //! the server "texts" its sign-in codes to (`SMS_PROVIDER=webhook`), which this process
 //! serves itself and which keeps the newest code of each phone.
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use http_body_util::BodyExt;
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
 use serde::Deserialize;
 use std::{
     collections::HashMap,
@@ -50,28 +51,56 @@ struct SmsMessage {
     body: String,
 }
 
-async fn receive_sms(State(inbox): State<Arc<Inbox>>, Json(sms): Json<SmsMessage>) -> StatusCode {
-    match six_digit_code(&sms.body) {
-        Some(code) => {
-            if let Ok(mut codes) = inbox.codes.lock() {
-                codes.insert(sms.to, code.to_owned());
-            }
-            StatusCode::NO_CONTENT
+/// Answers one webhook request: 204 with a code stored, 422 without a code.
+async fn receive_sms(inbox: &Inbox, request: Request<Incoming>) -> Response<String> {
+    let status = if request.method() != Method::POST || request.uri().path() != "/sms" {
+        StatusCode::NOT_FOUND
+    } else {
+        let body = request.into_body().collect().await.map(|b| b.to_bytes());
+        match body
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SmsMessage>(&b).ok())
+        {
+            None => StatusCode::BAD_REQUEST,
+            Some(sms) => match six_digit_code(&sms.body) {
+                Some(code) => {
+                    if let Ok(mut codes) = inbox.codes.lock() {
+                        codes.insert(sms.to, code.to_owned());
+                    }
+                    StatusCode::NO_CONTENT
+                }
+                None => {
+                    inbox.without_code.fetch_add(1, Ordering::Relaxed);
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+            },
         }
-        None => {
-            inbox.without_code.fetch_add(1, Ordering::Relaxed);
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-    }
+    };
+    let mut response = Response::new(String::new());
+    *response.status_mut() = status;
+    response
 }
 
-/// Serves `POST /sms` on `listener` until the returned task is aborted.
+/// Serves `POST /sms` on `listener` (HTTP/1.1) until the returned task is aborted.
 pub fn serve_webhook(listener: TcpListener) -> (Arc<Inbox>, JoinHandle<std::io::Result<()>>) {
     let inbox = Arc::new(Inbox::default());
-    let app = Router::new()
-        .route("/sms", post(receive_sms))
-        .with_state(inbox.clone());
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let served = inbox.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await?;
+            let inbox = served.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let inbox = inbox.clone();
+                    async move { Ok::<_, hyper::Error>(receive_sms(&inbox, request).await) }
+                });
+                let io = hyper_util::rt::TokioIo::new(tcp);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
     (inbox, task)
 }
 

@@ -16,9 +16,9 @@ use crate::{
     sms,
 };
 use anyhow::{Context, anyhow, bail};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use clap::Args;
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,

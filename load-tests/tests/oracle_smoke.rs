@@ -5,145 +5,46 @@
 //! with `resume`, and the oracle's count: nobody eligible missed, nobody ineligible
 //! offered, no offer twice. No wall-clock time is asserted.
 
-use shiftwire_api::{AppState, Settings, app, config::RegistryProvider, state::Providers};
 use shiftwire_core::Role;
 use shiftwire_loadgen::{
     fleet::{FleetConfig, lock, source_addrs},
     oracle::{Rng, World},
     scale::{Client, Session, SessionConfig},
 };
+use shiftwire_test_support::{
+    scale::{self, ORACLE_WORLD_SQL, Scale},
+    spawn_app,
+};
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use uuid::Uuid;
 
-const NURSES: i64 = 300;
-const FACILITIES: i64 = 20;
-
-/// Bay Area data drawn like `shiftwire seed --scale` draws it (CA/NV/multistate licences,
-/// RN/LPN/CNA, BLS/ACLS, radii 10–50 km, one facility in ten in NV), over a smaller area
-/// so that each shift has a few dozen eligible nurses; reproducible (`setseed`).
-async fn seed(pool: &PgPool) -> (Vec<Uuid>, Uuid) {
-    let mut tx = pool.begin().await.expect("tx");
-    sqlx::query("SELECT setseed(0.4242)")
-        .execute(&mut *tx)
-        .await
-        .expect("setseed");
-    sqlx::query(
-        "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
-         SELECT gen_random_uuid(), 'Oracle facility ' || n, n || ' Synthetic Way',
-                ST_SetSRID(ST_MakePoint(-122.20 + (random() * 2 - 1) * 0.3,
-                                        37.70 + (random() * 2 - 1) * 0.3), 4326)::geography,
-                'America/Los_Angeles', CASE WHEN n % 10 = 0 THEN 'NV' ELSE 'CA' END, 200
-         FROM generate_series(1, $1) AS n",
-    )
-    .bind(FACILITIES)
-    .execute(&mut *tx)
-    .await
-    .expect("facilities");
-    sqlx::query(
-        "CREATE TEMP TABLE oracle_nurses ON COMMIT DROP AS
-         SELECT gen_random_uuid() AS id, n,
-                CASE WHEN random() < 0.6 THEN 'RN' WHEN random() < 0.6 THEN 'LPN' ELSE 'CNA' END AS kind,
-                random() < 0.85 AS bls, random() < 0.3 AS acls, random() AS licence_draw,
-                random() < 0.05 AS unavailable
-         FROM generate_series(1, $1) AS n",
-    )
-    .bind(NURSES)
-    .execute(&mut *tx)
-    .await
-    .expect("nurse draws");
-    sqlx::query(
-        "INSERT INTO users (id, role, phone, name)
-         SELECT id, 'nurse', '+1' || lpad((9000000000 + n + floor(random() * 1000) * 1000000)::text, 10, '0'), 'Oracle nurse ' || n
-         FROM oracle_nurses",
-    )
-    .execute(&mut *tx)
-    .await
-    .expect("nurses");
-    sqlx::query(
-        "INSERT INTO nurse_profiles (nurse_id, home, max_distance_km, available)
-         SELECT id, ST_SetSRID(ST_MakePoint(-122.20 + (random() * 2 - 1) * 0.3,
-                                            37.70 + (random() * 2 - 1) * 0.3), 4326)::geography,
-                10 + floor(random() * 41), NOT unavailable
-         FROM oracle_nurses ORDER BY n",
-    )
-    .execute(&mut *tx)
-    .await
-    .expect("nurses' homes");
-    sqlx::query(
-        "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, multistate, expires_on,
-                                  status, checked_at)
-         SELECT gen_random_uuid(), b.id, c.kind, c.kind || '-O' || b.n, c.state, c.multistate,
-                current_date + 400 + (random() * 500)::int, 'approved', now()
-         FROM oracle_nurses b
-         CROSS JOIN LATERAL (VALUES
-                (b.kind, CASE WHEN b.licence_draw < 0.10 THEN 'NV' ELSE 'CA' END,
-                 b.licence_draw >= 0.95 AND b.kind IN ('RN', 'LPN'), true),
-                ('BLS', NULL, false, b.bls),
-                ('ACLS', NULL, false, b.acls))
-              AS c(kind, state, multistate, held)
-         WHERE c.held",
-    )
-    .execute(&mut *tx)
-    .await
-    .expect("credentials");
-    let nurses: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM oracle_nurses ORDER BY n")
-        .fetch_all(&mut *tx)
-        .await
-        .expect("ids");
-    let scheduler = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO users (id, role, email, password_hash, name)
-         VALUES ($1, 'scheduler', 'oracle-scheduler@shiftwire.example', 'not-a-password-hash', 'Oracle')",
-    )
-    .bind(scheduler)
-    .execute(&mut *tx)
-    .await
-    .expect("scheduler");
-    sqlx::query(
-        "INSERT INTO staff_facilities (user_id, facility_id) SELECT $1, id FROM facilities",
-    )
-    .bind(scheduler)
-    .execute(&mut *tx)
-    .await
-    .expect("assignments");
-    tx.commit().await.expect("commit");
-    (nurses, scheduler)
+/// Bay Area data drawn as `shiftwire-loadgen seed` draws it, over a smaller area so that
+/// each shift has a few dozen eligible nurses, 5 % of them unavailable; reproducible.
+fn oracle_scale() -> Scale {
+    Scale {
+        shifts: 0,
+        facilities: 20,
+        nurses: 300,
+        centre: (37.70, -122.20),
+        spread_deg: 0.3,
+        unavailable: 0.05,
+        seed: Some(0.4242),
+        label: "Oracle",
+    }
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn every_offer_reaches_exactly_the_eligible_nurses_across_reconnects(pool: PgPool) {
-    let (nurses, scheduler) = seed(&pool).await;
-
-    // The real server, in-process.
-    let mut settings = Settings::for_tests();
-    settings.license_registry = RegistryProvider::Table {
-        csv: concat!(env!("CARGO_MANIFEST_DIR"), "/../registry/demo-licenses.csv").into(),
-    };
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    let state = AppState::new(
-        &settings,
-        pool.clone(),
-        Providers::default(),
-        &tasks,
-        shutdown.clone(),
-    )
-    .await
-    .expect("app state");
-    let router = app::build_router(state.clone(), &settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let generated = scale::generate(&pool, &oracle_scale())
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    app::spawn_background(&state, &settings, &tasks, shutdown.clone());
-    let served = shutdown.clone();
-    let serving = settings.clone();
-    let server = tokio::spawn(async move { app::serve(listener, router, served, &serving).await });
+        .expect("synthetic data");
+    let (nurses, scheduler) = (generated.nurses, generated.scheduler);
+    // The real server, in-process, started as `shiftwire serve` starts it.
+    let app = spawn_app(pool.clone()).await;
+    let (addr, state) = (app.addr, app.state.clone());
 
     // The oracle's view of the same data, exported as bench.sh exports it.
-    let lines: Vec<String> = sqlx::query_scalar(include_str!("../sql/oracle-world.sql"))
+    let lines: Vec<String> = sqlx::query_scalar(ORACLE_WORLD_SQL)
         .fetch_all(&pool)
         .await
         .expect("world export");
@@ -240,6 +141,5 @@ async fn every_offer_reaches_exactly_the_eligible_nurses_across_reconnects(pool:
 
     session.fleet.close_all().await.expect("close");
     session.fleet.shutdown().await;
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    app.shutdown.cancel();
 }

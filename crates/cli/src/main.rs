@@ -1,7 +1,6 @@
 //! `shiftwire`: serve the API, migrate the database, seed demo data, manage staff users.
 
 mod seed;
-mod seed_scale;
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
@@ -37,22 +36,9 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
-    /// Load demo data (idempotent) and print how to sign in as each demo user; with
-    /// --scale, generate bulk synthetic data for benchmarks instead.
-    Seed {
-        /// Generate this many open shifts over one metro area (benchmarks only).
-        #[arg(long)]
-        scale: Option<i64>,
-        /// With --scale: facilities to spread them over (default scale / 100).
-        #[arg(long, requires = "scale")]
-        facilities: Option<i64>,
-        /// With --scale: verified synthetic nurses (default 1000).
-        #[arg(long, requires = "scale")]
-        nurses: Option<i64>,
-        /// With --scale: write an access token per synthetic nurse to this file.
-        #[arg(long, requires = "scale")]
-        tokens_out: Option<std::path::PathBuf>,
-    },
+    /// Load demo data (idempotent) and print how to sign in as each demo user. (Bulk
+    /// synthetic data for benchmarks: `shiftwire-loadgen seed`.)
+    Seed,
     /// Administration commands.
     Admin {
         #[command(subcommand)]
@@ -95,29 +81,11 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Seed {
-            scale,
-            facilities,
-            nurses,
-            tokens_out,
-        } => {
+        Command::Seed => {
             if settings.environment == Environment::Production {
                 anyhow::bail!("refusing to load demo accounts with SHIFTWIRE_ENV=production");
             }
-            let pool = connect(&settings).await?;
-            match scale {
-                None => seed::run(&pool, &settings).await,
-                Some(shifts) => {
-                    let services = Application::services(&settings, pool.clone()).await?;
-                    let scale = seed_scale::Scale {
-                        shifts: shifts.max(0),
-                        facilities: facilities.unwrap_or((shifts / 100).max(1)),
-                        nurses: nurses.unwrap_or(1000),
-                        tokens_out,
-                    };
-                    seed_scale::run(&pool, &services.state, scale).await
-                }
-            }
+            seed::run(&connect(&settings).await?, &settings).await
         }
         Command::Admin {
             command:

@@ -7,6 +7,7 @@
 pub mod builders;
 pub mod db;
 pub mod domain;
+pub mod scale;
 pub mod ws;
 
 use async_trait::async_trait;

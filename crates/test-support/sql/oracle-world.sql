@@ -2,7 +2,7 @@
 -- line per nurse (N), approved credential (C), current booking (B) and facility (F). A
 -- nurse's last field says a live location reported in the last 15 minutes counts instead
 -- of home (the oracle does not judge such a nurse).
--- `scripts/bench.sh scale` runs it with psql after its set-up; tests/oracle_smoke.rs runs
+-- `scripts/bench.sh scale` runs it with psql after its set-up; load-tests/tests/oracle_smoke.rs runs
 -- it with sqlx. Floats print in their shortest exact form (PostgreSQL 12+).
 SELECT line FROM (
   SELECT 1 AS k, concat_ws(E'\t', 'N', u.id, ST_Y(p.home::geometry), ST_X(p.home::geometry),
