@@ -65,10 +65,7 @@ impl Application {
         };
         // Load the phone-number metadata now, not on the first nurse's sign-in.
         let _ = shiftwire_core::Phone::parse("+14155552671");
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let state =
-            AppState::new(&settings, pool.clone(), providers, &tasks, shutdown.clone()).await?;
+        let (state, tasks, shutdown) = wire(&settings, pool.clone(), providers).await?;
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -135,19 +132,10 @@ impl Application {
     /// Starts the background work and serves until the shutdown token fires; then waits
     /// for every task and closes the pool it opened.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self {
-            state,
-            settings,
-            pool,
-            owns_pool,
-            listener,
-            metrics,
-            tasks,
-            shutdown,
-        } = self;
-        tracing::info!(addr = %listener.local_addr()?, "Shiftwire is listening");
-        app::spawn_background(&state, &settings, &tasks, shutdown.clone());
-        if let Some(metrics) = metrics {
+        let (tasks, shutdown) = (&self.tasks, &self.shutdown);
+        tracing::info!(addr = %self.address(), "Shiftwire is listening");
+        app::spawn_background(&self.state, &self.settings, tasks, shutdown.clone());
+        if let Some(metrics) = self.metrics {
             tracing::info!(addr = %metrics.local_addr()?, "metrics are served without a token");
             let stop = shutdown.clone();
             tasks.spawn(async move {
@@ -156,18 +144,31 @@ impl Application {
                 }
             });
         }
-        let router = app::build_router(state, &settings);
-        let served = app::serve(listener, router, shutdown.clone(), &settings).await;
+        let router = app::build_router(self.state, &self.settings);
+        let served = app::serve(self.listener, router, shutdown.clone(), &self.settings).await;
         // Whatever ended the serving ends the rest too.
         shutdown.cancel();
         tasks.close();
         tasks.wait().await;
-        if owns_pool {
-            pool.close().await;
+        if self.owns_pool {
+            self.pool.close().await;
         }
         served.context("serving")?;
         Ok(())
     }
+}
+
+/// The rooms wired together on `pool`, with the task tracker and shutdown token that own
+/// their background work.
+async fn wire(
+    settings: &Settings,
+    pool: PgPool,
+    providers: Providers,
+) -> anyhow::Result<(AppState, TaskTracker, CancellationToken)> {
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let state = AppState::new(settings, pool, providers, &tasks, shutdown.clone()).await?;
+    Ok((state, tasks, shutdown))
 }
 
 /// Connection settings for every pool: JIT compilation off, because it costs hundreds of

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use shiftwire_auth::Accounts;
 use shiftwire_core::{
     Coordinates, PublishedEvent,
-    delivery::{HeldOffer, LocationRecord, OfferRecord, OpenShift},
+    delivery::{CatchUp, HeldOffer, LocationRecord, OfferRecord, OpenShift},
     eligibility::{NurseRecord, Standing},
 };
 use shiftwire_matching::{Matching, MatchingError, Standings};
@@ -150,29 +150,21 @@ impl DeliverySource for Delivery {
 
     async fn open_shifts_since(
         &self,
-        last_seq: i64,
-        up_to: i64,
+        since: CatchUp,
         position: Coordinates,
-        radius_m: f64,
-        limit: i64,
     ) -> anyhow::Result<Vec<OpenShift>> {
-        Ok(self
-            .matching
-            .open_shifts_since(last_seq, up_to, position, radius_m, limit)
-            .await?)
+        Ok(self.matching.open_shifts_since(since, position).await?)
     }
 
     async fn held_offers(
         &self,
         nurse_id: Uuid,
-        last_seq: i64,
+        since: CatchUp,
         positions: &[Coordinates],
-        radius_m: f64,
-        limit: i64,
     ) -> anyhow::Result<Vec<HeldOffer>> {
         Ok(self
             .matching
-            .held_offers(nurse_id, last_seq, positions, radius_m, limit)
+            .held_offers(nurse_id, since, positions)
             .await?)
     }
 }

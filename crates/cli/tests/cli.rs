@@ -60,38 +60,26 @@ async fn migrate_and_seed_are_idempotent(pool: PgPool) {
         let printed = String::from_utf8_lossy(&seeded.stdout);
         assert!(printed.contains("admin@shiftwire.example"), "{printed}");
     }
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM users WHERE role = 'admin'").await,
-        1
-    );
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM users WHERE role = 'verifier'").await,
-        1
-    );
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM users WHERE role = 'scheduler'").await,
-        2
-    );
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM users WHERE role = 'nurse'").await,
-        4
-    );
+    assert_eq!(db::count_users_with_role(&pool, "admin").await, 1);
+    assert_eq!(db::count_users_with_role(&pool, "verifier").await, 1);
+    assert_eq!(db::count_users_with_role(&pool, "scheduler").await, 2);
+    assert_eq!(db::count_users_with_role(&pool, "nurse").await, 4);
     assert_eq!(count(&pool, "SELECT count(*) FROM facilities").await, 2);
     // The demo shows each path of verification: a verified identity with a licence the
     // registry approved, a licence waiting for its identity, an identity awaiting a
     // verifier, and a second account's claim on an approved licence.
     let of = |sql: &'static str| count(&pool, sql);
     assert_eq!(
-        of("SELECT count(*) FROM credentials WHERE status = 'approved'").await,
+        db::count_credentials_with_status(&pool, "approved").await,
         1
     );
     assert_eq!(
-        of("SELECT count(*) FROM credentials WHERE reason_code = 'identity_unverified'").await,
+        db::count_credentials_with_reason(&pool, "identity_unverified").await,
         2,
         "Grace's (no identity) and Luis's (identity in review)"
     );
     assert_eq!(
-        of("SELECT count(*) FROM credentials WHERE reason_code = 'licence_in_use'").await,
+        db::count_credentials_with_reason(&pool, "licence_in_use").await,
         1
     );
     assert_eq!(
@@ -102,11 +90,8 @@ async fn migrate_and_seed_are_idempotent(pool: PgPool) {
         of("SELECT count(*) FROM identities WHERE status = 'pending' AND reason_code = 'identity_review'").await,
         1
     );
-    assert_eq!(of("SELECT count(*) FROM credentials").await, 5);
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM shifts WHERE status = 'open'").await,
-        6
-    );
+    assert_eq!(db::count_credentials(&pool).await, 5);
+    assert_eq!(db::count_shifts_with_status(&pool, "open").await, 6);
     // Each scheduler works for exactly one of the two facilities.
     assert_eq!(
         count(
@@ -141,11 +126,7 @@ async fn admin_create_user_makes_staff_and_rejects_bad_input(pool: PgPool) {
     ]));
     assert!(created.status.success(), "{created:?}");
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM users WHERE email = 'chief@shiftwire.example' AND role = 'admin'"
-        )
-        .await,
+        db::count_users_with_email_and_role(&pool, "chief@shiftwire.example", "admin").await,
         1
     );
     for args in [
@@ -185,7 +166,7 @@ async fn admin_create_user_makes_staff_and_rejects_bad_input(pool: PgPool) {
         let refused = run(shiftwire(&url).args(["admin", "create-user"]).args(args));
         assert!(!refused.status.success(), "{args:?} should fail");
     }
-    assert_eq!(count(&pool, "SELECT count(*) FROM users").await, 1);
+    assert_eq!(db::count_users(&pool).await, 1);
 }
 
 struct Server(Child);
@@ -304,11 +285,7 @@ async fn two_serve_processes_share_offers_over_nats(pool: PgPool) {
         .await
         .expect("json");
     let scheduler = login["access_token"].as_str().expect("access token");
-    let mercy: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM facilities WHERE name = 'Mercy General Hospital'")
-            .fetch_one(&pool)
-            .await
-            .expect("facility");
+    let mercy = db::facility_named(&pool, "Mercy General Hospital").await;
     let starts_at = chrono::Utc::now() + chrono::Duration::days(3);
     let posted = client
         .post(format!("http://{posting}/v1/facilities/{mercy}/shifts"))
@@ -556,11 +533,7 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
         .await
         .expect("json");
     let scheduler = login["access_token"].as_str().expect("token").to_owned();
-    let mercy: uuid::Uuid =
-        sqlx::query_scalar("SELECT id FROM facilities WHERE name = 'Mercy General Hospital'")
-            .fetch_one(&pool)
-            .await
-            .expect("facility");
+    let mercy = db::facility_named(&pool, "Mercy General Hospital").await;
     // A scheduler posts every 20 ms throughout, whatever the server's state.
     let posting = tokio_util::sync::CancellationToken::new();
     let poster = {
@@ -607,12 +580,7 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
     assert!(refused > 0, "some posts failed while the server was down");
 
     // The truth is the database: every shift that committed must reach every nurse.
-    let committed: Vec<String> = sqlx::query_scalar(
-        "SELECT id::text FROM shifts WHERE unit = 'crash-test' AND status = 'open'",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("shifts");
+    let committed = db::open_shift_ids_in_unit(&pool, "crash-test").await;
     assert!(
         committed.len() >= 20,
         "{} shifts committed",

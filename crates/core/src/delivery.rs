@@ -5,6 +5,17 @@
 use crate::{OpenedShift, eligibility::ShiftFacts, ws::WithdrawReason};
 use uuid::Uuid;
 
+/// What a `resume` catches up on: what happened after `last_seq` (and up to `up_to`, the
+/// connection's registration point) within `radius_m` of where the nurse may be matched
+/// from, at most `limit` shifts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CatchUp {
+    pub last_seq: i64,
+    pub up_to: i64,
+    pub radius_m: f64,
+    pub limit: i64,
+}
+
 /// An open shift under one opening: offers of it carry `opened_seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenShift {

@@ -6,21 +6,33 @@
 use crate::{Matching, MatchingError, geo_sql};
 use shiftwire_core::{
     Coordinates, OpenedShift,
-    delivery::{HeldOffer, OfferRecord, OpenShift},
+    delivery::{CatchUp, HeldOffer, OfferRecord, OpenShift},
     ws::WithdrawReason,
 };
 use uuid::Uuid;
 
+/// The opened shift of a row that selected its terms (see `terms_of!`), `facility_name`,
+/// `facility_state` and `location`.
+macro_rules! opened_of {
+    ($row:ident) => {
+        (|| -> Result<OpenedShift, MatchingError> {
+            Ok(OpenedShift {
+                location: geo_sql::from_sql($row.location)?,
+                terms: terms_of!($row)?,
+                facility_name: $row.facility_name,
+                facility_state: $row.facility_state,
+            })
+        })()
+    };
+}
+
 impl Matching {
-    /// Open shifts within `radius_m` of `position`, opened in `(last_seq, up_to]`, newest
-    /// first, at most `limit`.
+    /// Open shifts within `since.radius_m` of `position`, opened in `(last_seq, up_to]`,
+    /// newest first, at most `since.limit`.
     pub async fn open_shifts_since(
         &self,
-        last_seq: i64,
-        up_to: i64,
+        since: CatchUp,
         position: Coordinates,
-        radius_m: f64,
-        limit: i64,
     ) -> Result<Vec<OpenShift>, MatchingError> {
         let rows = sqlx::query!(
             r#"SELECT s.id, s.opened_seq AS "opened_seq!", s.facility_id,
@@ -34,11 +46,11 @@ impl Matching {
                  AND ST_DWithin(s.location, ST_SetSRID($3::geometry, 4326)::geography, $4)
                ORDER BY s.opened_seq DESC
                LIMIT $5"#,
-            last_seq,
-            up_to,
+            since.last_seq,
+            since.up_to,
             geo_sql::to_sql(position) as _,
-            radius_m + 1.0,
-            limit
+            since.radius_m + 1.0,
+            since.limit
         )
         .fetch_all(&self.pool)
         .await?;
@@ -48,12 +60,7 @@ impl Matching {
                     id: r.id,
                     opened_seq: r.opened_seq,
                     facility_id: r.facility_id,
-                    shift: OpenedShift {
-                        facility_name: r.facility_name,
-                        facility_state: r.facility_state,
-                        location: geo_sql::from_sql(r.location)?,
-                        terms: terms_of!(r)?,
-                    },
+                    shift: opened_of!(r)?,
                 })
             })
             .collect()
@@ -67,11 +74,10 @@ impl Matching {
     pub async fn held_offers(
         &self,
         nurse_id: Uuid,
-        last_seq: i64,
+        since: CatchUp,
         positions: &[Coordinates],
-        radius_m: f64,
-        limit: i64,
     ) -> Result<Vec<HeldOffer>, MatchingError> {
+        let last_seq = since.last_seq;
         let points: Vec<geo_sql::WkbParam> =
             positions.iter().copied().map(geo_sql::to_sql).collect();
         let rows = sqlx::query!(
@@ -108,8 +114,8 @@ impl Matching {
             nurse_id,
             last_seq,
             &points as _,
-            radius_m + 1.0,
-            limit
+            since.radius_m + 1.0,
+            since.limit
         )
         .fetch_all(&self.pool)
         .await?;
@@ -127,12 +133,7 @@ impl Matching {
                     )),
                     _ => None,
                 };
-                let shift = OpenedShift {
-                    facility_name: r.facility_name,
-                    facility_state: r.facility_state,
-                    location: geo_sql::from_sql(r.location)?,
-                    terms: terms_of!(r)?,
-                };
+                let shift = opened_of!(r)?;
                 Ok(HeldOffer {
                     shift_id: r.shift_id,
                     facts: shift.facts(),

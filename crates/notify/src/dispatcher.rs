@@ -421,11 +421,7 @@ impl Dispatcher {
         let booking = self
             .booking_frame(nurse_here, seq, nurse_id, booking_id)
             .await;
-        let mut state = self.hub.state();
-        state.cursor = seq;
-        if let Some(frame) = booking {
-            state.deliver_to_user(nurse_id, &frame);
-        }
+        let state = self.deliver_to(seq, nurse_id, booking);
         state.deliver_to_facility(
             facility_id,
             &Frame::of(&ServerMessage::ShiftReleased {
@@ -468,11 +464,7 @@ impl Dispatcher {
     async fn on_booking_changed(&self, seq: i64, nurse_id: Uuid, booking_id: Uuid) {
         let here = self.refresh_nurse(nurse_id).await;
         let booking = self.booking_frame(here, seq, nurse_id, booking_id).await;
-        let mut state = self.hub.state();
-        state.cursor = seq;
-        if let Some(frame) = booking {
-            state.deliver_to_user(nurse_id, &frame);
-        }
+        drop(self.deliver_to(seq, nurse_id, booking));
     }
 
     fn to_facility(&self, seq: i64, facility_id: Uuid, message: &ServerMessage) {
@@ -494,11 +486,7 @@ impl Dispatcher {
         } else {
             None
         };
-        let mut state = self.hub.state();
-        state.cursor = seq;
-        if let Some(frame) = frame {
-            state.deliver_to_user(nurse_id, &frame);
-        }
+        let mut state = self.deliver_to(seq, nurse_id, frame);
         recheck_offers(&mut state, nurse_id, seq);
     }
 
@@ -511,11 +499,23 @@ impl Dispatcher {
         } else {
             None
         };
+        drop(self.deliver_to(seq, nurse_id, frame));
+    }
+
+    /// Moves the cursor to `seq` and queues `frame`, if any, for `user_id`'s sockets; the
+    /// hub stays locked for what the caller does next.
+    fn deliver_to(
+        &self,
+        seq: i64,
+        user_id: Uuid,
+        frame: Option<Frame>,
+    ) -> std::sync::MutexGuard<'_, HubState> {
         let mut state = self.hub.state();
         state.cursor = seq;
         if let Some(frame) = frame {
-            state.deliver_to_user(nurse_id, &frame);
+            state.deliver_to_user(user_id, &frame);
         }
+        state
     }
 
     fn close_user(&self, seq: i64, user_id: Uuid, code: u16) {

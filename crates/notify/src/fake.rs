@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{Duration, NaiveDate, Utc};
 use shiftwire_core::{
     Coordinates, CredentialKind, HourlyRate, OpenedShift, ShiftTerms, ShiftWindow, Unit,
-    delivery::{HeldOffer, LocationRecord, OfferRecord, OpenShift},
+    delivery::{CatchUp, HeldOffer, LocationRecord, OfferRecord, OpenShift},
     eligibility::{HeldCredential, NurseFacts, NurseRecord},
 };
 use std::{collections::HashMap, sync::Mutex};
@@ -109,18 +109,15 @@ impl DeliverySource for FakeRooms {
 
     async fn open_shifts_since(
         &self,
-        last_seq: i64,
-        up_to: i64,
+        since: CatchUp,
         _position: Coordinates,
-        _radius_m: f64,
-        _limit: i64,
     ) -> anyhow::Result<Vec<OpenShift>> {
         Ok(self
             .open
             .lock()
             .expect("lock")
             .iter()
-            .filter(|o| o.opened_seq > last_seq && o.opened_seq <= up_to)
+            .filter(|o| o.opened_seq > since.last_seq && o.opened_seq <= since.up_to)
             .cloned()
             .collect())
     }
@@ -128,10 +125,8 @@ impl DeliverySource for FakeRooms {
     async fn held_offers(
         &self,
         _: Uuid,
-        _: i64,
+        _: CatchUp,
         _: &[Coordinates],
-        _: f64,
-        _: i64,
     ) -> anyhow::Result<Vec<HeldOffer>> {
         Ok(Vec::new())
     }

@@ -17,7 +17,7 @@
 use crate::hub::{ConnId, Frame, Hub};
 use chrono::Utc;
 use shiftwire_core::{
-    delivery::{OfferRecord, OpenShift},
+    delivery::{CatchUp, OfferRecord, OpenShift},
     eligibility::eligible_at_distance,
     ws::{ServerMessage, ShiftOffer, WithdrawReason},
 };
@@ -45,18 +45,22 @@ pub(crate) async fn resume(
         (reach, positions)
     };
     let source = &hub.inner.source;
+    let since = CatchUp {
+        last_seq,
+        up_to: after_seq,
+        radius_m: reach.map_or(0.0, |(_, r)| r),
+        limit: hub.config().resume_limit,
+    };
     let opened = match reach {
-        Some((Some(position), radius_m)) => {
-            let limit = hub.config().resume_limit;
-            source
-                .open_shifts_since(last_seq, after_seq, position, radius_m, limit)
-                .await?
-        }
+        Some((Some(position), _)) => source.open_shifts_since(since, position).await?,
         _ => Vec::new(),
     };
-    let radius_m = reach.map_or(0.0, |(_, r)| r);
+    let withdrawals = CatchUp {
+        limit: WITHDRAWAL_LIMIT,
+        ..since
+    };
     let held = source
-        .held_offers(nurse_id, last_seq, &positions, radius_m, WITHDRAWAL_LIMIT)
+        .held_offers(nurse_id, withdrawals, &positions)
         .await?;
 
     let mut frames: Vec<(i64, Frame)> = Vec::new();

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use shiftwire_core::{
     Coordinates,
-    delivery::{HeldOffer, LocationRecord, OfferRecord, OpenShift},
+    delivery::{CatchUp, HeldOffer, LocationRecord, OfferRecord, OpenShift},
     eligibility::NurseRecord,
 };
 use std::collections::HashMap;
@@ -44,26 +44,21 @@ pub trait DeliverySource: Send + Sync {
     /// A nurse's display name, for her facility's schedulers.
     async fn nurse_name(&self, nurse_id: Uuid) -> anyhow::Result<Option<String>>;
 
-    /// Open shifts within `radius_m` of `position` opened in `(last_seq, up_to]`, newest
-    /// first, at most `limit`.
+    /// Open shifts in reach of `position` opened since the catch-up's `last_seq`, newest
+    /// first.
     async fn open_shifts_since(
         &self,
-        last_seq: i64,
-        up_to: i64,
+        since: CatchUp,
         position: Coordinates,
-        radius_m: f64,
-        limit: i64,
     ) -> anyhow::Result<Vec<OpenShift>>;
 
-    /// Offers the nurse held (or may have held, within `radius_m` of `positions`) at
-    /// `last_seq`, with what became of each since.
+    /// Offers the nurse held (or may have held, in reach of `positions`) at `last_seq`,
+    /// with what became of each since.
     async fn held_offers(
         &self,
         nurse_id: Uuid,
-        last_seq: i64,
+        since: CatchUp,
         positions: &[Coordinates],
-        radius_m: f64,
-        limit: i64,
     ) -> anyhow::Result<Vec<HeldOffer>>;
 }
 

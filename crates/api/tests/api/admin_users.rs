@@ -1,15 +1,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
-use shiftwire_test_support::{assert_problem, spawn_app};
+use shiftwire_test_support::{assert_problem, db, spawn_app};
 use sqlx::PgPool;
-
-async fn staff_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM users WHERE role <> 'nurse'")
-        .fetch_one(pool)
-        .await
-        .expect("count")
-}
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn an_admin_creates_a_scheduler_who_can_then_sign_in(pool: PgPool) {
@@ -55,7 +48,7 @@ async fn invalid_staff_users_are_refused_and_nothing_is_stored(pool: PgPool) {
     let admin = app
         .staff_token("admin@shiftwire.example", Role::Admin, vec![])
         .await;
-    let before = staff_count(&app.pool).await;
+    let before = db::count_staff(&app.pool).await;
     let good = json!({ "email": "a@shiftwire.example", "password": "a long enough password",
                        "role": "scheduler", "facility_ids": [facility] });
     let with = |key: &str, value: Value| {
@@ -115,7 +108,7 @@ async fn invalid_staff_users_are_refused_and_nothing_is_stored(pool: PgPool) {
         let response = app.post("/v1/admin/users", &body, Some(&admin)).await;
         assert_problem(response, status, code).await;
     }
-    assert_eq!(staff_count(&app.pool).await, before, "no partial users");
+    assert_eq!(db::count_staff(&app.pool).await, before, "no partial users");
     let assignments: i64 = sqlx::query_scalar("SELECT count(*) FROM staff_facilities")
         .fetch_one(&app.pool)
         .await

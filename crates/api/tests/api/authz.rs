@@ -9,11 +9,11 @@
 
 use reqwest::{Method, multipart};
 use serde_json::{Value, json};
-use shiftwire_core::Role;
+use shiftwire_core::{CredentialKind, Role};
 use shiftwire_test_support::builders::{
     FACILITY_AT, Facility, claim, id_of, nearby_nurse, post_shift, shift_body,
 };
-use shiftwire_test_support::{STAFF_PASSWORD, TestApp, spawn_app_with};
+use shiftwire_test_support::{STAFF_PASSWORD, TestApp, db, spawn_app_with};
 use sqlx::PgPool;
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -732,29 +732,24 @@ impl Ctx {
                 ctx.identity = Some(id);
             }
             Setup::ApprovedLicence => {
-                let id: Uuid = sqlx::query_scalar(
-                    "SELECT id FROM credentials WHERE nurse_id = $1 AND kind = 'RN'",
-                )
-                .bind(ctx.owner.1)
-                .fetch_one(&app.pool)
-                .await
-                .expect("licence");
-                ctx.credential = Some(id);
+                let licence = app
+                    .state
+                    .verification
+                    .credentials_of(ctx.owner.1)
+                    .await
+                    .expect("credentials")
+                    .into_iter()
+                    .find(|c| c.kind == CredentialKind::RN)
+                    .expect("licence");
+                ctx.credential = Some(licence.id);
             }
             Setup::Credential | Setup::Document => {
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO credentials (id, nurse_id, kind, number, expires_on, status,
-                                              checked_at, reason_code, reason)
-                     VALUES ($1, $2, 'BLS', $3, '2028-03-31', 'pending', now(),
-                             'certification_review', 'Certifications have no registry')",
+                let id = db::certification_awaiting_review(
+                    &app.pool,
+                    ctx.owner.1,
+                    &format!("BLS-PENDING-{n}"),
                 )
-                .bind(id)
-                .bind(ctx.owner.1)
-                .bind(format!("BLS-PENDING-{n}"))
-                .execute(&app.pool)
-                .await
-                .expect("pending credential");
+                .await;
                 if setup == Setup::Document {
                     let response = upload(app, &ctx.owner.0, id).await;
                     assert_eq!(response.status().as_u16(), 201, "setup: upload");

@@ -8,11 +8,11 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shiftwire_core::{CredentialKind, DomainEvent, Role};
+use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent, Role};
 use shiftwire_test_support::builders::{claim, facility, id_of, nurse_at, post_shift, shift_body};
 use shiftwire_test_support::ws::{Ws, sentinel};
 use shiftwire_test_support::{
-    PNG, TestApp, assert_problem, spawn_app, spawn_app_with, spawn_app_with_registry,
+    PNG, TestApp, assert_problem, db, spawn_app, spawn_app_with, spawn_app_with_registry,
 };
 use shiftwire_verification::{
     LicenseRegistry, TableRegistry,
@@ -70,15 +70,6 @@ async fn verification_event(app: &TestApp, id: Uuid) {
     .await;
 }
 
-async fn audit_rows(app: &TestApp, subject: Uuid, action: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE subject_id = $1 AND action = $2")
-        .bind(subject)
-        .bind(action)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count")
-}
-
 async fn queue(app: &TestApp, reviewer: &str) -> Vec<Value> {
     let response = app.get("/v1/admin/verifications", Some(reviewer)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -133,13 +124,15 @@ async fn a_self_chosen_name_never_approves_a_licence(pool: PgPool) {
         )
         .await;
     assert_problem(refused, StatusCode::CONFLICT, "identity_unverified").await;
-    let approved: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM credentials WHERE nurse_id = $1 AND status = 'approved'",
-    )
-    .bind(other_id)
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
+    let approved = app
+        .state
+        .verification
+        .credentials_of(other_id)
+        .await
+        .expect("credentials")
+        .iter()
+        .filter(|c| c.status == CredentialStatus::Approved)
+        .count();
     assert_eq!(approved, 0);
 }
 
@@ -256,13 +249,17 @@ async fn two_accounts_racing_one_licence_are_never_both_approved(pool: PgPool) {
         let mut statuses = Vec::new();
         for id in &submissions {
             let decided = loop {
-                let row: (String, Option<String>, bool) = sqlx::query_as(
-                    "SELECT status, reason_code, checked_at IS NOT NULL FROM credentials WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_one(&app.pool)
-                .await
-                .expect("row");
+                let credential = app
+                    .state
+                    .verification
+                    .credential(*id)
+                    .await
+                    .expect("credential");
+                let row: (String, Option<String>, bool) = (
+                    credential.status.as_str().to_owned(),
+                    credential.reason_code,
+                    credential.checked,
+                );
                 if row.2 {
                     break row;
                 }
@@ -284,13 +281,7 @@ async fn two_accounts_racing_one_licence_are_never_both_approved(pool: PgPool) {
     println!(
         "{ROUNDS} rounds of two accounts racing one licence: 0 double approvals, {both_pending} rounds with neither approved"
     );
-    let doubles: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT number_key FROM credentials WHERE status = 'approved'
-                               GROUP BY kind, issuing_state, number_key HAVING count(*) > 1) d",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
+    let doubles = db::count_licences_approved_twice(&app.pool).await;
     assert_eq!(doubles, 0);
 }
 
@@ -359,7 +350,7 @@ async fn a_verifier_reviews_identities_side_by_side_and_every_view_is_audited(po
         assert_eq!(image.bytes().await.expect("bytes").as_ref(), PNG);
     }
     assert_eq!(
-        audit_rows(&app, second, "identity.document_viewed").await,
+        db::audit_rows(&app.pool, second, "identity.document_viewed").await,
         2
     );
 
@@ -393,7 +384,10 @@ async fn a_verifier_reviews_identities_side_by_side_and_every_view_is_audited(po
         .submit_identity(&token, "Amara Okafor", "1990-04-17")
         .await;
     assert_problem(resubmitted, StatusCode::CONFLICT, "identity_verified").await;
-    assert_eq!(audit_rows(&app, second, "identity.approved").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, second, "identity.approved").await,
+        1
+    );
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -716,7 +710,7 @@ async fn the_identity_service_decides_through_a_signed_webhook_applied_once(pool
         false
     );
     assert_eq!(
-        audit_rows(&app, identity, "identity.verified_by_provider").await,
+        db::audit_rows(&app.pool, identity, "identity.verified_by_provider").await,
         1
     );
     // The service's spelling of the legal name wins, and is recorded.
@@ -870,16 +864,6 @@ fn record(number: &str, expires_on: &str) -> RegistryRecord {
     }
 }
 
-async fn make_due(app: &TestApp, id: Uuid) {
-    sqlx::query(
-        "UPDATE credentials SET recheck_due_at = now() - interval '1 second' WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .expect("due");
-}
-
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgPool) {
     let registry = Arc::new(ChangingRegistry::default());
@@ -893,24 +877,19 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
     let approved = app.submit_checked(&token, licence("RN-100234")).await;
     assert_eq!(approved["status"], "approved");
     let id = id_of(&approved);
-    let due: (chrono::DateTime<chrono::Utc>,) =
-        sqlx::query_as("SELECT recheck_due_at FROM credentials WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .expect("due");
-    let days = (due.0 - chrono::Utc::now()).num_days();
+    let due = db::recheck_due_at(&app.pool, id).await;
+    let days = (due - chrono::Utc::now()).num_days();
     assert!((29..=30).contains(&days), "due in 30 days, not {days}");
     let verification = &app.state.verification;
 
     // Unchanged: scheduled again.
-    make_due(&app, id).await;
+    db::recheck_due_now(&app.pool, id).await;
     let round = verification.recheck_due().await.expect("round");
     assert_eq!((round.leased, round.unchanged), (1, 1));
     assert_eq!(verification.recheck_due().await.expect("round").leased, 0);
 
     // The registry is down: nothing changes, it is asked again later.
-    make_due(&app, id).await;
+    db::recheck_due_now(&app.pool, id).await;
     registry.failing.store(true, Ordering::SeqCst);
     let round = verification.recheck_due().await.expect("round");
     assert_eq!(round.unavailable, 1);
@@ -923,17 +902,17 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
 
     // Renewed at the board: the later expiry is taken.
     registry.records.lock().expect("lock")[0] = record("RN-100234", "2030-03-31");
-    make_due(&app, id).await;
+    db::recheck_due_now(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").renewed, 1);
     assert_eq!(
         credential(&app, &token, id).await["expires_on"],
         "2030-03-31"
     );
-    assert_eq!(audit_rows(&app, id, "credential.renewed").await, 1);
+    assert_eq!(db::audit_rows(&app.pool, id, "credential.renewed").await, 1);
 
     // Lapsed at the board: flagged, still approved, a verifier decides.
     registry.records.lock().expect("lock")[0].status = "lapsed".into();
-    make_due(&app, id).await;
+    db::recheck_due_now(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").flagged, 1);
     let flagged = credential(&app, &token, id).await;
     assert_eq!(flagged["status"], "approved");
@@ -952,14 +931,8 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
         "{items:?}"
     );
     // Not re-checked again until decided.
-    make_due(&app, id).await;
-    sqlx::query(
-        "UPDATE credentials SET recheck_due_at = NULL WHERE id = $1 AND flagged_at IS NOT NULL",
-    )
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .expect("flagged");
+    db::recheck_due_now(&app.pool, id).await;
+    db::unschedule_recheck_if_flagged(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").leased, 0);
     // The verifier keeps it (the flag clears) ...
     let kept = app
@@ -975,9 +948,12 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
         (kept["status"].as_str(), kept["flagged_at"].is_null()),
         (Some("approved"), true)
     );
-    assert_eq!(audit_rows(&app, id, "credential.recheck_cleared").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, id, "credential.recheck_cleared").await,
+        1
+    );
     // ... or, flagged again, revokes it.
-    make_due(&app, id).await;
+    db::recheck_due_now(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").flagged, 1);
     let revoked = app
         .post(
@@ -1002,7 +978,7 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
         )
         .await;
     assert_problem(twice, StatusCode::CONFLICT, "not_revocable").await;
-    assert_eq!(audit_rows(&app, id, "credential.revoked").await, 1);
+    assert_eq!(db::audit_rows(&app.pool, id, "credential.revoked").await, 1);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -1026,15 +1002,7 @@ async fn re_checks_on_two_nodes_lease_each_licence_once(pool: PgPool) {
             .expect("lock")
             .push(record(&number, "2028-03-31"));
         let (_, nurse) = nurse_at(&app, (38.58, -121.46), 25.0).await;
-        sqlx::query(
-            "UPDATE credentials SET number = $2, recheck_due_at = now() - interval '1 minute'
-             WHERE nurse_id = $1 AND kind = 'RN'",
-        )
-        .bind(nurse)
-        .bind(&number)
-        .execute(&app.pool)
-        .await
-        .expect("due");
+        db::rn_licence_renumbered_and_due(&app.pool, nurse, &number).await;
     }
     let before = registry.lookups.load(Ordering::SeqCst);
     let second = app.state.verification.clone();
@@ -1051,12 +1019,7 @@ async fn re_checks_on_two_nodes_lease_each_licence_once(pool: PgPool) {
     let (a, b) = futures::future::join(node(app.state.verification.clone()), node(second)).await;
     assert_eq!(a + b, LICENCES, "every due licence leased once ({a} + {b})");
     assert_eq!(registry.lookups.load(Ordering::SeqCst) - before, LICENCES);
-    let still_due: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM credentials WHERE status = 'approved' AND recheck_due_at <= now()",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
+    let still_due = db::count_approved_due_for_recheck(&app.pool).await;
     assert_eq!(still_due, 0);
 }
 
@@ -1081,12 +1044,16 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
     let mut other_ws = Ws::connect(&app, &other).await;
     let mut scheduler_ws = Ws::connect(&app, &f.scheduler).await;
 
-    let licence: Uuid =
-        sqlx::query_scalar("SELECT id FROM credentials WHERE nurse_id = $1 AND kind = 'RN'")
-            .bind(booked_id)
-            .fetch_one(&app.pool)
-            .await
-            .expect("licence");
+    let licence = app
+        .state
+        .verification
+        .credentials_of(booked_id)
+        .await
+        .expect("credentials")
+        .into_iter()
+        .find(|c| c.kind == CredentialKind::RN)
+        .expect("licence")
+        .id;
     match cause {
         Cause::Revocation => {
             let verifier = app
@@ -1116,11 +1083,7 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
         }
         Cause::Expiry => {
             // The board corrected the expiry to a date already past; the sweeper expires it.
-            sqlx::query("UPDATE credentials SET expires_on = current_date - 1 WHERE id = $1")
-                .bind(licence)
-                .execute(&app.pool)
-                .await
-                .expect("back-date");
+            db::credential_expired_yesterday(&app.pool, licence).await;
             assert_eq!(
                 app.state.verification.sweep_expired().await.expect("sweep"),
                 1
@@ -1169,19 +1132,26 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
             }
         }
     }
-    let shift_status: String = sqlx::query_scalar("SELECT status FROM shifts WHERE id = $1")
-        .bind(shift)
-        .fetch_one(&app.pool)
+    let shift_status = app
+        .state
+        .matching
+        .shift(&[f.id], shift)
         .await
-        .expect("status");
-    assert_eq!(shift_status, "open");
-    let (status, reason, detail): (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT status, cancel_reason, cancel_detail FROM bookings WHERE id = $1")
-            .bind(booking)
-            .fetch_one(&app.pool)
-            .await
-            .expect("booking");
-    assert_eq!(status, "cancelled");
+        .expect("shift")
+        .status;
+    assert_eq!(shift_status.as_str(), "open");
+    let cancelled = app
+        .state
+        .matching
+        .booking(booked_id, booking)
+        .await
+        .expect("booking");
+    let (status, reason, detail) = (
+        cancelled.status,
+        cancelled.cancel_reason,
+        cancelled.cancel_detail,
+    );
+    assert_eq!(status.as_str(), "cancelled");
     assert_eq!(reason.as_deref(), Some("nurse_ineligible"));
     let expected_rule = match cause {
         Cause::Suspension => "suspended",

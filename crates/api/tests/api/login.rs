@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
-use shiftwire_test_support::{STAFF_PASSWORD, assert_problem, spawn_app, spawn_app_with};
+use shiftwire_test_support::{STAFF_PASSWORD, assert_problem, db, spawn_app, spawn_app_with};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -65,12 +65,10 @@ async fn nurses_cannot_use_the_password_sign_in(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_suspended_staff_member_is_refused_after_the_password_check(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
+    let verifier = app
+        .create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
         .await;
-    sqlx::query("UPDATE users SET suspended_at = now()")
-        .execute(&app.pool)
-        .await
-        .expect("suspend");
+    db::suspend_directly(&app.pool, verifier).await;
     assert_problem(
         app.login("verifier@shiftwire.example", STAFF_PASSWORD)
             .await,

@@ -9,7 +9,7 @@ use shiftwire_test_support::{
         FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift,
         shift_body,
     },
-    spawn_app, spawn_app_with,
+    db, spawn_app, spawn_app_with,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -89,10 +89,7 @@ async fn a_shift_cannot_open_without_its_context_or_a_sane_window(pool: PgPool) 
         let response = app.post(&url, &body, Some(&f.scheduler)).await;
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
-    let shifts: i64 = sqlx::query_scalar("SELECT count(*) FROM shifts")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let shifts = db::count_shifts(&app.pool).await;
     assert_eq!(shifts, 0);
 }
 
@@ -153,31 +150,13 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let (lpn, lpn_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE credentials SET kind = 'LPN' WHERE nurse_id = $1 AND kind = 'RN'")
-        .bind(lpn_id)
-        .execute(&app.pool)
-        .await
-        .expect("lpn");
+    db::rn_licence_becomes_lpn(&app.pool, lpn_id).await;
     let (nevada, nevada_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE credentials SET issuing_state = 'NV' WHERE nurse_id = $1 AND kind = 'RN'")
-        .bind(nevada_id)
-        .execute(&app.pool)
-        .await
-        .expect("nv");
+    db::rn_licence_issued_in(&app.pool, nevada_id, "NV").await;
     let (no_bls, no_bls_id) = nearby_nurse(&app).await;
-    sqlx::query(
-        "UPDATE credentials SET expires_on = current_date WHERE nurse_id = $1 AND kind = 'BLS'",
-    )
-    .bind(no_bls_id)
-    .execute(&app.pool)
-    .await
-    .expect("bls");
+    db::bls_expires_today(&app.pool, no_bls_id).await;
     let (unverified, unverified_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE credentials SET status = 'pending' WHERE nurse_id = $1")
-        .bind(unverified_id)
-        .execute(&app.pool)
-        .await
-        .expect("pending");
+    db::credentials_back_to_pending(&app.pool, unverified_id).await;
 
     for (token, rule) in [
         (&far, "too_far"),
@@ -215,9 +194,12 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
     .await;
 
     let (suspended, suspended_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE users SET suspended_at = now() WHERE id = $1")
-        .bind(suspended_id)
-        .execute(&app.pool)
+    let admin = app
+        .create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    app.state
+        .accounts
+        .suspend(admin, suspended_id, "Under investigation")
         .await
         .expect("suspend");
     assert_problem(
@@ -257,11 +239,7 @@ async fn two_hundred_concurrent_claims_book_the_shift_exactly_once(pool: PgPool)
     {
         assert_problem(answer, StatusCode::CONFLICT, "shift_taken").await;
     }
-    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE shift_id = $1")
-        .bind(shift)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let bookings = db::count_bookings_of_shift(&app.pool, shift).await;
     assert_eq!(bookings, 1);
 }
 
@@ -282,24 +260,11 @@ async fn one_nurse_racing_for_two_overlapping_shifts_gets_one(pool: PgPool) {
             a
         };
         assert_problem(loser, StatusCode::CONFLICT, "schedule_conflict").await;
-        let live: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM bookings WHERE nurse_id = $1 AND status = 'booked'",
-        )
-        .bind(nurse_id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+        let live = db::count_live_bookings_of_nurse(&app.pool, nurse_id).await;
         assert_eq!(live, 1);
         // Reset for the next round.
-        sqlx::query("UPDATE bookings SET status = 'released' WHERE nurse_id = $1")
-            .bind(nurse_id)
-            .execute(&app.pool)
-            .await
-            .expect("reset");
-        sqlx::query("UPDATE shifts SET status = 'open'")
-            .execute(&app.pool)
-            .await
-            .expect("reset");
+        db::release_every_booking_of(&app.pool, nurse_id).await;
+        db::reopen_every_shift(&app.pool).await;
     }
 }
 
@@ -533,11 +498,7 @@ async fn an_idempotent_claim_replays_the_same_booking(pool: PgPool) {
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.expect("json"), first);
-    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE nurse_id = $1")
-        .bind(nurse_id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let bookings = db::count_bookings_of_nurse(&app.pool, nurse_id).await;
     assert_eq!(bookings, 1);
     let other_body = send("{ }").await.expect("send");
     assert_problem(
@@ -683,12 +644,18 @@ async fn the_outbox_holds_exactly_the_events_of_what_committed(pool: PgPool) {
     };
     assert!(a.status() == StatusCode::CREATED || b.status() == StatusCode::CREATED);
     assert_eq!(topics(&app, loser).await, ["shift.opened"]);
-    let status: String = sqlx::query_scalar("SELECT status FROM shifts WHERE id = $1")
-        .bind(loser)
-        .fetch_one(&app.pool)
+    let status = app
+        .state
+        .matching
+        .shift(&[f.id], loser)
         .await
-        .expect("status");
-    assert_eq!(status, "open", "the refused claim left the shift open");
+        .expect("shift")
+        .status;
+    assert_eq!(
+        status.as_str(),
+        "open",
+        "the refused claim left the shift open"
+    );
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -908,32 +875,10 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     let (nurse, nurse_id) = nurse_at(&app, home, 200.0).await;
     // RN in CA until 2027-06-30, BLS until 2027-01-15, ACLS pending (does not count),
     // an LPN multistate licence from Texas.
-    sqlx::query(
-        "UPDATE credentials SET expires_on = '2027-06-30' WHERE nurse_id = $1 AND kind = 'RN'",
-    )
-    .bind(nurse_id)
-    .execute(&app.pool)
-    .await
-    .expect("rn");
-    sqlx::query(
-        "UPDATE credentials SET expires_on = '2027-01-15' WHERE nurse_id = $1 AND kind = 'BLS'",
-    )
-    .bind(nurse_id)
-    .execute(&app.pool)
-    .await
-    .expect("bls");
-    for (kind, state, multistate, status) in [
-        ("ACLS", None, false, "pending"),
-        ("LPN", Some("TX"), true, "approved"),
-    ] {
-        sqlx::query(
-            "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, multistate, status, checked_at)
-             VALUES ($1, $2, $3, $4, $5, '2028-12-31', $6, $7, now())",
-        )
-        .bind(Uuid::now_v7()).bind(nurse_id).bind(kind).bind(format!("{kind}-X")).bind(state)
-        .bind(multistate).bind(status)
-        .execute(&app.pool).await.expect("credential");
-    }
+    db::credential_expires_on(&app.pool, nurse_id, "RN", "2027-06-30").await;
+    db::credential_expires_on(&app.pool, nurse_id, "BLS", "2027-01-15").await;
+    db::pending_certification(&app.pool, nurse_id, "ACLS", "ACLS-X", "2028-12-31").await;
+    db::approved_multistate_licence(&app.pool, nurse_id, "LPN", "LPN-X", "TX", "2028-12-31").await;
     let facts = NurseFacts {
         suspended: false,
         available: true,

@@ -1,8 +1,8 @@
 //! Existing databases migrate cleanly: data written under an earlier schema comes through
 //! each migration with what the migration promises.
 
+use shiftwire_test_support::db;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// The identity migration, which makes one licence approvable on one account only.
 const IDENTITY_MIGRATION: i64 = 20261129000001;
@@ -24,16 +24,7 @@ async fn a_licence_approved_on_two_accounts_keeps_only_the_earliest_approval(poo
     apply(&pool, |v| v < IDENTITY_MIGRATION).await;
     let mut nurses = Vec::new();
     for n in 0..3 {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO users (id, role, phone, name) VALUES ($1, 'nurse', $2, 'A Nurse')",
-        )
-        .bind(id)
-        .bind(format!("+1415555400{n}"))
-        .execute(&pool)
-        .await
-        .expect("nurse");
-        nurses.push(id);
+        nurses.push(db::nurse_account(&pool, &format!("+1415555400{n}"), "A Nurse").await);
     }
     // One licence approved three times over, written three ways; and an unrelated one.
     let mut approved = Vec::new();
@@ -42,40 +33,14 @@ async fn a_licence_approved_on_two_accounts_keeps_only_the_earliest_approval(poo
         .zip(["RN-100234", "rn 100234", "RN100-234"])
         .enumerate()
     {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on,
-                                      status, checked_at, decided_at)
-             VALUES ($1, $2, 'RN', $3, 'CA', '2028-03-31', 'approved', now(),
-                     now() - make_interval(days => $4))",
-        )
-        .bind(id)
-        .bind(nurse)
-        .bind(number)
-        .bind(10 - n as i32)
-        .execute(&pool)
-        .await
-        .expect("credential");
-        approved.push(id);
+        let days_ago = 10 - n as i32;
+        approved.push(db::rn_licence_approved_days_ago(&pool, *nurse, number, days_ago).await);
     }
-    sqlx::query(
-        "INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status)
-         VALUES ($1, $2, 'RN', 'RN-555', 'NV', '2028-03-31', 'approved')",
-    )
-    .bind(Uuid::now_v7())
-    .bind(nurses[1])
-    .execute(&pool)
-    .await
-    .expect("another licence");
+    db::rn_licence_approved_unchecked(&pool, nurses[1], "RN-555", "NV").await;
 
     apply(&pool, |v| v >= IDENTITY_MIGRATION).await;
 
-    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, status, reason_code FROM credentials WHERE issuing_state = 'CA' ORDER BY decided_at NULLS LAST, id",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("rows");
+    let rows = db::licences_of_state_by_decision(&pool, "CA").await;
     assert_eq!(
         rows[0],
         (approved[0], "approved".into(), None),
@@ -85,27 +50,14 @@ async fn a_licence_approved_on_two_accounts_keeps_only_the_earliest_approval(poo
         assert_eq!(demoted.1, "pending");
         assert_eq!(demoted.2.as_deref(), Some("licence_in_use"));
     }
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'credential.flagged'
-                                          AND details->>'reason_code' = 'licence_in_use'",
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("audit");
+    let audited = db::count_flagged_for(&pool, "licence_in_use").await;
     assert_eq!(audited, 2);
-    let still_approved: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM credentials WHERE status = 'approved'")
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+    let still_approved = db::count_credentials_with_status(&pool, "approved").await;
     assert_eq!(
         still_approved, 2,
         "the unrelated licence keeps its approval"
     );
     // The database now refuses a second approval.
-    let refused = sqlx::query("UPDATE credentials SET status = 'approved' WHERE id = $1")
-        .bind(approved[2])
-        .execute(&pool)
-        .await;
+    let refused = db::try_approve_directly(&pool, approved[2]).await;
     assert!(refused.is_err());
 }

@@ -1,7 +1,8 @@
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use shiftwire_test_support::{assert_problem, spawn_app, spawn_app_with};
+use shiftwire_core::Role;
+use shiftwire_test_support::{assert_problem, db, spawn_app, spawn_app_with};
 use sqlx::PgPool;
 use std::sync::atomic::Ordering;
 
@@ -38,19 +39,12 @@ async fn a_code_signs_a_new_phone_in_as_an_unverified_nurse(pool: PgPool) {
             .is_some_and(|t| t.len() >= 43)
     );
 
-    let (role, phone): (String, String) = sqlx::query_as("SELECT role, phone FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("one user");
+    let (role, phone) = db::sole_user_role_and_phone(&app.pool).await;
     assert_eq!((role.as_str(), phone.as_str()), ("nurse", PHONE));
 
     // The same phone signs in to the same account next time.
     app.nurse_tokens(PHONE).await;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
-    assert_eq!(users, 1);
+    assert_eq!(db::count_users(&app.pool).await, 1);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -313,9 +307,15 @@ async fn a_failed_sms_is_503_and_does_not_use_up_the_allowance(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_suspended_nurse_cannot_sign_in(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.nurse_tokens(PHONE).await;
-    sqlx::query("UPDATE users SET suspended_at = now(), suspended_reason = 'licence revoked'")
-        .execute(&app.pool)
+    let pair = app.nurse_tokens(PHONE).await;
+    let token = pair["access_token"].as_str().expect("token");
+    let nurse = app.state.jwt.verify(token).expect("claims").sub;
+    let admin = app
+        .create_staff("admin@shiftwire.example", Role::Admin, vec![])
+        .await;
+    app.state
+        .accounts
+        .suspend(admin, nurse, "licence revoked")
         .await
         .expect("suspend");
     app.request_code(PHONE).await;

@@ -11,7 +11,7 @@ use shiftwire_test_support::builders::{
     FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
 };
 use shiftwire_test_support::{
-    assert_problem, spawn_app, spawn_app_with,
+    assert_problem, db, spawn_app, spawn_app_with,
     ws::{WAIT, Ws, offer_of, offers_of, sentinel, ws_url},
 };
 use sqlx::PgPool;
@@ -29,25 +29,11 @@ async fn a_new_shift_is_offered_to_eligible_nurses_and_no_one_else(pool: PgPool)
     let (eligible, _) = nearby_nurse(&app).await;
     let (far, _) = nurse_at(&app, (34.05, -118.24), 25.0).await;
     let (unverified, unverified_id) = nearby_nurse(&app).await;
-    sqlx::query("DELETE FROM credentials WHERE nurse_id = $1")
-        .bind(unverified_id)
-        .execute(&app.pool)
-        .await
-        .expect("unverify");
+    db::forget_credentials(&app.pool, unverified_id).await;
     let (lpn, lpn_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE credentials SET kind = 'LPN' WHERE nurse_id = $1 AND kind = 'RN'")
-        .bind(lpn_id)
-        .execute(&app.pool)
-        .await
-        .expect("lpn");
+    db::rn_licence_becomes_lpn(&app.pool, lpn_id).await;
     let (lapsed, lapsed_id) = nearby_nurse(&app).await;
-    sqlx::query(
-        "UPDATE credentials SET expires_on = current_date + 1 WHERE nurse_id = $1 AND kind = 'BLS'",
-    )
-    .bind(lapsed_id)
-    .execute(&app.pool)
-    .await
-    .expect("lapse BLS");
+    db::bls_expires_tomorrow(&app.pool, lapsed_id).await;
     let (busy, _) = nearby_nurse(&app).await;
 
     let mut sockets = Vec::new();

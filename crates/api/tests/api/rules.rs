@@ -7,12 +7,14 @@ use chrono::{Duration as Span, Utc};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shiftwire_core::Role;
+use shiftwire_core::{CredentialKind, Role};
 use shiftwire_test_support::builders::{
     FACILITY_AT, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
 };
 use shiftwire_test_support::ws::{Ws, offer_of, sentinel, ws_url};
-use shiftwire_test_support::{STAFF_PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
+use shiftwire_test_support::{
+    STAFF_PASSWORD, TestApp, assert_problem, db, spawn_app, spawn_app_with,
+};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{
@@ -81,34 +83,24 @@ async fn a_claim_and_a_patch_of_one_shift_never_interleave(pool: PgPool) {
         };
         let (claimed, patched, ()) = tokio::join!(claimed, patched, release);
         let (claim_status, patch_status) = (claimed.status(), patched.status());
-        let row: (
-            String,
-            chrono::DateTime<Utc>,
-            chrono::DateTime<Utc>,
-            Vec<String>,
-        ) = sqlx::query_as(
-            "SELECT status, starts_at, ends_at, required_certifications FROM shifts WHERE id = $1",
-        )
-        .bind(shift)
-        .fetch_one(&app.pool)
-        .await
-        .expect("shift");
-        let booking: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> = sqlx::query_as(
-            "SELECT lower(during), upper(during) FROM bookings WHERE shift_id = $1 AND status = 'booked'",
-        )
-        .bind(shift)
-        .fetch_optional(&app.pool)
-        .await
-        .expect("booking");
+        let row = app
+            .state
+            .matching
+            .shift(&[f.id], shift)
+            .await
+            .expect("shift");
+        let booking = db::booked_range_of_shift(&app.pool, shift).await;
         match booking {
             Some((start, end)) => {
                 assert_eq!(
                     (start, end),
-                    (row.1, row.2),
+                    (row.terms.window.starts_at, row.terms.window.ends_at),
                     "round {round}: the booking is the shift's range"
                 );
                 assert!(
-                    !row.3.contains(&"ACLS".to_owned()),
+                    !row.terms
+                        .required_certifications
+                        .contains(&CredentialKind::ACLS),
                     "round {round}: booked by a nurse without the ACLS the shift now requires"
                 );
                 assert_eq!(claim_status, StatusCode::CREATED, "round {round}");
@@ -215,11 +207,7 @@ async fn holders_of_an_open_shifts_offer_hear_its_new_terms(pool: PgPool) {
     let f = facility(&app, "Mercy General").await;
     let (rn, _) = nearby_nurse(&app).await;
     let (lpn, lpn_id) = nearby_nurse(&app).await;
-    sqlx::query("UPDATE credentials SET kind = 'LPN', number = number || '-LPN' WHERE nurse_id = $1 AND kind = 'RN'")
-        .bind(lpn_id)
-        .execute(&app.pool)
-        .await
-        .expect("an LPN");
+    db::rn_licence_becomes_lpn_renumbered(&app.pool, lpn_id).await;
     let mut rn_ws = Ws::connect(&app, &rn).await;
     let mut lpn_ws = Ws::connect(&app, &lpn).await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
@@ -378,11 +366,7 @@ async fn a_retry_after_a_timeout_finds_the_real_answer_never_a_stored_timeout(po
     };
     // The shift's row is held, so the claim cannot finish within the request timeout.
     let mut holder = app.pool.begin().await.expect("tx");
-    sqlx::query("SELECT id FROM shifts WHERE id = $1 FOR UPDATE")
-        .bind(shift)
-        .execute(&mut *holder)
-        .await
-        .expect("hold");
+    db::hold_shift_row(&mut holder, shift).await;
     let first = claim_with_key().await.expect("claim");
     assert_problem(first, StatusCode::REQUEST_TIMEOUT, "request_timeout").await;
     // Its run is still going: the retry is told to wait, not handed a stored 408.
@@ -399,13 +383,7 @@ async fn a_retry_after_a_timeout_finds_the_real_answer_never_a_stored_timeout(po
     };
     assert_eq!(replayed.status(), StatusCode::CREATED);
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
-    let bookings: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM bookings WHERE shift_id = $1 AND nurse_id = $2")
-            .bind(shift)
-            .bind(nurse_id)
-            .fetch_one(&app.pool)
-            .await
-            .expect("count");
+    let bookings = db::count_bookings_of_nurse_on_shift(&app.pool, nurse_id, shift).await;
     assert_eq!(bookings, 1);
     // A suspended nurse's replay is refused, not served.
     let admin = app
@@ -597,22 +575,8 @@ async fn check_out_and_shift_length_are_bounded(pool: PgPool) {
         bookings.push((shift, booking, nurse));
         // Into the past: it ended an hour ago.
         let (start, end) = (Utc::now() - Span::hours(9), Utc::now() - Span::hours(1));
-        sqlx::query("UPDATE shifts SET starts_at = $2, ends_at = $3 WHERE id = $1")
-            .bind(shift)
-            .bind(start)
-            .bind(end)
-            .execute(&app.pool)
-            .await
-            .expect("past");
-        sqlx::query(
-            "UPDATE bookings SET during = tstzrange($2, $3), checked_in_at = $2 WHERE id = $1",
-        )
-        .bind(booking)
-        .bind(start)
-        .bind(end)
-        .execute(&app.pool)
-        .await
-        .expect("past");
+        db::backdate_shift(&app.pool, shift, start, end).await;
+        db::backdate_checked_in_booking(&app.pool, booking, start, end).await;
     }
     // An hour after the end: accepted, worked time capped at the end + 30 min.
     let out = app
@@ -626,11 +590,7 @@ async fn check_out_and_shift_length_are_bounded(pool: PgPool) {
     let out: Value = out.json().await.expect("json");
     assert_eq!(out["worked_minutes"], 8 * 60 + 30);
     // Three hours after the end: too late.
-    sqlx::query("UPDATE shifts SET ends_at = now() - interval '3 hours' WHERE id = $1")
-        .bind(bookings[1].0)
-        .execute(&app.pool)
-        .await
-        .expect("later");
+    db::shift_ended_hours_ago(&app.pool, bookings[1].0, 3).await;
     let late = app
         .post(
             &format!("/v1/bookings/{}/check-out", bookings[1].1),
@@ -670,10 +630,7 @@ async fn invisible_text_is_blank(pool: PgPool) {
         )
         .await;
     }
-    let shifts: i64 = sqlx::query_scalar("SELECT count(*) FROM shifts")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let shifts = db::count_shifts(&app.pool).await;
     assert_eq!(shifts, 0);
 }
 
@@ -852,12 +809,16 @@ async fn a_post_without_a_documented_body_takes_none_or_an_empty_object(pool: Pg
             .await
             .expect("json"),
     );
-    let credential: Uuid =
-        sqlx::query_scalar("SELECT id FROM credentials WHERE nurse_id = $1 AND kind = 'BLS'")
-            .bind(nurse_id)
-            .fetch_one(&app.pool)
-            .await
-            .expect("credential");
+    let credential = app
+        .state
+        .verification
+        .credentials_of(nurse_id)
+        .await
+        .expect("credentials")
+        .into_iter()
+        .find(|c| c.kind == CredentialKind::BLS)
+        .expect("credential")
+        .id;
     let routes = [
         (format!("/v1/shifts/{shift}/claim"), nurse.clone()),
         (format!("/v1/bookings/{booking}/handoff/ack"), nurse.clone()),
@@ -897,11 +858,7 @@ async fn a_post_without_a_documented_body_takes_none_or_an_empty_object(pool: Pg
         .await
         .expect("count");
     assert_eq!(tickets, 0, "no ticket was issued");
-    let bookings: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE shift_id = $1")
-        .bind(shift)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let bookings = db::count_bookings_of_shift(&app.pool, shift).await;
     assert_eq!(bookings, 0);
 }
 
@@ -989,14 +946,15 @@ async fn a_document_cannot_replace_one_after_the_decision(pool: PgPool) {
     let (uploaded, ()) = tokio::join!(upload, decide);
     let uploaded = uploaded.expect("upload");
     assert_problem(uploaded, StatusCode::CONFLICT, "already_decided").await;
-    let documents: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM credential_documents d JOIN credentials c ON c.id = d.credential_id
-         WHERE c.nurse_id = $1",
-    )
-    .bind(nurse_id)
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
+    let documents = app
+        .state
+        .verification
+        .credentials_of(nurse_id)
+        .await
+        .expect("credentials")
+        .iter()
+        .filter(|c| c.has_document)
+        .count();
     assert_eq!(
         documents, 0,
         "the approved credential kept what it was approved with"

@@ -3,7 +3,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::Role;
-use shiftwire_test_support::{assert_problem, spawn_app};
+use shiftwire_test_support::{assert_problem, db, spawn_app};
 use sqlx::PgPool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -228,10 +228,8 @@ async fn suspension_takes_effect_on_unexpired_tokens(pool: PgPool) {
         .json()
         .await
         .expect("json");
-    sqlx::query("UPDATE users SET suspended_at = now()")
-        .execute(&app.pool)
-        .await
-        .expect("suspend");
+    let admin_id = app.state.jwt.verify(&admin).expect("claims").sub;
+    db::suspend_directly(&app.pool, admin_id).await;
     assert_problem(
         admin_route(&app, &admin).await,
         StatusCode::FORBIDDEN,

@@ -2,7 +2,7 @@ use futures::future::join_all;
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use shiftwire_core::Role;
-use shiftwire_test_support::{TestApp, assert_problem, spawn_app, spawn_app_with_registry};
+use shiftwire_test_support::{TestApp, assert_problem, db, spawn_app, spawn_app_with_registry};
 use shiftwire_verification::HttpRegistry;
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
@@ -23,15 +23,6 @@ fn id_of(value: &Value) -> Uuid {
 async fn count(app: &TestApp, sql: &str, id: Uuid) -> i64 {
     sqlx::query_scalar(sql)
         .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count")
-}
-
-async fn audit_rows(app: &TestApp, subject: Uuid, action: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE subject_id = $1 AND action = $2")
-        .bind(subject)
-        .bind(action)
         .fetch_one(&app.pool)
         .await
         .expect("count")
@@ -113,14 +104,13 @@ async fn an_exact_registry_match_is_approved_automatically_with_evidence(pool: P
     assert_eq!(credential["automatic_check_done"], true);
     assert_eq!(verification_status(&app, &token).await, "verified");
 
-    let evidence: Value = sqlx::query_scalar("SELECT evidence FROM credentials WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("evidence");
+    let evidence = db::evidence_of(&app.pool, id).await;
     assert_eq!(evidence["source"], "table");
     assert_eq!(evidence["record"]["holder_name"], "Amara Okafor");
-    assert_eq!(audit_rows(&app, id, "credential.auto_approved").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, id, "credential.auto_approved").await,
+        1
+    );
     assert_eq!(
         count(
             &app,
@@ -337,7 +327,10 @@ async fn a_verifier_approves_or_rejects_with_a_reason_and_each_decision_is_audit
     let approved: Value = approved.json().await.expect("json");
     assert_eq!(approved["status"], "approved");
     assert_eq!(verification_status(&app, &nurse).await, "verified");
-    assert_eq!(audit_rows(&app, first, "credential.approved").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, first, "credential.approved").await,
+        1
+    );
 
     let second = id_of(&app.submit_checked(&nurse, licence("RN-999998")).await);
     // The reason is required: missing is a malformed body, blank is refused explicitly.
@@ -358,7 +351,7 @@ async fn a_verifier_approves_or_rejects_with_a_reason_and_each_decision_is_audit
         .await;
     assert_problem(blank, StatusCode::UNPROCESSABLE_ENTITY, "reason_required").await;
     assert_eq!(
-        audit_rows(&app, second, "credential.rejected").await,
+        db::audit_rows(&app.pool, second, "credential.rejected").await,
         0,
         "nothing decided yet"
     );
@@ -374,7 +367,10 @@ async fn a_verifier_approves_or_rejects_with_a_reason_and_each_decision_is_audit
     let rejected: Value = rejected.json().await.expect("json");
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(rejected["decision_reason"], "Not listed with the board.");
-    assert_eq!(audit_rows(&app, second, "credential.rejected").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, second, "credential.rejected").await,
+        1
+    );
 
     let again = app
         .post(
@@ -508,7 +504,7 @@ async fn documents_are_stored_by_content_type_and_downloads_are_audited(pool: Pg
         );
         assert_eq!(download.bytes().await.expect("bytes").as_ref(), PDF);
         assert_eq!(
-            audit_rows(&app, id, "document.viewed").await,
+            db::audit_rows(&app.pool, id, "document.viewed").await,
             n,
             "one audit row per download"
         );
@@ -681,11 +677,7 @@ async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPo
     let credential = app.submit_checked(&token, licence("RN-100234")).await;
     assert_eq!(credential["status"], "approved");
     let id = id_of(&credential);
-    sqlx::query("UPDATE credentials SET expires_on = current_date - 1 WHERE id = $1")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .expect("age");
+    db::credential_expired_yesterday(&app.pool, id).await;
     assert_eq!(
         app.state.verification.sweep_expired().await.expect("sweep"),
         1
@@ -698,7 +690,7 @@ async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPo
         .expect("json");
     assert_eq!(credential["status"], "expired");
     assert_eq!(verification_status(&app, &token).await, "unverified");
-    assert_eq!(audit_rows(&app, id, "credential.expired").await, 1);
+    assert_eq!(db::audit_rows(&app.pool, id, "credential.expired").await, 1);
     assert_eq!(
         app.state.verification.sweep_expired().await.expect("sweep"),
         0,
@@ -757,12 +749,12 @@ async fn invalid_credentials_are_refused_and_nothing_is_stored(pool: PgPool) {
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM credentials WHERE nurse_id = $1",
-            nurse_id
-        )
-        .await,
+        app.state
+            .verification
+            .credentials_of(nurse_id)
+            .await
+            .expect("credentials")
+            .len(),
         0
     );
 
@@ -860,7 +852,10 @@ async fn suspension_ends_sessions_at_once_and_reinstatement_lifts_it(pool: PgPoo
         )
         .await;
     assert_problem(refreshed, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
-    assert_eq!(audit_rows(&app, nurse_id, "nurse.suspended").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, nurse_id, "nurse.suspended").await,
+        1
+    );
 
     let response = app
         .post(
@@ -873,7 +868,10 @@ async fn suspension_ends_sessions_at_once_and_reinstatement_lifts_it(pool: PgPoo
     let account: Value = response.json().await.expect("json");
     assert_eq!(account["verification_status"], "unverified");
     assert_eq!(account["suspended_at"], Value::Null);
-    assert_eq!(audit_rows(&app, nurse_id, "nurse.reinstated").await, 1);
+    assert_eq!(
+        db::audit_rows(&app.pool, nurse_id, "nurse.reinstated").await,
+        1
+    );
     // The old session stays ended; signing in again works.
     let again = app.nurse_tokens(AMARA).await;
     let token = again["access_token"].as_str().expect("token");
