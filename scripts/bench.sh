@@ -4,7 +4,7 @@
 # the same machine. Everything stays on the loopback interface, every phase is bounded, and
 # the run stops by itself.
 #
-# Usage: scripts/bench.sh auth|verification|marketplace|realtime|scale [extra shiftwire-loadgen flags of that scenario]
+# Usage: scripts/bench.sh auth|verification|recheck|marketplace|realtime|scale [extra flags of that scenario's load generator]
 #   make bench                                            # all four, in sequence; records all
 #   make bench-auth                                       # sign-in only; records it
 #   make bench-verification                               # credential verification only
@@ -28,14 +28,15 @@
 #                 facilities, by 2,000 synthetic nurses (`shiftwire-loadgen seed`, whose
 #                 access tokens go to target/bench/tokens.tsv), against `/healthz` and
 #                 `/v1/me` as the baseline; then 5 claim storms, 1,000 nurses claiming one
-#                 shift at once. Bench-only data set-up with psql: the storm shifts are open RN
-#                 shifts without required certifications at one facility, none overlapping
-#                 another, and the 1,000 storm nurses (verified RNs) get that facility as
-#                 their home, so each of them is eligible for each storm shift. The bench
-#                 database gets a statement_timeout (STATEMENT_TIMEOUT) so that no query
-#                 outlives the run. BENCH_SHIFTS changes the number of shifts (and of
-#                 facilities, one per 100 shifts) for smoke runs, which are
-#                 not recorded unless BENCH_RECORD=1.
+#                 shift at once. Bench-only data set-up with psql (the SQL files in
+#                 crates/test-support/sql/bench/): the storm shifts are open RN shifts
+#                 without required certifications at one facility, none overlapping another,
+#                 and the 1,000 storm nurses (verified RNs) get that facility as their home
+#                 (in nurse_profiles), so each of them is eligible for each storm shift. The
+#                 bench database gets a statement_timeout (STATEMENT_TIMEOUT) so that no
+#                 query outlives the run. BENCH_SHIFTS changes the number of shifts (and of
+#                 facilities, one per 100 shifts) for smoke runs, which are not recorded
+#                 unless BENCH_RECORD=1.
 #   realtime      the scale scenario's small case (`shiftwire-loadgen scale --preset realtime`,
 #                 the same set-up with 1,001 connections and one fan-out group of 1,000): POST
 #                 → offer for the target nurse among 1,001 connected (300 posts, one every
@@ -53,13 +54,17 @@
 #                 server CPU), a delivery oracle over every shift posted (missed / wrong /
 #                 duplicate, with 10 % of the clients reconnecting with `resume`), and a claim
 #                 storm of 1,000 nurses. Data: `shiftwire-loadgen seed` with 100,000 shifts at
-#                 1,000 facilities and 1.25 × $BENCH_CONNS nurses. Bench-only set-up with psql:
-#                 remote facilities (beyond everyone's reach: more than 100 km from the seeded
-#                 area and from one another) for a target nurse and one group per fan-out size,
-#                 verified RNs homed there, and a scheduler of every facility; then psql
-#                 exports the world (`crates/test-support/sql/oracle-world.sql`) for the oracle. The
+#                 1,000 facilities and 1.25 × $BENCH_CONNS nurses. Bench-only set-up with psql
+#                 (crates/test-support/sql/bench/): remote facilities (beyond everyone's
+#                 reach: more than 100 km from the seeded area and from one another) for a
+#                 target nurse and one group per fan-out size, verified RNs homed there (in
+#                 nurse_profiles), and a scheduler of every facility; then psql exports the
+#                 world (`crates/test-support/sql/oracle-world.sql`) for the oracle. The
 #                 open-files limit (`ulimit -n`) is raised to the hard limit for the server and
 #                 the load generator and must allow the connections plus 600.
+#
+# The bench-only SQL (crates/test-support/sql/bench/*.sql, one file per set-up step) writes
+# straight into the tables of the fresh bench database: never run it against real data.
 #
 # Results: target/bench/<scenario>.json, target/bench/<scenario>.md, the server's log in
 # target/bench/<scenario>-server.log, and (when recorded) the block between the
@@ -68,8 +73,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=bench
+# log, die, fresh_db, start_server, wait_ready, stop_server, and BENCH_SQL (the SQL files).
+source scripts/lib.sh
 
 SCENARIO=${1:-}
 case $SCENARIO in
@@ -166,16 +172,8 @@ if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
 fi
 
 # --- database: same server as the dev database, a fresh `shiftwire_bench` each run ----------
-DBURL=$(bash scripts/ensure-postgres.sh | tail -n1 | sed 's/^DATABASE_URL=//')
-test -n "$DBURL" || die "ensure-postgres.sh gave no DATABASE_URL"
-URL_RE='^(postgres(ql)?://[^/?]*)(/([^?]*))?(\?.*)?$'
-[[ $DBURL =~ $URL_RE ]] || die "not a postgres:// URL from ensure-postgres.sh"
-ADMIN_URL="${BASH_REMATCH[1]}/postgres${BASH_REMATCH[5]}"
-BENCH_URL="${BASH_REMATCH[1]}/$BENCH_DB${BASH_REMATCH[5]}"
-log "recreating database $BENCH_DB"
-psql -X "$ADMIN_URL" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
-BENCH_URL=$(DATABASE_URL="$BENCH_URL" bash scripts/ensure-postgres.sh | tail -n1 | sed 's/^DATABASE_URL=//')
-[[ $BENCH_URL == */"$BENCH_DB" || $BENCH_URL == */"$BENCH_DB"\?* ]] || die "ensure-postgres.sh did not give the $BENCH_DB database"
+fresh_db "$BENCH_DB" # sets DB_URL, and ADMIN_URL (pg_sample below reads pg_stat_activity there)
+BENCH_URL=$DB_URL
 
 # --- build -------------------------------------------------------------------------------
 log "building release binaries"
@@ -201,38 +199,16 @@ SERVER_ENV=(DATABASE_URL="$BENCH_URL" BIND_ADDR="$BIND"
   RUST_LOG=warn LOG_FORMAT=json METRICS_ADDR=off METRICS_TOKEN="$METRICS_TOKEN"
   OTP_SENDS_PER_IP_PER_HOUR=1000000 OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE=1000000
   LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000000 REFRESHES_PER_IP_PER_MINUTE=1000000)
-SERVER_PID=""
-stop_server() {
-  [[ -n $SERVER_PID ]] || return 0
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
 trap stop_server EXIT
 
-# start_server LOG [VAR=value...]: starts the server with SERVER_ENV plus the given variables,
-# waits for /readyz (polled every 10 ms), and sets SERVER_PID, SPAWNED_AT (epoch seconds) and
-# READY_SECS (spawn to the first 200 from /readyz).
-start_server() {
-  local server_log=$1 ready_at
+# start_bench_server LOG [VAR=value...]: starts the server with SERVER_ENV plus the given
+# variables and waits for /readyz, polled every 10 ms (the verification scenario reports
+# spawn to ready: SERVER_SPAWNED_AT and SERVER_READY_SECS, to 10 ms), for at most 30 s.
+start_bench_server() {
+  local server_log=$1
   shift
-  SPAWNED_AT=$(date +%s.%N)
-  env "${SERVER_ENV[@]}" "$@" "$SERVER_BIN" serve >"$server_log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 3000); do
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start-up; see $server_log"
-    if curl --noproxy '*' -fsS -o /dev/null --max-time 1 "http://$BIND/readyz" 2>/dev/null; then
-      ready_at=$(date +%s.%N)
-      READY_SECS=$(awk -v a="$SPAWNED_AT" -v b="$ready_at" 'BEGIN { printf "%.3f", b - a }')
-      return 0
-    fi
-    sleep 0.01
-  done
-  die "the server was not ready within 30 s; see $server_log"
+  start_server "$SERVER_BIN" "$server_log" "${SERVER_ENV[@]}" "$@"
+  wait_ready "http://$BIND" 30 0.01
 }
 
 # The server's "licence registry table loaded" log line (RUST_LOG must enable
@@ -241,17 +217,21 @@ registry_loaded() {
   local line ts
   line=$(grep -m1 '"licence registry table loaded"' "$1") || die "no 'licence registry table loaded' line in $1"
   ts=$(sed -E 's/.*"timestamp":"([^"]+)".*/\1/' <<<"$line")
-  awk -v a="$SPAWNED_AT" -v b="$(date -d "$ts" +%s.%N)" -v n="$(sed -E 's/.*"records":([0-9]+).*/\1/' <<<"$line")" \
+  awk -v a="$SERVER_SPAWNED_AT" -v b="$(date -d "$ts" +%s.%N)" -v n="$(sed -E 's/.*"records":([0-9]+).*/\1/' <<<"$line")" \
     'BEGIN { printf "%.3f %d\n", b - a, n }'
 }
 rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
+# psql_bench [psql args]: unaligned, tuples only, quiet, stopping at the first error (psql
+# -f would otherwise go on to the next statement and exit 0).
 psql_bench() { psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 "$@"; }
+# as_array A B C: a PostgreSQL array literal, {A,B,C}, to pass a list as one psql variable.
+as_array() { local IFS=,; echo "{$*}"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 case $SCENARIO in
   auth)
     log "starting the server on $BIND (log: $SERVER_LOG)"
-    start_server "$SERVER_LOG"
+    start_bench_server "$SERVER_LOG"
     LOADGEN=("$LOADGEN_BIN" auth --base-url "http://$BIND" --email "$ADMIN_EMAIL")
     ;;
   verification)
@@ -268,11 +248,11 @@ case $SCENARIO in
         csv=$DEMO_REGISTRY server_log=$OUT/verification-startup.log
         [[ $table == big ]] && csv=$REGISTRY_CSV
         [[ $table == big && $round == "$STARTUP_ROUNDS" ]] && server_log=$SERVER_LOG
-        start_server "$server_log" LICENSE_REGISTRY_CSV="$csv" RUST_LOG=warn,shiftwire_api::state=info
+        start_bench_server "$server_log" LICENSE_REGISTRY_CSV="$csv" RUST_LOG=warn,shiftwire_api::state=info
         loaded=$(registry_loaded "$server_log")
         read -r loaded_secs records <<<"$loaded"
-        printf '%s\t%s\t%s\t%s\t%s\n' "$table" "$records" "$loaded_secs" "$READY_SECS" "$(rss_mib)" >>"$OUT/verification-startups.tsv"
-        log "start-up $round, $records-row table: table loaded $loaded_secs s after spawn, /readyz $READY_SECS s, RSS $(rss_mib) MiB"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$table" "$records" "$loaded_secs" "$SERVER_READY_SECS" "$(rss_mib)" >>"$OUT/verification-startups.tsv"
+        log "start-up $round, $records-row table: table loaded $loaded_secs s after spawn, /readyz $SERVER_READY_SECS s, RSS $(rss_mib) MiB"
         if [[ $server_log != "$SERVER_LOG" ]]; then
           cat "$server_log" >>"$OUT/verification-startups.log"
           stop_server
@@ -296,38 +276,11 @@ case $SCENARIO in
     RECHECK_CSV=$OUT/recheck-registry.csv
     mkdir -p "$OUT"
     log "seeding $RECHECK_NURSES nurses with verified identities and $RECHECK_LICENCES approved licences, and their registry table (psql)"
-    # Each nurse's name is letters only (her number in hex, digits written as letters), as a
-    # legal name is; every licence is a clean match in the table the server loads.
-    psql_bench <<SQL
-CREATE TEMP TABLE registry AS
-  SELECT 'RN-R' || lpad(g::text, 7, '0') AS number, 'CA'::text AS state, 'RN'::text AS kind,
-         'Nurse ' || initcap(translate(lpad(to_hex(g / 40), 4, '0'), '0123456789', 'ghijklmnop'))
-           AS holder_name,
-         'active'::text AS status, date '2028-03-31' AS expires_on, 'false'::text AS discipline_flag
-  FROM generate_series(0, $RECHECK_LICENCES - 1) AS g;
-\copy registry TO '$RECHECK_CSV' WITH (FORMAT csv, HEADER true)
-CREATE TEMP TABLE bench_nurses AS
-  SELECT gen_random_uuid() AS id, holder_name, row_number() OVER (ORDER BY holder_name) AS k
-  FROM (SELECT DISTINCT holder_name FROM registry) names;
-INSERT INTO users (id, role, phone, name)
-  SELECT id, 'nurse', '+1555' || lpad(k::text, 7, '0'), holder_name FROM bench_nurses;
-INSERT INTO identities (id, nurse_id, legal_name, date_of_birth, status, provider,
-                        id_document_key, id_document_type, id_document_sha256,
-                        selfie_key, selfie_type, selfie_sha256, decided_at)
-  SELECT gen_random_uuid(), id, holder_name, '1990-04-17', 'verified', 'manual',
-         gen_random_uuid()::text, 'image/png', '\x00', gen_random_uuid()::text, 'image/png', '\x00', now()
-  FROM bench_nurses;
-INSERT INTO credentials (id, nurse_id, kind, number, issuing_state, expires_on, status,
-                         checked_at, registry_checked_at, decided_at, recheck_due_at)
-  SELECT gen_random_uuid(), n.id, r.kind, r.number, r.state, r.expires_on, 'approved',
-         now(), now(), now(), now() + interval '30 days'
-  FROM registry r JOIN bench_nurses n USING (holder_name);
-ANALYZE users; ANALYZE identities; ANALYZE credentials;
-SQL
-    SEEDED=$(psql_bench -c "SELECT count(*) FROM credentials WHERE status = 'approved'")
+    SEEDED=$(psql_bench -v licences="$RECHECK_LICENCES" -v registry_csv="$RECHECK_CSV" \
+      -f "$BENCH_SQL/recheck-approved-licences.sql")
     ((SEEDED == RECHECK_LICENCES)) || die "seeded $SEEDED approved licences, not $RECHECK_LICENCES"
     log "starting the server on $BIND (log: $SERVER_LOG)"
-    start_server "$SERVER_LOG" LICENSE_REGISTRY_CSV="$RECHECK_CSV" REGISTRY_RECHECK_INTERVAL_SECONDS=1
+    start_bench_server "$SERVER_LOG" LICENSE_REGISTRY_CSV="$RECHECK_CSV" REGISTRY_RECHECK_INTERVAL_SECONDS=1
     SETUP_LINE="Set-up (psql, before the server starts): a registry table of $RECHECK_LICENCES active RN licences, every one a clean match, and $RECHECK_NURSES nurses each with a verified identity of the holder name and 40 of those licences approved; the server runs with that table (\`LICENSE_REGISTRY_CSV\`) and the default re-check settings (batches of 500, 16 registry lookups at once), looking for due licences every second (\`REGISTRY_RECHECK_INTERVAL_SECONDS=1\`)."
     LOADGEN=(bash scripts/recheck-drive.sh "$BENCH_URL")
     ;;
@@ -344,39 +297,21 @@ SQL
     # Storm data (bench only). The facility with the most open RN shifts that require no
     # certification; of those, $STORMS that start at least an hour from now and do not
     # overlap one another (the winner of one storm claims in the next).
-    read -r STORM_FACILITY STORM_STATE < <(psql_bench -F ' ' -c "
-      SELECT s.facility_id, s.facility_state FROM shifts s JOIN facilities f ON f.id = s.facility_id
-      WHERE f.name LIKE 'Bench facility %' AND s.status = 'open' AND s.role = 'RN'
-        AND s.required_certifications = '{}' AND s.starts_at > now() + interval '1 hour'
-      GROUP BY s.facility_id, s.facility_state ORDER BY count(*) DESC, s.facility_id LIMIT 1")
+    read -r STORM_FACILITY STORM_STATE < <(psql_bench -F ' ' -f "$BENCH_SQL/marketplace-storm-facility.sql")
     [[ -n ${STORM_FACILITY:-} ]] || die "no open RN shift without required certifications to storm"
-    psql_bench -F ' ' -c "
-      SELECT id, extract(epoch FROM starts_at)::bigint, extract(epoch FROM ends_at)::bigint FROM shifts
-      WHERE facility_id = '$STORM_FACILITY' AND status = 'open' AND role = 'RN'
-        AND required_certifications = '{}' AND starts_at > now() + interval '1 hour'
-      ORDER BY starts_at, id" |
+    psql_bench -F ' ' -v facility="$STORM_FACILITY" -f "$BENCH_SQL/marketplace-storm-shift-candidates.sql" |
       awk -v n="$STORMS" 'picked < n && $2 >= free { print $1; free = $3; picked++ }' >"$STORM_SHIFTS"
     (($(wc -l <"$STORM_SHIFTS") == STORMS)) || die "fewer than $STORMS non-overlapping storm shifts at facility $STORM_FACILITY"
     # $CLAIMANTS verified synthetic RNs, licensed in the facility's state (or multistate)
     # well past the storm shifts' end, move home to the facility: within any radius.
-    psql_bench -c "
-      WITH picked AS (
-        SELECT u.id FROM users u
-        WHERE u.name LIKE 'Bench nurse %' AND u.role = 'nurse' AND u.suspended_at IS NULL AND u.available
-          AND EXISTS (SELECT 1 FROM credentials c
-                      WHERE c.nurse_id = u.id AND c.kind = 'RN' AND c.status = 'approved'
-                        AND (c.multistate OR c.issuing_state = '$STORM_STATE')
-                        AND c.expires_on >= current_date + 30)
-        ORDER BY u.id LIMIT $CLAIMANTS)
-      UPDATE users u SET home = f.location FROM picked, facilities f
-      WHERE u.id = picked.id AND f.id = '$STORM_FACILITY'
-      RETURNING u.id" | sort >"$STORM_NURSES"
+    psql_bench -v facility="$STORM_FACILITY" -v state="$STORM_STATE" -v claimants="$CLAIMANTS" \
+      -f "$BENCH_SQL/marketplace-storm-nurses-home.sql" | sort >"$STORM_NURSES"
     (($(wc -l <"$STORM_NURSES") == CLAIMANTS)) || die "only $(wc -l <"$STORM_NURSES") synthetic RNs for the $CLAIMANTS-nurse storms"
-    psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
+    psql_bench -v db="$BENCH_DB" -v timeout="$STATEMENT_TIMEOUT" -f "$BENCH_SQL/statement-timeout.sql"
     STORM_LINE="Storm set-up (bench data only, with psql before the server starts): facility \`$STORM_FACILITY\` (the one with the most open RN shifts that require no certification); $STORMS of those shifts, starting more than an hour ahead and not overlapping one another; the first $CLAIMANTS synthetic nurses (by id) holding an approved RN licence valid in $STORM_STATE (or multistate) get that facility's location as their home, so each is within reach of each storm shift whatever their radius. They do not search from home. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
     log "storms: facility $STORM_FACILITY, $STORMS shifts, $CLAIMANTS nurses"
     log "starting the server on $BIND (log: $SERVER_LOG)"
-    start_server "$SERVER_LOG"
+    start_bench_server "$SERVER_LOG"
     LOADGEN=("$LOADGEN_BIN" marketplace --base-url "http://$BIND" --tokens "$TOKENS"
       --storm-nurses "$STORM_NURSES" --storm-shifts "$STORM_SHIFTS" --storms "$STORMS" --claimants "$CLAIMANTS")
     ;;
@@ -397,47 +332,31 @@ SQL
     ((${#SIZES[@]} + 1 <= ${#SPOTS[@]})) || die "at most $((${#SPOTS[@]} - 1)) fan-out sizes"
     NAMES=(target) COUNTS=(1)
     for size in "${SIZES[@]}"; do NAMES+=("fanout-$size"); COUNTS+=("$size"); done
-    GROUP_TOTAL=0 VALUES="" GROUP_FACILITIES=()
+    GROUP_TOTAL=0 GROUP_FACILITIES=()
     for i in "${!NAMES[@]}"; do
       read -r lat lon <<<"${SPOTS[$i]}"
-      fid=$(psql_bench -c "
-        INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
-        VALUES (gen_random_uuid(), 'Bench remote facility ${NAMES[$i]}', '1 Remote Way',
-                ST_SetSRID(ST_MakePoint($lon, $lat), 4326)::geography, 'America/Los_Angeles', 'CA', 200)
-        RETURNING id")
-      GROUP_FACILITIES+=("$fid")
-      VALUES+="${VALUES:+,}('${NAMES[$i]}', '$fid'::uuid, $((GROUP_TOTAL + 1)), $((GROUP_TOTAL + COUNTS[i])))"
+      GROUP_FACILITIES+=("$(psql_bench -v name="${NAMES[$i]}" -v lat="$lat" -v lon="$lon" \
+        -f "$BENCH_SQL/scale-remote-facility.sql")")
       GROUP_TOTAL=$((GROUP_TOTAL + COUNTS[i]))
     done
     ((GROUP_TOTAL <= CONNS)) || die "the groups ($GROUP_TOTAL nurses) do not fit in $CONNS connections"
     # Verified synthetic RNs licensed in CA (or multistate) well past the posted shifts, by
-    # id, dealt out to the groups and homed at their facility.
-    psql_bench -c "
-      CREATE TABLE bench_groups AS
-      WITH picked AS (
-        SELECT u.id, row_number() OVER (ORDER BY u.id) AS k FROM users u
-        WHERE u.name LIKE 'Bench nurse %' AND u.role = 'nurse' AND u.suspended_at IS NULL AND u.available
-          AND EXISTS (SELECT 1 FROM credentials c
-                      WHERE c.nurse_id = u.id AND c.kind = 'RN' AND c.status = 'approved'
-                        AND (c.multistate OR c.issuing_state = 'CA') AND c.expires_on >= current_date + 60)
-        ORDER BY u.id LIMIT $GROUP_TOTAL),
-      spec (name, facility_id, lo, hi) AS (VALUES $VALUES)
-      SELECT s.name, s.facility_id, p.id AS nurse_id, p.k FROM picked p JOIN spec s ON p.k BETWEEN s.lo AND s.hi"
-    psql_bench -c "UPDATE users u SET home = f.location FROM bench_groups g JOIN facilities f ON f.id = g.facility_id WHERE u.id = g.nurse_id"
-    psql_bench -F $'\t' -c "SELECT name, facility_id, nurse_id FROM bench_groups ORDER BY k" >"$GROUPS_TSV"
+    # id, dealt out to the groups in order and homed at their facility. The groups go to
+    # psql as array literals: {target,fanout-100}, {<uuid>,<uuid>}, {1,100}.
+    psql_bench -F $'\t' -v total="$GROUP_TOTAL" -v names="$(as_array "${NAMES[@]}")" \
+      -v facilities="$(as_array "${GROUP_FACILITIES[@]}")" -v sizes="$(as_array "${COUNTS[@]}")" \
+      -f "$BENCH_SQL/scale-groups-home.sql" >"$GROUPS_TSV"
     (($(wc -l <"$GROUPS_TSV") == GROUP_TOTAL)) ||
       die "only $(wc -l <"$GROUPS_TSV") verified RNs licensed in CA for groups of $GROUP_TOTAL; seed more nurses"
     DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
       "$SERVER_BIN" admin create-user --email "$SCHEDULER_EMAIL" --role scheduler --facility "${GROUP_FACILITIES[0]}" >&2
-    psql_bench -c "
-      INSERT INTO staff_facilities (user_id, facility_id)
-      SELECT u.id, f.id FROM users u, facilities f WHERE u.email = '$SCHEDULER_EMAIL' ON CONFLICT DO NOTHING"
+    psql_bench -v email="$SCHEDULER_EMAIL" -f "$BENCH_SQL/scheduler-all-facilities.sql"
     psql_bench -f crates/test-support/sql/oracle-world.sql >"$WORLD_TSV"
-    psql_bench -c "ALTER DATABASE $BENCH_DB SET statement_timeout = '$STATEMENT_TIMEOUT'"
-    SETUP_LINE="Set-up (bench data only, with psql before the server starts): remote facilities, each more than 100 km from the seeded area and from one another, for a target nurse and for groups of $(sed 's/,/, /g' <<<"$FANOUT") nurses (the first $GROUP_TOTAL synthetic nurses by id holding an approved RN licence valid in CA, homed at their group's facility); a scheduler of every facility (\`shiftwire admin create-user\` and psql) posts the shifts; the oracle's world (\`load-tests/sql/oracle-world.sql\`, $(grep -c '^N' "$WORLD_TSV") nurses, $(grep -c '^F' "$WORLD_TSV") facilities) exported with psql. Open files (\`ulimit -n\`) raised to $OPEN_FILES for the server and the load generator. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
+    psql_bench -v db="$BENCH_DB" -v timeout="$STATEMENT_TIMEOUT" -f "$BENCH_SQL/statement-timeout.sql"
+    SETUP_LINE="Set-up (bench data only, with psql before the server starts): remote facilities, each more than 100 km from the seeded area and from one another, for a target nurse and for groups of ${FANOUT//,/, } nurses (the first $GROUP_TOTAL synthetic nurses by id holding an approved RN licence valid in CA, homed at their group's facility); a scheduler of every facility (\`shiftwire admin create-user\` and psql) posts the shifts; the oracle's world (\`crates/test-support/sql/oracle-world.sql\`, $(grep -c '^N' "$WORLD_TSV") nurses, $(grep -c '^F' "$WORLD_TSV") facilities) exported with psql. Open files (\`ulimit -n\`) raised to $OPEN_FILES for the server and the load generator. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
     log "$SCENARIO: groups ${NAMES[*]} ($GROUP_TOTAL nurses), $CONNS connections"
     log "starting the server on $BIND (log: $SERVER_LOG)"
-    start_server "$SERVER_LOG"
+    start_bench_server "$SERVER_LOG"
     SERVER_FILES=$(awk '/^Max open files/ { print $4 }' "/proc/$SERVER_PID/limits")
     [[ $SERVER_FILES == unlimited ]] || ((SERVER_FILES >= NEED_FILES)) ||
       die "the server may open only $SERVER_FILES files; $NEED_FILES needed"
@@ -514,7 +433,7 @@ if [[ $SCENARIO == scale ]]; then
   if [[ -z $STORM_SHIFT ]]; then
     DB_LINE="No claim storm in this run"
   else
-    DB_BOOKINGS=$(psql_bench -c "SELECT count(*) FROM bookings WHERE shift_id = '$STORM_SHIFT'")
+    DB_BOOKINGS=$(psql_bench -v shifts="{$STORM_SHIFT}" -f "$BENCH_SQL/storm-bookings-per-shift.sql")
     DB_LINE="Database after the run (psql): the storm shift has $DB_BOOKINGS booking(s) (exactly 1 is right)"
     [[ $DB_BOOKINGS == 1 ]] || DB_LINE="**CRITICAL: $DB_LINE**"
   fi
@@ -526,16 +445,12 @@ if [[ $SCENARIO == marketplace ]]; then
   SLOW_STATEMENTS=$(grep '"level":"WARN"' "$SERVER_LOG" | grep -c '"slow statement' || true)
   # The database's own count of each storm shift's bookings, next to what the answers said,
   # for the shifts the load generator stormed (ARGS may ask for fewer storms than prepared).
-  STORMED=$(grep -o '"shift_id": *"[^"]*"' "$OUT/$SCENARIO.json" | sed -E "s/.*: *\"([^\"]*)\"/'\1'/" | paste -sd, -)
+  STORMED=$(grep -o '"shift_id": *"[^"]*"' "$OUT/$SCENARIO.json" | sed -E 's/.*: *"([^"]*)"/\1/' | paste -sd, -)
   if [[ -z $STORMED ]]; then
     DB_LINE="No claim storms in this run"
   else
-    DB_BOOKINGS=$(psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 -c "
-      SELECT string_agg(n::text, ', ' ORDER BY k) FROM (
-        SELECT k, (SELECT count(*) FROM bookings b WHERE b.shift_id = s.id) AS n
-        FROM unnest(ARRAY[$STORMED]::uuid[]) WITH ORDINALITY AS s(id, k)) per_shift")
-    DB_SHIFTS=$(psql -X "$BENCH_URL" -At -q -v ON_ERROR_STOP=1 -c "
-      SELECT count(*) FILTER (WHERE status = 'booked') || ' of ' || count(*) FROM shifts WHERE id IN ($STORMED)")
+    DB_BOOKINGS=$(psql_bench -v shifts="{$STORMED}" -f "$BENCH_SQL/storm-bookings-per-shift.sql")
+    DB_SHIFTS=$(psql_bench -v shifts="{$STORMED}" -f "$BENCH_SQL/storm-shifts-booked.sql")
     DB_LINE="Database after the run (psql): bookings of each storm shift $DB_BOOKINGS (exactly 1 each is right); $DB_SHIFTS storm shifts \`booked\`"
     log "$DB_LINE"
     if grep -qvx 1 < <(tr ',' '\n' <<<"$DB_BOOKINGS" | tr -d ' '); then
@@ -549,16 +464,7 @@ if [[ $SCENARIO == realtime ]]; then
   # The server's offer log (written in batches after delivery) of every shift posted at a
   # group's facility, per group: how many nurses each was offered to (every member of the
   # group, all connected, is right) and offers to anyone outside the group.
-  DB_GROUPS=$(psql_bench -F ' ' -c "
-    SELECT g.name, g.size, count(*), min(n), max(n), sum(wrong) FROM (
-      SELECT s.facility_id, count(o.nurse_id) AS n,
-             count(o.nurse_id) FILTER (WHERE o.nurse_id NOT IN (
-               SELECT nurse_id FROM bench_groups b WHERE b.facility_id = s.facility_id)) AS wrong
-      FROM shifts s LEFT JOIN offer_log o ON o.shift_id = s.id
-      WHERE s.facility_id IN (SELECT facility_id FROM bench_groups) GROUP BY s.id) per_shift
-    JOIN (SELECT name, facility_id, count(*) AS size FROM bench_groups GROUP BY name, facility_id) g
-      USING (facility_id)
-    GROUP BY g.name, g.size ORDER BY g.size")
+  DB_GROUPS=$(psql_bench -F ' ' -f "$BENCH_SQL/realtime-offer-log-per-group.sql")
   DB_LINE="Database after the run (psql, the server's offer log):"
   DB_OK=1
   while read -r name size shifts lo hi wrong; do
@@ -698,7 +604,7 @@ server, default 4), so under concurrency the polls slow the very decisions they 
 
 **Marketplace** (`shiftwire-loadgen marketplace`) answers: how fast is nearby search in a
 metro area full of open shifts, and does a storm of simultaneous claims book a shift exactly
-once, and how fast? `shiftwire seed --scale 1000000 --facilities 10000 --nurses 2000` fills
+once, and how fast? `shiftwire-loadgen seed --shifts 1000000 --facilities 10000 --nurses 2000` fills
 the fresh bench database with 1,000,000 open shifts at 10,000 facilities spread over the San
 Francisco Bay Area (37.70, −122.20 ± 0.6°) and 2,000 verified synthetic nurses (homes in the
 area, radii 10–50 km), and writes an access token per nurse to `target/bench/tokens.tsv`

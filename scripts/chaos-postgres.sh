@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # the figures' awk programs are in single quotes on purpose
 # Fault scenario (`make chaos`): PostgreSQL is stopped while Shiftwire serves traffic, then
 # started again, and Shiftwire is NOT restarted.
 #
@@ -19,8 +20,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf 'chaos: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=chaos
+# log, die, fresh_db, start_server, wait_ready, stop_server, and BENCH_SQL (the SQL files).
+source scripts/lib.sh
 
 DB=shiftwire_chaos
 BIND=127.0.0.1:18090
@@ -40,48 +42,40 @@ read -r PG_VER PG_NAME < <(pg_lsclusters -h | awk '$3 == 5432 { print $1, $2; ex
 pg_stop() { as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VER" "$PG_NAME" stop -m fast; }
 pg_start() { as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VER" "$PG_NAME" start; }
 
-DBURL=$(bash scripts/ensure-postgres.sh | tail -n1 | sed 's/^DATABASE_URL=//')
-[[ $DBURL =~ ^(postgres(ql)?://[^/?]*)(/([^?]*))?(\?.*)?$ ]] || die "not a postgres:// URL"
-ADMIN_URL="${BASH_REMATCH[1]}/postgres${BASH_REMATCH[5]}"
-CHAOS_URL="${BASH_REMATCH[1]}/$DB${BASH_REMATCH[5]}"
-psql -X "$ADMIN_URL" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-psql -X "$CHAOS_URL" -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS postgis" -c "CREATE EXTENSION IF NOT EXISTS btree_gist"
+fresh_db "$DB"
+CHAOS_URL=$DB_URL
 
 log "building"
-SQLX_OFFLINE=true cargo build --release --bin shiftwire
-BIN=${CARGO_TARGET_DIR:-target}/release/shiftwire
+SQLX_OFFLINE=true cargo build --release --bin shiftwire --bin shiftwire-loadgen
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/shiftwire
 DATABASE_URL=$CHAOS_URL "$BIN" migrate >/dev/null
 DATABASE_URL=$CHAOS_URL RUST_LOG=warn "$BIN" seed >/dev/null
-# 200 verified nurses with bench tokens, and facilities for them.
-DATABASE_URL=$CHAOS_URL RUST_LOG=warn "$BIN" seed --scale 0 --facilities 20 --nurses 200 \
-  --tokens-out "$OUT/tokens.tsv" >/dev/null
+# 200 verified nurses with bench tokens, and facilities for them (no shifts: the scheduler
+# below posts them).
+DATABASE_URL=$CHAOS_URL RUST_LOG=warn "$TARGET/release/shiftwire-loadgen" seed --shifts 0 --facilities 20 \
+  --nurses 200 --tokens-out "$OUT/tokens.tsv" >/dev/null
 
-SERVER_PID=
 cleanup() {
   # PostgreSQL must be left running whatever happened.
   pg_lsclusters -h | awk -v p=5432 '$3 == p { print $4 }' | grep -q online || pg_start || true
-  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null || true
+  stop_server
   jobs -p | xargs -r kill 2>/dev/null || true
 }
 trap cleanup EXIT
 
 log "starting the server on $BIND"
-DATABASE_URL=$CHAOS_URL BIND_ADDR=$BIND RUST_LOG=warn LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=100000 \
-  METRICS_ADDR=off "$BIN" serve --no-migrate >"$SERVER_LOG" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -sf "$BASE/readyz" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "$BASE/readyz" >/dev/null || die "the server did not become ready"
+start_server "$BIN" "$SERVER_LOG" DATABASE_URL="$CHAOS_URL" BIND_ADDR="$BIND" RUST_LOG=warn \
+  LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=100000 METRICS_ADDR=off -- --no-migrate
+wait_ready "$BASE" 10
 
 # The demo scheduler of Mercy General posts; bench nurses (verified, homes over the Bay
 # Area) claim whatever is open near them.
 SCHEDULER=$(curl -sf "$BASE/v1/auth/login" -H 'content-type: application/json' \
   -d '{"email":"scheduler@mercy-general.example","password":"shiftwire-demo-2026"}' | jq -r .access_token)
 MERCY=$(psql -X "$CHAOS_URL" -Atc "SELECT id FROM facilities WHERE name = 'Mercy General Hospital'")
-# Bench nurses get homes at Mercy so each can claim its shifts.
-psql -X "$CHAOS_URL" -q -c "UPDATE users SET home = (SELECT location FROM facilities WHERE id = '$MERCY'), max_distance_km = 25 WHERE name LIKE 'Bench nurse %'"
+# Bench nurses get homes at Mercy (nurse_profiles) so each can claim its shifts.
+psql -X "$CHAOS_URL" -q -v ON_ERROR_STOP=1 -v facility="$MERCY" -f "$BENCH_SQL/chaos-nurses-home.sql"
 mapfile -t NURSE_TOKENS < <(cut -f2 "$OUT/tokens.tsv")
 
 # One request, recorded with the current phase: phase, kind, HTTP status, problem code, seconds.
@@ -153,6 +147,7 @@ echo recovering >"$OUT/phase"
 pg_start
 UP_AT=$(date +%s.%N)
 log "PostgreSQL is back; waiting for Shiftwire to notice (no restart)"
+# Not wait_ready: never ready again is a finding for the report below, not a reason to stop.
 READY_AFTER=
 for _ in $(seq 300); do
   if curl -sf "$BASE/readyz" >/dev/null; then
@@ -183,15 +178,7 @@ AFTER_OK=$(count '$1 == "after" && ($3 == 201 || $3 == 200 || $3 == 409)')
 AFTER_5XX=$(count '$1 == "after" && $3 >= 500')
 BEFORE_5XX=$(count '$1 == "before" && $3 >= 500')
 TOTAL=$(wc -l <"$STATUSES" | tr -d ' ')
-CHECK=$(psql -X "$CHAOS_URL" -At -F' ' -c "
-  SELECT
-    (SELECT count(*) FROM shifts s WHERE s.status = 'booked'
-       AND (SELECT count(*) FROM bookings b WHERE b.shift_id = s.id AND b.status IN ('booked','in_progress')) <> 1),
-    (SELECT count(*) FROM bookings b JOIN shifts s ON s.id = b.shift_id
-       WHERE b.status IN ('booked','in_progress') AND s.status NOT IN ('booked','in_progress')),
-    (SELECT count(*) FROM shifts s WHERE s.status = 'booked'
-       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.topic = 'shift.booked' AND o.payload->>'shift_id' = s.id::text)),
-    (SELECT count(*) FROM shifts s WHERE s.status = 'booked')")
+CHECK=$(psql -X "$CHAOS_URL" -At -F' ' -v ON_ERROR_STOP=1 -f "$BENCH_SQL/chaos-booking-consistency.sql")
 read -r BAD_BOOKED BAD_LIVE MISSING_EVENTS BOOKED <<<"$CHECK"
 
 OK=yes

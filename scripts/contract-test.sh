@@ -16,8 +16,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf 'contract: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=contract
+# log, die, fresh_db, start_server, wait_ready, stop_server.
+source scripts/lib.sh
 
 DB=shiftwire_contract
 BIND=127.0.0.1:18095
@@ -66,39 +67,30 @@ else
 fi
 ST=$VENV/bin/st
 
-DBURL=$(bash scripts/ensure-postgres.sh | tail -n1 | sed 's/^DATABASE_URL=//')
-[[ $DBURL =~ ^(postgres(ql)?://[^/?]*)(/([^?]*))?(\?.*)?$ ]] || die "not a postgres:// URL"
-ADMIN_URL="${BASH_REMATCH[1]}/postgres${BASH_REMATCH[5]}"
-CONTRACT_URL="${BASH_REMATCH[1]}/$DB${BASH_REMATCH[5]}"
-psql -X "$ADMIN_URL" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-psql -X "$CONTRACT_URL" -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS postgis" -c "CREATE EXTENSION IF NOT EXISTS btree_gist"
+fresh_db "$DB"
+CONTRACT_URL=$DB_URL
 
-SQLX_OFFLINE=true cargo build --quiet --bin shiftwire
-BIN=${CARGO_TARGET_DIR:-target}/debug/shiftwire
+SQLX_OFFLINE=true cargo build --quiet --bin shiftwire --bin shiftwire-loadgen
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/debug/shiftwire
 # The seed uploads documents: into the store the server below reads (not data/documents).
 rm -rf "$OUT/documents"
 export DOCUMENT_DIR=$OUT/documents
 DATABASE_URL=$CONTRACT_URL "$BIN" migrate >/dev/null
 DATABASE_URL=$CONTRACT_URL RUST_LOG=warn "$BIN" seed >/dev/null
-DATABASE_URL=$CONTRACT_URL RUST_LOG=warn "$BIN" seed --scale 200 --facilities 4 --nurses 20 \
-  --tokens-out "$OUT/tokens.tsv" >/dev/null
+# 20 verified synthetic nurses (tokens for the nurse profile), 4 facilities, 200 open shifts.
+DATABASE_URL=$CONTRACT_URL RUST_LOG=warn "$TARGET/debug/shiftwire-loadgen" seed --shifts 200 --facilities 4 \
+  --nurses 20 --tokens-out "$OUT/tokens.tsv" >/dev/null
 
-SERVER_PID=
-trap '[[ -n $SERVER_PID ]] && kill $SERVER_PID 2>/dev/null || true' EXIT
+trap stop_server EXIT
 # Generous limits: the fuzzer is one client sending thousands of requests; the limits
 # themselves are tested in crates/api/tests.
-DATABASE_URL=$CONTRACT_URL BIND_ADDR=$BIND RUST_LOG=warn \
+start_server "$BIN" "$OUT/server.log" DATABASE_URL="$CONTRACT_URL" BIND_ADDR="$BIND" RUST_LOG=warn \
   OTP_SENDS_PER_PHONE=1000000 OTP_SENDS_PER_IP_PER_HOUR=1000000 OTP_SENDS_PER_PREFIX_PER_HOUR=1000000 \
   OTP_SENDS_PER_HOUR=1000000 OTP_VERIFY_ATTEMPTS_PER_IP_PER_MINUTE=1000000 \
   LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000000 REFRESHES_PER_IP_PER_MINUTE=1000000 \
-  LOGIN_FAILURES_BEFORE_BACKOFF=1000000 METRICS_ADDR=off \
-  "$BIN" serve --no-migrate >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -sf "$BASE/readyz" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "$BASE/readyz" >/dev/null || die "the server did not become ready"
+  LOGIN_FAILURES_BEFORE_BACKOFF=1000000 METRICS_ADDR=off -- --no-migrate
+wait_ready "$BASE" 10
 
 login() {
   curl -sf "$BASE/v1/auth/login" -H 'content-type: application/json' \

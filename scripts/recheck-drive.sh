@@ -17,27 +17,29 @@ while (($#)); do
     *) echo "recheck-drive: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+# The SQL, one file per step (bench only: it writes straight into the tables).
+SQL=$(dirname "${BASH_SOURCE[0]}")/../crates/test-support/sql/bench
+# Stops at the first error: psql -f would otherwise go on and exit 0.
 psql_q() { psql -X "$url" -At -q -v ON_ERROR_STOP=1 "$@"; }
 
-total=$(psql_q -c "SELECT count(*) FROM credentials WHERE status = 'approved' AND recheck_due_at IS NOT NULL")
+# How many approved licences there are to re-check and the time just before they are made
+# due (re-checks at or after it are this run's), tab-separated; then makes them all due.
+# (All of psql's output first: the clock below must not start before the UPDATE commits.)
+due=$(psql_q -F $'\t' -f "$SQL/recheck-make-due.sql")
+IFS=$'\t' read -r total started <<<"$due"
 ((total > 0)) || { echo "recheck-drive: no approved licences to re-check" >&2; exit 1; }
-started=$(psql_q -c "SELECT now()")
-psql_q -c "UPDATE credentials SET recheck_due_at = now() - interval '1 second' WHERE status = 'approved' AND recheck_due_at IS NOT NULL"
 # Timed from the commit that made them due: nothing could be re-checked before it.
 t0=$(date +%s.%N)
 deadline=$(($(date +%s) + 900))
 done=0
 while :; do
-  done=$(psql_q -c "SELECT count(*) FROM credentials WHERE status = 'approved' AND registry_checked_at >= '$started' AND recheck_due_at > now()")
+  done=$(psql_q -v started="$started" -f "$SQL/recheck-progress.sql")
   ((done >= total)) && break
   (($(date +%s) < deadline)) || { echo "recheck-drive: only $done of $total re-checked within 15 minutes" >&2; exit 1; }
   sleep 0.1
 done
 t1=$(date +%s.%N)
-read -r flagged renewed < <(psql_q -F ' ' -c "
-  SELECT count(*) FILTER (WHERE flagged_at >= '$started'),
-         (SELECT count(*) FROM audit_log WHERE action = 'credential.renewed' AND at >= '$started')
-  FROM credentials WHERE status = 'approved'")
+read -r flagged renewed < <(psql_q -F ' ' -v started="$started" -f "$SQL/recheck-outcome.sql")
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 rate=$(awk -v n="$total" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 echo "recheck-drive: $total licences re-checked in $secs s ($rate per second); $flagged flagged, $renewed renewed" >&2

@@ -31,7 +31,7 @@ enum Scenario {
     /// registry check's decision is visible to the nurse, one at a time and concurrently,
     /// with the round trip of a plain credential read as the baseline.
     Verification(verification::VerificationArgs),
-    /// Marketplace: nearby search over bulk synthetic shifts (`shiftwire seed --scale`),
+    /// Marketplace: nearby search over bulk synthetic shifts (`shiftwire-loadgen seed`),
     /// one at a time and concurrently, with `/healthz` and `/v1/me` as the baseline; then
     /// claim storms, many nurses claiming one shift at once (exactly one must win).
     Marketplace(marketplace::MarketplaceArgs),

@@ -25,7 +25,7 @@ use std::{
 };
 use tokio::{sync::Barrier, task::JoinSet, time::Instant};
 
-/// Centre and half-width (degrees) of the area `shiftwire seed --scale` fills: the
+/// Centre and half-width (degrees) of the area `shiftwire-loadgen seed` fills: the
 /// San Francisco Bay Area. "At a point" searches are spread over it.
 pub const CENTRE: (f64, f64) = (37.70, -122.20);
 pub const SPREAD_DEG: f64 = 0.6;
@@ -51,7 +51,7 @@ pub struct MarketplaceArgs {
     #[arg(long, default_value = "http://127.0.0.1:18080")]
     base_url: String,
     /// `id<TAB>access-token` lines of synthetic nurses, from
-    /// `shiftwire seed --scale N --tokens-out FILE` (tokens last 15 minutes).
+    /// `shiftwire-loadgen seed --shifts N --tokens-out FILE` (tokens last 15 minutes).
     #[arg(long)]
     tokens: PathBuf,
     /// Nurse ids, one per line, that claim in the storms (and so do not search from
@@ -296,7 +296,7 @@ pub async fn run(args: MarketplaceArgs) -> anyhow::Result<()> {
     if tokens_valid_for < hard_cap {
         bail!(
             "the access tokens in {} expire in {}s, but this run may take up to {}s: \
-             seed again (`shiftwire seed --scale ... --tokens-out ...`) right before the run",
+             seed again (`shiftwire-loadgen seed --shifts ... --tokens-out ...`) right before the run",
             args.tokens.display(),
             tokens_valid_for.as_secs(),
             hard_cap.as_secs()
@@ -977,7 +977,7 @@ fn markdown(r: &MarketplaceReport) -> String {
     let mut out = Markdown::default();
     writeln!(
         out,
-        "{} synthetic nurses (access tokens from `shiftwire seed --scale`). Nearby \
+        "{} synthetic nurses (access tokens from `shiftwire-loadgen seed`). Nearby \
          searches use the default radius (the nurse's `max_distance_km`, 10–50 km) and \
          page size (50), each by the next nurse in turn: \"from home\" (no `lat`/`lon`) \
          by the {} nurses not in the storms, \"at a point\" (`lat`/`lon` pseudo-random \

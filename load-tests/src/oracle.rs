@@ -298,7 +298,7 @@ impl Rng {
     }
 }
 
-/// A random shift at one of `facilities`, drawn like `shiftwire seed --scale` draws its
+/// A random shift at one of `facilities`, drawn like `shiftwire-loadgen seed` draws its
 /// shifts and nurses: RN 60 %, LPN 24 %, CNA 16 %; no certification 40 %, BLS 50 %,
 /// BLS and ACLS 10 %; 8 to 12 hours, starting 1 to 13 days from `now`.
 pub fn random_shift(rng: &mut Rng, facilities: &[Uuid], now: DateTime<Utc>) -> ShiftSpec {

@@ -78,7 +78,7 @@ pub struct ScaleArgs {
     /// `id<TAB>access-token` lines of synthetic nurses (`shiftwire seed --tokens-out`).
     #[arg(long)]
     tokens: PathBuf,
-    /// The world as seeded: the output of `load-tests/sql/oracle-world.sql`.
+    /// The world as seeded: the output of `crates/test-support/sql/oracle-world.sql`.
     #[arg(long)]
     world: PathBuf,
     /// `group<TAB>facility<TAB>nurse` lines: `target` and `fanout-<n>` groups.
@@ -1583,7 +1583,7 @@ fn markdown(r: &ScaleReport) -> String {
     }
     writeln!(
         out,
-        "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`load-tests/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):\n",
+        "**Delivery oracle.** The load generator decides on its own who must get each offer: the seeded data exported with psql (`crates/test-support/sql/oracle-world.sql`), its own eligibility rule and its own haversine distance; nurses within ±{} % of their radius are borderline (the server measures on the ellipsoid) and not judged. Every shift the run posted ({} shifts, {} POSTs failed) against every connected client ({}):\n",
         oracle::BORDERLINE * 100.0,
         thousands(o.shifts),
         o.post_errors,

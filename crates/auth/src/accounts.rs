@@ -16,8 +16,6 @@ use uuid::Uuid;
 
 /// Longest display name.
 const MAX_NAME_LEN: usize = 100;
-/// Longest suspension reason.
-const MAX_REASON_LEN: usize = 1000;
 
 /// A nurse's account: how she signs in, her display name and her standing.
 #[derive(Debug, Clone)]
@@ -58,11 +56,7 @@ pub fn display_name(raw: &str) -> Result<String, AuthError> {
 }
 
 fn required_reason(reason: &str) -> Result<&str, AuthError> {
-    let reason = reason.trim();
-    if text::is_blank(reason) || reason.chars().count() > MAX_REASON_LEN {
-        return Err(AuthError::ReasonRequired);
-    }
-    Ok(reason)
+    text::reason(reason).ok_or(AuthError::ReasonRequired)
 }
 
 /// Of each of `ids` that is a nurse: whether she is suspended, read on the caller's

@@ -41,9 +41,28 @@ pub fn is_blank(text: &str) -> bool {
     text.chars().all(is_invisible)
 }
 
+/// Longest reason a person may give (a rejection, a revocation, a suspension, a release,
+/// a cancellation).
+pub const MAX_REASON_LEN: usize = 1000;
+
+/// A reason a person gave, trimmed: `None` when it is blank or longer than
+/// [`MAX_REASON_LEN`] characters.
+pub fn reason(raw: &str) -> Option<&str> {
+    let reason = raw.trim();
+    (!is_blank(reason) && reason.chars().count() <= MAX_REASON_LEN).then_some(reason)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_is_visible_and_bounded() {
+        assert_eq!(reason("  licence lapsed "), Some("licence lapsed"));
+        assert_eq!(reason(" \u{200B} "), None);
+        assert_eq!(reason(&"r".repeat(1001)), None);
+        assert!(reason(&"r".repeat(1000)).is_some());
+    }
 
     #[test]
     fn invisible_text_is_blank() {

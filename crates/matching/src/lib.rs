@@ -249,13 +249,9 @@ pub(crate) async fn record(
     Ok(published)
 }
 
-/// A reason a person gave: trimmed, 1 to 1000 characters.
+/// A reason a person gave (`shiftwire_core::text::reason`).
 fn required_reason(reason: &str) -> Result<&str, MatchingError> {
-    let reason = reason.trim();
-    if shiftwire_core::text::is_blank(reason) || reason.chars().count() > 1000 {
-        return Err(MatchingError::ReasonRequired);
-    }
-    Ok(reason)
+    shiftwire_core::text::reason(reason).ok_or(MatchingError::ReasonRequired)
 }
 
 /// Values as the database holds them, back into the vocabulary of `shiftwire_core`.

@@ -13,20 +13,14 @@ use uuid::Uuid;
 
 /// Most credentials one nurse may hold on file (any status).
 pub const MAX_CREDENTIALS_PER_NURSE: i64 = 50;
-/// Longest rejection or revocation reason.
-pub const MAX_REASON_LEN: usize = 1000;
 
 fn invalid(why: &str) -> VerificationError {
     VerificationError::InvalidCredential(why.to_owned())
 }
 
-/// A reason a person gave: trimmed, required, bounded.
+/// A reason a person gave (`shiftwire_core::text::reason`).
 pub(crate) fn required_reason(reason: &str) -> Result<&str, VerificationError> {
-    let reason = reason.trim();
-    if shiftwire_core::text::is_blank(reason) || reason.chars().count() > MAX_REASON_LEN {
-        return Err(VerificationError::ReasonRequired);
-    }
-    Ok(reason)
+    shiftwire_core::text::reason(reason).ok_or(VerificationError::ReasonRequired)
 }
 
 /// Whether `error` is the database refusing a second approval of one licence.
