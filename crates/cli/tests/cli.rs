@@ -1,7 +1,7 @@
 //! The `shiftwire` binary as operators run it: migrate, seed, create users, serve, stop.
 
 use serde_json::json;
-use shiftwire_test_support::db;
+use shiftwire_test_support::{db, ws};
 use sqlx::PgPool;
 use std::{
     process::{Child, Command, Output, Stdio},
@@ -214,6 +214,52 @@ async fn start_server_on(url: &str, env: &[(&str, &str)], port: u16) -> (Server,
     panic!("shiftwire serve did not become ready");
 }
 
+/// The key the test servers sign access tokens with (the development one).
+fn dev_keys() -> shiftwire_auth::JwtKeys {
+    let settings = shiftwire_api::Settings::for_tests();
+    shiftwire_auth::JwtKeys::new(
+        &settings.jwt_secret,
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        settings.access_token_ttl,
+    )
+}
+
+/// The seeded scheduler of Mercy General, signed in at the server at `addr`; the access
+/// token.
+async fn demo_scheduler(client: &reqwest::Client, addr: &str) -> String {
+    let login: serde_json::Value = client
+        .post(format!("http://{addr}/v1/auth/login"))
+        .json(&json!({ "email": "scheduler@mercy-general.example", "password": "shiftwire-demo-2026" }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    login["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+/// An RN shift on `unit` needing no certification, from `starts_at` for `length`.
+fn rn_shift(
+    unit: &str,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    length: chrono::Duration,
+) -> serde_json::Value {
+    json!({
+        "role": "RN",
+        "starts_at": starts_at,
+        "ends_at": starts_at + length,
+        "hourly_rate_cents": 7000,
+        "required_certifications": [],
+        "unit": unit,
+        "handoff": { "report_to": "Charge nurse", "arrival_instructions": "Main entrance" }
+    })
+}
+
 /// The next text frame of `socket`, as JSON, within 10 s.
 async fn next_frame<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value
 where
@@ -233,8 +279,6 @@ where
 /// through one is offered to a nurse connected to the other.
 #[sqlx::test(migrations = false)]
 async fn two_serve_processes_share_offers_over_nats(pool: PgPool) {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let url = database_url(&pool).await;
     assert!(run(shiftwire(&url).arg("migrate")).status.success());
     assert!(run(shiftwire(&url).arg("seed")).status.success());
@@ -252,53 +296,27 @@ async fn two_serve_processes_share_offers_over_nats(pool: PgPool) {
     let nurse =
         db::nurse_with_home(&pool, "+14155550777", "Ines Duarte", (38.58, -121.45), 25.0).await;
     db::approved_credential(&pool, nurse, "RN", "RN-TWO-NODES", Some("CA"), "2030-01-31").await;
-    let settings = shiftwire_api::Settings::for_tests();
-    let keys = shiftwire_auth::JwtKeys::new(
-        &settings.jwt_secret,
-        &settings.jwt_issuer,
-        &settings.jwt_audience,
-        settings.access_token_ttl,
-    );
-    let token = keys
+    let token = dev_keys()
         .issue(nurse, shiftwire_core::Role::Nurse, uuid::Uuid::now_v7(), 0)
         .expect("token");
-    let mut request = format!("ws://{delivering}/v1/ws")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
+    let request = ws::upgrade_request(&format!("ws://{delivering}/v1/ws"), &token);
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect to the second server");
     assert_eq!(next_frame(&mut socket).await["type"], "hello");
 
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("http://{posting}/v1/auth/login"))
-        .json(&json!({ "email": "scheduler@mercy-general.example", "password": "shiftwire-demo-2026" }))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let scheduler = login["access_token"].as_str().expect("access token");
+    let scheduler = demo_scheduler(&client, &posting).await;
     let mercy = db::facility_named(&pool, "Mercy General Hospital").await;
     let starts_at = chrono::Utc::now() + chrono::Duration::days(3);
     let posted = client
         .post(format!("http://{posting}/v1/facilities/{mercy}/shifts"))
         .bearer_auth(scheduler)
-        .json(&json!({
-            "role": "RN",
-            "starts_at": starts_at,
-            "ends_at": starts_at + chrono::Duration::hours(8),
-            "hourly_rate_cents": 7000,
-            "required_certifications": [],
-            "unit": "3 East, Telemetry",
-            "handoff": { "report_to": "Charge nurse, 3 East", "arrival_instructions": "Main entrance; badge at security." }
-        }))
+        .json(&rn_shift(
+            "3 East, Telemetry",
+            starts_at,
+            chrono::Duration::hours(8),
+        ))
         .send()
         .await
         .expect("post shift");
@@ -366,13 +384,7 @@ async fn serve_migrates_answers_and_exits_zero_on_sigterm(pool: PgPool) {
 /// Verified RNs living next to Mercy General (the demo facility), with access tokens
 /// signed by the dev key the servers use.
 async fn nurses_at_mercy(pool: &PgPool, count: usize) -> Vec<String> {
-    let settings = shiftwire_api::Settings::for_tests();
-    let keys = shiftwire_auth::JwtKeys::new(
-        &settings.jwt_secret,
-        &settings.jwt_issuer,
-        &settings.jwt_audience,
-        settings.access_token_ttl,
-    );
+    let keys = dev_keys();
     let mut tokens = Vec::new();
     for n in 0..count {
         let phone = format!("+1415555{:04}", 3000 + n);
@@ -410,16 +422,10 @@ async fn nurse_app(
     stop: tokio_util::sync::CancellationToken,
 ) {
     use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    use tokio_tungstenite::tungstenite::Message;
     let mut committed: Option<i64> = None;
     while !stop.is_cancelled() {
-        let mut request = format!("ws://{addr}/v1/ws")
-            .into_client_request()
-            .expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
+        let request = ws::upgrade_request(&format!("ws://{addr}/v1/ws"), &token);
         let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -523,16 +529,7 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    let login: serde_json::Value = client
-        .post(format!("http://{addr}/v1/auth/login"))
-        .json(&json!({ "email": "scheduler@mercy-general.example", "password": "shiftwire-demo-2026" }))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let scheduler = login["access_token"].as_str().expect("token").to_owned();
+    let scheduler = demo_scheduler(&client, &addr).await;
     let mercy = db::facility_named(&pool, "Mercy General Hospital").await;
     // A scheduler posts every 20 ms throughout, whatever the server's state.
     let posting = tokio_util::sync::CancellationToken::new();
@@ -547,15 +544,11 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
                 let posted = client
                     .post(format!("http://{addr}/v1/facilities/{mercy}/shifts"))
                     .bearer_auth(&scheduler)
-                    .json(&json!({
-                        "role": "RN",
-                        "starts_at": starts_at,
-                        "ends_at": starts_at + chrono::Duration::minutes(60),
-                        "hourly_rate_cents": 7000,
-                        "required_certifications": [],
-                        "unit": "crash-test",
-                        "handoff": { "report_to": "Charge nurse", "arrival_instructions": "Main entrance" }
-                    }))
+                    .json(&rn_shift(
+                        "crash-test",
+                        starts_at,
+                        chrono::Duration::minutes(60),
+                    ))
                     .send()
                     .await;
                 if !matches!(posted, Ok(ref r) if r.status() == reqwest::StatusCode::CREATED) {

@@ -9,7 +9,7 @@ use chrono::Duration;
 use futures::future::join_all;
 use shiftwire_core::{BookingStatus, Coordinates, ShiftStatus, eligibility::Ineligible};
 use shiftwire_matching::{MatchingError, ShiftPatch};
-use shiftwire_test_support::domain::{MERCY_GENERAL, Marketplace};
+use shiftwire_test_support::domain::{MERCY_GENERAL, Marketplace, release_ineligible};
 use sqlx::PgPool;
 
 fn at_the_door() -> Coordinates {
@@ -40,12 +40,7 @@ async fn of_many_concurrent_claims_exactly_one_wins(pool: PgPool) {
         "{claims:?}"
     );
     assert_eq!(won[0].status, BookingStatus::Booked);
-    let scope = [market.facility.id];
-    let booked = market
-        .matching
-        .shift(&scope, shift.id)
-        .await
-        .expect("shift");
+    let booked = market.shift(shift.id).await;
     assert_eq!(booked.status, ShiftStatus::Booked);
     assert_eq!(booked.booking.map(|b| b.nurse_id), Some(won[0].nurse_id));
 }
@@ -55,7 +50,7 @@ async fn a_release_reopens_the_shift_for_someone_else(pool: PgPool) {
     let market = Marketplace::new(pool).await;
     let shift = market.post(Duration::hours(4), 8).await;
     let (first, second) = (market.nurse().await, market.nurse().await);
-    let booking = market.matching.claim(first, shift.id).await.expect("claim");
+    let booking = market.claim(first, shift.id).await;
     let released = market
         .matching
         .release(first, booking.id, "my child is sick")
@@ -66,12 +61,7 @@ async fn a_release_reopens_the_shift_for_someone_else(pool: PgPool) {
         market.matching.release(first, booking.id, "again").await,
         Err(MatchingError::NotReleasable)
     ));
-    let scope = [market.facility.id];
-    let reopened = market
-        .matching
-        .shift(&scope, shift.id)
-        .await
-        .expect("shift");
+    let reopened = market.shift(shift.id).await;
     assert_eq!(
         (reopened.status, reopened.release_count),
         (ShiftStatus::Open, 1)
@@ -82,11 +72,7 @@ async fn a_release_reopens_the_shift_for_someone_else(pool: PgPool) {
             .topics()
             .ends_with(&["shift.released", "shift.opened"])
     );
-    let rebooked = market
-        .matching
-        .claim(second, shift.id)
-        .await
-        .expect("claim");
+    let rebooked = market.claim(second, shift.id).await;
     assert_eq!(rebooked.nurse_id, second);
 }
 
@@ -122,20 +108,17 @@ async fn one_nurse_never_holds_two_overlapping_bookings(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn the_machines_refuse_what_they_do_not_allow(pool: PgPool) {
     let market = Marketplace::new(pool).await;
-    let scope = [market.facility.id];
+    let door = at_the_door();
     let shift = market.post(Duration::minutes(20), 8).await;
     let nurse = market.nurse().await;
-    let booking = market.matching.claim(nurse, shift.id).await.expect("claim");
+    let booking = market.claim(nurse, shift.id).await;
     assert!(matches!(
-        market
-            .matching
-            .check_out(nurse, booking.id, at_the_door())
-            .await,
+        market.matching.check_out(nurse, booking.id, door).await,
         Err(MatchingError::NotCheckable(BookingStatus::Booked, "out"))
     ));
     let started = market
         .matching
-        .check_in(nurse, booking.id, at_the_door())
+        .check_in(nurse, booking.id, door)
         .await
         .expect("check in");
     assert_eq!(started.status, BookingStatus::InProgress);
@@ -148,10 +131,7 @@ async fn the_machines_refuse_what_they_do_not_allow(pool: PgPool) {
         Err(MatchingError::NotReleasable)
     ));
     assert!(matches!(
-        market
-            .matching
-            .cancel_shift(market.scheduler, &scope, shift.id, "no longer needed")
-            .await,
+        market.cancel_shift(shift.id, "no longer needed").await,
         Err(MatchingError::ShiftNotCancellable(ShiftStatus::InProgress))
     ));
     let patch = ShiftPatch {
@@ -159,17 +139,11 @@ async fn the_machines_refuse_what_they_do_not_allow(pool: PgPool) {
         ..ShiftPatch::default()
     };
     assert!(matches!(
-        market
-            .matching
-            .update_shift(market.scheduler, &scope, shift.id, patch)
-            .await,
+        market.update_shift(shift.id, patch).await,
         Err(MatchingError::ShiftNotEditable(ShiftStatus::InProgress))
     ));
     assert!(matches!(
-        market
-            .matching
-            .check_in(nurse, booking.id, at_the_door())
-            .await,
+        market.matching.check_in(nurse, booking.id, door).await,
         Err(MatchingError::NotCheckable(BookingStatus::InProgress, "in"))
     ));
 }
@@ -177,31 +151,23 @@ async fn the_machines_refuse_what_they_do_not_allow(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_booked_shifts_terms_are_the_bookings(pool: PgPool) {
     let market = Marketplace::new(pool).await;
-    let scope = [market.facility.id];
     let shift = market.post(Duration::hours(4), 8).await;
     let nurse = market.nurse().await;
-    market.matching.claim(nurse, shift.id).await.expect("claim");
+    market.claim(nurse, shift.id).await;
     let later = ShiftPatch {
         starts_at: Some(shift.terms.starts_at() + Duration::hours(1)),
         ends_at: Some(shift.terms.ends_at() + Duration::hours(1)),
         ..ShiftPatch::default()
     };
     assert!(matches!(
-        market
-            .matching
-            .update_shift(market.scheduler, &scope, shift.id, later)
-            .await,
+        market.update_shift(shift.id, later).await,
         Err(MatchingError::ShiftBooked(_))
     ));
     let raise = ShiftPatch {
         hourly_rate_cents: Some(shiftwire_core::HourlyRate::new(7000).expect("rate")),
         ..ShiftPatch::default()
     };
-    let raised = market
-        .matching
-        .update_shift(market.scheduler, &scope, shift.id, raise)
-        .await
-        .expect("a raise");
+    let raised = market.update_shift(shift.id, raise).await.expect("a raise");
     assert_eq!(raised.terms.hourly_rate_cents.cents(), 7000);
     let booking = market
         .matching
@@ -217,23 +183,16 @@ async fn a_booked_shifts_terms_are_the_bookings(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_nurse_who_becomes_ineligible_loses_her_future_bookings_and_cannot_claim(pool: PgPool) {
     let market = Marketplace::new(pool).await;
-    let scope = [market.facility.id];
     let (kept, lost) = (
         market.post(Duration::hours(4), 8).await,
         market.post(Duration::hours(30), 8).await,
     );
     let nurse = market.nurse().await;
-    market.matching.claim(nurse, kept.id).await.expect("claim");
-    let booking = market.matching.claim(nurse, lost.id).await.expect("claim");
+    market.claim(nurse, kept.id).await;
+    let booking = market.claim(nurse, lost.id).await;
 
     market.standings.suspend(nurse);
-    let mut tx = market.pool.begin().await.expect("tx");
-    let events = market
-        .matching
-        .release_ineligible_in(&mut tx, nurse)
-        .await
-        .expect("release");
-    tx.commit().await.expect("commit");
+    let events = market.release_ineligible(nurse).await;
     // Both bookings were in the future: both go, each re-opening its shift.
     let topics: Vec<_> = events.iter().map(|e| e.event.topic()).collect();
     assert_eq!(
@@ -245,16 +204,12 @@ async fn a_nurse_who_becomes_ineligible_loses_her_future_bookings_and_cannot_cla
             "shift.opened"
         ]
     );
-    let cancelled = market
-        .matching
-        .booking(nurse, booking.id)
-        .await
-        .expect("booking");
+    let cancelled = market.booking(nurse, booking.id).await;
     assert_eq!(cancelled.status, BookingStatus::Cancelled);
     assert_eq!(cancelled.cancel_reason.as_deref(), Some("nurse_ineligible"));
     assert_eq!(cancelled.cancel_detail.as_deref(), Some("suspended"));
     for shift in [kept.id, lost.id] {
-        let reopened = market.matching.shift(&scope, shift).await.expect("shift");
+        let reopened = market.shift(shift).await;
         assert_eq!(reopened.status, ShiftStatus::Open);
     }
     assert!(matches!(
@@ -282,15 +237,7 @@ async fn a_suspension_in_the_middle_of_a_claim_still_releases_its_booking(pool: 
         market.standings.suspend(nurse);
         let releasing = {
             let (matching, pool) = (market.matching.clone(), market.pool.clone());
-            tokio::spawn(async move {
-                let mut tx = pool.begin().await.expect("tx");
-                let events = matching
-                    .release_ineligible_in(&mut tx, nurse)
-                    .await
-                    .expect("release");
-                tx.commit().await.expect("commit");
-                events.len()
-            })
+            tokio::spawn(async move { release_ineligible(&matching, &pool, nurse).await.len() })
         };
         // Give the release every chance to finish first if nothing held it back.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -304,11 +251,7 @@ async fn a_suspension_in_the_middle_of_a_claim_still_releases_its_booking(pool: 
             2,
             "released and re-opened"
         );
-        let now = market
-            .matching
-            .booking(nurse, booking.id)
-            .await
-            .expect("booking");
+        let now = market.booking(nurse, booking.id).await;
         assert_eq!(
             now.status,
             BookingStatus::Cancelled,

@@ -9,7 +9,7 @@ use crate::{
     writers::{LocationWriter, OfferLog},
 };
 use shiftwire_core::{
-    CredentialKind, DomainEvent, PublishedEvent, Role,
+    CredentialKind, DomainEvent, OpenedShift, PublishedEvent, Role,
     ws::{ServerMessage, close},
 };
 use std::{sync::Arc, time::Duration};
@@ -124,6 +124,23 @@ impl World {
             shift_id,
             facility_id,
             shift: Box::new(shift),
+        })
+        .await
+    }
+
+    /// The open shift (opened at `opened_seq`) now has the terms of `shift`.
+    async fn update(
+        &mut self,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        shift: OpenedShift,
+        opened_seq: i64,
+    ) -> i64 {
+        self.happen(DomainEvent::ShiftUpdated {
+            shift_id,
+            facility_id,
+            shift: Box::new(shift),
+            opened_seq,
         })
         .await
     }
@@ -243,12 +260,7 @@ async fn new_terms_reach_holders_still_eligible_and_withdraw_the_rest() {
     let mut raised = opened_shift(HOSPITAL.0, HOSPITAL.1);
     raised.terms.hourly_rate_cents = shiftwire_core::HourlyRate::new(12_000).expect("rate");
     world
-        .happen(DomainEvent::ShiftUpdated {
-            shift_id,
-            facility_id,
-            shift: Box::new(raised),
-            opened_seq,
-        })
+        .update(shift_id, facility_id, raised, opened_seq)
         .await;
     let Some(ServerMessage::ShiftUpdated { shift, .. }) = holder.next() else {
         panic!("the holder hears the new rate");
@@ -258,12 +270,7 @@ async fn new_terms_reach_holders_still_eligible_and_withdraw_the_rest() {
     let mut np_only = opened_shift(HOSPITAL.0, HOSPITAL.1);
     np_only.terms.role = CredentialKind::NP;
     world
-        .happen(DomainEvent::ShiftUpdated {
-            shift_id,
-            facility_id,
-            shift: Box::new(np_only),
-            opened_seq,
-        })
+        .update(shift_id, facility_id, np_only, opened_seq)
         .await;
     assert!(
         matches!(holder.next(), Some(ServerMessage::ShiftWithdrawn { shift_id: s, .. }) if s == shift_id),

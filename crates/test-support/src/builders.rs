@@ -1,9 +1,9 @@
 //! Builders of what a marketplace test needs: verified nurses where it wants them,
 //! facilities with their schedulers, shift bodies, and the calls that post and claim.
 
-use crate::{TestApp, db};
+use crate::{TestApp, assert_json, db};
 use chrono::{Duration, Utc};
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shiftwire_auth::Users;
 use shiftwire_core::{Coordinates, Phone, Role};
@@ -72,9 +72,32 @@ pub struct Facility {
 
 pub async fn facility(app: &TestApp, name: &str) -> Facility {
     let id = app.create_facility(name).await;
-    let email = format!("scheduler-{id}@shiftwire.example");
-    let scheduler = app.staff_token(&email, Role::Scheduler, vec![id]).await;
-    Facility { id, scheduler }
+    Facility {
+        id,
+        scheduler: scheduler_of(app, id).await,
+    }
+}
+
+/// A facility at `at` (lat, lon) in `state`, and a signed-in scheduler of it.
+pub async fn facility_at(app: &TestApp, name: &str, state: &str, at: (f64, f64)) -> Facility {
+    let id = db::facility_at(&app.pool, name, state, at).await;
+    Facility {
+        id,
+        scheduler: scheduler_of(app, id).await,
+    }
+}
+
+/// A scheduler of the facility (`scheduler-{id}@shiftwire.example`), signed in.
+async fn scheduler_of(app: &TestApp, facility_id: Uuid) -> String {
+    let email = format!("scheduler-{facility_id}@shiftwire.example");
+    app.staff_token(&email, Role::Scheduler, vec![facility_id])
+        .await
+}
+
+/// A CA RN licence numbered `number`, expiring 2028-03-31, as a nurse submits it
+/// (RN-100234 is Amara Okafor's in [`crate::TEST_REGISTRY`]).
+pub fn rn_licence(number: &str) -> Value {
+    json!({ "kind": "RN", "number": number, "issuing_state": "CA", "expires_on": "2028-03-31" })
 }
 
 /// An RN shift needing BLS, starting in `starts_in_min` minutes, `hours` long.
@@ -98,15 +121,50 @@ pub fn shift_body(starts_in_min: i64, hours: i64) -> Value {
 
 /// Posts a shift as the facility's scheduler; it must be created.
 pub async fn post_shift(app: &TestApp, f: &Facility, body: &Value) -> Value {
-    let response = app
-        .post(
-            &format!("/v1/facilities/{}/shifts", f.id),
-            body,
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.expect("json")
+    assert_json(send_shift(app, f, body).await, StatusCode::CREATED).await
+}
+
+/// Posts a shift as the facility's scheduler; the answer, whatever it is.
+pub async fn send_shift(app: &TestApp, f: &Facility, body: &Value) -> Response {
+    let path = format!("/v1/facilities/{}/shifts", f.id);
+    app.post(&path, body, Some(&f.scheduler)).await
+}
+
+/// The open shifts the nurse could claim, nearest first, around her or the point in
+/// `query` ("" or "?radius_km=5", say): the first page.
+pub async fn nearby_shifts(app: &TestApp, token: &str, query: &str) -> Value {
+    app.get_json(&format!("/v1/shifts/nearby{query}"), token)
+        .await
+}
+
+/// The nurse's bookings: the first page.
+pub async fn bookings_of(app: &TestApp, token: &str) -> Value {
+    app.get_json("/v1/me/bookings", token).await
+}
+
+/// The facility's shifts as its scheduler lists them (`query`: "" or "?status=open", say).
+pub async fn shifts_of(app: &TestApp, f: &Facility, query: &str) -> Value {
+    let path = format!("/v1/facilities/{}/shifts{query}", f.id);
+    app.get_json(&path, &f.scheduler).await
+}
+
+/// The facility's scheduler changes the shift.
+pub async fn patch_shift(app: &TestApp, f: &Facility, shift: Uuid, patch: &Value) -> Response {
+    app.patch(&format!("/v1/shifts/{shift}"), patch, Some(&f.scheduler))
+        .await
+}
+
+/// The facility's scheduler changes the shift; the change must be taken. The shift as
+/// changed.
+pub async fn shift_changed(app: &TestApp, f: &Facility, shift: Uuid, patch: &Value) -> Value {
+    assert_json(patch_shift(app, f, shift, patch).await, StatusCode::OK).await
+}
+
+/// The facility's scheduler cancels the shift, for `reason`.
+pub async fn cancel_shift(app: &TestApp, f: &Facility, shift: Uuid, reason: &str) -> Response {
+    let path = format!("/v1/shifts/{shift}/cancel");
+    app.post(&path, &json!({ "reason": reason }), Some(&f.scheduler))
+        .await
 }
 
 /// The `id` of a JSON object.
@@ -114,11 +172,43 @@ pub fn id_of(value: &Value) -> Uuid {
     Uuid::parse_str(value["id"].as_str().expect("id")).expect("uuid")
 }
 
-pub async fn claim(app: &TestApp, token: &str, shift: Uuid) -> reqwest::Response {
+pub async fn claim(app: &TestApp, token: &str, shift: Uuid) -> Response {
     app.post(
         &format!("/v1/shifts/{shift}/claim"),
         &json!({}),
         Some(token),
     )
     .await
+}
+
+/// Claims the shift for the nurse; it must be booked. The booking's id.
+pub async fn book(app: &TestApp, token: &str, shift: Uuid) -> Uuid {
+    id_of(&assert_json(claim(app, token, shift).await, StatusCode::CREATED).await)
+}
+
+/// The nurse acknowledges her booking's handoff packet.
+pub async fn acknowledge_handoff(app: &TestApp, token: &str, booking: Uuid) -> Response {
+    let path = format!("/v1/bookings/{booking}/handoff/ack");
+    app.post(&path, &json!({}), Some(token)).await
+}
+
+/// The nurse checks in to her booking standing at `at` (lat, lon).
+pub async fn check_in(app: &TestApp, token: &str, booking: Uuid, at: (f64, f64)) -> Response {
+    let path = format!("/v1/bookings/{booking}/check-in");
+    app.post(&path, &json!({ "lat": at.0, "lon": at.1 }), Some(token))
+        .await
+}
+
+/// The nurse checks out of her booking standing at `at` (lat, lon).
+pub async fn check_out(app: &TestApp, token: &str, booking: Uuid, at: (f64, f64)) -> Response {
+    let path = format!("/v1/bookings/{booking}/check-out");
+    app.post(&path, &json!({ "lat": at.0, "lon": at.1 }), Some(token))
+        .await
+}
+
+/// The nurse releases her booking, for `reason`.
+pub async fn release(app: &TestApp, token: &str, booking: Uuid, reason: &str) -> Response {
+    let path = format!("/v1/bookings/{booking}/release");
+    app.post(&path, &json!({ "reason": reason }), Some(token))
+        .await
 }

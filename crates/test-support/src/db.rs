@@ -137,12 +137,74 @@ pub async fn count_users_with_email_and_role(pool: &PgPool, email: &str, role: &
         .expect("count of users with an email")
 }
 
+/// How many assignments of staff to facilities there are.
+pub async fn count_facility_assignments(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM staff_facilities")
+        .fetch_one(pool)
+        .await
+        .expect("count of assignments")
+}
+
 /// The role and phone of an account, for a test that has only one.
 pub async fn sole_user_role_and_phone(pool: &PgPool) -> (String, String) {
     sqlx::query_as("SELECT role, phone FROM users")
         .fetch_one(pool)
         .await
         .expect("one user")
+}
+
+// Sign-in codes and sessions.
+
+/// Every sign-in code on file has expired.
+pub async fn codes_expired(pool: &PgPool) {
+    sqlx::query("UPDATE otp_codes SET expires_at = now() - interval '1 second'")
+        .execute(pool)
+        .await
+        .expect("expire");
+}
+
+/// The oldest sign-in code on file was sent `minutes` minutes ago.
+pub async fn oldest_code_sent_minutes_ago(pool: &PgPool, minutes: i32) {
+    sqlx::query(
+        "UPDATE otp_codes SET created_at = now() - make_interval(mins => $1)
+         WHERE id = (SELECT id FROM otp_codes ORDER BY created_at LIMIT 1)",
+    )
+    .bind(minutes)
+    .execute(pool)
+    .await
+    .expect("age");
+}
+
+/// The wrong guesses spent on each sign-in code, the oldest code first.
+pub async fn code_attempts(pool: &PgPool) -> Vec<i32> {
+    sqlx::query_scalar("SELECT attempts FROM otp_codes ORDER BY created_at")
+        .fetch_all(pool)
+        .await
+        .expect("attempts")
+}
+
+/// How many sign-in codes are on file.
+pub async fn count_codes(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM otp_codes")
+        .fetch_one(pool)
+        .await
+        .expect("count of codes")
+}
+
+/// The phone key and the code hash of the only sign-in code on file, as stored.
+pub async fn sole_code_keys(pool: &PgPool) -> (Vec<u8>, Vec<u8>) {
+    sqlx::query_as("SELECT phone_key, code_hash FROM otp_codes")
+        .fetch_one(pool)
+        .await
+        .expect("code")
+}
+
+/// Why the only refresh-token family was revoked, if it was.
+pub async fn sole_refresh_family_revoked_reason(pool: &PgPool) -> Option<String> {
+    sqlx::query_scalar("SELECT revoked_reason FROM refresh_families")
+        .fetch_one(pool)
+        .await
+        .expect("family")
 }
 
 // Credentials: what the boards and the automatic check left on file.
@@ -486,6 +548,71 @@ pub async fn count_credentials_with_reason(pool: &PgPool, reason_code: &str) -> 
         .expect("count of credentials with a reason")
 }
 
+/// How many documents a credential has on file (at most one).
+pub async fn count_documents_of(pool: &PgPool, credential_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM credential_documents WHERE credential_id = $1")
+        .bind(credential_id)
+        .fetch_one(pool)
+        .await
+        .expect("count of documents")
+}
+
+// Identities.
+
+/// How many identities were ever submitted, of every nurse.
+pub async fn count_identities(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM identities")
+        .fetch_one(pool)
+        .await
+        .expect("count of identities")
+}
+
+/// The status of an identity (`pending`, `verified`, `rejected`).
+pub async fn identity_status(pool: &PgPool, identity_id: Uuid) -> String {
+    sqlx::query_scalar("SELECT status FROM identities WHERE id = $1")
+        .bind(identity_id)
+        .fetch_one(pool)
+        .await
+        .expect("identity status")
+}
+
+/// An identity the external service was deciding is a verifier's to decide now.
+pub async fn identity_left_to_verifiers(pool: &PgPool, identity_id: Uuid) {
+    sqlx::query("UPDATE identities SET provider = 'manual' WHERE id = $1")
+        .bind(identity_id)
+        .execute(pool)
+        .await
+        .expect("provider");
+}
+
+/// The storage keys of every identity's photo ID and selfie.
+pub async fn identity_image_keys(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT unnest(ARRAY[id_document_key, selfie_key]) FROM identities")
+        .fetch_all(pool)
+        .await
+        .expect("identity keys")
+}
+
+// Nurses' profiles and the offer log.
+
+/// Whether the nurse's last live location is stored.
+pub async fn has_live_location(pool: &PgPool, nurse_id: Uuid) -> bool {
+    sqlx::query_scalar("SELECT live_location IS NOT NULL FROM nurse_profiles WHERE nurse_id = $1")
+        .bind(nurse_id)
+        .fetch_one(pool)
+        .await
+        .expect("profile")
+}
+
+/// How many offers to the nurse the offer log holds.
+pub async fn count_offers_logged_for(pool: &PgPool, nurse_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM offer_log WHERE nurse_id = $1")
+        .bind(nurse_id)
+        .fetch_one(pool)
+        .await
+        .expect("offer log")
+}
+
 // Shifts and bookings.
 
 /// Moves a shift's window to `starts_at`..`ends_at` (into the past, say), past every rule.
@@ -617,6 +744,14 @@ pub async fn count_bookings_of_nurse_on_shift(
         .expect("count of bookings")
 }
 
+/// How many WebSocket tickets were ever issued.
+pub async fn count_ws_tickets(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM ws_tickets")
+        .fetch_one(pool)
+        .await
+        .expect("count of tickets")
+}
+
 /// How many of the nurse's bookings are live (`booked`).
 pub async fn count_live_bookings_of_nurse(pool: &PgPool, nurse_id: Uuid) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM bookings WHERE nurse_id = $1 AND status = 'booked'")
@@ -642,7 +777,66 @@ pub async fn booked_range_of_shift(
     .expect("booking")
 }
 
+// The outbox.
+
+/// How many events of `topic` the outbox holds.
+pub async fn count_outbox_of_topic(pool: &PgPool, topic: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE topic = $1")
+        .bind(topic)
+        .fetch_one(pool)
+        .await
+        .expect("count of events")
+}
+
+/// The topics of the events about a shift, in the order they were written.
+pub async fn outbox_topics_of_shift(pool: &PgPool, shift_id: Uuid) -> Vec<String> {
+    sqlx::query_scalar("SELECT topic FROM outbox WHERE payload->>'shift_id' = $1 ORDER BY id")
+        .bind(shift_id.to_string())
+        .fetch_all(pool)
+        .await
+        .expect("outbox")
+}
+
+/// The stream position (outbox id) of the event of `topic` about a shift.
+pub async fn outbox_position_of(pool: &PgPool, topic: &str, shift_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT id FROM outbox WHERE topic = $1 AND payload->>'shift_id' = $2")
+        .bind(topic)
+        .bind(shift_id.to_string())
+        .fetch_one(pool)
+        .await
+        .expect("outbox")
+}
+
+/// The payload of the only event of `topic` in the outbox.
+pub async fn sole_payload_of_topic(pool: &PgPool, topic: &str) -> Value {
+    sqlx::query_scalar("SELECT payload FROM outbox WHERE topic = $1")
+        .bind(topic)
+        .fetch_one(pool)
+        .await
+        .expect("payload")
+}
+
 // Facilities and the audit log.
+
+/// A facility of this name at `at` (lat, lon) in `state`, geofence 200 m, straight into
+/// the table (to put one where no address would).
+pub async fn facility_at(pool: &PgPool, name: &str, state: &str, at: (f64, f64)) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
+         VALUES ($1, $2, 'Main St', ST_SetSRID(ST_MakePoint($4, $3), 4326)::geography,
+                 'America/Los_Angeles', $5, 200)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(at.0)
+    .bind(at.1)
+    .bind(state)
+    .execute(pool)
+    .await
+    .expect("facility");
+    id
+}
 
 /// The id of the facility of this name (one of the seeded ones, say).
 pub async fn facility_named(pool: &PgPool, name: &str) -> Uuid {
@@ -661,6 +855,28 @@ pub async fn audit_rows(pool: &PgPool, subject_id: Uuid, action: &str) -> i64 {
         .fetch_one(pool)
         .await
         .expect("count of audit rows")
+}
+
+/// How many decisions (approvals and rejections) the audit log records on a credential.
+pub async fn count_decisions_of(pool: &PgPool, credential_id: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE subject_id = $1
+                                          AND action IN ('credential.approved', 'credential.rejected')",
+    )
+    .bind(credential_id)
+    .fetch_one(pool)
+    .await
+    .expect("count of decisions")
+}
+
+/// How many events of `topic` the outbox holds for `user_id`.
+pub async fn count_outbox_for_user(pool: &PgPool, topic: &str, user_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE topic = $1 AND user_id = $2")
+        .bind(topic)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+        .expect("count of events")
 }
 
 /// How many credentials the audit log records as flagged for `reason_code`.

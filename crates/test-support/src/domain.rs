@@ -10,12 +10,13 @@ use shiftwire_core::{
     eligibility::{HeldCredential, Standing},
 };
 use shiftwire_matching::{
-    Facility, HandoffPacket, Matching, NewFacility, NewShift, ProfileChange, Shift, Standings,
+    Booking, Facility, HandoffPacket, Matching, MatchingError, NewFacility, NewShift,
+    ProfileChange, Shift, ShiftPatch, Standings,
 };
 use shiftwire_outbox::Consequence;
 use shiftwire_verification::{
-    FsDocumentStore, ManualIdentity, TableRegistry, Verification, VerificationConfig,
-    VerificationProviders,
+    Credential, FsDocumentStore, ManualIdentity, NewCredential, TableRegistry, Verification,
+    VerificationConfig, VerificationProviders,
 };
 use sqlx::{PgConnection, PgPool};
 use std::{
@@ -229,6 +230,71 @@ impl Marketplace {
     }
 }
 
+impl Marketplace {
+    /// The nurse claims the shift; it must be booked.
+    pub async fn claim(&self, nurse_id: Uuid, shift_id: Uuid) -> Booking {
+        self.matching
+            .claim(nurse_id, shift_id)
+            .await
+            .expect("claim")
+    }
+
+    /// The shift as the facility's scheduler sees it now.
+    pub async fn shift(&self, shift_id: Uuid) -> Shift {
+        let scope = [self.facility.id];
+        self.matching.shift(&scope, shift_id).await.expect("shift")
+    }
+
+    /// The facility's scheduler changes the shift.
+    pub async fn update_shift(
+        &self,
+        shift_id: Uuid,
+        patch: ShiftPatch,
+    ) -> Result<Shift, MatchingError> {
+        let scope = [self.facility.id];
+        self.matching
+            .update_shift(self.scheduler, &scope, shift_id, patch)
+            .await
+    }
+
+    /// The facility's scheduler cancels the shift, for `reason`.
+    pub async fn cancel_shift(&self, shift_id: Uuid, reason: &str) -> Result<Shift, MatchingError> {
+        let scope = [self.facility.id];
+        self.matching
+            .cancel_shift(self.scheduler, &scope, shift_id, reason)
+            .await
+    }
+
+    /// The nurse's booking as she sees it now.
+    pub async fn booking(&self, nurse_id: Uuid, booking_id: Uuid) -> Booking {
+        self.matching
+            .booking(nurse_id, booking_id)
+            .await
+            .expect("booking")
+    }
+
+    /// Releases what the nurse may no longer work, as a change of her standing does.
+    pub async fn release_ineligible(&self, nurse_id: Uuid) -> Vec<PublishedEvent> {
+        release_ineligible(&self.matching, &self.pool, nurse_id).await
+    }
+}
+
+/// Releases, in a transaction of its own, the bookings the nurse may no longer work (as
+/// a change of her standing does); the events of the release.
+pub async fn release_ineligible(
+    matching: &Matching,
+    pool: &PgPool,
+    nurse_id: Uuid,
+) -> Vec<PublishedEvent> {
+    let mut tx = pool.begin().await.expect("tx");
+    let events = matching
+        .release_ineligible_in(&mut tx, nurse_id)
+        .await
+        .expect("release");
+    tx.commit().await.expect("commit");
+    events
+}
+
 /// RN terms needing BLS on 4 West at $65/h.
 pub fn rn_terms(starts_at: DateTime<Utc>, hours: i64) -> ShiftTerms {
     ShiftTerms::new(
@@ -303,5 +369,22 @@ impl Verifying {
     /// Runs the automatic check until nothing is left to check.
     pub async fn check_all(&self) {
         while self.verification.check_next().await.expect("check") {}
+    }
+
+    /// Submits a credential for the nurse and runs the automatic check; the credential
+    /// as the check left it.
+    pub async fn submit_checked(&self, nurse_id: Uuid, new: NewCredential) -> Credential {
+        let submitted = self
+            .verification
+            .submit(nurse_id, new)
+            .await
+            .expect("submit");
+        self.check_all().await;
+        self.credential(submitted.id).await
+    }
+
+    /// A credential as verification has it now.
+    pub async fn credential(&self, id: Uuid) -> Credential {
+        self.verification.credential(id).await.expect("credential")
     }
 }

@@ -20,10 +20,11 @@ use shiftwire_api::{
     state::Providers,
 };
 use shiftwire_auth::{PasswordHasher, SmsError, SmsSender, Users, users::NewStaffUser};
-use shiftwire_core::{DomainEvent, Email, Phone, Role};
+use shiftwire_core::{CredentialKind, DomainEvent, Email, Phone, Role};
 use shiftwire_matching::NewFacility;
 use shiftwire_verification::{
-    DocumentStore, FsDocumentStore, LicenseRegistry, TableRegistry, documents::StoreError,
+    Credential, DocumentStore, FsDocumentStore, LicenseRegistry, TableRegistry,
+    documents::StoreError,
 };
 use sqlx::PgPool;
 use std::{
@@ -168,6 +169,13 @@ impl Drop for TestApp {
     }
 }
 
+/// Settings under which a WebSocket client may send 5 messages a second, in bursts of
+/// 10: a flood shows at once.
+pub fn five_messages_a_second(settings: &mut Settings) {
+    settings.notify.messages_per_second = 5;
+    settings.notify.message_burst = 10;
+}
+
 pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, |_| {}).await
 }
@@ -258,9 +266,7 @@ impl TestApp {
         let response = self
             .patch("/v1/me", &json!({ "name": name }), Some(&token))
             .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let profile: Value = response.json().await.expect("json");
-        let id = Uuid::parse_str(profile["id"].as_str().expect("id")).expect("uuid");
+        let id = builders::id_of(&assert_json(response, StatusCode::OK).await);
         (token, id)
     }
 
@@ -270,6 +276,16 @@ impl TestApp {
         let (token, id) = self.named_nurse(phone, legal_name).await;
         self.verify_identity(&token, legal_name).await;
         (token, id)
+    }
+
+    /// A nurse with a verified identity of `legal_name` who submitted RN-100234, as the
+    /// automatic check decided it; (access token, the licence).
+    pub async fn checked_licence(&self, phone: &str, legal_name: &str) -> (String, Value) {
+        let (token, _) = self.verified_nurse(phone, legal_name).await;
+        let licence = self
+            .submit_checked(&token, builders::rn_licence("RN-100234"))
+            .await;
+        (token, licence)
     }
 
     /// Submits an identity for the nurse of `token`; returns the response.
@@ -299,17 +315,16 @@ impl TestApp {
             .expect("identity")
     }
 
+    /// Submits an identity of `legal_name`, born 1990-04-17, for the nurse of `token`; it
+    /// must be accepted. The identity.
+    pub async fn submitted_identity(&self, token: &str, legal_name: &str) -> Value {
+        let response = self.submit_identity(token, legal_name, "1990-04-17").await;
+        assert_json(response, StatusCode::CREATED).await
+    }
+
     /// Submits an identity and has a verifier approve it; returns the identity id.
     pub async fn verify_identity(&self, token: &str, legal_name: &str) -> Uuid {
-        let response = self.submit_identity(token, legal_name, "1990-04-17").await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "{:?}",
-            response.text().await
-        );
-        let body: Value = response.json().await.expect("json");
-        let id = Uuid::parse_str(body["id"].as_str().expect("id")).expect("uuid");
+        let id = builders::id_of(&self.submitted_identity(token, legal_name).await);
         self.state
             .verification
             .approve_identity(self.reviewer().await, id)
@@ -326,21 +341,123 @@ impl TestApp {
     /// Submits a credential and waits until the automatic check has decided it.
     pub async fn submit_checked(&self, token: &str, body: Value) -> Value {
         let response = self.post("/v1/me/credentials", &body, Some(token)).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "{:?}",
-            response.text().await
-        );
-        let submitted: Value = response.json().await.expect("json");
-        let id = Uuid::parse_str(submitted["id"].as_str().expect("id")).expect("uuid");
+        let id = builders::id_of(&assert_json(response, StatusCode::CREATED).await);
+        self.credential_checked(id).await;
+        self.credential(token, id).await
+    }
+
+    /// Waits (bounded) until the automatic check (or a re-check) of credential `id` has
+    /// published its `verification.updated`.
+    pub async fn credential_checked(&self, id: Uuid) {
         self.next_event(|e| matches!(e, DomainEvent::VerificationUpdated { credential_id, .. } if *credential_id == id))
             .await;
-        let response = self
-            .get(&format!("/v1/me/credentials/{id}"), Some(token))
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("json")
+    }
+
+    /// The nurse's credential `id` as she sees it (`GET /v1/me/credentials/{id}`).
+    pub async fn credential(&self, token: &str, id: Uuid) -> Value {
+        self.get_json(&format!("/v1/me/credentials/{id}"), token)
+            .await
+    }
+
+    /// The nurse's credentials on file, as verification has them.
+    pub async fn credentials_of(&self, nurse_id: Uuid) -> Vec<Credential> {
+        self.state
+            .verification
+            .credentials_of(nurse_id)
+            .await
+            .expect("credentials")
+    }
+
+    /// The id of the nurse's (first) credential of `kind` on file.
+    pub async fn credential_of_kind(&self, nurse_id: Uuid, kind: CredentialKind) -> Uuid {
+        let credentials = self.credentials_of(nurse_id).await;
+        let found = credentials.into_iter().find(|c| c.kind == kind);
+        found
+            .unwrap_or_else(|| panic!("the nurse has no {kind:?} on file"))
+            .id
+    }
+
+    /// The caller's own profile (`GET /v1/me`).
+    pub async fn me(&self, token: &str) -> Value {
+        self.get_json("/v1/me", token).await
+    }
+
+    /// A verifier's (or an admin's) approval of credential `id`.
+    pub async fn approve_credential(&self, token: &str, id: Uuid) -> Response {
+        let path = format!("/v1/admin/credentials/{id}/approve");
+        self.post(&path, &json!({}), Some(token)).await
+    }
+
+    /// A verifier's rejection of credential `id`, for `reason`.
+    pub async fn reject_credential(&self, token: &str, id: Uuid, reason: &str) -> Response {
+        let path = format!("/v1/admin/credentials/{id}/reject");
+        self.post(&path, &json!({ "reason": reason }), Some(token))
+            .await
+    }
+
+    /// A verifier's revocation of approved credential `id`, for `reason`.
+    pub async fn revoke_credential(&self, token: &str, id: Uuid, reason: &str) -> Response {
+        let path = format!("/v1/admin/credentials/{id}/revoke");
+        self.post(&path, &json!({ "reason": reason }), Some(token))
+            .await
+    }
+
+    /// A verifier's approval of identity `id`.
+    pub async fn approve_identity(&self, token: &str, id: Uuid) -> Response {
+        let path = format!("/v1/admin/identities/{id}/approve");
+        self.post(&path, &json!({}), Some(token)).await
+    }
+
+    /// A verifier's rejection of identity `id`, for `reason`.
+    pub async fn reject_identity(&self, token: &str, id: Uuid, reason: &str) -> Response {
+        let path = format!("/v1/admin/identities/{id}/reject");
+        self.post(&path, &json!({ "reason": reason }), Some(token))
+            .await
+    }
+
+    /// An admin's suspension of nurse `nurse_id`, for `reason`.
+    pub async fn suspend_nurse(&self, admin: &str, nurse_id: Uuid, reason: &str) -> Response {
+        let path = format!("/v1/admin/nurses/{nurse_id}/suspend");
+        self.post(&path, &json!({ "reason": reason }), Some(admin))
+            .await
+    }
+
+    /// An admin's reinstatement of nurse `nurse_id`.
+    pub async fn reinstate_nurse(&self, admin: &str, nurse_id: Uuid) -> Response {
+        let path = format!("/v1/admin/nurses/{nurse_id}/reinstate");
+        self.post(&path, &json!({}), Some(admin)).await
+    }
+
+    /// The account is suspended by an admin (created for it, `admin@shiftwire.example`)
+    /// through the accounts service, for `reason`.
+    pub async fn suspend_account(&self, user_id: Uuid, reason: &str) {
+        let admin = self.create_admin().await;
+        self.state
+            .accounts
+            .suspend(admin, user_id, reason)
+            .await
+            .expect("suspend");
+    }
+
+    /// Uploads `bytes` as the PDF document of the nurse's credential.
+    pub async fn upload_document(
+        &self,
+        token: &str,
+        credential: Uuid,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Response {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_owned())
+            .mime_str("application/pdf")
+            .expect("mime");
+        self.client
+            .post(self.url(&format!("/v1/me/credentials/{credential}/document")))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("upload")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -353,6 +470,42 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("GET")
+    }
+
+    /// A GET that must answer 200; its JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        assert_json(self.get(path, Some(token)).await, StatusCode::OK).await
+    }
+
+    /// The page after `page` of the list at `path` (with its query, if any): `page` must
+    /// have a next one.
+    pub async fn next_page(&self, path: &str, page: &Value, token: &str) -> Value {
+        let cursor = page["next_cursor"].as_str().expect("a next page");
+        let joint = if path.contains('?') { '&' } else { '?' };
+        self.get_json(&format!("{path}{joint}cursor={cursor}"), token)
+            .await
+    }
+
+    /// A GET that must answer 200 (a document, say).
+    pub async fn get_ok(&self, path: &str, token: &str) -> Response {
+        let response = self.get(path, Some(token)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response
+    }
+
+    /// A GET of `path` with one more header.
+    pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Response {
+        let request = self.client.get(self.url(path)).header(name, value);
+        request.send().await.expect("GET")
+    }
+
+    /// Each of `queries` appended to `path` is refused as unprocessable (422).
+    pub async fn assert_queries_refused(&self, path: &str, token: &str, queries: &[&str]) {
+        for query in queries {
+            let response = self.get(&format!("{path}{query}"), Some(token)).await;
+            let status = response.status();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}{query}");
+        }
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
@@ -377,17 +530,43 @@ impl TestApp {
         .await
     }
 
-    /// Signs a nurse in by SMS and returns the token pair.
-    pub async fn nurse_tokens(&self, phone: &str) -> Value {
+    /// Requests a sign-in code for `phone` (the request must be accepted); the code the
+    /// SMS carried.
+    pub async fn texted_code(&self, phone: &str) -> String {
         assert_eq!(
             self.request_code(phone).await.status(),
             StatusCode::ACCEPTED
         );
         let e164 = Phone::parse(phone).expect("phone").as_e164().to_owned();
-        let code = self.sms.last_code(&e164);
-        let response = self.verify_code(phone, &code).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("token pair")
+        self.sms.last_code(&e164)
+    }
+
+    /// Signs a nurse in by SMS and returns the token pair.
+    pub async fn nurse_tokens(&self, phone: &str) -> Value {
+        let code = self.texted_code(phone).await;
+        assert_json(self.verify_code(phone, &code).await, StatusCode::OK).await
+    }
+
+    /// Signs a nurse in by SMS; her session's tokens.
+    pub async fn nurse_session(&self, phone: &str) -> Session {
+        let pair = self.nurse_tokens(phone).await;
+        let token = |name: &str| pair[name].as_str().expect(name).to_owned();
+        Session {
+            access: token("access_token"),
+            refresh: token("refresh_token"),
+        }
+    }
+
+    /// Spends a refresh token for a new pair.
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post("/v1/auth/refresh", &body, None).await
+    }
+
+    /// Signs the session of a refresh token out.
+    pub async fn sign_out(&self, refresh_token: &str) -> Response {
+        let body = json!({ "refresh_token": refresh_token });
+        self.post("/v1/auth/logout", &body, None).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
@@ -420,10 +599,46 @@ impl TestApp {
     /// Creates a staff user and signs them in; returns the access token.
     pub async fn staff_token(&self, email: &str, role: Role, facility_ids: Vec<Uuid>) -> String {
         self.create_staff(email, role, facility_ids).await;
-        let response = self.login(email, STAFF_PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.expect("json");
-        body["access_token"].as_str().expect("token").to_owned()
+        self.staff_signed_in(email).await
+    }
+
+    /// Signs a staff member in with [`STAFF_PASSWORD`]; returns the access token.
+    pub async fn staff_signed_in(&self, email: &str) -> String {
+        let pair = assert_json(self.login(email, STAFF_PASSWORD).await, StatusCode::OK).await;
+        pair["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// The admin's account, `admin@shiftwire.example` (not signed in); its id.
+    pub async fn create_admin(&self) -> Uuid {
+        self.create_staff("admin@shiftwire.example", Role::Admin, vec![])
+            .await
+    }
+
+    /// The verifier's account, `verifier@shiftwire.example` (not signed in); its id.
+    pub async fn create_verifier(&self) -> Uuid {
+        self.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
+            .await
+    }
+
+    /// The admin, `admin@shiftwire.example`, created and signed in.
+    pub async fn admin_token(&self) -> String {
+        self.create_admin().await;
+        self.staff_signed_in("admin@shiftwire.example").await
+    }
+
+    /// The verifier, `verifier@shiftwire.example`, created and signed in.
+    pub async fn verifier_token(&self) -> String {
+        self.create_verifier().await;
+        self.staff_signed_in("verifier@shiftwire.example").await
+    }
+
+    /// A shift as its facility's schedulers see it.
+    pub async fn shift(&self, facility_id: Uuid, shift_id: Uuid) -> shiftwire_matching::Shift {
+        self.state
+            .matching
+            .shift(&[facility_id], shift_id)
+            .await
+            .expect("shift")
     }
 
     /// A facility at [`builders::FACILITY_AT`] in CA, geofence 200 m.
@@ -443,6 +658,51 @@ impl TestApp {
             .expect("facility")
             .id
     }
+}
+
+/// A signed-in session's tokens.
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// Asserts a JSON response with this status (the body is in the message if not);
+/// returns the body.
+pub async fn assert_json(response: Response, status: StatusCode) -> Value {
+    let (actual, path) = (response.status(), response.url().path().to_owned());
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "{path}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
+}
+
+/// Waits (bounded, 10 s) until `condition` holds, asking again every 20 ms; `what` names
+/// it in the failure.
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !condition().await {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "not within 10 s: {what}");
+}
+
+/// A verifier's rejection (of a credential or an identity) was taken: 200, the case
+/// `rejected` with `reason` recorded. The case.
+pub async fn assert_rejected(response: Response, reason: &str) -> Value {
+    let rejected = assert_json(response, StatusCode::OK).await;
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    assert_eq!(rejected["decision_reason"], reason, "{rejected}");
+    rejected
+}
+
+/// How many of `answers` have this status.
+pub fn count_answered(answers: &[Response], status: StatusCode) -> usize {
+    answers.iter().filter(|r| r.status() == status).count()
 }
 
 /// Asserts a problem+json response with this status and code; returns the body.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest},
+    tungstenite::{self, Message, client::IntoClientRequest, handshake::client::Request},
 };
 use uuid::Uuid;
 
@@ -24,13 +24,36 @@ pub fn ws_url(app: &TestApp, query: &str) -> String {
     format!("ws://{}/v1/ws{query}", app.addr)
 }
 
+/// The upgrade request to the WebSocket at `url` (`ws://…/v1/ws`), with `token` in its
+/// `Authorization` header.
+pub fn upgrade_request(url: &str, token: &str) -> Request {
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+/// A single-use ticket of the caller's, for a socket opened without a header.
+pub async fn ticket(app: &TestApp, token: &str) -> String {
+    let ticket = app.post("/v1/ws/ticket", &json!({}), Some(token)).await;
+    let ticket = crate::assert_json(ticket, reqwest::StatusCode::OK).await;
+    ticket["ticket"].as_str().expect("ticket").to_owned()
+}
+
+/// Opens a socket that must be refused (`what` names it in the failure); the HTTP status
+/// of the refusal.
+pub async fn refused_upgrade(request: impl IntoClientRequest + Unpin, what: &str) -> u16 {
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        other => panic!("{what} must be refused, got {other:?}"),
+    }
+}
+
 impl Ws {
     pub async fn connect(app: &TestApp, token: &str) -> Ws {
-        let mut request = ws_url(app, "").into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
+        let request = upgrade_request(&ws_url(app, ""), token);
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("WebSocket connects");

@@ -55,32 +55,12 @@ async fn verified_nurse(v: &Verifying, legal_name: &str) -> Uuid {
 async fn a_licence_waits_for_a_verified_identity_then_the_registry_decides(pool: PgPool) {
     let v = Verifying::new(pool, REGISTRY).await;
     let nurse = user(&v.pool, Role::Nurse).await;
-    let submitted = v
-        .verification
-        .submit(nurse, licence("RN-100234"))
-        .await
-        .expect("submit");
-    v.check_all().await;
-    let waiting = v
-        .verification
-        .credential(submitted.id)
-        .await
-        .expect("credential");
+    let waiting = v.submit_checked(nurse, licence("RN-100234")).await;
     assert_eq!(waiting.status, CredentialStatus::Pending);
     assert_eq!(waiting.reason_code.as_deref(), Some("identity_unverified"));
 
     let verified = verified_nurse(&v, "Amara Okafor").await;
-    let clean = v
-        .verification
-        .submit(verified, licence("RN-100234"))
-        .await
-        .expect("submit");
-    v.check_all().await;
-    let approved = v
-        .verification
-        .credential(clean.id)
-        .await
-        .expect("credential");
+    let approved = v.submit_checked(verified, licence("RN-100234")).await;
     assert_eq!(approved.status, CredentialStatus::Approved, "{approved:?}");
 }
 
@@ -89,38 +69,28 @@ async fn a_verifier_decides_a_flagged_licence_once(pool: PgPool) {
     let v = Verifying::new(pool, REGISTRY).await;
     let nurse = verified_nurse(&v, "Amara Okafor").await;
     // The registry reports a discipline flag: a person decides.
-    let flagged = v
-        .verification
-        .submit(nurse, licence("RN-300001"))
-        .await
-        .expect("submit");
-    v.check_all().await;
-    let case = v
-        .verification
-        .credential(flagged.id)
-        .await
-        .expect("credential");
+    let case = v.submit_checked(nurse, licence("RN-300001")).await;
     assert_eq!(case.status, CredentialStatus::Pending);
     assert!(case.reason.is_some(), "the verifier sees why: {case:?}");
 
     assert!(matches!(
-        v.verification.reject(v.verifier, flagged.id, " ").await,
+        v.verification.reject(v.verifier, case.id, " ").await,
         Err(VerificationError::ReasonRequired)
     ));
     let approved = v
         .verification
-        .approve(v.verifier, flagged.id)
+        .approve(v.verifier, case.id)
         .await
         .expect("approve");
     assert_eq!(approved.status, CredentialStatus::Approved);
     assert!(matches!(
         v.verification
-            .reject(v.verifier, flagged.id, "second thoughts")
+            .reject(v.verifier, case.id, "second thoughts")
             .await,
         Err(VerificationError::AlreadyDecided)
     ));
     assert!(matches!(
-        v.verification.approve(v.verifier, flagged.id).await,
+        v.verification.approve(v.verifier, case.id).await,
         Err(VerificationError::AlreadyDecided)
     ));
 }
@@ -130,27 +100,13 @@ async fn one_licence_is_approved_on_one_account_only(pool: PgPool) {
     let v = Verifying::new(pool, REGISTRY).await;
     let first = verified_nurse(&v, "Amara Okafor").await;
     let second = verified_nurse(&v, "Amara Okafor").await;
-    let hers = v
-        .verification
-        .submit(first, licence("RN-100234"))
-        .await
-        .expect("submit");
-    v.check_all().await;
-    let theirs = v
-        .verification
-        .submit(second, licence("RN-100234"))
-        .await
-        .expect("submit");
-    v.check_all().await;
+    let hers = v.submit_checked(first, licence("RN-100234")).await;
+    let theirs = v.submit_checked(second, licence("RN-100234")).await;
     assert_eq!(
-        v.verification
-            .credential(hers.id)
-            .await
-            .expect("hers")
-            .status,
+        v.credential(hers.id).await.status,
         CredentialStatus::Approved
     );
-    let claimed = v.verification.credential(theirs.id).await.expect("theirs");
+    let claimed = v.credential(theirs.id).await;
     assert_eq!(claimed.reason_code.as_deref(), Some("licence_in_use"));
     assert!(matches!(
         v.verification.approve(v.verifier, theirs.id).await,
@@ -162,12 +118,7 @@ async fn one_licence_is_approved_on_one_account_only(pool: PgPool) {
 async fn a_revocation_asks_for_its_consequence_and_only_an_approval_is_revocable(pool: PgPool) {
     let v = Verifying::new(pool, REGISTRY).await;
     let nurse = verified_nurse(&v, "Amara Okafor").await;
-    let pending = v
-        .verification
-        .submit(nurse, licence("RN-300001"))
-        .await
-        .expect("submit");
-    v.check_all().await;
+    let pending = v.submit_checked(nurse, licence("RN-300001")).await;
     assert!(matches!(
         v.verification
             .revoke(v.verifier, pending.id, "board action")

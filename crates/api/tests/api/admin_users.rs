@@ -1,16 +1,13 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shiftwire_core::Role;
-use shiftwire_test_support::{assert_problem, db, spawn_app};
+use shiftwire_test_support::{assert_json, assert_problem, db, spawn_app};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn an_admin_creates_a_scheduler_who_can_then_sign_in(pool: PgPool) {
     let app = spawn_app(pool).await;
     let facility = app.create_facility("Mercy General Hospital").await;
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let admin = app.admin_token().await;
     let response = app
         .post(
             "/v1/admin/users",
@@ -23,8 +20,7 @@ async fn an_admin_creates_a_scheduler_who_can_then_sign_in(pool: PgPool) {
             Some(&admin),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let user: Value = response.json().await.expect("json");
+    let user = assert_json(response, StatusCode::CREATED).await;
     assert_eq!(user["email"], "jordan.reyes@mercy-general.example");
     assert_eq!(user["role"], "scheduler");
     assert_eq!(user["facility_ids"], json!([facility]));
@@ -45,9 +41,7 @@ async fn an_admin_creates_a_scheduler_who_can_then_sign_in(pool: PgPool) {
 async fn invalid_staff_users_are_refused_and_nothing_is_stored(pool: PgPool) {
     let app = spawn_app(pool).await;
     let facility = app.create_facility("Bayview Care Center").await;
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let admin = app.admin_token().await;
     let before = db::count_staff(&app.pool).await;
     let good = json!({ "email": "a@shiftwire.example", "password": "a long enough password",
                        "role": "scheduler", "facility_ids": [facility] });
@@ -56,62 +50,31 @@ async fn invalid_staff_users_are_refused_and_nothing_is_stored(pool: PgPool) {
         body[key] = value;
         body
     };
-    let cases = [
-        (
-            with("email", json!("not an email")),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_email",
-        ),
-        (
-            with("password", json!("short")),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_user",
-        ),
-        (
-            with("role", json!("nurse")),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-        ),
-        (
-            with("role", json!("superuser")),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-        ),
-        (
-            with("facility_ids", json!([])),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_user",
-        ),
+    let unprocessable = [
+        (with("email", json!("not an email")), "invalid_email"),
+        (with("password", json!("short")), "invalid_user"),
+        (with("role", json!("nurse")), "invalid_body"),
+        (with("role", json!("superuser")), "invalid_body"),
+        (with("facility_ids", json!([])), "invalid_user"),
         (
             with("facility_ids", json!([uuid::Uuid::now_v7()])),
-            StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_facility",
         ),
-        (
-            with("is_admin", json!(true)),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_field",
-        ),
+        (with("is_admin", json!(true)), "unknown_field"),
         (
             json!({ "email": "v@shiftwire.example", "password": "a long enough password",
                     "role": "verifier", "facility_ids": [facility] }),
-            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_user",
         ),
-        (
-            with("email", json!("ADMIN@shiftwire.example")),
-            StatusCode::CONFLICT,
-            "email_taken",
-        ),
     ];
-    for (body, status, code) in cases {
+    for (body, code) in unprocessable {
         let response = app.post("/v1/admin/users", &body, Some(&admin)).await;
-        assert_problem(response, status, code).await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
+    let taken = with("email", json!("ADMIN@shiftwire.example"));
+    let response = app.post("/v1/admin/users", &taken, Some(&admin)).await;
+    assert_problem(response, StatusCode::CONFLICT, "email_taken").await;
     assert_eq!(db::count_staff(&app.pool).await, before, "no partial users");
-    let assignments: i64 = sqlx::query_scalar("SELECT count(*) FROM staff_facilities")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let assignments = db::count_facility_assignments(&app.pool).await;
     assert_eq!(assignments, 0, "no orphan assignments");
 }

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 use serde_json::json;
-use shiftwire_test_support::{assert_problem, spawn_app};
+use shiftwire_test_support::{assert_problem, db, spawn_app};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -86,11 +86,7 @@ async fn bad_bodies_are_refused_with_their_reason(pool: PgPool) {
     .await;
 
     // None of it sent a code or stored anything.
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM otp_codes")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
-    assert_eq!(stored, 0);
+    assert_eq!(db::count_codes(&app.pool).await, 0);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -113,12 +109,8 @@ async fn responses_carry_request_ids_and_protective_headers(pool: PgPool) {
     );
 
     let echoed = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "portal-7f3a")
-        .send()
-        .await
-        .expect("send");
+        .get_with_header("/healthz", "x-request-id", "portal-7f3a")
+        .await;
     assert_eq!(
         echoed.headers()["x-request-id"],
         "portal-7f3a",
@@ -166,12 +158,8 @@ async fn cross_origin_access_is_limited_to_the_configured_origins(pool: PgPool) 
             .is_none()
     );
     let simple = app
-        .client
-        .get(app.url("/healthz"))
-        .header("origin", "https://console.shiftwire.example")
-        .send()
-        .await
-        .expect("get");
+        .get_with_header("/healthz", "origin", "https://console.shiftwire.example")
+        .await;
     assert_eq!(
         simple.headers()["access-control-allow-origin"],
         "https://console.shiftwire.example"

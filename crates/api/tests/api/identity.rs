@@ -8,11 +8,14 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shiftwire_core::{CredentialKind, CredentialStatus, DomainEvent, Role};
-use shiftwire_test_support::builders::{claim, facility, id_of, nurse_at, post_shift, shift_body};
+use shiftwire_core::{CredentialKind, CredentialStatus};
+use shiftwire_test_support::builders::{
+    book, facility, id_of, nurse_at, post_shift, rn_licence, shift_body,
+};
 use shiftwire_test_support::ws::{Ws, sentinel};
 use shiftwire_test_support::{
-    PNG, TestApp, assert_problem, db, spawn_app, spawn_app_with, spawn_app_with_registry,
+    PNG, TestApp, assert_json, assert_problem, assert_rejected, db, spawn_app, spawn_app_with,
+    spawn_app_with_registry,
 };
 use shiftwire_verification::{
     LicenseRegistry, TableRegistry,
@@ -28,12 +31,10 @@ use std::{
 };
 use uuid::Uuid;
 
+use crate::stand_in;
+
 const AMARA: &str = "+14155553001";
 const EVE: &str = "+14155553002";
-
-fn licence(number: &str) -> Value {
-    json!({ "kind": "RN", "number": number, "issuing_state": "CA", "expires_on": "2028-03-31" })
-}
 
 /// `Shiftwire-Signature` for `body` at unix time `t`.
 pub(crate) fn signature(secret: &str, t: i64, body: &[u8]) -> String {
@@ -49,31 +50,18 @@ pub(crate) fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={hex}")
 }
 
-async fn me(app: &TestApp, token: &str) -> Value {
-    let response = app.get("/v1/me", Some(token)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
-}
-
-async fn credential(app: &TestApp, token: &str, id: Uuid) -> Value {
-    app.get(&format!("/v1/me/credentials/{id}"), Some(token))
-        .await
-        .json()
-        .await
-        .expect("json")
-}
-
-async fn verification_event(app: &TestApp, id: Uuid) {
-    app.next_event(
-        |e| matches!(e, DomainEvent::VerificationUpdated { credential_id, .. } if *credential_id == id),
-    )
-    .await;
+/// A nurse who named herself `name` and submitted RN-100234, which waits for her
+/// identity (`identity_unverified`); (access token, the licence).
+async fn waiting_licence(app: &TestApp, phone: &str, name: &str) -> (String, Value) {
+    let (token, _) = app.named_nurse(phone, name).await;
+    let waiting = app.submit_checked(&token, rn_licence("RN-100234")).await;
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    assert_eq!(waiting["reason_code"], "identity_unverified", "{waiting}");
+    (token, waiting)
 }
 
 async fn queue(app: &TestApp, reviewer: &str) -> Vec<Value> {
-    let response = app.get("/v1/admin/verifications", Some(reviewer)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let page: Value = response.json().await.expect("json");
+    let page = app.get_json("/v1/admin/verifications", reviewer).await;
     page["items"].as_array().expect("items").clone()
 }
 
@@ -81,11 +69,8 @@ async fn queue(app: &TestApp, reviewer: &str) -> Vec<Value> {
 async fn a_self_chosen_name_never_approves_a_licence(pool: PgPool) {
     let app = spawn_app(pool).await;
     // A brand-new phone names itself after the licence holder and submits her number.
-    let (eve, _) = app.named_nurse(EVE, "Amara Okafor").await;
-    let submitted = app.submit_checked(&eve, licence("RN-100234")).await;
-    assert_eq!(submitted["status"], "pending");
-    assert_eq!(submitted["reason_code"], "identity_unverified");
-    let profile = me(&app, &eve).await;
+    let (eve, submitted) = waiting_licence(&app, EVE, "Amara Okafor").await;
+    let profile = app.me(&eve).await;
     assert_eq!(profile["verification_status"], "pending");
     assert_eq!(profile["identity"], json!({ "status": "none" }));
 
@@ -93,8 +78,8 @@ async fn a_self_chosen_name_never_approves_a_licence(pool: PgPool) {
     // name, and the registry's holder is someone else.
     app.verify_identity(&eve, "Eve Mallory").await;
     let id = id_of(&submitted);
-    verification_event(&app, id).await;
-    let checked = credential(&app, &eve, id).await;
+    app.credential_checked(id).await;
+    let checked = app.credential(&eve, id).await;
     assert_eq!(checked["status"], "pending");
     assert_eq!(checked["reason_code"], "name_mismatch");
     assert!(
@@ -103,7 +88,7 @@ async fn a_self_chosen_name_never_approves_a_licence(pool: PgPool) {
             .is_some_and(|r| r.contains("Eve Mallory")),
         "{checked}"
     );
-    let profile = me(&app, &eve).await;
+    let profile = app.me(&eve).await;
     assert_eq!(
         profile["identity"],
         json!({ "status": "verified", "legal_name": "Eve Mallory" })
@@ -111,25 +96,14 @@ async fn a_self_chosen_name_never_approves_a_licence(pool: PgPool) {
     assert_eq!(profile["verification_status"], "pending");
     // A verifier cannot approve a licence for a nurse without a verified identity either.
     let (other, other_id) = app.named_nurse("+14155553003", "Amara Okafor").await;
-    let waiting = app.submit_checked(&other, licence("RN-100234")).await;
+    let waiting = app.submit_checked(&other, rn_licence("RN-100234")).await;
     assert_eq!(waiting["reason_code"], "identity_unverified");
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
-    let refused = app
-        .post(
-            &format!("/v1/admin/credentials/{}/approve", id_of(&waiting)),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
+    let verifier = app.verifier_token().await;
+    let refused = app.approve_credential(&verifier, id_of(&waiting)).await;
     assert_problem(refused, StatusCode::CONFLICT, "identity_unverified").await;
     let approved = app
-        .state
-        .verification
         .credentials_of(other_id)
         .await
-        .expect("credentials")
         .iter()
         .filter(|c| c.status == CredentialStatus::Approved)
         .count();
@@ -142,15 +116,15 @@ async fn a_verified_legal_name_is_matched_and_a_rename_changes_nothing(pool: PgP
     let (token, _) = app.named_nurse(AMARA, "Ama").await;
     // The legal name carries her middle name and accents; the registry has neither.
     app.verify_identity(&token, "Amára Nneka Okafor").await;
-    let approved = app.submit_checked(&token, licence("rn 100-234")).await;
+    let approved = app.submit_checked(&token, rn_licence("rn 100-234")).await;
     assert_eq!(approved["status"], "approved", "{approved}");
-    assert_eq!(me(&app, &token).await["verification_status"], "verified");
+    assert_eq!(app.me(&token).await["verification_status"], "verified");
 
     let renamed = app
         .patch("/v1/me", &json!({ "name": "Someone Else" }), Some(&token))
         .await;
     assert_eq!(renamed.status(), StatusCode::OK);
-    let profile = me(&app, &token).await;
+    let profile = app.me(&token).await;
     assert_eq!(profile["name"], "Someone Else");
     assert_eq!(profile["verification_status"], "verified");
     assert_eq!(profile["identity"]["legal_name"], "Amára Nneka Okafor");
@@ -160,18 +134,15 @@ async fn a_verified_legal_name_is_matched_and_a_rename_changes_nothing(pool: PgP
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn one_licence_is_approved_on_one_account_only(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (amara, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
-    let first = app.submit_checked(&amara, licence("RN-100234")).await;
+    let (_, first) = app.checked_licence(AMARA, "Amara Okafor").await;
     assert_eq!(first["status"], "approved");
     // A second account, even with a verified identity of the same name, and the number
     // written differently.
     let (second, _) = app.verified_nurse(EVE, "Amara Okafor").await;
-    let copy = app.submit_checked(&second, licence("rn100 234")).await;
+    let copy = app.submit_checked(&second, rn_licence("rn100 234")).await;
     assert_eq!(copy["status"], "pending");
     assert_eq!(copy["reason_code"], "licence_in_use");
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     let items = queue(&app, &verifier).await;
     assert!(
         items
@@ -179,31 +150,16 @@ async fn one_licence_is_approved_on_one_account_only(pool: PgPool) {
             .any(|i| i["credential"]["id"] == copy["id"] && i["reason_code"] == "licence_in_use"),
         "the verifier sees the case: {items:?}"
     );
-    let refused = app
-        .post(
-            &format!("/v1/admin/credentials/{}/approve", id_of(&copy)),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
+    let refused = app.approve_credential(&verifier, id_of(&copy)).await;
     assert_problem(refused, StatusCode::CONFLICT, "licence_in_use").await;
     // Once the first approval is revoked, the verifier may approve the second.
+    let reason = "The board confirms the licence belongs to the other account.";
     let revoked = app
-        .post(
-            &format!("/v1/admin/credentials/{}/revoke", id_of(&first)),
-            &json!({ "reason": "The board confirms the licence belongs to the other account." }),
-            Some(&verifier),
-        )
+        .revoke_credential(&verifier, id_of(&first), reason)
         .await;
-    assert_eq!(revoked.status(), StatusCode::OK);
-    let approved = app
-        .post(
-            &format!("/v1/admin/credentials/{}/approve", id_of(&copy)),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(approved.status(), StatusCode::OK);
+    assert_json(revoked, StatusCode::OK).await;
+    let approved = app.approve_credential(&verifier, id_of(&copy)).await;
+    assert_json(approved, StatusCode::OK).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -233,7 +189,7 @@ async fn two_accounts_racing_one_licence_are_never_both_approved(pool: PgPool) {
             let number = number.clone();
             async move {
                 let response = app
-                    .post("/v1/me/credentials", &licence(&number), Some(token))
+                    .post("/v1/me/credentials", &rn_licence(&number), Some(token))
                     .await;
                 assert_eq!(response.status(), StatusCode::CREATED);
                 id_of(&response.json().await.expect("json"))
@@ -288,33 +244,21 @@ async fn two_accounts_racing_one_licence_are_never_both_approved(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_verifier_reviews_identities_side_by_side_and_every_view_is_audited(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, _) = app.named_nurse(AMARA, "Ama").await;
-    let waiting = app.submit_checked(&token, licence("RN-100234")).await;
-    assert_eq!(waiting["reason_code"], "identity_unverified");
+    let (token, waiting) = waiting_licence(&app, AMARA, "Ama").await;
 
     // A first submission, replaced by a second: only the second is in the queue.
-    let first = app
-        .submit_identity(&token, "Amara Okafr", "1990-04-17")
-        .await;
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let first = id_of(&first.json().await.expect("json"));
-    let second = app
-        .submit_identity(&token, "Amara Okafor", "1990-04-17")
-        .await;
-    assert_eq!(second.status(), StatusCode::CREATED);
-    let second: Value = second.json().await.expect("json");
+    let first = id_of(&app.submitted_identity(&token, "Amara Okafr").await);
+    let second = app.submitted_identity(&token, "Amara Okafor").await;
     assert_eq!(second["status"], "pending");
     assert_eq!(second["legal_name"], "Amara Okafor");
     assert_eq!(second["verification_url"], Value::Null);
     let second = id_of(&second);
     assert_eq!(
-        me(&app, &token).await["identity"],
+        app.me(&token).await["identity"],
         json!({ "status": "pending", "legal_name": "Amara Okafor" })
     );
 
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     let items = queue(&app, &verifier).await;
     let identities: Vec<&Value> = items.iter().filter(|i| i["kind"] == "identity").collect();
     assert_eq!(identities.len(), 1, "{items:?}");
@@ -331,16 +275,12 @@ async fn a_verifier_reviews_identities_side_by_side_and_every_view_is_audited(po
         .await;
     assert_problem(gone, StatusCode::NOT_FOUND, "not_found").await;
 
-    let detail: Value = app
-        .get(&format!("/v1/admin/identities/{second}"), Some(&verifier))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let detail = app
+        .get_json(&format!("/v1/admin/identities/{second}"), &verifier)
+        .await;
     assert_eq!(detail["date_of_birth"], "1990-04-17");
     for url in [&detail["id_document_url"], &detail["selfie_url"]] {
-        let image = app.get(url.as_str().expect("url"), Some(&verifier)).await;
-        assert_eq!(image.status(), StatusCode::OK);
+        let image = app.get_ok(url.as_str().expect("url"), &verifier).await;
         assert_eq!(image.headers()["content-type"], "image/png");
         assert!(
             image.headers()["content-security-policy"]
@@ -354,30 +294,17 @@ async fn a_verifier_reviews_identities_side_by_side_and_every_view_is_audited(po
         2
     );
 
-    let approved = app
-        .post(
-            &format!("/v1/admin/identities/{second}/approve"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(approved.status(), StatusCode::OK);
-    let approved: Value = approved.json().await.expect("json");
+    let approved = app.approve_identity(&verifier, second).await;
+    let approved = assert_json(approved, StatusCode::OK).await;
     assert_eq!(approved["status"], "verified");
     // Approving the identity re-ran the check of her waiting licence.
-    verification_event(&app, id_of(&waiting)).await;
+    app.credential_checked(id_of(&waiting)).await;
     assert_eq!(
-        credential(&app, &token, id_of(&waiting)).await["status"],
+        app.credential(&token, id_of(&waiting)).await["status"],
         "approved"
     );
-    assert_eq!(me(&app, &token).await["verification_status"], "verified");
-    let again = app
-        .post(
-            &format!("/v1/admin/identities/{second}/approve"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
+    assert_eq!(app.me(&token).await["verification_status"], "verified");
+    let again = app.approve_identity(&verifier, second).await;
     assert_problem(again, StatusCode::CONFLICT, "already_decided").await;
     // A verified identity is final: a new submission is refused.
     let resubmitted = app
@@ -393,50 +320,24 @@ async fn a_verifier_reviews_identities_side_by_side_and_every_view_is_audited(po
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_rejected_identity_says_why_and_approves_nothing(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
-    let waiting = app.submit_checked(&token, licence("RN-100234")).await;
-    let submitted = app
-        .submit_identity(&token, "Amara Okafor", "1990-04-17")
-        .await;
-    let identity = id_of(&submitted.json().await.expect("json"));
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
-    let blank = app
-        .post(
-            &format!("/v1/admin/identities/{identity}/reject"),
-            &json!({ "reason": "  " }),
-            Some(&verifier),
-        )
-        .await;
+    let (token, waiting) = waiting_licence(&app, AMARA, "Amara Okafor").await;
+    let identity = id_of(&app.submitted_identity(&token, "Amara Okafor").await);
+    let verifier = app.verifier_token().await;
+    let blank = app.reject_identity(&verifier, identity, "  ").await;
     assert_problem(blank, StatusCode::UNPROCESSABLE_ENTITY, "reason_required").await;
-    let rejected = app
-        .post(
-            &format!("/v1/admin/identities/{identity}/reject"),
-            &json!({ "reason": "The selfie does not show the person on the photo ID." }),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(rejected.status(), StatusCode::OK);
-    let rejected: Value = rejected.json().await.expect("json");
-    assert_eq!(rejected["status"], "rejected");
+    let reason = "The selfie does not show the person on the photo ID.";
+    let rejected = app.reject_identity(&verifier, identity, reason).await;
+    assert_rejected(rejected, reason).await;
     assert_eq!(
-        rejected["decision_reason"],
-        "The selfie does not show the person on the photo ID."
-    );
-    assert_eq!(
-        me(&app, &token).await["identity"],
+        app.me(&token).await["identity"],
         json!({ "status": "rejected" })
     );
     assert_eq!(
-        credential(&app, &token, id_of(&waiting)).await["reason_code"],
+        app.credential(&token, id_of(&waiting)).await["reason_code"],
         "identity_unverified"
     );
     // She may try again.
-    let again = app
-        .submit_identity(&token, "Amara Okafor", "1990-04-17")
-        .await;
-    assert_eq!(again.status(), StatusCode::CREATED);
+    app.submitted_identity(&token, "Amara Okafor").await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -476,32 +377,34 @@ async fn bad_identity_submissions_are_refused_and_nothing_is_stored(pool: PgPool
             .text("date_of_birth", "1990-04-17")
     };
     // A PDF photo ID is fine, a PDF selfie is not; text is neither.
-    let refused = send(
-        base()
-            .part("id_document", part(pdf, "application/pdf"))
-            .part("selfie", part(pdf, "image/jpeg")),
-    )
-    .await
-    .expect("send");
-    assert_problem(
-        refused,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_document_type",
-    )
-    .await;
-    let refused = send(
-        base()
-            .part("id_document", part(b"not an image at all", "image/png"))
-            .part("selfie", part(PNG, "image/png")),
-    )
-    .await
-    .expect("send");
-    assert_problem(
-        refused,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_document_type",
-    )
-    .await;
+    for (what, id_document, selfie) in [
+        (
+            "a PDF selfie",
+            part(pdf, "application/pdf"),
+            part(pdf, "image/jpeg"),
+        ),
+        (
+            "a photo ID of text",
+            part(b"not an image at all", "image/png"),
+            part(PNG, "image/png"),
+        ),
+    ] {
+        let form = base()
+            .part("id_document", id_document)
+            .part("selfie", selfie);
+        let refused = send(form).await.expect("send");
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{what}"
+        );
+        assert_problem(
+            refused,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_document_type",
+        )
+        .await;
+    }
     let missing = send(base().part("id_document", part(PNG, "image/png")))
         .await
         .expect("send");
@@ -515,11 +418,7 @@ async fn bad_identity_submissions_are_refused_and_nothing_is_stored(pool: PgPool
     .await
     .expect("send");
     assert_problem(unknown, StatusCode::UNPROCESSABLE_ENTITY, "unknown_field").await;
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM identities")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
-    assert_eq!(stored, 0);
+    assert_eq!(db::count_identities(&app.pool).await, 0);
     assert_eq!(
         std::fs::read_dir(app.documents_dir.path())
             .expect("dir")
@@ -581,12 +480,7 @@ async fn identity_service(service: Arc<IdentityService>) -> reqwest::Url {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}/verifications").parse().expect("url")
+    stand_in::serve(router, "/verifications").await
 }
 
 const SECRET: &str = "identity-webhook-secret-0123456789abcdef";
@@ -624,13 +518,8 @@ fn signed(body: &Value, t: i64) -> String {
 async fn the_identity_service_decides_through_a_signed_webhook_applied_once(pool: PgPool) {
     let service = Arc::new(IdentityService::default());
     let app = external_app(pool, service.clone()).await;
-    let (token, _) = app.named_nurse(AMARA, "Ama").await;
-    let waiting = app.submit_checked(&token, licence("RN-100234")).await;
-    let response = app
-        .submit_identity(&token, "Amara N Okafor", "1990-04-17")
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let submitted: Value = response.json().await.expect("json");
+    let (token, waiting) = waiting_licence(&app, AMARA, "Ama").await;
+    let submitted = app.submitted_identity(&token, "Amara N Okafor").await;
     let identity = id_of(&submitted);
     assert_eq!(
         submitted["verification_url"],
@@ -640,9 +529,7 @@ async fn the_identity_service_decides_through_a_signed_webhook_applied_once(pool
         service.received.lock().expect("lock").clone(),
         vec![(identity.to_string(), "Amara N Okafor".to_owned())]
     );
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     assert!(
         !queue(&app, &verifier)
             .await
@@ -658,14 +545,7 @@ async fn the_identity_service_decides_through_a_signed_webhook_applied_once(pool
         "date_of_birth": "1990-04-17"
     });
     let now = chrono::Utc::now().timestamp();
-    let pending = || async {
-        let status: String = sqlx::query_scalar("SELECT status FROM identities WHERE id = $1")
-            .bind(identity)
-            .fetch_one(&app.pool)
-            .await
-            .expect("status");
-        status == "pending"
-    };
+    let pending = || async { db::identity_status(&app.pool, identity).await == "pending" };
     // Refused: no signature, another secret, a changed body, a stale or future time.
     let refusals = [
         None,
@@ -699,8 +579,7 @@ async fn the_identity_service_decides_through_a_signed_webhook_applied_once(pool
 
     let delivery = signed(&body, now - 30);
     let response = deliver(&app, &body, Some(delivery.clone())).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let receipt: Value = response.json().await.expect("json");
+    let receipt = assert_json(response, StatusCode::OK).await;
     assert_eq!(receipt["applied"], true);
     // The same delivery again changes nothing.
     let replayed = deliver(&app, &body, Some(delivery)).await;
@@ -714,30 +593,23 @@ async fn the_identity_service_decides_through_a_signed_webhook_applied_once(pool
         1
     );
     // The service's spelling of the legal name wins, and is recorded.
-    let profile = me(&app, &token).await;
+    let profile = app.me(&token).await;
     assert_eq!(
         profile["identity"],
         json!({ "status": "verified", "legal_name": "Amara Nneka Okafor" })
     );
-    let detail: Value = app
-        .get(&format!("/v1/admin/identities/{identity}"), Some(&verifier))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let detail = app
+        .get_json(&format!("/v1/admin/identities/{identity}"), &verifier)
+        .await;
     assert_eq!(detail["legal_name"], "Amara N Okafor");
     assert_eq!(detail["provider_legal_name"], "Amara Nneka Okafor");
-    verification_event(&app, id_of(&waiting)).await;
+    app.credential_checked(id_of(&waiting)).await;
     assert_eq!(
-        credential(&app, &token, id_of(&waiting)).await["status"],
+        app.credential(&token, id_of(&waiting)).await["status"],
         "approved"
     );
     // An identity a verifier decides is not the service's: its deliveries find nothing.
-    sqlx::query("UPDATE identities SET provider = 'manual' WHERE id = $1")
-        .bind(identity)
-        .execute(&app.pool)
-        .await
-        .expect("provider");
+    db::identity_left_to_verifiers(&app.pool, identity).await;
     let response = deliver(&app, &body, Some(signed(&body, now))).await;
     assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
 }
@@ -749,8 +621,7 @@ async fn an_identity_service_that_never_answers_approves_nothing(pool: PgPool) {
         ..IdentityService::default()
     });
     let app = external_app(pool, service).await;
-    let (token, _) = app.named_nurse(AMARA, "Amara Okafor").await;
-    let waiting = app.submit_checked(&token, licence("RN-100234")).await;
+    let (token, waiting) = waiting_licence(&app, AMARA, "Amara Okafor").await;
     let started = std::time::Instant::now();
     let response = app
         .submit_identity(&token, "Amara Okafor", "1990-04-17")
@@ -764,14 +635,12 @@ async fn an_identity_service_that_never_answers_approves_nothing(pool: PgPool) {
     assert_eq!(submitted["status"], "pending");
     assert_eq!(submitted["verification_url"], Value::Null);
     // Nothing was approved; a verifier owns the case instead.
-    assert_eq!(me(&app, &token).await["identity"]["status"], "pending");
+    assert_eq!(app.me(&token).await["identity"]["status"], "pending");
     assert_eq!(
-        credential(&app, &token, id_of(&waiting)).await["reason_code"],
+        app.credential(&token, id_of(&waiting)).await["reason_code"],
         "identity_unverified"
     );
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     let items = queue(&app, &verifier).await;
     assert!(
         items.iter().any(|i| i["identity"]["id"] == submitted["id"]
@@ -784,11 +653,9 @@ async fn an_identity_service_that_never_answers_approves_nothing(pool: PgPool) {
 async fn nurses_approved_before_identity_checks_keep_it_and_reach_the_queue(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (token, nurse_id) = nurse_at(&app, (38.58, -121.46), 25.0).await;
-    assert_eq!(me(&app, &token).await["verification_status"], "verified");
-    assert_eq!(me(&app, &token).await["identity"]["status"], "none");
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    assert_eq!(app.me(&token).await["verification_status"], "verified");
+    assert_eq!(app.me(&token).await["identity"]["status"], "none");
+    let verifier = app.verifier_token().await;
     let items = queue(&app, &verifier).await;
     let case = items
         .iter()
@@ -807,11 +674,8 @@ async fn nurses_approved_before_identity_checks_keep_it_and_reach_the_queue(pool
         .expect("her case");
     assert!(case["identity"]["id"].is_string());
     let identities = app
-        .get("/v1/admin/verifications?kind=credential", Some(&verifier))
-        .await
-        .json::<Value>()
-        .await
-        .expect("json");
+        .get_json("/v1/admin/verifications?kind=credential", &verifier)
+        .await;
     assert!(
         identities["items"]
             .as_array()
@@ -873,8 +737,7 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
         .expect("lock")
         .push(record("RN-100234", "2028-03-31"));
     let app = spawn_app_with_registry(pool, |_| {}, registry.clone()).await;
-    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
-    let approved = app.submit_checked(&token, licence("RN-100234")).await;
+    let (token, approved) = app.checked_licence(AMARA, "Amara Okafor").await;
     assert_eq!(approved["status"], "approved");
     let id = id_of(&approved);
     let due = db::recheck_due_at(&app.pool, id).await;
@@ -893,35 +756,27 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
     registry.failing.store(true, Ordering::SeqCst);
     let round = verification.recheck_due().await.expect("round");
     assert_eq!(round.unavailable, 1);
-    assert_eq!(credential(&app, &token, id).await["status"], "approved");
-    assert_eq!(
-        credential(&app, &token, id).await["flagged_at"],
-        Value::Null
-    );
+    assert_eq!(app.credential(&token, id).await["status"], "approved");
+    assert_eq!(app.credential(&token, id).await["flagged_at"], Value::Null);
     registry.failing.store(false, Ordering::SeqCst);
 
     // Renewed at the board: the later expiry is taken.
     registry.records.lock().expect("lock")[0] = record("RN-100234", "2030-03-31");
     db::recheck_due_now(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").renewed, 1);
-    assert_eq!(
-        credential(&app, &token, id).await["expires_on"],
-        "2030-03-31"
-    );
+    assert_eq!(app.credential(&token, id).await["expires_on"], "2030-03-31");
     assert_eq!(db::audit_rows(&app.pool, id, "credential.renewed").await, 1);
 
     // Lapsed at the board: flagged, still approved, a verifier decides.
     registry.records.lock().expect("lock")[0].status = "lapsed".into();
     db::recheck_due_now(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").flagged, 1);
-    let flagged = credential(&app, &token, id).await;
+    let flagged = app.credential(&token, id).await;
     assert_eq!(flagged["status"], "approved");
     assert_eq!(flagged["reason_code"], "registry_changed");
     assert!(flagged["flagged_at"].is_string());
-    assert_eq!(me(&app, &token).await["verification_status"], "verified");
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    assert_eq!(app.me(&token).await["verification_status"], "verified");
+    let verifier = app.verifier_token().await;
     let items = queue(&app, &verifier).await;
     assert!(
         items
@@ -935,15 +790,8 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
     db::unschedule_recheck_if_flagged(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").leased, 0);
     // The verifier keeps it (the flag clears) ...
-    let kept = app
-        .post(
-            &format!("/v1/admin/credentials/{id}/approve"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(kept.status(), StatusCode::OK);
-    let kept: Value = kept.json().await.expect("json");
+    let kept = app.approve_credential(&verifier, id).await;
+    let kept = assert_json(kept, StatusCode::OK).await;
     assert_eq!(
         (kept["status"].as_str(), kept["flagged_at"].is_null()),
         (Some("approved"), true)
@@ -955,28 +803,13 @@ async fn approved_licences_are_re_checked_and_changes_reach_a_verifier(pool: PgP
     // ... or, flagged again, revokes it.
     db::recheck_due_now(&app.pool, id).await;
     assert_eq!(verification.recheck_due().await.expect("round").flagged, 1);
-    let revoked = app
-        .post(
-            &format!("/v1/admin/credentials/{id}/revoke"),
-            &json!({ "reason": "The board lists the licence as lapsed." }),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(revoked.status(), StatusCode::OK);
-    let revoked: Value = revoked.json().await.expect("json");
+    let reason = "The board lists the licence as lapsed.";
+    let revoked = app.revoke_credential(&verifier, id, reason).await;
+    let revoked = assert_json(revoked, StatusCode::OK).await;
     assert_eq!(revoked["status"], "revoked");
-    assert_eq!(
-        revoked["revoke_reason"],
-        "The board lists the licence as lapsed."
-    );
-    assert_eq!(me(&app, &token).await["verification_status"], "unverified");
-    let twice = app
-        .post(
-            &format!("/v1/admin/credentials/{id}/revoke"),
-            &json!({ "reason": "again" }),
-            Some(&verifier),
-        )
-        .await;
+    assert_eq!(revoked["revoke_reason"], reason);
+    assert_eq!(app.me(&token).await["verification_status"], "unverified");
+    let twice = app.revoke_credential(&verifier, id, "again").await;
     assert_problem(twice, StatusCode::CONFLICT, "not_revocable").await;
     assert_eq!(db::audit_rows(&app.pool, id, "credential.revoked").await, 1);
 }
@@ -1037,49 +870,24 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
     let (booked, booked_id) = nurse_at(&app, (38.58, -121.46), 25.0).await;
     let (other, _) = nurse_at(&app, (38.59, -121.47), 25.0).await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
-    let response = claim(&app, &booked, shift).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let booking = id_of(&response.json().await.expect("json"));
+    let booking = book(&app, &booked, shift).await;
     let mut nurse_ws = Ws::connect(&app, &booked).await;
     let mut other_ws = Ws::connect(&app, &other).await;
     let mut scheduler_ws = Ws::connect(&app, &f.scheduler).await;
 
-    let licence = app
-        .state
-        .verification
-        .credentials_of(booked_id)
-        .await
-        .expect("credentials")
-        .into_iter()
-        .find(|c| c.kind == CredentialKind::RN)
-        .expect("licence")
-        .id;
+    let licence = app.credential_of_kind(booked_id, CredentialKind::RN).await;
     match cause {
         Cause::Revocation => {
-            let verifier = app
-                .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-                .await;
-            let response = app
-                .post(
-                    &format!("/v1/admin/credentials/{licence}/revoke"),
-                    &json!({ "reason": "The board revoked this licence." }),
-                    Some(&verifier),
-                )
-                .await;
-            assert_eq!(response.status(), StatusCode::OK);
+            let verifier = app.verifier_token().await;
+            let reason = "The board revoked this licence.";
+            let response = app.revoke_credential(&verifier, licence, reason).await;
+            assert_json(response, StatusCode::OK).await;
         }
         Cause::Suspension => {
-            let admin = app
-                .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-                .await;
-            let response = app
-                .post(
-                    &format!("/v1/admin/nurses/{booked_id}/suspend"),
-                    &json!({ "reason": "Under investigation" }),
-                    Some(&admin),
-                )
-                .await;
-            assert_eq!(response.status(), StatusCode::OK);
+            let admin = app.admin_token().await;
+            let reason = "Under investigation";
+            let response = app.suspend_nurse(&admin, booked_id, reason).await;
+            assert_json(response, StatusCode::OK).await;
         }
         Cause::Expiry => {
             // The board corrected the expiry to a date already past; the sweeper expires it.
@@ -1132,13 +940,7 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
             }
         }
     }
-    let shift_status = app
-        .state
-        .matching
-        .shift(&[f.id], shift)
-        .await
-        .expect("shift")
-        .status;
+    let shift_status = app.shift(f.id, shift).await.status;
     assert_eq!(shift_status.as_str(), "open");
     let cancelled = app
         .state
@@ -1159,10 +961,7 @@ async fn a_booking_follows_eligibility(pool: PgPool, cause: Cause) {
     };
     assert_eq!(detail.as_deref(), Some(expected_rule));
     // The other nurse can claim it now.
-    assert_eq!(
-        claim(&app, &other, shift).await.status(),
-        StatusCode::CREATED
-    );
+    book(&app, &other, shift).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]

@@ -1,20 +1,26 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shiftwire_core::Role;
-use shiftwire_test_support::{STAFF_PASSWORD, assert_problem, db, spawn_app, spawn_app_with};
+use shiftwire_test_support::{
+    STAFF_PASSWORD, TestApp, assert_json, assert_problem, db, spawn_app, spawn_app_with,
+};
 use sqlx::PgPool;
+
+/// The sign-in is refused as any wrong email or password is (401 `invalid_credentials`);
+/// the problem.
+async fn refused_sign_in(app: &TestApp, email: &str, password: &str) -> Value {
+    let refused = app.login(email, password).await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "invalid_credentials").await
+}
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn staff_sign_in_with_email_and_password(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    app.create_admin().await;
     // Email case and surrounding spaces do not matter.
     let response = app
         .login("  Admin@Shiftwire.example ", STAFF_PASSWORD)
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let pair: Value = response.json().await.expect("json");
+    let pair = assert_json(response, StatusCode::OK).await;
     assert_eq!(pair["token_type"], "Bearer");
     assert!(pair["access_token"].is_string() && pair["refresh_token"].is_string());
 }
@@ -22,28 +28,10 @@ async fn staff_sign_in_with_email_and_password(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn unknown_email_and_wrong_password_get_the_same_answer(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
-    let wrong = assert_problem(
-        app.login("admin@shiftwire.example", "not the password")
-            .await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    let unknown = assert_problem(
-        app.login("nobody@shiftwire.example", "not the password")
-            .await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    let malformed = assert_problem(
-        app.login("not-an-email", "not the password").await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
+    app.create_admin().await;
+    let wrong = refused_sign_in(&app, "admin@shiftwire.example", "not the password").await;
+    let unknown = refused_sign_in(&app, "nobody@shiftwire.example", "not the password").await;
+    let malformed = refused_sign_in(&app, "not-an-email", "not the password").await;
     assert_eq!(wrong, unknown);
     assert_eq!(wrong, malformed);
 }
@@ -52,22 +40,13 @@ async fn unknown_email_and_wrong_password_get_the_same_answer(pool: PgPool) {
 async fn nurses_cannot_use_the_password_sign_in(pool: PgPool) {
     let app = spawn_app(pool).await;
     app.nurse_tokens("+14155552671").await;
-    let response = app
-        .post(
-            "/v1/auth/login",
-            &json!({ "email": "+14155552671", "password": "x" }),
-            None,
-        )
-        .await;
-    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    refused_sign_in(&app, "+14155552671", "x").await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_suspended_staff_member_is_refused_after_the_password_check(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let verifier = app
-        .create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.create_verifier().await;
     db::suspend_directly(&app.pool, verifier).await;
     assert_problem(
         app.login("verifier@shiftwire.example", STAFF_PASSWORD)
@@ -77,13 +56,7 @@ async fn a_suspended_staff_member_is_refused_after_the_password_check(pool: PgPo
     )
     .await;
     // A wrong password says nothing about the suspension.
-    assert_problem(
-        app.login("verifier@shiftwire.example", "wrong password!")
-            .await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
+    refused_sign_in(&app, "verifier@shiftwire.example", "wrong password!").await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -130,8 +103,7 @@ async fn behind_a_trusted_proxy_limits_follow_the_forwarded_address(pool: PgPool
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn repeated_failures_for_one_email_back_off_known_or_not(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    app.create_admin().await;
     let mut outcomes = Vec::new();
     for email in ["admin@shiftwire.example", "nobody@shiftwire.example"] {
         let mut statuses = Vec::new();
@@ -157,8 +129,7 @@ async fn repeated_failures_for_one_email_back_off_known_or_not(pool: PgPool) {
     assert!((1..=2).contains(&retry), "{retry}");
     assert_problem(locked, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Another account is not affected.
-    app.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    app.create_verifier().await;
     assert_eq!(
         app.login("verifier@shiftwire.example", STAFF_PASSWORD)
             .await

@@ -6,13 +6,11 @@
 
 use futures::StreamExt;
 use reqwest::{StatusCode, multipart};
-use serde_json::{Value, json};
-use shiftwire_core::Role;
-use shiftwire_test_support::builders::{claim, facility, id_of, post_shift, shift_body};
-use shiftwire_test_support::{STAFF_PASSWORD, spawn_app};
+use serde_json::json;
+use shiftwire_test_support::builders::{book, facility, id_of, post_shift, shift_body};
+use shiftwire_test_support::{STAFF_PASSWORD, Session, assert_json, spawn_app, ws};
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Everything logged in this test process.
 #[derive(Clone, Default)]
@@ -73,10 +71,8 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
 
     // A nurse signs in by SMS and fills in her profile.
     let national = "(415) 555-0142";
-    let pair = app.nurse_tokens(national).await;
+    let Session { access, refresh } = app.nurse_session(national).await;
     let code = app.sms.last_code("+14155550142");
-    let access = pair["access_token"].as_str().expect("access").to_owned();
-    let refresh = pair["refresh_token"].as_str().expect("refresh").to_owned();
     let response = app
         .patch(
             "/v1/me",
@@ -96,26 +92,14 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
     let mut pdf = b"%PDF-1.4\n".to_vec();
     pdf.extend_from_slice(document_marker.as_bytes());
     pdf.extend_from_slice(b"\n%%EOF\n");
-    let part = multipart::Part::bytes(pdf)
-        .file_name("licence.pdf")
-        .mime_str("application/pdf")
-        .expect("mime");
+    let credential = id_of(&credential);
     let uploaded = app
-        .client
-        .post(app.url(&format!(
-            "/v1/me/credentials/{}/document",
-            credential["id"].as_str().expect("id")
-        )))
-        .bearer_auth(&access)
-        .multipart(multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
+        .upload_document(&access, credential, "licence.pdf", pdf)
+        .await;
+    assert_json(uploaded, StatusCode::CREATED).await;
 
     // Staff sign in with passwords, one wrong first.
-    app.create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    app.create_verifier().await;
     let wrong_password = "hunter2-is-not-it-either";
     assert_eq!(
         app.login("verifier@shiftwire.example", wrong_password)
@@ -123,12 +107,10 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
             .status(),
         StatusCode::UNAUTHORIZED
     );
-    let login: Value = app
+    let login = app
         .login("verifier@shiftwire.example", STAFF_PASSWORD)
-        .await
-        .json()
-        .await
-        .expect("json");
+        .await;
+    let login = assert_json(login, StatusCode::OK).await;
     let verifier = login["access_token"].as_str().expect("token").to_owned();
     // Her identity: legal name, date of birth, photo ID and selfie; the verifier looks at
     // the ID and approves, and her licence is checked again against the legal name.
@@ -157,69 +139,31 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
         .send()
         .await
         .expect("identity");
-    assert_eq!(submitted.status(), StatusCode::CREATED);
-    let identity: Value = submitted.json().await.expect("json");
-    let identity = identity["id"].as_str().expect("id").to_owned();
-    let viewed = app
-        .get(
-            &format!("/v1/admin/identities/{identity}/id-document"),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(viewed.status(), StatusCode::OK);
-    let approved = app
-        .post(
-            &format!("/v1/admin/identities/{identity}/approve"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(approved.status(), StatusCode::OK);
-    let credential_id = uuid::Uuid::parse_str(credential["id"].as_str().expect("id")).expect("id");
-    app.next_event(|e| matches!(e, shiftwire_core::DomainEvent::VerificationUpdated { credential_id: c, .. } if *c == credential_id))
-        .await;
-    let downloaded = app
-        .get(
-            &format!(
-                "/v1/admin/credentials/{}/document",
-                credential["id"].as_str().expect("id")
-            ),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(downloaded.status(), StatusCode::OK);
-    let approved = app
-        .post(
-            &format!(
-                "/v1/admin/credentials/{}/approve",
-                credential["id"].as_str().expect("id")
-            ),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(approved.status(), StatusCode::OK);
+    let identity = id_of(&assert_json(submitted, StatusCode::CREATED).await);
+    app.get_ok(
+        &format!("/v1/admin/identities/{identity}/id-document"),
+        &verifier,
+    )
+    .await;
+    let approved = app.approve_identity(&verifier, identity).await;
+    assert_json(approved, StatusCode::OK).await;
+    app.credential_checked(credential).await;
+    app.get_ok(
+        &format!("/v1/admin/credentials/{credential}/document"),
+        &verifier,
+    )
+    .await;
+    let approved = app.approve_credential(&verifier, credential).await;
+    assert_json(approved, StatusCode::OK).await;
 
     // A shift, her WebSocket (by header and by ticket), a claim, a sign-out.
     let f = facility(&app, "Mercy General").await;
-    let mut request = format!("ws://{}/v1/ws", app.addr)
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {access}").parse().expect("header"),
-    );
+    let request = ws::upgrade_request(&ws::ws_url(&app, ""), &access);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws");
     socket.next().await.expect("hello").expect("hello");
-    let ticket: Value = app
-        .post("/v1/ws/ticket", &json!({}), Some(&access))
-        .await
-        .json()
-        .await
-        .expect("ticket");
-    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
+    let ticket = ws::ticket(&app, &access).await;
     let (mut by_ticket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/v1/ws?ticket={ticket}", app.addr))
+        tokio_tungstenite::connect_async(ws::ws_url(&app, &format!("?ticket={ticket}")))
             .await
             .expect("ws by ticket");
     by_ticket.next().await.expect("hello").expect("hello");
@@ -227,17 +171,8 @@ async fn no_secret_or_personal_data_reaches_the_logs(pool: PgPool) {
     body["required_certifications"] = json!([]);
     let shift = id_of(&post_shift(&app, &f, &body).await);
     socket.next().await.expect("offer").expect("offer");
-    assert_eq!(
-        claim(&app, &access, shift).await.status(),
-        StatusCode::CREATED
-    );
-    let response = app
-        .post(
-            "/v1/auth/logout",
-            &json!({ "refresh_token": refresh }),
-            None,
-        )
-        .await;
+    book(&app, &access, shift).await;
+    let response = app.sign_out(&refresh).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     drop(socket);
     drop(by_ticket);

@@ -16,5 +16,6 @@ mod profile;
 mod realtime;
 mod rules;
 mod shutdown;
+mod stand_in;
 mod tokens;
 mod verification;

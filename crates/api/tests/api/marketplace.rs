@@ -2,12 +2,12 @@ use chrono::{Duration, Utc};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shiftwire_core::Role;
 use shiftwire_test_support::{
-    TestApp, assert_problem,
+    TestApp, assert_json, assert_problem,
     builders::{
-        FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift,
-        shift_body,
+        FACILITY_AT, acknowledge_handoff, book, bookings_of, cancel_shift, check_in, check_out,
+        claim, facility, facility_at, id_of, nearby_nurse, nearby_shifts, nurse_at, patch_shift,
+        post_shift, release, send_shift, shift_body, shift_changed, shifts_of,
     },
     db, spawn_app, spawn_app_with,
 };
@@ -15,11 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn topics(app: &TestApp, shift: Uuid) -> Vec<String> {
-    sqlx::query_scalar("SELECT topic FROM outbox WHERE payload->>'shift_id' = $1 ORDER BY id")
-        .bind(shift.to_string())
-        .fetch_all(&app.pool)
-        .await
-        .expect("outbox")
+    db::outbox_topics_of_shift(&app.pool, shift).await
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -36,15 +32,7 @@ async fn a_posted_shift_is_open_with_its_handoff_and_owner(pool: PgPool) {
     assert_eq!(shift["booking"], Value::Null);
     assert_eq!(shift["at_risk"], false);
     assert!(shift["owner_id"].is_string());
-    let list: Value = app
-        .get(
-            &format!("/v1/facilities/{}/shifts?status=open", f.id),
-            Some(&f.scheduler),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list = shifts_of(&app, &f, "?status=open").await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 }
 
@@ -52,7 +40,6 @@ async fn a_posted_shift_is_open_with_its_handoff_and_owner(pool: PgPool) {
 async fn a_shift_cannot_open_without_its_context_or_a_sane_window(pool: PgPool) {
     let app = spawn_app(pool).await;
     let f = facility(&app, "Mercy General Hospital").await;
-    let url = format!("/v1/facilities/{}/shifts", f.id);
     let with = |path: &[&str], value: Value| {
         let mut body = shift_body(240, 8);
         let mut target = &mut body;
@@ -86,7 +73,7 @@ async fn a_shift_cannot_open_without_its_context_or_a_sane_window(pool: PgPool) 
         (with(&["handoff", "wifi"], json!("x")), "unknown_field"),
         (with(&["status"], json!("booked")), "unknown_field"),
     ] {
-        let response = app.post(&url, &body, Some(&f.scheduler)).await;
+        let response = send_shift(&app, &f, &body).await;
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
     let shifts = db::count_shifts(&app.pool).await;
@@ -148,7 +135,7 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
     let response = app
         .patch("/v1/me", &json!({ "available": false }), Some(&unavailable))
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_json(response, StatusCode::OK).await;
     let (lpn, lpn_id) = nearby_nurse(&app).await;
     db::rn_licence_becomes_lpn(&app.pool, lpn_id).await;
     let (nevada, nevada_id) = nearby_nurse(&app).await;
@@ -182,10 +169,7 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
 
     let (busy, _) = nearby_nurse(&app).await;
     let overlapping = id_of(&post_shift(&app, &f, &shift_body(300, 8)).await);
-    assert_eq!(
-        claim(&app, &busy, overlapping).await.status(),
-        StatusCode::CREATED
-    );
+    book(&app, &busy, overlapping).await;
     assert_problem(
         claim(&app, &busy, shift).await,
         StatusCode::CONFLICT,
@@ -194,14 +178,8 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
     .await;
 
     let (suspended, suspended_id) = nearby_nurse(&app).await;
-    let admin = app
-        .create_staff("admin@shiftwire.example", Role::Admin, vec![])
+    app.suspend_account(suspended_id, "Under investigation")
         .await;
-    app.state
-        .accounts
-        .suspend(admin, suspended_id, "Under investigation")
-        .await
-        .expect("suspend");
     assert_problem(
         claim(&app, &suspended, shift).await,
         StatusCode::FORBIDDEN,
@@ -210,10 +188,7 @@ async fn each_eligibility_rule_refuses_a_claim_with_its_reason(pool: PgPool) {
     .await;
 
     let (eligible, _) = nearby_nurse(&app).await;
-    assert_eq!(
-        claim(&app, &eligible, shift).await.status(),
-        StatusCode::CREATED
-    );
+    book(&app, &eligible, shift).await;
     let unknown = claim(&app, &eligible, Uuid::now_v7()).await;
     assert_problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
 }
@@ -275,48 +250,24 @@ async fn a_release_reopens_the_shift_for_another_nurse(pool: PgPool) {
     let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
     let (first, _) = nearby_nurse(&app).await;
     let (second, _) = nearby_nurse(&app).await;
-    let booking: Value = claim(&app, &first, shift).await.json().await.expect("json");
+    let booking = book(&app, &first, shift).await;
     assert_problem(
         claim(&app, &second, shift).await,
         StatusCode::CONFLICT,
         "shift_taken",
     )
     .await;
-    let booking_id = id_of(&booking);
-    let url = format!("/v1/bookings/{booking_id}/release");
-    assert_problem(
-        app.post(&url, &json!({}), Some(&first)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_body",
-    )
-    .await;
-    assert_problem(
-        app.post(&url, &json!({ "reason": "x" }), Some(&second))
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    let released = app
-        .post(&url, &json!({ "reason": "Family emergency" }), Some(&first))
-        .await;
-    assert_eq!(released.status(), StatusCode::OK);
-    let released: Value = released.json().await.expect("json");
+    let url = format!("/v1/bookings/{booking}/release");
+    let no_reason = app.post(&url, &json!({}), Some(&first)).await;
+    assert_problem(no_reason, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let not_hers = release(&app, &second, booking, "x").await;
+    assert_problem(not_hers, StatusCode::NOT_FOUND, "not_found").await;
+    let released = release(&app, &first, booking, "Family emergency").await;
+    let released = assert_json(released, StatusCode::OK).await;
     assert_eq!(released["status"], "released");
     assert_eq!(released["shift"]["status"], "open");
-    assert_eq!(
-        claim(&app, &second, shift).await.status(),
-        StatusCode::CREATED
-    );
-    let list: Value = app
-        .get(
-            &format!("/v1/facilities/{}/shifts", f.id),
-            Some(&f.scheduler),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    book(&app, &second, shift).await;
+    let list = shifts_of(&app, &f, "").await;
     assert_eq!(list["items"][0]["release_count"], 1);
     assert_eq!(list["items"][0]["status"], "booked");
 }
@@ -327,45 +278,18 @@ async fn a_handoff_change_on_a_booked_shift_needs_a_new_acknowledgement(pool: Pg
     let f = facility(&app, "Mercy General Hospital").await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
     let (nurse, _) = nearby_nurse(&app).await;
-    let booking = id_of(
-        &claim(&app, &nurse, shift)
-            .await
-            .json::<Value>()
-            .await
-            .expect("json"),
-    );
-    let ack = app
-        .post(
-            &format!("/v1/bookings/{booking}/handoff/ack"),
-            &json!({}),
-            Some(&nurse),
-        )
-        .await;
-    assert_eq!(ack.status(), StatusCode::OK);
+    let booking = book(&app, &nurse, shift).await;
+    let ack = acknowledge_handoff(&app, &nurse, booking).await;
     assert_eq!(
-        ack.json::<Value>().await.expect("json")["handoff_acknowledged"],
+        assert_json(ack, StatusCode::OK).await["handoff_acknowledged"],
         true
     );
-    let list_url = format!("/v1/facilities/{}/shifts", f.id);
-    let list: Value = app
-        .get(&list_url, Some(&f.scheduler))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list = shifts_of(&app, &f, "").await;
     assert_eq!(list["items"][0]["booking"]["handoff_acknowledged"], true);
 
     let mut handoff = shift_body(240, 8)["handoff"].clone();
     handoff["report_to"] = json!("House supervisor (ext. 2000)");
-    let patched = app
-        .patch(
-            &format!("/v1/shifts/{shift}"),
-            &json!({ "handoff": handoff }),
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(patched.status(), StatusCode::OK);
-    let patched: Value = patched.json().await.expect("json");
+    let patched = shift_changed(&app, &f, shift, &json!({ "handoff": handoff })).await;
     assert_eq!(patched["handoff_version"], 2);
     assert_eq!(patched["booking"]["handoff_acknowledged"], false);
     assert_eq!(
@@ -373,24 +297,14 @@ async fn a_handoff_change_on_a_booked_shift_needs_a_new_acknowledgement(pool: Pg
         Some("handoff.updated")
     );
 
-    let mine: Value = app
-        .get("/v1/me/bookings", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine = bookings_of(&app, &nurse).await;
     assert_eq!(
         mine["items"][0]["handoff"]["report_to"],
         "House supervisor (ext. 2000)"
     );
     assert_eq!(mine["items"][0]["handoff_acknowledged"], false);
-    let times = app
-        .patch(
-            &format!("/v1/shifts/{shift}"),
-            &json!({ "starts_at": Utc::now() + Duration::hours(5) }),
-            Some(&f.scheduler),
-        )
-        .await;
+    let later = json!({ "starts_at": Utc::now() + Duration::hours(5) });
+    let times = patch_shift(&app, &f, shift, &later).await;
     assert_problem(times, StatusCode::CONFLICT, "shift_booked").await;
 }
 
@@ -401,22 +315,10 @@ async fn check_in_and_out_work_only_inside_the_geofence(pool: PgPool) {
     let soon = id_of(&post_shift(&app, &f, &shift_body(10, 8)).await);
     let later = id_of(&post_shift(&app, &f, &shift_body(600, 8)).await);
     let (nurse, _) = nearby_nurse(&app).await;
-    let booking = id_of(
-        &claim(&app, &nurse, soon)
-            .await
-            .json::<Value>()
-            .await
-            .expect("json"),
-    );
-    let check_in = format!("/v1/bookings/{booking}/check-in");
+    let booking = book(&app, &nurse, soon).await;
     // About 1.1 km north of the facility.
-    let outside = app
-        .post(
-            &check_in,
-            &json!({ "lat": FACILITY_AT.0 + 0.01, "lon": FACILITY_AT.1 }),
-            Some(&nurse),
-        )
-        .await;
+    let north = (FACILITY_AT.0 + 0.01, FACILITY_AT.1);
+    let outside = check_in(&app, &nurse, booking, north).await;
     let body = assert_problem(outside, StatusCode::FORBIDDEN, "outside_geofence").await;
     assert!(
         body["distance_m"]
@@ -424,55 +326,21 @@ async fn check_in_and_out_work_only_inside_the_geofence(pool: PgPool) {
             .is_some_and(|d| (1000.0..1200.0).contains(&d)),
         "{body}"
     );
-    let inside = app
-        .post(
-            &check_in,
-            &json!({ "lat": FACILITY_AT.0 + 0.0005, "lon": FACILITY_AT.1 }),
-            Some(&nurse),
-        )
-        .await;
-    assert_eq!(inside.status(), StatusCode::OK);
-    let inside: Value = inside.json().await.expect("json");
+    let at_the_door = (FACILITY_AT.0 + 0.0005, FACILITY_AT.1);
+    let inside = check_in(&app, &nurse, booking, at_the_door).await;
+    let inside = assert_json(inside, StatusCode::OK).await;
     assert_eq!(inside["status"], "in_progress");
     assert_eq!(inside["shift"]["status"], "in_progress");
-    assert_problem(
-        app.post(
-            &check_in,
-            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
-            Some(&nurse),
-        )
-        .await,
-        StatusCode::CONFLICT,
-        "not_checkable",
-    )
-    .await;
-    let out = app
-        .post(
-            &format!("/v1/bookings/{booking}/check-out"),
-            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
-            Some(&nurse),
-        )
-        .await;
-    assert_eq!(out.status(), StatusCode::OK);
-    let out: Value = out.json().await.expect("json");
+    let twice = check_in(&app, &nurse, booking, FACILITY_AT).await;
+    assert_problem(twice, StatusCode::CONFLICT, "not_checkable").await;
+    let out = check_out(&app, &nurse, booking, FACILITY_AT).await;
+    let out = assert_json(out, StatusCode::OK).await;
     assert_eq!(out["status"], "completed");
     assert_eq!(out["worked_minutes"], 0);
 
     let (other, _) = nearby_nurse(&app).await;
-    let early = id_of(
-        &claim(&app, &other, later)
-            .await
-            .json::<Value>()
-            .await
-            .expect("json"),
-    );
-    let too_early = app
-        .post(
-            &format!("/v1/bookings/{early}/check-in"),
-            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
-            Some(&other),
-        )
-        .await;
+    let early = book(&app, &other, later).await;
+    let too_early = check_in(&app, &other, early, FACILITY_AT).await;
     assert_problem(too_early, StatusCode::CONFLICT, "outside_check_in_window").await;
 }
 
@@ -492,8 +360,7 @@ async fn an_idempotent_claim_replays_the_same_booking(pool: PgPool) {
             .send()
     };
     let first = send("{}").await.expect("send");
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let first: Value = first.json().await.expect("json");
+    let first = assert_json(first, StatusCode::CREATED).await;
     let again = send("{}").await.expect("send");
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
@@ -540,32 +407,13 @@ async fn a_cancelled_shift_cannot_be_claimed_and_its_nurse_is_released(pool: PgP
     let open = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
     let booked = id_of(&post_shift(&app, &f, &shift_body(900, 8)).await);
     let (nurse, _) = nearby_nurse(&app).await;
-    let booking = id_of(
-        &claim(&app, &nurse, booked)
-            .await
-            .json::<Value>()
-            .await
-            .expect("json"),
-    );
-    let blank = app
-        .post(
-            &format!("/v1/shifts/{open}/cancel"),
-            &json!({ "reason": "" }),
-            Some(&f.scheduler),
-        )
-        .await;
+    let booking = book(&app, &nurse, booked).await;
+    let blank = cancel_shift(&app, &f, open, "").await;
     assert_problem(blank, StatusCode::UNPROCESSABLE_ENTITY, "reason_required").await;
     for shift in [open, booked] {
-        let cancelled = app
-            .post(
-                &format!("/v1/shifts/{shift}/cancel"),
-                &json!({ "reason": "Census dropped" }),
-                Some(&f.scheduler),
-            )
-            .await;
-        assert_eq!(cancelled.status(), StatusCode::OK);
+        let cancelled = cancel_shift(&app, &f, shift, "Census dropped").await;
         assert_eq!(
-            cancelled.json::<Value>().await.expect("json")["status"],
+            assert_json(cancelled, StatusCode::OK).await["status"],
             "cancelled"
         );
     }
@@ -576,21 +424,10 @@ async fn a_cancelled_shift_cannot_be_claimed_and_its_nurse_is_released(pool: PgP
         "shift_not_open",
     )
     .await;
-    let mine: Value = app
-        .get("/v1/me/bookings", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine = bookings_of(&app, &nurse).await;
     assert_eq!(mine["items"][0]["id"], booking.to_string());
     assert_eq!(mine["items"][0]["status"], "cancelled");
-    let again = app
-        .post(
-            &format!("/v1/shifts/{open}/cancel"),
-            &json!({ "reason": "again" }),
-            Some(&f.scheduler),
-        )
-        .await;
+    let again = cancel_shift(&app, &f, open, "again").await;
     assert_problem(again, StatusCode::CONFLICT, "shift_not_cancellable").await;
 }
 
@@ -600,25 +437,9 @@ async fn the_outbox_holds_exactly_the_events_of_what_committed(pool: PgPool) {
     let f = facility(&app, "Mercy General Hospital").await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
     let (nurse, _) = nearby_nurse(&app).await;
-    let booking = id_of(
-        &claim(&app, &nurse, shift)
-            .await
-            .json::<Value>()
-            .await
-            .expect("json"),
-    );
-    app.post(
-        &format!("/v1/bookings/{booking}/release"),
-        &json!({ "reason": "Sick" }),
-        Some(&nurse),
-    )
-    .await;
-    app.post(
-        &format!("/v1/shifts/{shift}/cancel"),
-        &json!({ "reason": "Filled internally" }),
-        Some(&f.scheduler),
-    )
-    .await;
+    let booking = book(&app, &nurse, shift).await;
+    release(&app, &nurse, booking, "Sick").await;
+    cancel_shift(&app, &f, shift, "Filled internally").await;
     assert_eq!(
         topics(&app, shift).await,
         [
@@ -644,13 +465,7 @@ async fn the_outbox_holds_exactly_the_events_of_what_committed(pool: PgPool) {
     };
     assert!(a.status() == StatusCode::CREATED || b.status() == StatusCode::CREATED);
     assert_eq!(topics(&app, loser).await, ["shift.opened"]);
-    let status = app
-        .state
-        .matching
-        .shift(&[f.id], loser)
-        .await
-        .expect("shift")
-        .status;
+    let status = app.shift(f.id, loser).await.status;
     assert_eq!(
         status.as_str(),
         "open",
@@ -662,22 +477,7 @@ async fn the_outbox_holds_exactly_the_events_of_what_committed(pool: PgPool) {
 async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
     let app = spawn_app(pool).await;
     let near = facility(&app, "Mercy General Hospital").await;
-    let far_id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
-         VALUES ($1, 'Davis Community Clinic', '1 Russell Blvd', ST_SetSRID(ST_MakePoint(-121.74, 38.54), 4326)::geography,
-                 'America/Los_Angeles', 'CA', 200)",
-    )
-    .bind(far_id)
-    .execute(&app.pool)
-    .await
-    .expect("facility");
-    let far = Facility {
-        id: far_id,
-        scheduler: app
-            .staff_token("davis@shiftwire.example", Role::Scheduler, vec![far_id])
-            .await,
-    };
+    let far = facility_at(&app, "Davis Community Clinic", "CA", (38.54, -121.74)).await;
     let near_shift = id_of(&post_shift(&app, &near, &shift_body(240, 8)).await);
     let far_shift = id_of(&post_shift(&app, &far, &shift_body(1500, 8)).await);
     let mut lpn_body = shift_body(2000, 8);
@@ -688,12 +488,7 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
     post_shift(&app, &near, &acls_body).await;
 
     let (nurse, _) = nurse_at(&app, (38.58, -121.46), 50.0).await;
-    let page: Value = app
-        .get("/v1/shifts/nearby", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page = nearby_shifts(&app, &nurse, "").await;
     let items = page["items"].as_array().expect("items");
     let ids: Vec<Uuid> = items.iter().map(id_of).collect();
     assert_eq!(ids, [near_shift, far_shift], "eligible only, nearest first");
@@ -702,39 +497,14 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
     assert!(d0 < 2.0 && (20.0..35.0).contains(&d1), "{d0} {d1}");
     assert!(items[0].get("handoff").is_none() && items[0].get("booking").is_none());
 
-    let small: Value = app
-        .get("/v1/shifts/nearby?radius_km=5", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let small = nearby_shifts(&app, &nurse, "?radius_km=5").await;
     assert_eq!(small["items"].as_array().map(Vec::len), Some(1));
-    let paged: Value = app
-        .get("/v1/shifts/nearby?limit=1", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let cursor = paged["next_cursor"].as_str().expect("cursor");
-    let next: Value = app
-        .get(
-            &format!("/v1/shifts/nearby?limit=1&cursor={cursor}"),
-            Some(&nurse),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let paged = nearby_shifts(&app, &nurse, "?limit=1").await;
+    let next = app
+        .next_page("/v1/shifts/nearby?limit=1", &paged, &nurse)
+        .await;
     assert_eq!(id_of(&next["items"][0]), far_shift);
-    let elsewhere: Value = app
-        .get(
-            "/v1/shifts/nearby?lat=38.54&lon=-121.74&radius_km=3",
-            Some(&nurse),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let elsewhere = nearby_shifts(&app, &nurse, "?lat=38.54&lon=-121.74&radius_km=3").await;
     assert_eq!(
         elsewhere["items"]
             .as_array()
@@ -743,16 +513,8 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
     );
 
     // Booking one removes overlapping shifts from the list; claim agrees with the list.
-    assert_eq!(
-        claim(&app, &nurse, near_shift).await.status(),
-        StatusCode::CREATED
-    );
-    let after: Value = app
-        .get("/v1/shifts/nearby", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    book(&app, &nurse, near_shift).await;
+    let after = nearby_shifts(&app, &nurse, "").await;
     assert_eq!(
         after["items"]
             .as_array()
@@ -763,7 +525,7 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
     let response = app
         .patch("/v1/me", &json!({ "home": null }), Some(&homeless))
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_json(response, StatusCode::OK).await;
     let no_point = app.get("/v1/shifts/nearby", Some(&homeless)).await;
     assert_problem(
         no_point,
@@ -775,18 +537,15 @@ async fn nearby_lists_eligible_open_shifts_nearest_first(pool: PgPool) {
         .get("/v1/shifts/nearby?lat=38.57&lon=-121.45", Some(&homeless))
         .await;
     assert_eq!(with_point.status(), StatusCode::OK);
-    for bad in [
+    let bad = [
         "?lat=91&lon=0",
         "?lat=10",
         "?radius_km=-1",
         "?cursor=zzz",
         "?role=MD",
-    ] {
-        let response = app
-            .get(&format!("/v1/shifts/nearby{bad}"), Some(&nurse))
-            .await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-    }
+    ];
+    app.assert_queries_refused("/v1/shifts/nearby", &nurse, &bad)
+        .await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -806,22 +565,10 @@ async fn an_unfilled_shift_is_escalated_to_its_owner_once(pool: PgPool) {
     );
     assert_eq!(topics(&app, soon).await, ["shift.opened", "shift.unfilled"]);
     assert_eq!(topics(&app, later).await, ["shift.opened"]);
-    let payload: Value =
-        sqlx::query_scalar("SELECT payload FROM outbox WHERE topic = 'shift.unfilled'")
-            .fetch_one(&app.pool)
-            .await
-            .expect("payload");
+    let payload = db::sole_payload_of_topic(&app.pool, "shift.unfilled").await;
     assert_eq!(payload["release_count"], 0);
     assert!(payload["owner_id"].is_string());
-    let list: Value = app
-        .get(
-            &format!("/v1/facilities/{}/shifts", f.id),
-            Some(&f.scheduler),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list = shifts_of(&app, &f, "").await;
     assert_eq!(list["items"][0]["at_risk"], true);
     assert_eq!(list["items"][1]["at_risk"], false);
 }
@@ -844,29 +591,9 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     let home = (38.90, -120.60);
     let mut facilities = Vec::new();
     for (n, (state, lat, lon)) in places.iter().enumerate() {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO facilities (id, name, address, location, timezone, state, geofence_m)
-             VALUES ($1, $2, 'Main St', ST_SetSRID(ST_MakePoint($4, $3), 4326)::geography,
-                     'America/Los_Angeles', $5, 200)",
-        )
-        .bind(id)
-        .bind(format!("Facility {n}"))
-        .bind(lat)
-        .bind(lon)
-        .bind(state)
-        .execute(&app.pool)
-        .await
-        .expect("facility");
-        let scheduler = app
-            .staff_token(
-                &format!("s{n}@shiftwire.example"),
-                Role::Scheduler,
-                vec![id],
-            )
-            .await;
+        let facility = facility_at(&app, &format!("Facility {n}"), state, (*lat, *lon)).await;
         facilities.push((
-            Facility { id, scheduler },
+            facility,
             *state,
             Coordinates::new(*lat, *lon).expect("coordinates"),
         ));
@@ -928,11 +655,8 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
             s["role"] == "RN" && s["required_certifications"] == json!([]) && *state == "CA"
         })
         .expect("a shift to book");
-    let booking: Value = claim(&app, &nurse, id_of(booked_shift))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let booking = claim(&app, &nurse, id_of(booked_shift)).await;
+    let booking = assert_json(booking, StatusCode::CREATED).await;
     let booked = (
         booking["shift"]["starts_at"]
             .as_str()
@@ -974,12 +698,7 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
             Some(c) => format!("/v1/shifts/nearby?limit=7&cursor={c}"),
             None => "/v1/shifts/nearby?limit=7".to_owned(),
         };
-        let page: Value = app
-            .get(&url, Some(&nurse))
-            .await
-            .json()
-            .await
-            .expect("json");
+        let page = app.get_json(&url, &nurse).await;
         found.extend(page["items"].as_array().expect("items").iter().map(id_of));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 use serde_json::Value;
-use shiftwire_test_support::spawn_app;
+use shiftwire_test_support::{assert_json, spawn_app};
 use sqlx::PgPool;
 
 #[test]
@@ -17,8 +17,7 @@ fn committed_spec_matches_the_code() {
 async fn the_served_spec_lists_every_route(pool: PgPool) {
     let app = spawn_app(pool).await;
     let response = app.get("/openapi.json", None).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let spec: Value = response.json().await.expect("json");
+    let spec = assert_json(response, StatusCode::OK).await;
     assert!(
         spec["openapi"]
             .as_str()

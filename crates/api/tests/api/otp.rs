@@ -1,18 +1,17 @@
 use futures::future::join_all;
 use reqwest::StatusCode;
-use serde_json::Value;
-use shiftwire_core::Role;
-use shiftwire_test_support::{assert_problem, db, spawn_app, spawn_app_with};
+use shiftwire_test_support::{
+    TestApp, assert_json, assert_problem, count_answered, db, spawn_app, spawn_app_with,
+};
 use sqlx::PgPool;
 use std::sync::atomic::Ordering;
 
 const PHONE: &str = "+14155552671";
 
-async fn attempts(pool: &PgPool) -> Vec<i32> {
-    sqlx::query_scalar("SELECT attempts FROM otp_codes ORDER BY created_at")
-        .fetch_all(pool)
-        .await
-        .expect("attempts")
+/// The code is refused as any wrong code is (401 `invalid_code`).
+async fn assert_code_refused(app: &TestApp, code: &str) {
+    let refused = app.verify_code(PHONE, code).await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "invalid_code").await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -24,8 +23,7 @@ async fn a_code_signs_a_new_phone_in_as_an_unverified_nurse(pool: PgPool) {
     let code = app.sms.last_code(PHONE);
 
     let response = app.verify_code(PHONE, &code).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let pair: Value = response.json().await.expect("json");
+    let pair = assert_json(response, StatusCode::OK).await;
     assert_eq!(pair["token_type"], "Bearer");
     assert_eq!(pair["expires_in"], 900);
     assert!(
@@ -50,13 +48,8 @@ async fn a_code_signs_a_new_phone_in_as_an_unverified_nurse(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn codes_are_stored_only_as_keyed_hashes(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
-    let (phone_key, code_hash): (Vec<u8>, Vec<u8>) =
-        sqlx::query_as("SELECT phone_key, code_hash FROM otp_codes")
-            .fetch_one(&app.pool)
-            .await
-            .expect("row");
+    let code = app.texted_code(PHONE).await;
+    let (phone_key, code_hash) = db::sole_code_keys(&app.pool).await;
     assert_eq!(code_hash.len(), 32);
     assert_eq!(phone_key.len(), 32);
     let haystack = [phone_key, code_hash].concat();
@@ -68,48 +61,26 @@ async fn codes_are_stored_only_as_keyed_hashes(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_code_works_once(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
+    let code = app.texted_code(PHONE).await;
     assert_eq!(app.verify_code(PHONE, &code).await.status(), StatusCode::OK);
-    assert_problem(
-        app.verify_code(PHONE, &code).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_code",
-    )
-    .await;
+    assert_code_refused(&app, &code).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn an_expired_code_is_refused_like_a_wrong_one(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
-    sqlx::query("UPDATE otp_codes SET expires_at = now() - interval '1 second'")
-        .execute(&app.pool)
-        .await
-        .expect("expire");
-    assert_problem(
-        app.verify_code(PHONE, &code).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_code",
-    )
-    .await;
+    let code = app.texted_code(PHONE).await;
+    db::codes_expired(&app.pool).await;
+    assert_code_refused(&app, &code).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_newer_code_replaces_the_older_one(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.request_code(PHONE).await;
-    let first = app.sms.last_code(PHONE);
-    app.request_code(PHONE).await;
-    let second = app.sms.last_code(PHONE);
+    let first = app.texted_code(PHONE).await;
+    let second = app.texted_code(PHONE).await;
     if first != second {
-        assert_problem(
-            app.verify_code(PHONE, &first).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_code",
-        )
-        .await;
+        assert_code_refused(&app, &first).await;
     }
     assert_eq!(
         app.verify_code(PHONE, &second).await.status(),
@@ -125,24 +96,13 @@ fn wrong_code(right: &str) -> String {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn the_fifth_wrong_guess_burns_the_code(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
+    let code = app.texted_code(PHONE).await;
     for _ in 0..5 {
-        assert_problem(
-            app.verify_code(PHONE, &wrong_code(&code)).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_code",
-        )
-        .await;
+        assert_code_refused(&app, &wrong_code(&code)).await;
     }
     // Same answer as any wrong code: no oracle telling the code is burned.
-    assert_problem(
-        app.verify_code(PHONE, &code).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_code",
-    )
-    .await;
-    assert_eq!(attempts(&app.pool).await, vec![5]);
+    assert_code_refused(&app, &code).await;
+    assert_eq!(db::code_attempts(&app.pool).await, vec![5]);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -151,40 +111,28 @@ async fn fifty_concurrent_wrong_guesses_evaluate_at_most_five(pool: PgPool) {
         s.rate_limits.otp_verifies_per_ip_per_minute = 1_000;
     })
     .await;
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
+    let code = app.texted_code(PHONE).await;
     let wrong = wrong_code(&code);
     let guesses = join_all((0..50).map(|_| app.verify_code(PHONE, &wrong))).await;
     for guess in guesses {
         assert_eq!(guess.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        attempts(&app.pool).await,
+        db::code_attempts(&app.pool).await,
         vec![5],
         "only five guesses were compared"
     );
-    assert_problem(
-        app.verify_code(PHONE, &code).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_code",
-    )
-    .await;
+    assert_code_refused(&app, &code).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_malformed_code_is_refused_without_spending_an_attempt(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
+    let code = app.texted_code(PHONE).await;
     for bad in ["12345", "1234567", "abcdef", ""] {
-        assert_problem(
-            app.verify_code(PHONE, bad).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_code",
-        )
-        .await;
+        assert_code_refused(&app, bad).await;
     }
-    assert_eq!(attempts(&app.pool).await, vec![0]);
+    assert_eq!(db::code_attempts(&app.pool).await, vec![0]);
     assert_eq!(app.verify_code(PHONE, &code).await.status(), StatusCode::OK);
 }
 
@@ -206,13 +154,7 @@ async fn the_fourth_send_in_ten_minutes_is_429_with_retry_after(pool: PgPool) {
     assert_eq!(app.sms.count_to(PHONE), 3, "no fourth SMS");
 
     // The window slides: once the oldest send is over ten minutes old, one more is allowed.
-    sqlx::query(
-        "UPDATE otp_codes SET created_at = now() - interval '11 minutes'
-         WHERE id = (SELECT id FROM otp_codes ORDER BY created_at LIMIT 1)",
-    )
-    .execute(&app.pool)
-    .await
-    .expect("age");
+    db::oldest_code_sent_minutes_ago(&app.pool, 11).await;
     assert_eq!(app.request_code(PHONE).await.status(), StatusCode::ACCEPTED);
 }
 
@@ -220,14 +162,8 @@ async fn the_fourth_send_in_ten_minutes_is_429_with_retry_after(pool: PgPool) {
 async fn concurrent_sends_cannot_overshoot_the_per_phone_limit(pool: PgPool) {
     let app = spawn_app(pool).await;
     let answers = join_all((0..10).map(|_| app.request_code(PHONE))).await;
-    let accepted = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::ACCEPTED)
-        .count();
-    let limited = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let accepted = count_answered(&answers, StatusCode::ACCEPTED);
+    let limited = count_answered(&answers, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!((accepted, limited), (3, 7));
     assert_eq!(app.sms.count_to(PHONE), 3);
 }
@@ -285,7 +221,7 @@ async fn a_malformed_phone_is_422_and_sends_nothing(pool: PgPool) {
         "invalid_phone",
     )
     .await;
-    assert!(attempts(&app.pool).await.is_empty());
+    assert!(db::code_attempts(&app.pool).await.is_empty());
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -307,19 +243,10 @@ async fn a_failed_sms_is_503_and_does_not_use_up_the_allowance(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_suspended_nurse_cannot_sign_in(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens(PHONE).await;
-    let token = pair["access_token"].as_str().expect("token");
-    let nurse = app.state.jwt.verify(token).expect("claims").sub;
-    let admin = app
-        .create_staff("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
-    app.state
-        .accounts
-        .suspend(admin, nurse, "licence revoked")
-        .await
-        .expect("suspend");
-    app.request_code(PHONE).await;
-    let code = app.sms.last_code(PHONE);
+    let session = app.nurse_session(PHONE).await;
+    let nurse = app.state.jwt.verify(&session.access).expect("claims").sub;
+    app.suspend_account(nurse, "licence revoked").await;
+    let code = app.texted_code(PHONE).await;
     assert_problem(
         app.verify_code(PHONE, &code).await,
         StatusCode::FORBIDDEN,

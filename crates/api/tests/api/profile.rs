@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shiftwire_core::{DomainEvent, Role};
-use shiftwire_test_support::{assert_problem, spawn_app};
+use shiftwire_core::DomainEvent;
+use shiftwire_test_support::{assert_json, assert_problem, db, spawn_app};
 use sqlx::PgPool;
 
 const PHONE: &str = "+14155552671";
@@ -9,11 +9,8 @@ const PHONE: &str = "+14155552671";
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_new_nurse_starts_unverified_with_defaults(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens(PHONE).await;
-    let token = pair["access_token"].as_str().expect("token");
-    let response = app.get("/v1/me", Some(token)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let me: Value = response.json().await.expect("json");
+    let token = app.nurse_session(PHONE).await.access;
+    let me = app.me(&token).await;
     assert_eq!(me["phone"], PHONE);
     assert_eq!(me["verification_status"], "unverified");
     assert_eq!(me["max_distance_km"], 25.0);
@@ -26,19 +23,17 @@ async fn a_new_nurse_starts_unverified_with_defaults(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn patch_changes_only_what_it_names_and_announces_matching_changes(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens(PHONE).await;
-    let token = pair["access_token"].as_str().expect("token");
+    let token = app.nurse_session(PHONE).await.access;
 
     let response = app
         .patch(
             "/v1/me",
             &json!({ "name": "  Amara   Okafor ", "home": { "lat": 37.8, "lon": -122.27 },
                      "max_distance_km": 40.5 }),
-            Some(token),
+            Some(&token),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let me: Value = response.json().await.expect("json");
+    let me = assert_json(response, StatusCode::OK).await;
     assert_eq!(me["name"], "Amara Okafor");
     assert_eq!(me["home"], json!({ "lat": 37.8, "lon": -122.27 }));
     assert_eq!(me["max_distance_km"], 40.5);
@@ -50,20 +45,16 @@ async fn patch_changes_only_what_it_names_and_announces_matching_changes(pool: P
         .patch(
             "/v1/me",
             &json!({ "available": false, "home": null }),
-            Some(token),
+            Some(&token),
         )
         .await;
-    let me: Value = response.json().await.expect("json");
+    let me = assert_json(response, StatusCode::OK).await;
     assert_eq!(
         (me["available"].clone(), me["home"].clone()),
         (json!(false), Value::Null)
     );
     assert_eq!(me["name"], "Amara Okafor", "absent fields are kept");
-    let announced: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE topic = 'profile.updated'")
-            .fetch_one(&app.pool)
-            .await
-            .expect("count");
+    let announced = db::count_outbox_of_topic(&app.pool, "profile.updated").await;
     assert_eq!(announced, 2);
 }
 
@@ -90,12 +81,7 @@ async fn invalid_profile_changes_are_refused_and_change_nothing(pool: PgPool) {
         let response = app.patch("/v1/me", &body, Some(&token)).await;
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
-    let me: Value = app
-        .get("/v1/me", Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me = app.me(&token).await;
     assert_eq!(me["name"], "Amara Okafor");
     assert_eq!(me["max_distance_km"], 25.0);
     assert_eq!(me["phone"], PHONE);
@@ -104,9 +90,7 @@ async fn invalid_profile_changes_are_refused_and_change_nothing(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn staff_have_no_nurse_profile(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     assert_problem(
         app.get("/v1/me", Some(&verifier)).await,
         StatusCode::FORBIDDEN,

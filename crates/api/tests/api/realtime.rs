@@ -4,21 +4,21 @@
 
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use shiftwire_api::config::EventBusKind;
-use shiftwire_core::Role;
 use shiftwire_test_support::builders::{
-    FACILITY_AT, Facility, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
+    FACILITY_AT, Facility, book, cancel_shift, facility, id_of, nearby_nurse, nurse_at, post_shift,
+    release, shift_body,
 };
 use shiftwire_test_support::{
-    assert_problem, db, spawn_app, spawn_app_with,
-    ws::{WAIT, Ws, offer_of, offers_of, sentinel, ws_url},
+    assert_json, assert_problem, db, eventually, five_messages_a_second, spawn_app, spawn_app_with,
+    ws::{WAIT, Ws, offer_of, offers_of, refused_upgrade, sentinel, upgrade_request, ws_url},
 };
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_tungstenite::{
     MaybeTlsStream,
-    tungstenite::{self, Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
 };
 use uuid::Uuid;
 
@@ -42,8 +42,7 @@ async fn a_new_shift_is_offered_to_eligible_nurses_and_no_one_else(pool: PgPool)
     }
     // The busy nurse books a shift while connected: the index learns it from the event.
     let earlier = post_shift(&app, &f, &shift_body(2 * 24 * 60, 8)).await;
-    let booked = claim(&app, &busy, id_of(&earlier)).await;
-    assert_eq!(booked.status(), StatusCode::CREATED);
+    book(&app, &busy, id_of(&earlier)).await;
 
     // The BLS of the lapsed nurse runs out before this shift (two days out) ends.
     let shift = post_shift(&app, &f, &shift_body(2 * 24 * 60 + 60, 8)).await;
@@ -58,13 +57,7 @@ async fn a_new_shift_is_offered_to_eligible_nurses_and_no_one_else(pool: PgPool)
     assert!((1.0..2.0).contains(&distance), "{distance}");
     let seq = offer["seq"].as_i64().expect("seq");
     assert!(seq > sockets[0].hello_seq());
-    let outbox_seq: i64 = sqlx::query_scalar(
-        "SELECT id FROM outbox WHERE topic = 'shift.opened' AND payload->>'shift_id' = $1",
-    )
-    .bind(shift_id.to_string())
-    .fetch_one(&app.pool)
-    .await
-    .expect("outbox");
+    let outbox_seq = db::outbox_position_of(&app.pool, "shift.opened", shift_id).await;
     assert_eq!(
         seq, outbox_seq,
         "an offer carries its event's stream position"
@@ -111,13 +104,11 @@ async fn a_claim_withdraws_the_offer_from_everyone_else(pool: PgPool) {
         assert_eq!(offer["type"], "shift.offered");
         assert_eq!(offer["shift"]["id"], shift.to_string());
     }
-    let response = claim(&app, &nurses[0].0, shift).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let booking: Value = response.json().await.expect("json");
+    let booking = book(&app, &nurses[0].0, shift).await;
 
     let winner = nurses[0].2.next().await;
     assert_eq!(winner["type"], "booking.updated", "{winner}");
-    assert_eq!(winner["booking"]["id"], booking["id"]);
+    assert_eq!(winner["booking"]["id"], booking.to_string());
     let booked_seq = winner["seq"].as_i64().expect("seq");
     for (_, _, ws) in &mut nurses[1..] {
         let withdrawn = ws.next().await;
@@ -137,30 +128,15 @@ async fn a_claim_withdraws_the_offer_from_everyone_else(pool: PgPool) {
     for (_, _, ws) in &mut nurses {
         assert_eq!(ws.next().await["type"], "shift.offered");
     }
-    let response = app
-        .post(
-            &format!("/v1/shifts/{second}/cancel"),
-            &json!({ "reason": "Unit closed for the night" }),
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled = cancel_shift(&app, &f, second, "Unit closed for the night").await;
+    assert_json(cancelled, StatusCode::OK).await;
     for (_, _, ws) in &mut nurses {
         let withdrawn = ws.next().await;
         assert_eq!(withdrawn["type"], "shift.withdrawn");
         assert_eq!(withdrawn["reason"], "cancelled");
     }
-    let response = app
-        .post(
-            &format!(
-                "/v1/bookings/{}/release",
-                booking["id"].as_str().expect("id")
-            ),
-            &json!({ "reason": "Family emergency" }),
-            Some(&nurses[0].0),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    let released = release(&app, &nurses[0].0, booking, "Family emergency").await;
+    assert_json(released, StatusCode::OK).await;
     let released = nurses[0].2.frames_until("shift.offered").await;
     assert_eq!(released[0]["type"], "booking.updated");
     assert_eq!(released[0]["booking"]["status"], "released");
@@ -194,29 +170,14 @@ async fn resume_sends_what_was_missed_and_nothing_twice(pool: PgPool) {
     assert_eq!(second["shift"]["id"], kept.to_string());
     let last_seq = second["seq"].as_i64().expect("seq");
     // The offers are logged (after delivery, in a batch); wait for that before leaving.
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let logged: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM offer_log WHERE nurse_id = $1")
-                    .bind(nurse_id)
-                    .fetch_one(&app.pool)
-                    .await
-                    .expect("offer log");
-            if logged == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("offers logged", || async {
+        db::count_offers_logged_for(&app.pool, nurse_id).await == 2
     })
-    .await
-    .expect("offers logged");
+    .await;
     drop(ws);
 
     // Meanwhile: one offered shift is booked by someone else, a new one opens.
-    assert_eq!(
-        claim(&app, &rival, taken).await.status(),
-        StatusCode::CREATED
-    );
+    book(&app, &rival, taken).await;
     let missed = id_of(&post_shift(&app, &f, &shift_body(48 * 60, 8)).await);
 
     let mut ws = Ws::connect(&app, &token).await;
@@ -239,10 +200,7 @@ async fn resume_sends_what_was_missed_and_nothing_twice(pool: PgPool) {
     assert_eq!(replay[2]["last_seq"].as_i64(), Some(ws.hello_seq()));
 
     // The resumed connection holds the still-open offer: its booking is withdrawn live.
-    assert_eq!(
-        claim(&app, &rival, kept).await.status(),
-        StatusCode::CREATED
-    );
+    book(&app, &rival, kept).await;
     let withdrawn = ws.next().await;
     assert_eq!(withdrawn["type"], "shift.withdrawn");
     assert_eq!(withdrawn["shift_id"], kept.to_string());
@@ -270,11 +228,7 @@ async fn a_client_that_does_not_read_is_cut_off_and_others_keep_receiving(pool: 
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let stream = socket.connect(app.addr).await.expect("connect");
-    let mut request = ws_url(&app, "").into_client_request().expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {stalled}").parse().expect("header"),
-    );
+    let request = upgrade_request(&ws_url(&app, ""), &stalled);
     let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
         .await
         .expect("upgrade");
@@ -355,27 +309,11 @@ async fn a_live_location_moves_where_a_nurse_is_matched_from(pool: PgPool) {
     assert_eq!(offer["shift"]["id"], shift.to_string());
     assert!(offer["shift"]["distance_km"].as_f64() < Some(1.2));
     // Stored for the REST path too: the claim measures from the same position.
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let stored: bool = sqlx::query_scalar(
-                "SELECT live_location IS NOT NULL FROM nurse_profiles WHERE nurse_id = $1",
-            )
-            .bind(nurse_id)
-            .fetch_one(&app.pool)
-            .await
-            .expect("profile");
-            if stored {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("live location stored", || {
+        db::has_live_location(&app.pool, nurse_id)
     })
-    .await
-    .expect("live location stored");
-    assert_eq!(
-        claim(&app, &token, shift).await.status(),
-        StatusCode::CREATED
-    );
+    .await;
+    book(&app, &token, shift).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -387,8 +325,7 @@ async fn tickets_are_single_use_and_tokens_are_required(pool: PgPool) {
         StatusCode::UNAUTHORIZED
     );
     let response = app.post("/v1/ws/ticket", &json!({}), Some(&token)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let ticket: Value = response.json().await.expect("json");
+    let ticket = assert_json(response, StatusCode::OK).await;
     assert_eq!(ticket["expires_in"], 30);
     let ticket = ticket["ticket"].as_str().expect("ticket");
 
@@ -398,16 +335,9 @@ async fn tickets_are_single_use_and_tokens_are_required(pool: PgPool) {
         .expect("a fresh ticket connects");
     let ws = Ws::greeted(socket).await;
     drop(ws);
-    let refused = tokio_tungstenite::connect_async(&url).await;
-    match refused {
-        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
-        other => panic!("a used ticket must be refused, got {other:?}"),
-    }
+    assert_eq!(refused_upgrade(&url, "a used ticket").await, 401);
     for url in [ws_url(&app, ""), ws_url(&app, "?ticket=made-up")] {
-        match tokio_tungstenite::connect_async(&url).await {
-            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
-            other => panic!("{url} must be refused, got {other:?}"),
-        }
+        assert_eq!(refused_upgrade(&url, &url).await, 401);
     }
     // A plain GET is a problem, not a hang.
     let response = app.get("/v1/ws", Some(&token)).await;
@@ -419,38 +349,18 @@ async fn suspension_sign_out_and_shutdown_close_sockets(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (suspended, suspended_id) = nearby_nurse(&app).await;
     let mut ws = Ws::connect(&app, &suspended).await;
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
-    let response = app
-        .post(
-            &format!("/v1/admin/nurses/{suspended_id}/suspend"),
-            &json!({ "reason": "Licence under investigation" }),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    let admin = app.admin_token().await;
+    let reason = "Licence under investigation";
+    let response = app.suspend_nurse(&admin, suspended_id, reason).await;
+    assert_json(response, StatusCode::OK).await;
     assert_eq!(ws.close_code().await, Some(1008));
     // And a suspended nurse cannot reconnect.
-    let mut request = ws_url(&app, "").into_client_request().expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {suspended}").parse().expect("header"),
-    );
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
-        other => panic!("a suspended nurse must be refused, got {other:?}"),
-    }
+    let request = upgrade_request(&ws_url(&app, ""), &suspended);
+    assert_eq!(refused_upgrade(request, "a suspended nurse").await, 403);
 
-    let pair = app.nurse_tokens("+14155550199").await;
-    let mut ws = Ws::connect(&app, pair["access_token"].as_str().expect("access")).await;
-    let response = app
-        .post(
-            "/v1/auth/logout",
-            &json!({ "refresh_token": pair["refresh_token"] }),
-            None,
-        )
-        .await;
+    let session = app.nurse_session("+14155550199").await;
+    let mut ws = Ws::connect(&app, &session.access).await;
+    let response = app.sign_out(&session.refresh).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(ws.close_code().await, Some(1000));
 
@@ -483,21 +393,14 @@ async fn two_nodes_on_nats_deliver_each_others_shifts(pool: PgPool) {
     assert_eq!(posting.state.hub.connections(), 0);
     // A claim on the delivering node is announced to a scheduler on the posting node.
     let mut scheduler = Ws::connect(&posting, &f.scheduler).await;
-    assert_eq!(
-        claim(&delivering, &token, shift).await.status(),
-        StatusCode::CREATED
-    );
+    book(&delivering, &token, shift).await;
     let notice = scheduler.next().await;
     assert_eq!(notice["type"], "shift.booked");
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_flooding_client_is_closed_and_others_are_not(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| {
-        s.notify.messages_per_second = 5;
-        s.notify.message_burst = 10;
-    })
-    .await;
+    let app = spawn_app_with(pool, five_messages_a_second).await;
     let (calm, _) = nearby_nurse(&app).await;
     let (noisy, _) = nearby_nurse(&app).await;
     let mut calm = Ws::connect(&app, &calm).await;

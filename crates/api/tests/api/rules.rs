@@ -9,11 +9,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_core::{CredentialKind, Role};
 use shiftwire_test_support::builders::{
-    FACILITY_AT, claim, facility, id_of, nearby_nurse, nurse_at, post_shift, shift_body,
+    FACILITY_AT, acknowledge_handoff, book, bookings_of, check_in, check_out, claim, facility,
+    facility_at, id_of, nearby_nurse, nearby_shifts, nurse_at, patch_shift, post_shift, send_shift,
+    shift_body, shift_changed,
 };
-use shiftwire_test_support::ws::{Ws, offer_of, sentinel, ws_url};
+use shiftwire_test_support::ws::{self, Ws, offer_of, sentinel, ws_url};
 use shiftwire_test_support::{
-    STAFF_PASSWORD, TestApp, assert_problem, db, spawn_app, spawn_app_with,
+    STAFF_PASSWORD, TestApp, assert_json, assert_problem, db, five_messages_a_second, spawn_app,
+    spawn_app_with,
 };
 use sqlx::PgPool;
 use std::time::Duration;
@@ -83,12 +86,7 @@ async fn a_claim_and_a_patch_of_one_shift_never_interleave(pool: PgPool) {
         };
         let (claimed, patched, ()) = tokio::join!(claimed, patched, release);
         let (claim_status, patch_status) = (claimed.status(), patched.status());
-        let row = app
-            .state
-            .matching
-            .shift(&[f.id], shift)
-            .await
-            .expect("shift");
+        let row = app.shift(f.id, shift).await;
         let booking = db::booked_range_of_shift(&app.pool, shift).await;
         match booking {
             Some((start, end)) => {
@@ -133,17 +131,10 @@ async fn a_booked_shifts_terms_change_only_as_the_booking_allows(pool: PgPool) {
     let f = facility(&app, "Mercy General").await;
     let (nurse, _) = nearby_nurse(&app).await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
-    let booking = id_of(&claim(&app, &nurse, shift).await.json().await.expect("json"));
-    let ack = app
-        .post(
-            &format!("/v1/bookings/{booking}/handoff/ack"),
-            &json!({}),
-            Some(&nurse),
-        )
-        .await;
-    assert_eq!(ack.status(), StatusCode::OK);
+    let booking = book(&app, &nurse, shift).await;
+    let ack = acknowledge_handoff(&app, &nurse, booking).await;
+    assert_json(ack, StatusCode::OK).await;
     let mut ws = Ws::connect(&app, &nurse).await;
-    let url = format!("/v1/shifts/{shift}");
     let later = Utc::now() + Span::days(2);
     for refused in [
         json!({ "role": "LPN" }),
@@ -151,41 +142,22 @@ async fn a_booked_shifts_terms_change_only_as_the_booking_allows(pool: PgPool) {
         json!({ "required_certifications": ["BLS", "ACLS"] }),
         json!({ "hourly_rate_cents": 1 }),
     ] {
-        let response = app.patch(&url, &refused, Some(&f.scheduler)).await;
+        let response = patch_shift(&app, &f, shift, &refused).await;
         assert_problem(response, StatusCode::CONFLICT, "shift_booked").await;
     }
     // A raise reaches the nurse; her acknowledgement stands.
-    let raised = app
-        .patch(
-            &url,
-            &json!({ "hourly_rate_cents": 9000 }),
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(raised.status(), StatusCode::OK);
+    shift_changed(&app, &f, shift, &json!({ "hourly_rate_cents": 9000 })).await;
     let frame = ws.next().await;
     assert_eq!(frame["type"], "booking.updated", "{frame}");
     assert_eq!(frame["booking"]["shift"]["hourly_rate_cents"], 9000);
     assert_eq!(frame["booking"]["handoff_acknowledged"], true);
     // A new unit needs her acknowledgement again.
-    let moved = app
-        .patch(
-            &url,
-            &json!({ "unit": "5 East, Telemetry" }),
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(moved.status(), StatusCode::OK);
+    shift_changed(&app, &f, shift, &json!({ "unit": "5 East, Telemetry" })).await;
     let frame = ws.next().await;
     assert_eq!(frame["type"], "booking.updated");
     assert_eq!(frame["booking"]["shift"]["unit"], "5 East, Telemetry");
     assert_eq!(frame["booking"]["handoff_acknowledged"], false);
-    let mine: Value = app
-        .get("/v1/me/bookings", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let mine = bookings_of(&app, &nurse).await;
     assert_eq!(mine["items"][0]["shift"]["hourly_rate_cents"], 9000);
     // Every change is audited with before and after.
     let audits: Vec<Value> = sqlx::query_scalar(
@@ -212,26 +184,15 @@ async fn holders_of_an_open_shifts_offer_hear_its_new_terms(pool: PgPool) {
     let mut lpn_ws = Ws::connect(&app, &lpn).await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
     offer_of(&mut rn_ws, shift).await;
-    let url = format!("/v1/shifts/{shift}");
     // New rate: the holder gets the new terms.
-    let response = app
-        .patch(
-            &url,
-            &json!({ "hourly_rate_cents": 8100 }),
-            Some(&f.scheduler),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    shift_changed(&app, &f, shift, &json!({ "hourly_rate_cents": 8100 })).await;
     let updated = rn_ws.next().await;
     assert_eq!(updated["type"], "shift.updated", "{updated}");
     assert_eq!(updated["shift"]["id"], shift.to_string());
     assert_eq!(updated["shift"]["hourly_rate_cents"], 8100);
     assert!(updated["shift"]["distance_km"].is_number());
     // New role: the RN no longer qualifies (withdrawn), the LPN now does (offered).
-    let response = app
-        .patch(&url, &json!({ "role": "LPN" }), Some(&f.scheduler))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    shift_changed(&app, &f, shift, &json!({ "role": "LPN" })).await;
     let withdrawn = rn_ws.next().await;
     assert_eq!(withdrawn["type"], "shift.withdrawn");
     assert_eq!(withdrawn["reason"], "ineligible");
@@ -279,57 +240,23 @@ async fn a_socket_closes_when_its_token_expires_unless_renewed(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_reused_refresh_token_and_a_sign_out_end_sockets_and_tickets(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens("+14155556001").await;
-    let access = pair["access_token"].as_str().expect("access").to_owned();
-    let refresh = pair["refresh_token"].as_str().expect("refresh").to_owned();
-    let mut socket = Ws::connect(&app, &access).await;
+    let session = app.nurse_session("+14155556001").await;
+    let mut socket = Ws::connect(&app, &session.access).await;
     // The refresh token is spent once, then presented again: the family is revoked and
     // her sockets close on every node.
-    let rotated = app
-        .post(
-            "/v1/auth/refresh",
-            &json!({ "refresh_token": refresh }),
-            None,
-        )
-        .await;
-    assert_eq!(rotated.status(), StatusCode::OK);
-    let reused = app
-        .post(
-            "/v1/auth/refresh",
-            &json!({ "refresh_token": refresh }),
-            None,
-        )
-        .await;
+    assert_json(app.refresh(&session.refresh).await, StatusCode::OK).await;
+    let reused = app.refresh(&session.refresh).await;
     assert_problem(reused, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     assert_eq!(socket.close_code().await, Some(1000));
 
     // A ticket issued before sign-out dies with the session.
-    let pair = app.nurse_tokens("+14155556002").await;
-    let access = pair["access_token"].as_str().expect("access").to_owned();
-    let refresh = pair["refresh_token"].as_str().expect("refresh").to_owned();
-    let ticket: Value = app
-        .post("/v1/ws/ticket", &json!({}), Some(&access))
-        .await
-        .json()
-        .await
-        .expect("ticket");
-    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
-    let logout = app
-        .post(
-            "/v1/auth/logout",
-            &json!({ "refresh_token": refresh }),
-            None,
-        )
-        .await;
+    let session = app.nurse_session("+14155556002").await;
+    let ticket = ws::ticket(&app, &session.access).await;
+    let logout = app.sign_out(&session.refresh).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    let refused =
-        tokio_tungstenite::connect_async(ws_url(&app, &format!("?ticket={ticket}"))).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status().as_u16(), 401)
-        }
-        other => panic!("a ticket of an ended session opened a socket: {other:?}"),
-    }
+    let by_ticket = ws_url(&app, &format!("?ticket={ticket}"));
+    let refused = ws::refused_upgrade(by_ticket, "a ticket of an ended session").await;
+    assert_eq!(refused, 401);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -386,17 +313,11 @@ async fn a_retry_after_a_timeout_finds_the_real_answer_never_a_stored_timeout(po
     let bookings = db::count_bookings_of_nurse_on_shift(&app.pool, nurse_id, shift).await;
     assert_eq!(bookings, 1);
     // A suspended nurse's replay is refused, not served.
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let admin = app.admin_token().await;
     let suspended = app
-        .post(
-            &format!("/v1/admin/nurses/{nurse_id}/suspend"),
-            &json!({ "reason": "Under investigation" }),
-            Some(&admin),
-        )
+        .suspend_nurse(&admin, nurse_id, "Under investigation")
         .await;
-    assert_eq!(suspended.status(), StatusCode::OK);
+    assert_json(suspended, StatusCode::OK).await;
     let replay = claim_with_key().await.expect("replay");
     assert_problem(replay, StatusCode::FORBIDDEN, "account_suspended").await;
 }
@@ -404,18 +325,9 @@ async fn a_retry_after_a_timeout_finds_the_real_answer_never_a_stored_timeout(po
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn tokens_issued_before_a_suspension_stay_dead_after_reinstatement(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens("+14155556003").await;
-    let old = pair["access_token"].as_str().expect("access").to_owned();
-    let me: Value = app
-        .get("/v1/me", Some(&old))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let nurse_id = id_of(&me);
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let old = app.nurse_session("+14155556003").await.access;
+    let nurse_id = id_of(&app.me(&old).await);
+    let admin = app.admin_token().await;
     for action in ["suspend", "reinstate"] {
         let response = app
             .post(
@@ -427,14 +339,8 @@ async fn tokens_issued_before_a_suspension_stay_dead_after_reinstatement(pool: P
         // Reinstate takes no body; `{ "reason" }` is an unknown field there.
         if action == "reinstate" {
             assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-            let response = app
-                .post(
-                    &format!("/v1/admin/nurses/{nurse_id}/reinstate"),
-                    &json!({}),
-                    Some(&admin),
-                )
-                .await;
-            assert_eq!(response.status(), StatusCode::OK);
+            let response = app.reinstate_nurse(&admin, nurse_id).await;
+            assert_json(response, StatusCode::OK).await;
         } else {
             assert_eq!(response.status(), StatusCode::OK);
         }
@@ -445,12 +351,8 @@ async fn tokens_issued_before_a_suspension_stay_dead_after_reinstatement(pool: P
         "invalid_token",
     )
     .await;
-    let fresh = app.nurse_tokens("+14155556003").await;
-    let fresh = fresh["access_token"].as_str().expect("access");
-    assert_eq!(
-        app.get("/v1/me", Some(fresh)).await.status(),
-        StatusCode::OK
-    );
+    let fresh = app.nurse_session("+14155556003").await;
+    app.me(&fresh.access).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -459,9 +361,7 @@ async fn a_forged_cursor_is_refused_on_every_list(pool: PgPool) {
     let app = spawn_app(pool).await;
     let f = facility(&app, "Mercy General").await;
     let (nurse, _) = nearby_nurse(&app).await;
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     let mut bytes = (-1_000_000_000_000_000_000i64).to_be_bytes().to_vec();
     bytes.extend_from_slice(Uuid::now_v7().as_bytes());
     let forged = URL_SAFE_NO_PAD.encode(bytes);
@@ -485,40 +385,12 @@ async fn a_forged_cursor_is_refused_on_every_list(pool: PgPool) {
 async fn nearby_lists_only_what_the_nurse_could_claim_wherever_she_searches(pool: PgPool) {
     let app = spawn_app(pool).await;
     let f = facility(&app, "Mercy General").await; // near her home
-    let far = app.create_facility("Tahoe Forest Hospital").await;
-    sqlx::query("UPDATE facilities SET location = ST_SetSRID(ST_MakePoint(-120.18, 39.33), 4326)::geography WHERE id = $1")
-        .bind(far)
-        .execute(&app.pool)
-        .await
-        .expect("far away");
-    let far_scheduler = app
-        .staff_token(
-            "scheduler-far@shiftwire.example",
-            Role::Scheduler,
-            vec![far],
-        )
-        .await;
+    let far = facility_at(&app, "Tahoe Forest Hospital", "CA", (39.33, -120.18)).await;
     let near_shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
-    let far_shift = app
-        .post(
-            &format!("/v1/facilities/{far}/shifts"),
-            &shift_body(24 * 60, 8),
-            Some(&far_scheduler),
-        )
-        .await;
-    assert_eq!(far_shift.status(), StatusCode::CREATED);
-    let far_shift = id_of(&far_shift.json().await.expect("json"));
+    let far_shift = id_of(&post_shift(&app, &far, &shift_body(24 * 60, 8)).await);
     let (nurse, _) = nurse_at(&app, (FACILITY_AT.0 + 0.01, FACILITY_AT.1), 25.0).await;
     // Searching around the far hospital: its shift is beyond her own 25 km.
-    let listed: Value = app
-        .get(
-            "/v1/shifts/nearby?lat=39.33&lon=-120.18&radius_km=25",
-            Some(&nurse),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let listed = nearby_shifts(&app, &nurse, "?lat=39.33&lon=-120.18&radius_km=25").await;
     assert_eq!(listed["items"], json!([]));
     assert_problem(
         claim(&app, &nurse, far_shift).await,
@@ -526,12 +398,7 @@ async fn nearby_lists_only_what_the_nurse_could_claim_wherever_she_searches(pool
         "not_eligible",
     )
     .await;
-    let listed: Value = app
-        .get("/v1/shifts/nearby?radius_km=25", Some(&nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let listed = nearby_shifts(&app, &nurse, "?radius_km=25").await;
     assert_eq!(listed["items"][0]["id"], near_shift.to_string());
 }
 
@@ -543,13 +410,7 @@ async fn check_out_and_shift_length_are_bounded(pool: PgPool) {
     let mut short = shift_body(24 * 60, 8);
     short["ends_at"] = json!(starts + Span::minutes(30));
     short["starts_at"] = json!(starts);
-    let refused = app
-        .post(
-            &format!("/v1/facilities/{}/shifts", f.id),
-            &short,
-            Some(&f.scheduler),
-        )
-        .await;
+    let refused = send_shift(&app, &f, &short).await;
     let problem =
         assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     assert!(
@@ -558,20 +419,13 @@ async fn check_out_and_shift_length_are_bounded(pool: PgPool) {
             .is_some_and(|d| d.contains("1 hour"))
     );
 
-    let at_facility = json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 });
     let mut bookings = Vec::new();
     for _ in 0..2 {
         let (nurse, _) = nearby_nurse(&app).await;
         let shift = id_of(&post_shift(&app, &f, &shift_body(10, 8)).await);
-        let booking = id_of(&claim(&app, &nurse, shift).await.json().await.expect("json"));
-        let checked_in = app
-            .post(
-                &format!("/v1/bookings/{booking}/check-in"),
-                &at_facility,
-                Some(&nurse),
-            )
-            .await;
-        assert_eq!(checked_in.status(), StatusCode::OK);
+        let booking = book(&app, &nurse, shift).await;
+        let checked_in = check_in(&app, &nurse, booking, FACILITY_AT).await;
+        assert_json(checked_in, StatusCode::OK).await;
         bookings.push((shift, booking, nurse));
         // Into the past: it ended an hour ago.
         let (start, end) = (Utc::now() - Span::hours(9), Utc::now() - Span::hours(1));
@@ -579,25 +433,14 @@ async fn check_out_and_shift_length_are_bounded(pool: PgPool) {
         db::backdate_checked_in_booking(&app.pool, booking, start, end).await;
     }
     // An hour after the end: accepted, worked time capped at the end + 30 min.
-    let out = app
-        .post(
-            &format!("/v1/bookings/{}/check-out", bookings[0].1),
-            &at_facility,
-            Some(&bookings[0].2),
-        )
-        .await;
-    assert_eq!(out.status(), StatusCode::OK);
-    let out: Value = out.json().await.expect("json");
+    let (_, booking, nurse) = &bookings[0];
+    let out = check_out(&app, nurse, *booking, FACILITY_AT).await;
+    let out = assert_json(out, StatusCode::OK).await;
     assert_eq!(out["worked_minutes"], 8 * 60 + 30);
     // Three hours after the end: too late.
     db::shift_ended_hours_ago(&app.pool, bookings[1].0, 3).await;
-    let late = app
-        .post(
-            &format!("/v1/bookings/{}/check-out", bookings[1].1),
-            &at_facility,
-            Some(&bookings[1].2),
-        )
-        .await;
+    let (_, booking, nurse) = &bookings[1];
+    let late = check_out(&app, nurse, *booking, FACILITY_AT).await;
     assert_problem(late, StatusCode::CONFLICT, "outside_check_out_window").await;
 }
 
@@ -616,13 +459,7 @@ async fn invisible_text_is_blank(pool: PgPool) {
         } else {
             body["handoff"][field] = json!(value);
         }
-        let response = app
-            .post(
-                &format!("/v1/facilities/{}/shifts", f.id),
-                &body,
-                Some(&f.scheduler),
-            )
-            .await;
+        let response = send_shift(&app, &f, &body).await;
         assert_problem(
             response,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -640,13 +477,7 @@ async fn a_request_id_is_echoed_only_when_it_is_a_short_visible_token(pool: PgPo
     let echoed = |id: String| {
         let app = &app;
         async move {
-            let response = app
-                .client
-                .get(app.url("/healthz"))
-                .header("x-request-id", id)
-                .send()
-                .await
-                .expect("healthz");
+            let response = app.get_with_header("/healthz", "x-request-id", &id).await;
             response.headers()["x-request-id"]
                 .to_str()
                 .expect("ascii")
@@ -672,8 +503,7 @@ async fn a_stranger_cannot_lock_a_staff_member_out(pool: PgPool) {
         s.login_backoff.account_alert = 3;
     })
     .await;
-    app.create_staff("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    app.create_admin().await;
     let login_from = |ip: &'static str, password: &'static str| {
         app.client
             .post(app.url("/v1/auth/login"))
@@ -707,11 +537,7 @@ async fn a_stranger_cannot_lock_a_staff_member_out(pool: PgPool) {
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn close_codes_arrive_after_a_flood_or_an_oversized_message(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| {
-        s.notify.messages_per_second = 5;
-        s.notify.message_burst = 10;
-    })
-    .await;
+    let app = spawn_app_with(pool, five_messages_a_second).await;
     let (token, _) = nearby_nurse(&app).await;
     // A flood that keeps sending without reading.
     let flooder = Ws::connect(&app, &token).await;
@@ -797,28 +623,11 @@ async fn a_post_without_a_documented_body_takes_none_or_an_empty_object(pool: Pg
     let app = spawn_app(pool).await;
     let f = facility(&app, "Mercy General").await;
     let (nurse, nurse_id) = nearby_nurse(&app).await;
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let admin = app.admin_token().await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(24 * 60, 8)).await);
     let booked = id_of(&post_shift(&app, &f, &shift_body(48 * 60, 8)).await);
-    let booking = id_of(
-        &claim(&app, &nurse, booked)
-            .await
-            .json()
-            .await
-            .expect("json"),
-    );
-    let credential = app
-        .state
-        .verification
-        .credentials_of(nurse_id)
-        .await
-        .expect("credentials")
-        .into_iter()
-        .find(|c| c.kind == CredentialKind::BLS)
-        .expect("credential")
-        .id;
+    let booking = book(&app, &nurse, booked).await;
+    let credential = app.credential_of_kind(nurse_id, CredentialKind::BLS).await;
     let routes = [
         (format!("/v1/shifts/{shift}/claim"), nurse.clone()),
         (format!("/v1/bookings/{booking}/handoff/ack"), nurse.clone()),
@@ -853,10 +662,7 @@ async fn a_post_without_a_documented_body_takes_none_or_an_empty_object(pool: Pg
         }
     }
     println!("{refused} requests with a body where none is documented: all 422");
-    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_tickets")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let tickets = db::count_ws_tickets(&app.pool).await;
     assert_eq!(tickets, 0, "no ticket was issued");
     let bookings = db::count_bookings_of_shift(&app.pool, shift).await;
     assert_eq!(bookings, 0);
@@ -878,10 +684,7 @@ async fn a_withdrawal_is_never_lost_however_soon_the_socket_dropped(pool: PgPool
         let seq = offer["seq"].as_i64().expect("seq");
         // The socket drops the instant the offer arrived, and the shift is taken at once.
         drop(ws);
-        assert_eq!(
-            claim(&app, &claimer, shift).await.status(),
-            StatusCode::CREATED
-        );
+        book(&app, &claimer, shift).await;
         let mut back = Ws::connect(&app, &nurse).await;
         back.send(json!({ "type": "resume", "last_seq": seq }))
             .await;
@@ -911,47 +714,23 @@ async fn a_document_cannot_replace_one_after_the_decision(pool: PgPool) {
         )
         .await;
     let credential = id_of(&card);
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     // The upload is held after the file is written, before its database transaction.
     app.documents.hold.store(true, Ordering::SeqCst);
     let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec();
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(pdf)
-            .file_name("card.pdf")
-            .mime_str("application/pdf")
-            .expect("mime"),
-    );
-    let upload = app
-        .client
-        .post(app.url(&format!("/v1/me/credentials/{credential}/document")))
-        .bearer_auth(&nurse)
-        .multipart(form)
-        .send();
+    let upload = app.upload_document(&nurse, credential, "card.pdf", pdf);
     let decide = async {
         app.documents.entered.notified().await;
-        let approved = app
-            .post(
-                &format!("/v1/admin/credentials/{credential}/approve"),
-                &json!({}),
-                Some(&verifier),
-            )
-            .await;
-        assert_eq!(approved.status(), StatusCode::OK);
+        let approved = app.approve_credential(&verifier, credential).await;
+        assert_json(approved, StatusCode::OK).await;
         app.documents.hold.store(false, Ordering::SeqCst);
         app.documents.release.notify_one();
     };
     let (uploaded, ()) = tokio::join!(upload, decide);
-    let uploaded = uploaded.expect("upload");
     assert_problem(uploaded, StatusCode::CONFLICT, "already_decided").await;
     let documents = app
-        .state
-        .verification
         .credentials_of(nurse_id)
         .await
-        .expect("credentials")
         .iter()
         .filter(|c| c.has_document)
         .count();

@@ -1,19 +1,16 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use futures::future::join_all;
 use jsonwebtoken::{EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shiftwire_core::Role;
-use shiftwire_test_support::{assert_problem, db, spawn_app};
+use shiftwire_test_support::{
+    STAFF_PASSWORD, TestApp, assert_json, assert_problem, count_answered, db, spawn_app,
+};
 use sqlx::PgPool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const PHONE: &str = "+14155552671";
 const DEV_SECRET: &str = "shiftwire-dev-only-jwt-secret-change-me";
-
-async fn refresh(app: &shiftwire_test_support::TestApp, token: &str) -> reqwest::Response {
-    app.post("/v1/auth/refresh", &json!({ "refresh_token": token }), None)
-        .await
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -41,7 +38,7 @@ fn forge(sub: &str, overrides: Value, key: &str) -> String {
     .expect("encode")
 }
 
-async fn admin_route(app: &shiftwire_test_support::TestApp, token: &str) -> reqwest::Response {
+async fn admin_route(app: &TestApp, token: &str) -> reqwest::Response {
     app.post(
         "/v1/admin/users",
         &json!({ "email": "new@shiftwire.example", "password": "a long enough password", "role": "verifier" }),
@@ -54,11 +51,14 @@ async fn admin_route(app: &shiftwire_test_support::TestApp, token: &str) -> reqw
 async fn refresh_rotates_the_token(pool: PgPool) {
     let app = spawn_app(pool).await;
     let first = app.nurse_tokens(PHONE).await;
-    let response = refresh(&app, first["refresh_token"].as_str().expect("token")).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let second: Value = response.json().await.expect("json");
+    let response = app
+        .refresh(first["refresh_token"].as_str().expect("token"))
+        .await;
+    let second = assert_json(response, StatusCode::OK).await;
     assert_ne!(second["refresh_token"], first["refresh_token"]);
-    let third = refresh(&app, second["refresh_token"].as_str().expect("token")).await;
+    let third = app
+        .refresh(second["refresh_token"].as_str().expect("token"))
+        .await;
     assert_eq!(third.status(), StatusCode::OK);
 }
 
@@ -67,47 +67,35 @@ async fn reusing_a_spent_refresh_token_revokes_its_whole_family(pool: PgPool) {
     let app = spawn_app(pool).await;
     let first = app.nurse_tokens(PHONE).await;
     let spent = first["refresh_token"].as_str().expect("token");
-    let second: Value = refresh(&app, spent).await.json().await.expect("json");
+    let second = assert_json(app.refresh(spent).await, StatusCode::OK).await;
     let newest = second["refresh_token"].as_str().expect("token");
 
     assert_problem(
-        refresh(&app, spent).await,
+        app.refresh(spent).await,
         StatusCode::UNAUTHORIZED,
         "refresh_token_reused",
     )
     .await;
     assert_problem(
-        refresh(&app, newest).await,
+        app.refresh(newest).await,
         StatusCode::UNAUTHORIZED,
         "invalid_refresh_token",
     )
     .await;
-    let reason: Option<String> = sqlx::query_scalar("SELECT revoked_reason FROM refresh_families")
-        .fetch_one(&app.pool)
-        .await
-        .expect("family");
+    let reason = db::sole_refresh_family_revoked_reason(&app.pool).await;
     assert_eq!(reason.as_deref(), Some("reuse"));
 
     // Another device's session of the same nurse is untouched.
-    let other = app.nurse_tokens(PHONE).await;
-    assert_eq!(
-        refresh(&app, other["refresh_token"].as_str().expect("token"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let other = app.nurse_session(PHONE).await;
+    assert_json(app.refresh(&other.refresh).await, StatusCode::OK).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn concurrent_refreshes_of_one_token_let_exactly_one_through(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens(PHONE).await;
-    let token = pair["refresh_token"].as_str().expect("token");
-    let answers = futures::future::join_all((0..8).map(|_| refresh(&app, token))).await;
-    let ok = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::OK)
-        .count();
+    let session = app.nurse_session(PHONE).await;
+    let answers = join_all((0..8).map(|_| app.refresh(&session.refresh))).await;
+    let ok = count_answered(&answers, StatusCode::OK);
     assert_eq!(ok, 1, "one rotation wins; the rest are reuse");
 }
 
@@ -116,7 +104,7 @@ async fn unknown_and_garbage_refresh_tokens_are_401(pool: PgPool) {
     let app = spawn_app(pool).await;
     for token in ["", "not-a-token", &"x".repeat(500)] {
         assert_problem(
-            refresh(&app, token).await,
+            app.refresh(token).await,
             StatusCode::UNAUTHORIZED,
             "invalid_refresh_token",
         )
@@ -127,30 +115,19 @@ async fn unknown_and_garbage_refresh_tokens_are_401(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn logout_revokes_the_family_and_is_idempotent(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens(PHONE).await;
-    let token = pair["refresh_token"].as_str().expect("token");
-    let logout = app
-        .post("/v1/auth/logout", &json!({ "refresh_token": token }), None)
-        .await;
+    let token = app.nurse_session(PHONE).await.refresh;
+    let logout = app.sign_out(&token).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    assert_problem(
-        refresh(&app, token).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
-    let again = app
-        .post("/v1/auth/logout", &json!({ "refresh_token": token }), None)
-        .await;
+    let refreshed = app.refresh(&token).await;
+    assert_problem(refreshed, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    let again = app.sign_out(&token).await;
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn access_tokens_are_checked_strictly(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let admin_id = app
-        .create_staff("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let admin_id = app.create_admin().await;
     let sub = admin_id.to_string();
 
     // A correctly forged token with the right key works: the checks below fail for their reason.
@@ -199,12 +176,10 @@ async fn access_tokens_are_checked_strictly(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn a_nurse_token_on_an_admin_route_is_403(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let nurse = app.nurse_tokens(PHONE).await;
-    let response = admin_route(&app, nurse["access_token"].as_str().expect("token")).await;
+    let nurse = app.nurse_session(PHONE).await;
+    let response = admin_route(&app, &nurse.access).await;
     assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     assert_problem(
         admin_route(&app, &verifier).await,
         StatusCode::FORBIDDEN,
@@ -216,18 +191,9 @@ async fn a_nurse_token_on_an_admin_route_is_403(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn suspension_takes_effect_on_unexpired_tokens(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
-    let pair: Value = app
-        .login(
-            "admin@shiftwire.example",
-            shiftwire_test_support::STAFF_PASSWORD,
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let admin = app.admin_token().await;
+    let pair = app.login("admin@shiftwire.example", STAFF_PASSWORD).await;
+    let pair = assert_json(pair, StatusCode::OK).await;
     let admin_id = app.state.jwt.verify(&admin).expect("claims").sub;
     db::suspend_directly(&app.pool, admin_id).await;
     assert_problem(
@@ -237,7 +203,8 @@ async fn suspension_takes_effect_on_unexpired_tokens(pool: PgPool) {
     )
     .await;
     assert_problem(
-        refresh(&app, pair["refresh_token"].as_str().expect("token")).await,
+        app.refresh(pair["refresh_token"].as_str().expect("token"))
+            .await,
         StatusCode::FORBIDDEN,
         "account_suspended",
     )

@@ -2,69 +2,29 @@ use futures::future::join_all;
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use shiftwire_core::Role;
-use shiftwire_test_support::{TestApp, assert_problem, db, spawn_app, spawn_app_with_registry};
+use shiftwire_test_support::{
+    TestApp, assert_json, assert_problem, assert_rejected,
+    builders::{id_of, rn_licence},
+    count_answered, db, spawn_app, spawn_app_with_registry,
+};
 use shiftwire_verification::HttpRegistry;
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
 
+use crate::stand_in;
+
 const AMARA: &str = "+14155552671";
 const BEN: &str = "+14155552672";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
 
-fn licence(number: &str) -> Value {
-    json!({ "kind": "RN", "number": number, "issuing_state": "CA", "expires_on": "2028-03-31" })
-}
-
-fn id_of(value: &Value) -> Uuid {
-    Uuid::parse_str(value["id"].as_str().expect("id")).expect("uuid")
-}
-
-async fn count(app: &TestApp, sql: &str, id: Uuid) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count")
-}
-
 async fn verification_status(app: &TestApp, token: &str) -> Value {
-    let me: Value = app
-        .get("/v1/me", Some(token))
-        .await
-        .json()
-        .await
-        .expect("json");
-    me["verification_status"].clone()
-}
-
-async fn upload(
-    app: &TestApp,
-    token: &str,
-    credential: Uuid,
-    name: &str,
-    bytes: Vec<u8>,
-) -> reqwest::Response {
-    let part = multipart::Part::bytes(bytes)
-        .file_name(name.to_owned())
-        .mime_str("application/pdf")
-        .expect("mime");
-    app.client
-        .post(app.url(&format!("/v1/me/credentials/{credential}/document")))
-        .bearer_auth(token)
-        .multipart(multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .expect("upload")
+    app.me(token).await["verification_status"].clone()
 }
 
 /// Credential documents on disk (identity images aside).
 async fn stored_files(app: &TestApp) -> usize {
-    let identity_images: Vec<String> =
-        sqlx::query_scalar("SELECT unnest(ARRAY[id_document_key, selfie_key]) FROM identities")
-            .fetch_all(&app.pool)
-            .await
-            .expect("identity keys");
+    let identity_images = db::identity_image_keys(&app.pool).await;
     std::fs::read_dir(app.documents_dir.path())
         .expect("dir")
         .filter_map(Result::ok)
@@ -75,7 +35,7 @@ async fn stored_files(app: &TestApp) -> usize {
 /// A flagged (pending, checked) licence of a fresh nurse; returns (nurse token, credential id).
 async fn flagged_case(app: &TestApp, phone: &str) -> (String, Uuid) {
     let (token, _) = app.verified_nurse(phone, "Amara Okafor").await;
-    let credential = app.submit_checked(&token, licence("RN-999999")).await;
+    let credential = app.submit_checked(&token, rn_licence("RN-999999")).await;
     assert_eq!(credential["reason_code"], "not_found");
     (token, id_of(&credential))
 }
@@ -85,20 +45,14 @@ async fn an_exact_registry_match_is_approved_automatically_with_evidence(pool: P
     let app = spawn_app(pool).await;
     let (token, nurse_id) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let response = app
-        .post("/v1/me/credentials", &licence("rn-100234"), Some(&token))
+        .post("/v1/me/credentials", &rn_licence("rn-100234"), Some(&token))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let submitted: Value = response.json().await.expect("json");
+    let submitted = assert_json(response, StatusCode::CREATED).await;
     assert_eq!(submitted["status"], "pending", "the contract's 201 shape");
     let id = id_of(&submitted);
-    app.next_event(|e| matches!(e, shiftwire_core::DomainEvent::VerificationUpdated { credential_id, .. } if *credential_id == id)).await;
+    app.credential_checked(id).await;
 
-    let credential: Value = app
-        .get(&format!("/v1/me/credentials/{id}"), Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let credential = app.credential(&token, id).await;
     assert_eq!(credential["status"], "approved");
     assert_eq!(credential["number"], "RN-100234");
     assert_eq!(credential["automatic_check_done"], true);
@@ -111,15 +65,8 @@ async fn an_exact_registry_match_is_approved_automatically_with_evidence(pool: P
         db::audit_rows(&app.pool, id, "credential.auto_approved").await,
         1
     );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM outbox WHERE topic = 'verification.updated' AND user_id = $1",
-            nurse_id
-        )
-        .await,
-        1
-    );
+    let announced = db::count_outbox_for_user(&app.pool, "verification.updated", nurse_id).await;
+    assert_eq!(announced, 1);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -127,13 +74,13 @@ async fn every_non_match_reaches_the_queue_with_its_reason(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     let cases = [
-        (licence("RN-999999"), "not_found"),
-        (licence("RN-200001"), "name_mismatch"),
-        (licence("RN-200002"), "license_inactive"),
-        (licence("RN-200003"), "license_expired"),
-        (licence("RN-200004"), "discipline_flag"),
-        (licence("RN-200005"), "ambiguous_match"),
-        (licence("RN-200006"), "expiry_mismatch"),
+        (rn_licence("RN-999999"), "not_found"),
+        (rn_licence("RN-200001"), "name_mismatch"),
+        (rn_licence("RN-200002"), "license_inactive"),
+        (rn_licence("RN-200003"), "license_expired"),
+        (rn_licence("RN-200004"), "discipline_flag"),
+        (rn_licence("RN-200005"), "ambiguous_match"),
+        (rn_licence("RN-200006"), "expiry_mismatch"),
         (
             json!({ "kind": "BLS", "number": "AHA-1", "expires_on": "2027-01-31" }),
             "certification_review",
@@ -149,15 +96,10 @@ async fn every_non_match_reaches_the_queue_with_its_reason(pool: PgPool) {
     }
     assert_eq!(verification_status(&app, &token).await, "pending");
 
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
+    let verifier = app.verifier_token().await;
+    let queue = app
+        .get_json("/v1/admin/verifications?status=pending", &verifier)
         .await;
-    let queue: Value = app
-        .get("/v1/admin/verifications?status=pending", Some(&verifier))
-        .await
-        .json()
-        .await
-        .expect("json");
     let items = queue["items"].as_array().expect("items");
     let seen: Vec<(Uuid, &str)> = items
         .iter()
@@ -180,17 +122,13 @@ async fn every_non_match_reaches_the_queue_with_its_reason(pool: PgPool) {
 
     // A nurse without a verified identity is never matched: her licence waits for it,
     // out of the verifiers' queue (nothing to decide yet).
-    let anonymous = app.nurse_tokens(BEN).await;
-    let anonymous = anonymous["access_token"].as_str().expect("token");
-    let credential = app.submit_checked(anonymous, licence("RN-100234")).await;
+    let anonymous = app.nurse_session(BEN).await.access;
+    let credential = app
+        .submit_checked(&anonymous, rn_licence("RN-100234"))
+        .await;
     assert_eq!(credential["status"], "pending");
     assert_eq!(credential["reason_code"], "identity_unverified");
-    let queue: Value = app
-        .get("/v1/admin/verifications", Some(&verifier))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let queue = app.get_json("/v1/admin/verifications", &verifier).await;
     assert_eq!(
         queue["items"].as_array().map(Vec::len),
         Some(expected.len()),
@@ -203,43 +141,25 @@ async fn the_queue_pages_with_a_cursor(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
     for n in 0..3 {
-        app.submit_checked(&token, licence(&format!("RN-90000{n}")))
+        app.submit_checked(&token, rn_licence(&format!("RN-90000{n}")))
             .await;
     }
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
-    let first: Value = app
-        .get("/v1/admin/verifications?limit=2", Some(&verifier))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let verifier = app.verifier_token().await;
+    let queue = "/v1/admin/verifications?limit=2";
+    let first = app.get_json(queue, &verifier).await;
     assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
-    let cursor = first["next_cursor"].as_str().expect("cursor");
-    let second: Value = app
-        .get(
-            &format!("/v1/admin/verifications?limit=2&cursor={cursor}"),
-            Some(&verifier),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let second = app.next_page(queue, &first, &verifier).await;
     assert_eq!(second["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(second["items"][0]["credential"]["number"], "RN-900002");
     assert_eq!(second["next_cursor"], Value::Null);
-    for bad in [
+    let bad = [
         "?cursor=garbage",
         "?status=approved",
         "?limit=0",
         "?colour=red",
-    ] {
-        let response = app
-            .get(&format!("/v1/admin/verifications{bad}"), Some(&verifier))
-            .await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-    }
+    ];
+    app.assert_queries_refused("/v1/admin/verifications", &verifier, &bad)
+        .await;
 }
 
 async fn registry_server(delay: Duration, status: StatusCode, body: Value) -> reqwest::Url {
@@ -253,12 +173,7 @@ async fn registry_server(delay: Duration, status: StatusCode, body: Value) -> re
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}/lookup").parse().expect("url")
+    stand_in::serve(router, "/lookup").await
 }
 
 async fn with_http_registry(pool: PgPool, url: reqwest::Url) -> TestApp {
@@ -278,8 +193,7 @@ async fn a_registry_timeout_leaves_the_licence_pending_never_approved(pool: PgPo
     // The record would match, but arrives after the timeout.
     let url = registry_server(Duration::from_secs(5), StatusCode::OK, record).await;
     let app = with_http_registry(pool, url).await;
-    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
-    let credential = app.submit_checked(&token, licence("RN-100234")).await;
+    let (_, credential) = app.checked_licence(AMARA, "Amara Okafor").await;
     assert_eq!(credential["status"], "pending");
     assert_eq!(credential["reason_code"], "registry_unavailable");
 }
@@ -288,8 +202,7 @@ async fn a_registry_timeout_leaves_the_licence_pending_never_approved(pool: PgPo
 async fn a_failing_registry_leaves_the_licence_pending(pool: PgPool) {
     let url = registry_server(Duration::ZERO, StatusCode::INTERNAL_SERVER_ERROR, json!({})).await;
     let app = with_http_registry(pool, url).await;
-    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
-    let credential = app.submit_checked(&token, licence("RN-100234")).await;
+    let (_, credential) = app.checked_licence(AMARA, "Amara Okafor").await;
     assert_eq!(credential["reason_code"], "registry_unavailable");
 }
 
@@ -299,8 +212,7 @@ async fn the_http_registry_approves_an_exact_match(pool: PgPool) {
                           "status": "active", "expires_on": "2028-03-31", "discipline_flag": false }]);
     let url = registry_server(Duration::ZERO, StatusCode::OK, record).await;
     let app = with_http_registry(pool, url).await;
-    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
-    let credential = app.submit_checked(&token, licence("RN-100234")).await;
+    let (_, credential) = app.checked_licence(AMARA, "Amara Okafor").await;
     assert_eq!(credential["status"], "approved");
 }
 
@@ -308,23 +220,13 @@ async fn the_http_registry_approves_an_exact_match(pool: PgPool) {
 async fn a_verifier_approves_or_rejects_with_a_reason_and_each_decision_is_audited(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (nurse, first) = flagged_case(&app, AMARA).await;
-    let verifier_id = app
-        .create_staff("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    app.create_verifier().await;
     let verifier = app
         .staff_token("v2@shiftwire.example", Role::Verifier, vec![])
         .await;
-    let _ = verifier_id;
 
-    let approved = app
-        .post(
-            &format!("/v1/admin/credentials/{first}/approve"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(approved.status(), StatusCode::OK);
-    let approved: Value = approved.json().await.expect("json");
+    let approved = app.approve_credential(&verifier, first).await;
+    let approved = assert_json(approved, StatusCode::OK).await;
     assert_eq!(approved["status"], "approved");
     assert_eq!(verification_status(&app, &nurse).await, "verified");
     assert_eq!(
@@ -332,61 +234,33 @@ async fn a_verifier_approves_or_rejects_with_a_reason_and_each_decision_is_audit
         1
     );
 
-    let second = id_of(&app.submit_checked(&nurse, licence("RN-999998")).await);
+    let second = id_of(&app.submit_checked(&nurse, rn_licence("RN-999998")).await);
     // The reason is required: missing is a malformed body, blank is refused explicitly.
-    let missing = app
-        .post(
-            &format!("/v1/admin/credentials/{second}/reject"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
-    assert_problem(missing, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let blank = app
-        .post(
-            &format!("/v1/admin/credentials/{second}/reject"),
-            &json!({ "reason": "  " }),
-            Some(&verifier),
-        )
-        .await;
-    assert_problem(blank, StatusCode::UNPROCESSABLE_ENTITY, "reason_required").await;
+    let reject = format!("/v1/admin/credentials/{second}/reject");
+    for (body, code) in [
+        (json!({}), "invalid_body"),
+        (json!({ "reason": "  " }), "reason_required"),
+    ] {
+        let refused = app.post(&reject, &body, Some(&verifier)).await;
+        assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+    }
     assert_eq!(
         db::audit_rows(&app.pool, second, "credential.rejected").await,
         0,
         "nothing decided yet"
     );
 
-    let rejected = app
-        .post(
-            &format!("/v1/admin/credentials/{second}/reject"),
-            &json!({ "reason": "Not listed with the board." }),
-            Some(&verifier),
-        )
-        .await;
-    assert_eq!(rejected.status(), StatusCode::OK);
-    let rejected: Value = rejected.json().await.expect("json");
-    assert_eq!(rejected["status"], "rejected");
-    assert_eq!(rejected["decision_reason"], "Not listed with the board.");
+    let reason = "Not listed with the board.";
+    let rejected = app.reject_credential(&verifier, second, reason).await;
+    assert_rejected(rejected, reason).await;
     assert_eq!(
         db::audit_rows(&app.pool, second, "credential.rejected").await,
         1
     );
 
-    let again = app
-        .post(
-            &format!("/v1/admin/credentials/{second}/approve"),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
+    let again = app.approve_credential(&verifier, second).await;
     assert_problem(again, StatusCode::CONFLICT, "already_decided").await;
-    let unknown = app
-        .post(
-            &format!("/v1/admin/credentials/{}/approve", Uuid::now_v7()),
-            &json!({}),
-            Some(&verifier),
-        )
-        .await;
+    let unknown = app.approve_credential(&verifier, Uuid::now_v7()).await;
     assert_problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
     let malformed = app
         .post(
@@ -398,22 +272,17 @@ async fn a_verifier_approves_or_rejects_with_a_reason_and_each_decision_is_audit
     assert_problem(malformed, StatusCode::NOT_FOUND, "not_found").await;
 
     // The audit log names the verifier and the reason.
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
+    let admin = app.admin_token().await;
+    let log = app
+        .get_json(&format!("/v1/admin/audit?subject={second}"), &admin)
         .await;
-    let log: Value = app
-        .get(&format!("/v1/admin/audit?subject={second}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
     let decision = log["items"]
         .as_array()
         .expect("items")
         .iter()
         .find(|e| e["action"] == "credential.rejected")
         .expect("rejection audited");
-    assert_eq!(decision["reason"], "Not listed with the board.");
+    assert_eq!(decision["reason"], reason);
     assert_eq!(decision["subject_type"], "credential");
     assert!(decision["actor_id"].is_string());
 }
@@ -440,32 +309,20 @@ async fn concurrent_approve_and_reject_leave_exactly_one_decision(pool: PgPool) 
         }
     }))
     .await;
-    let ok = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::OK)
-        .count();
-    let conflict = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::CONFLICT)
-        .count();
+    let ok = count_answered(&answers, StatusCode::OK);
+    let conflict = count_answered(&answers, StatusCode::CONFLICT);
     assert_eq!((ok, conflict), (1, 5));
-    let decisions: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE subject_id = $1 AND action IN ('credential.approved', 'credential.rejected')",
-    )
-    .bind(id)
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
-    assert_eq!(decisions, 1);
+    assert_eq!(db::count_decisions_of(&app.pool, id).await, 1);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn documents_are_stored_by_content_type_and_downloads_are_audited(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (nurse, id) = flagged_case(&app, AMARA).await;
-    let response = upload(&app, &nurse, id, "licence.pdf", PDF.to_vec()).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let credential: Value = response.json().await.expect("json");
+    let response = app
+        .upload_document(&nurse, id, "licence.pdf", PDF.to_vec())
+        .await;
+    let credential = assert_json(response, StatusCode::CREATED).await;
     assert_eq!(credential["has_document"], true);
     assert_eq!(stored_files(&app).await, 1);
     let names: Vec<String> = std::fs::read_dir(app.documents_dir.path())
@@ -478,23 +335,15 @@ async fn documents_are_stored_by_content_type_and_downloads_are_audited(pool: Pg
         "files are named by id: {names:?}"
     );
 
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
-    let queue: Value = app
-        .get("/v1/admin/verifications", Some(&verifier))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let verifier = app.verifier_token().await;
+    let queue = app.get_json("/v1/admin/verifications", &verifier).await;
     let url = queue["items"][0]["document_url"]
         .as_str()
         .expect("document url")
         .to_owned();
     assert_eq!(url, format!("/v1/admin/credentials/{id}/document"));
     for n in 1..=2 {
-        let download = app.get(&url, Some(&verifier)).await;
-        assert_eq!(download.status(), StatusCode::OK);
+        let download = app.get_ok(&url, &verifier).await;
         assert_eq!(download.headers()["content-type"], "application/pdf");
         assert!(
             download.headers()["content-disposition"]
@@ -516,7 +365,9 @@ async fn documents_are_stored_by_content_type_and_downloads_are_audited(pool: Pg
     ]
     .to_vec();
     assert_eq!(
-        upload(&app, &nurse, id, "card.png", png).await.status(),
+        app.upload_document(&nurse, id, "card.png", png)
+            .await
+            .status(),
         StatusCode::CREATED
     );
     assert_eq!(stored_files(&app).await, 1);
@@ -541,7 +392,7 @@ async fn disguised_and_oversized_uploads_are_refused_and_nothing_is_stored(pool:
     let executable = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff".to_vec();
     let text = b"This is definitely a licence, please approve.".to_vec();
     for (name, bytes) in [("licence.pdf", executable), ("licence.pdf", text)] {
-        let response = upload(&app, &nurse, id, name, bytes).await;
+        let response = app.upload_document(&nurse, id, name, bytes).await;
         assert_problem(
             response,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -551,7 +402,7 @@ async fn disguised_and_oversized_uploads_are_refused_and_nothing_is_stored(pool:
     }
     let mut huge = PDF.to_vec();
     huge.resize(11 * 1024 * 1024, b' ');
-    let response = upload(&app, &nurse, id, "licence.pdf", huge).await;
+    let response = app.upload_document(&nurse, id, "licence.pdf", huge).await;
     assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     let no_file = app
@@ -578,15 +429,7 @@ async fn disguised_and_oversized_uploads_are_refused_and_nothing_is_stored(pool:
     .await;
 
     assert_eq!(stored_files(&app).await, 0);
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM credential_documents WHERE credential_id = $1",
-            id
-        )
-        .await,
-        0
-    );
+    assert_eq!(db::count_documents_of(&app.pool, id).await, 0);
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -598,7 +441,9 @@ async fn a_nurse_cannot_see_or_touch_another_nurses_credential(pool: PgPool) {
         .get(&format!("/v1/me/credentials/{amaras}"), Some(&ben))
         .await;
     assert_problem(read, StatusCode::NOT_FOUND, "not_found").await;
-    let write = upload(&app, &ben, amaras, "x.pdf", PDF.to_vec()).await;
+    let write = app
+        .upload_document(&ben, amaras, "x.pdf", PDF.to_vec())
+        .await;
     assert_problem(write, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(stored_files(&app).await, 0);
 }
@@ -611,12 +456,8 @@ async fn only_verifiers_and_admins_see_the_queue_and_only_admins_the_audit_log(p
     let scheduler = app
         .staff_token("s@mercy.example", Role::Scheduler, vec![facility])
         .await;
-    let verifier = app
-        .staff_token("v@shiftwire.example", Role::Verifier, vec![])
-        .await;
-    let admin = app
-        .staff_token("a@shiftwire.example", Role::Admin, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
+    let admin = app.admin_token().await;
     for token in [&nurse, &scheduler] {
         for path in [
             "/v1/admin/verifications".to_owned(),
@@ -630,13 +471,7 @@ async fn only_verifiers_and_admins_see_the_queue_and_only_admins_the_audit_log(p
             )
             .await;
         }
-        let approve = app
-            .post(
-                &format!("/v1/admin/credentials/{id}/approve"),
-                &json!({}),
-                Some(token),
-            )
-            .await;
+        let approve = app.approve_credential(token, id).await;
         assert_problem(approve, StatusCode::FORBIDDEN, "forbidden").await;
     }
     assert_eq!(
@@ -651,12 +486,9 @@ async fn only_verifiers_and_admins_see_the_queue_and_only_admins_the_audit_log(p
         "forbidden",
     )
     .await;
-    let log: Value = app
-        .get(&format!("/v1/admin/audit?subject={id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let log = app
+        .get_json(&format!("/v1/admin/audit?subject={id}"), &admin)
+        .await;
     assert_eq!(log["items"][0]["action"], "credential.flagged");
     assert_eq!(
         log["items"][0]["actor_id"],
@@ -673,8 +505,7 @@ async fn only_verifiers_and_admins_see_the_queue_and_only_admins_the_audit_log(p
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (token, _) = app.verified_nurse(AMARA, "Amara Okafor").await;
-    let credential = app.submit_checked(&token, licence("RN-100234")).await;
+    let (token, credential) = app.checked_licence(AMARA, "Amara Okafor").await;
     assert_eq!(credential["status"], "approved");
     let id = id_of(&credential);
     db::credential_expired_yesterday(&app.pool, id).await;
@@ -682,12 +513,9 @@ async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPo
         app.state.verification.sweep_expired().await.expect("sweep"),
         1
     );
-    let credential: Value = app
-        .get(&format!("/v1/me/credentials/{id}"), Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let credential = app
+        .get_json(&format!("/v1/me/credentials/{id}"), &token)
+        .await;
     assert_eq!(credential["status"], "expired");
     assert_eq!(verification_status(&app, &token).await, "unverified");
     assert_eq!(db::audit_rows(&app.pool, id, "credential.expired").await, 1);
@@ -702,79 +530,60 @@ async fn the_sweeper_expires_credentials_and_the_nurse_loses_verified(pool: PgPo
 async fn invalid_credentials_are_refused_and_nothing_is_stored(pool: PgPool) {
     let app = spawn_app(pool).await;
     let (token, nurse_id) = app.verified_nurse(AMARA, "Amara Okafor").await;
+    // A valid licence, but for one change (a null leaves the field out).
+    let valid = rn_licence("RN-1");
     let cases = [
+        (json!({ "issuing_state": null }), "invalid_credential"),
         (
-            json!({ "kind": "RN", "number": "RN-1", "expires_on": "2028-01-01" }),
+            json!({ "kind": "BLS", "number": "A-1" }),
             "invalid_credential",
         ),
         (
-            json!({ "kind": "BLS", "number": "A-1", "issuing_state": "CA", "expires_on": "2028-01-01" }),
+            json!({ "kind": "CNA", "number": "C-1", "multistate": true }),
             "invalid_credential",
         ),
-        (
-            json!({ "kind": "CNA", "number": "C-1", "issuing_state": "CA", "expires_on": "2028-01-01", "multistate": true }),
-            "invalid_credential",
-        ),
-        (
-            json!({ "kind": "RN", "number": "RN-1", "issuing_state": "CA", "expires_on": "2020-01-01" }),
-            "invalid_credential",
-        ),
-        (
-            json!({ "kind": "RN", "number": "RN-1", "issuing_state": "XX", "expires_on": "2028-01-01" }),
-            "invalid_credential",
-        ),
-        (
-            json!({ "kind": "RN", "number": "", "issuing_state": "CA", "expires_on": "2028-01-01" }),
-            "invalid_credential",
-        ),
-        (
-            json!({ "kind": "RN", "number": "RN;DROP", "issuing_state": "CA", "expires_on": "2028-01-01" }),
-            "invalid_credential",
-        ),
-        (
-            json!({ "kind": "MD", "number": "X-1", "issuing_state": "CA", "expires_on": "2028-01-01" }),
-            "invalid_body",
-        ),
-        (
-            json!({ "kind": "RN", "number": "RN-1", "issuing_state": "CA", "expires_on": "31/01/2028" }),
-            "invalid_body",
-        ),
-        (
-            json!({ "kind": "RN", "number": "RN-1", "issuing_state": "CA", "expires_on": "2028-01-01", "status": "approved" }),
-            "unknown_field",
-        ),
+        (json!({ "expires_on": "2020-01-01" }), "invalid_credential"),
+        (json!({ "issuing_state": "XX" }), "invalid_credential"),
+        (json!({ "number": "" }), "invalid_credential"),
+        (json!({ "number": "RN;DROP" }), "invalid_credential"),
+        (json!({ "kind": "MD", "number": "X-1" }), "invalid_body"),
+        (json!({ "expires_on": "31/01/2028" }), "invalid_body"),
+        (json!({ "status": "approved" }), "unknown_field"),
     ];
-    for (body, code) in cases {
+    for (change, code) in cases {
+        let mut body = valid.clone();
+        for (key, value) in change.as_object().expect("a change") {
+            if value.is_null() {
+                body.as_object_mut().expect("an object").remove(key);
+            } else {
+                body[key].clone_from(value);
+            }
+        }
         let response = app.post("/v1/me/credentials", &body, Some(&token)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
-    assert_eq!(
-        app.state
-            .verification
-            .credentials_of(nurse_id)
-            .await
-            .expect("credentials")
-            .len(),
-        0
-    );
+    assert_eq!(app.credentials_of(nurse_id).await.len(), 0);
 
-    app.submit_checked(&token, licence("RN-100234")).await;
+    app.submit_checked(&token, rn_licence("RN-100234")).await;
     let duplicate = app
-        .post("/v1/me/credentials", &licence("RN 100234"), Some(&token))
+        .post("/v1/me/credentials", &rn_licence("RN 100234"), Some(&token))
         .await;
     let duplicate_status = duplicate.status();
     // "RN 100234" is stored as typed, so it is a different number; the same spelling is a duplicate.
     assert_eq!(duplicate_status, StatusCode::CREATED);
     let same = app
-        .post("/v1/me/credentials", &licence("RN-100234"), Some(&token))
+        .post("/v1/me/credentials", &rn_licence("RN-100234"), Some(&token))
         .await;
     assert_problem(same, StatusCode::CONFLICT, "credential_exists").await;
 
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
+    let verifier = app.verifier_token().await;
     let staff = app
-        .post("/v1/me/credentials", &licence("RN-1"), Some(&verifier))
+        .post("/v1/me/credentials", &rn_licence("RN-1"), Some(&verifier))
         .await;
     assert_problem(staff, StatusCode::FORBIDDEN, "forbidden").await;
 }
@@ -782,34 +591,20 @@ async fn invalid_credentials_are_refused_and_nothing_is_stored(pool: PgPool) {
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn suspension_ends_sessions_at_once_and_reinstatement_lifts_it(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let pair = app.nurse_tokens(AMARA).await;
-    let nurse = pair["access_token"].as_str().expect("token");
-    let refresh = pair["refresh_token"].as_str().expect("token");
-    let me: Value = app
-        .get("/v1/me", Some(nurse))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let nurse_id = id_of(&me);
-    let admin = app
-        .staff_token("admin@shiftwire.example", Role::Admin, vec![])
-        .await;
-    let verifier = app
-        .staff_token("verifier@shiftwire.example", Role::Verifier, vec![])
-        .await;
-    let suspend_url = format!("/v1/admin/nurses/{nurse_id}/suspend");
+    let session = app.nurse_session(AMARA).await;
+    let nurse = &session.access;
+    let nurse_id = id_of(&app.me(nurse).await);
+    let admin = app.admin_token().await;
+    let verifier = app.verifier_token().await;
 
     assert_problem(
-        app.post(&suspend_url, &json!({ "reason": "x" }), Some(&verifier))
-            .await,
+        app.suspend_nurse(&verifier, nurse_id, "x").await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     assert_problem(
-        app.post(&suspend_url, &json!({ "reason": "" }), Some(&admin))
-            .await,
+        app.suspend_nurse(&admin, nurse_id, "").await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "reason_required",
     )
@@ -817,24 +612,13 @@ async fn suspension_ends_sessions_at_once_and_reinstatement_lifts_it(pool: PgPoo
     let verifier_id = app
         .create_staff("v2@shiftwire.example", Role::Verifier, vec![])
         .await;
-    let not_a_nurse = app
-        .post(
-            &format!("/v1/admin/nurses/{verifier_id}/suspend"),
-            &json!({ "reason": "x" }),
-            Some(&admin),
-        )
-        .await;
+    let not_a_nurse = app.suspend_nurse(&admin, verifier_id, "x").await;
     assert_problem(not_a_nurse, StatusCode::NOT_FOUND, "not_found").await;
 
     let response = app
-        .post(
-            &suspend_url,
-            &json!({ "reason": "Licence under investigation" }),
-            Some(&admin),
-        )
+        .suspend_nurse(&admin, nurse_id, "Licence under investigation")
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let account: Value = response.json().await.expect("json");
+    let account = assert_json(response, StatusCode::OK).await;
     assert_eq!(account["verification_status"], "suspended");
     assert_eq!(account["suspended_reason"], "Licence under investigation");
 
@@ -844,28 +628,15 @@ async fn suspension_ends_sessions_at_once_and_reinstatement_lifts_it(pool: PgPoo
         "account_suspended",
     )
     .await;
-    let refreshed = app
-        .post(
-            "/v1/auth/refresh",
-            &json!({ "refresh_token": refresh }),
-            None,
-        )
-        .await;
+    let refreshed = app.refresh(&session.refresh).await;
     assert_problem(refreshed, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
     assert_eq!(
         db::audit_rows(&app.pool, nurse_id, "nurse.suspended").await,
         1
     );
 
-    let response = app
-        .post(
-            &format!("/v1/admin/nurses/{nurse_id}/reinstate"),
-            &json!({}),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let account: Value = response.json().await.expect("json");
+    let response = app.reinstate_nurse(&admin, nurse_id).await;
+    let account = assert_json(response, StatusCode::OK).await;
     assert_eq!(account["verification_status"], "unverified");
     assert_eq!(account["suspended_at"], Value::Null);
     assert_eq!(
@@ -873,10 +644,6 @@ async fn suspension_ends_sessions_at_once_and_reinstatement_lifts_it(pool: PgPoo
         1
     );
     // The old session stays ended; signing in again works.
-    let again = app.nurse_tokens(AMARA).await;
-    let token = again["access_token"].as_str().expect("token");
-    assert_eq!(
-        app.get("/v1/me", Some(token)).await.status(),
-        StatusCode::OK
-    );
+    let again = app.nurse_session(AMARA).await;
+    app.me(&again.access).await;
 }
