@@ -308,7 +308,7 @@ case $SCENARIO in
       -f "$BENCH_SQL/marketplace-storm-nurses-home.sql" | sort >"$STORM_NURSES"
     (($(wc -l <"$STORM_NURSES") == CLAIMANTS)) || die "only $(wc -l <"$STORM_NURSES") synthetic RNs for the $CLAIMANTS-nurse storms"
     psql_bench -v db="$BENCH_DB" -v timeout="$STATEMENT_TIMEOUT" -f "$BENCH_SQL/statement-timeout.sql"
-    STORM_LINE="Storm set-up (bench data only, with psql before the server starts): facility \`$STORM_FACILITY\` (the one with the most open RN shifts that require no certification); $STORMS of those shifts, starting more than an hour ahead and not overlapping one another; the first $CLAIMANTS synthetic nurses (by id) holding an approved RN licence valid in $STORM_STATE (or multistate) get that facility's location as their home, so each is within reach of each storm shift whatever their radius. They do not search from home. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
+    STORM_LINE="Storm set-up (bench data only, with psql before the server starts): facility \`$STORM_FACILITY\` (the Californian one with the most open RN shifts that require no certification); $STORMS of those shifts, starting more than an hour ahead and not overlapping one another; the first $CLAIMANTS synthetic nurses (by id) holding an approved RN licence valid in $STORM_STATE (or multistate) get that facility's location as their home, so each is within reach of each storm shift whatever their radius. They do not search from home. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
     log "storms: facility $STORM_FACILITY, $STORMS shifts, $CLAIMANTS nurses"
     log "starting the server on $BIND (log: $SERVER_LOG)"
     start_bench_server "$SERVER_LOG"
