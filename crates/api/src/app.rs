@@ -82,6 +82,7 @@ pub fn build_router(state: AppState, settings: &Settings) -> Router {
         // Bodies are bounded per route by `limit_body` instead.
         .layer(DefaultBodyLimit::disable());
     let router = router
+        .merge(crate::web::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers);
@@ -195,7 +196,12 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == PROBLEM_CONTENT_TYPE.as_bytes());
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    // The web pages answer their errors with a page of their own.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let (code, detail) = match status {

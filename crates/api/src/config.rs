@@ -61,6 +61,9 @@ pub struct Settings {
     pub otp_secret: SecretString,
     pub otp: OtpPolicy,
     pub login_backoff: shiftwire_auth::LoginBackoffPolicy,
+    /// Browser sessions of the portal and console (`WEB_SESSION_IDLE_MINUTES`,
+    /// `WEB_SESSION_ABSOLUTE_HOURS`).
+    pub web_session: shiftwire_auth::WebSessionPolicy,
     pub sms: SmsProvider,
     pub rate_limits: RateLimitSettings,
     pub password_hash_concurrency: usize,
@@ -316,6 +319,14 @@ impl Settings {
                 max_lock: Duration::from_secs(parsed("LOGIN_MAX_BACKOFF_SECONDS", 900)?),
                 account_alert: parsed("LOGIN_FAILURES_ACCOUNT_ALERT", 100)?,
             },
+            web_session: shiftwire_auth::WebSessionPolicy {
+                idle: Duration::from_secs(
+                    parsed::<u64>("WEB_SESSION_IDLE_MINUTES", 30)?.max(1) * 60,
+                ),
+                absolute: Duration::from_secs(
+                    parsed::<u64>("WEB_SESSION_ABSOLUTE_HOURS", 12)?.max(1) * 3600,
+                ),
+            },
             sms,
             rate_limits: RateLimitSettings {
                 otp_sends_per_ip_per_hour: parsed(
@@ -413,6 +424,7 @@ impl Settings {
             otp_secret: SecretString::from(DEV_OTP_SECRET),
             otp: OtpPolicy::default(),
             login_backoff: shiftwire_auth::LoginBackoffPolicy::default(),
+            web_session: shiftwire_auth::WebSessionPolicy::default(),
             sms: SmsProvider::Log,
             rate_limits: RateLimitSettings::default(),
             password_hash_concurrency: 2,

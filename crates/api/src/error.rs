@@ -117,8 +117,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// Logs the error as its response does: a server error with its internal cause, a
+    /// refusal at debug level. The web pages call it before rendering their own page.
+    pub(crate) fn log(&self) {
         if self.status.is_server_error() {
             tracing::error!(
                 code = self.code,
@@ -132,6 +134,12 @@ impl IntoResponse for ApiError {
                 "request refused"
             );
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();

@@ -13,6 +13,7 @@ mod rooms;
 mod routes;
 pub mod state;
 pub mod telemetry;
+mod web;
 
 pub use app::{build_router, serve};
 pub use application::Application;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use secrecy::SecretString;
 use shiftwire_auth::{
     Accounts, IpRateLimits, JwtKeys, LogSms, OtpService, PasswordHasher, RefreshTokens, SmsSender,
-    Users, WebhookSms, WsTickets,
+    Users, WebSessions, WebhookSms, WsTickets,
 };
 use shiftwire_matching::Matching;
 use shiftwire_notify::{Bus, Hub};
@@ -38,6 +38,14 @@ pub struct AppState {
     pub events: Arc<Bus>,
     pub hub: Hub,
     pub tickets: WsTickets,
+    /// Browser sessions of the portal and console.
+    pub web_sessions: WebSessions,
+    /// The session cookie is `Secure` (and `__Host-` prefixed) unless the server listens
+    /// on loopback only.
+    pub secure_cookies: bool,
+    /// Origins other than the server's own whose pages may open `/v1/ws` with a session
+    /// cookie (`CORS_ALLOWED_ORIGINS`).
+    pub web_origins: Vec<axum::http::HeaderValue>,
     /// Signs the identity provider's webhook deliveries.
     pub identity_webhook_secret: Option<SecretString>,
     /// Lets a scraper read `/metrics` on the API's port.
@@ -156,6 +164,8 @@ impl AppState {
             tasks,
             shutdown,
         );
+        let web_sessions =
+            WebSessions::new(pool.clone(), settings.web_session.clone(), events.clone());
         Ok(Self {
             otp: OtpService::new(
                 pool.clone(),
@@ -184,6 +194,9 @@ impl AppState {
             events,
             hub,
             tickets: WsTickets::new(pool.clone()),
+            web_sessions,
+            secure_cookies: !settings.bind_addr.ip().is_loopback(),
+            web_origins: settings.cors_allowed_origins.clone(),
             identity_webhook_secret: settings.identity_webhook_secret.clone(),
             metrics_token: settings.metrics_token.clone(),
             jwt,

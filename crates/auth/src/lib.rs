@@ -12,6 +12,7 @@ pub mod refresh;
 pub mod sms;
 pub mod tickets;
 pub mod users;
+pub mod web_sessions;
 
 pub use accounts::{Accounts, NurseAccount, display_name, nurse_standing_in};
 pub use error::AuthError;
@@ -24,6 +25,7 @@ pub use refresh::{RefreshTokens, TokenPair};
 pub use sms::{LogSms, SmsError, SmsSender, WebhookSms};
 pub use tickets::{Redeemed, TICKET_TTL, WsTickets};
 pub use users::{Principal, StaffUser, Users};
+pub use web_sessions::{WebSession, WebSessionPolicy, WebSessions, csrf_token};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

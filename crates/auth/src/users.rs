@@ -199,4 +199,41 @@ impl Users {
             created_at,
         })
     }
+
+    /// Every staff account, newest first (the console's staff list).
+    pub async fn staff(&self) -> Result<Vec<StaffUser>, AuthError> {
+        let rows = sqlx::query!(
+            r#"SELECT u.id, u.email AS "email!", u.role, u.created_at,
+                      COALESCE(array_agg(sf.facility_id ORDER BY sf.facility_id)
+                               FILTER (WHERE sf.facility_id IS NOT NULL), '{}')
+                          AS "facility_ids!: Vec<Uuid>"
+               FROM users u LEFT JOIN staff_facilities sf ON sf.user_id = u.id
+               WHERE u.role <> 'nurse'
+               GROUP BY u.id ORDER BY u.created_at DESC, u.id LIMIT 1000"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StaffUser {
+                    id: r.id,
+                    email: r.email,
+                    role: parse_role(&r.role)?,
+                    facility_ids: r.facility_ids,
+                    created_at: r.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// A staff member's email (what the pages show as "signed in as").
+    pub async fn staff_email(&self, id: Uuid) -> Result<Option<String>, AuthError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT email FROM users WHERE id = $1 AND role <> 'nurse'",
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
 }

@@ -267,9 +267,8 @@ const ID_AMARA: &[u8] = include_bytes!("../demo/id-amara-okafor.png");
 const ID_LUIS: &[u8] = include_bytes!("../demo/id-luis-herrera-diaz.png");
 const SELFIE: &[u8] = include_bytes!("../demo/selfie.png");
 const CARD_LUIS: &[u8] = include_bytes!("../demo/licence-luis-herrera-diaz.png");
-/// A minimal, valid PDF standing in for a scanned BLS card.
-const DEMO_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
-2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+/// A one-page PDF standing in for a scanned BLS card (it says it is demo data).
+const DEMO_PDF: &[u8] = include_bytes!("../demo/bls-card.pdf");
 
 /// A demo credential: kind, number, issuing state, expiry, and an uploaded document.
 type DemoCredential = (

@@ -32,11 +32,13 @@ mod facilities;
 mod geo_sql;
 mod model;
 mod nearby;
+mod portal;
 mod profiles;
 mod shifts;
 mod standing;
 
 pub use model::*;
+pub use portal::{NewShiftTemplate, OfferEntry, ShiftTemplate};
 pub use profiles::{MAX_DISTANCE_KM, NurseProfile, ProfileChange};
 pub use shifts::ShiftFilter;
 pub use standing::Standings;

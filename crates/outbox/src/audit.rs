@@ -54,6 +54,8 @@ pub struct AuditEntry {
 pub struct AuditFilter {
     pub actor: Option<Uuid>,
     pub subject: Option<Uuid>,
+    /// Only rows of this action (`credential.approved`, `nurse.suspended`, ...).
+    pub action: Option<String>,
     /// Only rows older than this id (ids are time-ordered UUID v7): the page cursor.
     pub before: Option<Uuid>,
     pub limit: i64,
@@ -68,12 +70,14 @@ pub async fn read(pool: &PgPool, filter: &AuditFilter) -> Result<Vec<AuditEntry>
          WHERE ($1::uuid IS NULL OR actor_id = $1)
            AND ($2::uuid IS NULL OR subject_id = $2)
            AND ($3::uuid IS NULL OR id < $3)
+           AND ($5::text IS NULL OR action = $5)
          ORDER BY id DESC
          LIMIT $4",
         filter.actor,
         filter.subject,
         filter.before,
-        filter.limit
+        filter.limit,
+        filter.action
     )
     .fetch_all(pool)
     .await

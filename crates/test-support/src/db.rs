@@ -890,3 +890,21 @@ pub async fn count_flagged_for(pool: &PgPool, reason_code: &str) -> i64 {
     .await
     .expect("audit")
 }
+
+/// Every browser session of the portal and console was last used `minutes` ago.
+pub async fn web_sessions_idle_for(pool: &PgPool, minutes: i32) {
+    sqlx::query("UPDATE web_sessions SET last_seen_at = now() - make_interval(mins => $1)")
+        .bind(minutes)
+        .execute(pool)
+        .await
+        .expect("idle sessions");
+}
+
+/// How many shift templates a facility has saved.
+pub async fn count_templates(pool: &PgPool, facility_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM shift_templates WHERE facility_id = $1")
+        .bind(facility_id)
+        .fetch_one(pool)
+        .await
+        .expect("templates")
+}

@@ -7,6 +7,7 @@
 pub mod builders;
 pub mod db;
 pub mod domain;
+pub mod pages;
 pub mod scale;
 pub mod ws;
 

@@ -123,6 +123,8 @@ impl Verification {
             revoke_reason: None,
             submitted_at,
             updated_at: submitted_at,
+            evidence: None,
+            document_type: None,
         })
     }
 
@@ -138,7 +140,8 @@ impl Verification {
                       c.multistate, c.status, c.reason_code, c.reason,
                       c.checked_at IS NOT NULL AS "checked!", c.decided_at, c.decision_reason,
                       d.credential_id IS NOT NULL AS "has_document!", c.flagged_at,
-                      c.revoked_at, c.revoke_reason, c.submitted_at, c.updated_at
+                      c.revoked_at, c.revoke_reason, c.submitted_at, c.updated_at,
+                      c.evidence, d.content_type AS "document_type?"
                FROM credentials c
                LEFT JOIN credential_documents d ON d.credential_id = c.id
                WHERE ($1::uuid[] IS NULL OR c.id = ANY($1))

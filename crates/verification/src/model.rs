@@ -30,6 +30,12 @@ pub struct Credential {
     pub revoke_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What the registry said when it approved the credential (the console shows it).
+    #[serde(skip)]
+    pub evidence: Option<serde_json::Value>,
+    /// The uploaded document's type, when there is one (the console shows it inline).
+    #[serde(skip)]
+    pub document_type: Option<String>,
 }
 
 /// A credential row as stored; converted to [`Credential`] after its enums are checked.
@@ -53,6 +59,8 @@ pub(crate) struct CredentialRow {
     pub revoke_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub evidence: Option<serde_json::Value>,
+    pub document_type: Option<String>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -81,6 +89,8 @@ impl TryFrom<CredentialRow> for Credential {
             revoke_reason: row.revoke_reason,
             submitted_at: row.submitted_at,
             updated_at: row.updated_at,
+            evidence: row.evidence,
+            document_type: row.document_type,
         })
     }
 }

@@ -430,6 +430,7 @@ pub async fn audit_log(
             .map(pagination::decode_id)
             .transpose()?,
         limit: limit + 1,
+        action: None,
     };
     let rows = shiftwire_outbox::audit::read(&state.pool, &filter).await?;
     Ok(Json(pagination::page(

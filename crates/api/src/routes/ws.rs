@@ -80,8 +80,8 @@ pub struct WsQuery {
     responses(
         (status = 101, description = "Upgraded: the WebSocket protocol of api-spec/websocket.md"),
         (status = 400, description = "Not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token or ticket", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Account suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, ticket or session cookie", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_suspended`, or `origin_not_allowed` (a session cookie sent from a page of another origin)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn connect(
     State(state): State<AppState>,
@@ -90,9 +90,22 @@ pub async fn connect(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let bearer = headers.contains_key(axum::http::header::AUTHORIZATION);
-    if !bearer && query.ticket.is_none() {
-        return Err(AuthError::MissingToken.into());
-    }
+    // The portal's and console's pages: their session cookie, from an allowed origin only
+    // (another site's page cannot open a socket with a staff member's cookie).
+    let session = if !bearer && query.ticket.is_none() {
+        let token = crate::web::session_token(&headers, state.secure_cookies)
+            .ok_or(AuthError::MissingToken)?;
+        if !page_origin_allowed(&state, &headers) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "a page of this origin may not open a socket with a session cookie",
+            ));
+        }
+        Some(token)
+    } else {
+        None
+    };
     // Checked before a ticket is spent: a request that cannot upgrade keeps its ticket.
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::new(
@@ -101,8 +114,17 @@ pub async fn connect(
             format!("GET /v1/ws must be a WebSocket upgrade: {rejection}"),
         )
     })?;
-    let (user, expires_at) = match query.ticket {
-        Some(ticket) if !bearer => {
+    let (user, expires_at) = match (session, query.ticket) {
+        (Some(token), _) => {
+            let session = state
+                .web_sessions
+                .find(&token)
+                .await?
+                .ok_or(AuthError::InvalidToken)?;
+            let user = signed_in(&state, session.user_id, None).await?;
+            (user, Some(session.expires_at))
+        }
+        (None, Some(ticket)) if !bearer => {
             let redeemed = state
                 .tickets
                 .redeem(&ticket)
@@ -111,7 +133,7 @@ pub async fn connect(
             let user = signed_in(&state, redeemed.user_id, None).await?;
             (user, redeemed.access_expires_at)
         }
-        _ => {
+        (None, _) => {
             let (user, claims) = bearer_claims(&headers, &state).await?;
             (user, expiry_of(&claims))
         }
@@ -134,6 +156,15 @@ pub async fn connect(
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| serve_socket(hub, principal, reauthenticate, socket)))
+}
+
+/// Whether the `Origin` of a cookie-authenticated upgrade is the server's own, or one of
+/// `CORS_ALLOWED_ORIGINS`. A browser always sends `Origin` with a WebSocket upgrade.
+fn page_origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return false;
+    };
+    crate::web::origin_is_host(origin, headers) || state.web_origins.iter().any(|o| o == origin)
 }
 
 /// When an access token expires.

@@ -12,6 +12,7 @@ mod marketplace;
 mod migrations;
 mod openapi;
 mod otp;
+mod pages;
 mod profile;
 mod realtime;
 mod rules;
