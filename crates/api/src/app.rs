@@ -103,7 +103,7 @@ fn cors(settings: &Settings) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(settings.cors_allowed_origins.clone()))
-            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -325,6 +325,16 @@ pub fn spawn_background(
     );
     tracker.spawn(state.verification.clone().run_rechecker(shutdown.clone()));
     tracker.spawn(state.matching.clone().run_escalation(shutdown.clone()));
+    // Pushes: every node plans (one at a time, under the cursor's lock), sends and keeps
+    // its presence current.
+    tracker.spawn(state.push.clone().run_planner(shutdown.clone()));
+    tracker.spawn(state.push.clone().run_sender(shutdown.clone()));
+    tracker.spawn(
+        state
+            .push
+            .clone()
+            .run_presence(state.hub.clone(), shutdown.clone()),
+    );
     let state = state.clone();
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -343,6 +353,12 @@ pub fn spawn_background(
             }
             if let Err(error) = state.login_backoff.prune().await {
                 tracing::warn!(%error, "pruning login failures failed");
+            }
+            if let Err(error) = state.web_sessions.prune().await {
+                tracing::warn!(%error, "pruning web sessions failed");
+            }
+            if let Err(error) = state.push.prune().await {
+                tracing::warn!(%error, "pruning push jobs and presence failed");
             }
             if let Err(error) = state.tickets.prune().await {
                 tracing::warn!(%error, "pruning WebSocket tickets failed");

@@ -27,6 +27,26 @@ pub enum SmsProvider {
     },
 }
 
+/// Where pushes to nurses whose app is closed go (`PUSH_PROVIDER`).
+#[derive(Debug, Clone)]
+pub enum PushProvider {
+    Log,
+    Webhook {
+        url: reqwest::Url,
+    },
+    Fcm {
+        credentials_file: PathBuf,
+        endpoint: String,
+    },
+    Apns {
+        key_file: PathBuf,
+        key_id: String,
+        team_id: String,
+        topic: String,
+        endpoint: String,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub enum RegistryProvider {
     /// A CSV table loaded at start-up.
@@ -91,6 +111,11 @@ pub struct Settings {
     /// SO_SNDBUF of client connections; `None` leaves it to the kernel's autotuning.
     pub tcp_send_buffer: Option<usize>,
     pub notify: shiftwire_notify::NotifyConfig,
+    /// Pushes to nurses whose app is closed.
+    pub push_provider: PushProvider,
+    /// Timeout of one provider call (`PUSH_TIMEOUT_SECONDS`).
+    pub push_timeout: Duration,
+    pub push: shiftwire_notify::push::PushConfig,
     /// Where `/metrics` is served without a token (`None`: nowhere but the API's port,
     /// with `METRICS_TOKEN`).
     pub metrics_addr: Option<SocketAddr>,
@@ -250,6 +275,40 @@ impl Settings {
             },
             Some(other) => bail!("EVENT_BUS={other:?}: expected local or nats"),
         };
+        let required = |name: &str, provider: &str| {
+            var(name).with_context(|| format!("PUSH_PROVIDER={provider} needs {name}"))
+        };
+        let push_provider = match var("PUSH_PROVIDER").as_deref() {
+            None | Some("log") => PushProvider::Log,
+            Some("webhook") => PushProvider::Webhook {
+                url: required("PUSH_WEBHOOK_URL", "webhook")?
+                    .parse()
+                    .context("PUSH_WEBHOOK_URL is not a URL")?,
+            },
+            Some("fcm") => PushProvider::Fcm {
+                credentials_file: required("FCM_CREDENTIALS_FILE", "fcm")?.into(),
+                endpoint: var("FCM_ENDPOINT")
+                    .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
+            },
+            Some("apns") => PushProvider::Apns {
+                key_file: required("APNS_KEY_FILE", "apns")?.into(),
+                key_id: required("APNS_KEY_ID", "apns")?,
+                team_id: required("APNS_TEAM_ID", "apns")?,
+                topic: required("APNS_TOPIC", "apns")?,
+                endpoint: var("APNS_ENDPOINT")
+                    .unwrap_or_else(|| "https://api.push.apple.com".into()),
+            },
+            Some(other) => bail!("PUSH_PROVIDER={other:?}: expected log, webhook, fcm or apns"),
+        };
+        let push_defaults = shiftwire_notify::push::PushConfig::default();
+        let push = shiftwire_notify::push::PushConfig {
+            coalesce: Duration::from_secs(parsed(
+                "PUSH_COALESCE_SECONDS",
+                push_defaults.coalesce.as_secs(),
+            )?),
+            concurrency: parsed::<usize>("PUSH_CONCURRENCY", push_defaults.concurrency)?.max(1),
+            ..push_defaults
+        };
         let notify_defaults = shiftwire_notify::NotifyConfig::default();
         let notify = shiftwire_notify::NotifyConfig {
             queue_capacity: parsed::<usize>("WS_QUEUE_FRAMES", notify_defaults.queue_capacity)?
@@ -381,6 +440,9 @@ impl Settings {
                 })
                 .transpose()?,
             notify,
+            push_provider,
+            push_timeout: Duration::from_secs(parsed::<u64>("PUSH_TIMEOUT_SECONDS", 5)?.max(1)),
+            push,
             metrics_addr,
             metrics_token,
             dev_explicit,
@@ -448,6 +510,9 @@ impl Settings {
             cors_allowed_origins: Vec::new(),
             tcp_send_buffer: None,
             notify: shiftwire_notify::NotifyConfig::default(),
+            push_provider: PushProvider::Log,
+            push_timeout: Duration::from_secs(5),
+            push: shiftwire_notify::push::PushConfig::default(),
             metrics_addr: None,
             metrics_token: None,
             dev_explicit: false,

@@ -33,6 +33,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "admin", description = "Administration (admin role)"),
         (name = "shifts", description = "Shifts of a facility (its schedulers)"),
         (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
+        (name = "notifications", description = "Devices and notification preferences: pushes to nurses whose app is closed"),
         (name = "realtime", description = "The WebSocket: offers, withdrawals and notices in real time (see api-spec/websocket.md)"),
         (name = "webhooks", description = "Signed deliveries from outside services (the identity provider)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
@@ -257,6 +258,12 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::me::get_credential))
         .routes(routes!(routes::me::upload_document))
         .routes(routes!(routes::me::submit_identity))
+        .routes(routes!(routes::devices::register_device))
+        .routes(routes!(routes::devices::delete_device))
+        .routes(routes!(
+            routes::devices::get_preferences,
+            routes::devices::patch_preferences
+        ))
         .routes(routes!(routes::verifications::review_queue))
         .routes(routes!(routes::verifications::download_document))
         .routes(routes!(routes::verifications::approve))

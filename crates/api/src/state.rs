@@ -1,5 +1,6 @@
 use crate::config::{
-    Environment, EventBusKind, IdentityProviderKind, RegistryProvider, Settings, SmsProvider,
+    Environment, EventBusKind, IdentityProviderKind, PushProvider, RegistryProvider, Settings,
+    SmsProvider,
 };
 use crate::rooms::{Delivery, NurseStandings, ReleaseIneligibleBookings};
 use anyhow::Context;
@@ -9,7 +10,13 @@ use shiftwire_auth::{
     Users, WebSessions, WebhookSms, WsTickets,
 };
 use shiftwire_matching::Matching;
-use shiftwire_notify::{Bus, Hub};
+use shiftwire_notify::{
+    Bus, Hub,
+    push::{
+        Push,
+        providers::{ApnsPush, ApnsSettings, FcmPush, LogPush, PushSender, WebhookPush},
+    },
+};
 use shiftwire_verification::{
     DocumentStore, ExternalIdentity, FsDocumentStore, HttpRegistry, IdentityVerifier,
     LicenseRegistry, ManualIdentity, TableRegistry, Verification, VerificationConfig,
@@ -38,6 +45,8 @@ pub struct AppState {
     pub events: Arc<Bus>,
     pub hub: Hub,
     pub tickets: WsTickets,
+    /// Pushes to nurses whose app is closed: devices, preferences, planning, sending.
+    pub push: Push,
     /// Browser sessions of the portal and console.
     pub web_sessions: WebSessions,
     /// The session cookie is `Secure` (and `__Host-` prefixed) unless the server listens
@@ -59,6 +68,37 @@ pub struct Providers {
     pub registry: Option<Arc<dyn LicenseRegistry>>,
     pub documents: Option<Arc<dyn DocumentStore>>,
     pub identity: Option<Arc<dyn IdentityVerifier>>,
+    pub push: Option<Arc<dyn PushSender>>,
+}
+
+fn push_sender(settings: &Settings) -> anyhow::Result<Arc<dyn PushSender>> {
+    let timeout = settings.push_timeout;
+    Ok(match &settings.push_provider {
+        PushProvider::Log => Arc::new(LogPush),
+        PushProvider::Webhook { url } => Arc::new(WebhookPush::new(url.clone(), timeout)?),
+        PushProvider::Fcm {
+            credentials_file,
+            endpoint,
+        } => Arc::new(FcmPush::from_file(
+            credentials_file,
+            endpoint.clone(),
+            timeout,
+        )?),
+        PushProvider::Apns {
+            key_file,
+            key_id,
+            team_id,
+            topic,
+            endpoint,
+        } => Arc::new(ApnsPush::new(ApnsSettings {
+            key_file,
+            key_id: key_id.clone(),
+            team_id: team_id.clone(),
+            topic: topic.clone(),
+            endpoint: endpoint.clone(),
+            timeout,
+        })?),
+    })
 }
 
 fn identity_verifier(settings: &Settings) -> anyhow::Result<Arc<dyn IdentityVerifier>> {
@@ -155,6 +195,16 @@ impl AppState {
             verification: verification.clone(),
             accounts: accounts.clone(),
         });
+        let push_sender = match providers.push {
+            Some(sender) => sender,
+            None => push_sender(settings)?,
+        };
+        let push = Push::new(
+            pool.clone(),
+            push_sender,
+            delivery.clone(),
+            settings.push.clone(),
+        );
         let hub = Hub::start(
             settings.notify.clone(),
             pool.clone(),
@@ -195,6 +245,7 @@ impl AppState {
             hub,
             tickets: WsTickets::new(pool.clone()),
             web_sessions,
+            push,
             secure_cookies: !settings.bind_addr.ip().is_loopback(),
             web_origins: settings.cors_allowed_origins.clone(),
             identity_webhook_secret: settings.identity_webhook_secret.clone(),

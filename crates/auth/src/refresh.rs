@@ -141,6 +141,7 @@ impl RefreshTokens {
             // Someone copied the token: the user's sockets close on every node too.
             let event = DomainEvent::UserSignedOut {
                 user_id: row.user_id,
+                session_id: Some(row.family_id),
             };
             shiftwire_outbox::record_and_commit(tx, vec![event], self.events.as_ref()).await?;
             tracing::warn!(family_id = %row.family_id, user_id = %row.user_id,
@@ -211,30 +212,36 @@ impl RefreshTokens {
         let mut tx = self.pool.begin().await?;
         let signed_out = sign_out_in(&mut tx, token).await?;
         let events = signed_out
-            .map(|user_id| vec![DomainEvent::UserSignedOut { user_id }])
+            .map(|(user_id, session_id)| {
+                vec![DomainEvent::UserSignedOut {
+                    user_id,
+                    session_id: Some(session_id),
+                }]
+            })
             .unwrap_or_default();
         shiftwire_outbox::record_and_commit(tx, events, self.events.as_ref()).await?;
         Ok(())
     }
 }
 
-/// Ends the session of `token` inside the caller's transaction; returns whose it was
-/// (`None` for an unknown or already ended session: signing out twice is not an error).
+/// Ends the session of `token` inside the caller's transaction; returns whose it was and
+/// the session (`None` for an unknown or already ended session: signing out twice is not
+/// an error).
 async fn sign_out_in(
     tx: &mut Transaction<'_, Postgres>,
     token: &str,
-) -> Result<Option<Uuid>, AuthError> {
+) -> Result<Option<(Uuid, Uuid)>, AuthError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Ok(None);
     }
-    let user_id = sqlx::query_scalar!(
+    let ended = sqlx::query!(
         "UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'logout'
          WHERE revoked_at IS NULL
            AND id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
-         RETURNING user_id",
+         RETURNING user_id, id",
         token_hash(token)
     )
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(user_id)
+    Ok(ended.map(|r| (r.user_id, r.id)))
 }

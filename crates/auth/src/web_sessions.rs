@@ -156,7 +156,12 @@ impl WebSessions {
         .fetch_optional(&mut *tx)
         .await?;
         let events = user_id
-            .map(|user_id| vec![DomainEvent::UserSignedOut { user_id }])
+            .map(|user_id| {
+                vec![DomainEvent::UserSignedOut {
+                    user_id,
+                    session_id: None,
+                }]
+            })
             .unwrap_or_default();
         shiftwire_outbox::record_and_commit(tx, events, self.events.as_ref()).await?;
         Ok(())

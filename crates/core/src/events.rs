@@ -29,9 +29,13 @@ pub enum DomainEvent {
     UserReinstated {
         user_id: Uuid,
     },
-    /// A user signed out: their sockets close.
+    /// A user signed out: their sockets close, and the devices the ended session
+    /// registered are forgotten.
     UserSignedOut {
         user_id: Uuid,
+        /// The ended sign-in session (refresh family); none for a web page's session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<Uuid>,
     },
     /// A shift opened (posted, or re-opened by a release): offer it. Carries what the
     /// offer and eligibility need, so the dispatcher reads nothing from the database.
@@ -161,7 +165,7 @@ impl DomainEvent {
             | Self::BookingUpdated { nurse_id, .. } => Some(*nurse_id),
             Self::UserSuspended { user_id }
             | Self::UserReinstated { user_id }
-            | Self::UserSignedOut { user_id } => Some(*user_id),
+            | Self::UserSignedOut { user_id, .. } => Some(*user_id),
             Self::ShiftCancelled { nurse_id, .. } => *nurse_id,
             Self::ShiftUnfilled { owner_id, .. } => Some(*owner_id),
             Self::ShiftOpened { .. } | Self::ShiftUpdated { .. } => None,

@@ -155,3 +155,27 @@ impl Matching {
         Ok(())
     }
 }
+
+impl Matching {
+    /// Available nurses who may be matched from within `radius_km` of `at`: by home, or by
+    /// a live location reported in the last 15 minutes. A first, spatial cut: eligibility
+    /// (each nurse's own radius, licences, bookings) is decided by the caller.
+    pub async fn nurses_near(
+        &self,
+        at: Coordinates,
+        radius_km: f64,
+    ) -> Result<Vec<Uuid>, MatchingError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT nurse_id FROM nurse_profiles
+             WHERE available
+               AND (ST_DWithin(home, ST_SetSRID($1::geometry, 4326)::geography, $2)
+                    OR (live_location_at > now() - interval '15 minutes'
+                        AND ST_DWithin(live_location, ST_SetSRID($1::geometry, 4326)::geography, $2)))",
+            geo_sql::to_sql(at) as _,
+            radius_km * 1000.0
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+}

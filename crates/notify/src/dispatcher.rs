@@ -338,7 +338,9 @@ impl Dispatcher {
                 recheck_offers(&mut state, nurse_id, seq);
             }
             DomainEvent::UserSuspended { user_id } => self.close_user(seq, user_id, close::POLICY),
-            DomainEvent::UserSignedOut { user_id } => self.close_user(seq, user_id, close::NORMAL),
+            DomainEvent::UserSignedOut { user_id, .. } => {
+                self.close_user(seq, user_id, close::NORMAL)
+            }
             DomainEvent::UserReinstated { .. } => self.hub.state().cursor = seq,
         }
         metrics::histogram!("ws_dispatch_seconds", "topic" => topic)

@@ -11,6 +11,7 @@ mod dispatcher;
 mod fake;
 mod hub;
 mod index;
+pub mod push;
 mod resume;
 mod source;
 #[cfg(test)]

@@ -21,6 +21,10 @@ pub trait DeliverySource: Send + Sync {
     async fn nurse_records(&self, nurse_ids: &[Uuid])
     -> anyhow::Result<HashMap<Uuid, NurseRecord>>;
 
+    /// Available nurses who may be matched from within `radius_km` of `at` (home, or a
+    /// fresh live location): the first cut of who may hear of a shift by push.
+    async fn nurses_near(&self, at: Coordinates, radius_km: f64) -> anyhow::Result<Vec<Uuid>>;
+
     /// One of the nurse's bookings, as `booking.updated` carries it.
     async fn booking(
         &self,

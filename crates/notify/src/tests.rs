@@ -290,6 +290,7 @@ async fn suspension_and_sign_out_close_the_users_sockets() {
     world
         .happen(DomainEvent::UserSignedOut {
             user_id: signed_out,
+            session_id: None,
         })
         .await;
     tokio::time::timeout(Duration::from_secs(1), socket.control.closed.cancelled())

@@ -908,3 +908,30 @@ pub async fn count_templates(pool: &PgPool, facility_id: Uuid) -> i64 {
         .await
         .expect("templates")
 }
+
+/// Push jobs planned for a nurse, of every kind and state.
+pub async fn count_push_jobs(pool: &PgPool, nurse_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM push_jobs WHERE nurse_id = $1")
+        .bind(nurse_id)
+        .fetch_one(pool)
+        .await
+        .expect("push jobs")
+}
+
+/// Devices registered to a nurse.
+pub async fn count_devices(pool: &PgPool, nurse_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM devices WHERE nurse_id = $1")
+        .bind(nurse_id)
+        .fetch_one(pool)
+        .await
+        .expect("devices")
+}
+
+/// Whether some node counts the nurse as holding a socket.
+pub async fn is_present(pool: &PgPool, nurse_id: Uuid) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM presence WHERE nurse_id = $1)")
+        .bind(nurse_id)
+        .fetch_one(pool)
+        .await
+        .expect("presence")
+}

@@ -209,6 +209,7 @@ pub async fn spawn_app_with_registry(
         registry: Some(registry),
         documents: Some(documents.clone()),
         identity: None,
+        push: None,
     };
     let app = Application::build(settings, Database::Pool(pool.clone()), providers)
         .await

@@ -1,5 +1,6 @@
 pub mod admin_users;
 pub mod auth;
+pub mod devices;
 pub mod health;
 pub mod marketplace;
 pub mod me;

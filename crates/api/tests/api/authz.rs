@@ -189,6 +189,8 @@ enum Setup {
     ExternalIdentity,
     /// The owner nurse's approved RN licence.
     ApprovedLicence,
+    /// A device the owner nurse registered for pushes.
+    Device,
 }
 
 /// The request body.
@@ -356,6 +358,34 @@ fn table() -> Vec<Row> {
             success_is(OWNER_NURSE, 201),
         ),
         row("GET", "/v1/me/bookings", Booking, NoBody, ANY_NURSE),
+        row(
+            "POST",
+            "/v1/me/devices",
+            Nothing,
+            Json(|c| json!({ "platform": "android", "token": format!("authz-token-{:08}", c.n) })),
+            success_is(ANY_NURSE, 201),
+        ),
+        row(
+            "DELETE",
+            "/v1/me/devices/{id}",
+            Device,
+            NoBody,
+            success_is(OWNER_NURSE, 204),
+        ),
+        row(
+            "GET",
+            "/v1/me/notification-preferences",
+            Nothing,
+            NoBody,
+            ANY_NURSE,
+        ),
+        row(
+            "PATCH",
+            "/v1/me/notification-preferences",
+            Nothing,
+            Json(|_| json!({ "push_offers": false })),
+            ANY_NURSE,
+        ),
         row(
             "POST",
             "/v1/me/identity",
@@ -657,6 +687,7 @@ struct Ctx {
     booking: Option<Uuid>,
     credential: Option<Uuid>,
     identity: Option<Uuid>,
+    device: Option<Uuid>,
     phone: String,
     code: String,
     refresh_token: String,
@@ -676,6 +707,7 @@ impl Ctx {
             booking: None,
             credential: None,
             identity: None,
+            device: None,
             // Not the +1415555.... numbers of `nurse_at`: these become new nurses.
             phone: format!("+1415556{n:04}"),
             code: String::new(),
@@ -730,6 +762,15 @@ impl Ctx {
                 .await
                 .expect("external identity");
                 ctx.identity = Some(id);
+            }
+            Setup::Device => {
+                let device = app
+                    .state
+                    .push
+                    .register_device(ctx.owner.1, None, "ios", &format!("authz-device-{n:08}"))
+                    .await
+                    .expect("device");
+                ctx.device = Some(device.id);
             }
             Setup::ApprovedLicence => {
                 let licence = app
@@ -810,6 +851,8 @@ impl Ctx {
             self.identity
         } else if row.path.starts_with("/v1/admin/nurses/") {
             Some(self.owner.1)
+        } else if row.path.starts_with("/v1/me/devices/") {
+            self.device
         } else {
             None
         };

@@ -14,6 +14,7 @@ mod openapi;
 mod otp;
 mod pages;
 mod profile;
+mod push;
 mod realtime;
 mod rules;
 mod shutdown;
