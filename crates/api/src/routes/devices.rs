@@ -13,7 +13,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use shiftwire_core::{CredentialKind, Role};
 use shiftwire_notify::push::{
     PreferencesChange, PushRequestError, prefs::Preferences, prefs::QuietHoursBody,
@@ -144,26 +144,19 @@ impl From<Preferences> for PreferencesBody {
     }
 }
 
-/// Distinguishes an absent field (keep) from `null` (clear).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesPatch {
     push_offers: Option<bool>,
     sms_urgent: Option<bool>,
     /// `null` clears them.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::routes::me::present")]
     #[schema(value_type = Option<QuietHours>)]
     quiet_hours: Option<Option<QuietHours>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::routes::me::present")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000)]
     min_hourly_rate_cents: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::routes::me::present")]
     #[schema(value_type = Option<Vec<CredentialKindName>>)]
     roles: Option<Option<Vec<CredentialKind>>>,
 }

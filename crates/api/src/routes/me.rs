@@ -27,7 +27,7 @@ pub const IDENTITY_BODY_LIMIT: usize = 2 * MAX_DOCUMENT_BYTES + 64 * 1024;
 const MAX_TEXT_FIELD: usize = 1024;
 
 /// Distinguishes an absent field (keep) from `null` (clear).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+pub(crate) fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

@@ -151,6 +151,17 @@ fn document_response(document: Document, name: &str) -> Result<Response, ApiErro
         _ => "jpg",
     };
     let disposition = format!("attachment; filename=\"{name}.{extension}\"");
+    // A document is data, never a page that may run scripts in the console's origin.
+    sandboxed_document(document, &disposition, "sandbox; default-src 'none'")
+}
+
+/// A stored document with its own type, the given `Content-Disposition`, and a sandboxing
+/// `Content-Security-Policy` (the console shows documents inline with this too).
+pub(crate) fn sandboxed_document(
+    document: Document,
+    disposition: &str,
+    csp: &'static str,
+) -> Result<Response, ApiError> {
     let mut response = document.bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -159,12 +170,11 @@ fn document_response(document: Document, name: &str) -> Result<Response, ApiErro
     );
     headers.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+        HeaderValue::from_str(disposition).map_err(ApiError::internal)?,
     );
-    // A document is data, never a page that may run scripts in the console's origin.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
+        HeaderValue::from_static(csp),
     );
     Ok(response)
 }

@@ -16,7 +16,7 @@ use axum::{
     Router,
     extract::{Path, Query, State},
     http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
@@ -141,26 +141,14 @@ async fn queue(
 /// A stored document shown inline in the console: an image, or a PDF in a sandboxed
 /// frame; it can never run as a page (`sandbox` CSP, `nosniff`).
 fn inline_document(document: Document) -> Result<Response, WebError> {
-    let mut response = document.bytes.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&document.content_type).map_err(ApiError::internal)?,
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("inline"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'; frame-ancestors 'self'"),
-    );
-    // Framed by the console itself only.
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("SAMEORIGIN"),
-    );
-    headers.insert(
+    let mut response = crate::routes::verifications::sandboxed_document(
+        document,
+        "inline",
+        "sandbox; default-src 'none'; frame-ancestors 'self'",
+    )?;
+    // Framed by the console itself only (`frame-ancestors 'self'`; browsers then ignore
+    // the `X-Frame-Options: DENY` every response carries).
+    response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store, private"),
     );
@@ -299,32 +287,113 @@ async fn credential_view(
     })
 }
 
+/// The three kinds of case a console page shows, each with its decisions.
+#[derive(Clone, Copy)]
+enum Case {
+    Credential,
+    Identity,
+    Nurse,
+}
+
+impl Case {
+    fn url(self, id: Uuid) -> String {
+        match self {
+            Case::Credential => format!("/console/credentials/{id}"),
+            Case::Identity => format!("/console/identities/{id}"),
+            Case::Nurse => format!("/console/nurses/{id}"),
+        }
+    }
+}
+
+/// A case's page, with what just happened or why a decision was refused.
+async fn render(
+    state: &AppState,
+    viewer: &Staff<VerifierOrAdmin>,
+    case: Case,
+    id: Uuid,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    problem: Option<String>,
+) -> Result<Response, WebError> {
+    Ok(match case {
+        Case::Credential => html(
+            status,
+            &credential_view(state, viewer, id, notice, problem).await?,
+        ),
+        Case::Identity => html(
+            status,
+            &identity_view(state, viewer, id, notice, problem).await?,
+        ),
+        Case::Nurse => html(
+            status,
+            &nurse_view(state, viewer, id, notice, problem).await?,
+        ),
+    })
+}
+
+async fn show(
+    state: &AppState,
+    staff: &Staff<VerifierOrAdmin>,
+    case: Case,
+    id: &str,
+    done: Option<&str>,
+) -> Result<Response, WebError> {
+    let id = path_id(id)?;
+    render(
+        state,
+        staff,
+        case,
+        id,
+        StatusCode::OK,
+        notice_of(done),
+        None,
+    )
+    .await
+}
+
 async fn credential_page(
     staff: Staff<VerifierOrAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let id = path_id(&id)?;
-    let view = credential_view(&state, &staff, id, notice_of(query.done.as_deref()), None).await?;
-    Ok(page(&view))
+    show(&state, &staff, Case::Credential, &id, query.done.as_deref()).await
 }
 
-/// After a decision: back to the page with what happened, or the page again with why not.
+async fn identity_page(
+    staff: Staff<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, WebError> {
+    show(&state, &staff, Case::Identity, &id, query.done.as_deref()).await
+}
+
+async fn nurse_page(
+    staff: Staff<VerifierOrAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, WebError> {
+    show(&state, &staff, Case::Nurse, &id, query.done.as_deref()).await
+}
+
+/// After a decision: back to the case's page with what happened, or the page again with
+/// why not (a case that does not exist is not found).
 async fn decided<T>(
     state: &AppState,
-    staff: &Staff<VerifierOrAdmin>,
+    viewer: &Staff<VerifierOrAdmin>,
+    case: Case,
     id: Uuid,
     result: Result<T, ApiError>,
     done: &str,
 ) -> Result<Response, WebError> {
     match result {
-        Ok(_) => Ok(see_other(&format!("/console/credentials/{id}?done={done}"))),
+        Ok(_) => Ok(see_other(&format!("{}?done={done}", case.url(id)))),
         Err(error) if error.status() == StatusCode::NOT_FOUND => Err(error.into()),
         Err(error) => {
-            let view =
-                credential_view(state, staff, id, None, Some(error.problem().detail)).await?;
-            Ok(html(error.status(), &view))
+            let detail = error.problem().detail;
+            render(state, viewer, case, id, error.status(), None, Some(detail)).await
         }
     }
 }
@@ -352,7 +421,15 @@ async fn approve_credential(
         .approve(form.staff.user.id, id)
         .await
         .map_err(ApiError::from);
-    decided(&state, &form.staff, id, result, "approved").await
+    decided(
+        &state,
+        &form.staff,
+        Case::Credential,
+        id,
+        result,
+        "approved",
+    )
+    .await
 }
 
 async fn reject_credential(
@@ -369,7 +446,15 @@ async fn reject_credential(
             .map_err(ApiError::from),
         Err(e) => Err(e),
     };
-    decided(&state, &form.staff, id, result, "rejected").await
+    decided(
+        &state,
+        &form.staff,
+        Case::Credential,
+        id,
+        result,
+        "rejected",
+    )
+    .await
 }
 
 async fn revoke_credential(
@@ -386,7 +471,7 @@ async fn revoke_credential(
             .map_err(ApiError::from),
         Err(e) => Err(e),
     };
-    decided(&state, &form.staff, id, result, "revoked").await
+    decided(&state, &form.staff, Case::Credential, id, result, "revoked").await
 }
 
 // ---------------------------------------------------------------- an identity
@@ -443,34 +528,6 @@ async fn identity_view(
     })
 }
 
-async fn identity_page(
-    staff: Staff<VerifierOrAdmin>,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
-) -> Result<Response, WebError> {
-    let id = path_id(&id)?;
-    let view = identity_view(&state, &staff, id, notice_of(query.done.as_deref()), None).await?;
-    Ok(page(&view))
-}
-
-async fn identity_decided<T>(
-    state: &AppState,
-    staff: &Staff<VerifierOrAdmin>,
-    id: Uuid,
-    result: Result<T, ApiError>,
-    done: &str,
-) -> Result<Response, WebError> {
-    match result {
-        Ok(_) => Ok(see_other(&format!("/console/identities/{id}?done={done}"))),
-        Err(error) if error.status() == StatusCode::NOT_FOUND => Err(error.into()),
-        Err(error) => {
-            let view = identity_view(state, staff, id, None, Some(error.problem().detail)).await?;
-            Ok(html(error.status(), &view))
-        }
-    }
-}
-
 async fn approve_identity(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -482,7 +539,7 @@ async fn approve_identity(
         .approve_identity(form.staff.user.id, id)
         .await
         .map_err(ApiError::from);
-    identity_decided(&state, &form.staff, id, result, "approved").await
+    decided(&state, &form.staff, Case::Identity, id, result, "approved").await
 }
 
 async fn reject_identity(
@@ -499,7 +556,7 @@ async fn reject_identity(
             .map_err(ApiError::from),
         Err(e) => Err(e),
     };
-    identity_decided(&state, &form.staff, id, result, "rejected").await
+    decided(&state, &form.staff, Case::Identity, id, result, "rejected").await
 }
 
 // ---------------------------------------------------------------- a nurse
@@ -626,40 +683,6 @@ async fn nurse_view(
     })
 }
 
-async fn nurse_page(
-    staff: Staff<VerifierOrAdmin>,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
-) -> Result<Response, WebError> {
-    let id = path_id(&id)?;
-    let view = nurse_view(&state, &staff, id, notice_of(query.done.as_deref()), None).await?;
-    Ok(page(&view))
-}
-
-async fn nurse_decided<T>(
-    state: &AppState,
-    staff: Staff<AdminOnly>,
-    id: Uuid,
-    result: Result<T, ApiError>,
-    done: &str,
-) -> Result<Response, WebError> {
-    match result {
-        Ok(_) => Ok(see_other(&format!("/console/nurses/{id}?done={done}"))),
-        Err(error) if error.status() == StatusCode::NOT_FOUND => Err(error.into()),
-        Err(error) => {
-            let viewer = Staff::<VerifierOrAdmin> {
-                user: staff.user,
-                session: staff.session,
-                email: staff.email,
-                _roles: std::marker::PhantomData,
-            };
-            let view = nurse_view(state, &viewer, id, None, Some(error.problem().detail)).await?;
-            Ok(html(error.status(), &view))
-        }
-    }
-}
-
 async fn suspend_nurse(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -674,7 +697,15 @@ async fn suspend_nurse(
             .map_err(ApiError::from),
         Err(e) => Err(e),
     };
-    nurse_decided(&state, form.staff, id, result, "suspended").await
+    decided(
+        &state,
+        &form.staff.viewer(),
+        Case::Nurse,
+        id,
+        result,
+        "suspended",
+    )
+    .await
 }
 
 async fn reinstate_nurse(
@@ -688,7 +719,15 @@ async fn reinstate_nurse(
         .reinstate(form.staff.user.id, id)
         .await
         .map_err(ApiError::from);
-    nurse_decided(&state, form.staff, id, result, "reinstated").await
+    decided(
+        &state,
+        &form.staff.viewer(),
+        Case::Nurse,
+        id,
+        result,
+        "reinstated",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- the audit log

@@ -160,12 +160,7 @@ async fn board_page(
     Path(fid): Path<String>,
     Query(query): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
-    let fid = path_id(&fid)?;
-    let facility = state
-        .matching
-        .facility(&staff.user.facility_ids, fid)
-        .await?;
-    let board = board(&state, &staff, &facility, query.day.as_deref()).await?;
+    let (facility, board) = load_board(&state, &staff, &fid, &query).await?;
     let notice = query
         .posted
         .map(|n| format!("Posted {}.", plural(n.into(), "shift", "shifts")));
@@ -178,19 +173,30 @@ async fn board_page(
     }))
 }
 
+/// The board alone, as the page re-reads it when a notice arrives.
 async fn board_fragment(
     staff: Staff<SchedulerOnly>,
     State(state): State<AppState>,
     Path(fid): Path<String>,
     Query(query): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
-    let fid = path_id(&fid)?;
+    let (_, board) = load_board(&state, &staff, &fid, &query).await?;
+    Ok(page(&BoardFragment { board }))
+}
+
+async fn load_board(
+    state: &AppState,
+    staff: &Staff<SchedulerOnly>,
+    fid: &str,
+    query: &BoardQuery,
+) -> Result<(Facility, BoardView), WebError> {
+    let fid = path_id(fid)?;
     let facility = state
         .matching
         .facility(&staff.user.facility_ids, fid)
         .await?;
-    let board = board(&state, &staff, &facility, query.day.as_deref()).await?;
-    Ok(page(&BoardFragment { board }))
+    let board = board(state, staff, &facility, query.day.as_deref()).await?;
+    Ok((facility, board))
 }
 
 /// The board of one facility: one local day, or the next 7 days from today.
