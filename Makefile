@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale deny deny-advisories chaos fuzz
+.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -20,7 +20,8 @@ up:
 
 # test: whole workspace with cargo-nextest (installed if missing, else cargo test); #[sqlx::test] uses DATABASE_URL.
 # Then contract fuzzing of the OpenAPI document against a real server (scripts/contract-test.sh,
-# Schemathesis from PyPI; about 1.5 minutes; CONTRACT_EXAMPLES=5 for a quicker run).
+# Schemathesis from PyPI; about 1.5 minutes; CONTRACT_EXAMPLES=5 for a quicker run), and last
+# the browser tests of the portal and console (make e2e).
 test:
 	$(ENSURE_DB)
 	if cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked; then
@@ -30,6 +31,20 @@ test:
 	  DATABASE_URL="$$DBURL" SQLX_OFFLINE=true cargo test --workspace --no-fail-fast
 	fi
 	DATABASE_URL="$$DBURL" bash scripts/contract-test.sh
+	DATABASE_URL="$$DBURL" bash scripts/e2e.sh
+
+# e2e: browser tests of the portal and console (Playwright on Debian's Chromium, both
+# installed if missing) against a real server with demo data on a fresh shiftwire_e2e
+# database; see e2e/README.md. Playwright's flags pass through: make e2e ARGS='-g "live board"'
+e2e:
+	bash scripts/e2e.sh $(ARGS)
+
+# bench-portal: board render time with 200 shifts (Server-Timing and round trip) and claim ->
+# board in headless Chromium, 100 claims (release build, fresh shiftwire_e2e database);
+# prints a Markdown block and writes target/bench/portal.md. Not recorded in BENCHMARKS.md.
+# Quick smoke run: make bench-portal ARGS="--renders 30 --claims 10"
+bench-portal:
+	bash scripts/e2e.sh bench $(ARGS)
 
 # openapi: regenerate api-spec/openapi.yaml from the code.
 openapi:

@@ -242,14 +242,14 @@ impl<A: Allowed> FromRequest<AppState> for StaffForm<A> {
     }
 }
 
-/// Whether a state-changing request comes from our own pages: browsers say so in
-/// `Sec-Fetch-Site`, and in `Origin` (which must then name the host the request went to).
-/// A client that sends neither (not a browser) still needs the session's CSRF token.
+/// Whether a state-changing request comes from our own pages. A browser says so in
+/// `Sec-Fetch-Site`, which decides alone when present (with our `Referrer-Policy:
+/// no-referrer`, Chromium sends `Origin: null` on same-origin form posts). Without it, an
+/// `Origin` must name the host the request went to. A client that sends neither (not a
+/// browser) still needs the session's CSRF token.
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.as_bytes(), b"same-origin" | b"none")
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     match headers.get(header::ORIGIN) {
         None => true,
@@ -525,6 +525,16 @@ mod tests {
         assert!(!same_origin(&headers(&[
             ("host", "portal.example"),
             ("sec-fetch-site", "same-site"),
+        ])));
+        // Chromium's same-origin form post under `Referrer-Policy: no-referrer`.
+        assert!(same_origin(&headers(&[
+            ("host", "portal.example"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "portal.example"),
+            ("origin", "null"),
         ])));
     }
 
