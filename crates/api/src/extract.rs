@@ -43,6 +43,14 @@ where
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        // Every body of this API is an object; serde would also fill a struct from an
+        // array of its fields in order.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
         parse_json(&bytes).map(ValidJson)
     }
 }
@@ -55,7 +63,8 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Nothing at all; whitespace alone is not JSON (and not "no body").
+        if bytes.is_empty() {
             return Ok(NoBody);
         }
         // Exactly `{}`: serde would also build an empty struct from `[]`.

@@ -5,7 +5,7 @@ use crate::{
     ApiError, AppState,
     error::Problem,
     extract::{Auth, IdPath, NurseOnly, ValidJson, bearer_claims},
-    routes::schemas::CredentialKindName,
+    routes::schemas::LicenceKindName,
 };
 use axum::{
     Json,
@@ -34,18 +34,33 @@ impl From<PushRequestError> for ApiError {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRequest {
-    /// `ios`, `android` or `web`.
-    #[schema(example = "ios")]
+    #[schema(value_type = PlatformName)]
     platform: String,
-    /// The push token the platform issued (APNs device token, FCM registration token).
-    #[schema(example = "f1e2d3c4b5a6978877665544332211ffeeddccbbaa99887766554433221100aa")]
+    /// The push token the platform issued (APNs device token, FCM registration token):
+    /// 8 to 4,096 visible ASCII characters.
+    #[schema(
+        example = "f1e2d3c4b5a6978877665544332211ffeeddccbbaa99887766554433221100aa",
+        min_length = 8,
+        max_length = 4096,
+        pattern = r"^[\x21-\x7E]{8,4096}$"
+    )]
     token: String,
+}
+
+/// Where a device's pushes go.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PlatformName {
+    Ios,
+    Android,
+    Web,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct DeviceBody {
     id: Uuid,
-    #[schema(example = "ios")]
+    #[schema(value_type = PlatformName)]
     platform: String,
     created_at: DateTime<Utc>,
 }
@@ -99,15 +114,27 @@ pub async fn delete_device(
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QuietHours {
-    /// Local time of day, `HH:MM`.
-    #[schema(example = "22:00")]
+    /// Local time of day, `HH:MM` (24-hour clock).
+    #[schema(example = "22:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     start: String,
-    #[schema(example = "07:00")]
+    /// Local time of day, `HH:MM`; not after `start` means the next morning.
+    #[schema(example = "07:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     end: String,
-    /// IANA time zone.
-    #[schema(example = "America/Los_Angeles")]
+    /// An IANA time zone.
+    #[schema(example = "America/Los_Angeles", schema_with = iana_time_zone)]
     timezone: String,
+}
+
+/// Every IANA zone name the server knows, as the schema's enum.
+fn iana_time_zone() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("An IANA time zone name"))
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .examples(["America/Los_Angeles"])
+        .build()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -121,7 +148,7 @@ pub struct PreferencesBody {
     /// Pushes only for shifts paying at least this; `null`: any.
     min_hourly_rate_cents: Option<i32>,
     /// Pushes only for these roles; `null`: any.
-    #[schema(value_type = Option<Vec<CredentialKindName>>)]
+    #[schema(value_type = Option<Vec<LicenceKindName>>)]
     roles: Option<Vec<CredentialKind>>,
 }
 
@@ -153,12 +180,27 @@ pub struct PreferencesPatch {
     #[serde(default, deserialize_with = "crate::routes::me::present")]
     #[schema(value_type = Option<QuietHours>)]
     quiet_hours: Option<Option<QuietHours>>,
+    /// Whole cents (`6500` and `6500.0` alike).
     #[serde(default, deserialize_with = "crate::routes::me::present")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000)]
-    min_hourly_rate_cents: Option<Option<i32>>,
+    min_hourly_rate_cents: Option<Option<f64>>,
     #[serde(default, deserialize_with = "crate::routes::me::present")]
-    #[schema(value_type = Option<Vec<CredentialKindName>>)]
+    #[schema(value_type = Option<Vec<LicenceKindName>>)]
     roles: Option<Option<Vec<CredentialKind>>>,
+}
+
+/// A JSON number of whole cents (`6500.0` is `6500`), 1 to 100,000.
+fn whole_cents(rate: f64) -> Result<i32, ApiError> {
+    let whole = rate.fract() == 0.0 && (1.0..=100_000.0).contains(&rate);
+    if whole {
+        // In range and integral, so the cast is exact.
+        Ok(rate as i32)
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_request",
+            "min_hourly_rate_cents must be whole cents between 1 and 100000, or null",
+        ))
+    }
 }
 
 /// The caller's notification preferences (the defaults until she changes one).
@@ -198,7 +240,10 @@ pub async fn patch_preferences(
                 timezone: q.timezone,
             })
         }),
-        min_hourly_rate_cents: body.min_hourly_rate_cents,
+        min_hourly_rate_cents: body
+            .min_hourly_rate_cents
+            .map(|rate| rate.map(whole_cents).transpose())
+            .transpose()?,
         roles: body.roles,
     };
     let prefs = state.push.update_preferences(nurse.user.id, change).await?;

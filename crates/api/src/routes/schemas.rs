@@ -24,6 +24,16 @@ pub enum CredentialKindName {
     PALS,
 }
 
+/// Licences only: what a shift's role or a nurse's role filter takes.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub enum LicenceKindName {
+    RN,
+    LPN,
+    CNA,
+    NP,
+}
+
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]

@@ -661,7 +661,25 @@ async fn a_post_without_a_documented_body_takes_none_or_an_empty_object(pool: Pg
             refused += 1;
         }
     }
-    println!("{refused} requests with a body where none is documented: all 422");
+    // Whitespace alone is not JSON either (it is not "no body"): 400 `malformed_json`.
+    for (path, token) in &routes {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body("\n")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{path} with a newline"
+        );
+        refused += 1;
+    }
+    println!("{refused} requests with a body where none is documented: all refused");
     let tickets = db::count_ws_tickets(&app.pool).await;
     assert_eq!(tickets, 0, "no ticket was issued");
     let bookings = db::count_bookings_of_shift(&app.pool, shift).await;

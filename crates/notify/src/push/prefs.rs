@@ -113,8 +113,13 @@ pub enum InvalidPreferences {
 
 impl QuietHoursBody {
     pub fn parse(&self) -> Result<QuietHours, InvalidPreferences> {
+        // Exactly `HH:MM`, as the schema says (chrono alone would take `7:00`).
         let time = |raw: &str| {
-            NaiveTime::parse_from_str(raw, "%H:%M").map_err(|_| InvalidPreferences::Time)
+            let shaped = raw.len() == 5 && raw.as_bytes()[2] == b':';
+            shaped
+                .then(|| NaiveTime::parse_from_str(raw, "%H:%M").ok())
+                .flatten()
+                .ok_or(InvalidPreferences::Time)
         };
         Ok(QuietHours {
             start: time(&self.start)?,
@@ -214,6 +219,7 @@ mod tests {
             .expect_err("refused")
         };
         assert_eq!(bad("25:00", "07:00", "UTC"), InvalidPreferences::Time);
+        assert_eq!(bad("7:00", "07:00", "UTC"), InvalidPreferences::Time);
         assert_eq!(
             bad("22:00", "07:00", "Mars/Olympus"),
             InvalidPreferences::Timezone
