@@ -29,21 +29,6 @@ VENV=target/contract-venv
 SCHEMATHESIS_VERSION=4.32.5
 mkdir -p "$OUT"
 
-can_root() { [[ $EUID -eq 0 ]] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; }
-as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
-APT_UPDATED=0
-apt_install() { # apt_install PACKAGE...: Debian/Ubuntu only, as root or with password-less sudo
-  command -v apt-get >/dev/null && can_root || return 1
-  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
-  if [[ $APT_UPDATED == 0 ]]; then
-    log "apt-get update"
-    as_root "${apt[@]}" update >&2 || return 1
-    APT_UPDATED=1
-  fi
-  log "apt-get install -y $*"
-  as_root "${apt[@]}" install -y --no-install-recommends "$@" >&2
-}
-
 missing=()
 for tool in curl jq python3; do
   command -v "$tool" >/dev/null || missing+=("$tool")

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared by the scripts that run a real Shiftwire server against a throwaway database
-# (bench.sh, chaos-postgres.sh, contract-test.sh): a fresh database on the local
+# (bench.sh, chaos-postgres.sh, contract-test.sh, e2e.sh): a fresh database on the local
 # PostgreSQL, and one server process started, awaited and stopped the same way everywhere.
 #
 # Source it from the repository root, after setting LOG_TAG (the prefix of every message):
@@ -10,6 +10,23 @@
 
 log() { printf '%s: %s\n' "${LOG_TAG:-script}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# apt_install PACKAGE...: installs what a script needs on Debian/Ubuntu, as root or with
+# password-less sudo (apt-get update once per script run); fails where neither is possible.
+can_root() { [[ $EUID -eq 0 ]] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; }
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+APT_UPDATED=0
+apt_install() { # apt_install PACKAGE...: Debian/Ubuntu only, as root or with password-less sudo
+  command -v apt-get >/dev/null && can_root || return 1
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+  if [[ $APT_UPDATED == 0 ]]; then
+    log "apt-get update"
+    as_root "${apt[@]}" update >&2 || return 1
+    APT_UPDATED=1
+  fi
+  log "apt-get install -y $*"
+  as_root "${apt[@]}" install -y --no-install-recommends "$@" >&2
+}
 
 # The bench-only and chaos set-up SQL, one file per step, run with `psql -v name=value -f`.
 # shellcheck disable=SC2034 # for the scripts that source this
