@@ -1,5 +1,6 @@
 use crate::{Facility, Matching, MatchingError, NewFacility, geo_sql};
 use shiftwire_core::new_id;
+use uuid::Uuid;
 
 impl Matching {
     /// Registers a facility (admin).
@@ -63,10 +64,25 @@ impl Matching {
 impl Matching {
     /// Every facility, by name.
     pub async fn facilities(&self) -> Result<Vec<Facility>, MatchingError> {
+        self.select_facilities(None).await
+    }
+
+    /// One facility in `scope` (another is not found).
+    pub async fn facility(&self, scope: &[Uuid], id: Uuid) -> Result<Facility, MatchingError> {
+        crate::in_scope(scope, id)?;
+        self.select_facilities(Some(id))
+            .await?
+            .pop()
+            .ok_or(MatchingError::NotFound)
+    }
+
+    /// Facilities by name: all, or the one of `id`.
+    async fn select_facilities(&self, id: Option<Uuid>) -> Result<Vec<Facility>, MatchingError> {
         let rows = sqlx::query!(
             r#"SELECT id, name, address, location::geometry AS "location!: geo_sql::Wkb",
                       timezone, state, geofence_m, created_at
-               FROM facilities ORDER BY name, id"#
+               FROM facilities WHERE ($1::uuid IS NULL OR id = $1) ORDER BY name, id"#,
+            id
         )
         .fetch_all(&self.pool)
         .await?;

@@ -59,6 +59,16 @@ pub const CHECK_OUT_CLOSES_AFTER: chrono::Duration = chrono::Duration::hours(2);
 /// it).
 pub const WORKED_TIME_CAP_AFTER: chrono::Duration = chrono::Duration::minutes(30);
 
+/// A scheduler acts only within her facilities: another facility (or its shift) is not
+/// found, exactly like one that does not exist.
+pub(crate) fn in_scope(scope: &[Uuid], facility_id: Uuid) -> Result<(), MatchingError> {
+    if scope.contains(&facility_id) {
+        Ok(())
+    } else {
+        Err(MatchingError::NotFound)
+    }
+}
+
 /// What the marketplace refuses, and why. `api` chooses the HTTP status and code of each.
 #[derive(Debug, thiserror::Error)]
 pub enum MatchingError {

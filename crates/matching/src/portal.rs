@@ -1,7 +1,7 @@
 //! What the scheduler portal reads besides shifts: how many nurses each shift was offered
 //! to, its offer history, and the facility's saved shift templates.
 
-use crate::{Facility, HandoffPacket, Matching, MatchingError, geo_sql};
+use crate::{HandoffPacket, Matching, MatchingError, in_scope};
 use chrono::{DateTime, NaiveTime, Utc};
 use shiftwire_core::{CredentialKind, HourlyRate, Unit, new_id, terms::certifications};
 use std::collections::HashMap;
@@ -44,39 +44,7 @@ pub struct NewShiftTemplate {
     pub handoff: HandoffPacket,
 }
 
-fn in_scope(scope: &[Uuid], facility_id: Uuid) -> Result<(), MatchingError> {
-    if scope.contains(&facility_id) {
-        Ok(())
-    } else {
-        Err(MatchingError::NotFound)
-    }
-}
-
 impl Matching {
-    /// One facility in `scope` (another is not found).
-    pub async fn facility(&self, scope: &[Uuid], id: Uuid) -> Result<Facility, MatchingError> {
-        in_scope(scope, id)?;
-        let r = sqlx::query!(
-            r#"SELECT id, name, address, location::geometry AS "location!: geo_sql::Wkb",
-                      timezone, state, geofence_m, created_at
-               FROM facilities WHERE id = $1"#,
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(MatchingError::NotFound)?;
-        Ok(Facility {
-            id: r.id,
-            name: r.name,
-            address: r.address,
-            location: geo_sql::from_sql(r.location)?,
-            timezone: r.timezone,
-            state: r.state,
-            geofence_m: r.geofence_m,
-            created_at: r.created_at,
-        })
-    }
-
     /// How many distinct nurses each of `shift_ids` was offered to (absent: none).
     pub async fn offered_counts(
         &self,

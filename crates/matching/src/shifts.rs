@@ -38,9 +38,7 @@ impl Matching {
         facility_id: Uuid,
         new: NewShift,
     ) -> Result<Shift, MatchingError> {
-        if !scope.contains(&facility_id) {
-            return Err(MatchingError::NotFound);
-        }
+        crate::in_scope(scope, facility_id)?;
         let terms = new.terms;
         ShiftWindow::upcoming(terms.starts_at(), terms.ends_at(), Utc::now())?;
         let handoff = new.handoff.validated().map_err(MatchingError::Invalid)?;
@@ -81,9 +79,7 @@ impl Matching {
         facility_id: Uuid,
         filter: &ShiftFilter,
     ) -> Result<Vec<Shift>, MatchingError> {
-        if !scope.contains(&facility_id) {
-            return Err(MatchingError::NotFound);
-        }
+        crate::in_scope(scope, facility_id)?;
         self.select_shifts(None, Some(facility_id), filter).await
     }
 
@@ -98,9 +94,7 @@ impl Matching {
             .await?
             .pop()
             .ok_or(MatchingError::NotFound)?;
-        if !scope.contains(&shift.facility_id) {
-            return Err(MatchingError::NotFound);
-        }
+        crate::in_scope(scope, shift.facility_id)?;
         Ok(shift)
     }
 

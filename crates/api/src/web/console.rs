@@ -438,14 +438,16 @@ async fn reject_credential(
     form: StaffForm<VerifierOrAdmin>,
 ) -> Result<Response, WebError> {
     let id = path_id(&id)?;
-    let result = match reason_of(&form.fields) {
-        Ok(reason) => state
-            .verification
-            .reject(form.staff.user.id, id, &reason)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let reason = reason_of(&form.fields)?;
+        Ok::<_, ApiError>(
+            state
+                .verification
+                .reject(form.staff.user.id, id, &reason)
+                .await?,
+        )
+    }
+    .await;
     decided(
         &state,
         &form.staff,
@@ -463,14 +465,16 @@ async fn revoke_credential(
     form: StaffForm<VerifierOrAdmin>,
 ) -> Result<Response, WebError> {
     let id = path_id(&id)?;
-    let result = match reason_of(&form.fields) {
-        Ok(reason) => state
-            .verification
-            .revoke(form.staff.user.id, id, &reason)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let reason = reason_of(&form.fields)?;
+        Ok::<_, ApiError>(
+            state
+                .verification
+                .revoke(form.staff.user.id, id, &reason)
+                .await?,
+        )
+    }
+    .await;
     decided(&state, &form.staff, Case::Credential, id, result, "revoked").await
 }
 
@@ -548,14 +552,16 @@ async fn reject_identity(
     form: StaffForm<VerifierOrAdmin>,
 ) -> Result<Response, WebError> {
     let id = path_id(&id)?;
-    let result = match reason_of(&form.fields) {
-        Ok(reason) => state
-            .verification
-            .reject_identity(form.staff.user.id, id, &reason)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let reason = reason_of(&form.fields)?;
+        Ok::<_, ApiError>(
+            state
+                .verification
+                .reject_identity(form.staff.user.id, id, &reason)
+                .await?,
+        )
+    }
+    .await;
     decided(&state, &form.staff, Case::Identity, id, result, "rejected").await
 }
 
@@ -689,14 +695,16 @@ async fn suspend_nurse(
     form: StaffForm<AdminOnly>,
 ) -> Result<Response, WebError> {
     let id = path_id(&id)?;
-    let result = match reason_of(&form.fields) {
-        Ok(reason) => state
-            .accounts
-            .suspend(form.staff.user.id, id, &reason)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let reason = reason_of(&form.fields)?;
+        Ok::<_, ApiError>(
+            state
+                .accounts
+                .suspend(form.staff.user.id, id, &reason)
+                .await?,
+        )
+    }
+    .await;
     decided(
         &state,
         &form.staff.viewer(),

@@ -382,17 +382,6 @@ pub(crate) enum WebError {
     Page(ApiError),
 }
 
-impl Clone for WebError {
-    fn clone(&self) -> Self {
-        match self {
-            Self::SignIn { next } => Self::SignIn { next: next.clone() },
-            Self::Forbidden => Self::Forbidden,
-            Self::Csrf => Self::Csrf,
-            Self::Page(e) => Self::Page(ApiError::new(e.status(), e.code(), e.problem().detail)),
-        }
-    }
-}
-
 impl<E: Into<ApiError>> From<E> for WebError {
     fn from(error: E) -> Self {
         Self::Page(error.into())

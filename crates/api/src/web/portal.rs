@@ -468,15 +468,7 @@ async fn new_shift_form(
     Path(fid): Path<String>,
     Query(query): Query<NewShiftQuery>,
 ) -> Result<Response, WebError> {
-    let fid = path_id(&fid)?;
-    let facility = state
-        .matching
-        .facility(&staff.user.facility_ids, fid)
-        .await?;
-    let templates = state
-        .matching
-        .templates(&staff.user.facility_ids, fid)
-        .await?;
+    let (facility, templates) = facility_and_templates(&state, &staff, &fid).await?;
     let mut values = ShiftFormValues {
         role: "RN".into(),
         start_time: "07:00".into(),
@@ -523,6 +515,19 @@ async fn new_shift_form(
         values,
         FieldErrors::default(),
     ))
+}
+
+/// A facility of the scheduler's, with its saved templates (the posting form's needs).
+async fn facility_and_templates(
+    state: &AppState,
+    staff: &Staff<SchedulerOnly>,
+    fid: &str,
+) -> Result<(Facility, Vec<shiftwire_matching::ShiftTemplate>), WebError> {
+    let fid = path_id(fid)?;
+    let scope = &staff.user.facility_ids;
+    let facility = state.matching.facility(scope, fid).await?;
+    let templates = state.matching.templates(scope, fid).await?;
+    Ok((facility, templates))
 }
 
 fn new_shift_page(
@@ -735,15 +740,8 @@ async fn post_shifts(
     form: StaffForm<SchedulerOnly>,
 ) -> Result<Response, WebError> {
     let staff = form.staff;
-    let fid = path_id(&fid)?;
-    let facility = state
-        .matching
-        .facility(&staff.user.facility_ids, fid)
-        .await?;
-    let templates = state
-        .matching
-        .templates(&staff.user.facility_ids, fid)
-        .await?;
+    let (facility, templates) = facility_and_templates(&state, &staff, &fid).await?;
+    let fid = facility.id;
     let values = values_of(&form.fields);
     let mut errors = FieldErrors::default();
     let Some(valid) = validate(&values, zone(&facility), &mut errors) else {
