@@ -307,6 +307,19 @@ impl Settings {
                 push_defaults.coalesce.as_secs(),
             )?),
             concurrency: parsed::<usize>("PUSH_CONCURRENCY", push_defaults.concurrency)?.max(1),
+            urgent_within: Duration::from_secs(
+                parsed::<u64>(
+                    "URGENT_WITHIN_HOURS",
+                    push_defaults.urgent_within.as_secs() / 3600,
+                )?
+                .min(24 * 365)
+                    * 3600,
+            ),
+            texts_per_nurse_per_day: parsed::<i64>(
+                "SMS_URGENT_PER_NURSE_PER_DAY",
+                push_defaults.texts_per_nurse_per_day,
+            )?
+            .max(0),
             ..push_defaults
         };
         let notify_defaults = shiftwire_notify::NotifyConfig::default();

@@ -8,18 +8,23 @@
 //!   transaction;
 //! - the real-time layer's [`DeliverySource`] and [`DeliveryLog`]: bookings, offers and
 //!   live locations from the marketplace, credentials and identities from verification,
-//!   names from the accounts.
+//!   names from the accounts;
+//! - the push planner's [`UrgentTexts`]: phone numbers, the SMS gateway and the SMS
+//!   budget stay with sign-in.
 
 use anyhow::Context;
 use async_trait::async_trait;
-use shiftwire_auth::Accounts;
+use shiftwire_auth::{Accounts, NurseTexts, TextRefused};
 use shiftwire_core::{
     Coordinates, PublishedEvent,
     delivery::{CatchUp, HeldOffer, LocationRecord, OfferRecord, OpenShift},
     eligibility::{NurseRecord, Standing},
 };
 use shiftwire_matching::{Matching, MatchingError, Standings};
-use shiftwire_notify::{DeliveryLog, DeliverySource};
+use shiftwire_notify::{
+    DeliveryLog, DeliverySource,
+    push::{TextError, UrgentTexts},
+};
 use shiftwire_outbox::Consequence;
 use shiftwire_verification::{Verification, VerificationError};
 use sqlx::PgConnection;
@@ -189,5 +194,22 @@ impl DeliveryLog for Delivery {
 
     async fn prune_offers(&self) -> anyhow::Result<u64> {
         Ok(self.matching.prune_offers().await?)
+    }
+}
+
+/// Urgent-shift texts through sign-in's SMS gateway and budget.
+pub(crate) struct TextsBySms(pub NurseTexts);
+
+#[async_trait]
+impl UrgentTexts for TextsBySms {
+    async fn urgent_shift(&self, nurse_id: Uuid, body: &str) -> Result<(), TextError> {
+        self.0
+            .urgent_shift(nurse_id, body)
+            .await
+            .map_err(|refused| match refused {
+                TextRefused::Budget => TextError::Budget,
+                TextRefused::NoPhone => TextError::NoPhone,
+                TextRefused::Gateway(why) => TextError::Retry(why),
+            })
     }
 }

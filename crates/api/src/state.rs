@@ -2,7 +2,7 @@ use crate::config::{
     Environment, EventBusKind, IdentityProviderKind, PushProvider, RegistryProvider, Settings,
     SmsProvider,
 };
-use crate::rooms::{Delivery, NurseStandings, ReleaseIneligibleBookings};
+use crate::rooms::{Delivery, NurseStandings, ReleaseIneligibleBookings, TextsBySms};
 use anyhow::Context;
 use secrecy::SecretString;
 use shiftwire_auth::{
@@ -199,10 +199,13 @@ impl AppState {
             Some(sender) => sender,
             None => push_sender(settings)?,
         };
+        let texts =
+            shiftwire_auth::NurseTexts::new(pool.clone(), sms.clone(), settings.otp.sends_per_hour);
         let push = Push::new(
             pool.clone(),
             push_sender,
             delivery.clone(),
+            Some(Arc::new(TextsBySms(texts))),
             settings.push.clone(),
         );
         let hub = Hub::start(

@@ -157,14 +157,20 @@ impl OtpService {
         ) {
             return Err(AuthError::RateLimited { retry_after });
         }
+        // The overall budget counts every text sent this hour: codes and urgent shifts.
         let budgets = sqlx::query!(
-            r#"SELECT count(*) FILTER (WHERE prefix_key = $1) AS "prefix!",
-                      EXTRACT(EPOCH FROM min(created_at) FILTER (WHERE prefix_key = $1)
-                              + interval '1 hour' - now())::float8 AS "prefix_retry_secs",
-                      count(*) AS "all!",
-                      EXTRACT(EPOCH FROM min(created_at) + interval '1 hour' - now())::float8
-                          AS "all_retry_secs"
-               FROM otp_codes WHERE created_at > now() - interval '1 hour'"#,
+            r#"WITH codes AS (SELECT prefix_key, created_at FROM otp_codes
+                              WHERE created_at > now() - interval '1 hour'),
+                    every AS (SELECT created_at FROM codes
+                              UNION ALL
+                              SELECT created_at FROM sms_sent
+                              WHERE created_at > now() - interval '1 hour')
+               SELECT (SELECT count(*) FROM codes WHERE prefix_key = $1) AS "prefix!",
+                      (SELECT EXTRACT(EPOCH FROM min(created_at) + interval '1 hour' - now())::float8
+                       FROM codes WHERE prefix_key = $1) AS "prefix_retry_secs",
+                      (SELECT count(*) FROM every) AS "all!",
+                      (SELECT EXTRACT(EPOCH FROM min(created_at) + interval '1 hour' - now())::float8
+                       FROM every) AS "all_retry_secs""#,
             prefix_key
         )
         .fetch_one(&mut *tx)

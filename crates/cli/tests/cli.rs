@@ -671,3 +671,146 @@ async fn serve_refuses_the_built_in_secrets_on_a_network_address(pool: PgPool) {
     .await;
     drop(server);
 }
+
+/// A push provider stand-in for the kill test: records each push's token and collapse id,
+/// and answers after 20 ms, so that a batch is in flight for a while.
+#[derive(Default)]
+struct PushRecorder {
+    received: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl PushRecorder {
+    fn received(&self) -> Vec<(String, String)> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+async fn push_recorder() -> (std::sync::Arc<PushRecorder>, String) {
+    use axum::{extract::State, http::HeaderMap, routing::post};
+    let recorder = std::sync::Arc::new(PushRecorder::default());
+    let app = axum::Router::new()
+        .route(
+            "/push",
+            post(
+                |State(r): State<std::sync::Arc<PushRecorder>>,
+                 headers: HeaderMap,
+                 axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    let collapse = headers
+                        .get("shiftwire-collapse-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let token = body["token"].as_str().unwrap_or_default().to_owned();
+                    r.received.lock().expect("lock").push((token, collapse));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    "ok"
+                },
+            ),
+        )
+        .with_state(recorder.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (recorder, format!("http://{addr}/push"))
+}
+
+/// kill -9 of a node in the middle of a push batch, then a restart: every offline nurse
+/// gets the shift's push, and a push sent again (its first answer lost with the node)
+/// carries the same collapse id, so no phone shows it twice. Only what was in flight is
+/// sent again.
+#[sqlx::test(migrations = false)]
+async fn a_node_killed_mid_push_batch_misses_no_push_and_doubles_none(pool: PgPool) {
+    const NURSES: usize = 300;
+    const CONCURRENCY: usize = 8;
+    let url = database_url(&pool).await;
+    assert!(run(shiftwire(&url).arg("migrate")).status.success());
+    assert!(run(shiftwire(&url).arg("seed")).status.success());
+    let (recorder, push_url) = push_recorder().await;
+    let concurrency = CONCURRENCY.to_string();
+    let env = [
+        ("PUSH_PROVIDER", "webhook"),
+        ("PUSH_WEBHOOK_URL", push_url.as_str()),
+        ("PUSH_CONCURRENCY", concurrency.as_str()),
+    ];
+    for n in 0..NURSES {
+        let phone = format!("+1415556{n:04}");
+        let nurse =
+            db::nurse_with_home(&pool, &phone, "Pocket nurse", (38.58, -121.45), 25.0).await;
+        let number = format!("RN-POCKET-{n}");
+        db::approved_credential(&pool, nurse, "RN", &number, Some("CA"), "2030-01-31").await;
+        sqlx::query(
+            "INSERT INTO devices (id, nurse_id, platform, token) VALUES ($1, $2, 'android', $3)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(nurse)
+        .bind(format!("pocket-device-{n:04}"))
+        .execute(&pool)
+        .await
+        .expect("device");
+    }
+    let (mut server, addr) = start_server(&url, &env).await;
+    let client = reqwest::Client::new();
+    let scheduler = demo_scheduler(&client, &addr).await;
+    let mercy = db::facility_named(&pool, "Mercy General Hospital").await;
+    let starts_at = chrono::Utc::now() + chrono::Duration::days(2);
+    let posted = client
+        .post(format!("http://{addr}/v1/facilities/{mercy}/shifts"))
+        .bearer_auth(scheduler)
+        .json(&rn_shift("2 North", starts_at, chrono::Duration::hours(8)))
+        .send()
+        .await
+        .expect("post shift");
+    assert_eq!(posted.status(), reqwest::StatusCode::CREATED);
+
+    let waited = std::time::Instant::now();
+    while recorder.received().len() < 40 {
+        assert!(waited.elapsed() < Duration::from_secs(30), "no pushes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.0.kill().expect("kill -9");
+    server.0.wait().expect("reaped");
+    let at_kill = recorder.received().len();
+    assert!(at_kill < NURSES, "killed mid-batch ({at_kill} sent)");
+
+    // Restart: jobs whose lease ran out (30 s) are sent by the new process.
+    let (_restarted, _) = start_server(&url, &env).await;
+    let waited = std::time::Instant::now();
+    loop {
+        let tokens: std::collections::HashSet<String> =
+            recorder.received().into_iter().map(|(t, _)| t).collect();
+        if tokens.len() == NURSES && db::pushes_settled(&pool).await {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "{} of {NURSES} nurses pushed after the restart",
+            tokens.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = recorder.received();
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        std::collections::HashMap::new();
+    for (token, collapse) in &received {
+        assert!(!collapse.is_empty(), "every push carries a collapse id");
+        ids.entry(token.clone())
+            .or_default()
+            .insert(collapse.clone());
+    }
+    assert_eq!(ids.len(), NURSES, "no push missed");
+    assert!(
+        ids.values().all(|c| c.len() == 1),
+        "a push sent again carries its first collapse id"
+    );
+    // Sent again: only what was in flight, or finished but not yet recorded, at the kill.
+    let again = received.len() - NURSES;
+    assert!(again <= 2 * CONCURRENCY, "{again} pushes sent again");
+    let sent: i64 = count(
+        &pool,
+        "SELECT count(*) FROM push_jobs WHERE sent_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(sent, NURSES as i64);
+}

@@ -935,3 +935,45 @@ pub async fn is_present(pool: &PgPool, nurse_id: Uuid) -> bool {
         .await
         .expect("presence")
 }
+
+/// A user's phone number (E.164).
+pub async fn phone_of(pool: &PgPool, user_id: Uuid) -> String {
+    sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+        .expect("phone")
+}
+
+/// Whether the push planner has read every committed event, no job is due unsent, and
+/// no job is being sent (a text is marked sent before the gateway is called).
+pub async fn pushes_settled(pool: &PgPool) -> bool {
+    sqlx::query_scalar(
+        "SELECT (SELECT seq FROM push_cursor WHERE name = 'offers')
+                    >= (SELECT COALESCE(max(id), 0) FROM outbox)
+                AND NOT EXISTS (SELECT 1 FROM push_jobs
+                                WHERE (sent_at IS NULL AND failed_at IS NULL
+                                       AND not_before <= now())
+                                   OR locked_until > now())",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("push progress")
+}
+
+/// A nurse's push jobs of `kind`: (sent, why it was left out or failed).
+pub async fn push_jobs_of(
+    pool: &PgPool,
+    nurse_id: Uuid,
+    kind: &str,
+) -> Vec<(bool, Option<String>)> {
+    sqlx::query_as(
+        "SELECT sent_at IS NOT NULL, last_error FROM push_jobs
+         WHERE nurse_id = $1 AND kind = $2 ORDER BY id",
+    )
+    .bind(nurse_id)
+    .bind(kind)
+    .fetch_all(pool)
+    .await
+    .expect("push jobs")
+}

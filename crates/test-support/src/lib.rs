@@ -80,6 +80,17 @@ impl SmsSender for CapturingSms {
 }
 
 impl CapturingSms {
+    /// The bodies of the messages sent to `e164`, oldest first.
+    pub fn sent_to(&self, e164: &str) -> Vec<String> {
+        self.sent
+            .lock()
+            .expect("sms log")
+            .iter()
+            .filter(|(to, _)| to == e164)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
     pub fn count_to(&self, e164: &str) -> usize {
         self.sent
             .lock()

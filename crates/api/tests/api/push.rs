@@ -162,6 +162,25 @@ async fn shift(app: &TestApp, f: &Facility) -> Uuid {
     id_of(&post_shift(app, f, &shift_body(24 * 60, 8)).await)
 }
 
+/// Quiet hours from an hour ago to an hour from now, in UTC.
+fn quiet_now() -> Value {
+    let now = chrono::Utc::now();
+    let at = |hours| {
+        (now + chrono::Duration::hours(hours))
+            .format("%H:%M")
+            .to_string()
+    };
+    json!({ "start": at(-1), "end": at(1), "timezone": "UTC" })
+}
+
+/// Waits until the planner has read every event and every due job is settled.
+async fn settled(app: &TestApp) {
+    eventually("every push planned and settled", || {
+        db::pushes_settled(&app.pool)
+    })
+    .await;
+}
+
 /// Pushes addressed to `device_token`.
 fn to(pushes: &[Received], device_token: &str) -> Vec<Value> {
     pushes
@@ -283,20 +302,7 @@ async fn preferences_that_refuse_an_offer_mean_no_push(pool: PgPool) {
     let (lpn_only, lpn_only_id) = offline_nurse(&app, "lpn-only-token-01").await;
     prefs(&app, &lpn_only, json!({ "roles": ["LPN"] })).await;
     let (quiet, quiet_id) = offline_nurse(&app, "quiet-now-token-1").await;
-    // Quiet hours around now, in UTC.
-    let now = chrono::Utc::now();
-    let start = (now - chrono::Duration::hours(1))
-        .format("%H:%M")
-        .to_string();
-    let end = (now + chrono::Duration::hours(1))
-        .format("%H:%M")
-        .to_string();
-    prefs(
-        &app,
-        &quiet,
-        json!({ "quiet_hours": { "start": start, "end": end, "timezone": "UTC" } }),
-    )
-    .await;
+    prefs(&app, &quiet, json!({ "quiet_hours": quiet_now() })).await;
     let (_sentinel, _) = offline_nurse(&app, "sentinel-token-01").await;
 
     shift(&app, &f).await; // $65/h RN
@@ -330,6 +336,144 @@ async fn three_offers_in_the_window_are_one_push_then_one_digest(pool: PgPool) {
     assert_eq!(mine[0]["data"]["type"], "shift.offered");
     assert_eq!(mine[1]["data"]["type"], "shift.digest");
     assert_eq!(mine[1]["body"], "2 new shifts near you.");
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_digest_due_in_quiet_hours_is_not_sent(pool: PgPool) {
+    let (app, recorder) = webhook_app(pool, 2).await;
+    let f = facility(&app, "Mercy General").await;
+    let (token, id) = offline_nurse(&app, "digest-quiet-token").await;
+    post_shift(&app, &f, &shift_body(24 * 60, 8)).await;
+    recorder.wait_for_pushes(1, "the offer push").await;
+    // A second offer in the window is folded into a digest due when the window ends;
+    // by then the nurse's quiet hours have begun.
+    post_shift(&app, &f, &shift_body(48 * 60, 8)).await;
+    eventually("the digest is planned", || async {
+        db::push_jobs_of(&app.pool, id, "digest").await.len() == 1
+    })
+    .await;
+    prefs(&app, &token, json!({ "quiet_hours": quiet_now() })).await;
+    eventually("the digest is settled", || async {
+        db::push_jobs_of(&app.pool, id, "digest").await
+            == vec![(false, Some("quiet hours".to_owned()))]
+    })
+    .await;
+    assert_eq!(to(&recorder.pushes(), "digest-quiet-token").len(), 1);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn urgent_shifts_are_texted_to_offline_nurses_who_asked_at_most_twice_a_day(pool: PgPool) {
+    let (app, recorder) = webhook_app(pool, 60).await;
+    let f = facility(&app, "Mercy General").await;
+    // Asked for urgent texts; no device at all.
+    let (texted, texted_id) = nearby_nurse(&app).await;
+    prefs(&app, &texted, json!({ "sms_urgent": true })).await;
+    // Asked, but in her quiet hours.
+    let (quiet, quiet_id) = nearby_nurse(&app).await;
+    prefs(
+        &app,
+        &quiet,
+        json!({ "sms_urgent": true, "quiet_hours": quiet_now() }),
+    )
+    .await;
+    // Asked, but only above the shift's rate.
+    let (pricey, pricey_id) = nearby_nurse(&app).await;
+    prefs(
+        &app,
+        &pricey,
+        json!({ "sms_urgent": true, "min_hourly_rate_cents": 9000 }),
+    )
+    .await;
+    // Asked, but her app is open.
+    let (online, online_id) = nearby_nurse(&app).await;
+    prefs(&app, &online, json!({ "sms_urgent": true })).await;
+    let _ws = Ws::connect(&app, &online).await;
+    eventually("the online nurse's presence", || {
+        db::is_present(&app.pool, online_id)
+    })
+    .await;
+    // Did not ask (the default): a push, no text.
+    let (_pushed, pushed_id) = offline_nurse(&app, "urgent-sentinel-01").await;
+
+    // A shift a day away is not urgent; three starting within 12 hours are.
+    post_shift(&app, &f, &shift_body(24 * 60, 8)).await;
+    for starts_in_min in [120, 180, 240] {
+        post_shift(&app, &f, &shift_body(starts_in_min, 8)).await;
+    }
+    recorder.wait_for_pushes(1, "the sentinel's push").await;
+    settled(&app).await;
+
+    let texts = app.sms.sent_to(&db::phone_of(&app.pool, texted_id).await);
+    assert_eq!(texts.len(), 2, "two urgent texts a day: {texts:?}");
+    for text in &texts {
+        assert_eq!(text, shiftwire_notify::push::URGENT_TEXT);
+        assert!(
+            !text.contains("Mercy") && !text.contains("4 West"),
+            "{text}"
+        );
+    }
+    for (who, id) in [
+        ("quiet hours", quiet_id),
+        ("rate under her minimum", pricey_id),
+        ("app open", online_id),
+        ("did not ask", pushed_id),
+    ] {
+        let phone = db::phone_of(&app.pool, id).await;
+        assert!(app.sms.sent_to(&phone).is_empty(), "{who}");
+    }
+    assert!(
+        db::push_jobs_of(&app.pool, online_id, "urgent_sms")
+            .await
+            .iter()
+            .all(|(sent, why)| !sent && why.as_deref() == Some("online"))
+    );
+    assert_eq!(to(&recorder.pushes(), "urgent-sentinel-01").len(), 1);
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn urgent_texts_share_the_hourly_sms_budget_and_leave_room_for_sign_in(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.otp.sends_per_hour = 5;
+        s.push.presence_interval = Duration::from_millis(200);
+        s.push.poll = Duration::from_millis(20);
+    })
+    .await;
+    let f = facility(&app, "Mercy General").await;
+    let mut nurses = Vec::new();
+    for _ in 0..5 {
+        let (token, id) = nearby_nurse(&app).await;
+        prefs(&app, &token, json!({ "sms_urgent": true })).await;
+        nurses.push(id);
+    }
+    post_shift(&app, &f, &shift_body(120, 8)).await;
+    settled(&app).await;
+    let mut texted = 0;
+    for id in &nurses {
+        texted += app.sms.sent_to(&db::phone_of(&app.pool, *id).await).len();
+    }
+    // Urgent texts stop at four fifths of the hour's five.
+    assert_eq!(texted, 4);
+    let refused: usize = {
+        let mut refused = 0;
+        for id in &nurses {
+            refused += db::push_jobs_of(&app.pool, *id, "urgent_sms")
+                .await
+                .iter()
+                .filter(|(_, why)| why.as_deref() == Some("sms budget"))
+                .count();
+        }
+        refused
+    };
+    assert_eq!(refused, 1);
+    // A sign-in code still goes, and it is the fifth text of the hour: the next is refused.
+    assert_eq!(
+        app.request_code("+14155550188").await.status(),
+        reqwest::StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        app.request_code("+14155550199").await.status(),
+        reqwest::StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]

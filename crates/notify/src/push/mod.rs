@@ -53,6 +53,11 @@ pub struct PushConfig {
     /// How often a node refreshes its presence rows; rows older than three of these are
     /// stale (a node that crashed).
     pub presence_interval: Duration,
+    /// A shift starting within this is urgent: it is also texted to nurses who asked for
+    /// urgent texts (`URGENT_WITHIN_HOURS`).
+    pub urgent_within: Duration,
+    /// Urgent texts per nurse in any 24 hours (`SMS_URGENT_PER_NURSE_PER_DAY`).
+    pub texts_per_nurse_per_day: i64,
 }
 
 impl Default for PushConfig {
@@ -64,6 +69,8 @@ impl Default for PushConfig {
             max_attempts: 8,
             poll: Duration::from_millis(100),
             presence_interval: Duration::from_secs(2),
+            urgent_within: Duration::from_secs(12 * 3600),
+            texts_per_nurse_per_day: 2,
         }
     }
 }
@@ -116,6 +123,8 @@ struct PushInner {
     node_id: Uuid,
     /// Wakes the senders when the planner wrote jobs.
     jobs_written: Notify,
+    /// Urgent texts, when an SMS sender is wired in.
+    texts: Option<Arc<dyn UrgentTexts>>,
 }
 
 /// The furthest any nurse may be matched from (the largest radius she may choose).
@@ -126,6 +135,7 @@ impl Push {
         pool: PgPool,
         sender: Arc<dyn PushSender>,
         source: Arc<dyn DeliverySource>,
+        texts: Option<Arc<dyn UrgentTexts>>,
         config: PushConfig,
     ) -> Self {
         Self {
@@ -136,6 +146,7 @@ impl Push {
                 config,
                 node_id: new_id(),
                 jobs_written: Notify::new(),
+                texts,
             }),
         }
     }
@@ -495,46 +506,68 @@ impl Push {
         Ok(true)
     }
 
-    /// The nurses who should hear of an opened shift by push: eligible by the one rule in
-    /// core, with a registered device, and preferences that take it now. Online nurses
-    /// are left out when the job is sent (presence may change in between).
-    pub async fn recipients(&self, shift: &OpenedShift) -> anyhow::Result<Vec<Uuid>> {
+    /// Whether a shift starting at `starts_at` is urgent at `now`.
+    pub fn is_urgent(&self, starts_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let within = chrono::Duration::from_std(self.inner.config.urgent_within)
+            .unwrap_or(chrono::Duration::MAX);
+        starts_at - now <= within
+    }
+
+    /// Who should hear of an opened shift while their app is closed: eligible by the one
+    /// rule in core, with preferences that take it now, and then a registered device (a
+    /// push) or, for an urgent shift, `sms_urgent` (a text). Online nurses are left out
+    /// when the job is sent (presence may change in between).
+    pub async fn recipients(&self, shift: &OpenedShift) -> anyhow::Result<Recipients> {
         let near = self
             .inner
             .source
             .nurses_near(shift.location, FURTHEST_KM)
             .await?;
         if near.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Recipients::default());
         }
-        let with_devices = sqlx::query_scalar!(
-            "SELECT DISTINCT nurse_id FROM devices WHERE nurse_id = ANY($1)",
-            &near
+        let now = Utc::now();
+        let urgent = self.is_urgent(shift.terms.window.starts_at, now);
+        let reachable = sqlx::query!(
+            r#"SELECT n AS "nurse_id!",
+                      EXISTS (SELECT 1 FROM devices d WHERE d.nurse_id = n) AS "device!"
+               FROM unnest($1::uuid[]) AS n
+               WHERE EXISTS (SELECT 1 FROM devices d WHERE d.nurse_id = n)
+                  OR ($2 AND EXISTS (SELECT 1 FROM notification_preferences p
+                                     WHERE p.nurse_id = n AND p.sms_urgent))"#,
+            &near,
+            urgent
         )
         .fetch_all(&self.inner.pool)
         .await?;
-        if with_devices.is_empty() {
-            return Ok(Vec::new());
+        if reachable.is_empty() {
+            return Ok(Recipients::default());
         }
-        let now = Utc::now();
+        let with_device: HashSet<Uuid> = reachable
+            .iter()
+            .filter(|r| r.device)
+            .map(|r| r.nurse_id)
+            .collect();
+        let ids: Vec<Uuid> = reachable.iter().map(|r| r.nurse_id).collect();
         let facts: ShiftFacts = shift.facts();
-        let records = self.inner.source.nurse_records(&with_devices).await?;
+        let records = self.inner.source.nurse_records(&ids).await?;
         let eligible: Vec<Uuid> = records
             .iter()
             .filter(|(_, r)| eligible_at_distance(&r.facts, &facts, now).is_ok())
             .map(|(id, _)| *id)
             .collect();
         let prefs = self.preferences_of(&eligible).await?;
-        Ok(eligible
-            .into_iter()
-            .filter(|id| {
-                prefs
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_default()
-                    .accepts_offer(&shift.terms, now)
-            })
-            .collect())
+        let mut out = Recipients::default();
+        for id in eligible {
+            let p = prefs.get(&id).cloned().unwrap_or_default();
+            if with_device.contains(&id) && p.accepts_offer(&shift.terms, now) {
+                out.push.push(id);
+            }
+            if urgent && p.accepts_urgent_sms(&shift.terms, now) {
+                out.text.push(id);
+            }
+        }
+        Ok(out)
     }
 
     async fn plan_offer(
@@ -544,22 +577,25 @@ impl Push {
         shift_id: Uuid,
         shift: &OpenedShift,
     ) -> anyhow::Result<usize> {
-        let nurses = self.recipients(shift).await?;
-        if nurses.is_empty() {
-            return Ok(0);
+        let Recipients { push, text } = self.recipients(shift).await?;
+        let texts = self.plan_texts(tx, seq, shift_id, &text).await?;
+        if push.is_empty() {
+            return Ok(texts);
         }
+        let nurses = push;
         let window = self.inner.config.coalesce.as_secs_f64();
         // Offer pushes already planned for these nurses within the window (and not left
-        // out because the nurse was online).
+        // out at sending because the nurse was online or in her quiet hours).
         let recent = sqlx::query!(
             r#"SELECT nurse_id, max(not_before) AS "latest!"
                FROM push_jobs
                WHERE nurse_id = ANY($1) AND kind IN ('offer', 'digest')
                  AND not_before > now() - make_interval(secs => $2)
-                 AND (last_error IS DISTINCT FROM 'online')
+                 AND (last_error IS NULL OR last_error <> ALL($3))
                GROUP BY nurse_id"#,
             &nurses,
-            window
+            window,
+            &LEFT_OUT.map(str::to_owned)
         )
         .fetch_all(&mut **tx)
         .await?;
@@ -614,7 +650,37 @@ impl Push {
             .execute(&mut **tx)
             .await?;
         }
-        Ok(nurses.len())
+        Ok(nurses.len() + texts)
+    }
+
+    /// Plans urgent texts for those of `nurses` under their daily allowance (texts sent
+    /// in the last 24 hours, and texts waiting, count).
+    async fn plan_texts(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        seq: i64,
+        shift_id: Uuid,
+        nurses: &[Uuid],
+    ) -> Result<usize, sqlx::Error> {
+        if nurses.is_empty() {
+            return Ok(0);
+        }
+        let planned = sqlx::query_scalar!(
+            "INSERT INTO push_jobs (nurse_id, kind, shift_id, source_seq)
+             SELECT n, 'urgent_sms', $2, $3 FROM unnest($1::uuid[]) AS n
+             WHERE (SELECT count(*) FROM push_jobs j
+                    WHERE j.nurse_id = n AND j.kind = 'urgent_sms'
+                      AND (j.sent_at > now() - interval '1 day'
+                           OR (j.sent_at IS NULL AND j.failed_at IS NULL))) < $4
+             RETURNING id",
+            nurses,
+            shift_id,
+            seq,
+            self.inner.config.texts_per_nurse_per_day
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(planned.len())
     }
 
     // ------------------------------------------------------------ sending
@@ -642,7 +708,8 @@ impl Push {
 
     /// Claims a batch of due jobs and sends them; how many jobs it handled.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
-        let jobs = sqlx::query!(
+        let jobs = sqlx::query_as!(
+            Job,
             "UPDATE push_jobs SET locked_until = now() + interval '30 seconds',
                                   attempts = attempts + 1
              WHERE id IN (SELECT id FROM push_jobs
@@ -655,11 +722,88 @@ impl Push {
         )
         .fetch_all(&self.inner.pool)
         .await?;
+        let handled = jobs.len();
         if jobs.is_empty() {
             return Ok(0);
         }
+        let mut settled = Settled::default();
+        let (pushes, texts) = self.gate(jobs, &mut settled).await?;
+        self.settle(std::mem::take(&mut settled)).await?;
+        self.send_pushes(pushes).await?;
+        self.send_texts(&texts, &mut settled).await?;
+        self.settle(settled).await?;
+        Ok(handled)
+    }
+    /// Leaves out, as of now, what must not go: offers to a nurse online on any node,
+    /// anything but a booking change in her quiet hours, and texts over her daily
+    /// allowance. The rest is split into pushes and texts.
+    async fn gate(
+        &self,
+        jobs: Vec<Job>,
+        settled: &mut Settled,
+    ) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
         let nurses: Vec<Uuid> = jobs.iter().map(|j| j.nurse_id).collect();
         let online = self.online(&nurses).await?;
+        let prefs = self.preferences_of(&nurses).await?;
+        let texted = self.texted_today(&jobs).await?;
+        let now = Utc::now();
+        let (mut pushes, mut texts) = (Vec::new(), Vec::new());
+        for job in jobs {
+            let booking = job.kind == "booking";
+            let quiet = prefs.get(&job.nurse_id).is_some_and(|p| p.is_quiet(now));
+            let left_out = if booking {
+                None
+            } else if online.contains(&job.nurse_id) {
+                Some(ONLINE)
+            } else if quiet {
+                Some(QUIET)
+            } else if job.kind == "urgent_sms"
+                && texted.get(&job.nurse_id).copied().unwrap_or(0)
+                    >= self.inner.config.texts_per_nurse_per_day
+            {
+                Some("daily text limit")
+            } else {
+                None
+            };
+            match left_out {
+                Some(why) => settled.failed.push((job.id, why.to_owned())),
+                None if job.kind == "urgent_sms" => texts.push(job),
+                None => pushes.push(job),
+            }
+        }
+        Ok((pushes, texts))
+    }
+
+    /// Urgent texts sent to the nurses of `jobs` in the last 24 hours.
+    async fn texted_today(&self, jobs: &[Job]) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+        let nurses: Vec<Uuid> = jobs
+            .iter()
+            .filter(|j| j.kind == "urgent_sms")
+            .map(|j| j.nurse_id)
+            .collect();
+        if nurses.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query!(
+            r#"SELECT nurse_id, count(*) AS "sent!" FROM push_jobs
+               WHERE nurse_id = ANY($1) AND kind = 'urgent_sms'
+                 AND sent_at > now() - interval '1 day'
+               GROUP BY nurse_id"#,
+            &nurses
+        )
+        .fetch_all(&self.inner.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.nurse_id, r.sent)).collect())
+    }
+
+    /// Hands each push job to the provider, once per device of its nurse, and records
+    /// each few jobs as soon as they are done: a node killed mid-batch sends again only
+    /// what was in flight (with the same collapse id, so the phone shows it once).
+    async fn send_pushes(&self, jobs: Vec<Job>) -> anyhow::Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let nurses: Vec<Uuid> = jobs.iter().map(|j| j.nurse_id).collect();
         let devices = sqlx::query!(
             "SELECT id, nurse_id, platform, token FROM devices WHERE nurse_id = ANY($1)",
             &nurses
@@ -673,139 +817,281 @@ impl Push {
                 .or_default()
                 .push((d.id, d.platform, d.token));
         }
-        let provider = self.inner.sender.name();
-        let mut calls = Vec::new();
-        let mut skipped_online = Vec::new();
-        let mut without_device = Vec::new();
-        for job in &jobs {
-            // A nurse with a socket hears of offers there; booking changes always go out.
-            if job.kind != "booking" && online.contains(&job.nurse_id) {
-                skipped_online.push(job.id);
-                continue;
+        let concurrency = self.inner.config.concurrency.max(1);
+        let calls: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                let targets = by_nurse.remove(&job.nurse_id).unwrap_or_default();
+                self.clone().push_job(job, targets)
+            })
+            .collect();
+        let mut done = futures::stream::iter(calls)
+            .buffer_unordered(concurrency)
+            .ready_chunks(concurrency);
+        while let Some(finished) = done.next().await {
+            let mut settled = Settled::default();
+            let mut dead = Vec::new();
+            for (job, outcome) in finished {
+                dead.extend(outcome.dead.iter().copied());
+                settled.record(&job, outcome, self);
             }
-            let Some(targets) = by_nurse.get(&job.nurse_id) else {
-                without_device.push(job.id);
-                continue;
-            };
-            for (device_id, platform, token) in targets {
-                let message = message_of(
-                    &job.kind,
-                    job.count,
-                    job.shift_id,
-                    job.booking_id,
-                    platform,
-                    token,
-                    job.id,
-                );
-                calls.push((job.id, *device_id, message));
+            if !dead.is_empty() {
+                sqlx::query!("DELETE FROM devices WHERE id = ANY($1)", &dead)
+                    .execute(&self.inner.pool)
+                    .await?;
             }
+            self.settle(settled).await?;
         }
-        let sender = self.inner.sender.clone();
-        let results: Vec<(i64, Uuid, Result<(), PushError>)> =
-            futures::stream::iter(calls.into_iter().map(|(job, device, message)| {
-                let sender = sender.clone();
-                async move { (job, device, sender.send(&message).await) }
-            }))
-            .buffer_unordered(self.inner.config.concurrency.max(1))
-            .collect()
-            .await;
+        Ok(())
+    }
 
-        let mut outcome: HashMap<i64, Outcome> = HashMap::new();
-        let mut dead = Vec::new();
-        for (job, device, result) in results {
-            let entry = outcome.entry(job).or_default();
-            match result {
+    /// Sends one job to each of its nurse's devices.
+    async fn push_job(self, job: Job, targets: Vec<(Uuid, String, String)>) -> (Job, Outcome) {
+        let provider = self.inner.sender.name();
+        let mut outcome = Outcome {
+            no_device: targets.is_empty(),
+            ..Outcome::default()
+        };
+        for (device_id, platform, token) in targets {
+            let message = message_of(&job, &platform, &token);
+            match self.inner.sender.send(&message).await {
                 Ok(()) => {
-                    entry.delivered = true;
+                    outcome.delivered = true;
                     metrics::counter!("push_sent_total", "provider" => provider).increment(1);
                 }
                 Err(PushError::DeadToken) => {
-                    dead.push(device);
+                    outcome.dead.push(device_id);
                     metrics::counter!("push_dead_tokens_total", "provider" => provider)
                         .increment(1);
                 }
                 Err(PushError::Retry { after, why }) => {
-                    entry.retry = Some(after.or(entry.retry.flatten()));
-                    entry.error = Some(why);
+                    outcome.retry = Some(after.or(outcome.retry.flatten()));
+                    outcome.error = Some(why);
                     metrics::counter!("push_failed_total", "provider" => provider).increment(1);
                 }
                 Err(PushError::Refused(why)) => {
-                    entry.error = Some(why);
+                    outcome.error = Some(why);
                     metrics::counter!("push_failed_total", "provider" => provider).increment(1);
                 }
             }
         }
-        if !dead.is_empty() {
-            sqlx::query!("DELETE FROM devices WHERE id = ANY($1)", &dead)
-                .execute(&self.inner.pool)
-                .await?;
+        (job, outcome)
+    }
+
+    /// Texts urgent shifts. A text is sent at most once: its job is marked sent before the
+    /// gateway is called (a crash in between loses that text; the push still goes), and
+    /// unmarked if the gateway fails and it may be tried again.
+    async fn send_texts(&self, jobs: &[Job], settled: &mut Settled) -> anyhow::Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
         }
-        let mut sent = Vec::new();
-        let mut failed: Vec<(i64, String)> = Vec::new();
-        let mut retry: Vec<(i64, DateTime<Utc>, String)> = Vec::new();
-        let now = Utc::now();
-        for job in &jobs {
-            let Some(result) = outcome.remove(&job.id) else {
-                continue;
-            };
-            if let Some(after) = result.retry
-                && job.attempts < self.inner.config.max_attempts
-            {
-                let wait = after.unwrap_or_else(|| backoff(job.attempts));
-                let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                retry.push((job.id, at, result.error.unwrap_or_default()));
-            } else if result.delivered || result.error.is_none() {
-                sent.push(job.id);
-                let waited = (now - job.committed_at).num_microseconds().unwrap_or(0);
-                metrics::histogram!("push_handoff_seconds", "provider" => provider)
-                    .record(waited as f64 / 1e6);
-            } else {
-                failed.push((job.id, result.error.unwrap_or_default()));
+        let Some(texts) = self.inner.texts.clone() else {
+            for job in jobs {
+                settled.failed.push((job.id, "no SMS sender".to_owned()));
+            }
+            return Ok(());
+        };
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        sqlx::query!(
+            "UPDATE push_jobs SET sent_at = now() WHERE id = ANY($1)",
+            &ids
+        )
+        .execute(&self.inner.pool)
+        .await?;
+        let calls: Vec<_> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let (texts, nurse_id) = (texts.clone(), job.nurse_id);
+                async move { (i, texts.urgent_shift(nurse_id, URGENT_TEXT).await) }
+            })
+            .collect();
+        let results: Vec<(usize, Result<(), TextError>)> = futures::stream::iter(calls)
+            .buffer_unordered(self.inner.config.concurrency.max(1))
+            .collect()
+            .await;
+        for (i, result) in results {
+            let job = &jobs[i];
+            match result {
+                Ok(()) => settled.sent(job, "sms"),
+                Err(TextError::Retry(why)) => {
+                    settled.unsent.push(job.id);
+                    settled.retry_or_fail(job, None, why, self);
+                }
+                Err(refused) => {
+                    settled.unsent.push(job.id);
+                    settled.failed.push((job.id, refused.to_string()));
+                }
             }
         }
-        sqlx::query!(
-            "UPDATE push_jobs SET sent_at = now(), locked_until = NULL WHERE id = ANY($1)",
-            &sent
-        )
-        .execute(&self.inner.pool)
-        .await?;
-        let (online_ids, no_device_ids) = (skipped_online, without_device);
-        sqlx::query!(
-            "UPDATE push_jobs SET failed_at = now(), locked_until = NULL,
-                 last_error = CASE WHEN id = ANY($1) THEN 'online' ELSE 'no device' END
-             WHERE id = ANY($1) OR id = ANY($2)",
-            &online_ids,
-            &no_device_ids
-        )
-        .execute(&self.inner.pool)
-        .await?;
-        for (id, why) in failed {
-            sqlx::query!(
-                "UPDATE push_jobs SET failed_at = now(), locked_until = NULL, last_error = $2
-                 WHERE id = $1",
-                id,
-                why
-            )
-            .execute(&self.inner.pool)
-            .await?;
+        Ok(())
+    }
+
+    /// Writes what became of a batch.
+    async fn settle(&self, settled: Settled) -> Result<(), sqlx::Error> {
+        if settled.is_empty() {
+            return Ok(());
         }
-        for (id, at, why) in retry {
-            sqlx::query!(
-                "UPDATE push_jobs SET not_before = $2, locked_until = NULL, last_error = $3
-                 WHERE id = $1",
-                id,
-                at,
-                why
-            )
-            .execute(&self.inner.pool)
-            .await?;
-        }
-        Ok(jobs.len())
+        let mut tx = self.inner.pool.begin().await?;
+        sqlx::query!(
+            "UPDATE push_jobs SET sent_at = NULL WHERE id = ANY($1)",
+            &settled.unsent
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE push_jobs SET sent_at = COALESCE(sent_at, now()), locked_until = NULL
+             WHERE id = ANY($1)",
+            &settled.done
+        )
+        .execute(&mut *tx)
+        .await?;
+        let (ids, why): (Vec<i64>, Vec<String>) = settled.failed.into_iter().unzip();
+        sqlx::query!(
+            "UPDATE push_jobs SET failed_at = now(), locked_until = NULL, last_error = t.why
+             FROM unnest($1::bigint[], $2::text[]) AS t(id, why)
+             WHERE push_jobs.id = t.id",
+            &ids,
+            &why
+        )
+        .execute(&mut *tx)
+        .await?;
+        let (ids, at, why) = settled.retry.into_iter().fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |(mut ids, mut at, mut why), (i, a, w)| {
+                ids.push(i);
+                at.push(a);
+                why.push(w);
+                (ids, at, why)
+            },
+        );
+        sqlx::query!(
+            "UPDATE push_jobs SET not_before = t.at, locked_until = NULL, last_error = t.why
+             FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS t(id, at, why)
+             WHERE push_jobs.id = t.id",
+            &ids,
+            &at,
+            &why
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 }
 
+/// A claimed job.
+struct Job {
+    id: i64,
+    nurse_id: Uuid,
+    kind: String,
+    shift_id: Option<Uuid>,
+    booking_id: Option<Uuid>,
+    count: i32,
+    attempts: i32,
+    committed_at: DateTime<Utc>,
+}
+
+/// Why a job was left out at sending; such jobs do not count for coalescing.
+const ONLINE: &str = "online";
+const QUIET: &str = "quiet hours";
+const NO_DEVICE: &str = "no device";
+const LEFT_OUT: [&str; 3] = [ONLINE, QUIET, NO_DEVICE];
+
+/// The text of an urgent-shift SMS: no facility, unit or patient, only a reason to open
+/// the app.
+pub const URGENT_TEXT: &str = "Shiftwire: an urgent shift near you starts soon. Open the app \
+                               to see it and claim it. Turn these texts off in Notifications.";
+
+/// What became of a batch of jobs.
+#[derive(Default, Debug)]
+struct Settled {
+    /// Sent (or nothing to send).
+    done: Vec<i64>,
+    /// Texts marked sent before the gateway was called that were not sent after all.
+    unsent: Vec<i64>,
+    failed: Vec<(i64, String)>,
+    retry: Vec<(i64, DateTime<Utc>, String)>,
+}
+
+impl Settled {
+    fn is_empty(&self) -> bool {
+        self.done.is_empty()
+            && self.unsent.is_empty()
+            && self.failed.is_empty()
+            && self.retry.is_empty()
+    }
+
+    /// Records how a push job went. Delivered to any of her devices counts (a retry would
+    /// repeat it there).
+    fn record(&mut self, job: &Job, outcome: Outcome, push: &Push) {
+        if outcome.no_device {
+            self.failed.push((job.id, NO_DEVICE.to_owned()));
+        } else if outcome.delivered || outcome.error.is_none() {
+            self.sent(job, push.inner.sender.name());
+        } else if let Some(after) = outcome.retry {
+            self.retry_or_fail(job, after, outcome.error.unwrap_or_default(), push);
+        } else {
+            self.failed
+                .push((job.id, outcome.error.unwrap_or_default()));
+        }
+    }
+
+    fn sent(&mut self, job: &Job, provider: &'static str) {
+        self.done.push(job.id);
+        let waited = (Utc::now() - job.committed_at)
+            .num_microseconds()
+            .unwrap_or(0);
+        metrics::histogram!("push_handoff_seconds", "provider" => provider)
+            .record(waited as f64 / 1e6);
+    }
+
+    /// Tries again after the provider's wait (or the backoff), unless the job has had
+    /// all its tries.
+    fn retry_or_fail(&mut self, job: &Job, after: Option<Duration>, why: String, push: &Push) {
+        if job.attempts >= push.inner.config.max_attempts {
+            self.failed.push((job.id, why));
+            return;
+        }
+        let wait = after.unwrap_or_else(|| backoff(job.attempts));
+        let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        self.retry.push((job.id, at, why));
+    }
+}
+
+/// Who hears of an opened shift while the app is closed.
+#[derive(Debug, Default)]
+pub struct Recipients {
+    /// By push.
+    pub push: Vec<Uuid>,
+    /// By urgent text.
+    pub text: Vec<Uuid>,
+}
+
+/// Sends urgent-shift texts by nurse id: the SMS gateway and the shared SMS budget live
+/// with sign-in (the api crate wires them in).
+#[async_trait::async_trait]
+pub trait UrgentTexts: Send + Sync {
+    async fn urgent_shift(&self, nurse_id: Uuid, body: &str) -> Result<(), TextError>;
+}
+
+/// Why an urgent text did not go.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error("sms budget")]
+    Budget,
+    #[error("no phone")]
+    NoPhone,
+    /// The gateway failed; worth another try.
+    #[error("{0}")]
+    Retry(String),
+}
+
+/// How one push job went, over its nurse's devices.
 #[derive(Default)]
 struct Outcome {
+    no_device: bool,
+    /// Devices whose tokens the provider called dead.
+    dead: Vec<Uuid>,
     delivered: bool,
     /// Some: retry (after the provider's wait, if it gave one).
     retry: Option<Option<Duration>>,
@@ -840,16 +1126,8 @@ async fn booking_job(
 }
 
 /// The words of a push. No patient information: the app fetches the details.
-fn message_of(
-    kind: &str,
-    count: i32,
-    shift_id: Option<Uuid>,
-    booking_id: Option<Uuid>,
-    platform: &str,
-    token: &str,
-    job: i64,
-) -> PushMessage {
-    let (title, body, kind) = match kind {
+fn message_of(job: &Job, platform: &str, token: &str) -> PushMessage {
+    let (title, body, kind) = match job.kind.as_str() {
         "offer" => (
             "New shift near you".to_owned(),
             "Open Shiftwire to see it and claim it.".to_owned(),
@@ -857,10 +1135,10 @@ fn message_of(
         ),
         "digest" => (
             "New shifts near you".to_owned(),
-            if count == 1 {
+            if job.count == 1 {
                 "1 more new shift near you.".to_owned()
             } else {
-                format!("{count} new shifts near you.")
+                format!("{} new shifts near you.", job.count)
             },
             "shift.digest",
         ),
@@ -880,11 +1158,11 @@ fn message_of(
             shift_id: if kind == "shift.digest" {
                 None
             } else {
-                shift_id
+                job.shift_id
             },
-            booking_id,
+            booking_id: job.booking_id,
         },
-        collapse_id: format!("shiftwire-{job}"),
+        collapse_id: format!("shiftwire-{}", job.id),
     }
 }
 
@@ -907,16 +1185,35 @@ mod tests {
     #[test]
     fn pushes_carry_no_details_and_digests_count() {
         let shift = Uuid::now_v7();
-        let offer = message_of("offer", 1, Some(shift), None, "ios", "tok", 7);
+        let job = |id, kind: &str, count| Job {
+            id,
+            nurse_id: shift,
+            kind: kind.to_owned(),
+            shift_id: Some(shift),
+            booking_id: (kind == "booking").then_some(shift),
+            count,
+            attempts: 1,
+            committed_at: Utc::now(),
+        };
+        let offer = message_of(&job(7, "offer", 1), "ios", "tok");
         assert_eq!(offer.data.kind, "shift.offered");
         assert_eq!(offer.data.shift_id, Some(shift));
         assert_eq!(offer.collapse_id, "shiftwire-7");
-        let digest = message_of("digest", 3, Some(shift), None, "android", "tok", 8);
+        let digest = message_of(&job(8, "digest", 3), "android", "tok");
         assert_eq!(digest.body, "3 new shifts near you.");
         assert_eq!(digest.data.shift_id, None);
         assert!(!digest.high_priority());
-        let booking = message_of("booking", 1, Some(shift), Some(shift), "web", "tok", 9);
+        let booking = message_of(&job(9, "booking", 1), "web", "tok");
         assert_eq!(booking.data.kind, "booking.updated");
+        assert_eq!(booking.data.booking_id, Some(shift));
+        for words in [
+            &offer.body,
+            &digest.body,
+            &booking.body,
+            &URGENT_TEXT.to_owned(),
+        ] {
+            assert!(!words.to_lowercase().contains("patient"), "{words}");
+        }
     }
 
     #[test]

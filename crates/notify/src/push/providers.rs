@@ -167,6 +167,9 @@ impl PushSender for WebhookPush {
         let response = self
             .client
             .post(self.url.clone())
+            // The body is the contract's; a job sent again (its first answer lost) carries
+            // the same id, as FCM's collapse_key and APNs' apns-collapse-id do.
+            .header("Shiftwire-Collapse-Id", &message.collapse_id)
             .json(message)
             .send()
             .await
