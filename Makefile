@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale deny deny-advisories chaos fuzz
+.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -121,6 +121,14 @@ bench-realtime:
 #   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench-scale ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"
 bench-scale:
 	bash scripts/bench.sh scale $(ARGS)
+
+# bench-push: pushes to nurses whose app is closed: POST of a shift -> last push handed to a
+# webhook stand-in, 10,000 eligible offline nurses with a device among 100,000 verified (20
+# shifts one at a time, then 5 back to back), the server's time to find them, and the same
+# 10,000 webhook calls from the load generator as the baseline. About 2 minutes after the
+# release build. Smoke run: BENCH_PUSH_NURSES=20000 BENCH_PUSH_GROUP=2000 make bench-push ARGS="--shifts 3"
+bench-push:
+	bash scripts/bench.sh push $(ARGS)
 
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:

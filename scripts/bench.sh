@@ -79,8 +79,8 @@ source scripts/lib.sh
 
 SCENARIO=${1:-}
 case $SCENARIO in
-  auth | verification | recheck | marketplace | realtime | scale) shift ;;
-  *) die "usage: scripts/bench.sh auth|verification|recheck|marketplace|realtime|scale [extra shiftwire-loadgen flags]" ;;
+  auth | verification | recheck | marketplace | realtime | scale | push) shift ;;
+  *) die "usage: scripts/bench.sh auth|verification|recheck|marketplace|realtime|scale|push [extra shiftwire-loadgen flags]" ;;
 esac
 
 BENCH_DB=shiftwire_bench
@@ -122,6 +122,11 @@ if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
 fi
 STORMS=5
 CLAIMANTS=1000
+# The push scenario: verified nurses in all (each with a device), and the eligible offline
+# group at a remote facility that each shift reaches.
+PUSH_NURSES=${BENCH_PUSH_NURSES:-100000}
+PUSH_GROUP=${BENCH_PUSH_GROUP:-10000}
+[[ $SCENARIO == push ]] && DEFAULT_SHIFTS=0 SHIFTS=0 FACILITIES=1 NURSES=$PUSH_NURSES
 # The real-time scenarios: the baseline's NATS server, the scheduler.
 NATS_PORT=4222
 SCHEDULER_EMAIL=bench-realtime-scheduler@shiftwire.example
@@ -145,7 +150,7 @@ END_MARK="<!-- bench:$SCENARIO:end -->"
 case ${BENCH_RECORD:-auto} in
   1 | yes | true) RECORD=1 ;;
   0 | no | false) RECORD=0 ;;
-  auto) if (($#)) || ((SHIFTS != DEFAULT_SHIFTS)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then RECORD=0; else RECORD=1; fi ;;
+  auto) if (($#)) || ((SHIFTS != DEFAULT_SHIFTS)) || ((PUSH_NURSES != 100000 || PUSH_GROUP != 10000)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then RECORD=0; else RECORD=1; fi ;;
   *) die "BENCH_RECORD must be 1, 0 or auto" ;;
 esac
 
@@ -364,10 +369,34 @@ case $SCENARIO in
       --tokens "$TOKENS" --world "$WORLD_TSV" --groups "$GROUPS_TSV" --email "$SCHEDULER_EMAIL"
       --server-pid "$SERVER_PID" --preset "$SCENARIO" --connections "$CONNS" --fanout-sizes "$FANOUT")
     ;;
+  push)
+    log "seeding $NURSES verified nurses (log: $OUT/push-seed.log)"
+    seed_started=$(date +%s.%N)
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$LOADGEN_BIN" seed --shifts 0 --facilities 1 \
+      --nurses "$NURSES" >"$OUT/push-seed.log" 2>&1 || die "seeding failed; see $OUT/push-seed.log"
+    SEED_SECS=$(awk -v a="$seed_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    log "seeded in $SEED_SECS s"
+    # One remote facility, more than 100 km from the seeded area (radii at most 50 km), and
+    # the first $PUSH_GROUP verified RNs licensed in CA homed there: exactly they are eligible.
+    PUSH_FACILITY=$(psql_bench -v name=push -v lat=39.50 -v lon=-122.20 -f "$BENCH_SQL/scale-remote-facility.sql")
+    GROUPED=$(psql_bench -F $'\t' -v total="$PUSH_GROUP" -v names='{push}' -v facilities="{$PUSH_FACILITY}" \
+      -v sizes="{$PUSH_GROUP}" -f "$BENCH_SQL/scale-groups-home.sql" | wc -l)
+    ((GROUPED == PUSH_GROUP)) || die "only $GROUPED verified RNs licensed in CA for a group of $PUSH_GROUP; seed more nurses"
+    DEVICES=$(psql_bench -f "$BENCH_SQL/push-devices.sql")
+    DATABASE_URL="$BENCH_URL" RUST_LOG=warn SHIFTWIRE_PASSWORD="$ADMIN_PASSWORD" \
+      "$SERVER_BIN" admin create-user --email "$SCHEDULER_EMAIL" --role scheduler --facility "$PUSH_FACILITY" >&2
+    psql_bench -v db="$BENCH_DB" -v timeout="$STATEMENT_TIMEOUT" -f "$BENCH_SQL/statement-timeout.sql"
+    SETUP_LINE="Set-up (bench data only, before the server starts): \`shiftwire-loadgen seed\` wrote $NURSES verified synthetic nurses over the Bay Area (radii 10–50 km); psql added one remote facility more than 100 km from all of them, homed the first $PUSH_GROUP nurses by id holding an approved RN licence valid in CA there, and gave every nurse a device ($DEVICES in all); nobody holds a socket. The server pushes through \`PUSH_PROVIDER=webhook\` to a stand-in served by the load generator (answers 200 at once), with \`PUSH_COALESCE_SECONDS=0\` so that every shift is a full burst and the default \`PUSH_CONCURRENCY=64\`. Each shift is an RN shift without certifications at the remote facility, so exactly the $PUSH_GROUP are eligible."
+    log "starting the server on $BIND (log: $SERVER_LOG)"
+    start_bench_server "$SERVER_LOG" PUSH_PROVIDER=webhook PUSH_WEBHOOK_URL="http://$WEBHOOK/push" \
+      PUSH_COALESCE_SECONDS=0 RUST_LOG=warn,shiftwire_notify::push=info
+    LOADGEN=("$LOADGEN_BIN" push --base-url "http://$BIND" --email "$SCHEDULER_EMAIL"
+      --facility "$PUSH_FACILITY" --group "$PUSH_GROUP" --server-log "$SERVER_LOG")
+    ;;
 esac
 
 # --- load --------------------------------------------------------------------------------
-if [[ $SCENARIO == auth || $SCENARIO == verification ]]; then LOADGEN+=(--webhook-addr "$WEBHOOK"); fi
+if [[ $SCENARIO == auth || $SCENARIO == verification || $SCENARIO == push ]]; then LOADGEN+=(--webhook-addr "$WEBHOOK"); fi
 LOADGEN+=(--json-out "$OUT/$SCENARIO.json" --markdown-out "$OUT/$SCENARIO.md" "$@")
 # CPU accounting, to tell whether something else on the machine (a compiler, say) took CPU
 # during the run: all busy time, minus what the server, PostgreSQL and the load generator used.
@@ -515,6 +544,10 @@ case $SCENARIO in
     TITLE="Real-time offers: POST to WebSocket offer among 1,000 connected nurses, fan-out to 1,000, NATS core baseline"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, in-process event bus, default WebSocket settings); NATS baseline: $(nats-server --version 2>/dev/null || echo "a NATS server") on 127.0.0.1:$NATS_PORT"
     ;;
+  push)
+    TITLE="Pushes to nurses whose app is closed: $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$PUSH_GROUP") eligible and offline among $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$NURSES") verified nurses"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`PUSH_PROVIDER=webhook\`, \`PUSH_COALESCE_SECONDS=0\`, \`RUST_LOG=warn,shiftwire_notify::push=info\` for the planner's timing line)"
+    ;;
   scale)
     TITLE="Real-time offers at scale: $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$CONNS") live WebSocket connections to one server, delivery oracle, NATS core baseline"
     SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, in-process event bus, default WebSocket settings); NATS baseline: $(nats-server --version 2>/dev/null || echo "a NATS server") on 127.0.0.1:$NATS_PORT"
@@ -538,6 +571,10 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
     echo "- $STORM_LINE"
   fi
   if [[ $SCENARIO == recheck ]]; then echo "- $SETUP_LINE"; fi
+  if [[ $SCENARIO == push ]]; then
+    echo "- Data: \`shiftwire-loadgen seed --shifts 0 --facilities 1 --nurses $NURSES\` into the fresh bench database took $SEED_SECS s"
+    echo "- $SETUP_LINE"
+  fi
   if [[ $SCENARIO == realtime || $SCENARIO == scale ]]; then
     echo "- Data: \`shiftwire-loadgen seed --shifts $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $SETUP_LINE"

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod marketplace;
 pub mod net;
 pub mod oracle;
+pub mod push;
 pub mod registry;
 pub mod report;
 pub mod scale;

@@ -6,7 +6,7 @@
 //! `seed` are no scenarios: they write the data the servers of the scenarios start with.
 
 use clap::{Parser, Subcommand};
-use shiftwire_loadgen::{auth, fleet, marketplace, registry, scale, verification};
+use shiftwire_loadgen::{auth, fleet, marketplace, push, registry, scale, verification};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +42,11 @@ enum Scenario {
     /// trip as baselines. `--preset realtime`: one eligible nurse among 1,001 connected,
     /// fan-out to 1,000.
     Scale(scale::ScaleArgs),
+    /// Pushes to nurses whose app is closed: POST of a shift → the last of its pushes
+    /// handed to a webhook stand-in served here, 10,000 eligible offline nurses among
+    /// 100,000; the server's time to find them; pushes per second back to back; the same
+    /// webhook calls made from here as the baseline.
+    Push(push::PushArgs),
     /// Internal: a child process of `scale` that holds WebSocket connections and reports
     /// what they receive as JSON lines on stdout (commands come as JSON lines on stdin).
     #[command(hide = true)]
@@ -85,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Verification(args) => verification::run(args).await,
         Scenario::Marketplace(args) => marketplace::run(args).await,
         Scenario::Scale(args) => scale::run(args).await,
+        Scenario::Push(args) => push::run(args).await,
         Scenario::Worker(args) => fleet::worker(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
         Scenario::Seed(args) => seed(args).await,

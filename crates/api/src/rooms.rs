@@ -103,12 +103,8 @@ impl DeliverySource for Delivery {
         Ok(self.matching.nurse_records(nurse_ids).await?)
     }
 
-    async fn nurses_near(
-        &self,
-        at: shiftwire_core::Coordinates,
-        radius_km: f64,
-    ) -> anyhow::Result<Vec<Uuid>> {
-        Ok(self.matching.nurses_near(at, radius_km).await?)
+    async fn nurses_near(&self, at: shiftwire_core::Coordinates) -> anyhow::Result<Vec<Uuid>> {
+        Ok(self.matching.nurses_near(at).await?)
     }
 
     async fn booking(

@@ -157,22 +157,23 @@ impl Matching {
 }
 
 impl Matching {
-    /// Available nurses who may be matched from within `radius_km` of `at`: by home, or by
-    /// a live location reported in the last 15 minutes. A first, spatial cut: eligibility
-    /// (each nurse's own radius, licences, bookings) is decided by the caller.
-    pub async fn nurses_near(
-        &self,
-        at: Coordinates,
-        radius_km: f64,
-    ) -> Result<Vec<Uuid>, MatchingError> {
+    /// Available nurses whose reach (her own `max_distance_km` from her home, or from a
+    /// live location reported in the last 15 minutes) takes in `at`. One lookup in the
+    /// index of reach boxes, then the exact geodesic distance: the cost follows the
+    /// nurses who can reach the place, not the nurses around it. Eligibility (licences,
+    /// bookings) is decided by the caller.
+    pub async fn nurses_near(&self, at: Coordinates) -> Result<Vec<Uuid>, MatchingError> {
         let ids = sqlx::query_scalar!(
             "SELECT nurse_id FROM nurse_profiles
              WHERE available
-               AND (ST_DWithin(home, ST_SetSRID($1::geometry, 4326)::geography, $2)
-                    OR (live_location_at > now() - interval '15 minutes'
-                        AND ST_DWithin(live_location, ST_SetSRID($1::geometry, 4326)::geography, $2)))",
-            geo_sql::to_sql(at) as _,
-            radius_km * 1000.0
+               AND ((home_reach && ST_SetSRID($1::geometry, 4326)
+                     AND ST_DWithin(home, ST_SetSRID($1::geometry, 4326)::geography,
+                                    max_distance_km * 1000))
+                    OR (live_reach && ST_SetSRID($1::geometry, 4326)
+                        AND live_location_at > now() - interval '15 minutes'
+                        AND ST_DWithin(live_location, ST_SetSRID($1::geometry, 4326)::geography,
+                                       max_distance_km * 1000)))",
+            geo_sql::to_sql(at) as _
         )
         .fetch_all(&self.pool)
         .await?;

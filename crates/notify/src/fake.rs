@@ -78,17 +78,14 @@ impl DeliverySource for FakeRooms {
             .collect())
     }
 
-    async fn nurses_near(
-        &self,
-        at: shiftwire_core::Coordinates,
-        radius_km: f64,
-    ) -> anyhow::Result<Vec<Uuid>> {
+    async fn nurses_near(&self, at: shiftwire_core::Coordinates) -> anyhow::Result<Vec<Uuid>> {
         let nurses = self.nurses.lock().expect("lock");
         Ok(nurses
             .iter()
             .filter(|(_, n)| {
                 n.facts.position.is_some_and(|p| {
-                    shiftwire_core::eligibility::distance_m(p, at) <= radius_km * 1000.0
+                    shiftwire_core::eligibility::distance_m(p, at)
+                        <= n.facts.max_distance_km * 1000.0
                 })
             })
             .map(|(id, _)| *id)

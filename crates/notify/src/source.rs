@@ -21,9 +21,9 @@ pub trait DeliverySource: Send + Sync {
     async fn nurse_records(&self, nurse_ids: &[Uuid])
     -> anyhow::Result<HashMap<Uuid, NurseRecord>>;
 
-    /// Available nurses who may be matched from within `radius_km` of `at` (home, or a
-    /// fresh live location): the first cut of who may hear of a shift by push.
-    async fn nurses_near(&self, at: Coordinates, radius_km: f64) -> anyhow::Result<Vec<Uuid>>;
+    /// Available nurses whose reach (home, or a fresh live location, and their own
+    /// radius) takes in `at`: the first cut of who may hear of a shift by push.
+    async fn nurses_near(&self, at: Coordinates) -> anyhow::Result<Vec<Uuid>>;
 
     /// One of the nurse's bookings, as `booking.updated` carries it.
     async fn booking(

@@ -733,3 +733,84 @@ async fn apns_is_sent_over_http2_with_a_signed_provider_token(pool: PgPool) {
     })
     .await;
 }
+
+/// The index of reach boxes finds exactly the nurses whose own radius takes in a place,
+/// by the same geodesic distance as the eligibility rule: randomised homes, radii (1 to
+/// 200 km) and places, at 38° and at 64° north (where a degree of longitude is short),
+/// and live locations that count only while fresh.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn nurses_near_are_the_nurses_whose_reach_takes_the_place_in(pool: PgPool) {
+    use shiftwire_core::{Coordinates, eligibility::distance_m};
+    let app = spawn_app_with(pool, |_| {}).await;
+    // A small deterministic generator: the same draws every run.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut draw = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for (centre_lat, centre_lon) in [(38.5, -121.5), (64.0, -147.7)] {
+        let mut nurses = Vec::new();
+        for n in 0..150 {
+            let home = (
+                centre_lat + (draw() * 2.0 - 1.0) * 2.5,
+                centre_lon + (draw() * 2.0 - 1.0) * 4.0,
+            );
+            let km = 1.0 + draw() * 199.0;
+            let phone = format!(
+                "+1415557{:04}",
+                n + if centre_lat > 50.0 { 5000 } else { 0 }
+            );
+            let id = db::nurse_with_home(&app.pool, &phone, "Reach nurse", home, km).await;
+            // A third also report a live location somewhere else; half of those are stale.
+            let live = (n % 3 == 0).then(|| {
+                (
+                    centre_lat + (draw() * 2.0 - 1.0) * 2.5,
+                    centre_lon + (draw() * 2.0 - 1.0) * 4.0,
+                )
+            });
+            let fresh = n % 6 == 0;
+            if let Some((lat, lon)) = live {
+                sqlx::query(
+                    "UPDATE nurse_profiles SET live_location = ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography,
+                         live_location_at = now() - CASE WHEN $4 THEN interval '1 minute' ELSE interval '20 minutes' END
+                     WHERE nurse_id = $1",
+                )
+                .bind(id)
+                .bind(lon)
+                .bind(lat)
+                .bind(fresh)
+                .execute(&app.pool)
+                .await
+                .expect("live location");
+            }
+            nurses.push((id, home, km, live.filter(|_| fresh)));
+        }
+        for _ in 0..40 {
+            let at = Coordinates::new(
+                centre_lat + (draw() * 2.0 - 1.0) * 2.5,
+                centre_lon + (draw() * 2.0 - 1.0) * 4.0,
+            )
+            .expect("place");
+            let mut found = app.state.matching.nurses_near(at).await.expect("near");
+            found.sort();
+            let mut expected: Vec<Uuid> = nurses
+                .iter()
+                .filter(|(_, home, km, live)| {
+                    let within = |(lat, lon): (f64, f64)| {
+                        distance_m(Coordinates::new(lat, lon).expect("point"), at) <= km * 1000.0
+                    };
+                    within(*home) || live.is_some_and(within)
+                })
+                .map(|(id, ..)| *id)
+                .collect();
+            expected.sort();
+            assert_eq!(found, expected, "at {at:?}");
+        }
+        sqlx::query("DELETE FROM nurse_profiles")
+            .execute(&app.pool)
+            .await
+            .expect("clear");
+    }
+}

@@ -127,9 +127,6 @@ struct PushInner {
     texts: Option<Arc<dyn UrgentTexts>>,
 }
 
-/// The furthest any nurse may be matched from (the largest radius she may choose).
-const FURTHEST_KM: f64 = 200.0;
-
 impl Push {
     pub fn new(
         pool: PgPool,
@@ -518,11 +515,7 @@ impl Push {
     /// push) or, for an urgent shift, `sms_urgent` (a text). Online nurses are left out
     /// when the job is sent (presence may change in between).
     pub async fn recipients(&self, shift: &OpenedShift) -> anyhow::Result<Recipients> {
-        let near = self
-            .inner
-            .source
-            .nurses_near(shift.location, FURTHEST_KM)
-            .await?;
+        let near = self.inner.source.nurses_near(shift.location).await?;
         if near.is_empty() {
             return Ok(Recipients::default());
         }
@@ -577,12 +570,34 @@ impl Push {
         shift_id: Uuid,
         shift: &OpenedShift,
     ) -> anyhow::Result<usize> {
+        let started = std::time::Instant::now();
         let Recipients { push, text } = self.recipients(shift).await?;
+        let finding_ms = started.elapsed().as_secs_f64() * 1e3;
         let texts = self.plan_texts(tx, seq, shift_id, &text).await?;
-        if push.is_empty() {
-            return Ok(texts);
+        let planned = self.plan_offer_pushes(tx, seq, shift_id, push).await?;
+        tracing::info!(
+            %shift_id,
+            pushes = planned,
+            texts,
+            finding_ms,
+            planning_ms = started.elapsed().as_secs_f64() * 1e3,
+            "push jobs planned"
+        );
+        Ok(planned + texts)
+    }
+
+    /// Plans offer pushes for `nurses`, folding into a digest those who had one within
+    /// the coalescing window.
+    async fn plan_offer_pushes(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        seq: i64,
+        shift_id: Uuid,
+        nurses: Vec<Uuid>,
+    ) -> anyhow::Result<usize> {
+        if nurses.is_empty() {
+            return Ok(0);
         }
-        let nurses = push;
         let window = self.inner.config.coalesce.as_secs_f64();
         // Offer pushes already planned for these nurses within the window (and not left
         // out at sending because the nurse was online or in her quiet hours).
@@ -650,7 +665,7 @@ impl Push {
             .execute(&mut **tx)
             .await?;
         }
-        Ok(nurses.len() + texts)
+        Ok(nurses.len())
     }
 
     /// Plans urgent texts for those of `nurses` under their daily allowance (texts sent
