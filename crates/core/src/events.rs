@@ -52,6 +52,10 @@ pub enum DomainEvent {
         shift: Box<OpenedShift>,
         /// The event that opened the shift: new offers belong to that opening.
         opened_seq: i64,
+        /// A rate boost: the shift counts as urgent and is announced again to nurses
+        /// whose app is closed (push, and an urgent text to those who asked).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        boosted: bool,
     },
     /// A nurse claimed a shift: withdraw its offers, tell the schedulers.
     ShiftBooked {

@@ -189,6 +189,7 @@ impl Matching {
             facility_id,
             shift,
             opened_seq,
+            boosted: false,
         })
     }
 

@@ -131,6 +131,8 @@ pub struct Shift {
     pub release_count: i32,
     pub cancel_reason: Option<String>,
     pub booking: Option<ShiftBooking>,
+    /// When the rate was last raised by a boost (the shift counts as urgent).
+    pub boosted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -4,8 +4,8 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use shiftwire_core::{
-    BookingAction, BookingStatus, DomainEvent, ShiftAction, ShiftStatus, ShiftTerms, ShiftWindow,
-    new_id, terms,
+    BookingAction, BookingStatus, DomainEvent, HourlyRate, ShiftAction, ShiftStatus, ShiftTerms,
+    ShiftWindow, new_id, terms,
 };
 use shiftwire_outbox::audit::{self, AuditRecord};
 use uuid::Uuid;
@@ -109,6 +109,7 @@ impl Matching {
             r#"SELECT s.id, s.facility_id, s.owner_id, s.role, s.starts_at, s.ends_at,
                       s.hourly_rate_cents, s.required_certifications, s.unit, s.handoff,
                       s.handoff_version, s.status, s.release_count, s.cancel_reason, s.created_at,
+                      s.boosted_at,
                       (s.status = 'open' AND s.starts_at <= now() + make_interval(mins => $8))
                           AS "at_risk!",
                       b.id AS "booking_id?", b.nurse_id AS "booking_nurse_id?",
@@ -161,6 +162,7 @@ impl Matching {
                     release_count: r.release_count,
                     cancel_reason: r.cancel_reason,
                     booking,
+                    boosted_at: r.boosted_at,
                     created_at: r.created_at,
                 })
             })
@@ -383,6 +385,66 @@ impl Matching {
             }
         }
         self.commit(tx, events).await?;
+        self.shift(scope, id).await
+    }
+
+    /// Raises an open shift's rate (a boost): audited like any change, and announced
+    /// again: `shift.updated` to sockets holding its offer, and, because a boosted shift
+    /// counts as urgent, a push and an urgent text to nurses whose app is closed.
+    pub async fn boost_shift(
+        &self,
+        actor: Uuid,
+        scope: &[Uuid],
+        id: Uuid,
+        rate: HourlyRate,
+    ) -> Result<Shift, MatchingError> {
+        let mut tx = self.pool.begin().await?;
+        let current = sqlx::query!(
+            "SELECT facility_id, status, hourly_rate_cents FROM shifts WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .filter(|s| scope.contains(&s.facility_id))
+        .ok_or(MatchingError::NotFound)?;
+        let status: ShiftStatus = stored::parse(&current.status, "status")?;
+        if status != ShiftStatus::Open {
+            return Err(MatchingError::ShiftNotOpen);
+        }
+        if rate.cents() <= current.hourly_rate_cents {
+            return Err(MatchingError::Invalid(format!(
+                "a boost must raise the rate: hourly_rate_cents must be more than {}",
+                current.hourly_rate_cents
+            )));
+        }
+        sqlx::query!(
+            "UPDATE shifts SET hourly_rate_cents = $2, boosted_at = now(), updated_at = now()
+             WHERE id = $1",
+            id,
+            rate.cents()
+        )
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            AuditRecord {
+                actor: Some(actor),
+                action: "shift.boosted",
+                subject_type: "shift",
+                subject_id: id,
+                reason: None,
+                details: serde_json::json!({
+                    "before": { "hourly_rate_cents": current.hourly_rate_cents },
+                    "after": { "hourly_rate_cents": rate.cents() },
+                }),
+            },
+        )
+        .await?;
+        let mut event = Self::updated_event(&mut tx, id).await?;
+        if let DomainEvent::ShiftUpdated { boosted, .. } = &mut event {
+            *boosted = true;
+        }
+        self.commit(tx, vec![event]).await?;
         self.shift(scope, id).await
     }
 

@@ -252,6 +252,7 @@ impl Dispatcher {
                 facility_id,
                 shift,
                 opened_seq,
+                ..
             } => self.on_terms_changed(seq, opened_seq, shift_id, facility_id, &shift),
             DomainEvent::ShiftBooked {
                 shift_id,

@@ -141,6 +141,7 @@ impl World {
             facility_id,
             shift: Box::new(shift),
             opened_seq,
+            boosted: false,
         })
         .await
     }

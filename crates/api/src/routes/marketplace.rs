@@ -174,6 +174,9 @@ pub struct ShiftBody {
     release_count: i32,
     cancel_reason: Option<String>,
     booking: Option<ShiftBookingBody>,
+    /// When the rate was last raised by a boost (`POST /v1/shifts/{id}/boost`); a boosted
+    /// shift counts as urgent.
+    boosted_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
 
@@ -199,6 +202,7 @@ impl From<Shift> for ShiftBody {
                 handoff_version: b.handoff_version,
                 handoff_acknowledged: b.handoff_acknowledged,
             }),
+            boosted_at: s.boosted_at,
             created_at: s.created_at,
         }
     }
@@ -619,6 +623,40 @@ pub async fn cancel_shift(
             id,
             &body.reason,
         )
+        .await?;
+    Ok(Json(named(&state, shift).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BoostRequest {
+    /// The new rate: more than the shift's current one.
+    #[schema(example = 8000)]
+    hourly_rate_cents: i32,
+}
+
+/// Boost an open shift's rate (scheduler of the facility): it counts as urgent and is
+/// announced again, `shift.updated` to sockets, a push and an urgent text to nurses whose
+/// app is closed. Audited.
+#[utoipa::path(post, path = "/v1/shifts/{id}/boost", tag = "shifts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Shift id")),
+    request_body = BoostRequest,
+    responses(
+        (status = 200, description = "Boosted", body = ShiftBody),
+        (status = 404, description = "No such shift of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shift_not_open` (booked, cancelled or started)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_request` (not a valid rate, or not more than the current one), `invalid_body`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn boost_shift(
+    scheduler: Auth<SchedulerOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<BoostRequest>,
+) -> Result<Json<ShiftBody>, ApiError> {
+    let rate = HourlyRate::new(body.hourly_rate_cents).map_err(invalid)?;
+    let shift = state
+        .matching
+        .boost_shift(scheduler.user.id, &scheduler.user.facility_ids, id, rate)
         .await?;
     Ok(Json(named(&state, shift).await?.into()))
 }

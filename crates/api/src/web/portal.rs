@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/portal/shifts/{id}", get(shift_page))
         .route("/portal/shifts/{id}/handoff", post(edit_handoff))
         .route("/portal/shifts/{id}/cancel", post(cancel_shift))
+        .route("/portal/shifts/{id}/boost", post(boost_shift))
 }
 
 /// Most shifts a board shows at once.
@@ -850,9 +851,13 @@ struct ShiftPage {
     handoff_version: i32,
     cancel_reason: Option<String>,
     editable: bool,
+    /// Open: the rate may be boosted.
+    boostable: bool,
+    boosted: bool,
     values: ShiftFormValues,
     errors: FieldErrors,
     cancel_error: Option<String>,
+    boost_error: Option<String>,
     notice: Option<&'static str>,
     offers: Vec<OfferRow>,
     offers_total: usize,
@@ -867,7 +872,7 @@ async fn shift_view(
     id: Uuid,
     values: Option<ShiftFormValues>,
     errors: FieldErrors,
-    cancel_error: Option<String>,
+    refused: Option<Refused>,
     notice: Option<&'static str>,
 ) -> Result<ShiftPage, WebError> {
     let scope = &staff.user.facility_ids;
@@ -942,9 +947,17 @@ async fn shift_view(
         handoff_version: shift.handoff_version,
         cancel_reason: shift.cancel_reason.clone(),
         editable: matches!(shift.status, ShiftStatus::Open | ShiftStatus::Booked),
+        boostable: shift.status == ShiftStatus::Open,
+        boosted: shift.boosted_at.is_some(),
         values,
         errors,
-        cancel_error,
+        cancel_error: refused
+            .as_ref()
+            .filter(|r| r.form == RefusedForm::Cancel)
+            .map(|r| r.message.clone()),
+        boost_error: refused
+            .filter(|r| r.form == RefusedForm::Boost)
+            .map(|r| r.message),
         notice,
         offers_total: offers.len(),
         offers: offers
@@ -975,6 +988,9 @@ async fn shift_page(
         Some("cancelled") => {
             Some("Shift cancelled. Nurses who held the offer, and a booked nurse, are told.")
         }
+        Some("boosted") => Some(
+            "Rate boosted. Nurses holding the offer see the new rate; nurses whose app is closed get a push, and those who asked, an urgent text.",
+        ),
         _ => None,
     };
     let view = shift_view(
@@ -1034,12 +1050,12 @@ async fn cancel_shift(
     let id = path_id(&id)?;
     let reason = form.fields.text("reason");
     if shiftwire_core::text::reason(&reason).is_none() {
-        return cancel_refused(
+        return refused(
             &state,
             &staff,
             id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Give a reason (up to 1,000 characters): the booked nurse reads it.".into(),
+            Refused::cancel("Give a reason (up to 1,000 characters): the booked nurse reads it."),
         )
         .await;
     }
@@ -1054,17 +1070,83 @@ async fn cancel_shift(
             if error.status() == StatusCode::NOT_FOUND {
                 return Err(error.into());
             }
-            cancel_refused(&state, &staff, id, error.status(), error.problem().detail).await
+            let message = Refused::cancel(&error.problem().detail);
+            refused(&state, &staff, id, error.status(), message).await
         }
     }
 }
 
-async fn cancel_refused(
+async fn boost_shift(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: StaffForm<SchedulerOnly>,
+) -> Result<Response, WebError> {
+    let staff = form.staff;
+    let id = path_id(&id)?;
+    let Some(rate) = cents(&form.fields.text("rate")).and_then(|c| HourlyRate::new(c).ok()) else {
+        let message =
+            Refused::boost("Give the new hourly rate in dollars, for example 80 or 82.50.");
+        return refused(
+            &state,
+            &staff,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+        )
+        .await;
+    };
+    match state
+        .matching
+        .boost_shift(staff.user.id, &staff.user.facility_ids, id, rate)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/portal/shifts/{id}?done=boosted"))),
+        Err(error) => {
+            let error = crate::ApiError::from(error);
+            if error.status() == StatusCode::NOT_FOUND {
+                return Err(error.into());
+            }
+            let message = Refused::boost(&error.problem().detail);
+            refused(&state, &staff, id, error.status(), message).await
+        }
+    }
+}
+
+/// Which form on a shift's page was refused, and why.
+struct Refused {
+    form: RefusedForm,
+    message: String,
+}
+
+#[derive(PartialEq, Eq)]
+enum RefusedForm {
+    Cancel,
+    Boost,
+}
+
+impl Refused {
+    fn cancel(message: &str) -> Self {
+        Self {
+            form: RefusedForm::Cancel,
+            message: message.to_owned(),
+        }
+    }
+
+    fn boost(message: &str) -> Self {
+        Self {
+            form: RefusedForm::Boost,
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// The shift's page again, with the refused form's message.
+async fn refused(
     state: &AppState,
     staff: &Staff<SchedulerOnly>,
     id: Uuid,
     status: StatusCode,
-    message: String,
+    refused: Refused,
 ) -> Result<Response, WebError> {
     let view = shift_view(
         state,
@@ -1072,7 +1154,7 @@ async fn cancel_refused(
         id,
         None,
         FieldErrors::default(),
-        Some(message),
+        Some(refused),
         None,
     )
     .await?;

@@ -456,6 +456,13 @@ fn table() -> Vec<Row> {
         ),
         row(
             "POST",
+            "/v1/shifts/{id}/boost",
+            OpenShift,
+            Json(|_| json!({ "hourly_rate_cents": 9900 })),
+            FACILITY_SCHEDULER,
+        ),
+        row(
+            "POST",
             "/v1/shifts/{id}/cancel",
             OpenShift,
             Json(|_| json!({ "reason": "Census dropped" })),

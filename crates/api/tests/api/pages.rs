@@ -142,6 +142,10 @@ fn rows(w: &World) -> Vec<Row> {
             format!("/portal/shifts/{s}/cancel"),
             [303, 422, 404, 403, 403],
         ),
+        post(
+            format!("/portal/shifts/{s}/boost"),
+            [303, 422, 404, 403, 403],
+        ),
         get("/console".into(), CONSOLE),
         get(format!("/console/credentials/{c}"), CONSOLE),
         get(format!("/console/credentials/{c}/document"), CONSOLE),
@@ -704,4 +708,50 @@ async fn the_board_shows_who_booked_and_the_console_shows_the_documents_views_in
         .get(&format!("/console/audit?subject={}", w.credential))
         .await;
     assert!(audit.body.contains("document.viewed"), "{}", audit.body);
+}
+
+/// A scheduler boosts an open shift from its page: a rate that is not more than now is
+/// refused in words and changes nothing; a higher one is saved and shown as boosted.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_scheduler_boosts_an_open_shift_from_its_page(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let w = world(&app).await;
+    let scheduler = browser(&app, Who::Scheduler).await;
+    let page = format!("/portal/shifts/{}", w.shift);
+    let boost = format!("/portal/shifts/{}/boost", w.shift);
+    let before = app
+        .shift(w.a.id, w.shift)
+        .await
+        .terms
+        .hourly_rate_cents
+        .cents();
+    for (rate, status) in [
+        ("not a rate", StatusCode::UNPROCESSABLE_ENTITY),
+        ("1", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let refused = scheduler.submit(&page, &boost, &[("rate", rate)]).await;
+        assert_eq!(refused.status, status, "{rate}");
+        assert!(
+            refused.body.contains("id=\"boost-error\""),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        app.shift(w.a.id, w.shift)
+            .await
+            .terms
+            .hourly_rate_cents
+            .cents(),
+        before
+    );
+    let higher = format!("{}", before / 100 + 15);
+    let done = scheduler.submit(&page, &boost, &[("rate", &higher)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let shift = app.shift(w.a.id, w.shift).await;
+    assert_eq!(shift.terms.hourly_rate_cents.cents(), before + 1500);
+    assert!(shift.boosted_at.is_some());
+    let shown = scheduler.get(&format!("{page}?done=boosted")).await;
+    assert!(shown.body.contains("Rate boosted."), "{}", shown.body);
+    assert!(shown.body.contains("Boosted: urgent"));
 }

@@ -814,3 +814,95 @@ async fn nurses_near_are_the_nurses_whose_reach_takes_the_place_in(pool: PgPool)
             .expect("clear");
     }
 }
+
+async fn boost(app: &TestApp, f: &Facility, shift: Uuid, cents: i64) -> reqwest::Response {
+    let path = format!("/v1/shifts/{shift}/boost");
+    app.post(
+        &path,
+        &json!({ "hourly_rate_cents": cents }),
+        Some(&f.scheduler),
+    )
+    .await
+}
+
+/// A boost raises the rate, is audited, and announces the shift again: `shift.updated`
+/// to the socket holding its offer, a push to the offline nurse, and (a boosted shift is
+/// urgent, even three days out) a text to the nurse who asked for urgent texts. A boost
+/// that does not raise the rate, or of a shift no longer open, changes nothing.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_boost_raises_the_rate_and_announces_the_shift_again_as_urgent(pool: PgPool) {
+    let (app, recorder) = webhook_app(pool, 0).await;
+    let f = facility(&app, "Mercy General").await;
+    offline_nurse(&app, "boosted-device-01").await;
+    let (texted, texted_id) = nearby_nurse(&app).await;
+    prefs(&app, &texted, json!({ "sms_urgent": true })).await;
+    let texted_phone = db::phone_of(&app.pool, texted_id).await;
+    let (online, online_id) = nearby_nurse(&app).await;
+    let mut ws = Ws::connect(&app, &online).await;
+    eventually("the online nurse's presence", || {
+        db::is_present(&app.pool, online_id)
+    })
+    .await;
+
+    let shift_id = id_of(&post_shift(&app, &f, &shift_body(3 * 24 * 60, 8)).await);
+    shiftwire_test_support::ws::offer_of(&mut ws, shift_id).await;
+    recorder.wait_for_pushes(1, "the offer push").await;
+    settled(&app).await;
+    assert!(app.sms.sent_to(&texted_phone).is_empty(), "not urgent yet");
+
+    let boosted = assert_json(
+        boost(&app, &f, shift_id, 8000).await,
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    assert_eq!(boosted["hourly_rate_cents"], 8000);
+    assert!(boosted["boosted_at"].is_string(), "{boosted}");
+    let frames = ws.frames_until("shift.updated").await;
+    let updated = frames.last().expect("shift.updated");
+    assert_eq!(updated["shift"]["id"], shift_id.to_string());
+    assert_eq!(updated["shift"]["hourly_rate_cents"], 8000);
+    let pushes = recorder.wait_for_pushes(2, "the boost's push").await;
+    let mine = to(&pushes, "boosted-device-01");
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(
+        mine.iter()
+            .all(|p| p["data"]["shift_id"] == shift_id.to_string())
+    );
+    settled(&app).await;
+    assert_eq!(
+        app.sms.sent_to(&texted_phone),
+        vec![shiftwire_notify::push::URGENT_TEXT.to_owned()]
+    );
+    let audited: Value = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'shift.boosted' AND subject_id = $1",
+    )
+    .bind(shift_id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("audited");
+    assert_eq!(audited["before"]["hourly_rate_cents"], 6500);
+    assert_eq!(audited["after"]["hourly_rate_cents"], 8000);
+
+    for cents in [8000, 7000] {
+        let refused = boost(&app, &f, shift_id, cents).await;
+        shiftwire_test_support::assert_problem(
+            refused,
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        )
+        .await;
+    }
+    shiftwire_test_support::builders::cancel_shift(&app, &f, shift_id, "Census dropped").await;
+    shiftwire_test_support::assert_problem(
+        boost(&app, &f, shift_id, 9000).await,
+        reqwest::StatusCode::CONFLICT,
+        "shift_not_open",
+    )
+    .await;
+    let rate: i32 = sqlx::query_scalar("SELECT hourly_rate_cents FROM shifts WHERE id = $1")
+        .bind(shift_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("rate");
+    assert_eq!(rate, 8000);
+}

@@ -452,7 +452,20 @@ impl Push {
             jobs += match published.event {
                 DomainEvent::ShiftOpened {
                     shift_id, shift, ..
-                } => self.plan_offer(&mut tx, seq, shift_id, &shift).await?,
+                } => {
+                    self.plan_offer(&mut tx, seq, shift_id, &shift, false)
+                        .await?
+                }
+                // A boost announces the shift again, as urgent.
+                DomainEvent::ShiftUpdated {
+                    shift_id,
+                    shift,
+                    boosted: true,
+                    ..
+                } => {
+                    self.plan_offer(&mut tx, seq, shift_id, &shift, true)
+                        .await?
+                }
                 DomainEvent::HandoffUpdated {
                     nurse_id,
                     booking_id,
@@ -513,14 +526,19 @@ impl Push {
     /// Who should hear of an opened shift while their app is closed: eligible by the one
     /// rule in core, with preferences that take it now, and then a registered device (a
     /// push) or, for an urgent shift, `sms_urgent` (a text). Online nurses are left out
-    /// when the job is sent (presence may change in between).
-    pub async fn recipients(&self, shift: &OpenedShift) -> anyhow::Result<Recipients> {
+    /// when the job is sent (presence may change in between). A boosted shift is urgent
+    /// whenever it starts.
+    pub async fn recipients(
+        &self,
+        shift: &OpenedShift,
+        boosted: bool,
+    ) -> anyhow::Result<Recipients> {
         let near = self.inner.source.nurses_near(shift.location).await?;
         if near.is_empty() {
             return Ok(Recipients::default());
         }
         let now = Utc::now();
-        let urgent = self.is_urgent(shift.terms.window.starts_at, now);
+        let urgent = boosted || self.is_urgent(shift.terms.window.starts_at, now);
         let reachable = sqlx::query!(
             r#"SELECT n AS "nurse_id!",
                       EXISTS (SELECT 1 FROM devices d WHERE d.nurse_id = n) AS "device!"
@@ -569,9 +587,10 @@ impl Push {
         seq: i64,
         shift_id: Uuid,
         shift: &OpenedShift,
+        boosted: bool,
     ) -> anyhow::Result<usize> {
         let started = std::time::Instant::now();
-        let Recipients { push, text } = self.recipients(shift).await?;
+        let Recipients { push, text } = self.recipients(shift, boosted).await?;
         let finding_ms = started.elapsed().as_secs_f64() * 1e3;
         let texts = self.plan_texts(tx, seq, shift_id, &text).await?;
         let planned = self.plan_offer_pushes(tx, seq, shift_id, push).await?;
