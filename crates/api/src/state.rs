@@ -69,6 +69,8 @@ pub struct Providers {
     pub documents: Option<Arc<dyn DocumentStore>>,
     pub identity: Option<Arc<dyn IdentityVerifier>>,
     pub push: Option<Arc<dyn PushSender>>,
+    /// The time the marketplace's rules read (the system clock unless a test moves one).
+    pub clock: Option<Arc<dyn shiftwire_core::Clock>>,
 }
 
 fn push_sender(settings: &Settings) -> anyhow::Result<Arc<dyn PushSender>> {
@@ -173,6 +175,12 @@ impl AppState {
             events.clone(),
             Arc::new(NurseStandings),
             settings.unfilled_alert,
+        )
+        .with_clock(
+            providers
+                .clock
+                .clone()
+                .unwrap_or_else(|| Arc::new(shiftwire_core::SystemClock)),
         );
         let release_bookings = Arc::new(ReleaseIneligibleBookings(matching.clone()));
         let accounts = Accounts::new(pool.clone(), events.clone(), release_bookings.clone());

@@ -33,6 +33,8 @@ macro_rules! named {
     };
 }
 
+pub mod attendance;
+pub mod clock;
 pub mod credential;
 pub mod delivery;
 pub mod eligibility;
@@ -47,6 +49,7 @@ pub mod terms;
 pub mod text;
 pub mod ws;
 
+pub use clock::{Clock, SystemClock};
 pub use credential::{
     CredentialKind, CredentialStatus, IdentityStatus, UsState, VerificationStatus,
 };

@@ -3,6 +3,7 @@
 //! Each change asks the shift and booking machines of `shiftwire_core` first, and writes
 //! the state they answer.
 
+use crate::attendance::Cause;
 use crate::{
     Booking, CHECK_IN_OPENS_BEFORE, CHECK_OUT_CLOSES_AFTER, Matching, MatchingError,
     WORKED_TIME_CAP_AFTER, geo_sql, required_reason, standing, stored,
@@ -175,9 +176,25 @@ impl Matching {
         let (Ok(released), Ok(reopened)) = (released, reopened) else {
             return Err(MatchingError::NotReleasable);
         };
-        if locked.starts_at <= Utc::now() {
+        let now = self.clock.now();
+        if locked.starts_at <= now {
             return Err(MatchingError::NotReleasable);
         }
+        let claimed_at =
+            sqlx::query_scalar!("SELECT created_at FROM bookings WHERE id = $1", booking_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let cost = shiftwire_core::attendance::release_cost(claimed_at, locked.starts_at, now);
+        crate::attendance::record(
+            &mut tx,
+            nurse_id,
+            booking_id,
+            Cause::Release,
+            cost.points,
+            &cost.reason,
+            now,
+        )
+        .await?;
         sqlx::query!(
             "UPDATE bookings SET status = $2, release_reason = $3, released_at = now()
              WHERE id = $1",
@@ -285,6 +302,16 @@ impl Matching {
             counted_until
         )
         .execute(&mut *tx)
+        .await?;
+        crate::attendance::record(
+            &mut tx,
+            nurse_id,
+            booking_id,
+            Cause::Worked,
+            shiftwire_core::attendance::WORKED_POINTS,
+            "worked the shift",
+            now,
+        )
         .await?;
         self.finish(tx, check, nurse_id, booking_id).await
     }

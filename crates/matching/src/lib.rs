@@ -23,6 +23,7 @@ macro_rules! terms_of {
     };
 }
 
+pub mod attendance;
 mod bookings;
 mod claims;
 mod delivery;
@@ -37,6 +38,7 @@ mod profiles;
 mod shifts;
 mod standing;
 
+pub use attendance::{Attendance, AttendanceEvent};
 pub use model::*;
 pub use portal::{NewShiftTemplate, OfferEntry, ShiftTemplate};
 pub use profiles::{MAX_DISTANCE_KM, NurseProfile, ProfileChange};
@@ -44,8 +46,8 @@ pub use shifts::ShiftFilter;
 pub use standing::Standings;
 
 use shiftwire_core::{
-    BookingStatus, CredentialKind, DomainEvent, EventBus, InvalidTerms, OpenedShift,
-    PublishedEvent, ShiftStatus, eligibility::Ineligible,
+    BookingStatus, Clock, CredentialKind, DomainEvent, EventBus, InvalidTerms, OpenedShift,
+    PublishedEvent, ShiftStatus, SystemClock, eligibility::Ineligible,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
@@ -128,6 +130,8 @@ pub struct Matching {
     standings: Arc<dyn Standings>,
     /// How long before its start an open shift counts as at risk and is escalated.
     unfilled_alert: Duration,
+    /// The time the attendance rules read (a test moves it forward).
+    clock: Arc<dyn Clock>,
 }
 
 impl Matching {
@@ -142,7 +146,14 @@ impl Matching {
             events,
             standings,
             unfilled_alert,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same service reading time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn alert_minutes(&self) -> i32 {

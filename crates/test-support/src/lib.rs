@@ -170,6 +170,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub sms: Arc<CapturingSms>,
     pub documents: Arc<HoldingStore>,
+    /// The time the rules read: moved forward by a test, never slept for.
+    pub clock: Arc<TestClock>,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -215,12 +217,14 @@ pub async fn spawn_app_with_registry(
         entered: Notify::new(),
         release: Notify::new(),
     });
+    let clock = Arc::new(TestClock::default());
     let providers = Providers {
         sms: Some(sms.clone()),
         registry: Some(registry),
         documents: Some(documents.clone()),
         identity: None,
         push: None,
+        clock: Some(clock.clone()),
     };
     let app = Application::build(settings, Database::Pool(pool.clone()), providers)
         .await
@@ -242,8 +246,27 @@ pub async fn spawn_app_with_registry(
         pool,
         sms,
         documents,
+        clock,
         shutdown,
         server,
+    }
+}
+
+/// A clock a test moves forward: the system's time plus how far it was advanced.
+#[derive(Default)]
+pub struct TestClock {
+    ahead: Mutex<chrono::Duration>,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.ahead.lock().expect("clock") += by;
+    }
+}
+
+impl shiftwire_core::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.ahead.lock().expect("clock")
     }
 }
 

@@ -816,6 +816,76 @@ pub async fn release(
     Ok(Json(booking.into()))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ReleasePreviewBody {
+    /// What releasing now would do to the attendance score: zero or negative.
+    #[schema(example = -25)]
+    points: i32,
+    #[schema(example = "released 24 to 72 hours before the start")]
+    reason: String,
+}
+
+/// What releasing this booking now would cost in attendance points, and why, before the
+/// nurse confirms (nothing changes).
+#[utoipa::path(get, path = "/v1/bookings/{id}/release-preview", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "The cost of releasing now", body = ReleasePreviewBody),
+        (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_releasable`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release_preview(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<ReleasePreviewBody>, ApiError> {
+    let cost = state.matching.release_preview(nurse.user.id, id).await?;
+    Ok(Json(ReleasePreviewBody {
+        points: cost.points,
+        reason: cost.reason,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttendanceEventBody {
+    at: DateTime<Utc>,
+    booking_id: Uuid,
+    /// Positive for a shift worked, negative for a release or a no-show.
+    points: i32,
+    reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttendanceBody {
+    /// Starts at 100 and never passes it.
+    score: i32,
+    /// Every change, oldest first.
+    events: Vec<AttendanceEventBody>,
+}
+
+/// The nurse's attendance score and every point change with its reason.
+#[utoipa::path(get, path = "/v1/me/attendance", tag = "marketplace", security(("bearer" = [])),
+    responses((status = 200, description = "Score and history", body = AttendanceBody)))]
+pub async fn my_attendance(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+) -> Result<Json<AttendanceBody>, ApiError> {
+    let attendance = state.matching.attendance(nurse.user.id).await?;
+    Ok(Json(AttendanceBody {
+        score: attendance.score,
+        events: attendance
+            .events
+            .into_iter()
+            .map(|e| AttendanceEventBody {
+                at: e.at,
+                booking_id: e.booking_id,
+                points: e.points,
+                reason: e.reason,
+            })
+            .collect(),
+    }))
+}
+
 /// Acknowledge the current handoff packet.
 #[utoipa::path(post, path = "/v1/bookings/{id}/handoff/ack", tag = "marketplace", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Booking id")),

@@ -327,6 +327,7 @@ fn table() -> Vec<Row> {
         row("POST", "/v1/ws/ticket", Nothing, Json(empty), SIGNED_IN),
         // ------------------------------------------------ the nurse's own profile
         row("GET", "/v1/me", Nothing, NoBody, ANY_NURSE),
+        row("GET", "/v1/me/attendance", Nothing, NoBody, ANY_NURSE),
         row(
             "PATCH",
             "/v1/me",
@@ -402,6 +403,13 @@ fn table() -> Vec<Row> {
             OpenShift,
             Json(empty),
             success_is(ANY_NURSE, 201),
+        ),
+        row(
+            "GET",
+            "/v1/bookings/{id}/release-preview",
+            Booking,
+            NoBody,
+            OWNER_NURSE,
         ),
         row(
             "POST",

@@ -2,6 +2,7 @@
 //! database per test (`#[sqlx::test]`).
 
 mod admin_users;
+mod attendance;
 mod authz;
 mod errors;
 mod health;
