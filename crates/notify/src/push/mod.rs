@@ -967,48 +967,56 @@ impl Push {
             return Ok(());
         }
         let mut tx = self.inner.pool.begin().await?;
-        sqlx::query!(
-            "UPDATE push_jobs SET sent_at = NULL WHERE id = ANY($1)",
-            &settled.unsent
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "UPDATE push_jobs SET sent_at = COALESCE(sent_at, now()), locked_until = NULL
-             WHERE id = ANY($1)",
-            &settled.done
-        )
-        .execute(&mut *tx)
-        .await?;
-        let (ids, why): (Vec<i64>, Vec<String>) = settled.failed.into_iter().unzip();
-        sqlx::query!(
-            "UPDATE push_jobs SET failed_at = now(), locked_until = NULL, last_error = t.why
-             FROM unnest($1::bigint[], $2::text[]) AS t(id, why)
-             WHERE push_jobs.id = t.id",
-            &ids,
-            &why
-        )
-        .execute(&mut *tx)
-        .await?;
-        let (ids, at, why) = settled.retry.into_iter().fold(
-            (Vec::new(), Vec::new(), Vec::new()),
-            |(mut ids, mut at, mut why), (i, a, w)| {
-                ids.push(i);
-                at.push(a);
-                why.push(w);
-                (ids, at, why)
-            },
-        );
-        sqlx::query!(
-            "UPDATE push_jobs SET not_before = t.at, locked_until = NULL, last_error = t.why
-             FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS t(id, at, why)
-             WHERE push_jobs.id = t.id",
-            &ids,
-            &at,
-            &why
-        )
-        .execute(&mut *tx)
-        .await?;
+        if !settled.unsent.is_empty() {
+            sqlx::query!(
+                "UPDATE push_jobs SET sent_at = NULL WHERE id = ANY($1)",
+                &settled.unsent
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !settled.done.is_empty() {
+            sqlx::query!(
+                "UPDATE push_jobs SET sent_at = COALESCE(sent_at, now()), locked_until = NULL
+                 WHERE id = ANY($1)",
+                &settled.done
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !settled.failed.is_empty() {
+            let (ids, why): (Vec<i64>, Vec<String>) = settled.failed.into_iter().unzip();
+            sqlx::query!(
+                "UPDATE push_jobs SET failed_at = now(), locked_until = NULL, last_error = t.why
+                 FROM unnest($1::bigint[], $2::text[]) AS t(id, why)
+                 WHERE push_jobs.id = t.id",
+                &ids,
+                &why
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !settled.retry.is_empty() {
+            let (ids, at, why) = settled.retry.into_iter().fold(
+                (Vec::new(), Vec::new(), Vec::new()),
+                |(mut ids, mut at, mut why), (i, a, w)| {
+                    ids.push(i);
+                    at.push(a);
+                    why.push(w);
+                    (ids, at, why)
+                },
+            );
+            sqlx::query!(
+                "UPDATE push_jobs SET not_before = t.at, locked_until = NULL, last_error = t.why
+                 FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS t(id, at, why)
+                 WHERE push_jobs.id = t.id",
+                &ids,
+                &at,
+                &why
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await
     }
 }
