@@ -328,7 +328,9 @@ pub fn spawn_background(
     // Pushes: every node plans (one at a time, under the cursor's lock), sends and keeps
     // its presence current.
     tracker.spawn(state.push.clone().run_planner(shutdown.clone()));
-    tracker.spawn(state.push.clone().run_sender(shutdown.clone()));
+    for _ in 0..state.push.senders() {
+        tracker.spawn(state.push.clone().run_sender(shutdown.clone()));
+    }
     tracker.spawn(
         state
             .push

@@ -44,6 +44,8 @@ pub struct PushConfig {
     pub coalesce: Duration,
     /// Jobs a sender claims at a time.
     pub batch: i64,
+    /// Senders per node: while one waits on the database, another's calls are in flight.
+    pub senders: usize,
     /// Provider calls in flight per node (`PUSH_CONCURRENCY`).
     pub concurrency: usize,
     /// Tries before a job is given up.
@@ -64,7 +66,8 @@ impl Default for PushConfig {
     fn default() -> Self {
         Self {
             coalesce: Duration::from_secs(60),
-            batch: 500,
+            batch: 1000,
+            senders: 2,
             concurrency: 64,
             max_attempts: 8,
             poll: Duration::from_millis(100),
@@ -718,6 +721,11 @@ impl Push {
     }
 
     // ------------------------------------------------------------ sending
+
+    /// How many senders this node runs.
+    pub fn senders(&self) -> usize {
+        self.inner.config.senders.max(1)
+    }
 
     /// Sends due jobs until `shutdown`.
     pub async fn run_sender(self, shutdown: CancellationToken) {
