@@ -562,23 +562,21 @@ async fn two_nodes_push_each_of_200_offline_nurses_once(pool: PgPool) {
     for n in 0..200 {
         offline_nurse(&node_a, &format!("two-nodes-token-{n:04}")).await;
     }
+    // A nurse with a device whose app is open on node B: online for node A too.
+    let (online, online_id) = offline_nurse(&node_a, "two-nodes-online-b").await;
+    let _ws = Ws::connect(&node_b, &online).await;
+    eventually("her presence", || db::is_present(&node_a.pool, online_id)).await;
     let shift_id = shift(&node_b, &f).await;
     let pushes = recorder.wait_for_pushes(200, "200 pushes").await;
     // A little longer, for a duplicate to show if there were one.
-    eventually("every job sent", || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM push_jobs WHERE sent_at IS NULL")
-            .fetch_one(&node_a.pool)
-            .await
-            .unwrap_or(1)
-            == 0
-    })
-    .await;
+    settled(&node_a).await;
     let pushes = if recorder.pushes().len() > pushes.len() {
         recorder.pushes()
     } else {
         pushes
     };
     assert_eq!(pushes.len(), 200);
+    assert!(to(&pushes, "two-nodes-online-b").is_empty());
     let tokens: std::collections::HashSet<String> = pushes
         .iter()
         .map(|p| p.body["token"].as_str().expect("token").to_owned())
