@@ -631,7 +631,7 @@ pub async fn cancel_shift(
 #[serde(deny_unknown_fields)]
 pub struct BoostRequest {
     /// The new rate: more than the shift's current one.
-    #[schema(example = 8000)]
+    #[schema(example = 8000, minimum = 1, maximum = 100000)]
     hourly_rate_cents: i32,
 }
 
