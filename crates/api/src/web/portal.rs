@@ -1059,21 +1059,19 @@ async fn cancel_shift(
         )
         .await;
     }
-    match state
+    let outcome = state
         .matching
         .cancel_shift(staff.user.id, &staff.user.facility_ids, id, &reason)
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!("/portal/shifts/{id}?done=cancelled"))),
-        Err(error) => {
-            let error = crate::ApiError::from(error);
-            if error.status() == StatusCode::NOT_FOUND {
-                return Err(error.into());
-            }
-            let message = Refused::cancel(&error.problem().detail);
-            refused(&state, &staff, id, error.status(), message).await
-        }
-    }
+        .await;
+    after_form(
+        &state,
+        &staff,
+        id,
+        outcome,
+        "cancelled",
+        RefusedForm::Cancel,
+    )
+    .await
 }
 
 async fn boost_shift(
@@ -1095,19 +1093,36 @@ async fn boost_shift(
         )
         .await;
     };
-    match state
+    let outcome = state
         .matching
         .boost_shift(staff.user.id, &staff.user.facility_ids, id, rate)
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!("/portal/shifts/{id}?done=boosted"))),
+        .await;
+    after_form(&state, &staff, id, outcome, "boosted", RefusedForm::Boost).await
+}
+
+/// Where a form on a shift's page leads: to the page with its `done` notice when it
+/// worked; the page again, with the refusal in words beside the form, when a rule refused
+/// it; not found as such.
+async fn after_form(
+    state: &AppState,
+    staff: &Staff<SchedulerOnly>,
+    id: Uuid,
+    outcome: Result<Shift, shiftwire_matching::MatchingError>,
+    done: &str,
+    form: RefusedForm,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(_) => Ok(see_other(&format!("/portal/shifts/{id}?done={done}"))),
         Err(error) => {
             let error = crate::ApiError::from(error);
             if error.status() == StatusCode::NOT_FOUND {
                 return Err(error.into());
             }
-            let message = Refused::boost(&error.problem().detail);
-            refused(&state, &staff, id, error.status(), message).await
+            let message = Refused {
+                form,
+                message: error.problem().detail,
+            };
+            refused(state, staff, id, error.status(), message).await
         }
     }
 }
