@@ -282,18 +282,11 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         args,
     };
     let markdown = markdown(&report);
-    report.out.publish(&report, &markdown)?;
+    report.args.out.publish(&report, &markdown)?;
     if report.missing > 0 {
         bail!("{} pushes never arrived", report.missing);
     }
     Ok(())
-}
-
-impl std::ops::Deref for Report {
-    type Target = PushArgs;
-    fn deref(&self) -> &PushArgs {
-        &self.args
-    }
 }
 
 /// Posts an RN shift without required certifications at the facility, starting in a
@@ -383,13 +376,13 @@ fn markdown(r: &Report) -> String {
         md,
         "\n{} shifts posted one at a time, each to {} eligible offline nurses with a device; pushes missing: {}.",
         r.shifts.len(),
-        r.group,
+        r.args.group,
         r.missing
     );
     writeln!(
         md,
         "Sustained: {} shifts posted back to back, {} pushes in {:.2} s: {} pushes/s.",
-        r.sustained_shifts,
+        r.args.sustained_shifts,
         r.sustained_pushes,
         r.sustained_secs,
         per_sec(r.sustained_per_sec)
@@ -397,8 +390,8 @@ fn markdown(r: &Report) -> String {
     writeln!(
         md,
         "Baseline, same run: the load generator itself made the same {} webhook calls, {} at a time, in {} ({} calls/s).",
-        r.group,
-        r.concurrency,
+        r.args.group,
+        r.args.concurrency,
         ms(r.baseline_ms),
         per_sec(r.baseline_per_sec)
     );
