@@ -21,6 +21,7 @@ ALTER TABLE bookings
 -- The no-show detector walks booked bookings by start: only those whose start has passed.
 CREATE INDEX bookings_booked_start_idx ON bookings (lower(during)) WHERE status = 'booked';
 
--- A shift that re-opened after its nurse did not come may be claimed after its start, for
--- as long as enough of it remains (crates/core/src/no_show.rs).
-ALTER TABLE shifts ADD COLUMN reopened_after_no_show_at timestamptz;
+-- A shift that re-opened after its nurse did not come may be claimed after its start, until
+-- an hour before its end (crates/core/src/no_show.rs). Otherwise a shift may be claimed
+-- until its start.
+ALTER TABLE shifts ADD COLUMN late_claim_until timestamptz;

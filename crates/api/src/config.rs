@@ -103,6 +103,8 @@ pub struct Settings {
     pub identity_webhook_secret: Option<SecretString>,
     pub verification_sweep_interval: Duration,
     pub unfilled_alert: Duration,
+    /// How long after its start a booking nobody checked in to becomes a no-show.
+    pub no_show_grace: Duration,
     pub verification_checkers: usize,
     pub event_bus: EventBusKind,
     /// Browser origins allowed to call the API (the scheduler portal, the verification
@@ -442,6 +444,9 @@ impl Settings {
                 3600,
             )?),
             unfilled_alert: Duration::from_secs(60 * parsed::<u64>("UNFILLED_ALERT_MINUTES", 120)?),
+            no_show_grace: Duration::from_secs(
+                60 * parsed::<u64>("NO_SHOW_GRACE_MINUTES", 15)?.min(24 * 60),
+            ),
             verification_checkers: parsed::<usize>("VERIFICATION_CHECKERS", 4)?.max(1),
             event_bus,
             cors_allowed_origins: cors_origins(var("CORS_ALLOWED_ORIGINS").as_deref())?,
@@ -518,6 +523,7 @@ impl Settings {
             identity_webhook_secret: None,
             verification_sweep_interval: Duration::from_secs(3600),
             unfilled_alert: Duration::from_secs(120 * 60),
+            no_show_grace: Duration::from_secs(15 * 60),
             verification_checkers: 2,
             event_bus: EventBusKind::Local,
             cors_allowed_origins: Vec::new(),

@@ -364,6 +364,19 @@ impl From<MatchingError> for ApiError {
             e @ MatchingError::NotCheckable(..) => {
                 Self::new(S::CONFLICT, "not_checkable", e.to_string())
             }
+            e @ MatchingError::AttendanceRestricted(until) => {
+                Self::new(S::FORBIDDEN, "attendance_restricted", e.to_string())
+                    .with("restricted_until", until.to_rfc3339())
+            }
+            e @ MatchingError::NurseBlocked => {
+                Self::new(S::CONFLICT, "nurse_blocked", e.to_string())
+            }
+            e @ MatchingError::BookingNoShow => {
+                Self::new(S::CONFLICT, "booking_no_show", e.to_string())
+            }
+            e @ MatchingError::OnTheWayTooEarly => {
+                Self::new(S::CONFLICT, "outside_on_the_way_window", e.to_string())
+            }
             e @ MatchingError::OutsideCheckInWindow => {
                 Self::new(S::CONFLICT, "outside_check_in_window", e.to_string())
             }

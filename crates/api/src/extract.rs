@@ -322,6 +322,24 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
+/// Two ids in the path (a facility and a nurse, say); anything but two UUIDs is 404.
+pub struct IdsPath(pub uuid::Uuid, pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdsPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found())?;
+        match (uuid::Uuid::parse_str(&a), uuid::Uuid::parse_str(&b)) {
+            (Ok(a), Ok(b)) => Ok(IdsPath(a, b)),
+            _ => Err(ApiError::not_found()),
+        }
+    }
+}
+
 /// Query parameters, strictly: unknown or malformed parameters are 422 problems.
 pub struct ValidQuery<T>(pub T);
 

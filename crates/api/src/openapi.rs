@@ -32,6 +32,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "verification", description = "The verification console (verifier, admin)"),
         (name = "admin", description = "Administration (admin role)"),
         (name = "shifts", description = "Shifts of a facility (its schedulers)"),
+        (name = "facilities", description = "A facility's nurses: favourites and do-not-return (its schedulers)"),
         (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
         (name = "notifications", description = "Devices and notification preferences: pushes to nurses whose app is closed"),
         (name = "realtime", description = "The WebSocket: offers, withdrawals and notices in real time (see api-spec/websocket.md)"),
@@ -287,6 +288,16 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::marketplace::cancel_shift))
         .routes(routes!(routes::marketplace::boost_shift))
         .routes(routes!(routes::marketplace::release_preview))
+        .routes(routes!(routes::marketplace::on_the_way))
+        .routes(routes!(
+            routes::favourites::add_favourite,
+            routes::favourites::remove_favourite
+        ))
+        .routes(routes!(
+            routes::favourites::block,
+            routes::favourites::unblock
+        ))
+        .routes(routes!(routes::favourites::facility_nurses))
         .routes(routes!(routes::marketplace::my_attendance))
         .routes(routes!(routes::marketplace::nearby))
         .routes(routes!(routes::marketplace::claim))

@@ -181,6 +181,10 @@ impl AppState {
                 .clock
                 .clone()
                 .unwrap_or_else(|| Arc::new(shiftwire_core::SystemClock)),
+        )
+        .with_no_show_grace(
+            chrono::Duration::from_std(settings.no_show_grace)
+                .unwrap_or(chrono::Duration::minutes(15)),
         );
         let release_bookings = Arc::new(ReleaseIneligibleBookings(matching.clone()));
         let accounts = Accounts::new(pool.clone(), events.clone(), release_bookings.clone());

@@ -251,6 +251,7 @@ async fn seed_shifts(
                     unit_notes: Some("Epic access is set up for agency staff on arrival.".into()),
                     exceptions: vec![],
                 },
+                favourites_first_minutes: 0,
             };
             state
                 .matching

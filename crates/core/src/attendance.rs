@@ -15,6 +15,21 @@ pub const NO_SHOW_POINTS: i32 = -100;
 pub const FREE_UNDO_WINDOW: Duration = Duration::minutes(5);
 pub const FREE_UNDO_MIN_NOTICE: Duration = Duration::hours(8);
 
+/// A facility that cancels a booked shift with less notice than this owes its nurse
+/// [`LATE_CANCEL_PAY_MINUTES`] of pay.
+pub const LATE_CANCEL_NOTICE: Duration = Duration::hours(24);
+pub const LATE_CANCEL_PAY_MINUTES: i32 = 120;
+
+/// The pay, in minutes, a facility owes for cancelling at `now` a booked shift that
+/// starts at `starts_at`: 2 hours with less than 24 hours' notice, else nothing.
+pub fn late_cancel_pay_minutes(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
+    if starts_at - now < LATE_CANCEL_NOTICE {
+        LATE_CANCEL_PAY_MINUTES
+    } else {
+        0
+    }
+}
+
 /// What releasing a booking costs, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseCost {
@@ -69,6 +84,27 @@ pub fn score(points: impl IntoIterator<Item = i32>) -> i32 {
     })
 }
 
+/// How long a nurse whose score fell to 0 or below may take shifts only where she is a
+/// favourite.
+pub const RESTRICTION: Duration = Duration::days(7);
+
+/// Until when a nurse with these point changes (`(at, points)`, oldest first) is
+/// restricted: [`RESTRICTION`] after the last change that left her score at 0 or below,
+/// or `None` if none did. (The caller compares it with now: it may lie in the past.)
+pub fn restricted_until(
+    changes: impl IntoIterator<Item = (DateTime<Utc>, i32)>,
+) -> Option<DateTime<Utc>> {
+    let mut score = SCORE_CAP;
+    let mut until = None;
+    for (at, points) in changes {
+        score = score.saturating_add(points).min(SCORE_CAP);
+        if score <= 0 && points < 0 {
+            until = Some(at + RESTRICTION);
+        }
+    }
+    until
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +115,44 @@ mod tests {
             .with_timezone(&Utc);
         let starts = now + Duration::milliseconds((hours_before * 3_600_000.0) as i64);
         release_cost(now - Duration::minutes(claimed_minutes_ago), starts, now)
+    }
+
+    #[test]
+    fn a_score_at_or_below_zero_restricts_for_seven_days_from_the_fall() {
+        let t: DateTime<Utc> = "2026-12-01T12:00:00Z".parse().expect("time");
+        let h = Duration::hours;
+        assert_eq!(
+            restricted_until([(t, -85), (t + h(1), -10)]),
+            None,
+            "5 left"
+        );
+        assert_eq!(
+            restricted_until([(t, -85), (t + h(1), -15)]),
+            Some(t + h(1) + RESTRICTION),
+            "exactly 0"
+        );
+        // A later fall while still at or below 0 starts the 7 days again; a worked
+        // shift does not.
+        assert_eq!(
+            restricted_until([(t, -100), (t + h(2), 5), (t + h(3), -10)]),
+            Some(t + h(3) + RESTRICTION)
+        );
+        assert_eq!(
+            restricted_until([(t, -100), (t + h(2), 5)]),
+            Some(t + RESTRICTION)
+        );
+    }
+
+    #[test]
+    fn a_facility_cancelling_inside_24_hours_owes_two_hours() {
+        let now: DateTime<Utc> = "2026-12-01T12:00:00Z".parse().expect("time");
+        assert_eq!(late_cancel_pay_minutes(now + Duration::hours(24), now), 0);
+        let just_inside = now + Duration::hours(24) - Duration::seconds(1);
+        assert_eq!(late_cancel_pay_minutes(just_inside, now), 120);
+        assert_eq!(
+            late_cancel_pay_minutes(now + Duration::minutes(5), now),
+            120
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub struct HeldCredential {
 /// What eligibility needs to know about a nurse.
 #[derive(Debug, Clone)]
 pub struct NurseFacts {
+    pub nurse_id: uuid::Uuid,
     pub suspended: bool,
     pub available: bool,
     /// Approved credentials only.
@@ -41,6 +42,13 @@ pub struct NurseFacts {
     pub max_distance_km: f64,
     /// Time ranges of the nurse's current bookings.
     pub booked: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Facilities that will not have her back (do-not-return).
+    pub blocked_at: Vec<uuid::Uuid>,
+    /// Facilities that keep her among their favourites.
+    pub favourite_of: Vec<uuid::Uuid>,
+    /// Until then (an attendance score at or below 0) she may take shifts only where she
+    /// is a favourite.
+    pub restricted_until: Option<DateTime<Utc>>,
 }
 
 /// What eligibility needs to know about a shift.
@@ -49,6 +57,11 @@ pub struct ShiftFacts {
     pub terms: ShiftTerms,
     pub facility_state: String,
     pub facility_location: Coordinates,
+    /// Nurses who may not take this shift: those who did not come to it before.
+    pub excluded: Vec<uuid::Uuid>,
+    pub facility_id: uuid::Uuid,
+    /// Until then only the facility's favourites may take it.
+    pub favourites_until: Option<DateTime<Utc>>,
 }
 
 /// What the rooms that own them say of a nurse's standing: whether her account is
@@ -101,6 +114,15 @@ pub enum Ineligible {
     CertificationExpired,
     TooFar,
     ScheduleConflict,
+    /// She was booked on this shift and did not come; it went back out to others.
+    MissedThisShift,
+    /// The facility will not have her back. She is told no more than that.
+    NotAtThisFacility,
+    /// The shift is offered to the facility's favourites first, and the window is open.
+    FavouritesFirst,
+    /// Her attendance score fell to 0 or below: for 7 days she may take shifts only
+    /// where she is a favourite.
+    AttendanceRestricted,
 }
 
 impl Ineligible {
@@ -114,6 +136,10 @@ impl Ineligible {
             Self::CertificationExpired => "certification_expired",
             Self::TooFar => "too_far",
             Self::ScheduleConflict => "schedule_conflict",
+            Self::MissedThisShift => "missed_this_shift",
+            Self::NotAtThisFacility => "not_at_this_facility",
+            Self::FavouritesFirst => "favourites_first",
+            Self::AttendanceRestricted => "attendance_restricted",
         }
     }
 }
@@ -146,6 +172,19 @@ pub fn eligible_at_distance(
     if !nurse.available {
         return Err(Ineligible::Unavailable);
     }
+    if shift.excluded.contains(&nurse.nurse_id) {
+        return Err(Ineligible::MissedThisShift);
+    }
+    if nurse.blocked_at.contains(&shift.facility_id) {
+        return Err(Ineligible::NotAtThisFacility);
+    }
+    let favourite = nurse.favourite_of.contains(&shift.facility_id);
+    if !favourite && nurse.restricted_until.is_some_and(|until| now < until) {
+        return Err(Ineligible::AttendanceRestricted);
+    }
+    if !favourite && shift.favourites_until.is_some_and(|until| now < until) {
+        return Err(Ineligible::FavouritesFirst);
+    }
     credentials_cover(nurse, shift, now)?;
     let distance = nurse
         .position
@@ -163,9 +202,10 @@ pub fn eligible_at_distance(
 }
 
 /// Whether a nurse who booked `shift` may still work it: the rules a booking keeps
-/// following after the claim (suspension, and the licence and certifications through the
-/// shift's end). Availability, distance and schedule were settled by the claim: a nurse
-/// who moves house or marks herself unavailable keeps the shifts she already took.
+/// following after the claim (suspension, the licence and certifications through the
+/// shift's end, and the facility not blocking her). Availability, distance, schedule,
+/// favourites and attendance were settled by the claim: a nurse who moves house or marks
+/// herself unavailable keeps the shifts she already took.
 pub fn keeps_booking(
     nurse: &NurseFacts,
     shift: &ShiftFacts,
@@ -175,6 +215,9 @@ pub fn keeps_booking(
         return Err(Ineligible::Suspended);
     }
     holds_a_licence(nurse, now)?;
+    if nurse.blocked_at.contains(&shift.facility_id) {
+        return Err(Ineligible::NotAtThisFacility);
+    }
     credentials_cover(nurse, shift, now)
 }
 
@@ -261,6 +304,7 @@ mod tests {
 
     fn nurse() -> NurseFacts {
         NurseFacts {
+            nurse_id: uuid::Uuid::nil(),
             suspended: false,
             available: true,
             credentials: vec![
@@ -275,6 +319,9 @@ mod tests {
             position: Some(at(37.80, -122.27)),
             max_distance_km: 25.0,
             booked: vec![],
+            blocked_at: vec![],
+            favourite_of: vec![],
+            restricted_until: None,
         }
     }
 
@@ -290,6 +337,9 @@ mod tests {
             .expect("terms"),
             facility_state: "CA".into(),
             facility_location: at(37.74, -122.385),
+            excluded: vec![],
+            facility_id: uuid::Uuid::from_u128(42),
+            favourites_until: None,
         }
     }
 
@@ -314,6 +364,43 @@ mod tests {
         let mut n = nurse();
         n.available = false;
         assert_eq!(check(n, shift()), Some(Ineligible::Unavailable));
+        let mut s = shift();
+        s.excluded = vec![uuid::Uuid::from_u128(7), nurse().nurse_id];
+        assert_eq!(check(nurse(), s), Some(Ineligible::MissedThisShift));
+        let mut n = nurse();
+        n.blocked_at = vec![shift().facility_id];
+        assert_eq!(
+            check(n.clone(), shift()),
+            Some(Ineligible::NotAtThisFacility)
+        );
+        assert_eq!(
+            keeps_booking(&n, &shift(), now()),
+            Err(Ineligible::NotAtThisFacility),
+            "a block ends her bookings there"
+        );
+        let mut n = nurse();
+        n.restricted_until = Some(now() + Duration::days(3));
+        assert_eq!(
+            check(n.clone(), shift()),
+            Some(Ineligible::AttendanceRestricted)
+        );
+        n.favourite_of = vec![shift().facility_id];
+        assert_eq!(
+            check(n, shift()),
+            None,
+            "a favourite is welcome while restricted"
+        );
+        let mut n = nurse();
+        n.restricted_until = Some(now());
+        assert_eq!(check(n, shift()), None, "the restriction lifts at its end");
+        let mut s = shift();
+        s.favourites_until = Some(now() + Duration::minutes(30));
+        assert_eq!(check(nurse(), s.clone()), Some(Ineligible::FavouritesFirst));
+        let mut n = nurse();
+        n.favourite_of = vec![s.facility_id];
+        assert_eq!(check(n, s.clone()), None);
+        s.favourites_until = Some(now());
+        assert_eq!(check(nurse(), s), None, "then everyone eligible");
         let mut s = shift();
         s.terms.role = CredentialKind::NP;
         assert_eq!(check(nurse(), s), Some(Ineligible::Role));
@@ -433,6 +520,43 @@ mod tests {
             if keeps_booking(&n, &s, now()).is_err() {
                 prop_assert!(eligibility(&n, &s, now()).is_err());
             }
+        }
+
+        /// Blocks, favourites and the attendance restriction: a blocked nurse is never
+        /// eligible there; while a favourites window or her restriction holds, only a
+        /// favourite is; outside both, being a favourite changes nothing.
+        #[test]
+        fn blocks_and_favourites_decide_as_the_contract_says(
+            blocked: bool, favourite: bool, elsewhere: bool,
+            restricted_min in proptest::option::of(-600i64..600),
+            window_min in proptest::option::of(-120i64..120),
+        ) {
+            let s = {
+                let mut s = shift();
+                s.favourites_until = window_min.map(|m| now() + Duration::minutes(m));
+                s
+            };
+            let other = uuid::Uuid::from_u128(99);
+            let mut n = nurse();
+            n.restricted_until = restricted_min.map(|m| now() + Duration::minutes(m));
+            if blocked { n.blocked_at.push(s.facility_id); }
+            if favourite { n.favourite_of.push(s.facility_id); }
+            // Another facility's block or favour never matters here.
+            if elsewhere { n.blocked_at.push(other); n.favourite_of.push(other); }
+            let restricted = restricted_min.is_some_and(|m| m > 0);
+            let window = window_min.is_some_and(|m| m > 0);
+            let result = eligibility(&n, &s, now());
+            if blocked {
+                prop_assert_eq!(result, Err(Ineligible::NotAtThisFacility));
+            } else if !favourite && restricted {
+                prop_assert_eq!(result, Err(Ineligible::AttendanceRestricted));
+            } else if !favourite && window {
+                prop_assert_eq!(result, Err(Ineligible::FavouritesFirst));
+            } else {
+                prop_assert_eq!(result, Ok(()));
+            }
+            // A booking survives everything but the block.
+            prop_assert_eq!(keeps_booking(&n, &s, now()).is_ok(), !blocked);
         }
 
         #[test]

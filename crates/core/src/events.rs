@@ -56,6 +56,10 @@ pub enum DomainEvent {
         /// whose app is closed (push, and an urgent text to those who asked).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         boosted: bool,
+        /// A favourites-first window ended: the terms are the same, and every eligible
+        /// nurse who does not hold the offer now gets it (holders hear nothing new).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        widened: bool,
     },
     /// A nurse claimed a shift: withdraw its offers, tell the schedulers.
     ShiftBooked {
@@ -103,6 +107,24 @@ pub enum DomainEvent {
         facility_id: Uuid,
         nurse_id: Uuid,
     },
+    /// The nurse of a booking said she is on her way, expected at `eta_at`.
+    BookingOnTheWay {
+        booking_id: Uuid,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        nurse_id: Uuid,
+        eta_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Nobody checked in to a booking by its deadline. Its shift's owner is told; a
+    /// `ShiftOpened` follows when the shift goes back out (`reoffered`).
+    BookingNoShow {
+        booking_id: Uuid,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        nurse_id: Uuid,
+        owner_id: Uuid,
+        reoffered: bool,
+    },
     /// A shift is still open close to its start: its owner decides what to do.
     ShiftUnfilled {
         shift_id: Uuid,
@@ -131,6 +153,8 @@ impl DomainEvent {
             Self::HandoffUpdated { .. } => "handoff.updated",
             Self::HandoffAcknowledged { .. } => "handoff.acknowledged",
             Self::BookingUpdated { .. } => "booking.updated",
+            Self::BookingOnTheWay { .. } => "booking.on_the_way",
+            Self::BookingNoShow { .. } => "booking.no_show",
             Self::ShiftUnfilled { .. } => "shift.unfilled",
         }
     }
@@ -146,6 +170,8 @@ impl DomainEvent {
             | Self::HandoffUpdated { facility_id, .. }
             | Self::HandoffAcknowledged { facility_id, .. }
             | Self::BookingUpdated { facility_id, .. }
+            | Self::BookingOnTheWay { facility_id, .. }
+            | Self::BookingNoShow { facility_id, .. }
             | Self::ShiftUnfilled { facility_id, .. } => Some(*facility_id),
             Self::VerificationUpdated { .. }
             | Self::IdentityUpdated { .. }
@@ -166,7 +192,9 @@ impl DomainEvent {
             | Self::ShiftReleased { nurse_id, .. }
             | Self::HandoffUpdated { nurse_id, .. }
             | Self::HandoffAcknowledged { nurse_id, .. }
-            | Self::BookingUpdated { nurse_id, .. } => Some(*nurse_id),
+            | Self::BookingUpdated { nurse_id, .. }
+            | Self::BookingOnTheWay { nurse_id, .. }
+            | Self::BookingNoShow { nurse_id, .. } => Some(*nurse_id),
             Self::UserSuspended { user_id }
             | Self::UserReinstated { user_id }
             | Self::UserSignedOut { user_id, .. } => Some(*user_id),
@@ -196,6 +224,15 @@ pub struct OpenedShift {
     pub location: crate::Coordinates,
     #[serde(flatten)]
     pub terms: crate::ShiftTerms,
+    /// Nurses who may not take it: those who did not come to it before it re-opened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<Uuid>,
+    /// The facility (whose blocks and favourites eligibility reads).
+    #[serde(default)]
+    pub facility_id: Uuid,
+    /// Until then only the facility's favourites may take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub favourites_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl OpenedShift {
@@ -205,6 +242,9 @@ impl OpenedShift {
             terms: self.terms.clone(),
             facility_state: self.facility_state.clone(),
             facility_location: self.location,
+            excluded: self.excluded.clone(),
+            facility_id: self.facility_id,
+            favourites_until: self.favourites_until,
         }
     }
 }

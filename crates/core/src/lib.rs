@@ -42,6 +42,7 @@ pub mod email;
 pub mod events;
 pub mod geo;
 pub mod id;
+pub mod no_show;
 pub mod phone;
 pub mod role;
 pub mod shift;

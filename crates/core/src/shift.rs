@@ -60,8 +60,8 @@ impl ShiftStatus {
 pub struct UnknownShiftStatus;
 
 /// Where a booking stands. `booked → in_progress → completed`; a booked booking may also
-/// be `released` by its nurse or `cancelled` (by the facility, or because its nurse may no
-/// longer work it).
+/// be `released` by its nurse, `cancelled` (by the facility, or because its nurse may no
+/// longer work it), or a `no_show` when nobody checked in by the deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
@@ -70,6 +70,7 @@ pub enum BookingStatus {
     Completed,
     Released,
     Cancelled,
+    NoShow,
 }
 
 /// Something that happens to a booking.
@@ -79,6 +80,8 @@ pub enum BookingAction {
     CheckOut,
     Release,
     Cancel,
+    /// Nobody checked in by the deadline.
+    MissDeadline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -90,7 +93,7 @@ pub struct IllegalBookingTransition {
 
 named!(BookingStatus, UnknownShiftStatus, {
     Booked => "booked", InProgress => "in_progress", Completed => "completed",
-    Released => "released", Cancelled => "cancelled",
+    Released => "released", Cancelled => "cancelled", NoShow => "no_show",
 });
 
 impl BookingStatus {
@@ -103,6 +106,7 @@ impl BookingStatus {
             (B::InProgress, A::CheckOut) => Ok(B::Completed),
             (B::Booked, A::Release) => Ok(B::Released),
             (B::Booked, A::Cancel) => Ok(B::Cancelled),
+            (B::Booked, A::MissDeadline) => Ok(B::NoShow),
             (from, action) => Err(IllegalBookingTransition { from, action }),
         }
     }
@@ -151,10 +155,18 @@ mod tests {
         assert_eq!(B::InProgress.apply(A::CheckOut), Ok(B::Completed));
         assert_eq!(B::Booked.apply(A::Release), Ok(B::Released));
         assert_eq!(B::Booked.apply(A::Cancel), Ok(B::Cancelled));
-        for from in [B::InProgress, B::Completed, B::Released, B::Cancelled] {
+        assert_eq!(B::Booked.apply(A::MissDeadline), Ok(B::NoShow));
+        for from in [
+            B::InProgress,
+            B::Completed,
+            B::Released,
+            B::Cancelled,
+            B::NoShow,
+        ] {
             assert!(from.apply(A::Release).is_err(), "{from}");
             assert!(from.apply(A::Cancel).is_err(), "{from}");
             assert!(from.apply(A::CheckIn).is_err(), "{from}");
+            assert!(from.apply(A::MissDeadline).is_err(), "{from}");
         }
         for status in B::ALL {
             assert_eq!(status.as_str().parse(), Ok(status));

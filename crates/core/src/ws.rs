@@ -155,6 +155,27 @@ pub enum ServerMessage {
         nurse_id: Uuid,
         version: i32,
     },
+    /// A booked nurse is on her way, expected at `eta_at`.
+    #[serde(rename = "booking.on_the_way")]
+    BookingOnTheWay {
+        seq: i64,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+        eta_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Nobody checked in by the deadline; `reoffered`: the shift went back out as urgent.
+    #[serde(rename = "booking.no_show")]
+    BookingNoShow {
+        seq: i64,
+        shift_id: Uuid,
+        facility_id: Uuid,
+        booking_id: Uuid,
+        nurse_id: Uuid,
+        owner_id: Uuid,
+        reoffered: bool,
+    },
     #[serde(rename = "shift.unfilled")]
     ShiftUnfilled {
         seq: i64,
@@ -192,6 +213,8 @@ impl ServerMessage {
             Self::ShiftBooked { .. } => "shift.booked",
             Self::ShiftReleased { .. } => "shift.released",
             Self::HandoffAcknowledged { .. } => "handoff.acknowledged",
+            Self::BookingOnTheWay { .. } => "booking.on_the_way",
+            Self::BookingNoShow { .. } => "booking.no_show",
             Self::ShiftUnfilled { .. } => "shift.unfilled",
             Self::Resumed { .. } => "resumed",
             Self::Pong => "pong",
@@ -211,6 +234,8 @@ impl ServerMessage {
             | Self::ShiftBooked { seq, .. }
             | Self::ShiftReleased { seq, .. }
             | Self::HandoffAcknowledged { seq, .. }
+            | Self::BookingOnTheWay { seq, .. }
+            | Self::BookingNoShow { seq, .. }
             | Self::ShiftUnfilled { seq, .. } => Some(*seq),
             Self::Hello { .. } | Self::Resumed { .. } | Self::Pong | Self::Error { .. } => None,
         }

@@ -37,7 +37,8 @@ impl Matching {
         let rows = sqlx::query!(
             r#"SELECT b.id, b.status, b.nurse_id, b.shift_id, b.handoff_acknowledged_version,
                       b.checked_in_at, b.checked_out_at, b.worked_minutes, b.created_at,
-                      b.cancel_reason, b.cancel_detail,
+                      b.cancel_reason, b.cancel_detail, b.on_the_way_at, b.eta_at, b.no_show_at,
+                      b.late_cancel_pay_minutes,
                       s.status AS shift_status, s.role, s.starts_at, s.ends_at,
                       s.hourly_rate_cents, s.unit, s.required_certifications, s.handoff,
                       s.handoff_version,
@@ -94,6 +95,10 @@ impl Matching {
                     worked_minutes: r.worked_minutes,
                     cancel_reason: r.cancel_reason,
                     cancel_detail: r.cancel_detail,
+                    on_the_way_at: r.on_the_way_at,
+                    eta_at: r.eta_at,
+                    no_show_at: r.no_show_at,
+                    late_cancel_pay_minutes: r.late_cancel_pay_minutes,
                     created_at: r.created_at,
                 })
             })

@@ -25,7 +25,10 @@ pub(crate) async fn shift_facts_of(
 ) -> Result<ShiftFacts, MatchingError> {
     let row = sqlx::query!(
         r#"SELECT role, facility_state, starts_at, ends_at, hourly_rate_cents, unit,
-                  required_certifications, location::geometry AS "location!: geo_sql::Wkb"
+                  required_certifications, location::geometry AS "location!: geo_sql::Wkb",
+                  facility_id, favourites_until,
+                  ARRAY(SELECT b.nurse_id FROM bookings b
+                        WHERE b.shift_id = shifts.id AND b.status = 'no_show') AS "excluded!"
            FROM shifts WHERE id = $1"#,
         shift_id
     )
@@ -36,17 +39,20 @@ pub(crate) async fn shift_facts_of(
         terms: terms_of!(row)?,
         facility_state: row.facility_state,
         facility_location: geo_sql::from_sql(row.location)?,
+        excluded: row.excluded,
+        facility_id: row.facility_id,
+        favourites_until: row.favourites_until,
     })
 }
 
 /// A nurse's booking and its shift, locked for a change.
-struct Locked {
-    status: BookingStatus,
-    shift_id: Uuid,
+pub(crate) struct Locked {
+    pub(crate) status: BookingStatus,
+    pub(crate) shift_id: Uuid,
     shift_status: ShiftStatus,
-    starts_at: DateTime<Utc>,
+    pub(crate) starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
-    facility_id: Uuid,
+    pub(crate) facility_id: Uuid,
     geofence_m: i32,
     /// From the facility to the point given, if one was.
     distance_m: Option<f64>,
@@ -55,13 +61,18 @@ struct Locked {
 impl Matching {
     /// Claims an open shift for `nurse_id`: the first valid claim wins.
     pub async fn claim(&self, nurse_id: Uuid, shift_id: Uuid) -> Result<Booking, MatchingError> {
+        let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         // The shift's row lock: a change of its terms (PATCH) waits for this claim or this
-        // claim for it, and the booking is built from the row as locked.
+        // claim for it, and the booking is built from the row as locked. A shift may be
+        // claimed until its start, or one that re-opened after a no-show until an hour
+        // before its end.
         let shift = sqlx::query!(
-            "SELECT status, facility_id, starts_at > now() AS \"upcoming!\"
+            "SELECT status, facility_id,
+                    COALESCE(late_claim_until, starts_at) > $2 AS \"upcoming!\"
              FROM shifts WHERE id = $1 FOR UPDATE",
-            shift_id
+            shift_id,
+            now
         )
         .fetch_optional(&mut *tx)
         .await?
@@ -82,10 +93,15 @@ impl Matching {
         standing::lock_nurse_shared(&mut tx, nurse_id).await?;
         let facts = self.nurse_facts(&mut tx, nurse_id).await?;
         let shift_facts = shift_facts_of(&mut tx, shift_id).await?;
-        match eligibility(&facts, &shift_facts, Utc::now()) {
+        match eligibility(&facts, &shift_facts, now) {
             Ok(()) => {}
             Err(Ineligible::NotVerified) => return Err(MatchingError::NotVerified),
             Err(Ineligible::ScheduleConflict) => return Err(MatchingError::ScheduleConflict),
+            Err(Ineligible::AttendanceRestricted) => {
+                return Err(MatchingError::AttendanceRestricted(
+                    facts.restricted_until.unwrap_or(now),
+                ));
+            }
             Err(rule) => return Err(MatchingError::NotEligible(rule)),
         }
         sqlx::query!(
@@ -126,7 +142,7 @@ impl Matching {
     }
 
     /// Locks `nurse_id`'s booking and its shift; `at` is measured from the facility.
-    async fn lock_booking(
+    pub(crate) async fn lock_booking(
         conn: &mut PgConnection,
         nurse_id: Uuid,
         booking_id: Uuid,
@@ -259,16 +275,17 @@ impl Matching {
     ) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
         let check = Check::lock(&mut tx, nurse_id, booking_id, at, Check::IN).await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let locked = &check.locked;
         if now < locked.starts_at - CHECK_IN_OPENS_BEFORE || now > locked.ends_at {
             return Err(MatchingError::OutsideCheckInWindow);
         }
         locked.inside_geofence()?;
         sqlx::query!(
-            "UPDATE bookings SET status = $2, checked_in_at = now() WHERE id = $1",
+            "UPDATE bookings SET status = $2, checked_in_at = $3 WHERE id = $1",
             booking_id,
-            check.booking.as_str()
+            check.booking.as_str(),
+            now
         )
         .execute(&mut *tx)
         .await?;
@@ -285,7 +302,7 @@ impl Matching {
     ) -> Result<Booking, MatchingError> {
         let mut tx = self.pool.begin().await?;
         let check = Check::lock(&mut tx, nurse_id, booking_id, at, Check::OUT).await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let locked = &check.locked;
         if now > locked.ends_at + CHECK_OUT_CLOSES_AFTER {
             return Err(MatchingError::OutsideCheckOutWindow);
@@ -376,6 +393,9 @@ impl Check {
         (booking, shift, way): (BookingAction, ShiftAction, &'static str),
     ) -> Result<Self, MatchingError> {
         let locked = Matching::lock_booking(conn, nurse_id, booking_id, Some(at)).await?;
+        if locked.status == BookingStatus::NoShow {
+            return Err(MatchingError::BookingNoShow);
+        }
         match (
             locked.status.apply(booking),
             locked.shift_status.apply(shift),

@@ -21,6 +21,9 @@ macro_rules! opened_of {
                 terms: terms_of!($row)?,
                 facility_name: $row.facility_name,
                 facility_state: $row.facility_state,
+                excluded: $row.excluded,
+                facility_id: $row.facility_id,
+                favourites_until: $row.favourites_until,
             })
         })()
     };
@@ -39,9 +42,11 @@ impl Matching {
                       f.name AS facility_name, s.facility_state, s.role,
                       s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
-                      s.required_certifications
+                      s.required_certifications, s.favourites_until,
+                      ARRAY(SELECT b.nurse_id FROM bookings b
+                            WHERE b.shift_id = s.id AND b.status = 'no_show') AS "excluded!"
                FROM shifts s JOIN facilities f ON f.id = s.facility_id
-               WHERE s.status = 'open' AND s.starts_at > now()
+               WHERE s.status = 'open' AND COALESCE(s.late_claim_until, s.starts_at) > now()
                  AND s.opened_seq > $1 AND s.opened_seq <= $2
                  AND ST_DWithin(s.location, ST_SetSRID($3::geometry, 4326)::geography, $4)
                ORDER BY s.opened_seq DESC
@@ -90,7 +95,8 @@ impl Matching {
                ), nearby_closed AS (
                    SELECT s.id AS shift_id, s.opened_seq AS seq
                    FROM shifts s
-                   WHERE s.closed_seq > $2 AND s.opened_seq <= $2 AND s.starts_at > now()
+                   WHERE s.closed_seq > $2 AND s.opened_seq <= $2
+                     AND COALESCE(s.late_claim_until, s.starts_at) > now()
                      AND EXISTS (
                          SELECT 1 FROM unnest($3::geometry[]) AS p (point)
                          WHERE ST_DWithin(s.location, ST_SetSRID(p.point, 4326)::geography, $4))
@@ -106,11 +112,13 @@ impl Matching {
                       f.name AS facility_name, s.role, s.facility_state,
                       s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
-                      s.required_certifications
+                      s.required_certifications, s.favourites_until,
+                      ARRAY(SELECT b.nurse_id FROM bookings b
+                            WHERE b.shift_id = s.id AND b.status = 'no_show') AS "excluded!"
                FROM held h
                JOIN shifts s ON s.id = h.shift_id
                JOIN facilities f ON f.id = s.facility_id
-               WHERE s.starts_at > now()"#,
+               WHERE COALESCE(s.late_claim_until, s.starts_at) > now()"#,
             nurse_id,
             last_seq,
             &points as _,

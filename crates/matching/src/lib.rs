@@ -30,16 +30,20 @@ mod delivery;
 mod eligibility_guard;
 mod escalation;
 mod facilities;
+mod favourites;
 mod geo_sql;
 mod model;
 mod nearby;
+mod no_shows;
 mod portal;
 mod profiles;
 mod shifts;
 mod standing;
 
 pub use attendance::{Attendance, AttendanceEvent};
+pub use favourites::{FacilityNurse, MAX_FACILITY_NURSES};
 pub use model::*;
+pub use no_shows::NO_SHOW_REASON;
 pub use portal::{NewShiftTemplate, OfferEntry, ShiftTemplate};
 pub use profiles::{MAX_DISTANCE_KM, NurseProfile, ProfileChange};
 pub use shifts::ShiftFilter;
@@ -92,6 +96,11 @@ pub enum MatchingError {
     NotVerified,
     #[error("you are not eligible for this shift: {}", .0.as_str())]
     NotEligible(Ineligible),
+    /// Her attendance score fell to 0 or below: until then, only where she is a favourite.
+    #[error(
+        "your attendance score is at or below 0: until {0} you can claim shifts only at facilities that favourited you"
+    )]
+    AttendanceRestricted(chrono::DateTime<chrono::Utc>),
     #[error("you are {distance_m:.0} m from the facility; check-in works within {geofence_m} m")]
     OutsideGeofence { distance_m: f64, geofence_m: i32 },
     /// Only a booked shift that has not started can be released.
@@ -103,6 +112,11 @@ pub enum MatchingError {
     /// Check-in of a booking that is not booked, or check-out of one not in progress.
     #[error("a {0} booking cannot check {1}")]
     NotCheckable(BookingStatus, &'static str),
+    /// Nobody checked in by the deadline: the booking is a no-show.
+    #[error("this booking was marked a no-show: nobody checked in by the deadline")]
+    BookingNoShow,
+    #[error("you can say you are on your way from 3 hours before the start")]
+    OnTheWayTooEarly,
     #[error("check-in opens 30 minutes before the start and closes at the end")]
     OutsideCheckInWindow,
     #[error("check-out closes 2 hours after the end; ask the facility to record your hours")]
@@ -114,6 +128,9 @@ pub enum MatchingError {
     /// What a booked shift keeps: its role, times and certifications are the booking's.
     #[error("{0}")]
     ShiftBooked(&'static str),
+    /// A blocked nurse cannot be a favourite.
+    #[error("this nurse is blocked at the facility; lift the block first")]
+    NurseBlocked,
     #[error("a reason is required")]
     ReasonRequired,
     #[error("no search point: pass lat and lon, or set a home location")]
@@ -130,8 +147,10 @@ pub struct Matching {
     standings: Arc<dyn Standings>,
     /// How long before its start an open shift counts as at risk and is escalated.
     unfilled_alert: Duration,
-    /// The time the attendance rules read (a test moves it forward).
+    /// The time the attendance, check-in and no-show rules read (a test moves it forward).
     clock: Arc<dyn Clock>,
+    /// How long after the start a booking nobody checked in to becomes a no-show.
+    no_show_grace: chrono::Duration,
 }
 
 impl Matching {
@@ -147,6 +166,7 @@ impl Matching {
             standings,
             unfilled_alert,
             clock: Arc::new(SystemClock),
+            no_show_grace: chrono::Duration::minutes(15),
         }
     }
 
@@ -201,6 +221,7 @@ impl Matching {
             shift,
             opened_seq,
             boosted: false,
+            widened: false,
         })
     }
 
@@ -213,7 +234,9 @@ impl Matching {
             r#"SELECT s.facility_id, f.name AS facility_name, s.facility_state, s.role,
                       s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
-                      s.required_certifications
+                      s.required_certifications, s.favourites_until,
+                      ARRAY(SELECT b.nurse_id FROM bookings b
+                            WHERE b.shift_id = s.id AND b.status = 'no_show') AS "excluded!"
                FROM shifts s JOIN facilities f ON f.id = s.facility_id
                WHERE s.id = $1"#,
             shift_id
@@ -227,6 +250,9 @@ impl Matching {
                 facility_state: row.facility_state,
                 location: geo_sql::from_sql(row.location)?,
                 terms: terms_of!(row)?,
+                excluded: row.excluded,
+                facility_id: row.facility_id,
+                favourites_until: row.favourites_until,
             }),
         ))
     }

@@ -90,7 +90,13 @@ pub struct NewFacility {
 pub struct NewShift {
     pub terms: ShiftTerms,
     pub handoff: HandoffPacket,
+    /// For this long after posting (0 to 120 minutes) only the facility's favourites are
+    /// offered the shift and may claim it.
+    pub favourites_first_minutes: u16,
 }
+
+/// The longest favourites-first window.
+pub const MAX_FAVOURITES_FIRST_MINUTES: u16 = 120;
 
 /// A scheduler's change to a shift; `None` leaves a field as it is. The window is checked
 /// with the other half as it stands.
@@ -171,6 +177,11 @@ pub struct Booking {
     pub cancel_reason: Option<String>,
     /// The scheduler's words, or the eligibility rule the nurse no longer meets.
     pub cancel_detail: Option<String>,
+    pub on_the_way_at: Option<DateTime<Utc>>,
+    pub eta_at: Option<DateTime<Utc>>,
+    pub no_show_at: Option<DateTime<Utc>>,
+    /// Pay the facility owes for cancelling less than 24 h before the start.
+    pub late_cancel_pay_minutes: i32,
     pub created_at: DateTime<Utc>,
 }
 

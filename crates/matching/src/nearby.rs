@@ -49,6 +49,10 @@ impl Matching {
             point,
             matched_from,
             reach_m: facts.max_distance_km * 1000.0,
+            now: self.clock.now(),
+            restricted: facts
+                .restricted_until
+                .is_some_and(|until| self.clock.now() < until),
         };
         let want = usize::try_from(query.limit).unwrap_or(usize::MAX);
         let after_d = query.after.map(|a| a.0);
@@ -138,6 +142,10 @@ struct Search<'a> {
     /// Where the nurse is matched from, and how far she reaches from there.
     matched_from: Coordinates,
     reach_m: f64,
+    /// The time the favourites window and her attendance restriction are read at.
+    now: chrono::DateTime<Utc>,
+    /// Her attendance restricts her to facilities that favourited her.
+    restricted: bool,
 }
 
 /// Approved credentials as columns: the query unnests them.
@@ -193,7 +201,9 @@ impl Search<'_> {
     /// Eligible open shifts in `bounds`, nearest first. These filters are `shiftwire_core::eligibility` for
     /// every shift at once: a licence of the shift's role valid in its state (or
     /// multistate) and, like every required certification, valid through its end date;
-    /// no overlapping booking.
+    /// no overlapping booking; not a shift she did not come to; not at a facility that
+    /// blocked her; where she is not a favourite, neither while her attendance restricts
+    /// her nor inside the shift's favourites window.
     async fn rows(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -213,7 +223,7 @@ impl Search<'_> {
                       s.location <-> ST_SetSRID($2::geometry, 4326)::geography AS "d!",
                       ST_Distance(s.location, ST_SetSRID($2::geometry, 4326)::geography) AS "distance_m!"
                FROM shifts s
-               WHERE s.status = 'open' AND s.starts_at > now()
+               WHERE s.status = 'open' AND COALESCE(s.late_claim_until, s.starts_at) > now()
                  AND ST_DWithin(s.location, ST_SetSRID($2::geometry, 4326)::geography, $3)
                  AND ($4::timestamptz IS NULL OR s.starts_at >= $4)
                  AND ($5::timestamptz IS NULL OR s.starts_at < $5)
@@ -238,6 +248,16 @@ impl Search<'_> {
                      SELECT 1 FROM bookings b
                      WHERE b.nurse_id = $1 AND b.status IN ('booked', 'in_progress')
                        AND b.during && tstzrange(s.starts_at, s.ends_at))
+                 AND NOT EXISTS (
+                     SELECT 1 FROM bookings m
+                     WHERE m.shift_id = s.id AND m.nurse_id = $1 AND m.status = 'no_show')
+                 AND NOT EXISTS (
+                     SELECT 1 FROM facility_blocks fb
+                     WHERE fb.facility_id = s.facility_id AND fb.nurse_id = $1)
+                 AND (EXISTS (SELECT 1 FROM facility_favourites ff
+                              WHERE ff.facility_id = s.facility_id AND ff.nurse_id = $1)
+                      OR (NOT $17::bool
+                          AND (s.favourites_until IS NULL OR s.favourites_until <= $18)))
                ORDER BY s.location <-> ST_SetSRID($2::geometry, 4326)::geography
                LIMIT $9"#,
             self.nurse_id,
@@ -255,7 +275,9 @@ impl Search<'_> {
             &self.held.states as &[Option<String>],
             &self.held.multistate,
             &self.held.expires_on,
-            self.reach_m
+            self.reach_m,
+            self.restricted,
+            self.now
         )
         .fetch_all(conn)
         .await?;

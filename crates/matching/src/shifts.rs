@@ -42,14 +42,20 @@ impl Matching {
         let terms = new.terms;
         ShiftWindow::upcoming(terms.starts_at(), terms.ends_at(), Utc::now())?;
         let handoff = new.handoff.validated().map_err(MatchingError::Invalid)?;
+        if new.favourites_first_minutes > crate::MAX_FAVOURITES_FIRST_MINUTES {
+            return Err(invalid("favourites_first_minutes must be 0 to 120"));
+        }
+        let favourites_until = (new.favourites_first_minutes > 0).then(|| {
+            self.clock.now() + chrono::Duration::minutes(i64::from(new.favourites_first_minutes))
+        });
 
         let mut tx = self.pool.begin().await?;
         let id = new_id();
         let inserted = sqlx::query!(
             "INSERT INTO shifts (id, facility_id, owner_id, role, starts_at, ends_at,
                                  hourly_rate_cents, required_certifications, unit, handoff,
-                                 location, facility_state)
-             SELECT $1, f.id, $3, $4, $5, $6, $7, $8, $9, $10, f.location, f.state
+                                 location, facility_state, favourites_until)
+             SELECT $1, f.id, $3, $4, $5, $6, $7, $8, $9, $10, f.location, f.state, $11
              FROM facilities f WHERE f.id = $2",
             id,
             facility_id,
@@ -60,7 +66,8 @@ impl Matching {
             terms.hourly_rate_cents.cents(),
             &certification_names(&terms.required_certifications),
             terms.unit.as_str(),
-            handoff_json(&handoff)?
+            handoff_json(&handoff)?,
+            favourites_until
         )
         .execute(&mut *tx)
         .await?;
@@ -479,7 +486,8 @@ impl Matching {
         .execute(&mut *tx)
         .await?;
         let booking = sqlx::query!(
-            "SELECT id, nurse_id, status FROM bookings WHERE shift_id = $1 AND status = $2
+            "SELECT id, nurse_id, status, lower(during) AS \"starts_at!\" FROM bookings
+             WHERE shift_id = $1 AND status = $2
              FOR UPDATE",
             id,
             BookingStatus::Booked.as_str()
@@ -492,13 +500,21 @@ impl Matching {
                 let cancelled = status
                     .apply(BookingAction::Cancel)
                     .map_err(|_| MatchingError::ShiftNotCancellable(ShiftStatus::Booked))?;
+                // Less than 24 hours' notice: the facility owes two hours' pay (payroll
+                // reads it from the booking).
+                let owed = shiftwire_core::attendance::late_cancel_pay_minutes(
+                    booking.starts_at,
+                    self.clock.now(),
+                );
                 sqlx::query!(
                     "UPDATE bookings SET status = $2, cancel_reason = 'facility_cancelled',
-                                         cancel_detail = $3, cancelled_at = now()
+                                         cancel_detail = $3, cancelled_at = now(),
+                                         late_cancel_pay_minutes = $4
                      WHERE id = $1",
                     booking.id,
                     cancelled.as_str(),
-                    reason
+                    reason,
+                    owed
                 )
                 .execute(&mut *tx)
                 .await?;

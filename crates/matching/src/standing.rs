@@ -87,7 +87,7 @@ impl crate::Matching {
             .ok_or(MatchingError::NotFound)
     }
 
-    /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in three
+    /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in five
     /// queries whatever their number. Nurses' positions are live if reported within
     /// `LIVE_LOCATION_TTL`, else home; a nurse who never set her profile has its defaults.
     pub(crate) async fn nurse_records_in(
@@ -123,12 +123,16 @@ impl crate::Matching {
             };
             let record = NurseRecord {
                 facts: NurseFacts {
+                    nurse_id: id,
                     suspended: standing.suspended,
                     available,
                     credentials: standing.credentials,
                     position: None,
                     max_distance_km,
                     booked: Vec::new(),
+                    blocked_at: Vec::new(),
+                    favourite_of: Vec::new(),
+                    restricted_until: None,
                 },
                 home,
                 live,
@@ -145,6 +149,48 @@ impl crate::Matching {
         for b in booked {
             if let Some(record) = records.get_mut(&b.nurse_id) {
                 record.facts.booked.push((b.start, b.end));
+            }
+        }
+        // Facilities that blocked or favourited her.
+        let marks = sqlx::query!(
+            r#"SELECT nurse_id AS "nurse_id!", facility_id AS "facility_id!", blocked AS "blocked!"
+               FROM (SELECT nurse_id, facility_id, true AS blocked FROM facility_blocks
+                     WHERE nurse_id = ANY($1)
+                     UNION ALL
+                     SELECT nurse_id, facility_id, false FROM facility_favourites
+                     WHERE nurse_id = ANY($1)) m"#,
+            &ids
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for m in marks {
+            if let Some(record) = records.get_mut(&m.nurse_id) {
+                if m.blocked {
+                    record.facts.blocked_at.push(m.facility_id);
+                } else {
+                    record.facts.favourite_of.push(m.facility_id);
+                }
+            }
+        }
+        // Her attendance: a score at or below 0 restricts her for 7 days.
+        let changes = sqlx::query!(
+            "SELECT nurse_id, at, points FROM attendance_events
+             WHERE nurse_id = ANY($1) ORDER BY nurse_id, at, id",
+            &ids
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut by_nurse: HashMap<Uuid, Vec<(chrono::DateTime<Utc>, i32)>> = HashMap::new();
+        for c in changes {
+            by_nurse
+                .entry(c.nurse_id)
+                .or_default()
+                .push((c.at, c.points));
+        }
+        for (nurse_id, changes) in by_nurse {
+            if let Some(record) = records.get_mut(&nurse_id) {
+                record.facts.restricted_until =
+                    shiftwire_core::attendance::restricted_until(changes);
             }
         }
         Ok(records)

@@ -252,8 +252,9 @@ impl Dispatcher {
                 facility_id,
                 shift,
                 opened_seq,
+                widened,
                 ..
-            } => self.on_terms_changed(seq, opened_seq, shift_id, facility_id, &shift),
+            } => self.on_terms_changed(seq, opened_seq, shift_id, facility_id, &shift, widened),
             DomainEvent::ShiftBooked {
                 shift_id,
                 facility_id,
@@ -304,6 +305,47 @@ impl Dispatcher {
                     version,
                 },
             ),
+            DomainEvent::BookingOnTheWay {
+                booking_id,
+                shift_id,
+                facility_id,
+                nurse_id,
+                eta_at,
+            } => self.to_facility(
+                seq,
+                facility_id,
+                &ServerMessage::BookingOnTheWay {
+                    seq,
+                    shift_id,
+                    facility_id,
+                    booking_id,
+                    nurse_id,
+                    eta_at,
+                },
+            ),
+            DomainEvent::BookingNoShow {
+                booking_id,
+                shift_id,
+                facility_id,
+                nurse_id,
+                owner_id,
+                reoffered,
+            } => {
+                self.on_booking_changed(seq, nurse_id, booking_id).await;
+                self.to_facility(
+                    seq,
+                    facility_id,
+                    &ServerMessage::BookingNoShow {
+                        seq,
+                        shift_id,
+                        facility_id,
+                        booking_id,
+                        nurse_id,
+                        owner_id,
+                        reoffered,
+                    },
+                );
+            }
             DomainEvent::ShiftUnfilled {
                 shift_id,
                 facility_id,
@@ -367,10 +409,19 @@ impl Dispatcher {
         shift_id: Uuid,
         facility_id: Uuid,
         shift: &OpenedShift,
+        widened: bool,
     ) {
         let mut state = self.hub.state();
         state.cursor = seq;
-        let offers = update_offers(&mut state, seq, opened_seq, shift_id, facility_id, shift);
+        let offers = update_offers(
+            &mut state,
+            seq,
+            opened_seq,
+            shift_id,
+            facility_id,
+            shift,
+            !widened,
+        );
         drop(state);
         for record in offers {
             self.hub.inner.offer_log.record(record);
@@ -667,8 +718,9 @@ fn offer_to_candidates(
 }
 
 /// The terms of an open shift changed: each holder of its offer on this node gets the new
-/// terms if still eligible, else a withdrawal (`ineligible`); connected nurses newly
-/// eligible get an offer. Returns the new offers to log (under the shift's opening).
+/// terms if still eligible (when `terms_changed`; a favourites window that ended changes
+/// none), else a withdrawal (`ineligible`); connected nurses newly eligible get an offer.
+/// Returns the new offers to log (under the shift's opening).
 fn update_offers(
     state: &mut HubState,
     seq: i64,
@@ -676,6 +728,7 @@ fn update_offers(
     shift_id: Uuid,
     facility_id: Uuid,
     shift: &OpenedShift,
+    terms_changed: bool,
 ) -> Vec<OfferRecord> {
     let now = Utc::now();
     let facts = shift.facts();
@@ -701,6 +754,7 @@ fn update_offers(
             .facts_at(nurse_id, now)
             .and_then(|nurse| eligible_at_distance(nurse, &facts, now).ok());
         match distance {
+            Some(_) if !terms_changed => {}
             Some(distance) => {
                 state.deliver(conn, updated.frame(distance / 1000.0));
             }

@@ -31,6 +31,9 @@ pub(crate) fn opened_shift(lat: f64, lon: f64) -> OpenedShift {
             vec![],
         )
         .expect("terms"),
+        excluded: vec![],
+        facility_id: uuid::Uuid::nil(),
+        favourites_until: None,
     }
 }
 
@@ -38,6 +41,7 @@ pub(crate) fn opened_shift(lat: f64, lon: f64) -> OpenedShift {
 pub(crate) fn nurse_at(lat: f64, lon: f64) -> NurseRecord {
     NurseRecord {
         facts: NurseFacts {
+            nurse_id: uuid::Uuid::new_v4(),
             suspended: false,
             available: true,
             credentials: vec![HeldCredential {
@@ -49,6 +53,9 @@ pub(crate) fn nurse_at(lat: f64, lon: f64) -> NurseRecord {
             position: Some(at(lat, lon)),
             max_distance_km: 25.0,
             booked: vec![],
+            blocked_at: vec![],
+            favourite_of: vec![],
+            restricted_until: None,
         },
         home: Some(at(lat, lon)),
         live: None,

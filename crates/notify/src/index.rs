@@ -173,12 +173,16 @@ mod tests {
     fn record(home: Coordinates, km: f64) -> NurseRecord {
         NurseRecord {
             facts: NurseFacts {
+                nurse_id: Uuid::nil(),
                 suspended: false,
                 available: true,
                 credentials: vec![],
                 position: Some(home),
                 max_distance_km: km,
                 booked: vec![],
+                blocked_at: vec![],
+                favourite_of: vec![],
+                restricted_until: None,
             },
             home: Some(home),
             live: None,

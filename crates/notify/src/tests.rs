@@ -142,6 +142,7 @@ impl World {
             shift: Box::new(shift),
             opened_seq,
             boosted: false,
+            widened: false,
         })
         .await
     }

@@ -977,3 +977,55 @@ pub async fn push_jobs_of(
     .await
     .expect("push jobs")
 }
+
+// After the claim.
+
+/// A booking's status as stored.
+pub async fn booking_status(pool: &PgPool, booking_id: Uuid) -> String {
+    sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1")
+        .bind(booking_id)
+        .fetch_one(pool)
+        .await
+        .expect("booking")
+}
+
+/// How many attendance events of `cause` a booking has.
+pub async fn attendance_events_of(pool: &PgPool, booking_id: Uuid, cause: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM attendance_events WHERE booking_id = $1 AND cause = $2",
+    )
+    .bind(booking_id)
+    .bind(cause)
+    .fetch_one(pool)
+    .await
+    .expect("attendance events")
+}
+
+/// A booked shift moved so that it started `started_minutes_ago` (as if every server was
+/// down while its no-show deadline passed), keeping its length.
+pub async fn booked_shift_started_minutes_ago(
+    pool: &PgPool,
+    booking_id: Uuid,
+    started_minutes_ago: i32,
+) {
+    let mut tx = pool.begin().await.expect("tx");
+    sqlx::query(
+        "UPDATE shifts s SET starts_at = now() - make_interval(mins => $2),
+                             ends_at = now() - make_interval(mins => $2) + (s.ends_at - s.starts_at)
+         FROM bookings b WHERE b.id = $1 AND s.id = b.shift_id",
+    )
+    .bind(booking_id)
+    .bind(started_minutes_ago)
+    .execute(&mut *tx)
+    .await
+    .expect("move the shift");
+    sqlx::query(
+        "UPDATE bookings b SET during = tstzrange(s.starts_at, s.ends_at)
+         FROM shifts s WHERE b.id = $1 AND s.id = b.shift_id",
+    )
+    .bind(booking_id)
+    .execute(&mut *tx)
+    .await
+    .expect("move the booking");
+    tx.commit().await.expect("commit");
+}

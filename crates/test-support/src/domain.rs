@@ -221,6 +221,7 @@ impl Marketplace {
                 unit_notes: None,
                 exceptions: vec![],
             },
+            favourites_first_minutes: 0,
         };
         let id = self.facility.id;
         self.matching

@@ -82,6 +82,8 @@ pub enum BookingStatusName {
     Completed,
     Released,
     Cancelled,
+    /// Nobody checked in by the deadline.
+    NoShow,
 }
 
 /// A shift's terms, as every shape of a shift carries them.
@@ -261,6 +263,14 @@ pub struct BookingBody {
     /// The facility's words, or the rule you no longer meet (`suspended`,
     /// `not_verified`, `role`, `licence_state`, `certification_expired`).
     cancel_detail: Option<String>,
+    /// When you said you were on your way, and when you said you would arrive.
+    on_the_way_at: Option<DateTime<Utc>>,
+    eta_at: Option<DateTime<Utc>>,
+    /// When the booking became a `no_show`.
+    no_show_at: Option<DateTime<Utc>>,
+    /// Pay the facility owes for cancelling this booked shift less than 24 hours before
+    /// its start (0 otherwise).
+    late_cancel_pay_minutes: i32,
     created_at: DateTime<Utc>,
 }
 
@@ -292,6 +302,10 @@ impl From<Booking> for BookingBody {
             worked_minutes: b.worked_minutes,
             cancel_reason: b.cancel_reason,
             cancel_detail: b.cancel_detail,
+            on_the_way_at: b.on_the_way_at,
+            eta_at: b.eta_at,
+            no_show_at: b.no_show_at,
+            late_cancel_pay_minutes: b.late_cancel_pay_minutes,
             created_at: b.created_at,
         }
     }
@@ -302,6 +316,12 @@ impl From<Booking> for BookingBody {
 pub struct ReasonBody {
     /// Why; 1 to 1000 characters.
     reason: String,
+}
+
+impl ReasonBody {
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -425,6 +445,11 @@ pub struct CreateShiftRequest {
     #[schema(example = "4 West, Med-Surg")]
     unit: String,
     handoff: HandoffBody,
+    /// For this long after posting, only the facility's favourites are offered the shift
+    /// and may claim it; then every eligible nurse is offered it, once.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 120, example = 30)]
+    favourites_first_minutes: u16,
 }
 
 /// Post an open shift (scheduler of the facility). Accepts `Idempotency-Key`.
@@ -457,6 +482,7 @@ pub async fn create_shift(
         )
         .map_err(invalid)?,
         handoff: body.handoff.into(),
+        favourites_first_minutes: body.favourites_first_minutes,
     };
     let shift = state
         .matching
@@ -846,6 +872,39 @@ pub async fn release_preview(
     }))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnTheWayBody {
+    /// Minutes until you expect to arrive, 0 to 360.
+    #[schema(example = 25, minimum = 0, maximum = 360)]
+    eta_minutes: i64,
+}
+
+/// Tell the facility you are on your way (from 3 hours before the start). Its schedulers
+/// see it (`booking.on_the_way`), and it extends the no-show deadline to your ETA plus 15
+/// minutes, at most an hour after the start. Said again, the newer ETA counts.
+#[utoipa::path(post, path = "/v1/bookings/{id}/on-the-way", tag = "marketplace", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    request_body = OnTheWayBody,
+    responses(
+        (status = 200, description = "Recorded; the facility is told", body = BookingBody),
+        (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`outside_on_the_way_window` (more than 3 hours before the start), `booking_not_active`, `booking_no_show`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_request`: an ETA outside 0 to 360 minutes", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn on_the_way(
+    nurse: Auth<NurseOnly>,
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    ValidJson(body): ValidJson<OnTheWayBody>,
+) -> Result<Json<BookingBody>, ApiError> {
+    let booking = state
+        .matching
+        .on_the_way(nurse.user.id, id, body.eta_minutes)
+        .await?;
+    Ok(Json(booking.into()))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AttendanceEventBody {
     at: DateTime<Utc>,
@@ -917,7 +976,7 @@ pub async fn acknowledge_handoff(
         (status = 200, description = "Checked in; the shift is `in_progress`", body = BookingBody),
         (status = 403, description = "`outside_geofence` (with `distance_m`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such booking of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`not_checkable`, `outside_check_in_window`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_checkable`, `outside_check_in_window`, `booking_no_show` (nobody checked in by the deadline)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn check_in(
     nurse: Auth<NurseOnly>,

@@ -1,6 +1,7 @@
 pub mod admin_users;
 pub mod auth;
 pub mod devices;
+pub mod favourites;
 pub mod health;
 pub mod marketplace;
 pub mod me;

@@ -774,6 +774,7 @@ async fn post_shifts(
                 NewShift {
                     terms,
                     handoff: valid.handoff.clone(),
+                    favourites_first_minutes: 0,
                 },
             )
             .await;

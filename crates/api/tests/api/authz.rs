@@ -413,6 +413,13 @@ fn table() -> Vec<Row> {
         ),
         row(
             "POST",
+            "/v1/bookings/{id}/on-the-way",
+            Booking,
+            Json(|_| json!({ "eta_minutes": 20 })),
+            OWNER_NURSE,
+        ),
+        row(
+            "POST",
             "/v1/bookings/{id}/release",
             Booking,
             Json(|_| json!({ "reason": "Family emergency" })),
@@ -438,6 +445,42 @@ fn table() -> Vec<Row> {
             CheckedIn,
             Json(at_facility),
             OWNER_NURSE,
+        ),
+        // ------------------------------------------------ a facility's nurses
+        row(
+            "PUT",
+            "/v1/facilities/{fid}/favourites/{nurse_id}",
+            Nothing,
+            NoBody,
+            success_is(FACILITY_SCHEDULER, 204),
+        ),
+        row(
+            "DELETE",
+            "/v1/facilities/{fid}/favourites/{nurse_id}",
+            Nothing,
+            NoBody,
+            success_is(FACILITY_SCHEDULER, 204),
+        ),
+        row(
+            "PUT",
+            "/v1/facilities/{fid}/blocks/{nurse_id}",
+            Nothing,
+            Json(|_| json!({ "reason": "Left the unit unattended" })),
+            success_is(FACILITY_SCHEDULER, 204),
+        ),
+        row(
+            "DELETE",
+            "/v1/facilities/{fid}/blocks/{nurse_id}",
+            Nothing,
+            NoBody,
+            success_is(FACILITY_SCHEDULER, 204),
+        ),
+        row(
+            "GET",
+            "/v1/facilities/{fid}/nurses",
+            Nothing,
+            NoBody,
+            FACILITY_SCHEDULER,
         ),
         // ------------------------------------------------ shifts (schedulers of the facility)
         row(
@@ -871,7 +914,10 @@ impl Ctx {
         } else {
             None
         };
-        let mut path = row.path.replace("{fid}", &self.facility.to_string());
+        let mut path = row
+            .path
+            .replace("{fid}", &self.facility.to_string())
+            .replace("{nurse_id}", &self.owner.1.to_string());
         if path.contains("{id}") {
             let id = id.unwrap_or_else(|| {
                 panic!(

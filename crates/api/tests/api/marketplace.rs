@@ -607,6 +607,7 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     db::pending_certification(&app.pool, nurse_id, "ACLS", "ACLS-X", "2028-12-31").await;
     db::approved_multistate_licence(&app.pool, nurse_id, "LPN", "LPN-X", "TX", "2028-12-31").await;
     let facts = NurseFacts {
+        nurse_id,
         suspended: false,
         available: true,
         credentials: vec![
@@ -632,6 +633,9 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
         position: Some(Coordinates::new(home.0, home.1).expect("home")),
         max_distance_km: 200.0,
         booked: vec![],
+        blocked_at: vec![],
+        favourite_of: vec![],
+        restricted_until: None,
     };
 
     let mut shifts = Vec::new();
@@ -684,6 +688,9 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
                 terms: serde_json::from_value(s.clone()).expect("the shift's terms"),
                 facility_state: (*state).to_owned(),
                 facility_location: *location,
+                excluded: vec![],
+                facility_id: Uuid::nil(),
+                favourites_until: None,
             };
             eligibility(&facts, &facts_of_shift, now).is_ok()
         })

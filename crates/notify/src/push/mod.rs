@@ -456,7 +456,17 @@ impl Push {
                 DomainEvent::ShiftOpened {
                     shift_id, shift, ..
                 } => {
-                    self.plan_offer(&mut tx, seq, shift_id, &shift, false)
+                    self.plan_offer(&mut tx, seq, shift_id, &shift, Announce::Opened)
+                        .await?
+                }
+                // A favourites window ended: the shift reaches everyone else eligible.
+                DomainEvent::ShiftUpdated {
+                    shift_id,
+                    shift,
+                    widened: true,
+                    ..
+                } => {
+                    self.plan_offer(&mut tx, seq, shift_id, &shift, Announce::Widened)
                         .await?
                 }
                 // A boost announces the shift again, as urgent.
@@ -466,7 +476,7 @@ impl Push {
                     boosted: true,
                     ..
                 } => {
-                    self.plan_offer(&mut tx, seq, shift_id, &shift, true)
+                    self.plan_offer(&mut tx, seq, shift_id, &shift, Announce::Boosted)
                         .await?
                 }
                 DomainEvent::HandoffUpdated {
@@ -486,6 +496,12 @@ impl Push {
                     booking_id,
                     shift_id,
                     reason: shiftwire_core::ReleaseReason::NurseIneligible,
+                    ..
+                }
+                | DomainEvent::BookingNoShow {
+                    nurse_id,
+                    booking_id,
+                    shift_id,
                     ..
                 } => booking_job(&mut tx, seq, nurse_id, shift_id, Some(booking_id)).await?,
                 DomainEvent::ShiftCancelled {
@@ -534,8 +550,9 @@ impl Push {
     pub async fn recipients(
         &self,
         shift: &OpenedShift,
-        boosted: bool,
+        announce: Announce,
     ) -> anyhow::Result<Recipients> {
+        let boosted = announce == Announce::Boosted;
         let near = self.inner.source.nurses_near(shift.location).await?;
         if near.is_empty() {
             return Ok(Recipients::default());
@@ -568,6 +585,10 @@ impl Push {
         let eligible: Vec<Uuid> = records
             .iter()
             .filter(|(_, r)| eligible_at_distance(&r.facts, &facts, now).is_ok())
+            // The favourites heard of it when it opened.
+            .filter(|(_, r)| {
+                announce != Announce::Widened || !r.facts.favourite_of.contains(&facts.facility_id)
+            })
             .map(|(id, _)| *id)
             .collect();
         let prefs = self.preferences_of(&eligible).await?;
@@ -590,10 +611,10 @@ impl Push {
         seq: i64,
         shift_id: Uuid,
         shift: &OpenedShift,
-        boosted: bool,
+        announce: Announce,
     ) -> anyhow::Result<usize> {
         let started = std::time::Instant::now();
-        let Recipients { push, text } = self.recipients(shift, boosted).await?;
+        let Recipients { push, text } = self.recipients(shift, announce).await?;
         let finding_ms = started.elapsed().as_secs_f64() * 1e3;
         let texts = self.plan_texts(tx, seq, shift_id, &text).await?;
         let planned = self.plan_offer_pushes(tx, seq, shift_id, push).await?;
@@ -1106,6 +1127,17 @@ impl Settled {
         let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
         self.retry.push((job.id, at, why));
     }
+}
+
+/// Why an open shift is announced to nurses whose app is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    /// Posted or re-opened.
+    Opened,
+    /// Boosted: urgent, whenever it starts.
+    Boosted,
+    /// Its favourites-first window ended: everyone eligible but the favourites.
+    Widened,
 }
 
 /// Who hears of an opened shift while the app is closed.
