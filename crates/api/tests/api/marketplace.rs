@@ -579,7 +579,7 @@ async fn an_unfilled_shift_is_escalated_to_its_owner_once(pool: PgPool) {
 async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     use shiftwire_core::{
         Coordinates, CredentialKind,
-        eligibility::{HeldCredential, NurseFacts, ShiftFacts, eligibility},
+        eligibility::{HeldCredential, Ineligible, NurseFacts, ShiftFacts, eligibility},
     };
     let app = spawn_app(pool).await;
     let places = [
@@ -633,11 +633,31 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
         position: Some(Coordinates::new(home.0, home.1).expect("home")),
         max_distance_km: 200.0,
         booked: vec![],
-        blocked_at: vec![],
-        favourite_of: vec![],
+        // San Jose will not have her back; Sacramento keeps her among its favourites.
+        blocked_at: vec![facilities[2].0.id],
+        favourite_of: vec![facilities[0].0.id],
         restricted_until: None,
     };
+    for (what, f, body) in [
+        (
+            "blocks",
+            &facilities[2].0,
+            json!({ "reason": "Do not return" }),
+        ),
+        ("favourites", &facilities[0].0, json!(null)),
+    ] {
+        let response = app
+            .client
+            .put(app.url(&format!("/v1/facilities/{}/{what}/{nurse_id}", f.id)))
+            .bearer_auth(&f.scheduler)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{what}");
+    }
 
+    // The 60-day shifts are offered to favourites first, for an hour.
     let mut shifts = Vec::new();
     for (facility, state, location) in &facilities {
         for role in ["RN", "LPN", "NP"] {
@@ -646,8 +666,14 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
                     let mut body = shift_body(start_in_days * 24 * 60, 8);
                     body["role"] = json!(role);
                     body["required_certifications"] = certs.clone();
+                    let window = start_in_days == 60;
+                    if window {
+                        body["favourites_first_minutes"] = json!(60);
+                    }
                     let shift = post_shift(&app, facility, &body).await;
-                    shifts.push((shift, *state, *location));
+                    let favourites_until =
+                        window.then(|| Utc::now() + chrono::Duration::minutes(60));
+                    shifts.push((shift, *state, *location, facility.id, favourites_until));
                 }
             }
         }
@@ -655,7 +681,7 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     // Book one shift: everything overlapping it drops out of both views.
     let (booked_shift, ..) = shifts
         .iter()
-        .find(|(s, state, _)| {
+        .find(|(s, state, ..)| {
             s["role"] == "RN" && s["required_certifications"] == json!([]) && *state == "CA"
         })
         .expect("a shift to book");
@@ -679,23 +705,36 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
     };
 
     let now = Utc::now();
+    let shift_facts = |(s, state, location, facility_id, favourites_until): &(
+        Value,
+        &str,
+        Coordinates,
+        Uuid,
+        Option<chrono::DateTime<Utc>>,
+    )| ShiftFacts {
+        // A shift's JSON carries its terms flat, as `ShiftTerms` reads them.
+        terms: serde_json::from_value(s.clone()).expect("the shift's terms"),
+        facility_state: (*state).to_owned(),
+        facility_location: *location,
+        excluded: vec![],
+        facility_id: *facility_id,
+        favourites_until: *favourites_until,
+    };
     let mut expected: Vec<Uuid> = shifts
         .iter()
-        .filter(|(s, ..)| id_of(s) != id_of(booked_shift))
-        .filter(|(s, state, location)| {
-            // A shift's JSON carries its terms flat, as `ShiftTerms` reads them.
-            let facts_of_shift = ShiftFacts {
-                terms: serde_json::from_value(s.clone()).expect("the shift's terms"),
-                facility_state: (*state).to_owned(),
-                facility_location: *location,
-                excluded: vec![],
-                facility_id: Uuid::nil(),
-                favourites_until: None,
-            };
-            eligibility(&facts, &facts_of_shift, now).is_ok()
-        })
+        .filter(|shift| id_of(&shift.0) != id_of(booked_shift))
+        .filter(|shift| eligibility(&facts, &shift_facts(shift), now).is_ok())
         .map(|(s, ..)| id_of(s))
         .collect();
+    // The block and the favourites window each keep out shifts she would otherwise see.
+    for rule in [Ineligible::NotAtThisFacility, Ineligible::FavouritesFirst] {
+        assert!(
+            shifts
+                .iter()
+                .any(|shift| eligibility(&facts, &shift_facts(shift), now) == Err(rule)),
+            "the grid exercises {rule:?}"
+        );
+    }
     expected.sort();
 
     let mut found = Vec::new();

@@ -904,3 +904,60 @@ async fn a_boost_raises_the_rate_and_announces_the_shift_again_as_urgent(pool: P
         .expect("rate");
     assert_eq!(rate, 8000);
 }
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_block_holds_for_pushes_and_a_no_show_is_pushed_to_her_and_reoffered(pool: PgPool) {
+    let (app, recorder) = webhook_app(pool, 0).await;
+    let f = facility(&app, "Mercy General").await;
+    let (_blocked, blocked_id) = offline_nurse(&app, "blocked-token-0001").await;
+    let (absent, _) = offline_nurse(&app, "absent-token-00001").await;
+    let (_other, _) = offline_nurse(&app, "other-token-000001").await;
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/facilities/{}/blocks/{blocked_id}", f.id)))
+        .bearer_auth(&f.scheduler)
+        .json(&json!({ "reason": "Do not return" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+
+    // A shift starting in an hour: the blocked nurse hears nothing of it.
+    let shift_id = id_of(&post_shift(&app, &f, &shift_body(60, 8)).await);
+    recorder
+        .wait_for_pushes(2, "the two pushes of the shift")
+        .await;
+    settled(&app).await;
+    assert!(to(&recorder.pushes(), "blocked-token-0001").is_empty());
+    assert_eq!(db::count_push_jobs(&app.pool, blocked_id).await, 0);
+
+    // The absent nurse takes it and never comes: she is told, the shift goes back out to
+    // the other nurse (a second offer push) and never to her or the blocked nurse.
+    let booking = shiftwire_test_support::builders::book(&app, &absent, shift_id).await;
+    app.clock.advance(chrono::Duration::minutes(60 + 16));
+    app.state.matching.mark_no_shows().await.expect("sweep");
+    recorder
+        .wait_for_pushes(4, "the no-show notice and the re-offer")
+        .await;
+    settled(&app).await;
+    let pushes = recorder.pushes();
+    let hers = to(&pushes, "absent-token-00001");
+    assert_eq!(hers.len(), 2, "the offer, then the no-show: {hers:?}");
+    assert_eq!(
+        hers[1]["data"]["booking_id"],
+        booking.to_string(),
+        "{hers:?}"
+    );
+    let others = to(&pushes, "other-token-000001");
+    assert_eq!(
+        others.len(),
+        2,
+        "offered twice, once per opening: {others:?}"
+    );
+    assert!(
+        others
+            .iter()
+            .all(|p| p["data"]["shift_id"] == shift_id.to_string())
+    );
+    assert!(to(&pushes, "blocked-token-0001").is_empty());
+}
