@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push deny deny-advisories chaos fuzz
+.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push bench-no-shows deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -129,6 +129,13 @@ bench-scale:
 # release build. Smoke run: BENCH_PUSH_NURSES=20000 BENCH_PUSH_GROUP=2000 make bench-push ARGS="--shifts 3"
 bench-push:
 	bash scripts/bench.sh push $(ARGS)
+
+# bench-no-shows: the no-show detector over 100,000 booked bookings: one sweep while nothing
+# is due (every node runs one every 30 s) against reading every booking, then deciding all of
+# them at once (500 per sweep, each re-opening its shift). Release load generator, fresh
+# shiftwire_bench_noshows DB, about a minute. Smoke run: make bench-no-shows ARGS="--bookings 5000"
+bench-no-shows:
+	bash scripts/bench-no-shows.sh $(ARGS)
 
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:

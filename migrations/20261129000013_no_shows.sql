@@ -20,6 +20,8 @@ ALTER TABLE bookings
 
 -- The no-show detector walks booked bookings by start: only those whose start has passed.
 CREATE INDEX bookings_booked_start_idx ON bookings (lower(during)) WHERE status = 'booked';
+-- Who did not come to a shift: eligibility reads it with every offer of the shift.
+CREATE INDEX bookings_no_show_shift_idx ON bookings (shift_id) WHERE status = 'no_show';
 
 -- A shift that re-opened after its nurse did not come may be claimed after its start, until
 -- an hour before its end (crates/core/src/no_show.rs). Otherwise a shift may be claimed

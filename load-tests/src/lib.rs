@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod fleet;
 pub mod marketplace;
 pub mod net;
+pub mod no_shows;
 pub mod oracle;
 pub mod push;
 pub mod registry;

@@ -6,7 +6,7 @@
 //! `seed` are no scenarios: they write the data the servers of the scenarios start with.
 
 use clap::{Parser, Subcommand};
-use shiftwire_loadgen::{auth, fleet, marketplace, push, registry, scale, verification};
+use shiftwire_loadgen::{auth, fleet, marketplace, no_shows, push, registry, scale, verification};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +47,9 @@ enum Scenario {
     /// 100,000; the server's time to find them; pushes per second back to back; the same
     /// webhook calls made from here as the baseline.
     Push(push::PushArgs),
+    /// The no-show detector over 100,000 booked bookings in a fresh `DATABASE_URL`: a
+    /// sweep while nothing is due (against reading every booking), then deciding them all.
+    NoShows(no_shows::NoShowArgs),
     /// Internal: a child process of `scale` that holds WebSocket connections and reports
     /// what they receive as JSON lines on stdout (commands come as JSON lines on stdin).
     #[command(hide = true)]
@@ -91,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Marketplace(args) => marketplace::run(args).await,
         Scenario::Scale(args) => scale::run(args).await,
         Scenario::Push(args) => push::run(args).await,
+        Scenario::NoShows(args) => no_shows::run(args).await,
         Scenario::Worker(args) => fleet::worker(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
         Scenario::Seed(args) => seed(args).await,
