@@ -34,6 +34,3 @@ CREATE INDEX timesheets_facility_idx ON timesheets (facility_id, submitted_at, i
 CREATE INDEX timesheets_nurse_idx ON timesheets (nurse_id, submitted_at, id);
 -- The auto-approval walks submitted timesheets by age.
 CREATE INDEX timesheets_submitted_idx ON timesheets (submitted_at) WHERE status = 'submitted';
--- The payroll export walks a facility's payable hours by clock-in.
-CREATE INDEX timesheets_payroll_idx ON timesheets (facility_id, clock_in, id)
-    WHERE status IN ('approved', 'adjusted');

@@ -325,6 +325,12 @@ pub fn spawn_background(
     );
     tracker.spawn(state.verification.clone().run_rechecker(shutdown.clone()));
     tracker.spawn(state.matching.clone().run_escalation(shutdown.clone()));
+    tracker.spawn(
+        state
+            .matching
+            .clone()
+            .run_timesheet_auto_approval(shutdown.clone()),
+    );
     // Pushes: every node plans (one at a time, under the cursor's lock), sends and keeps
     // its presence current.
     tracker.spawn(state.push.clone().run_planner(shutdown.clone()));

@@ -103,6 +103,9 @@ pub struct Settings {
     pub identity_webhook_secret: Option<SecretString>,
     pub verification_sweep_interval: Duration,
     pub unfilled_alert: Duration,
+    /// A submitted timesheet nobody at the facility acted on for this long is approved
+    /// automatically (`TIMESHEET_AUTO_APPROVE_HOURS`, default 72).
+    pub timesheet_auto_approve: Duration,
     pub verification_checkers: usize,
     pub event_bus: EventBusKind,
     /// Browser origins allowed to call the API (the scheduler portal, the verification
@@ -442,6 +445,9 @@ impl Settings {
                 3600,
             )?),
             unfilled_alert: Duration::from_secs(60 * parsed::<u64>("UNFILLED_ALERT_MINUTES", 120)?),
+            timesheet_auto_approve: Duration::from_secs(
+                3600 * parsed::<u64>("TIMESHEET_AUTO_APPROVE_HOURS", 72)?.clamp(1, 24 * 365),
+            ),
             verification_checkers: parsed::<usize>("VERIFICATION_CHECKERS", 4)?.max(1),
             event_bus,
             cors_allowed_origins: cors_origins(var("CORS_ALLOWED_ORIGINS").as_deref())?,
@@ -518,6 +524,7 @@ impl Settings {
             identity_webhook_secret: None,
             verification_sweep_interval: Duration::from_secs(3600),
             unfilled_alert: Duration::from_secs(120 * 60),
+            timesheet_auto_approve: Duration::from_secs(72 * 3600),
             verification_checkers: 2,
             event_bus: EventBusKind::Local,
             cors_allowed_origins: Vec::new(),

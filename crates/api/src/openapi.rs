@@ -33,6 +33,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "admin", description = "Administration (admin role)"),
         (name = "shifts", description = "Shifts of a facility (its schedulers)"),
         (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
+        (name = "timesheets", description = "Hours after check-out: the facility approves, adjusts or rejects them, the nurse may dispute, an admin resolves; the payroll export"),
         (name = "notifications", description = "Devices and notification preferences: pushes to nurses whose app is closed"),
         (name = "realtime", description = "The WebSocket: offers, withdrawals and notices in real time (see api-spec/websocket.md)"),
         (name = "webhooks", description = "Signed deliveries from outside services (the identity provider)"),
@@ -295,6 +296,14 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::marketplace::check_in))
         .routes(routes!(routes::marketplace::check_out))
         .routes(routes!(routes::marketplace::my_bookings))
+        .routes(routes!(routes::timesheets::facility_timesheets))
+        .routes(routes!(routes::timesheets::payroll_csv))
+        .routes(routes!(routes::timesheets::approve_timesheet))
+        .routes(routes!(routes::timesheets::adjust_timesheet))
+        .routes(routes!(routes::timesheets::reject_timesheet))
+        .routes(routes!(routes::timesheets::my_timesheets))
+        .routes(routes!(routes::timesheets::dispute_timesheet))
+        .routes(routes!(routes::timesheets::resolve_timesheet))
         .routes(routes!(routes::ws::issue_ticket))
         .routes(routes!(routes::ws::connect))
         .split_for_parts();

@@ -181,6 +181,10 @@ impl AppState {
                 .clock
                 .clone()
                 .unwrap_or_else(|| Arc::new(shiftwire_core::SystemClock)),
+        )
+        .with_timesheet_auto_approval(
+            chrono::Duration::from_std(settings.timesheet_auto_approve)
+                .unwrap_or(chrono::Duration::hours(72)),
         );
         let release_bookings = Arc::new(ReleaseIneligibleBookings(matching.clone()));
         let accounts = Accounts::new(pool.clone(), events.clone(), release_bookings.clone());

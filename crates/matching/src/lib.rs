@@ -37,6 +37,7 @@ mod portal;
 mod profiles;
 mod shifts;
 mod standing;
+pub mod timesheets;
 
 pub use attendance::{Attendance, AttendanceEvent};
 pub use model::*;
@@ -44,10 +45,11 @@ pub use portal::{NewShiftTemplate, OfferEntry, ShiftTemplate};
 pub use profiles::{MAX_DISTANCE_KM, NurseProfile, ProfileChange};
 pub use shifts::ShiftFilter;
 pub use standing::Standings;
+pub use timesheets::{PayrollRow, Timesheet, TimesheetActor, TimesheetFilter, TimesheetStep};
 
 use shiftwire_core::{
     BookingStatus, Clock, CredentialKind, DomainEvent, EventBus, InvalidTerms, OpenedShift,
-    PublishedEvent, ShiftStatus, SystemClock, eligibility::Ineligible,
+    PublishedEvent, ShiftStatus, SystemClock, TimesheetStatus, eligibility::Ineligible,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
@@ -116,6 +118,17 @@ pub enum MatchingError {
     ShiftBooked(&'static str),
     #[error("a reason is required")]
     ReasonRequired,
+    /// Approve, adjust or reject a timesheet that was already decided.
+    #[error(
+        "this timesheet is {0}: only a submitted timesheet can be approved, adjusted or rejected"
+    )]
+    TimesheetDecided(TimesheetStatus),
+    #[error("a {0} timesheet cannot be disputed: only an adjustment or a rejection can")]
+    TimesheetNotDisputable(TimesheetStatus),
+    #[error("adjustments and rejections can be disputed for 48 hours; that time has passed")]
+    DisputeWindowClosed,
+    #[error("this timesheet is {0}: only a disputed timesheet can be resolved")]
+    TimesheetNotDisputed(TimesheetStatus),
     #[error("no search point: pass lat and lon, or set a home location")]
     NoSearchPoint,
     #[error(transparent)]
@@ -132,6 +145,9 @@ pub struct Matching {
     unfilled_alert: Duration,
     /// The time the attendance rules read (a test moves it forward).
     clock: Arc<dyn Clock>,
+    /// How long a submitted timesheet waits for its facility before it is approved
+    /// automatically.
+    timesheet_auto_approve: chrono::Duration,
 }
 
 impl Matching {
@@ -147,6 +163,7 @@ impl Matching {
             standings,
             unfilled_alert,
             clock: Arc::new(SystemClock),
+            timesheet_auto_approve: chrono::Duration::hours(72),
         }
     }
 

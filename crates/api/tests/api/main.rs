@@ -20,5 +20,6 @@ mod realtime;
 mod rules;
 mod shutdown;
 mod stand_in;
+mod timesheets;
 mod tokens;
 mod verification;
