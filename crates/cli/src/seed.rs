@@ -1,5 +1,6 @@
 //! Demo data for `make up`: an admin, a verifier, two facilities each with a scheduler,
-//! and a few nurses. Running it again changes nothing.
+//! a few nurses, and a completed shift with a submitted timesheet. Running it again
+//! changes nothing.
 
 use anyhow::Context;
 use secrecy::SecretString;
@@ -10,7 +11,7 @@ use shiftwire_core::{
     UsState,
 };
 use shiftwire_matching::{
-    Facility, HandoffPacket, NewFacility, NewShift, ProfileChange, ShiftFilter,
+    Facility, HandoffPacket, NewFacility, NewShift, ProfileChange, ShiftFilter, TimesheetFilter,
 };
 use shiftwire_verification::{NewCredential, NewIdentity};
 use sqlx::PgPool;
@@ -145,6 +146,10 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
 
     seed_credentials(state, &users).await?;
     seed_shifts(state, &users, &facilities).await?;
+    if let Err(error) = seed_timesheet(state, &users, &facilities).await {
+        // The rest of the demo stands without it.
+        eprintln!("demo timesheet not seeded: {error:#}");
+    }
     print_sign_ins(settings, &staff, &facilities);
     Ok(())
 }
@@ -259,6 +264,80 @@ async fn seed_shifts(
                 .map_err(|e| anyhow::anyhow!("seeding a shift: {e}"))?;
         }
     }
+    Ok(())
+}
+
+/// A completed shift with a submitted timesheet at Bayview, for its scheduler to approve:
+/// Amara (verified RN) claims a Med-Surg shift starting in two minutes, checks in at the
+/// facility and out again. Worked time is real time, so the timesheet shows the minutes she
+/// was there: none, straight after seeding.
+async fn seed_timesheet(
+    state: &AppState,
+    users: &Users,
+    facilities: &HashMap<&'static str, Facility>,
+) -> anyhow::Result<()> {
+    let bayview = &FACILITIES[1];
+    let facility = &facilities[bayview.name];
+    let any = TimesheetFilter {
+        limit: 1,
+        ..TimesheetFilter::default()
+    };
+    let existing = state
+        .matching
+        .facility_timesheets(&[facility.id], facility.id, &any)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !existing.is_empty() {
+        return Ok(());
+    }
+    let phone = Phone::parse(NURSES[0].0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (amara, _) = users
+        .nurse_for_phone(&phone)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let owner = staff_id(users, bayview.scheduler).await?;
+    let starts_at = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let unit = "4 West, Med-Surg";
+    let new = NewShift {
+        terms: ShiftTerms::new(
+            CredentialKind::RN,
+            ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(8))?,
+            HourlyRate::new(7200)?,
+            Unit::new(unit)?,
+            vec![],
+        )?,
+        handoff: HandoffPacket {
+            report_to: format!("Charge nurse, {unit}"),
+            arrival_instructions: format!(
+                "Use the staff entrance at {}; security issues your badge.",
+                bayview.address
+            ),
+            parking: None,
+            unit_notes: None,
+            exceptions: vec![],
+        },
+    };
+    let matching = &state.matching;
+    let step = |what: &'static str| {
+        move |e: shiftwire_matching::MatchingError| anyhow::anyhow!("{what}: {e}")
+    };
+    let shift = matching
+        .create_shift(owner, &[facility.id], facility.id, new)
+        .await
+        .map_err(step("posting the shift"))?;
+    let booking = matching
+        .claim(amara, shift.id)
+        .await
+        .map_err(step("claiming it"))?;
+    let at = Coordinates::new(bayview.lat, bayview.lon)?;
+    matching
+        .check_in(amara, booking.id, at)
+        .await
+        .map_err(step("checking in"))?;
+    matching
+        .check_out(amara, booking.id, at)
+        .await
+        .map_err(step("checking out"))?;
     Ok(())
 }
 
