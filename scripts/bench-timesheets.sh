@@ -19,8 +19,8 @@
 # Measured: the export's time to first byte and to last byte (curl), its size and rows; the
 # server's resident memory sampled every 10 ms during the export, its peak (VmHWM, reset just
 # before the export through /proc/PID/clear_refs) against its resident memory just before;
-# the server's CPU seconds; the load average and what other processes used, since the
-# machine may be shared. Results: target/bench/timesheets.md, the server's log in
+# the server's CPU seconds; the load average and what every other process used (PostgreSQL
+# and curl included), since the machine may be shared. Results: target/bench/timesheets.md, the server's log in
 # target/bench/timesheets-server.log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -153,7 +153,7 @@ trap 'stop_server; rm -f "$BLOCK" "$NEW"' EXIT
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Commit: \`$COMMIT\`"
-  echo "- Machine: $(nproc) CPUs (${CPU:-unknown CPU}), ${MEM_GIB} GiB RAM, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before the export, $LOAD_AFTER after; other processes used ${OTHER_SHARE}% of the machine during the export"
+  echo "- Machine: $(nproc) CPUs (${CPU:-unknown CPU}), ${MEM_GIB} GiB RAM, Linux $(uname -r); load average (1/5/15 min) $LOAD_BEFORE before the export, $LOAD_AFTER after; every process but the server (PostgreSQL serving the export and curl receiving it included) used ${OTHER_SHARE}% of the machine during the export"
   echo "- Command: \`$COMMAND\`, which ran \`curl\` once against \`shiftwire serve\` (release build, \`RUST_LOG=warn\`, default database pool) on $BIND, after a one-day warm-up export"
   echo "- Data: psql (\`$BENCH_SQL/timesheets-approved.sql\`) wrote $ROWS completed shifts, bookings and approved timesheets of $NURSES nurses at one facility in $SEED_SECS s, before the server started"
   echo "- Server log during the run: $SERVER_ERRORS errors"
