@@ -543,7 +543,7 @@ async fn bad_input_is_refused_and_changes_nothing(pool: PgPool) {
     assert_eq!(after["worked_minutes"], w.timesheet["worked_minutes"]);
     assert_eq!(audited(&app, w.id()).await, ["timesheet.submitted"]);
     // A dispute without a reason is refused too, once there is something to dispute.
-    act(
+    let decided = act(
         &app,
         &f.scheduler,
         w.id(),
@@ -551,6 +551,7 @@ async fn bad_input_is_refused_and_changes_nothing(pool: PgPool) {
         &json!({ "reason": "No badge scan" }),
     )
     .await;
+    assert_json(decided, StatusCode::OK).await;
     let blank = act(&app, &w.nurse, w.id(), "dispute", &json!({ "reason": " " })).await;
     assert_problem(blank, StatusCode::UNPROCESSABLE_ENTITY, "reason_required").await;
     assert_eq!(sheet_of(&app, &f, w.id()).await["status"], "rejected");
@@ -647,7 +648,7 @@ async fn the_payroll_csv_holds_the_payable_hours_in_range(pool: PgPool) {
         let ok = act(&app, &f.scheduler, w.id(), "approve", &json!({})).await;
         assert_json(ok, StatusCode::OK).await;
     }
-    act(
+    let decided = act(
         &app,
         &f.scheduler,
         rejected.id(),
@@ -655,13 +656,18 @@ async fn the_payroll_csv_holds_the_payable_hours_in_range(pool: PgPool) {
         &json!({ "reason": "No badge scan" }),
     )
     .await;
+    assert_json(decided, StatusCode::OK).await;
     let body = times(
         fresh_adjustment.starts_at,
         fresh_adjustment.ends_at,
         30,
         "Left at the end",
     );
-    act(&app, &f.scheduler, fresh_adjustment.id(), "adjust", &body).await;
+    assert_json(
+        act(&app, &f.scheduler, fresh_adjustment.id(), "adjust", &body).await,
+        StatusCode::OK,
+    )
+    .await;
     // The earlier shift moves to last week, out of the range.
     let last_week = earlier.starts_at - Duration::days(7);
     db::backdate_shift(
