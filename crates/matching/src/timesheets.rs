@@ -297,6 +297,15 @@ impl Matching {
             .await
     }
 
+    /// Every facility's timesheets in the order they were submitted (admins: the disputes
+    /// to resolve are `?status=disputed`).
+    pub async fn all_timesheets(
+        &self,
+        filter: &TimesheetFilter,
+    ) -> Result<Vec<Timesheet>, MatchingError> {
+        self.timesheets_where(None, None, None, filter).await
+    }
+
     async fn timesheets_where(
         &self,
         id: Option<Uuid>,

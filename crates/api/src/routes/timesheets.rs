@@ -616,6 +616,28 @@ pub async fn dispute_timesheet(
 
 // ---------------------------------------------------------------- admins
 
+/// Every facility's timesheets in the order they were submitted (admin): the disputes
+/// waiting for a resolution are `?status=disputed`.
+#[utoipa::path(get, path = "/v1/admin/timesheets", tag = "timesheets", security(("bearer" = [])),
+    params(TimesheetListParams),
+    responses(
+        (status = 200, description = "A page of timesheets", body = Page<TimesheetBody>),
+        (status = 422, description = "`invalid_query`, `invalid_limit`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn all_timesheets(
+    _admin: Auth<AdminOnly>,
+    State(state): State<AppState>,
+    ValidQuery(params): ValidQuery<TimesheetListParams>,
+) -> Result<Json<Page<TimesheetBody>>, ApiError> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let (filter, limit) = filter(&page, params.status.as_deref())?;
+    let rows = state.matching.all_timesheets(&filter).await?;
+    page_of(&state, rows, limit).await
+}
+
 /// Resolve a disputed timesheet (admin): the times recorded stand and the timesheet is
 /// `approved` with them; the step shows as `resolved` in its history.
 #[utoipa::path(post, path = "/v1/admin/timesheets/{id}/resolve", tag = "timesheets", security(("bearer" = [])),

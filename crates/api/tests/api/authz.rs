@@ -538,6 +538,14 @@ fn table() -> Vec<Row> {
             OWNER_NURSE,
         ),
         row(
+            "GET",
+            "/v1/admin/timesheets",
+            DisputedTimesheet,
+            NoBody,
+            ADMIN,
+        )
+        .with_query("?status=disputed"),
+        row(
             "POST",
             "/v1/admin/timesheets/{id}/resolve",
             DisputedTimesheet,

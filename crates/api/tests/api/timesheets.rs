@@ -371,6 +371,21 @@ async fn an_adjustment_is_disputed_within_48_hours_and_an_admin_resolves_it(pool
     )
     .await;
 
+    // The admin finds it among the disputes to resolve.
+    let disputes = app
+        .get_json("/v1/admin/timesheets?status=disputed", &admin)
+        .await;
+    let waiting: Vec<&Value> = disputes["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .collect();
+    assert_eq!(waiting.len(), 1, "{disputes}");
+    assert_eq!(waiting[0]["id"], w.id().to_string());
+    assert_eq!(
+        waiting[0]["history"][2]["reason"],
+        "I stayed for handover until 19:30"
+    );
     let resolved = assert_json(
         resolve(&app, &admin, w.id(), &resolution).await,
         StatusCode::OK,
