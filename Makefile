@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push bench-no-shows deny deny-advisories chaos fuzz
+.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push bench-no-shows bench-timesheets deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -136,6 +136,13 @@ bench-push:
 # shiftwire_bench_noshows DB, about a minute. Smoke run: make bench-no-shows ARGS="--bookings 5000"
 bench-no-shows:
 	bash scripts/bench-no-shows.sh $(ARGS)
+
+# bench-timesheets: the payroll export (`timesheets.csv`) of 100,000 approved timesheets: time
+# to first and last byte, and the server's peak memory against the file's size (it streams).
+# Release build, fresh shiftwire_bench_timesheets DB, server on 127.0.0.1:18081. Records its
+# block in BENCHMARKS.md. Smoke run, not recorded: make bench-timesheets ARGS=10000
+bench-timesheets:
+	bash scripts/bench-timesheets.sh $(ARGS)
 
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:

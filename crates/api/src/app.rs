@@ -331,6 +331,18 @@ pub fn spawn_background(
             .clone()
             .run_no_show_detector(shutdown.clone()),
     );
+    tracker.spawn(
+        state
+            .matching
+            .clone()
+            .run_favourites_windows(shutdown.clone()),
+    );
+    tracker.spawn(
+        state
+            .matching
+            .clone()
+            .run_timesheet_auto_approval(shutdown.clone()),
+    );
     // Pushes: every node plans (one at a time, under the cursor's lock), sends and keeps
     // its presence current.
     tracker.spawn(state.push.clone().run_planner(shutdown.clone()));

@@ -105,6 +105,9 @@ pub struct Settings {
     pub unfilled_alert: Duration,
     /// How long after its start a booking nobody checked in to becomes a no-show.
     pub no_show_grace: Duration,
+    /// A submitted timesheet nobody at the facility acted on for this long is approved
+    /// automatically (`TIMESHEET_AUTO_APPROVE_HOURS`, default 72).
+    pub timesheet_auto_approve: Duration,
     pub verification_checkers: usize,
     pub event_bus: EventBusKind,
     /// Browser origins allowed to call the API (the scheduler portal, the verification
@@ -447,6 +450,9 @@ impl Settings {
             no_show_grace: Duration::from_secs(
                 60 * parsed::<u64>("NO_SHOW_GRACE_MINUTES", 15)?.min(24 * 60),
             ),
+            timesheet_auto_approve: Duration::from_secs(
+                3600 * parsed::<u64>("TIMESHEET_AUTO_APPROVE_HOURS", 72)?.clamp(1, 24 * 365),
+            ),
             verification_checkers: parsed::<usize>("VERIFICATION_CHECKERS", 4)?.max(1),
             event_bus,
             cors_allowed_origins: cors_origins(var("CORS_ALLOWED_ORIGINS").as_deref())?,
@@ -524,6 +530,7 @@ impl Settings {
             verification_sweep_interval: Duration::from_secs(3600),
             unfilled_alert: Duration::from_secs(120 * 60),
             no_show_grace: Duration::from_secs(15 * 60),
+            timesheet_auto_approve: Duration::from_secs(72 * 3600),
             verification_checkers: 2,
             event_bus: EventBusKind::Local,
             cors_allowed_origins: Vec::new(),

@@ -394,6 +394,18 @@ impl From<MatchingError> for ApiError {
                 "reason_required",
                 "a reason of 1 to 1000 characters is required",
             ),
+            e @ MatchingError::TimesheetDecided(_) => {
+                Self::new(S::CONFLICT, "timesheet_decided", e.to_string())
+            }
+            e @ MatchingError::TimesheetNotDisputable(_) => {
+                Self::new(S::CONFLICT, "timesheet_not_disputable", e.to_string())
+            }
+            e @ MatchingError::DisputeWindowClosed => {
+                Self::new(S::CONFLICT, "dispute_window_closed", e.to_string())
+            }
+            e @ MatchingError::TimesheetNotDisputed(_) => {
+                Self::new(S::CONFLICT, "timesheet_not_disputed", e.to_string())
+            }
             MatchingError::NoSearchPoint => Self::unprocessable(
                 "no_search_point",
                 "pass lat and lon, or set a home location on your profile",

@@ -34,6 +34,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "shifts", description = "Shifts of a facility (its schedulers)"),
         (name = "facilities", description = "A facility's nurses: favourites and do-not-return (its schedulers)"),
         (name = "marketplace", description = "Nearby shifts, claims and bookings (nurses)"),
+        (name = "timesheets", description = "Hours after check-out: the facility approves, adjusts or rejects them, the nurse may dispute, an admin resolves; the payroll export"),
         (name = "notifications", description = "Devices and notification preferences: pushes to nurses whose app is closed"),
         (name = "realtime", description = "The WebSocket: offers, withdrawals and notices in real time (see api-spec/websocket.md)"),
         (name = "webhooks", description = "Signed deliveries from outside services (the identity provider)"),
@@ -306,6 +307,15 @@ pub(crate) fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(routes::marketplace::check_in))
         .routes(routes!(routes::marketplace::check_out))
         .routes(routes!(routes::marketplace::my_bookings))
+        .routes(routes!(routes::timesheets::facility_timesheets))
+        .routes(routes!(routes::timesheets::payroll_csv))
+        .routes(routes!(routes::timesheets::approve_timesheet))
+        .routes(routes!(routes::timesheets::adjust_timesheet))
+        .routes(routes!(routes::timesheets::reject_timesheet))
+        .routes(routes!(routes::timesheets::my_timesheets))
+        .routes(routes!(routes::timesheets::dispute_timesheet))
+        .routes(routes!(routes::timesheets::all_timesheets))
+        .routes(routes!(routes::timesheets::resolve_timesheet))
         .routes(routes!(routes::ws::issue_ticket))
         .routes(routes!(routes::ws::connect))
         .split_for_parts();

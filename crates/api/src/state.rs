@@ -185,6 +185,10 @@ impl AppState {
         .with_no_show_grace(
             chrono::Duration::from_std(settings.no_show_grace)
                 .unwrap_or(chrono::Duration::minutes(15)),
+        )
+        .with_timesheet_auto_approval(
+            chrono::Duration::from_std(settings.timesheet_auto_approve)
+                .unwrap_or(chrono::Duration::hours(72)),
         );
         let release_bookings = Arc::new(ReleaseIneligibleBookings(matching.clone()));
         let accounts = Accounts::new(pool.clone(), events.clone(), release_bookings.clone());

@@ -1,5 +1,6 @@
 //! Demo data for `make up`: an admin, a verifier, two facilities each with a scheduler,
-//! and a few nurses. Running it again changes nothing.
+//! a few nurses, and a completed shift with a submitted timesheet. Running it again
+//! changes nothing.
 
 use anyhow::Context;
 use secrecy::SecretString;
@@ -10,7 +11,7 @@ use shiftwire_core::{
     UsState,
 };
 use shiftwire_matching::{
-    Facility, HandoffPacket, NewFacility, NewShift, ProfileChange, ShiftFilter,
+    Facility, HandoffPacket, NewFacility, NewShift, ProfileChange, ShiftFilter, TimesheetFilter,
 };
 use shiftwire_verification::{NewCredential, NewIdentity};
 use sqlx::PgPool;
@@ -145,6 +146,13 @@ pub async fn run(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
 
     seed_credentials(state, &users).await?;
     seed_shifts(state, &users, &facilities).await?;
+    if let Err(error) = seed_timesheet(state, &users, &facilities).await {
+        // The rest of the demo stands without it.
+        eprintln!("demo timesheet not seeded: {error:#}");
+    }
+    if let Err(error) = seed_after_the_claim(state, &users, &facilities).await {
+        eprintln!("demo favourites, block, boost and attendance not seeded: {error:#}");
+    }
     print_sign_ins(settings, &staff, &facilities);
     Ok(())
 }
@@ -260,6 +268,185 @@ async fn seed_shifts(
                 .map_err(|e| anyhow::anyhow!("seeding a shift: {e}"))?;
         }
     }
+    Ok(())
+}
+
+/// A completed shift with a submitted timesheet at Bayview, for its scheduler to approve:
+/// Amara (verified RN) claims a Med-Surg shift starting in two minutes, checks in at the
+/// facility and out again. Worked time is real time, so the timesheet shows the minutes she
+/// was there: none, straight after seeding.
+async fn seed_timesheet(
+    state: &AppState,
+    users: &Users,
+    facilities: &HashMap<&'static str, Facility>,
+) -> anyhow::Result<()> {
+    let bayview = &FACILITIES[1];
+    let facility = &facilities[bayview.name];
+    let any = TimesheetFilter {
+        limit: 1,
+        ..TimesheetFilter::default()
+    };
+    let existing = state
+        .matching
+        .facility_timesheets(&[facility.id], facility.id, &any)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !existing.is_empty() {
+        return Ok(());
+    }
+    let phone = Phone::parse(NURSES[0].0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (amara, _) = users
+        .nurse_for_phone(&phone)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let owner = staff_id(users, bayview.scheduler).await?;
+    let starts_at = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let unit = "4 West, Med-Surg";
+    let new = NewShift {
+        terms: ShiftTerms::new(
+            CredentialKind::RN,
+            ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(8))?,
+            HourlyRate::new(7200)?,
+            Unit::new(unit)?,
+            vec![],
+        )?,
+        handoff: HandoffPacket {
+            report_to: format!("Charge nurse, {unit}"),
+            arrival_instructions: format!(
+                "Use the staff entrance at {}; security issues your badge.",
+                bayview.address
+            ),
+            parking: None,
+            unit_notes: None,
+            exceptions: vec![],
+        },
+        favourites_first_minutes: 0,
+    };
+    let matching = &state.matching;
+    let step = |what: &'static str| {
+        move |e: shiftwire_matching::MatchingError| anyhow::anyhow!("{what}: {e}")
+    };
+    let shift = matching
+        .create_shift(owner, &[facility.id], facility.id, new)
+        .await
+        .map_err(step("posting the shift"))?;
+    let booking = matching
+        .claim(amara, shift.id)
+        .await
+        .map_err(step("claiming it"))?;
+    let at = Coordinates::new(bayview.lat, bayview.lon)?;
+    matching
+        .check_in(amara, booking.id, at)
+        .await
+        .map_err(step("checking in"))?;
+    matching
+        .check_out(amara, booking.id, at)
+        .await
+        .map_err(step("checking out"))?;
+    Ok(())
+}
+
+/// After the claim, at Bayview: Amara is a favourite and her attendance has a history (a
+/// late release, −70, besides the +5 of her worked shift); Ama O. is on the do-not-return
+/// list with the scheduler's reason; an unfilled ICU night shift is boosted (urgent).
+/// Skipped when Bayview already lists its nurses.
+async fn seed_after_the_claim(
+    state: &AppState,
+    users: &Users,
+    facilities: &HashMap<&'static str, Facility>,
+) -> anyhow::Result<()> {
+    let bayview = &FACILITIES[1];
+    let facility = &facilities[bayview.name];
+    let scope = [facility.id];
+    let matching = &state.matching;
+    let step = |what: &'static str| {
+        move |e: shiftwire_matching::MatchingError| anyhow::anyhow!("{what}: {e}")
+    };
+    let known = matching
+        .facility_nurses(&scope, facility.id)
+        .await
+        .map_err(step("listing Bayview's nurses"))?;
+    if known.iter().any(|n| n.favourite || n.blocked) {
+        return Ok(());
+    }
+    let nurse = |i: usize| {
+        let phone = Phone::parse(NURSES[i].0);
+        async move {
+            let phone = phone.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (id, _) = users
+                .nurse_for_phone(&phone)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::Ok(id)
+        }
+    };
+    let (amara, ama) = (nurse(0).await?, nurse(3).await?);
+    let owner = staff_id(users, bayview.scheduler).await?;
+    matching
+        .set_favourite(owner, &scope, facility.id, amara, true)
+        .await
+        .map_err(step("a favourite"))?;
+    matching
+        .set_block(
+            owner,
+            &scope,
+            facility.id,
+            ama,
+            Some("Left the unit before handing off to the next shift"),
+        )
+        .await
+        .map_err(step("a block"))?;
+
+    let post = |starts_in_hours: i64, unit: &'static str, rate: i32| {
+        let starts_at = chrono::Utc::now() + chrono::Duration::hours(starts_in_hours);
+        anyhow::Ok(NewShift {
+            terms: ShiftTerms::new(
+                CredentialKind::RN,
+                ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(8))?,
+                HourlyRate::new(rate)?,
+                Unit::new(unit)?,
+                vec![],
+            )?,
+            handoff: HandoffPacket {
+                report_to: format!("Charge nurse, {unit}"),
+                arrival_instructions: format!(
+                    "Use the staff entrance at {}; security issues your badge.",
+                    bayview.address
+                ),
+                parking: None,
+                unit_notes: None,
+                exceptions: vec![],
+            },
+            favourites_first_minutes: 0,
+        })
+    };
+    // Amara gives back a shift 6 hours before it starts: −70, with its reason.
+    let released = matching
+        .create_shift(
+            owner,
+            &scope,
+            facility.id,
+            post(6, "3 East, Telemetry", 7000)?,
+        )
+        .await
+        .map_err(step("posting the released shift"))?;
+    let booking = matching
+        .claim(amara, released.id)
+        .await
+        .map_err(step("claiming it"))?;
+    matching
+        .release(amara, booking.id, "Childcare fell through")
+        .await
+        .map_err(step("releasing it"))?;
+    // An ICU night nobody took, boosted.
+    let night = matching
+        .create_shift(owner, &scope, facility.id, post(30, "ICU", 8500)?)
+        .await
+        .map_err(step("posting the night shift"))?;
+    matching
+        .boost_shift(owner, &scope, night.id, HourlyRate::new(9800)?)
+        .await
+        .map_err(step("boosting it"))?;
     Ok(())
 }
 

@@ -48,6 +48,7 @@ pub mod role;
 pub mod shift;
 pub mod terms;
 pub mod text;
+pub mod timesheet;
 pub mod ws;
 
 pub use clock::{Clock, SystemClock};
@@ -62,3 +63,4 @@ pub use phone::{Phone, PhoneError};
 pub use role::{Role, UnknownRole};
 pub use shift::{BookingAction, BookingStatus, ShiftAction, ShiftStatus};
 pub use terms::{HourlyRate, InvalidTerms, ShiftTerms, ShiftWindow, Unit};
+pub use timesheet::{TimesheetAction, TimesheetStatus, TimesheetTimes};

@@ -330,6 +330,7 @@ impl Matching {
             now,
         )
         .await?;
+        crate::timesheets::submit(&mut tx, booking_id, counted_until, self.clock.now()).await?;
         self.finish(tx, check, nurse_id, booking_id).await
     }
 

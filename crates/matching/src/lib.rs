@@ -39,6 +39,7 @@ mod portal;
 mod profiles;
 mod shifts;
 mod standing;
+pub mod timesheets;
 
 pub use attendance::{Attendance, AttendanceEvent};
 pub use favourites::{FacilityNurse, MAX_FACILITY_NURSES};
@@ -48,10 +49,11 @@ pub use portal::{NewShiftTemplate, OfferEntry, ShiftTemplate};
 pub use profiles::{MAX_DISTANCE_KM, NurseProfile, ProfileChange};
 pub use shifts::ShiftFilter;
 pub use standing::Standings;
+pub use timesheets::{PayrollRow, Timesheet, TimesheetActor, TimesheetFilter, TimesheetStep};
 
 use shiftwire_core::{
     BookingStatus, Clock, CredentialKind, DomainEvent, EventBus, InvalidTerms, OpenedShift,
-    PublishedEvent, ShiftStatus, SystemClock, eligibility::Ineligible,
+    PublishedEvent, ShiftStatus, SystemClock, TimesheetStatus, eligibility::Ineligible,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::{sync::Arc, time::Duration};
@@ -133,6 +135,17 @@ pub enum MatchingError {
     NurseBlocked,
     #[error("a reason is required")]
     ReasonRequired,
+    /// Approve, adjust or reject a timesheet that was already decided.
+    #[error(
+        "this timesheet is {0}: only a submitted timesheet can be approved, adjusted or rejected"
+    )]
+    TimesheetDecided(TimesheetStatus),
+    #[error("a {0} timesheet cannot be disputed: only an adjustment or a rejection can")]
+    TimesheetNotDisputable(TimesheetStatus),
+    #[error("adjustments and rejections can be disputed for 48 hours; that time has passed")]
+    DisputeWindowClosed,
+    #[error("this timesheet is {0}: only a disputed timesheet can be resolved")]
+    TimesheetNotDisputed(TimesheetStatus),
     #[error("no search point: pass lat and lon, or set a home location")]
     NoSearchPoint,
     #[error(transparent)]
@@ -151,6 +164,9 @@ pub struct Matching {
     clock: Arc<dyn Clock>,
     /// How long after the start a booking nobody checked in to becomes a no-show.
     no_show_grace: chrono::Duration,
+    /// How long a submitted timesheet waits for its facility before it is approved
+    /// automatically.
+    timesheet_auto_approve: chrono::Duration,
 }
 
 impl Matching {
@@ -167,6 +183,7 @@ impl Matching {
             unfilled_alert,
             clock: Arc::new(SystemClock),
             no_show_grace: chrono::Duration::minutes(15),
+            timesheet_auto_approve: chrono::Duration::hours(72),
         }
     }
 

@@ -658,6 +658,50 @@ pub async fn shift_ended_hours_ago(pool: &PgPool, shift_id: Uuid, hours: i32) {
         .expect("later");
 }
 
+/// The facility deducts `minutes` of break from each checked-out shift.
+pub async fn facility_default_break(pool: &PgPool, facility_id: Uuid, minutes: i32) {
+    sqlx::query("UPDATE facilities SET default_break_minutes = $2 WHERE id = $1")
+        .bind(facility_id)
+        .bind(minutes)
+        .execute(pool)
+        .await
+        .expect("default break");
+}
+
+/// The facility's cancellation of this booking came late: it owes `minutes` of pay.
+pub async fn owes_late_cancel_pay(pool: &PgPool, booking_id: Uuid, minutes: i32) {
+    sqlx::query("UPDATE bookings SET late_cancel_pay_minutes = $2 WHERE id = $1")
+        .bind(booking_id)
+        .bind(minutes)
+        .execute(pool)
+        .await
+        .expect("late cancellation pay");
+}
+
+/// How many timesheets the booking has.
+pub async fn count_timesheets_of_booking(pool: &PgPool, booking_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM timesheets WHERE booking_id = $1")
+        .bind(booking_id)
+        .fetch_one(pool)
+        .await
+        .expect("count of timesheets")
+}
+
+/// The audit rows of a timesheet, oldest first: (action, actor, reason, details).
+pub async fn timesheet_audit(
+    pool: &PgPool,
+    timesheet_id: Uuid,
+) -> Vec<(String, Option<Uuid>, Option<String>, Value)> {
+    sqlx::query_as(
+        "SELECT action, actor_id, reason, details FROM audit_log
+         WHERE subject_type = 'timesheet' AND subject_id = $1 ORDER BY id",
+    )
+    .bind(timesheet_id)
+    .fetch_all(pool)
+    .await
+    .expect("audit rows")
+}
+
 /// Locks a shift's row in the caller's transaction, so that whatever needs it waits
 /// until the transaction ends.
 pub async fn hold_shift_row(conn: &mut PgConnection, shift_id: Uuid) {

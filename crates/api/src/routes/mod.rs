@@ -6,6 +6,7 @@ pub mod health;
 pub mod marketplace;
 pub mod me;
 pub mod schemas;
+pub mod timesheets;
 pub mod verifications;
 pub mod webhooks;
 pub mod ws;

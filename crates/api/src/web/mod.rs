@@ -7,6 +7,7 @@ mod assets;
 mod console;
 mod portal;
 mod session;
+mod timesheets;
 
 use crate::{
     ApiError, AppState,
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/{name}", get(assets::serve))
         .merge(session::routes())
         .merge(portal::routes())
+        .merge(timesheets::routes())
         .merge(console::routes())
         .layer(middleware::from_fn(server_timing))
 }

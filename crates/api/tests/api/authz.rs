@@ -191,6 +191,12 @@ enum Setup {
     ApprovedLicence,
     /// A device the owner nurse registered for pushes.
     Device,
+    /// As `CheckedIn`, and the owner nurse checked out: her timesheet is `submitted`.
+    Timesheet,
+    /// As `Timesheet`, adjusted by facility A's scheduler.
+    AdjustedTimesheet,
+    /// As `AdjustedTimesheet`, disputed by the owner nurse.
+    DisputedTimesheet,
 }
 
 /// The request body.
@@ -251,6 +257,15 @@ fn table() -> Vec<Row> {
     use Setup::*;
     let empty: fn(&Ctx) -> Value = |_| json!({});
     let at_facility: fn(&Ctx) -> Value = |_| json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 });
+    let timesheet_times: fn(&Ctx) -> Value = |_| {
+        let clock_out = chrono::Utc::now();
+        json!({
+            "clock_in": clock_out - chrono::Duration::hours(2),
+            "clock_out": clock_out,
+            "break_minutes": 15,
+            "reason": "Badge log"
+        })
+    };
     vec![
         // ------------------------------------------------ operations: public
         row("GET", "/healthz", Nothing, NoBody, PUBLIC),
@@ -519,6 +534,67 @@ fn table() -> Vec<Row> {
             Json(|_| json!({ "reason": "Census dropped" })),
             FACILITY_SCHEDULER,
         ),
+        // ------------------------------------------------ timesheets
+        row(
+            "GET",
+            "/v1/facilities/{fid}/timesheets",
+            Timesheet,
+            NoBody,
+            FACILITY_SCHEDULER,
+        )
+        .with_query("?status=submitted"),
+        row(
+            "GET",
+            "/v1/facilities/{fid}/timesheets.csv",
+            Timesheet,
+            NoBody,
+            FACILITY_SCHEDULER,
+        )
+        .with_query("?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"),
+        row(
+            "POST",
+            "/v1/timesheets/{id}/approve",
+            Timesheet,
+            Json(empty),
+            FACILITY_SCHEDULER,
+        ),
+        row(
+            "POST",
+            "/v1/timesheets/{id}/adjust",
+            Timesheet,
+            Json(timesheet_times),
+            FACILITY_SCHEDULER,
+        ),
+        row(
+            "POST",
+            "/v1/timesheets/{id}/reject",
+            Timesheet,
+            Json(|_| json!({ "reason": "Not on the unit roster" })),
+            FACILITY_SCHEDULER,
+        ),
+        row("GET", "/v1/me/timesheets", Timesheet, NoBody, ANY_NURSE),
+        row(
+            "POST",
+            "/v1/timesheets/{id}/dispute",
+            AdjustedTimesheet,
+            Json(|_| json!({ "reason": "I stayed for handover" })),
+            OWNER_NURSE,
+        ),
+        row(
+            "GET",
+            "/v1/admin/timesheets",
+            DisputedTimesheet,
+            NoBody,
+            ADMIN,
+        )
+        .with_query("?status=disputed"),
+        row(
+            "POST",
+            "/v1/admin/timesheets/{id}/resolve",
+            DisputedTimesheet,
+            Json(timesheet_times),
+            ADMIN,
+        ),
         // ------------------------------------------------ verification console
         row(
             "GET",
@@ -746,6 +822,7 @@ struct Ctx {
     credential: Option<Uuid>,
     identity: Option<Uuid>,
     device: Option<Uuid>,
+    timesheet: Option<Uuid>,
     phone: String,
     code: String,
     refresh_token: String,
@@ -766,6 +843,7 @@ impl Ctx {
             credential: None,
             identity: None,
             device: None,
+            timesheet: None,
             // Not the +1415555.... numbers of `nurse_at`: these become new nurses.
             phone: format!("+1415556{n:04}"),
             code: String::new(),
@@ -778,12 +856,16 @@ impl Ctx {
             Setup::OpenShift => {
                 ctx.shift = Some(id_of(&post_shift(app, &world.a, &shift_body(240, 8)).await));
             }
-            Setup::Booking | Setup::CheckedIn => {
+            Setup::Booking
+            | Setup::CheckedIn
+            | Setup::Timesheet
+            | Setup::AdjustedTimesheet
+            | Setup::DisputedTimesheet => {
                 let shift = id_of(&post_shift(app, &world.a, &shift_body(10, 2)).await);
                 let response = claim(app, &ctx.owner.0, shift).await;
                 assert_eq!(response.status().as_u16(), 201, "setup: claim");
                 let booking = id_of(&response.json().await.expect("json"));
-                if setup == Setup::CheckedIn {
+                if setup != Setup::Booking {
                     let response = app
                         .post(
                             &format!("/v1/bookings/{booking}/check-in"),
@@ -795,6 +877,9 @@ impl Ctx {
                 }
                 ctx.shift = Some(shift);
                 ctx.booking = Some(booking);
+                if !matches!(setup, Setup::Booking | Setup::CheckedIn) {
+                    ctx.timesheet = Some(timesheet(app, world, &ctx, setup).await);
+                }
             }
             Setup::Identity => {
                 let response = app
@@ -899,7 +984,11 @@ impl Ctx {
 
     /// The row's path with its ids filled in.
     fn path(&self, row: &Row) -> String {
-        let id = if row.path.starts_with("/v1/shifts/") {
+        let id = if row.path.starts_with("/v1/timesheets/")
+            || row.path.starts_with("/v1/admin/timesheets/")
+        {
+            self.timesheet
+        } else if row.path.starts_with("/v1/shifts/") {
             self.shift
         } else if row.path.starts_with("/v1/bookings/") {
             self.booking
@@ -929,6 +1018,52 @@ impl Ctx {
         }
         format!("{path}{}", row.query)
     }
+}
+
+/// The owner nurse checks out of her checked-in booking; the timesheet that submits is
+/// then adjusted by facility A's scheduler and disputed by her, as far as `setup` says.
+async fn timesheet(app: &TestApp, world: &World, ctx: &Ctx, setup: Setup) -> Uuid {
+    let nurse = &ctx.owner.0;
+    let booking = ctx.booking.expect("booking");
+    let response = app
+        .post(
+            &format!("/v1/bookings/{booking}/check-out"),
+            &json!({ "lat": FACILITY_AT.0, "lon": FACILITY_AT.1 }),
+            Some(nurse),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200, "setup: check-out");
+    let mine: Value = app.get_json("/v1/me/timesheets", nurse).await;
+    let id = id_of(&mine["items"][0]);
+    if setup == Setup::Timesheet {
+        return id;
+    }
+    let clock_out = chrono::Utc::now();
+    let response = app
+        .post(
+            &format!("/v1/timesheets/{id}/adjust"),
+            &json!({
+                "clock_in": clock_out - chrono::Duration::hours(1),
+                "clock_out": clock_out,
+                "break_minutes": 0,
+                "reason": "Left early"
+            }),
+            Some(&world.scheduler.token),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200, "setup: adjust");
+    if setup == Setup::AdjustedTimesheet {
+        return id;
+    }
+    let response = app
+        .post(
+            &format!("/v1/timesheets/{id}/dispute"),
+            &json!({ "reason": "I stayed" }),
+            Some(nurse),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200, "setup: dispute");
+    id
 }
 
 fn role_of(who: Who) -> Role {
@@ -1032,11 +1167,13 @@ fn foreign_ids(ctx: &Ctx, who: Who) -> Vec<(&'static str, Uuid)> {
                 ctx.credential
                     .map(|id| ("the owner nurse's credential", id)),
             );
+            ids.extend(ctx.timesheet.map(|id| ("the owner nurse's timesheet", id)));
         }
         Who::OtherScheduler => {
             ids.push(("facility A's id", ctx.facility));
             ids.extend(ctx.shift.map(|id| ("facility A's shift", id)));
             ids.extend(ctx.booking.map(|id| ("a booking at facility A", id)));
+            ids.extend(ctx.timesheet.map(|id| ("a timesheet at facility A", id)));
         }
         _ => {}
     }

@@ -22,5 +22,6 @@ mod realtime;
 mod rules;
 mod shutdown;
 mod stand_in;
+mod timesheets;
 mod tokens;
 mod verification;

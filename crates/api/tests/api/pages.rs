@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use shiftwire_core::Role;
 use shiftwire_test_support::builders::{
-    Facility, acknowledge_handoff, book, facility, id_of, nearby_nurse, post_shift, shift_body,
-    shifts_of,
+    FACILITY_AT, Facility, acknowledge_handoff, book, check_in, check_out, facility, id_of,
+    nearby_nurse, post_shift, shift_body, shifts_of,
 };
 use shiftwire_test_support::pages::{Browser, SESSION_COOKIE};
 use shiftwire_test_support::ws::{Ws, refused_upgrade, ws_url};
@@ -112,7 +112,27 @@ fn home_of(who: Who, w: &World) -> String {
     }
 }
 
-fn rows(w: &World) -> Vec<Row> {
+/// A submitted timesheet at facility A: a nurse worked a shift there and checked out.
+async fn submitted_timesheet(app: &TestApp, w: &World) -> Uuid {
+    let (nurse, _) = nearby_nurse(app).await;
+    let shift = id_of(&post_shift(app, &w.a, &shift_body(10, 2)).await);
+    let booking = book(app, &nurse, shift).await;
+    assert!(
+        check_in(app, &nurse, booking, FACILITY_AT)
+            .await
+            .status()
+            .is_success()
+    );
+    assert!(
+        check_out(app, &nurse, booking, FACILITY_AT)
+            .await
+            .status()
+            .is_success()
+    );
+    id_of(&app.get_json("/v1/me/timesheets", &nurse).await["items"][0])
+}
+
+fn rows(w: &World, t: Uuid) -> Vec<Row> {
     let get = |path: String, expect| Row {
         method: "GET",
         path,
@@ -145,6 +165,24 @@ fn rows(w: &World) -> Vec<Row> {
         post(
             format!("/portal/shifts/{s}/boost"),
             [303, 422, 404, 403, 403],
+        ),
+        get(format!("/portal/f/{f}/timesheets"), PORTAL),
+        // Empty forms are refused in words; the approval (last) takes the timesheet.
+        post(
+            format!("/portal/timesheets/{t}/adjust"),
+            [303, 422, 404, 403, 403],
+        ),
+        post(
+            format!("/portal/timesheets/{t}/reject"),
+            [303, 422, 404, 403, 403],
+        ),
+        post(
+            format!("/portal/timesheets/{unknown}/approve"),
+            [303, 404, 404, 403, 403],
+        ),
+        post(
+            format!("/portal/timesheets/{t}/approve"),
+            [303, 303, 404, 403, 403],
         ),
         get("/console".into(), CONSOLE),
         get(format!("/console/credentials/{c}"), CONSOLE),
@@ -205,7 +243,8 @@ async fn every_page_admits_exactly_the_staff_the_api_admits(pool: PgPool) {
         browsers.push((who, browser, csrf));
     }
     let mut wrong = Vec::new();
-    let rows = rows(&w);
+    let timesheet = submitted_timesheet(&app, &w).await;
+    let rows = rows(&w, timesheet);
     for row in &rows {
         for (column, (who, browser, csrf)) in browsers.iter().enumerate() {
             let page = match row.method {
@@ -754,4 +793,126 @@ async fn a_scheduler_boosts_an_open_shift_from_its_page(pool: PgPool) {
     let shown = scheduler.get(&format!("{page}?done=boosted")).await;
     assert!(shown.body.contains("Rate boosted."), "{}", shown.body);
     assert!(shown.body.contains("Boosted: urgent"));
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_scheduler_adjusts_and_approves_timesheets_from_the_portal(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let w = world(&app).await;
+    let adjusted = submitted_timesheet(&app, &w).await;
+    let approved = submitted_timesheet(&app, &w).await;
+    let scheduler = browser(&app, Who::Scheduler).await;
+    let list = format!("/portal/f/{}/timesheets", w.a.id);
+    let shown = scheduler.get(&list).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(
+        shown.body.contains("Timesheets to approve"),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown
+            .body
+            .contains(&format!("/portal/timesheets/{adjusted}/adjust"))
+    );
+    assert!(
+        shown
+            .body
+            .contains(&format!("/portal/timesheets/{approved}/approve"))
+    );
+
+    // The facility's local time (Los Angeles): one hour from the clock-in, no break.
+    let sheets = app
+        .get_json(
+            &format!("/v1/facilities/{}/timesheets", w.a.id),
+            &w.a.scheduler,
+        )
+        .await;
+    let sheet = sheets["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["id"] == adjusted.to_string())
+        .expect("listed")
+        .clone();
+    let clock_in: chrono::DateTime<Utc> = sheet["clock_in"]
+        .as_str()
+        .expect("clock_in")
+        .parse()
+        .expect("time");
+    let la = |t: chrono::DateTime<Utc>| {
+        t.with_timezone(&chrono_tz::America::Los_Angeles)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
+    let (from, to) = (la(clock_in), la(clock_in + Duration::hours(1)));
+    let action = format!("/portal/timesheets/{adjusted}/adjust");
+    let refused = scheduler
+        .submit(
+            &list,
+            &action,
+            &[
+                ("clock_in", &from),
+                ("clock_out", &to),
+                ("break_minutes", "90"),
+                ("reason", "Left early"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains(&format!("id=\"error-{adjusted}\"")),
+        "{}",
+        refused.body
+    );
+    let done = scheduler
+        .submit(
+            &list,
+            &action,
+            &[
+                ("clock_in", &from),
+                ("clock_out", &to),
+                ("break_minutes", "0"),
+                ("reason", "Left early"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let approve = format!("/portal/timesheets/{approved}/approve");
+    let done = scheduler.submit(&list, &approve, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{list}?done=approved").as_str())
+    );
+
+    let sheets = app
+        .get_json(
+            &format!("/v1/facilities/{}/timesheets", w.a.id),
+            &w.a.scheduler,
+        )
+        .await;
+    let by_id = |id: Uuid| {
+        sheets["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|t| t["id"] == id.to_string())
+            .expect("listed")
+            .clone()
+    };
+    let adjusted = by_id(adjusted);
+    assert_eq!(adjusted["status"], "adjusted");
+    // Minutes, as typed: the seconds of the original clock-in are gone.
+    assert_eq!(adjusted["worked_minutes"], 60);
+    assert_eq!(adjusted["history"][1]["reason"], "Left early");
+    assert_eq!(by_id(approved)["status"], "approved");
+    // Decided, neither is waiting any more.
+    let shown = scheduler.get(&format!("{list}?done=approved")).await;
+    assert!(shown.body.contains("Timesheet approved."));
+    assert!(
+        shown
+            .body
+            .contains("No timesheets are waiting for a decision.")
+    );
 }
