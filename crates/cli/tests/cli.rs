@@ -91,7 +91,20 @@ async fn migrate_and_seed_are_idempotent(pool: PgPool) {
         1
     );
     assert_eq!(db::count_credentials(&pool).await, 5);
-    assert_eq!(db::count_shifts_with_status(&pool, "open").await, 6);
+    // Six posted, one Amara released 6 hours before its start, and a boosted ICU night.
+    assert_eq!(db::count_shifts_with_status(&pool, "open").await, 8);
+    assert_eq!(
+        of("SELECT count(*) FROM shifts WHERE boosted_at IS NOT NULL").await,
+        1
+    );
+    // After the claim: a favourite and a block at Bayview, and Amara's attendance history
+    // (the +5 of her worked shift, the −70 of her late release).
+    assert_eq!(of("SELECT count(*) FROM facility_favourites").await, 1);
+    assert_eq!(of("SELECT count(*) FROM facility_blocks").await, 1);
+    assert_eq!(
+        of("SELECT count(*) FROM attendance_events WHERE points IN (5, -70)").await,
+        2
+    );
     // Each scheduler works for exactly one of the two facilities.
     assert_eq!(
         count(

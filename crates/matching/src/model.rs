@@ -119,6 +119,8 @@ pub struct ShiftBooking {
     pub nurse_name: Option<String>,
     pub handoff_version: i32,
     pub handoff_acknowledged: bool,
+    /// When the nurse, on her way, said she would arrive.
+    pub eta_at: Option<DateTime<Utc>>,
 }
 
 /// A shift as its facility's schedulers see it.
@@ -139,6 +141,8 @@ pub struct Shift {
     pub booking: Option<ShiftBooking>,
     /// When the rate was last raised by a boost (the shift counts as urgent).
     pub boosted_at: Option<DateTime<Utc>>,
+    /// Its nurse did not come and it went back out (claimable after its start).
+    pub reopened_after_no_show: bool,
     pub created_at: DateTime<Utc>,
 }
 

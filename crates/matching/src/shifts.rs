@@ -116,11 +116,12 @@ impl Matching {
             r#"SELECT s.id, s.facility_id, s.owner_id, s.role, s.starts_at, s.ends_at,
                       s.hourly_rate_cents, s.required_certifications, s.unit, s.handoff,
                       s.handoff_version, s.status, s.release_count, s.cancel_reason, s.created_at,
-                      s.boosted_at,
+                      s.boosted_at, s.late_claim_until,
                       (s.status = 'open' AND s.starts_at <= now() + make_interval(mins => $8))
                           AS "at_risk!",
                       b.id AS "booking_id?", b.nurse_id AS "booking_nurse_id?",
-                      b.handoff_acknowledged_version AS "acknowledged_version?"
+                      b.handoff_acknowledged_version AS "acknowledged_version?",
+                      b.eta_at AS "eta_at?"
                FROM shifts s
                LEFT JOIN bookings b ON b.shift_id = s.id
                     AND b.status IN ('booked', 'in_progress', 'completed')
@@ -153,6 +154,7 @@ impl Matching {
                         nurse_name: None,
                         handoff_version: r.handoff_version,
                         handoff_acknowledged: r.acknowledged_version == Some(r.handoff_version),
+                        eta_at: r.eta_at,
                     }),
                     _ => None,
                 };
@@ -170,6 +172,7 @@ impl Matching {
                     cancel_reason: r.cancel_reason,
                     booking,
                     boosted_at: r.boosted_at,
+                    reopened_after_no_show: r.late_claim_until.is_some(),
                     created_at: r.created_at,
                 })
             })

@@ -156,6 +156,8 @@ pub struct ShiftBookingBody {
     handoff_version: i32,
     /// Whether the nurse acknowledged that version.
     handoff_acknowledged: bool,
+    /// When the nurse, on her way, said she would arrive (`booking.on_the_way`).
+    eta_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -179,6 +181,9 @@ pub struct ShiftBody {
     /// When the rate was last raised by a boost (`POST /v1/shifts/{id}/boost`); a boosted
     /// shift counts as urgent.
     boosted_at: Option<DateTime<Utc>>,
+    /// Its nurse did not come (a no-show) and it went back out: it may be claimed after
+    /// its start, until an hour before its end.
+    reopened_after_no_show: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -203,8 +208,10 @@ impl From<Shift> for ShiftBody {
                 },
                 handoff_version: b.handoff_version,
                 handoff_acknowledged: b.handoff_acknowledged,
+                eta_at: b.eta_at,
             }),
             boosted_at: s.boosted_at,
+            reopened_after_no_show: s.reopened_after_no_show,
             created_at: s.created_at,
         }
     }

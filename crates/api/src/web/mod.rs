@@ -5,6 +5,7 @@
 
 mod assets;
 mod console;
+mod nurses;
 mod portal;
 mod session;
 mod timesheets;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(session::routes())
         .merge(portal::routes())
         .merge(timesheets::routes())
+        .merge(nurses::routes())
         .merge(console::routes())
         .layer(middleware::from_fn(server_timing))
 }

@@ -333,6 +333,9 @@ fn card(
     let detail = match (shift.status, &shift.booking, nurse) {
         (ShiftStatus::Open, _, _) => {
             let mut words = format!("Offered to {}", plural(offered_to, "nurse", "nurses"));
+            if shift.reopened_after_no_show {
+                words = format!("No-show: offered again as urgent · {words}");
+            }
             if shift.release_count > 0 {
                 words.push_str(&format!(
                     "; released {}",
@@ -342,7 +345,11 @@ fn card(
             words
         }
         (ShiftStatus::Booked, Some(booking), Some(nurse)) => format!(
-            "{nurse} · {}",
+            "{nurse} · {}{}",
+            match booking.eta_at {
+                Some(eta) => format!("on the way, expected {} · ", local_time(eta, tz)),
+                None => String::new(),
+            },
             if booking.handoff_acknowledged {
                 "handoff acknowledged"
             } else {

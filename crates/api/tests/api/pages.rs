@@ -166,6 +166,24 @@ fn rows(w: &World, t: Uuid) -> Vec<Row> {
             format!("/portal/shifts/{s}/boost"),
             [303, 422, 404, 403, 403],
         ),
+        get(format!("/portal/f/{f}/nurses"), PORTAL),
+        // A favourite and its removal; a block without its reason is refused in words.
+        post(
+            format!("/portal/f/{f}/nurses/{n}/favourite"),
+            [303, 303, 404, 403, 403],
+        ),
+        post(
+            format!("/portal/f/{f}/nurses/{n}/unfavourite"),
+            [303, 303, 404, 403, 403],
+        ),
+        post(
+            format!("/portal/f/{f}/nurses/{n}/block"),
+            [303, 422, 404, 403, 403],
+        ),
+        post(
+            format!("/portal/f/{f}/nurses/{n}/unblock"),
+            [303, 303, 404, 403, 403],
+        ),
         get(format!("/portal/f/{f}/timesheets"), PORTAL),
         // Empty forms are refused in words; the approval (last) takes the timesheet.
         post(
@@ -914,5 +932,91 @@ async fn a_scheduler_adjusts_and_approves_timesheets_from_the_portal(pool: PgPoo
         shown
             .body
             .contains("No timesheets are waiting for a decision.")
+    );
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn a_scheduler_favourites_and_blocks_nurses_from_the_portal(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let w = world(&app).await;
+    let scheduler = browser(&app, Who::Scheduler).await;
+    let list = format!("/portal/f/{}/nurses", w.a.id);
+    let base = format!("/portal/f/{}/nurses/{}", w.a.id, w.nurse);
+    let done = scheduler
+        .submit(&list, &format!("{base}/favourite"), &[])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let shown = scheduler.get(&format!("{list}?done=favourite")).await;
+    assert!(
+        shown.body.contains("Added to your favourites."),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains(&format!("{base}/unfavourite")));
+
+    // A block needs its reason; with one, she is blocked and no longer a favourite.
+    let refused = scheduler.submit(&list, &format!("{base}/block"), &[]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Give a reason"), "{}", refused.body);
+    let done = scheduler
+        .submit(
+            &list,
+            &format!("{base}/block"),
+            &[("reason", "Left the unit before handoff")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let listed = app
+        .get_json(&format!("/v1/facilities/{}/nurses", w.a.id), &w.a.scheduler)
+        .await;
+    let her = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|n| n["id"] == w.nurse.to_string())
+        .expect("listed")
+        .clone();
+    assert_eq!(her["blocked"], true);
+    assert_eq!(her["favourite"], false);
+    assert_eq!(her["block_reason"], "Left the unit before handoff");
+    let shown = scheduler.get(&list).await;
+    assert!(shown.body.contains("Left the unit before handoff"));
+    assert!(shown.body.contains(&format!("{base}/unblock")));
+}
+
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn the_board_shows_a_nurse_on_her_way_and_a_shift_reoffered_after_a_no_show(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let w = world(&app).await;
+    let scheduler = browser(&app, Who::Scheduler).await;
+    let (nurse, _) = nearby_nurse(&app).await;
+    let (late, _) = nearby_nurse(&app).await;
+    let coming = id_of(&post_shift(&app, &w.a, &shift_body(120, 2)).await);
+    let missed = id_of(&post_shift(&app, &w.a, &shift_body(60, 8)).await);
+    let booking = book(&app, &nurse, coming).await;
+    book(&app, &late, missed).await;
+    let said = app
+        .post(
+            &format!("/v1/bookings/{booking}/on-the-way"),
+            &json!({ "eta_minutes": 100 }),
+            Some(&nurse),
+        )
+        .await;
+    assert_eq!(said.status(), StatusCode::OK);
+    let board = scheduler.get(&format!("/portal/f/{}", w.a.id)).await;
+    assert_eq!(board.status, StatusCode::OK);
+    assert!(
+        board.body.contains("on the way, expected"),
+        "{}",
+        board.body
+    );
+
+    app.clock.advance(Duration::minutes(60 + 16));
+    app.state.matching.mark_no_shows().await.expect("sweep");
+    let board = scheduler.get(&format!("/portal/f/{}", w.a.id)).await;
+    assert!(
+        board.body.contains("No-show: offered again as urgent"),
+        "{}",
+        board.body
     );
 }
