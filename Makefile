@@ -147,6 +147,9 @@ bench-timesheets:
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:
 	cargo deny --version >/dev/null 2>&1 || cargo install cargo-deny --locked
+	# The policy reads every crate of every target platform (cargo metadata); a build
+	# fetches only this platform's, so fetch the rest first (crates.io, not the advisories).
+	cargo fetch --locked
 	cargo deny --offline check licenses bans sources
 
 # deny-advisories: RustSec advisories; needs the network to fetch the advisory database.
