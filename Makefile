@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push bench-no-shows bench-timesheets deny deny-advisories chaos fuzz
+.PHONY: up test e2e bench-portal openapi sqlx-prepare lint bench bench-auth bench-verification bench-recheck bench-marketplace bench-realtime bench-scale bench-push bench-no-shows bench-timesheets bench-event-commits deny deny-advisories chaos fuzz
 
 BIND_ADDR ?= 127.0.0.1:8080
 BIN := $(or $(CARGO_TARGET_DIR),target)/debug/shiftwire
@@ -143,6 +143,13 @@ bench-no-shows:
 # block in BENCHMARKS.md. Smoke run, not recorded: make bench-timesheets ARGS=10000
 bench-timesheets:
 	bash scripts/bench-timesheets.sh $(ARGS)
+
+# bench-event-commits: the ceiling on event-writing commits: 1, 8 and 64 writers each
+# recording one event per transaction through the outbox (its advisory lock orders every
+# such commit), against the same transactions without the lock. About 40 seconds after the
+# release build. Smoke run: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
+bench-event-commits:
+	bash scripts/bench-event-commits.sh $(ARGS)
 
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:

@@ -2,6 +2,7 @@
 //! the scale scenario's delivery oracle that `tests/oracle_smoke.rs` drives in `make test`.
 
 pub mod auth;
+pub mod event_commits;
 pub mod fanout;
 pub mod fleet;
 pub mod marketplace;

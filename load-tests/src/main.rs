@@ -6,7 +6,9 @@
 //! `seed` are no scenarios: they write the data the servers of the scenarios start with.
 
 use clap::{Parser, Subcommand};
-use shiftwire_loadgen::{auth, fleet, marketplace, no_shows, push, registry, scale, verification};
+use shiftwire_loadgen::{
+    auth, event_commits, fleet, marketplace, no_shows, push, registry, scale, verification,
+};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +52,10 @@ enum Scenario {
     /// The no-show detector over 100,000 booked bookings in a fresh `DATABASE_URL`: a
     /// sweep while nothing is due (against reading every booking), then deciding them all.
     NoShows(no_shows::NoShowArgs),
+    /// The ceiling on event-writing commits in a fresh `DATABASE_URL`: 1, 8 and 64 writers
+    /// recording one event per transaction in the outbox, against the same inserts into a
+    /// table without the outbox's ordering lock.
+    EventCommits(event_commits::EventCommitArgs),
     /// Internal: a child process of `scale` that holds WebSocket connections and reports
     /// what they receive as JSON lines on stdout (commands come as JSON lines on stdin).
     #[command(hide = true)]
@@ -95,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Scale(args) => scale::run(args).await,
         Scenario::Push(args) => push::run(args).await,
         Scenario::NoShows(args) => no_shows::run(args).await,
+        Scenario::EventCommits(args) => event_commits::run(args).await,
         Scenario::Worker(args) => fleet::worker(args).await,
         Scenario::GenRegistry(args) => registry::run(args),
         Scenario::Seed(args) => seed(args).await,
