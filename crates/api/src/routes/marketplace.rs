@@ -882,9 +882,9 @@ pub async fn release_preview(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnTheWayBody {
-    /// Minutes until you expect to arrive, 0 to 360.
-    #[schema(example = 25, minimum = 0, maximum = 360)]
-    eta_minutes: i64,
+    /// Minutes until you expect to arrive, a whole number from 0 to 360 (`25` or `25.0`).
+    #[schema(value_type = i64, example = 25, minimum = 0, maximum = 360)]
+    eta_minutes: f64,
 }
 
 /// Tell the facility you are on your way (from 3 hours before the start). Its schedulers
@@ -905,9 +905,17 @@ pub async fn on_the_way(
     IdPath(id): IdPath,
     ValidJson(body): ValidJson<OnTheWayBody>,
 ) -> Result<Json<BookingBody>, ApiError> {
+    // JSON has one kind of number: 25.0 is the integer 25, a fraction is not minutes.
+    let eta = body.eta_minutes;
+    if eta.fract() != 0.0 || !(0.0..=360.0).contains(&eta) {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "eta_minutes must be a whole number of minutes from 0 to 360",
+        ));
+    }
     let booking = state
         .matching
-        .on_the_way(nurse.user.id, id, body.eta_minutes)
+        .on_the_way(nurse.user.id, id, eta as i64)
         .await?;
     Ok(Json(booking.into()))
 }

@@ -79,13 +79,34 @@ async fn a_nurse_on_her_way_is_seen_by_the_scheduler_and_has_until_her_eta(pool:
         "invalid_request",
     )
     .await;
+    let fraction = app
+        .post(
+            &format!("/v1/bookings/{booking}/on-the-way"),
+            &json!({ "eta_minutes": 12.5 }),
+            Some(&nurse),
+        )
+        .await;
+    assert_problem(
+        fraction,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
     assert_eq!(
         booking_of(&app, &nurse, booking).await["eta_at"],
         Value::Null
     );
 
     // 2.5 hours away: she expects to arrive 30 minutes after the start.
-    let said = assert_json(on_the_way(&app, &nurse, booking, 150).await, StatusCode::OK).await;
+    // A whole number written as 150.0 is the same number.
+    let said = app
+        .post(
+            &format!("/v1/bookings/{booking}/on-the-way"),
+            &json!({ "eta_minutes": 150.0 }),
+            Some(&nurse),
+        )
+        .await;
+    let said = assert_json(said, StatusCode::OK).await;
     assert!(said["on_the_way_at"].is_string(), "{said}");
     let eta = said["eta_at"].as_str().expect("eta").to_owned();
     let seen = scheduler.next().await;
