@@ -74,7 +74,8 @@ ANALYZE users; ANALYZE shifts; ANALYZE bookings;
 const FALL_DUE: &str = r#"
 UPDATE shifts SET starts_at = now() - interval '20 minutes', ends_at = now() + interval '460 minutes'
 WHERE owner_id = '00000000-0000-4000-8000-0000000000a1';
-UPDATE bookings b SET during = tstzrange(s.starts_at, s.ends_at)
+UPDATE bookings b SET during = tstzrange(s.starts_at, s.ends_at),
+                      created_at = s.starts_at - interval '1 day'
 FROM shifts s WHERE s.id = b.shift_id;
 ANALYZE shifts; ANALYZE bookings;
 "#;

@@ -15,10 +15,11 @@ pub const ON_THE_WAY_LATEST: Duration = Duration::minutes(60);
 /// be claimed until this long before its end.
 pub const REOFFER_MIN_REMAINING: Duration = Duration::minutes(60);
 
-/// When a booking of a shift starting at `starts_at` becomes a no-show if nobody checked
-/// in: `starts_at + grace`, or for a nurse on her way with `eta`, her ETA + 15 minutes if
-/// that is later, at most 60 minutes after the start. Saying she is on her way never
-/// shortens the grace everyone has.
+/// When a booking expected from `starts_at` becomes a no-show if nobody checked in:
+/// `starts_at + grace`, or for a nurse on her way with `eta`, her ETA + 15 minutes if that
+/// is later, at most 60 minutes after the start. Saying she is on her way never shortens
+/// the grace everyone has. A booking claimed after its shift started (a shift offered
+/// again after a no-show) is expected from its claim: see [`expected_from`].
 pub fn deadline(
     starts_at: DateTime<Utc>,
     eta: Option<DateTime<Utc>>,
@@ -31,6 +32,12 @@ pub fn deadline(
             .max(eta + ETA_GRACE)
             .min((starts_at + ON_THE_WAY_LATEST).max(plain)),
     }
+}
+
+/// When the nurse of a booking claimed at `claimed_at` is expected: the shift's start, or
+/// the claim if it came later.
+pub fn expected_from(starts_at: DateTime<Utc>, claimed_at: DateTime<Utc>) -> DateTime<Utc> {
+    starts_at.max(claimed_at)
 }
 
 /// Until when a shift ending at `ends_at` may be claimed once it re-opened after a

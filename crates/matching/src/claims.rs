@@ -114,13 +114,14 @@ impl Matching {
         let booking_id = new_id();
         let window = shift_facts.terms.window;
         sqlx::query!(
-            "INSERT INTO bookings (id, shift_id, nurse_id, during, status)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO bookings (id, shift_id, nurse_id, during, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             booking_id,
             shift_id,
             nurse_id,
             PgRange::from(window.starts_at..window.ends_at),
-            BookingStatus::Booked.as_str()
+            BookingStatus::Booked.as_str(),
+            now
         )
         .execute(&mut *tx)
         .await

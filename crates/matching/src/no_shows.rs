@@ -84,15 +84,20 @@ impl Matching {
         let mut tx = self.pool.begin().await?;
         // SKIP LOCKED: nodes sweeping at once split the bookings; one that is checking in
         // right now holds its row and is left to the check-in.
+        // A booking is expected from its start, or from its claim if that came later (a
+        // shift offered again after a no-show); the first condition is the index's.
         let due = sqlx::query!(
-            r#"SELECT b.id, b.nurse_id, b.shift_id, b.eta_at, s.status AS shift_status,
-                      s.facility_id, s.owner_id, s.starts_at, s.ends_at
+            r#"SELECT b.id, b.nurse_id, b.shift_id, b.eta_at, b.created_at,
+                      s.status AS shift_status, s.facility_id, s.owner_id, s.starts_at, s.ends_at
                FROM bookings b JOIN shifts s ON s.id = b.shift_id
                WHERE b.status = 'booked'
                  AND lower(b.during) <= $1::timestamptz - make_interval(secs => $2)
+                 AND GREATEST(lower(b.during), b.created_at)
+                     <= $1::timestamptz - make_interval(secs => $2)
                  AND (b.eta_at IS NULL
                       OR b.eta_at <= $1::timestamptz - make_interval(secs => $3)
-                      OR lower(b.during) <= $1::timestamptz - make_interval(secs => $4))
+                      OR GREATEST(lower(b.during), b.created_at)
+                         <= $1::timestamptz - make_interval(secs => $4))
                ORDER BY lower(b.during), b.id
                LIMIT $5
                FOR UPDATE OF b, s SKIP LOCKED"#,
@@ -108,7 +113,8 @@ impl Matching {
         let mut decided = 0;
         for row in due {
             // The query above is the rule of `no_show::deadline` written for the index.
-            if now < no_show::deadline(row.starts_at, row.eta_at, self.no_show_grace) {
+            let expected = no_show::expected_from(row.starts_at, row.created_at);
+            if now < no_show::deadline(expected, row.eta_at, self.no_show_grace) {
                 continue;
             }
             let shift_status: ShiftStatus = stored::parse(&row.shift_status, "status")?;

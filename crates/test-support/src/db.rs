@@ -1046,7 +1046,8 @@ pub async fn attendance_events_of(pool: &PgPool, booking_id: Uuid, cause: &str) 
 }
 
 /// A booked shift moved so that it started `started_minutes_ago` (as if every server was
-/// down while its no-show deadline passed), keeping its length.
+/// down while its no-show deadline passed), keeping its length; its booking claimed a day
+/// before that start.
 pub async fn booked_shift_started_minutes_ago(
     pool: &PgPool,
     booking_id: Uuid,
@@ -1064,7 +1065,8 @@ pub async fn booked_shift_started_minutes_ago(
     .await
     .expect("move the shift");
     sqlx::query(
-        "UPDATE bookings b SET during = tstzrange(s.starts_at, s.ends_at)
+        "UPDATE bookings b SET during = tstzrange(s.starts_at, s.ends_at),
+                              created_at = s.starts_at - interval '1 day'
          FROM shifts s WHERE b.id = $1 AND s.id = b.shift_id",
     )
     .bind(booking_id)

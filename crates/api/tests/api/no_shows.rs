@@ -205,6 +205,15 @@ async fn a_no_show_goes_back_out_to_everyone_eligible_but_the_nurse_who_did_not_
     assert!(found.to_string().contains(&shift.to_string()), "{found}");
     let taken = assert_json(claim(&app, &other, shift).await, StatusCode::CREATED).await;
     assert_eq!(taken["status"], "booked");
+    // Claimed after the start, she is expected from her claim: the grace runs from then.
+    no_shows(&app).await;
+    assert_eq!(db::booking_status(&app.pool, id_of(&taken)).await, "booked");
+    app.clock.advance(Duration::minutes(16));
+    no_shows(&app).await;
+    assert_eq!(
+        db::booking_status(&app.pool, id_of(&taken)).await,
+        "no_show"
+    );
     // The late check-in stays refused after the new claim.
     assert_problem(
         check_in(&app, &absent, booking, FACILITY_AT).await,
