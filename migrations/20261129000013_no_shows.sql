@@ -22,6 +22,12 @@ ALTER TABLE bookings
 CREATE INDEX bookings_booked_start_idx ON bookings (lower(during)) WHERE status = 'booked';
 -- Who did not come to a shift: eligibility reads it with every offer of the shift.
 CREATE INDEX bookings_no_show_shift_idx ON bookings (shift_id) WHERE status = 'no_show';
+-- The nurses who did not come to a shift (an offer's `excluded`): one definition for every
+-- query that builds a shift's eligibility facts.
+CREATE FUNCTION shift_no_shows(shift uuid) RETURNS uuid[]
+    LANGUAGE sql STABLE
+    RETURN ARRAY(SELECT b.nurse_id FROM bookings b
+                 WHERE b.shift_id = shift AND b.status = 'no_show');
 
 -- A shift that re-opened after its nurse did not come may be claimed after its start, until
 -- an hour before its end (crates/core/src/no_show.rs). Otherwise a shift may be claimed

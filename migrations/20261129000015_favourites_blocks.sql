@@ -24,3 +24,6 @@ CREATE INDEX facility_blocks_nurse ON facility_blocks (nurse_id);
 -- Posted with `favourites_first_minutes`: until then only the facility's favourites are
 -- offered the shift and may claim it.
 ALTER TABLE shifts ADD COLUMN favourites_until timestamptz;
+-- Every node looks every second for windows that ended: only shifts that have one.
+CREATE INDEX shifts_favourites_window_idx ON shifts (favourites_until)
+    WHERE favourites_until IS NOT NULL;

@@ -27,8 +27,7 @@ pub(crate) async fn shift_facts_of(
         r#"SELECT role, facility_state, starts_at, ends_at, hourly_rate_cents, unit,
                   required_certifications, location::geometry AS "location!: geo_sql::Wkb",
                   facility_id, favourites_until,
-                  ARRAY(SELECT b.nurse_id FROM bookings b
-                        WHERE b.shift_id = shifts.id AND b.status = 'no_show') AS "excluded!"
+                  shift_no_shows(shifts.id) AS "excluded!"
            FROM shifts WHERE id = $1"#,
         shift_id
     )

@@ -43,8 +43,7 @@ impl Matching {
                       s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
                       s.required_certifications, s.favourites_until,
-                      ARRAY(SELECT b.nurse_id FROM bookings b
-                            WHERE b.shift_id = s.id AND b.status = 'no_show') AS "excluded!"
+                      shift_no_shows(s.id) AS "excluded!"
                FROM shifts s JOIN facilities f ON f.id = s.facility_id
                WHERE s.status = 'open' AND COALESCE(s.late_claim_until, s.starts_at) > now()
                  AND s.opened_seq > $1 AND s.opened_seq <= $2
@@ -113,8 +112,7 @@ impl Matching {
                       s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
                       s.required_certifications, s.favourites_until,
-                      ARRAY(SELECT b.nurse_id FROM bookings b
-                            WHERE b.shift_id = s.id AND b.status = 'no_show') AS "excluded!"
+                      shift_no_shows(s.id) AS "excluded!"
                FROM held h
                JOIN shifts s ON s.id = h.shift_id
                JOIN facilities f ON f.id = s.facility_id

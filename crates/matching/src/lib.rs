@@ -252,8 +252,7 @@ impl Matching {
                       s.location::geometry AS "location!: geo_sql::Wkb",
                       s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
                       s.required_certifications, s.favourites_until,
-                      ARRAY(SELECT b.nurse_id FROM bookings b
-                            WHERE b.shift_id = s.id AND b.status = 'no_show') AS "excluded!"
+                      shift_no_shows(s.id) AS "excluded!"
                FROM shifts s JOIN facilities f ON f.id = s.facility_id
                WHERE s.id = $1"#,
             shift_id

@@ -248,9 +248,7 @@ impl Search<'_> {
                      SELECT 1 FROM bookings b
                      WHERE b.nurse_id = $1 AND b.status IN ('booked', 'in_progress')
                        AND b.during && tstzrange(s.starts_at, s.ends_at))
-                 AND NOT EXISTS (
-                     SELECT 1 FROM bookings m
-                     WHERE m.shift_id = s.id AND m.nurse_id = $1 AND m.status = 'no_show')
+                 AND NOT ($1 = ANY (shift_no_shows(s.id)))
                  AND NOT EXISTS (
                      SELECT 1 FROM facility_blocks fb
                      WHERE fb.facility_id = s.facility_id AND fb.nurse_id = $1)
