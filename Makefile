@@ -135,7 +135,7 @@ bench-push:
 # them at once (500 per sweep, each re-opening its shift). Release load generator, fresh
 # shiftwire_bench_noshows DB, about a minute. Smoke run: make bench-no-shows ARGS="--bookings 5000"
 bench-no-shows:
-	bash scripts/bench-no-shows.sh $(ARGS)
+	bash scripts/bench-direct.sh no-shows shiftwire_bench_noshows $(ARGS)
 
 # bench-timesheets: the payroll export (`timesheets.csv`) of 100,000 approved timesheets: time
 # to first and last byte, and the server's peak memory against the file's size (it streams).
@@ -149,7 +149,7 @@ bench-timesheets:
 # such commit), against the same transactions without the lock. About 40 seconds after the
 # release build. Smoke run: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
 bench-event-commits:
-	bash scripts/bench-event-commits.sh $(ARGS)
+	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(ARGS)
 
 # deny: the supply-chain policy in deny.toml (licences, banned crates, sources), offline.
 deny:

@@ -4,6 +4,7 @@
 //! the system), with 1, 8 and 64 writers at once. The baseline, same run: the same
 //! transactions inserting the same payload into a table without the lock.
 
+use crate::report::Recorder;
 use anyhow::Context;
 use shiftwire_core::DomainEvent;
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -59,34 +60,33 @@ async fn measure(pool: &PgPool, path: Path, writers: usize, seconds: u64) -> any
     for _ in 0..writers {
         let (pool, stop) = (pool.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
+            let mut commits = Recorder::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 commit_once(&pool, path).await?;
-                times.push(t.elapsed().as_secs_f64() * 1e3);
+                commits.record(t.elapsed(), Ok(()));
             }
-            anyhow::Ok(times)
+            anyhow::Ok(commits)
         }));
     }
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut times = Vec::new();
+    let mut commits = Recorder::new();
     for task in tasks {
-        times.extend(task.await??);
+        commits.merge(&task.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    times.sort_by(f64::total_cmp);
-    let at = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    let p = commits.percentiles();
     println!(
         "{:<22} writers {writers:>3}: {:>7.0} commits/s, commit p50 {:.2} ms p99 {:.2} ms",
         match path {
             Path::Outbox => "outbox (ordered)",
             Path::Plain => "baseline (no lock)",
         },
-        times.len() as f64 / elapsed,
-        at(0.5),
-        at(0.99)
+        commits.requests() as f64 / elapsed,
+        p.p50,
+        p.p99
     );
     Ok(())
 }

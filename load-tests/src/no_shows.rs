@@ -6,6 +6,7 @@
 //! sweeps decide them all, 500 per transaction, each re-opening its shift and writing its
 //! events: the worst case after an outage.
 
+use crate::report::Recorder;
 use anyhow::Context;
 use async_trait::async_trait;
 use shiftwire_core::{EventBus, PublishedEvent, eligibility::Standing};
@@ -80,27 +81,27 @@ FROM shifts s WHERE s.id = b.shift_id;
 ANALYZE shifts; ANALYZE bookings;
 "#;
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn summary(name: &str, mut samples: Vec<f64>) {
-    samples.sort_by(f64::total_cmp);
+/// One line of a phase's sweep times.
+fn summary(name: &str, sweeps: &Recorder) {
+    let p = sweeps.percentiles();
     println!(
         "{name}: n {} p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
-        samples.len(),
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        samples.last().copied().unwrap_or(f64::NAN)
+        sweeps.requests(),
+        p.p50,
+        p.p99,
+        p.max
     );
+}
+
+/// Times one sweep (or baseline read) into `into`.
+async fn timed<T>(
+    into: &mut Recorder,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    let out = work.await?;
+    into.record(started.elapsed(), Ok(()));
+    Ok(out)
 }
 
 pub async fn run(args: NoShowArgs) -> anyhow::Result<()> {
@@ -128,38 +129,35 @@ pub async fn run(args: NoShowArgs) -> anyhow::Result<()> {
     );
 
     // Nothing due: what every node pays every 30 s.
-    let mut sweeps = Vec::new();
-    let mut baseline = Vec::new();
+    let mut sweeps = Recorder::new();
+    let mut baseline = Recorder::new();
     for _ in 0..args.idle_sweeps {
-        let t = Instant::now();
-        let decided = matching.mark_no_shows().await?;
-        sweeps.push(ms(t.elapsed()));
+        let decided = timed(&mut sweeps, async { Ok(matching.mark_no_shows().await?) }).await?;
         anyhow::ensure!(decided == 0, "nothing was due, yet {decided} were decided");
-        let t = Instant::now();
-        let booked: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM bookings b JOIN shifts s ON s.id = b.shift_id
-             WHERE b.status = 'booked' AND s.status = 'booked'",
-        )
-        .fetch_one(&pool)
+        let booked: i64 = timed(&mut baseline, async {
+            Ok(sqlx::query_scalar(
+                "SELECT count(*) FROM bookings b JOIN shifts s ON s.id = b.shift_id
+                 WHERE b.status = 'booked' AND s.status = 'booked'",
+            )
+            .fetch_one(&pool)
+            .await?)
+        })
         .await?;
-        baseline.push(ms(t.elapsed()));
         anyhow::ensure!(booked == args.bookings, "{booked} booked");
     }
-    summary("sweep, nothing due", sweeps);
-    summary("baseline: read every booked booking", baseline);
+    summary("sweep, nothing due", &sweeps);
+    summary("baseline: read every booked booking", &baseline);
 
     // Everything due at once.
     sqlx::raw_sql(FALL_DUE).execute(&pool).await?;
-    let mut sweeps = Vec::new();
+    let mut sweeps = Recorder::new();
     let mut decided = 0usize;
     let t = Instant::now();
     loop {
-        let s = Instant::now();
-        let n = matching.mark_no_shows().await?;
+        let n = timed(&mut sweeps, async { Ok(matching.mark_no_shows().await?) }).await?;
         if n == 0 {
             break;
         }
-        sweeps.push(ms(s.elapsed()));
         decided += n;
     }
     let total = t.elapsed();
@@ -172,7 +170,10 @@ pub async fn run(args: NoShowArgs) -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     anyhow::ensure!(left == 0, "{left} still booked");
-    summary("sweep of 500 due (each re-opened)", sweeps);
+    summary(
+        "sweep of 500 due (each re-opened; the last, empty one too)",
+        &sweeps,
+    );
     println!(
         "all {decided} due: decided in {:.1} s, {:.0} no-shows/s",
         total.as_secs_f64(),
