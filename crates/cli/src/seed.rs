@@ -294,34 +294,9 @@ async fn seed_timesheet(
     if !existing.is_empty() {
         return Ok(());
     }
-    let phone = Phone::parse(NURSES[0].0).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (amara, _) = users
-        .nurse_for_phone(&phone)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let amara = demo_nurse_id(users, 0).await?;
     let owner = staff_id(users, bayview.scheduler).await?;
-    let starts_at = chrono::Utc::now() + chrono::Duration::minutes(2);
-    let unit = "4 West, Med-Surg";
-    let new = NewShift {
-        terms: ShiftTerms::new(
-            CredentialKind::RN,
-            ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(8))?,
-            HourlyRate::new(7200)?,
-            Unit::new(unit)?,
-            vec![],
-        )?,
-        handoff: HandoffPacket {
-            report_to: format!("Charge nurse, {unit}"),
-            arrival_instructions: format!(
-                "Use the staff entrance at {}; security issues your badge.",
-                bayview.address
-            ),
-            parking: None,
-            unit_notes: None,
-            exceptions: vec![],
-        },
-        favourites_first_minutes: 0,
-    };
+    let new = bayview_rn_shift(chrono::Duration::minutes(2), "4 West, Med-Surg", 7200)?;
     let matching = &state.matching;
     let step = |what: &'static str| {
         move |e: shiftwire_matching::MatchingError| anyhow::anyhow!("{what}: {e}")
@@ -369,18 +344,10 @@ async fn seed_after_the_claim(
     if known.iter().any(|n| n.favourite || n.blocked) {
         return Ok(());
     }
-    let nurse = |i: usize| {
-        let phone = Phone::parse(NURSES[i].0);
-        async move {
-            let phone = phone.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let (id, _) = users
-                .nurse_for_phone(&phone)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            anyhow::Ok(id)
-        }
-    };
-    let (amara, ama) = (nurse(0).await?, nurse(3).await?);
+    let (amara, ama) = (
+        demo_nurse_id(users, 0).await?,
+        demo_nurse_id(users, 3).await?,
+    );
     let owner = staff_id(users, bayview.scheduler).await?;
     matching
         .set_favourite(owner, &scope, facility.id, amara, true)
@@ -397,36 +364,13 @@ async fn seed_after_the_claim(
         .await
         .map_err(step("a block"))?;
 
-    let post = |starts_in_hours: i64, unit: &'static str, rate: i32| {
-        let starts_at = chrono::Utc::now() + chrono::Duration::hours(starts_in_hours);
-        anyhow::Ok(NewShift {
-            terms: ShiftTerms::new(
-                CredentialKind::RN,
-                ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(8))?,
-                HourlyRate::new(rate)?,
-                Unit::new(unit)?,
-                vec![],
-            )?,
-            handoff: HandoffPacket {
-                report_to: format!("Charge nurse, {unit}"),
-                arrival_instructions: format!(
-                    "Use the staff entrance at {}; security issues your badge.",
-                    bayview.address
-                ),
-                parking: None,
-                unit_notes: None,
-                exceptions: vec![],
-            },
-            favourites_first_minutes: 0,
-        })
-    };
     // Amara gives back a shift 6 hours before it starts: −70, with its reason.
     let released = matching
         .create_shift(
             owner,
             &scope,
             facility.id,
-            post(6, "3 East, Telemetry", 7000)?,
+            bayview_rn_shift(chrono::Duration::hours(6), "3 East, Telemetry", 7000)?,
         )
         .await
         .map_err(step("posting the released shift"))?;
@@ -440,7 +384,12 @@ async fn seed_after_the_claim(
         .map_err(step("releasing it"))?;
     // An ICU night nobody took, boosted.
     let night = matching
-        .create_shift(owner, &scope, facility.id, post(30, "ICU", 8500)?)
+        .create_shift(
+            owner,
+            &scope,
+            facility.id,
+            bayview_rn_shift(chrono::Duration::hours(30), "ICU", 8500)?,
+        )
         .await
         .map_err(step("posting the night shift"))?;
     matching
@@ -448,6 +397,45 @@ async fn seed_after_the_claim(
         .await
         .map_err(step("boosting it"))?;
     Ok(())
+}
+
+/// The id of demo nurse `i` of [`NURSES`].
+async fn demo_nurse_id(users: &Users, i: usize) -> anyhow::Result<Uuid> {
+    let phone = Phone::parse(NURSES[i].0).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (id, _) = users
+        .nurse_for_phone(&phone)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(id)
+}
+
+/// An 8-hour RN shift at Bayview starting `starts_in` from now, with its handoff packet.
+fn bayview_rn_shift(
+    starts_in: chrono::Duration,
+    unit: &str,
+    rate_cents: i32,
+) -> anyhow::Result<NewShift> {
+    let starts_at = chrono::Utc::now() + starts_in;
+    Ok(NewShift {
+        terms: ShiftTerms::new(
+            CredentialKind::RN,
+            ShiftWindow::new(starts_at, starts_at + chrono::Duration::hours(8))?,
+            HourlyRate::new(rate_cents)?,
+            Unit::new(unit)?,
+            vec![],
+        )?,
+        handoff: HandoffPacket {
+            report_to: format!("Charge nurse, {unit}"),
+            arrival_instructions: format!(
+                "Use the staff entrance at {}; security issues your badge.",
+                FACILITIES[1].address
+            ),
+            parking: None,
+            unit_notes: None,
+            exceptions: vec![],
+        },
+        favourites_first_minutes: 0,
+    })
 }
 
 /// Demo images: photo IDs, a selfie and a licence card, each marked as demo data.
