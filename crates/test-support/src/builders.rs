@@ -167,6 +167,25 @@ pub async fn cancel_shift(app: &TestApp, f: &Facility, shift: Uuid, reason: &str
         .await
 }
 
+/// `PUT /v1/facilities/{fid}/{list}/{nurse}` as the facility's scheduler: `list` is
+/// `favourites` (body `null`) or `blocks` (body `{ "reason": ... }`); the status.
+pub async fn put_on_list(
+    app: &TestApp,
+    f: &Facility,
+    list: &str,
+    nurse: Uuid,
+    body: &Value,
+) -> StatusCode {
+    app.client
+        .put(app.url(&format!("/v1/facilities/{}/{list}/{nurse}", f.id)))
+        .bearer_auth(&f.scheduler)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
 /// The `id` of a JSON object.
 pub fn id_of(value: &Value) -> Uuid {
     Uuid::parse_str(value["id"].as_str().expect("id")).expect("uuid")

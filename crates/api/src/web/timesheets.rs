@@ -30,6 +30,8 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// Most timesheets the page shows at once (oldest first: the closest to auto-approval).
 const PAGE_LIMIT: i64 = 200;
+/// A decision the nurse reads needs its reason.
+const REASON_NEEDED: &str = "Give a reason (up to 1,000 characters): the nurse reads it.";
 /// How an adjustment's times are typed (`<input type="datetime-local">`).
 const LOCAL_INPUT: &str = "%Y-%m-%dT%H:%M";
 
@@ -241,7 +243,7 @@ async fn reject(
     let sheet = target(&state, &staff, &id).await?;
     let reason = form.fields.text("reason");
     if shiftwire_core::text::reason(&reason).is_none() {
-        let why = "Give a reason (up to 1,000 characters): the nurse reads it.".to_owned();
+        let why = REASON_NEEDED.to_owned();
         return refused(
             &state,
             &staff,
@@ -293,7 +295,7 @@ async fn adjust(
     let times = match times {
         Ok(times) if shiftwire_core::text::reason(&reason).is_some() => times,
         Ok(_) => {
-            let why = "Give a reason (up to 1,000 characters): the nurse reads it.".to_owned();
+            let why = REASON_NEEDED.to_owned();
             return refused(
                 &state,
                 &staff,

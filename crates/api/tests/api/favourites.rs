@@ -11,24 +11,12 @@ use shiftwire_test_support::{
     TestApp, assert_json, assert_problem,
     builders::{
         Facility, book, bookings_of, claim, facility, id_of, nearby_nurse, nearby_shifts,
-        post_shift, shift_body,
+        post_shift, put_on_list, shift_body,
     },
     db, spawn_app,
     ws::{Ws, offers_of, sentinel},
 };
 use sqlx::PgPool;
-use uuid::Uuid;
-
-async fn put(app: &TestApp, f: &Facility, what: &str, nurse: Uuid, body: &Value) -> StatusCode {
-    app.client
-        .put(app.url(&format!("/v1/facilities/{}/{what}/{nurse}", f.id)))
-        .bearer_auth(&f.scheduler)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-        .status()
-}
 
 async fn nurses_of(app: &TestApp, f: &Facility) -> Vec<Value> {
     let listed = assert_json(
@@ -55,11 +43,11 @@ async fn a_blocked_nurse_is_refused_everywhere_at_that_facility_and_loses_her_bo
     let mut ws = Ws::connect(&app, &nurse).await;
 
     assert_eq!(
-        put(&app, &f, "blocks", nurse_id, &json!({ "reason": " " })).await,
+        put_on_list(&app, &f, "blocks", nurse_id, &json!({ "reason": " " })).await,
         StatusCode::UNPROCESSABLE_ENTITY
     );
     assert_eq!(
-        put(
+        put_on_list(
             &app,
             &f,
             "blocks",
@@ -103,7 +91,7 @@ async fn a_blocked_nurse_is_refused_everywhere_at_that_facility_and_loses_her_bo
     assert_eq!(her["favourite"], false);
     assert_eq!(her["block_reason"], "Left the unit unattended");
     assert_eq!(
-        put(&app, &f, "favourites", nurse_id, &json!(null)).await,
+        put_on_list(&app, &f, "favourites", nurse_id, &json!(null)).await,
         StatusCode::CONFLICT
     );
     assert_eq!(
@@ -134,7 +122,7 @@ async fn a_favourites_first_shift_reaches_everyone_else_once_its_window_ends(poo
     let (favourite, favourite_id) = nearby_nurse(&app).await;
     let (other, _) = nearby_nurse(&app).await;
     assert_eq!(
-        put(&app, &f, "favourites", favourite_id, &json!(null)).await,
+        put_on_list(&app, &f, "favourites", favourite_id, &json!(null)).await,
         StatusCode::NO_CONTENT
     );
     let mut favourite_ws = Ws::connect(&app, &favourite).await;
@@ -203,7 +191,7 @@ async fn at_a_score_of_zero_a_nurse_claims_only_where_she_is_a_favourite_for_7_d
     let other = facility(&app, "Sutter Medical Center").await;
     let (nurse, nurse_id) = nearby_nurse(&app).await;
     assert_eq!(
-        put(&app, &home, "favourites", nurse_id, &json!(null)).await,
+        put_on_list(&app, &home, "favourites", nurse_id, &json!(null)).await,
         StatusCode::NO_CONTENT
     );
     // A no-show takes her from 100 to 0.

@@ -7,7 +7,7 @@ use shiftwire_test_support::{
     builders::{
         FACILITY_AT, acknowledge_handoff, book, bookings_of, cancel_shift, check_in, check_out,
         claim, facility, facility_at, id_of, nearby_nurse, nearby_shifts, nurse_at, patch_shift,
-        post_shift, release, send_shift, shift_body, shift_changed, shifts_of,
+        post_shift, put_on_list, release, send_shift, shift_body, shift_changed, shifts_of,
     },
     db, spawn_app, spawn_app_with,
 };
@@ -646,15 +646,8 @@ async fn nearby_search_agrees_with_the_eligibility_rule(pool: PgPool) {
         ),
         ("favourites", &facilities[0].0, json!(null)),
     ] {
-        let response = app
-            .client
-            .put(app.url(&format!("/v1/facilities/{}/{what}/{nurse_id}", f.id)))
-            .bearer_auth(&f.scheduler)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{what}");
+        let status = put_on_list(&app, f, what, nurse_id, &body).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{what}");
     }
 
     // The 60-day shifts are offered to favourites first, for an hour.

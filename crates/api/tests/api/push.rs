@@ -14,7 +14,7 @@ use axum::{
 use serde_json::{Value, json};
 use shiftwire_api::config::PushProvider;
 use shiftwire_test_support::builders::{
-    Facility, facility, id_of, nearby_nurse, post_shift, shift_body,
+    Facility, facility, id_of, nearby_nurse, post_shift, put_on_list, shift_body,
 };
 use shiftwire_test_support::ws::Ws;
 use shiftwire_test_support::{TestApp, assert_json, db, eventually, spawn_app_with};
@@ -912,15 +912,11 @@ async fn a_block_holds_for_pushes_and_a_no_show_is_pushed_to_her_and_reoffered(p
     let (_blocked, blocked_id) = offline_nurse(&app, "blocked-token-0001").await;
     let (absent, _) = offline_nurse(&app, "absent-token-00001").await;
     let (_other, _) = offline_nurse(&app, "other-token-000001").await;
-    let response = app
-        .client
-        .put(app.url(&format!("/v1/facilities/{}/blocks/{blocked_id}", f.id)))
-        .bearer_auth(&f.scheduler)
-        .json(&json!({ "reason": "Do not return" }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+    let blocked = json!({ "reason": "Do not return" });
+    assert_eq!(
+        put_on_list(&app, &f, "blocks", blocked_id, &blocked).await,
+        reqwest::StatusCode::NO_CONTENT
+    );
 
     // A shift starting in an hour: the blocked nurse hears nothing of it.
     let shift_id = id_of(&post_shift(&app, &f, &shift_body(60, 8)).await);
