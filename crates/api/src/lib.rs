@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod application;
+pub mod claim_gate;
 pub mod config;
 pub mod error;
 pub mod extract;

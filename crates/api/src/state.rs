@@ -1,3 +1,4 @@
+use crate::claim_gate::ClaimGate;
 use crate::config::{
     Environment, EventBusKind, IdentityProviderKind, PushProvider, RegistryProvider, Settings,
     SmsProvider,
@@ -42,6 +43,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     pub verification: Verification,
     pub matching: Matching,
+    /// This node's claims in flight, one per shift at a time (claim storms).
+    pub claims: ClaimGate,
     pub events: Arc<Bus>,
     pub hub: Hub,
     pub tickets: WsTickets,
@@ -260,6 +263,7 @@ impl AppState {
             trust_forwarded_for: settings.trust_forwarded_for,
             verification,
             matching,
+            claims: ClaimGate::default(),
             events,
             hub,
             tickets: WsTickets::new(pool.clone()),

@@ -2,10 +2,12 @@
 //! default, or NATS so that several `shiftwire serve` processes each deliver to their
 //! own sockets. Either way it only wakes dispatchers early; the outbox is the record.
 
+use crate::taken::TakenShifts;
 use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
 use shiftwire_core::{EventBus, PublishedEvent};
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -21,6 +23,8 @@ pub struct Bus {
     /// With NATS, publishing goes out through NATS and comes back to every node
     /// (this one included) through the subscription.
     nats: Option<mpsc::Sender<PublishedEvent>>,
+    /// Bookings as this node hears of them, its own as soon as they are published.
+    taken: Arc<TakenShifts>,
 }
 
 impl Bus {
@@ -29,6 +33,7 @@ impl Bus {
         Self {
             local: broadcast::channel(CAPACITY).0,
             nats: None,
+            taken: Arc::default(),
         }
     }
 
@@ -51,6 +56,8 @@ impl Bus {
         let subject = subject.to_owned();
 
         let incoming = local.clone();
+        let taken = Arc::<TakenShifts>::default();
+        let heard = taken.clone();
         let stop = shutdown.clone();
         tracker.spawn(async move {
             loop {
@@ -61,6 +68,7 @@ impl Bus {
                 let Some(message) = message else { break };
                 match serde_json::from_slice::<PublishedEvent>(&message.payload) {
                     Ok(event) => {
+                        heard.apply(&event);
                         let _ = incoming.send(event);
                     }
                     Err(error) => tracing::warn!(%error, "ignoring an unreadable NATS event"),
@@ -87,6 +95,7 @@ impl Bus {
         Ok(Self {
             local,
             nats: Some(outgoing),
+            taken,
         })
     }
 
@@ -94,12 +103,18 @@ impl Bus {
     pub fn subscribe(&self) -> broadcast::Receiver<PublishedEvent> {
         self.local.subscribe()
     }
+
+    /// The shifts this node knows are booked.
+    pub(crate) fn taken(&self) -> Arc<TakenShifts> {
+        self.taken.clone()
+    }
 }
 
 impl EventBus for Bus {
     fn publish(&self, event: PublishedEvent) {
         metrics::counter!("domain_events_published_total", "topic" => event.event.topic())
             .increment(1);
+        self.taken.apply(&event);
         match &self.nats {
             Some(nats) => {
                 if nats.try_send(event).is_err() {

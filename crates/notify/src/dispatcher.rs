@@ -140,6 +140,7 @@ impl Dispatcher {
                 _ = tick.tick() => {
                     self.catch_up().await;
                     self.hub.state().prune(Utc::now());
+                    self.hub.inner.taken.prune();
                 }
             }
         }
@@ -239,6 +240,7 @@ impl Dispatcher {
     /// taking the hub's lock, and moves the cursor to `seq` under it.
     pub(crate) async fn dispatch(&mut self, published: PublishedEvent) {
         let started = std::time::Instant::now();
+        self.hub.inner.taken.apply(&published);
         let PublishedEvent { seq, event } = published;
         let topic = event.topic();
         match event {

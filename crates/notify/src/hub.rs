@@ -332,6 +332,8 @@ pub(crate) struct HubInner {
     pub(crate) shutdown: CancellationToken,
     pub(crate) offer_log: OfferLog,
     pub(crate) locations: LocationWriter,
+    /// The shifts this node knows are booked (shared with the bus).
+    pub(crate) taken: Arc<crate::taken::TakenShifts>,
 }
 
 /// Registrations waiting for the dispatcher; connects beyond this wait their turn.
@@ -345,8 +347,8 @@ impl Hub {
         source: Arc<dyn DeliverySource>,
         log: Arc<dyn crate::DeliveryLog>,
         shutdown: CancellationToken,
-        offer_log: OfferLog,
-        locations: LocationWriter,
+        (offer_log, locations): (OfferLog, LocationWriter),
+        taken: Arc<crate::taken::TakenShifts>,
     ) -> (Self, mpsc::Receiver<Registration>) {
         let (register, registrations) = mpsc::channel(REGISTRATION_QUEUE);
         let hub = Self {
@@ -360,6 +362,7 @@ impl Hub {
                 shutdown,
                 offer_log,
                 locations,
+                taken,
             }),
         };
         (hub, registrations)
@@ -377,6 +380,16 @@ impl Hub {
 
     pub fn config(&self) -> &NotifyConfig {
         &self.inner.config
+    }
+
+    /// Whether `shift_id` is booked as far as this node has heard: its own commits as
+    /// they are published, other nodes' as the bus brings them, and the outbox as the
+    /// dispatcher reads it (for ten minutes after the booking, unless released, re-opened
+    /// or cancelled since). Another node's release may not have arrived yet (NATS within
+    /// milliseconds, the outbox within a second): a claim refused on that ground is the
+    /// price of not asking the database, and a claim it lets through is decided there.
+    pub fn known_taken(&self, shift_id: Uuid) -> bool {
+        self.inner.taken.is_taken(shift_id)
     }
 
     /// Connections open on this node.

@@ -14,6 +14,7 @@ mod index;
 pub mod push;
 mod resume;
 mod source;
+mod taken;
 #[cfg(test)]
 mod tests;
 mod writers;
@@ -42,8 +43,15 @@ impl Hub {
     ) -> Self {
         let offer_log = writers::OfferLog::offers(log.clone(), tracker, shutdown.clone());
         let locations = writers::LocationWriter::locations(log.clone(), tracker, shutdown.clone());
-        let (hub, registrations) =
-            Hub::new(config, pool, source, log, shutdown, offer_log, locations);
+        let (hub, registrations) = Hub::new(
+            config,
+            pool,
+            source,
+            log,
+            shutdown,
+            (offer_log, locations),
+            bus.taken(),
+        );
         let dispatcher = dispatcher::Dispatcher::new(hub.clone(), bus.subscribe(), registrations);
         tracker.spawn(dispatcher.run());
         hub

@@ -63,8 +63,8 @@ impl World {
             rooms.clone(),
             rooms.clone(),
             shutdown.clone(),
-            offer_log,
-            locations,
+            (offer_log, locations),
+            Arc::default(),
         );
         let (_events, receiver) = broadcast::channel(16);
         let (_register, registrations) = mpsc::channel(16);

@@ -712,24 +712,6 @@ pub async fn hold_shift_row(conn: &mut PgConnection, shift_id: Uuid) {
         .expect("hold");
 }
 
-/// Every shift is open again (a race's next round), whatever its bookings.
-pub async fn reopen_every_shift(pool: &PgPool) {
-    sqlx::query("UPDATE shifts SET status = 'open'")
-        .execute(pool)
-        .await
-        .expect("reset");
-}
-
-/// Every booking of the nurse is released, straight in the table (no event, and the
-/// shifts stay as they are).
-pub async fn release_every_booking_of(pool: &PgPool, nurse_id: Uuid) {
-    sqlx::query("UPDATE bookings SET status = 'released' WHERE nurse_id = $1")
-        .bind(nurse_id)
-        .execute(pool)
-        .await
-        .expect("reset");
-}
-
 /// How many shifts there are, of every facility and status.
 pub async fn count_shifts(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM shifts")

@@ -16,8 +16,8 @@ use shiftwire_core::{
     Unit, UsState,
 };
 use shiftwire_matching::{
-    Booking, Facility, HandoffPacket, NearbyQuery, NearbyShift, NewFacility, NewShift, Shift,
-    ShiftFilter, ShiftPatch,
+    Booking, Facility, HandoffPacket, MatchingError, NearbyQuery, NearbyShift, NewFacility,
+    NewShift, Shift, ShiftFilter, ShiftPatch,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -822,7 +822,16 @@ pub async fn claim(
     IdPath(id): IdPath,
     _body: NoBody,
 ) -> Result<(StatusCode, Json<BookingBody>), ApiError> {
-    let booking = state.matching.claim(nurse.user.id, id).await?;
+    // A storm's losers are answered here, without the database (see `claim_gate`).
+    if state.hub.known_taken(id) {
+        metrics::counter!("claims_refused_in_memory_total", "why" => "known_taken").increment(1);
+        return Err(MatchingError::ShiftTaken.into());
+    }
+    let nurse_id = nurse.user.id;
+    let booking = state
+        .claims
+        .claim(id, || state.matching.claim(nurse_id, id))
+        .await?;
     Ok((StatusCode::CREATED, Json(booking.into())))
 }
 
