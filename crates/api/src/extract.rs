@@ -265,8 +265,17 @@ pub(crate) async fn token_user(
     state: &AppState,
     token: &str,
 ) -> Result<(Principal, AccessClaims), ApiError> {
-    let claims = state.jwt.verify(token)?;
-    let user = signed_in(state, claims.sub, Some(claims.role)).await?;
+    token_user_of(&state.jwt, &state.users, token).await
+}
+
+/// [`token_user`] with only what it needs: a socket keeps these, not a whole `AppState`.
+pub(crate) async fn token_user_of(
+    jwt: &shiftwire_auth::JwtKeys,
+    users: &shiftwire_auth::Users,
+    token: &str,
+) -> Result<(Principal, AccessClaims), ApiError> {
+    let claims = jwt.verify(token)?;
+    let user = signed_in_of(users, claims.sub, Some(claims.role)).await?;
     if claims.epoch < user.token_epoch {
         return Err(AuthError::InvalidToken.into());
     }
@@ -289,8 +298,15 @@ pub(crate) async fn signed_in(
     user_id: uuid::Uuid,
     role: Option<shiftwire_core::Role>,
 ) -> Result<Principal, ApiError> {
-    let user = state
-        .users
+    signed_in_of(&state.users, user_id, role).await
+}
+
+async fn signed_in_of(
+    users: &shiftwire_auth::Users,
+    user_id: uuid::Uuid,
+    role: Option<shiftwire_core::Role>,
+) -> Result<Principal, ApiError> {
+    let user = users
         .principal(user_id)
         .await?
         .ok_or(AuthError::InvalidToken)?;

@@ -5,7 +5,7 @@
 use crate::{
     ApiError, AppState,
     error::Problem,
-    extract::{NoBody, ValidQuery, bearer_claims, signed_in, token_user},
+    extract::{NoBody, ValidQuery, bearer_claims, signed_in, token_user_of},
     routes::schemas::EmptyBody,
 };
 use axum::{
@@ -27,9 +27,12 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite;
 use utoipa::{IntoParams, ToSchema};
 
-/// Bytes tungstenite reads from the socket at a time (its default is 128 KiB, which at
-/// tens of thousands of idle connections is most of the memory).
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes tungstenite reads from the socket at a time. The buffer is allocated up front
+/// and held for the connection's life, so at tens of thousands of idle connections it is
+/// much of the memory (tungstenite's default is 128 KiB). Client messages are small (a
+/// location, a `resume`, an access token); a longer one, up to `MAX_CLIENT_MESSAGE`,
+/// makes the buffer grow for it.
+const READ_BUFFER: usize = 1024;
 /// Frames are gathered up to this size before a write; `flush` writes the rest at once.
 const WRITE_BUFFER: usize = 4 * 1024;
 /// Unsent bytes a connection may hold before writing fails (a client that stopped
@@ -148,7 +151,10 @@ pub async fn connect(
             .or_else(|| chrono::Utc::now().checked_add_signed(chrono::TimeDelta::minutes(15))),
     };
     let hub = state.hub.clone();
-    let reauthenticate: Arc<dyn Reauthenticate> = Arc::new(TokenCheck(state.clone()));
+    let reauthenticate: Arc<dyn Reauthenticate> = Arc::new(TokenCheck {
+        jwt: state.jwt.clone(),
+        users: state.users.clone(),
+    });
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -173,8 +179,12 @@ fn expiry_of(claims: &AccessClaims) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// Checks the fresh tokens clients send over their sockets (`auth`) as every request's
-/// token is checked.
-struct TokenCheck(AppState);
+/// token is checked. Each socket holds one for its lifetime, so it keeps two handles
+/// rather than a clone of the whole `AppState`.
+struct TokenCheck {
+    jwt: Arc<shiftwire_auth::JwtKeys>,
+    users: shiftwire_auth::Users,
+}
 
 #[async_trait::async_trait]
 impl Reauthenticate for TokenCheck {
@@ -182,7 +192,9 @@ impl Reauthenticate for TokenCheck {
         &self,
         access_token: &str,
     ) -> Option<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> {
-        let (user, claims) = token_user(&self.0, access_token).await.ok()?;
+        let (user, claims) = token_user_of(&self.jwt, &self.users, access_token)
+            .await
+            .ok()?;
         Some((user.id, expiry_of(&claims)?))
     }
 }
