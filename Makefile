@@ -64,14 +64,16 @@ lint:
 	cargo fmt --all -- --check
 	SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-# bench: the five benchmarks in sequence, sign-in, credential verification, marketplace,
-# real-time offers, then real-time at scale (release server + fresh shiftwire_bench DB,
-# loopback only; about 9 minutes in all after the release build, half a minute of it seeding
-# 1,000,000 shifts; realtime and scale need a NATS server on 127.0.0.1:4222, scale up to
-# 20,000 open files); records the results in BENCHMARKS.md. Their flags differ, so a smoke
-# run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS / SCALE_ARGS (not
-# recorded; BENCH_CONNS / BENCH_FANOUT make the scale run smaller):
-#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--latency-posts 30 --fanout-rounds 3" SCALE_ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"
+# bench: the benchmarks in sequence, sign-in, credential verification, marketplace,
+# real-time offers, real-time at scale (release server + fresh shiftwire_bench DB, loopback
+# only; realtime and scale need a NATS server on 127.0.0.1:4222, scale up to 20,000 open
+# files), then event-writing commits (straight against the database); about 11 minutes in
+# all after the release build, half a minute of it seeding 1,000,000 shifts. Records the
+# server benchmarks in BENCHMARKS.md (event commits print their table). Their flags differ,
+# so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS /
+# SCALE_ARGS / EVENT_COMMITS_ARGS (not recorded; BENCH_CONNS / BENCH_FANOUT make the scale
+# run smaller):
+#   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--latency-posts 30 --fanout-rounds 3" SCALE_ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100" EVENT_COMMITS_ARGS="--seconds 1 --writers 1,8"
 bench:
 	if [[ -n "$(ARGS)" ]]; then
 	  echo 'make bench: ARGS are flags of one scenario; use make bench-auth ARGS="...", make bench-verification ARGS="...", make bench-marketplace ARGS="...", make bench-realtime ARGS="..." or make bench-scale ARGS="...", or make bench AUTH_ARGS="..." VERIFICATION_ARGS="..." MARKETPLACE_ARGS="..." REALTIME_ARGS="..." SCALE_ARGS="..."' >&2
@@ -83,6 +85,7 @@ bench:
 	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
 	bash scripts/bench.sh realtime $(REALTIME_ARGS)
 	bash scripts/bench.sh scale $(SCALE_ARGS)
+	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(EVENT_COMMITS_ARGS)
 
 # bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
 bench-auth:
@@ -146,8 +149,10 @@ bench-timesheets:
 
 # bench-event-commits: the ceiling on event-writing commits: 1, 8 and 64 writers each
 # recording one event per transaction through the outbox (its advisory lock orders every
-# such commit), against the same transactions without the lock. About 40 seconds after the
-# release build. Smoke run: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
+# such commit), through two lock-free orders (a relay assigning positions; a reader below
+# the snapshot's xmin) with their commit-to-readable time, and the same transactions into
+# a plain table; alone, then beside a writer of 500-row batches (the offer log). About 80
+# seconds after the release build. Smoke run: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
 bench-event-commits:
 	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(ARGS)
 

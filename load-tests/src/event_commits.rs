@@ -1,92 +1,319 @@
-//! The ceiling on event-writing commits (`make bench-event-commits`): writers each commit
-//! one transaction after another that records one event in the outbox
-//! (`shiftwire_outbox::record`, whose advisory lock orders every event-writing commit in
-//! the system), with 1, 8 and 64 writers at once. The baseline, same run: the same
-//! transactions inserting the same payload into a table without the lock.
+//! The ceiling on event-writing commits (`make bench-event-commits`), and what could
+//! replace the outbox's ordering lock. Writers each commit one transaction after another
+//! that records one event, with 1, 8 and 64 writers at once, along four paths:
+//!
+//! - **outbox**: `shiftwire_outbox::record`, whose advisory lock orders every
+//!   event-writing commit in the system (an event is in its final place when it commits);
+//! - **relay**: no lock; the event commits without a position, and one relay task gives
+//!   committed events their positions in batches (one transaction per batch), woken by
+//!   the writers;
+//! - **xmin**: no lock; the event records `pg_current_xact_id()`, and a reader takes
+//!   events in `(xid, id)` order only below its snapshot's `xmin`, where no transaction
+//!   that could still add one is running;
+//! - **baseline**: the same transaction inserting the same payload into a plain table.
+//!
+//! Each path also measures the time from the start of a writer's `COMMIT` to the event
+//! being readable in its final place: for the lock (and the baseline) that is the commit
+//! itself; for the relay, until the relay's transaction that positioned it committed; for
+//! xmin, until a reader found it below `xmin`. The xmin path waits for *every* writing
+//! transaction in the cluster, not only event writers, so each path runs three times:
+//! alone; beside a task writing 500-row batches the whole time, as the real-time layer's
+//! offer log does; and beside a write transaction held open for 600 ms once a second, as
+//! the no-show detector's 500-booking sweep holds one (621 ms p50 in its benchmark).
 
 use crate::report::Recorder;
 use anyhow::Context;
 use shiftwire_core::DomainEvent;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::{
+    collections::HashMap,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 #[derive(clap::Args)]
 pub struct EventCommitArgs {
     /// Seconds each measurement runs.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
     /// Writer counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
     writers: Vec<usize>,
+    /// Also run every path beside the offer log's batches and beside a long sweep.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    beside: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
     Outbox,
+    Relay,
+    Xmin,
     Plain,
 }
 
-async fn commit_once(pool: &PgPool, path: Path) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    let event = DomainEvent::ProfileUpdated {
-        nurse_id: Uuid::now_v7(),
-    };
-    match path {
-        Path::Outbox => {
-            shiftwire_outbox::record(&mut tx, vec![event]).await?;
-        }
-        Path::Plain => {
-            sqlx::query("INSERT INTO bench_plain_events (payload) VALUES ($1)")
-                .bind(serde_json::to_value(&event)?)
-                .execute(&mut *tx)
-                .await?;
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Outbox => "outbox (lock)",
+            Self::Relay => "relay",
+            Self::Xmin => "xmin reader",
+            Self::Plain => "baseline (no order)",
         }
     }
+}
+
+/// When each event's writer sent `COMMIT`, by id.
+type Committed = Arc<Mutex<HashMap<i64, Instant>>>;
+
+/// What else writes while the event writers do.
+#[derive(Clone, Copy, PartialEq)]
+enum Beside {
+    Nothing,
+    /// 500-row batches, one after another.
+    OfferLog,
+    /// A write transaction open for 600 ms, once a second.
+    LongSweep,
+}
+
+impl Beside {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Nothing => "alone",
+            Self::OfferLog => "+ offer log",
+            Self::LongSweep => "+ 600 ms sweep",
+        }
+    }
+}
+
+fn event() -> DomainEvent {
+    DomainEvent::ProfileUpdated {
+        nurse_id: Uuid::now_v7(),
+    }
+}
+
+/// One event-writing transaction; returns how long its `COMMIT` took.
+async fn commit_once(pool: &PgPool, path: Path, committed: &Committed) -> anyhow::Result<Duration> {
+    let mut tx = pool.begin().await?;
+    let payload = serde_json::to_value(event())?;
+    let id: Option<i64> = match path {
+        Path::Outbox => {
+            shiftwire_outbox::record(&mut tx, vec![event()]).await?;
+            None
+        }
+        Path::Relay => Some(
+            sqlx::query_scalar("INSERT INTO bench_relay_events (payload) VALUES ($1) RETURNING id")
+                .bind(payload)
+                .fetch_one(&mut *tx)
+                .await?,
+        ),
+        Path::Xmin => Some(
+            sqlx::query_scalar(
+                "INSERT INTO bench_xmin_events (xid, payload)
+                 VALUES (pg_current_xact_id()::text::bigint, $1) RETURNING id",
+            )
+            .bind(payload)
+            .fetch_one(&mut *tx)
+            .await?,
+        ),
+        Path::Plain => {
+            sqlx::query("INSERT INTO bench_plain_events (payload) VALUES ($1)")
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+            None
+        }
+    };
+    let commit = Instant::now();
+    if let Some(id) = id {
+        committed.lock().expect("committed map").insert(id, commit);
+    }
     tx.commit().await?;
+    Ok(commit.elapsed())
+}
+
+/// Records, for each id read in its final place, how long after its `COMMIT` was sent.
+fn readable(ids: &[i64], committed: &Committed, latencies: &mut Recorder) {
+    let now = Instant::now();
+    let mut committed = committed.lock().expect("committed map");
+    for id in ids {
+        if let Some(at) = committed.remove(id) {
+            latencies.record(now.saturating_duration_since(at), Ok(()));
+        }
+    }
+}
+
+/// The relay: gives committed events without a position the next positions, in id order,
+/// up to 1,000 per transaction, until `stop`.
+async fn relay(
+    pool: PgPool,
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    committed: Committed,
+) -> anyhow::Result<Recorder> {
+    let mut latencies = Recorder::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "WITH next AS (
+                 SELECT id, row_number() OVER (ORDER BY id) AS n FROM bench_relay_events
+                 WHERE position IS NULL ORDER BY id LIMIT 1000),
+             base AS (SELECT COALESCE(max(position), 0) AS p FROM bench_relay_events)
+             UPDATE bench_relay_events e SET position = base.p + next.n
+             FROM next, base WHERE e.id = next.id RETURNING e.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        readable(&ids, &committed, &mut latencies);
+        if ids.len() < 1000 {
+            let _ = tokio::time::timeout(Duration::from_millis(5), wake.notified()).await;
+        }
+    }
+    Ok(latencies)
+}
+
+/// The xmin reader: takes events in `(xid, id)` order below its snapshot's `xmin`.
+async fn xmin_reader(
+    pool: PgPool,
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    committed: Committed,
+) -> anyhow::Result<Recorder> {
+    let mut latencies = Recorder::new();
+    let (mut xid, mut id) = (0_i64, 0_i64);
+    while !stop.load(Ordering::Relaxed) {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT xid, id FROM bench_xmin_events
+             WHERE (xid, id) > ($1, $2)
+               AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+             ORDER BY xid, id LIMIT 1000",
+        )
+        .bind(xid)
+        .bind(id)
+        .fetch_all(&pool)
+        .await?;
+        if let Some(&(last_xid, last_id)) = rows.last() {
+            (xid, id) = (last_xid, last_id);
+        }
+        let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
+        readable(&ids, &committed, &mut latencies);
+        if rows.len() < 1000 {
+            // Events may be waiting for an older transaction: look again soon even if no
+            // writer wakes us.
+            let _ = tokio::time::timeout(Duration::from_millis(1), wake.notified()).await;
+        }
+    }
+    Ok(latencies)
+}
+
+/// Other writing until `stop`.
+async fn beside(pool: PgPool, what: Beside, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        match what {
+            Beside::Nothing => return Ok(()),
+            Beside::OfferLog => {
+                sqlx::query(
+                    "INSERT INTO bench_offer_log (nurse_id, seq)
+                     SELECT gen_random_uuid(), g FROM generate_series(1, 500) g",
+                )
+                .execute(&pool)
+                .await?;
+            }
+            Beside::LongSweep => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO bench_offer_log (nurse_id, seq) VALUES (gen_random_uuid(), 0)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                tx.commit().await?;
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+        }
+    }
     Ok(())
 }
 
-/// Commits per second and the p50 / p99 of one commit's time, `writers` at once.
-async fn measure(pool: &PgPool, path: Path, writers: usize, seconds: u64) -> anyhow::Result<()> {
+/// Commits per second and the p50 / p99 of one commit's time, `writers` at once, and for
+/// the relay and xmin paths the time from commit to readable.
+async fn measure(
+    pool: &PgPool,
+    path: Path,
+    writers: usize,
+    seconds: u64,
+    with: Beside,
+) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    let committed: Committed = Arc::default();
+    let reader = match path {
+        Path::Relay => Some(tokio::spawn(relay(
+            pool.clone(),
+            wake.clone(),
+            stop.clone(),
+            committed.clone(),
+        ))),
+        Path::Xmin => Some(tokio::spawn(xmin_reader(
+            pool.clone(),
+            wake.clone(),
+            stop.clone(),
+            committed.clone(),
+        ))),
+        Path::Outbox | Path::Plain => None,
+    };
+    let background = tokio::spawn(beside(pool.clone(), with, stop.clone()));
     let mut tasks = Vec::new();
     for _ in 0..writers {
-        let (pool, stop) = (pool.clone(), stop.clone());
+        let (pool, stop, wake, committed) =
+            (pool.clone(), stop.clone(), wake.clone(), committed.clone());
         tasks.push(tokio::spawn(async move {
-            let mut commits = Recorder::new();
+            let (mut commits, mut commit_only) = (Recorder::new(), Recorder::new());
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                commit_once(&pool, path).await?;
+                let commit = commit_once(&pool, path, &committed).await?;
                 commits.record(t.elapsed(), Ok(()));
+                commit_only.record(commit, Ok(()));
+                wake.notify_one();
             }
-            anyhow::Ok(commits)
+            anyhow::Ok((commits, commit_only))
         }));
     }
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut commits = Recorder::new();
+    let (mut commits, mut commit_only) = (Recorder::new(), Recorder::new());
     for task in tasks {
-        commits.merge(&task.await??);
+        let (all, commit) = task.await??;
+        commits.merge(&all);
+        commit_only.merge(&commit);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // In its final place when its commit returns (lock, baseline), or when the relay or
+    // the reader found it.
+    let readable = match reader {
+        Some(reader) => reader.await??,
+        None => commit_only,
+    };
+    background.await??;
     let p = commits.percentiles();
+    let r = readable.percentiles();
     println!(
-        "{:<22} writers {writers:>3}: {:>7.0} commits/s, commit p50 {:.2} ms p99 {:.2} ms",
-        match path {
-            Path::Outbox => "outbox (ordered)",
-            Path::Plain => "baseline (no lock)",
-        },
+        "| {} | {} | {writers} | {:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} ms |",
+        path.name(),
+        with.name(),
         commits.requests() as f64 / elapsed,
         p.p50,
-        p.p99
+        p.p99,
+        r.p50,
+        r.p99,
+        r.max
     );
     Ok(())
 }
@@ -95,18 +322,37 @@ pub async fn run(args: EventCommitArgs) -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL").context("DATABASE_URL")?;
     let most = args.writers.iter().copied().max().unwrap_or(1);
     let pool: PgPool = PgPoolOptions::new()
-        .max_connections(u32::try_from(most).unwrap_or(64).max(1))
+        .max_connections(u32::try_from(most + 2).unwrap_or(66).max(3))
         .connect(&url)
         .await?;
     shiftwire_api::MIGRATOR.run(&pool).await?;
     sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS bench_plain_events (id bigserial PRIMARY KEY, payload jsonb NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS bench_plain_events (id bigserial PRIMARY KEY, payload jsonb NOT NULL);
+         CREATE TABLE IF NOT EXISTS bench_relay_events (id bigserial PRIMARY KEY,
+             position bigint UNIQUE, payload jsonb NOT NULL);
+         CREATE INDEX IF NOT EXISTS bench_relay_unpositioned ON bench_relay_events (id)
+             WHERE position IS NULL;
+         CREATE TABLE IF NOT EXISTS bench_xmin_events (id bigserial PRIMARY KEY,
+             xid bigint NOT NULL, payload jsonb NOT NULL);
+         CREATE INDEX IF NOT EXISTS bench_xmin_order ON bench_xmin_events (xid, id);
+         CREATE TABLE IF NOT EXISTS bench_offer_log (nurse_id uuid NOT NULL, seq bigint NOT NULL);",
     )
     .execute(&pool)
     .await?;
-    for &writers in &args.writers {
-        for path in [Path::Outbox, Path::Plain] {
-            measure(&pool, path, writers, args.seconds).await?;
+    println!(
+        "| path | other writes | writers | commits/s | transaction p50 / p99 | COMMIT sent → readable in order p50 / p99 / max |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    let besides: &[Beside] = if args.beside {
+        &[Beside::Nothing, Beside::OfferLog, Beside::LongSweep]
+    } else {
+        &[Beside::Nothing]
+    };
+    for &with in besides {
+        for &writers in &args.writers {
+            for path in [Path::Outbox, Path::Relay, Path::Xmin, Path::Plain] {
+                measure(&pool, path, writers, args.seconds, with).await?;
+            }
         }
     }
     Ok(())
