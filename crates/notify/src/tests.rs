@@ -302,3 +302,13 @@ async fn suspension_and_sign_out_close_the_users_sockets() {
     assert_eq!(other.control.code(), close::NORMAL);
     world.stop().await;
 }
+
+#[test]
+fn a_queued_frame_takes_sixteen_bytes() {
+    // Every connection's queue allocates a block of slots up front, so this is memory per
+    // idle connection (BENCHMARKS.md, "memory per connection").
+    assert_eq!(std::mem::size_of::<Frame>(), 16);
+    let frame = Frame::new("{\"type\":\"pong\"}".to_owned());
+    assert_eq!(frame.as_str(), "{\"type\":\"pong\"}");
+    assert_eq!(&frame.into_bytes()[..], b"{\"type\":\"pong\"}");
+}
