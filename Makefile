@@ -85,7 +85,7 @@ bench:
 	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
 	bash scripts/bench.sh realtime $(REALTIME_ARGS)
 	bash scripts/bench.sh scale $(SCALE_ARGS)
-	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(EVENT_COMMITS_ARGS)
+	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(or $(EVENT_COMMITS_ARGS),--seconds 2)
 
 # bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
 bench-auth:
