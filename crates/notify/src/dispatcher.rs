@@ -664,8 +664,15 @@ fn offer(
     shift: &OpenedShift,
 ) -> Vec<OfferRecord> {
     let started = std::time::Instant::now();
-    // A re-opened shift is a new offer: forget the previous opening's holders.
-    state.offered.remove(&shift_id);
+    // A re-opened shift is a new offer: forget the previous opening's holders, on both
+    // sides (see `HubState::note_offer`).
+    if let Some(previous) = state.offered.remove(&shift_id) {
+        for conn in previous.conns {
+            if let Some(entry) = state.conns.get_mut(&conn) {
+                entry.offered.remove(&shift_id);
+            }
+        }
+    }
     let template = OfferTemplate::new(seq, shift_id, facility_id, shift);
     let logged = offer_to_candidates(state, seq, shift_id, shift, &template, &HashSet::new());
     metrics::counter!("ws_offers_sent_total").increment(logged.len() as u64);

@@ -216,7 +216,10 @@ impl HubState {
         let Some(entry) = self.conns.get_mut(&conn) else {
             return;
         };
-        entry.offered.insert(shift_id);
+        // The connection's set and the shift's list are kept together, so a connection
+        // new to the set is not in the list: no scan of the list (quadratic in a fan-out to
+        // thousands). The scan is left for one that already held it, as a safeguard.
+        let new_holder = entry.offered.insert(shift_id);
         let offered = self
             .offered
             .entry(shift_id)
@@ -224,7 +227,7 @@ impl HubState {
                 facts: facts.clone(),
                 conns: Vec::new(),
             });
-        if !offered.conns.contains(&conn) {
+        if new_holder || !offered.conns.contains(&conn) {
             offered.conns.push(conn);
         }
     }
