@@ -95,6 +95,7 @@ impl ClaimGate {
                         gate: self,
                         shift_id,
                         sender,
+                        outcome: Outcome::Next,
                     };
                     let result = claim().await;
                     flight.land(Outcome::of(&result));
@@ -118,7 +119,7 @@ impl ClaimGate {
         }
     }
 
-    /// Claims of `shift_id` in flight or waiting on this node (0 or 1 flights).
+    /// Shifts with a claim in flight on this node.
     #[cfg(test)]
     fn in_flight(&self) -> usize {
         self.lock().len()
@@ -139,21 +140,23 @@ struct Flight<'a> {
     gate: &'a ClaimGate,
     shift_id: Uuid,
     sender: watch::Sender<Outcome>,
+    /// What the waiting claims are told: `Next` unless the claim landed.
+    outcome: Outcome,
 }
 
 impl Flight<'_> {
-    fn land(self, outcome: Outcome) {
-        self.sender.send_replace(outcome);
-        // `Drop` removes the entry.
+    fn land(mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        // `Drop` tells the waiting claims.
     }
 }
 
 impl Drop for Flight<'_> {
     fn drop(&mut self) {
+        // The entry goes first, so that a waiting claim told to go next finds the way
+        // clear rather than this finished flight.
         self.gate.lock().remove(&self.shift_id);
-        if *self.sender.borrow() == Outcome::Pending {
-            self.sender.send_replace(Outcome::Next);
-        }
+        self.sender.send_replace(self.outcome);
     }
 }
 
