@@ -148,65 +148,67 @@ fn readable(ids: &[i64], committed: &Committed, latencies: &mut Recorder) {
     }
 }
 
-/// The relay: gives committed events without a position the next positions, in id order,
-/// up to 1,000 per transaction, until `stop`.
-async fn relay(
-    pool: PgPool,
-    wake: Arc<Notify>,
-    stop: Arc<AtomicBool>,
-    committed: Committed,
-) -> anyhow::Result<Recorder> {
-    let mut latencies = Recorder::new();
-    while !stop.load(Ordering::Relaxed) {
-        let mut tx = pool.begin().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "WITH next AS (
-                 SELECT id, row_number() OVER (ORDER BY id) AS n FROM bench_relay_events
-                 WHERE position IS NULL ORDER BY id LIMIT 1000),
-             base AS (SELECT COALESCE(max(position), 0) AS p FROM bench_relay_events)
-             UPDATE bench_relay_events e SET position = base.p + next.n
-             FROM next, base WHERE e.id = next.id RETURNING e.id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        readable(&ids, &committed, &mut latencies);
-        if ids.len() < 1000 {
-            let _ = tokio::time::timeout(Duration::from_millis(5), wake.notified()).await;
-        }
-    }
-    Ok(latencies)
+/// The relay's step: gives committed events without a position the next positions, in
+/// id order, up to 1,000 in one transaction. Returns their ids.
+async fn relay_batch(pool: &PgPool) -> anyhow::Result<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "WITH next AS (
+             SELECT id, row_number() OVER (ORDER BY id) AS n FROM bench_relay_events
+             WHERE position IS NULL ORDER BY id LIMIT 1000),
+         base AS (SELECT COALESCE(max(position), 0) AS p FROM bench_relay_events)
+         UPDATE bench_relay_events e SET position = base.p + next.n
+         FROM next, base WHERE e.id = next.id RETURNING e.id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ids)
 }
 
-/// The xmin reader: takes events in `(xid, id)` order below its snapshot's `xmin`.
-async fn xmin_reader(
+/// The xmin reader's step: up to 1,000 events after `cursor` in `(xid, id)` order, below
+/// its snapshot's `xmin`. Returns their ids and moves the cursor.
+async fn xmin_batch(pool: &PgPool, cursor: &mut (i64, i64)) -> anyhow::Result<Vec<i64>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT xid, id FROM bench_xmin_events
+         WHERE (xid, id) > ($1, $2)
+           AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+         ORDER BY xid, id LIMIT 1000",
+    )
+    .bind(cursor.0)
+    .bind(cursor.1)
+    .fetch_all(pool)
+    .await?;
+    if let Some(&last) = rows.last() {
+        *cursor = last;
+    }
+    Ok(rows.into_iter().map(|(_, id)| id).collect())
+}
+
+/// The relay or the xmin reader, until `stop`: how long after its `COMMIT` each event
+/// was in its final place.
+async fn follow(
+    path: Path,
     pool: PgPool,
     wake: Arc<Notify>,
     stop: Arc<AtomicBool>,
     committed: Committed,
 ) -> anyhow::Result<Recorder> {
     let mut latencies = Recorder::new();
-    let (mut xid, mut id) = (0_i64, 0_i64);
+    let mut cursor = (0_i64, 0_i64);
     while !stop.load(Ordering::Relaxed) {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT xid, id FROM bench_xmin_events
-             WHERE (xid, id) > ($1, $2)
-               AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-             ORDER BY xid, id LIMIT 1000",
-        )
-        .bind(xid)
-        .bind(id)
-        .fetch_all(&pool)
-        .await?;
-        if let Some(&(last_xid, last_id)) = rows.last() {
-            (xid, id) = (last_xid, last_id);
-        }
-        let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
-        readable(&ids, &committed, &mut latencies);
-        if rows.len() < 1000 {
+        let (ids, pause) = match path {
+            Path::Relay => (relay_batch(&pool).await?, Duration::from_millis(5)),
             // Events may be waiting for an older transaction: look again soon even if no
-            // writer wakes us.
-            let _ = tokio::time::timeout(Duration::from_millis(1), wake.notified()).await;
+            // writer wakes the reader.
+            _ => (
+                xmin_batch(&pool, &mut cursor).await?,
+                Duration::from_millis(1),
+            ),
+        };
+        readable(&ids, &committed, &mut latencies);
+        if ids.len() < 1000 {
+            let _ = tokio::time::timeout(pause, wake.notified()).await;
         }
     }
     Ok(latencies)
@@ -253,21 +255,15 @@ async fn measure(
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     let committed: Committed = Arc::default();
-    let reader = match path {
-        Path::Relay => Some(tokio::spawn(relay(
+    let reader = matches!(path, Path::Relay | Path::Xmin).then(|| {
+        tokio::spawn(follow(
+            path,
             pool.clone(),
             wake.clone(),
             stop.clone(),
             committed.clone(),
-        ))),
-        Path::Xmin => Some(tokio::spawn(xmin_reader(
-            pool.clone(),
-            wake.clone(),
-            stop.clone(),
-            committed.clone(),
-        ))),
-        Path::Outbox | Path::Plain => None,
-    };
+        ))
+    });
     let background = tokio::spawn(beside(pool.clone(), with, stop.clone()));
     let mut tasks = Vec::new();
     for _ in 0..writers {

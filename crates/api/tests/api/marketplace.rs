@@ -17,6 +17,34 @@ use uuid::Uuid;
 /// A day, in the minutes `shift_body` takes.
 const DAY: i64 = 24 * 60;
 
+/// 200 nurses claim `shift` at once, in turn through each of `nodes`: exactly one books
+/// it, every other one is told `shift_taken`, and the shift has one booking.
+async fn storm_books_once(nodes: &[&TestApp], shift: Uuid) {
+    let mut nurses = Vec::new();
+    for _ in 0..200 {
+        nurses.push(nearby_nurse(nodes[0]).await.0);
+    }
+    let answers = join_all(
+        nurses
+            .iter()
+            .enumerate()
+            .map(|(i, token)| claim(nodes[i % nodes.len()], token, shift)),
+    )
+    .await;
+    let created = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1);
+    for answer in answers
+        .into_iter()
+        .filter(|r| r.status() != StatusCode::CREATED)
+    {
+        assert_problem(answer, StatusCode::CONFLICT, "shift_taken").await;
+    }
+    assert_eq!(db::count_bookings_of_shift(&nodes[0].pool, shift).await, 1);
+}
+
 async fn topics(app: &TestApp, shift: Uuid) -> Vec<String> {
     db::outbox_topics_of_shift(&app.pool, shift).await
 }
@@ -203,24 +231,7 @@ async fn two_hundred_concurrent_claims_book_the_shift_exactly_once(pool: PgPool)
     let app = spawn_app_with(pool, |s| s.database_max_connections = 20).await;
     let f = facility(&app, "Mercy General Hospital").await;
     let shift = id_of(&post_shift(&app, &f, &shift_body(240, 8)).await);
-    let mut nurses = Vec::new();
-    for _ in 0..200 {
-        nurses.push(nearby_nurse(&app).await.0);
-    }
-    let answers = join_all(nurses.iter().map(|token| claim(&app, token, shift))).await;
-    let created = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::CREATED)
-        .count();
-    assert_eq!(created, 1);
-    for answer in answers
-        .into_iter()
-        .filter(|r| r.status() != StatusCode::CREATED)
-    {
-        assert_problem(answer, StatusCode::CONFLICT, "shift_taken").await;
-    }
-    let bookings = db::count_bookings_of_shift(&app.pool, shift).await;
-    assert_eq!(bookings, 1);
+    storm_books_once(&[&app], shift).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
@@ -230,27 +241,7 @@ async fn a_storm_over_two_nodes_books_the_shift_exactly_once(pool: PgPool) {
     let b = spawn_app_with(pool, |s| s.database_max_connections = 10).await;
     let f = facility(&a, "Mercy General Hospital").await;
     let shift = id_of(&post_shift(&a, &f, &shift_body(240, 8)).await);
-    let mut nurses = Vec::new();
-    for _ in 0..200 {
-        nurses.push(nearby_nurse(&a).await.0);
-    }
-    let answers = join_all(nurses.iter().enumerate().map(|(i, token)| {
-        let node = if i % 2 == 0 { &a } else { &b };
-        claim(node, token, shift)
-    }))
-    .await;
-    let created = answers
-        .iter()
-        .filter(|r| r.status() == StatusCode::CREATED)
-        .count();
-    assert_eq!(created, 1);
-    for answer in answers
-        .into_iter()
-        .filter(|r| r.status() != StatusCode::CREATED)
-    {
-        assert_problem(answer, StatusCode::CONFLICT, "shift_taken").await;
-    }
-    assert_eq!(db::count_bookings_of_shift(&a.pool, shift).await, 1);
+    storm_books_once(&[&a, &b], shift).await;
 }
 
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
