@@ -136,12 +136,7 @@ if ((!RECORD)); then
   exit 0
 fi
 
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git status --porcelain -- . ':(exclude)BENCHMARKS.md' 2>/dev/null)" ]]; then
-  COMMIT="$COMMIT-dirty"
-fi
-CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
-MEM_GIB=$(free -g | awk '/^Mem:/ { print $2 }')
+bench_provenance
 COMMAND="make bench-timesheets"
 (($#)) && COMMAND="make bench-timesheets ARGS=$*"
 BLOCK=$(mktemp)
@@ -162,11 +157,7 @@ trap 'stop_server; rm -f "$BLOCK" "$NEW"' EXIT
   echo "$END_MARK"
 } >"$BLOCK"
 if grep -qxF "$START_MARK" BENCHMARKS.md && grep -qxF "$END_MARK" BENCHMARKS.md; then
-  awk -v start="$START_MARK" -v end="$END_MARK" -v block="$BLOCK" '
-    $0 == start { while ((getline line < block) > 0) print line; skip = 1; next }
-    $0 == end { skip = 0; next }
-    !skip { print }
-  ' BENCHMARKS.md >"$NEW"
+  replace_block "$START_MARK" "$END_MARK" "$BLOCK" >"$NEW"
   cat "$NEW" >BENCHMARKS.md
 else
   { echo; cat "$BLOCK"; } >>BENCHMARKS.md

@@ -514,12 +514,7 @@ if ((!RECORD)); then
 fi
 
 # --- BENCHMARKS.md -----------------------------------------------------------------------
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git status --porcelain -- . ':(exclude)BENCHMARKS.md' 2>/dev/null)" ]]; then
-  COMMIT="$COMMIT-dirty"
-fi
-CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
-MEM_GIB=$(free -g | awk '/^Mem:/ { print $2 }')
+bench_provenance
 COMMAND="make bench-$SCENARIO"
 (($#)) && COMMAND="make bench-$SCENARIO ARGS=\"$*\""
 LOADGEN_SHOWN=$(printf '%q ' "${LOADGEN[@]}")
@@ -593,11 +588,7 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
 } >"$BLOCK"
 
 if [[ -f BENCHMARKS.md ]] && grep -qxF "$START_MARK" BENCHMARKS.md && grep -qxF "$END_MARK" BENCHMARKS.md; then
-  awk -v start="$START_MARK" -v end="$END_MARK" -v block="$BLOCK" '
-    $0 == start { while ((getline line < block) > 0) print line; skip = 1; next }
-    $0 == end { skip = 0; next }
-    !skip { print }
-  ' BENCHMARKS.md >"$NEW"
+  replace_block "$START_MARK" "$END_MARK" "$BLOCK" >"$NEW"
 elif [[ -f BENCHMARKS.md ]]; then
   { cat BENCHMARKS.md; echo; cat "$BLOCK"; } >"$NEW"
 else

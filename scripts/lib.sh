@@ -56,6 +56,28 @@ fresh_db() {
   [[ $DB_URL == */"$name" || $DB_URL == */"$name"\?* ]] || die "ensure-postgres.sh did not give the $name database"
 }
 
+# bench_provenance: for the header of a block recorded in BENCHMARKS.md, sets COMMIT (the
+# short hash, with "-dirty" when anything but BENCHMARKS.md differs from it), CPU (the
+# model name) and MEM_GIB.
+bench_provenance() {
+  COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [[ -n "$(git status --porcelain -- . ':(exclude)BENCHMARKS.md' 2>/dev/null)" ]]; then
+    COMMIT="$COMMIT-dirty"
+  fi
+  CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+  MEM_GIB=$(free -g | awk '/^Mem:/ { print $2 }')
+}
+
+# replace_block START END BLOCK: prints BENCHMARKS.md with the lines from the marker line
+# START to the marker line END replaced by the file BLOCK (which holds its own markers).
+replace_block() {
+  awk -v start="$1" -v end="$2" -v block="$3" '
+    $0 == start { while ((getline line < block) > 0) print line; skip = 1; next }
+    $0 == end { skip = 0; next }
+    !skip { print }
+  ' BENCHMARKS.md
+}
+
 # start_server BIN LOG [VAR=value...] [-- SERVE_ARGS...]: starts `BIN serve SERVE_ARGS` in
 # the background with the given environment on top of this shell's (later assignments of
 # the same variable win, as with env), stdout and stderr to LOG. Sets SERVER_PID and
