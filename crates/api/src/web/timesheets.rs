@@ -292,19 +292,13 @@ async fn adjust(
             Err("Give the clock-in and clock-out (date and time) and the break in minutes.".into())
         }
     };
+    // A mistake in the times is shown before a missing reason.
+    let times = times.and_then(|times| match shiftwire_core::text::reason(&reason) {
+        Some(_) => Ok(times),
+        None => Err(REASON_NEEDED.to_owned()),
+    });
     let times = match times {
-        Ok(times) if shiftwire_core::text::reason(&reason).is_some() => times,
-        Ok(_) => {
-            let why = REASON_NEEDED.to_owned();
-            return refused(
-                &state,
-                &staff,
-                &sheet,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                why,
-            )
-            .await;
-        }
+        Ok(times) => times,
         Err(why) => {
             return refused(
                 &state,
