@@ -176,6 +176,18 @@ impl DeliverySource for Delivery {
             .held_offers(nurse_id, since, positions)
             .await?)
     }
+
+    async fn load_followers(&self) -> anyhow::Result<Option<i64>> {
+        Ok(Some(self.matching.load_book().await?))
+    }
+
+    fn follow(&self, event: &shiftwire_core::PublishedEvent) {
+        self.matching.book().follow(event);
+    }
+
+    fn follow_tick(&self, now: chrono::DateTime<chrono::Utc>) {
+        self.matching.book().prune(now);
+    }
 }
 
 #[async_trait]

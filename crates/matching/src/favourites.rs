@@ -182,7 +182,7 @@ impl Matching {
         // Her future bookings there end with the block, in this transaction.
         let mut published = self.release_ineligible_in(&mut tx, nurse_id).await?;
         published.extend(record(&mut tx, vec![DomainEvent::ProfileUpdated { nurse_id }]).await?);
-        shiftwire_outbox::commit(tx, published, self.events.as_ref()).await?;
+        self.commit_recorded(tx, published).await?;
         Ok(())
     }
 

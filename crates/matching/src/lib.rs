@@ -24,6 +24,7 @@ macro_rules! terms_of {
 }
 
 pub mod attendance;
+mod book;
 mod bookings;
 mod claims;
 mod delivery;
@@ -42,6 +43,7 @@ mod standing;
 pub mod timesheets;
 
 pub use attendance::{Attendance, AttendanceEvent};
+pub use book::ShiftBook;
 pub use favourites::{FacilityNurse, MAX_FACILITY_NURSES};
 pub use model::*;
 pub use no_shows::NO_SHOW_REASON;
@@ -167,6 +169,8 @@ pub struct Matching {
     /// How long a submitted timesheet waits for its facility before it is approved
     /// automatically.
     timesheet_auto_approve: chrono::Duration,
+    /// The node's book of open shifts, which nearby search reads once it is loaded.
+    book: Arc<ShiftBook>,
 }
 
 impl Matching {
@@ -184,7 +188,27 @@ impl Matching {
             clock: Arc::new(SystemClock),
             no_show_grace: chrono::Duration::minutes(15),
             timesheet_auto_approve: chrono::Duration::hours(72),
+            book: Arc::new(ShiftBook::new()),
         }
+    }
+
+    /// The node's book of open shifts: the dispatcher loads it ([`Self::load_book`]) and
+    /// keeps it current ([`ShiftBook::follow`]).
+    pub fn book(&self) -> &ShiftBook {
+        &self.book
+    }
+
+    /// Loads the book of open shifts; answers the outbox position it reflects.
+    pub async fn load_book(&self) -> Result<i64, MatchingError> {
+        let started = std::time::Instant::now();
+        let position = self.book.load(&self.pool).await?;
+        tracing::info!(
+            shifts = self.book.len(),
+            secs = started.elapsed().as_secs_f64(),
+            position,
+            "book of open shifts loaded"
+        );
+        Ok(position)
     }
 
     /// The same service reading time from `clock`.
@@ -204,7 +228,21 @@ impl Matching {
         events: Vec<DomainEvent>,
     ) -> Result<(), MatchingError> {
         let published = record(&mut tx, events).await?;
+        self.commit_recorded(tx, published).await
+    }
+
+    /// Commits events already recorded in `tx`, then publishes them; this node's nearby
+    /// searches wait for its book to follow them.
+    async fn commit_recorded(
+        &self,
+        tx: Transaction<'_, Postgres>,
+        published: Vec<PublishedEvent>,
+    ) -> Result<(), MatchingError> {
+        let book_change = book::last_change(&published);
         shiftwire_outbox::commit(tx, published, self.events.as_ref()).await?;
+        if let Some(position) = book_change {
+            self.book.committed(position);
+        }
         Ok(())
     }
 

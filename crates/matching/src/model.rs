@@ -199,6 +199,7 @@ pub struct BookedShift {
 }
 
 /// Nearby search parameters, already validated.
+#[derive(Debug, Clone)]
 pub struct NearbyQuery {
     /// Where to search from; `None`: the nurse's home.
     pub point: Option<Coordinates>,

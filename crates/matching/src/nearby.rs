@@ -1,16 +1,68 @@
-use crate::{Matching, MatchingError, NearbyQuery, NearbyShift, geo_sql};
+use crate::{Matching, MatchingError, NearbyQuery, NearbyShift, book::BookSearch, geo_sql};
 use chrono::{NaiveDate, Utc};
 use shiftwire_core::{Coordinates, eligibility::HeldCredential};
 use uuid::Uuid;
 
 impl Matching {
-    /// Open shifts near `query.point` that `nurse_id` is eligible for, nearest first.
+    /// Open shifts near `query.point` that `nurse_id` is eligible for, nearest first by
+    /// `(order_key, id)`, after the query's cursor.
+    ///
+    /// Read from the node's book of open shifts ([`crate::ShiftBook`]) once it is loaded:
+    /// the nurse's facts are read from the database, the shifts are not. Until then, and as
+    /// the reference the book is tested against, from PostGIS ([`Self::nearby_in_postgis`]).
+    pub async fn nearby(
+        &self,
+        nurse_id: Uuid,
+        query: &NearbyQuery,
+    ) -> Result<Vec<NearbyShift>, MatchingError> {
+        // The book is read once loaded and caught up with what this node committed; a
+        // dispatcher that far behind is rare, and PostGIS answers meanwhile.
+        if !self.book.is_ready() || !self.book.caught_up(BOOK_WAIT).await {
+            metrics::counter!("nearby_searches_total", "read" => "postgis").increment(1);
+            return self.nearby_in_postgis(nurse_id, query).await;
+        }
+        metrics::counter!("nearby_searches_total", "read" => "book").increment(1);
+        self.nearby_in_book(nurse_id, query).await
+    }
+
+    /// [`Self::nearby`] from the book of open shifts, loaded or not.
+    pub async fn nearby_in_book(
+        &self,
+        nurse_id: Uuid,
+        query: &NearbyQuery,
+    ) -> Result<Vec<NearbyShift>, MatchingError> {
+        let facts = {
+            let mut conn = self.pool.acquire().await?;
+            self.nurse_facts(&mut conn, nurse_id).await?
+        };
+        let now = self.clock.now();
+        let point = query
+            .point
+            .or(facts.position)
+            .ok_or(MatchingError::NoSearchPoint)?;
+        // The rule in `shiftwire_core::eligibility` decides every shift; the account-level
+        // rules refuse them all at once, so the walk is skipped.
+        if facts.position.is_none() || facts.suspended || !facts.available {
+            return Ok(Vec::new());
+        }
+        Ok(self.book.search(&BookSearch {
+            nurse: &facts,
+            query,
+            point,
+            radius_m: query.radius_km.min(facts.max_distance_km) * 1000.0,
+            want: usize::try_from(query.limit).unwrap_or(usize::MAX),
+            now,
+        }))
+    }
+
+    /// [`Self::nearby`] in PostGIS: what nearby search reads before the book is loaded,
+    /// and the reference the book is tested against.
     ///
     /// The SQL filters are the eligibility rule of `shiftwire_core::eligibility` applied
     /// to every shift at once (role licence valid in the facility's state or multistate,
     /// licence and required certifications valid through the shift's end, no overlapping
     /// booking); the account-level rules (verified, available) are checked first, here.
-    pub async fn nearby(
+    pub async fn nearby_in_postgis(
         &self,
         nurse_id: Uuid,
         query: &NearbyQuery,
@@ -129,6 +181,9 @@ impl Matching {
             .collect()
     }
 }
+
+/// How long a search waits for the book to follow this node's own commits.
+const BOOK_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Most equally distant shifts (one facility's) a page boundary may cut through.
 const TIE_CAP: usize = 1000;

@@ -99,8 +99,15 @@ impl Dispatcher {
     /// and clients that were connected elsewhere catch up with `resume`.
     pub(crate) async fn run(mut self) {
         let start = loop {
-            match shiftwire_outbox::last_position(&self.hub.inner.pool).await {
-                Ok(max) => break max,
+            let start = match self.hub.inner.source.load_followers().await {
+                Ok(Some(position)) => Ok(position),
+                Ok(None) => shiftwire_outbox::last_position(&self.hub.inner.pool)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(error) => Err(error),
+            };
+            match start {
+                Ok(position) => break position,
                 Err(error) => {
                     tracing::warn!(%error, "dispatcher cannot read the outbox yet");
                     tokio::select! {
@@ -141,6 +148,7 @@ impl Dispatcher {
                     self.catch_up().await;
                     self.hub.state().prune(Utc::now());
                     self.hub.inner.taken.prune();
+                    self.hub.inner.source.follow_tick(Utc::now());
                 }
             }
         }
@@ -241,6 +249,7 @@ impl Dispatcher {
     pub(crate) async fn dispatch(&mut self, published: PublishedEvent) {
         let started = std::time::Instant::now();
         self.hub.inner.taken.apply(&published);
+        self.hub.inner.source.follow(&published);
         let PublishedEvent { seq, event } = published;
         let topic = event.topic();
         match event {

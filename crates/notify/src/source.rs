@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use shiftwire_core::{
-    Coordinates,
+    Coordinates, PublishedEvent,
     delivery::{CatchUp, HeldOffer, LocationRecord, OfferRecord, OpenShift},
     eligibility::NurseRecord,
 };
@@ -64,6 +64,20 @@ pub trait DeliverySource: Send + Sync {
         since: CatchUp,
         positions: &[Coordinates],
     ) -> anyhow::Result<Vec<HeldOffer>>;
+
+    /// Loads what the node keeps in memory of the committed event stream beside the
+    /// dispatcher (the book of open shifts nearby search reads), and answers the outbox
+    /// position it reflects: the dispatcher starts there and hands every later event to
+    /// [`Self::follow`]. `None`: nothing is kept; the dispatcher starts at the end.
+    async fn load_followers(&self) -> anyhow::Result<Option<i64>> {
+        Ok(None)
+    }
+
+    /// One committed event, in outbox order, after the position `load_followers` gave.
+    fn follow(&self, _event: &PublishedEvent) {}
+
+    /// Once a second, from the dispatcher.
+    fn follow_tick(&self, _now: chrono::DateTime<chrono::Utc>) {}
 }
 
 /// What delivery records, in batches, after the frames went out.

@@ -12,6 +12,7 @@ mod login;
 mod logs;
 mod marketplace;
 mod migrations;
+mod nearby;
 mod no_shows;
 mod openapi;
 mod otp;

@@ -1,0 +1,473 @@
+//! The book of open shifts: each node keeps every open shift in memory, in a spatial index
+//! with the facts eligibility needs, so that nearby search walks it nearest-first and
+//! applies the one rule of `shiftwire_core::eligibility` without a PostGIS query.
+//!
+//! It is loaded at start in one snapshot together with the outbox position that snapshot
+//! reflects; the dispatcher then starts at that position and hands the book every event
+//! after it, in outbox order (`follow`). So the book is as current as the dispatcher, and
+//! PostGIS stays the system of record: a claim re-checks everything in the database.
+//!
+//! Points are unit vectors on the sphere: the straight-line (chord) distance between two
+//! of them grows with the great-circle distance, so the R*-tree's nearest-first walk is a
+//! great-circle walk. The page order (`order_key`) is that great-circle distance in
+//! metres; the distance shown to the nurse is geodesic (WGS 84), as before.
+
+use crate::{MatchingError, NearbyQuery, NearbyShift, stored};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use rstar::{AABB, PointDistance, RTree, RTreeObject};
+use shiftwire_core::{
+    Coordinates, DomainEvent, OpenedShift, PublishedEvent,
+    eligibility::{NurseFacts, ShiftFacts, distance_m, eligible_at_distance},
+    no_show::REOFFER_MIN_REMAINING,
+};
+use sqlx::{PgPool, Row};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{
+        Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicBool, AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Mean Earth radius (IUGG), metres: what great-circle distances are measured on.
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Most equally distant shifts (one facility's) a page boundary may cut through before the
+/// page is cut there anyway; the same bound the SQL search has.
+const TIE_CAP: usize = 1000;
+
+/// A shift's place in the spatial index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spot {
+    xyz: [f64; 3],
+    id: Uuid,
+}
+
+impl RTreeObject for Spot {
+    type Envelope = AABB<[f64; 3]>;
+
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_point(self.xyz)
+    }
+}
+
+impl PointDistance for Spot {
+    fn distance_2(&self, point: &[f64; 3]) -> f64 {
+        chord_2(self.xyz, *point)
+    }
+}
+
+/// The point on the unit sphere at `at`.
+fn unit(at: Coordinates) -> [f64; 3] {
+    let (lat, lon) = (at.lat().to_radians(), at.lon().to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
+fn chord_2(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let (x, y, z) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    x * x + y * y + z * z
+}
+
+/// Great-circle metres of a squared chord of the unit sphere.
+fn great_circle_m(chord_2: f64) -> f64 {
+    2.0 * EARTH_RADIUS_M * (chord_2.sqrt() / 2.0).min(1.0).asin()
+}
+
+/// An open shift as the book keeps it.
+struct Open {
+    facts: ShiftFacts,
+    facility_name: Arc<str>,
+    /// Claimable until then: its start, or for a shift re-offered after a no-show, an hour
+    /// before its end.
+    open_until: DateTime<Utc>,
+    xyz: [f64; 3],
+}
+
+#[derive(Default)]
+struct Shelves {
+    shifts: HashMap<Uuid, Open>,
+    tree: RTree<Spot>,
+    /// Open shifts by the time they stop being claimable, so the tick drops them.
+    closing: BTreeSet<(DateTime<Utc>, Uuid)>,
+    /// Facility names, shared by their shifts.
+    names: HashMap<Uuid, Arc<str>>,
+}
+
+impl Shelves {
+    fn name(&mut self, facility_id: Uuid, name: &str) -> Arc<str> {
+        match self.names.get(&facility_id) {
+            Some(known) if **known == *name => known.clone(),
+            _ => {
+                let name: Arc<str> = Arc::from(name);
+                self.names.insert(facility_id, name.clone());
+                name
+            }
+        }
+    }
+
+    fn put(&mut self, id: Uuid, open: Open) {
+        self.take(id);
+        self.tree.insert(Spot { xyz: open.xyz, id });
+        self.closing.insert((open.open_until, id));
+        self.shifts.insert(id, open);
+    }
+
+    fn take(&mut self, id: Uuid) -> Option<Open> {
+        let open = self.shifts.remove(&id)?;
+        self.tree.remove(&Spot { xyz: open.xyz, id });
+        self.closing.remove(&(open.open_until, id));
+        Some(open)
+    }
+}
+
+/// The node's book of open shifts. Shared (`Arc`) by nearby search and the dispatcher.
+pub struct ShiftBook {
+    shelves: RwLock<Shelves>,
+    /// Loaded: until then nearby search reads PostGIS.
+    ready: AtomicBool,
+    /// The outbox position the book reflects.
+    followed: watch::Sender<i64>,
+    /// The last position of an event this node committed that changes the book: a search
+    /// on this node waits for the book to reach it (a scheduler who just posted a shift,
+    /// or a nurse who just released one, finds it).
+    committed: AtomicI64,
+}
+
+impl Default for ShiftBook {
+    fn default() -> Self {
+        Self {
+            shelves: RwLock::default(),
+            ready: AtomicBool::new(false),
+            followed: watch::Sender::new(0),
+            committed: AtomicI64::new(0),
+        }
+    }
+}
+
+/// How a search is bounded and paged.
+pub(crate) struct BookSearch<'a> {
+    /// The nurse, positioned where she is matched from.
+    pub nurse: &'a NurseFacts,
+    pub query: &'a NearbyQuery,
+    /// Where the search is centred.
+    pub point: Coordinates,
+    /// Geodesic search radius, metres.
+    pub radius_m: f64,
+    pub want: usize,
+    pub now: DateTime<Utc>,
+}
+
+impl ShiftBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the book is loaded and followed (nearby search reads it).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Whether the book has followed every event this node committed that changes it,
+    /// waiting at most `within` for the dispatcher to get there.
+    pub async fn caught_up(&self, within: Duration) -> bool {
+        let target = self.committed.load(Ordering::Acquire);
+        if *self.followed.borrow() >= target {
+            return true;
+        }
+        let mut followed = self.followed.subscribe();
+        matches!(
+            tokio::time::timeout(within, followed.wait_for(|at| *at >= target)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Notes that this node committed an event changing the book at `position`.
+    pub fn committed(&self, position: i64) {
+        self.committed.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// Open shifts in the book.
+    pub fn len(&self) -> usize {
+        self.read().shifts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Shelves> {
+        // Only in-memory code runs under the lock; a panic there leaves whole entries.
+        self.shelves
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Shelves> {
+        self.shelves
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Loads every open shift in one snapshot and answers the outbox position it
+    /// reflects: the caller follows the events after it. Marks the book ready.
+    pub async fn load(&self, pool: &PgPool) -> Result<i64, MatchingError> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        // The outbox's ordering lock makes commit order the position order, so the
+        // snapshot holds exactly the events up to its largest position.
+        let position: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM outbox")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut shelves = Shelves::default();
+        let mut spots = Vec::new();
+        {
+            let mut rows = sqlx::query(
+                "SELECT s.id, s.facility_id, f.name AS facility_name, s.facility_state, s.role,
+                        ST_Y(s.location::geometry) AS lat, ST_X(s.location::geometry) AS lon,
+                        s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
+                        s.required_certifications, s.favourites_until,
+                        COALESCE(s.late_claim_until, s.starts_at) AS open_until,
+                        COALESCE(ns.nurses, '{}') AS excluded
+                 FROM shifts s
+                 JOIN facilities f ON f.id = s.facility_id
+                 LEFT JOIN (SELECT shift_id, array_agg(nurse_id) AS nurses FROM bookings
+                            WHERE status = 'no_show' GROUP BY shift_id) ns ON ns.shift_id = s.id
+                 WHERE s.status = 'open' AND COALESCE(s.late_claim_until, s.starts_at) > now()",
+            )
+            .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: Uuid = row.try_get("id")?;
+                let facility_id: Uuid = row.try_get("facility_id")?;
+                let location = Coordinates::new(row.try_get("lat")?, row.try_get("lon")?)
+                    .map_err(|e| MatchingError::Invalid(format!("stored location: {e}")))?;
+                let name: String = row.try_get("facility_name")?;
+                let facility_name = shelves.name(facility_id, &name);
+                let facts = ShiftFacts {
+                    terms: stored::terms(
+                        row.try_get("role")?,
+                        row.try_get("starts_at")?,
+                        row.try_get("ends_at")?,
+                        row.try_get("hourly_rate_cents")?,
+                        row.try_get("unit")?,
+                        &row.try_get::<Vec<String>, _>("required_certifications")?,
+                    )?,
+                    facility_state: row.try_get("facility_state")?,
+                    facility_location: location,
+                    excluded: row.try_get("excluded")?,
+                    facility_id,
+                    favourites_until: row.try_get("favourites_until")?,
+                };
+                let open_until: DateTime<Utc> = row.try_get("open_until")?;
+                let xyz = unit(location);
+                spots.push(Spot { xyz, id });
+                shelves.closing.insert((open_until, id));
+                shelves.shifts.insert(
+                    id,
+                    Open {
+                        facts,
+                        facility_name,
+                        open_until,
+                        xyz,
+                    },
+                );
+            }
+        }
+        tx.commit().await?;
+        shelves.tree = RTree::bulk_load(spots);
+        *self.write() = shelves;
+        self.followed.send_replace(position);
+        self.ready.store(true, Ordering::Release);
+        Ok(position)
+    }
+
+    /// Applies one committed event (the dispatcher's, in outbox order).
+    pub fn follow(&self, published: &PublishedEvent) {
+        match &published.event {
+            DomainEvent::ShiftOpened {
+                shift_id, shift, ..
+            } => self.open(*shift_id, shift, None),
+            DomainEvent::ShiftUpdated {
+                shift_id, shift, ..
+            } => {
+                // A re-offer's claim deadline was fixed when it re-opened.
+                let kept = self.read().shifts.get(shift_id).map(|o| o.open_until);
+                self.open(*shift_id, shift, kept);
+            }
+            DomainEvent::ShiftBooked { shift_id, .. }
+            | DomainEvent::ShiftCancelled { shift_id, .. } => {
+                self.write().take(*shift_id);
+            }
+            _ => {}
+        }
+        self.followed.send_if_modified(|at| {
+            let moved = published.seq > *at;
+            *at = (*at).max(published.seq);
+            moved
+        });
+    }
+
+    fn open(&self, shift_id: Uuid, shift: &OpenedShift, open_until: Option<DateTime<Utc>>) {
+        let open_until = open_until.unwrap_or_else(|| claimable_until(shift));
+        let mut shelves = self.write();
+        let facility_name = shelves.name(shift.facility_id, &shift.facility_name);
+        shelves.put(
+            shift_id,
+            Open {
+                facts: shift.facts(),
+                facility_name,
+                open_until,
+                xyz: unit(shift.location),
+            },
+        );
+    }
+
+    /// Drops the shifts no longer claimable at `now`.
+    pub fn prune(&self, now: DateTime<Utc>) -> usize {
+        let mut shelves = self.write();
+        let due: Vec<Uuid> = shelves
+            .closing
+            .iter()
+            .take_while(|(until, _)| *until <= now)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in &due {
+            shelves.take(*id);
+        }
+        due.len()
+    }
+
+    /// The eligible open shifts of `search`, nearest first by `(order_key, id)`, after the
+    /// query's cursor, at most `search.want` of them.
+    pub(crate) fn search(&self, search: &BookSearch<'_>) -> Vec<NearbyShift> {
+        let BookSearch {
+            nurse,
+            query,
+            point,
+            radius_m,
+            want,
+            now,
+        } = *search;
+        let centre = unit(point);
+        // Geodesic and great-circle distances differ by < 0.6 %: past this great-circle
+        // distance no shift is within the geodesic radius.
+        let walk_limit = radius_m * 1.01 + 1.0;
+        let shelves = self.read();
+        let mut found: Vec<NearbyShift> = Vec::new();
+        // The great-circle distance of the page's last shift, once the page is full: the
+        // walk goes on only through shifts equally far (ties are ordered by id).
+        let mut page_reach: Option<f64> = None;
+        let mut ties = 0;
+        for spot in shelves.tree.nearest_neighbor_iter(&centre) {
+            let order_key = great_circle_m(chord_2(spot.xyz, centre));
+            if order_key > walk_limit {
+                break;
+            }
+            if let Some(reach) = page_reach
+                && (order_key > reach || ties >= TIE_CAP)
+            {
+                break;
+            }
+            if let Some((after_d, after_id)) = query.after
+                && (order_key < after_d || (order_key == after_d && spot.id <= after_id))
+            {
+                continue;
+            }
+            let Some(open) = shelves.shifts.get(&spot.id) else {
+                continue;
+            };
+            let terms = &open.facts.terms;
+            if open.open_until <= now
+                || query.role.is_some_and(|role| role != terms.role)
+                || query.from.is_some_and(|from| terms.starts_at() < from)
+                || query.to.is_some_and(|to| terms.starts_at() >= to)
+                || eligible_at_distance(nurse, &open.facts, now).is_err()
+            {
+                continue;
+            }
+            let distance = distance_m(point, open.facts.facility_location);
+            if distance > radius_m + 0.001 {
+                continue;
+            }
+            found.push(NearbyShift {
+                id: spot.id,
+                facility_id: open.facts.facility_id,
+                facility_name: open.facility_name.to_string(),
+                facility_location: open.facts.facility_location,
+                terms: terms.clone(),
+                distance_km: distance / 1000.0,
+                order_key,
+            });
+            if page_reach.is_some() {
+                ties += 1;
+            } else if found.len() >= want {
+                page_reach = Some(order_key);
+            }
+        }
+        drop(shelves);
+        found.sort_by(|a, b| a.order_key.total_cmp(&b.order_key).then(a.id.cmp(&b.id)));
+        found.truncate(want);
+        found
+    }
+}
+
+/// The last position among `events` of one the book applies.
+pub(crate) fn last_change(events: &[PublishedEvent]) -> Option<i64> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                DomainEvent::ShiftOpened { .. }
+                    | DomainEvent::ShiftUpdated { .. }
+                    | DomainEvent::ShiftBooked { .. }
+                    | DomainEvent::ShiftCancelled { .. }
+            )
+        })
+        .map(|e| e.seq)
+        .max()
+}
+
+/// Until when an opened shift may be claimed: its start; a shift re-offered after a
+/// no-show (someone is excluded from it, and it is open past its start) until an hour
+/// before its end (`shiftwire_core::no_show`), as the database's `late_claim_until` says.
+fn claimable_until(shift: &OpenedShift) -> DateTime<Utc> {
+    if shift.excluded.is_empty() {
+        shift.terms.starts_at()
+    } else {
+        (shift.terms.ends_at() - REOFFER_MIN_REMAINING).max(shift.terms.starts_at())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(lat: f64, lon: f64) -> Coordinates {
+        Coordinates::new(lat, lon).expect("coordinates")
+    }
+
+    #[test]
+    fn the_chord_walk_is_the_great_circle_order() {
+        let sf = at(37.7749, -122.4194);
+        let oakland = at(37.8044, -122.2712);
+        let la = at(34.0522, -118.2437);
+        let to_oakland = great_circle_m(chord_2(unit(sf), unit(oakland)));
+        let to_la = great_circle_m(chord_2(unit(sf), unit(la)));
+        assert!(to_oakland < to_la);
+        // Within 0.6 % of the geodesic distance, as the walk's limit assumes.
+        for (gc, other) in [(to_oakland, oakland), (to_la, la)] {
+            let geodesic = distance_m(sf, other);
+            assert!(
+                (gc - geodesic).abs() / geodesic < 0.006,
+                "{gc} vs {geodesic}"
+            );
+        }
+        assert_eq!(great_circle_m(chord_2(unit(sf), unit(sf))), 0.0);
+    }
+}
