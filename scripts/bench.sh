@@ -316,7 +316,23 @@ case $SCENARIO in
     STORM_LINE="Storm set-up (bench data only, with psql before the server starts): facility \`$STORM_FACILITY\` (the Californian one with the most open RN shifts that require no certification); $STORMS of those shifts, starting more than an hour ahead and not overlapping one another; the first $CLAIMANTS synthetic nurses (by id) holding an approved RN licence valid in $STORM_STATE (or multistate) get that facility's location as their home, so each is within reach of each storm shift whatever their radius. They do not search from home. The bench database has \`statement_timeout = $STATEMENT_TIMEOUT\`."
     log "storms: facility $STORM_FACILITY, $STORMS shifts, $CLAIMANTS nurses"
     log "starting the server on $BIND (log: $SERVER_LOG)"
-    start_bench_server "$SERVER_LOG"
+    start_bench_server "$SERVER_LOG" RUST_LOG=warn,shiftwire_matching=info
+    # Nearby search reads the book of open shifts once the server has loaded it (PostGIS
+    # answers until then): the searches start after its "loaded" line.
+    book_line=
+    for _ in $(seq 600); do
+      book_line=$(grep -m1 '"book of open shifts loaded"' "$SERVER_LOG" || true)
+      [[ -n $book_line ]] && break
+      kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited; see $SERVER_LOG"
+      sleep 0.5
+    done
+    [[ -n $book_line ]] || die "no 'book of open shifts loaded' line in $SERVER_LOG within 300 s"
+    field() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/" <<<"$book_line"; }
+    BOOK_SHIFTS=$(field shifts) BOOK_SECS=$(field secs)
+    BOOK_RSS_BEFORE=$(field rss_before_kib) BOOK_RSS_AFTER=$(field rss_after_kib)
+    BOOK_LINE=$(awk -v n="$BOOK_SHIFTS" -v s="$BOOK_SECS" -v a="$BOOK_RSS_BEFORE" -v b="$BOOK_RSS_AFTER" 'BEGIN {
+      printf "Book of open shifts (the server log'"'"'s \"book of open shifts loaded\" line): %d open shifts loaded in %.1f s; server RSS %.0f MiB before the load and %.0f MiB after, **%.0f bytes per open shift**", n, s, a / 1024, b / 1024, (b - a) * 1024 / n }')
+    log "$BOOK_LINE"
     LOADGEN=("$LOADGEN_BIN" marketplace --base-url "http://$BIND" --tokens "$TOKENS"
       --storm-nurses "$STORM_NURSES" --storm-shifts "$STORM_SHIFTS" --storms "$STORMS" --claimants "$CLAIMANTS")
     ;;
@@ -533,7 +549,7 @@ case $SCENARIO in
     ;;
   marketplace)
     TITLE="Marketplace: nearby search over $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$SHIFTS") open shifts, claim storms"
-    SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn\`, default database pool of 20 connections)"
+    SERVER_SHOWN="\`shiftwire serve\` (release build, \`RUST_LOG=warn,shiftwire_matching=info\` for the book's \"loaded\" line, default database pool of 20 connections)"
     ;;
   realtime)
     TITLE="Real-time offers: POST to WebSocket offer among 1,000 connected nurses, fan-out to 1,000, NATS core baseline"
@@ -564,6 +580,7 @@ trap 'rm -f "$BLOCK" "$NEW"' EXIT
   if [[ $SCENARIO == marketplace ]]; then
     echo "- Data: \`shiftwire-loadgen seed --shifts $SHIFTS --facilities $FACILITIES --nurses $NURSES --tokens-out $TOKENS\` into the fresh bench database took $SEED_SECS s (before the server started; not part of the CPU figures below)"
     echo "- $STORM_LINE"
+    echo "- $BOOK_LINE"
   fi
   if [[ $SCENARIO == recheck ]]; then echo "- $SETUP_LINE"; fi
   if [[ $SCENARIO == push ]]; then

@@ -416,6 +416,13 @@ impl ShiftBook {
     }
 }
 
+/// The process's resident memory in KiB (`/proc/self/status`), where Linux tells it.
+pub(crate) fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
 /// The last position among `events` of one the book applies.
 pub(crate) fn last_change(events: &[PublishedEvent]) -> Option<i64> {
     events

@@ -201,11 +201,16 @@ impl Matching {
     /// Loads the book of open shifts; answers the outbox position it reflects.
     pub async fn load_book(&self) -> Result<i64, MatchingError> {
         let started = std::time::Instant::now();
+        let rss_before = book::resident_kib();
         let position = self.book.load(&self.pool).await?;
+        // What the book costs the process: resident memory before and after (Linux), so
+        // operators and the benchmark can read it per open shift.
         tracing::info!(
             shifts = self.book.len(),
             secs = started.elapsed().as_secs_f64(),
             position,
+            rss_before_kib = rss_before,
+            rss_after_kib = book::resident_kib(),
             "book of open shifts loaded"
         );
         Ok(position)
