@@ -417,6 +417,20 @@ async fn open(ctx: &Ctx, client: u32, token: &str) -> Result<(Ws, i64), String> 
         .unwrap_or_else(|_| Err("timeout".into()))
 }
 
+/// The part of a `shift.offered` frame the worker reads; other fields are skipped.
+#[derive(serde::Deserialize)]
+struct OfferPeek<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    seq: i64,
+    shift: ShiftIdPeek,
+}
+
+#[derive(serde::Deserialize)]
+struct ShiftIdPeek {
+    id: uuid::Uuid,
+}
+
 /// One client: connects (resuming if asked), reads every frame until told to close, and
 /// reconnects with `resume` when the server ends the connection.
 async fn run_client(
@@ -514,6 +528,22 @@ async fn run_client(
                 Some(Err(error)) => break ws_error(&error),
                 None => break "ended".into(),
             };
+            // Offers are nearly every frame: read only their position and shift id (no
+            // allocation); the worker judges nothing else of them.
+            if let Ok(offer) = serde_json::from_str::<OfferPeek<'_>>(&text)
+                && offer.kind == "shift.offered"
+            {
+                highest = highest.max(offer.seq);
+                if !before_resumed {
+                    committed.fetch_max(offer.seq, Ordering::SeqCst);
+                }
+                let replay = u8::from(before_resumed);
+                let _ = ctx.receipts.send((client, offer.shift.id, t_ns, replay));
+                if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
+                    send(Event::Sample(text.as_str().to_owned()));
+                }
+                continue;
+            }
             let message = match serde_json::from_str::<ServerMessage>(&text) {
                 Ok(m) => m,
                 Err(_) => {

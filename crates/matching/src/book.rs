@@ -454,9 +454,221 @@ fn claimable_until(shift: &OpenedShift) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Duration, NaiveDate};
+    use shiftwire_core::{
+        CredentialKind, HourlyRate, ShiftTerms, ShiftWindow, Unit, eligibility::HeldCredential,
+    };
 
     fn at(lat: f64, lon: f64) -> Coordinates {
         Coordinates::new(lat, lon).expect("coordinates")
+    }
+
+    /// An RN shift in California at (`lat`, `lon`), starting `in_hours` from now.
+    fn shift(lat: f64, lon: f64, in_hours: i64, facility_id: Uuid) -> Box<OpenedShift> {
+        let starts_at = Utc::now() + Duration::hours(in_hours);
+        Box::new(OpenedShift {
+            facility_name: "Mercy General".into(),
+            facility_state: "CA".into(),
+            location: at(lat, lon),
+            terms: ShiftTerms::new(
+                CredentialKind::RN,
+                ShiftWindow::new(starts_at, starts_at + Duration::hours(8)).expect("window"),
+                HourlyRate::new(9000).expect("rate"),
+                Unit::new("ICU").expect("unit"),
+                vec![],
+            )
+            .expect("terms"),
+            excluded: vec![],
+            facility_id,
+            favourites_until: None,
+        })
+    }
+
+    fn nurse() -> NurseFacts {
+        NurseFacts {
+            nurse_id: Uuid::now_v7(),
+            suspended: false,
+            available: true,
+            credentials: vec![HeldCredential {
+                kind: CredentialKind::RN,
+                state: Some("CA".into()),
+                multistate: false,
+                expires_on: NaiveDate::from_ymd_opt(2099, 1, 1).expect("date"),
+            }],
+            position: Some(at(38.58, -121.46)),
+            max_distance_km: 50.0,
+            booked: vec![],
+            blocked_at: vec![],
+            favourite_of: vec![],
+            restricted_until: None,
+        }
+    }
+
+    fn opened(seq: i64, shift_id: Uuid, shift: Box<OpenedShift>) -> PublishedEvent {
+        PublishedEvent {
+            seq,
+            event: DomainEvent::ShiftOpened {
+                shift_id,
+                facility_id: shift.facility_id,
+                shift,
+            },
+        }
+    }
+
+    fn ids(
+        book: &ShiftBook,
+        nurse: &NurseFacts,
+        after: Option<(f64, Uuid)>,
+        want: usize,
+    ) -> Vec<(f64, Uuid)> {
+        let query = NearbyQuery {
+            point: None,
+            radius_km: 50.0,
+            from: None,
+            to: None,
+            role: None,
+            after,
+            limit: want as i64,
+        };
+        book.search(&BookSearch {
+            nurse,
+            query: &query,
+            point: nurse.position.expect("position"),
+            radius_m: 50_000.0,
+            want,
+            now: Utc::now(),
+        })
+        .into_iter()
+        .map(|s| (s.order_key, s.id))
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn the_book_follows_openings_bookings_cancellations_and_changes() {
+        let book = ShiftBook::new();
+        let facility = Uuid::now_v7();
+        let (near, far, booked) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        book.follow(&opened(1, near, shift(38.59, -121.47, 5, facility)));
+        book.follow(&opened(2, far, shift(38.70, -121.60, 5, facility)));
+        book.follow(&opened(3, booked, shift(38.60, -121.48, 5, facility)));
+        // Out of the nurse's reach: never listed.
+        book.follow(&opened(4, Uuid::now_v7(), shift(40.0, -121.0, 5, facility)));
+        let nurse = nurse();
+        let found: Vec<Uuid> = ids(&book, &nurse, None, 10)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(found, [near, booked, far], "nearest first");
+        book.follow(&PublishedEvent {
+            seq: 5,
+            event: DomainEvent::ShiftBooked {
+                shift_id: booked,
+                facility_id: facility,
+                booking_id: Uuid::now_v7(),
+                nurse_id: Uuid::now_v7(),
+            },
+        });
+        book.follow(&PublishedEvent {
+            seq: 6,
+            event: DomainEvent::ShiftCancelled {
+                shift_id: near,
+                facility_id: facility,
+                nurse_id: None,
+            },
+        });
+        let found: Vec<Uuid> = ids(&book, &nurse, None, 10)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(found, [far]);
+        // New terms: an LPN shift is not hers any more.
+        let mut changed = shift(38.70, -121.60, 5, facility);
+        changed.terms = ShiftTerms::new(
+            CredentialKind::LPN,
+            changed.terms.window,
+            HourlyRate::new(9500).expect("rate"),
+            Unit::new("ICU").expect("unit"),
+            vec![],
+        )
+        .expect("terms");
+        book.follow(&PublishedEvent {
+            seq: 7,
+            event: DomainEvent::ShiftUpdated {
+                shift_id: far,
+                facility_id: facility,
+                shift: changed,
+                opened_seq: 2,
+                boosted: false,
+                widened: false,
+            },
+        });
+        assert!(ids(&book, &nurse, None, 10).is_empty());
+        assert_eq!(book.len(), 2, "the changed shift and the one out of reach");
+        assert!(book.caught_up(std::time::Duration::ZERO).await);
+        book.committed(9);
+        assert!(
+            !book.caught_up(std::time::Duration::from_millis(10)).await,
+            "9 not followed yet"
+        );
+    }
+
+    #[test]
+    fn a_shift_leaves_the_book_when_it_can_no_longer_be_claimed() {
+        let book = ShiftBook::new();
+        let facility = Uuid::now_v7();
+        let soon = Uuid::now_v7();
+        book.follow(&opened(1, soon, shift(38.59, -121.47, 1, facility)));
+        book.follow(&opened(
+            2,
+            Uuid::now_v7(),
+            shift(38.59, -121.47, 5, facility),
+        ));
+        // Re-offered after a no-show: claimable until an hour before its end.
+        let mut late = shift(38.59, -121.47, -2, facility);
+        late.excluded = vec![Uuid::now_v7()];
+        let late_id = Uuid::now_v7();
+        book.follow(&opened(3, late_id, late));
+        assert_eq!(
+            book.prune(Utc::now()),
+            0,
+            "the re-offer is open for 5 more hours"
+        );
+        assert_eq!(book.prune(Utc::now() + Duration::minutes(61)), 1);
+        assert_eq!(book.prune(Utc::now() + Duration::minutes(5 * 60 + 1)), 2);
+        assert!(book.is_empty());
+    }
+
+    #[test]
+    fn pages_of_equally_distant_shifts_continue_by_id() {
+        let book = ShiftBook::new();
+        let facility = Uuid::now_v7();
+        for seq in 0..25 {
+            book.follow(&opened(
+                seq,
+                Uuid::now_v7(),
+                shift(38.60, -121.50, 5, facility),
+            ));
+        }
+        book.follow(&opened(
+            30,
+            Uuid::now_v7(),
+            shift(38.61, -121.50, 5, facility),
+        ));
+        let nurse = nurse();
+        let all = ids(&book, &nurse, None, 100);
+        assert_eq!(all.len(), 26);
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = ids(&book, &nurse, after, 7);
+            paged.extend(page.iter().copied());
+            match page.last() {
+                Some(last) if page.len() == 7 => after = Some(*last),
+                _ => break,
+            }
+        }
+        assert_eq!(paged, all, "every shift once, in (distance, id) order");
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
