@@ -15,7 +15,7 @@
 use crate::{MatchingError, NearbyQuery, NearbyShift, stored};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use rstar::{AABB, PointDistance, RTree, RTreeObject};
+use rstar::{AABB, PointDistance, RTree, RTreeNode, RTreeObject};
 use shiftwire_core::{
     Coordinates, DomainEvent, OpenedShift, PublishedEvent,
     eligibility::{NurseFacts, ShiftFacts, distance_m, eligible_at_distance},
@@ -77,6 +77,100 @@ fn great_circle_m(chord_2: f64) -> f64 {
     2.0 * EARTH_RADIUS_M * (chord_2.sqrt() / 2.0).min(1.0).asin()
 }
 
+/// Chord (on the unit sphere) of a great-circle distance in metres.
+fn chord_of_m(metres: f64) -> f64 {
+    let angle = (metres / EARTH_RADIUS_M).min(std::f64::consts::PI);
+    2.0 * (angle / 2.0).sin()
+}
+
+/// A tree node waiting in the walk, by its (least) squared chord to the centre.
+struct Waiting<'t> {
+    chord_2: f64,
+    node: &'t RTreeNode<Spot>,
+}
+
+impl PartialEq for Waiting<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.chord_2.total_cmp(&other.chord_2).is_eq()
+    }
+}
+
+impl Eq for Waiting<'_> {}
+
+impl PartialOrd for Waiting<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Waiting<'_> {
+    /// Reversed: the heap pops the nearest first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.chord_2.total_cmp(&self.chord_2)
+    }
+}
+
+/// The shifts of `tree` nearest-first from `centre` (with their squared chords), visiting
+/// only the parts of the tree that may hold a shift within `reach_chord` of `from`: the
+/// nurse's reach. Searching around a point far from her, the walk does not wade through
+/// every shift near that point that she could not take.
+struct Walk<'t> {
+    heap: std::collections::BinaryHeap<Waiting<'t>>,
+    centre: [f64; 3],
+    from: [f64; 3],
+    reach_chord_2: f64,
+}
+
+impl<'t> Walk<'t> {
+    fn new(tree: &'t RTree<Spot>, centre: [f64; 3], from: [f64; 3], reach_chord: f64) -> Self {
+        let mut walk = Self {
+            heap: std::collections::BinaryHeap::new(),
+            centre,
+            from,
+            reach_chord_2: reach_chord * reach_chord,
+        };
+        walk.push_children(tree.root().children());
+        walk
+    }
+
+    fn push_children(&mut self, children: &'t [RTreeNode<Spot>]) {
+        for node in children {
+            let (to_centre, to_from) = match node {
+                RTreeNode::Leaf(spot) => {
+                    (chord_2(spot.xyz, self.centre), chord_2(spot.xyz, self.from))
+                }
+                RTreeNode::Parent(parent) => {
+                    let envelope = parent.envelope();
+                    (
+                        envelope.distance_2(&self.centre),
+                        envelope.distance_2(&self.from),
+                    )
+                }
+            };
+            if to_from <= self.reach_chord_2 {
+                self.heap.push(Waiting {
+                    chord_2: to_centre,
+                    node,
+                });
+            }
+        }
+    }
+}
+
+impl<'t> Iterator for Walk<'t> {
+    type Item = (f64, &'t Spot);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(Waiting { chord_2, node }) = self.heap.pop() {
+            match node {
+                RTreeNode::Leaf(spot) => return Some((chord_2, spot)),
+                RTreeNode::Parent(parent) => self.push_children(parent.children()),
+            }
+        }
+        None
+    }
+}
+
 /// An open shift as the book keeps it.
 struct Open {
     facts: ShiftFacts,
@@ -89,7 +183,9 @@ struct Open {
 
 #[derive(Default)]
 struct Shelves {
-    shifts: HashMap<Uuid, Open>,
+    /// Boxed: a map's buckets are allocated to a power of two above its size, so an entry
+    /// kept inline would cost its size up to twice over.
+    shifts: HashMap<Uuid, Box<Open>>,
     tree: RTree<Spot>,
     /// Open shifts by the time they stop being claimable, so the tick drops them.
     closing: BTreeSet<(DateTime<Utc>, Uuid)>,
@@ -109,14 +205,14 @@ impl Shelves {
         }
     }
 
-    fn put(&mut self, id: Uuid, open: Open) {
+    fn put(&mut self, id: Uuid, open: Box<Open>) {
         self.take(id);
         self.tree.insert(Spot { xyz: open.xyz, id });
         self.closing.insert((open.open_until, id));
         self.shifts.insert(id, open);
     }
 
-    fn take(&mut self, id: Uuid) -> Option<Open> {
+    fn take(&mut self, id: Uuid) -> Option<Box<Open>> {
         let open = self.shifts.remove(&id)?;
         self.tree.remove(&Spot { xyz: open.xyz, id });
         self.closing.remove(&(open.open_until, id));
@@ -269,12 +365,12 @@ impl ShiftBook {
                 shelves.closing.insert((open_until, id));
                 shelves.shifts.insert(
                     id,
-                    Open {
+                    Box::new(Open {
                         facts,
                         facility_name,
                         open_until,
                         xyz,
-                    },
+                    }),
                 );
             }
         }
@@ -318,12 +414,12 @@ impl ShiftBook {
         let facility_name = shelves.name(shift.facility_id, &shift.facility_name);
         shelves.put(
             shift_id,
-            Open {
+            Box::new(Open {
                 facts: shift.facts(),
                 facility_name,
                 open_until,
                 xyz: unit(shift.location),
-            },
+            }),
         );
     }
 
@@ -355,16 +451,20 @@ impl ShiftBook {
         } = *search;
         let centre = unit(point);
         // Geodesic and great-circle distances differ by < 0.6 %: past this great-circle
-        // distance no shift is within the geodesic radius.
+        // distance no shift is within the geodesic radius (nor within her reach).
         let walk_limit = radius_m * 1.01 + 1.0;
+        let Some(from) = nurse.position else {
+            return Vec::new();
+        };
+        let reach_chord = chord_of_m(nurse.max_distance_km * 1000.0 * 1.01 + 1.0);
         let shelves = self.read();
         let mut found: Vec<NearbyShift> = Vec::new();
         // The great-circle distance of the page's last shift, once the page is full: the
         // walk goes on only through shifts equally far (ties are ordered by id).
         let mut page_reach: Option<f64> = None;
         let mut ties = 0;
-        for spot in shelves.tree.nearest_neighbor_iter(&centre) {
-            let order_key = great_circle_m(chord_2(spot.xyz, centre));
+        for (chord_2, spot) in Walk::new(&shelves.tree, centre, unit(from), reach_chord) {
+            let order_key = great_circle_m(chord_2);
             if order_key > walk_limit {
                 break;
             }
@@ -636,6 +736,83 @@ mod tests {
         assert_eq!(book.prune(Utc::now() + Duration::minutes(61)), 1);
         assert_eq!(book.prune(Utc::now() + Duration::minutes(5 * 60 + 1)), 2);
         assert!(book.is_empty());
+    }
+
+    /// The pruned walk finds exactly what checking every shift finds, in the same order,
+    /// wherever the search point is relative to the nurse's reach.
+    #[test]
+    fn the_walk_finds_what_checking_every_shift_finds() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut draw = |lo: f64, hi: f64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            lo + (hi - lo) * (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let book = ShiftBook::new();
+        let facility = Uuid::now_v7();
+        let mut all = Vec::new();
+        for seq in 0..3000 {
+            let id = Uuid::now_v7();
+            let at = (38.6 + draw(-1.0, 1.0), -121.5 + draw(-1.0, 1.0));
+            book.follow(&opened(seq, id, shift(at.0, at.1, 5, facility)));
+            all.push((id, at));
+        }
+        let (mut listed, mut empty) = (0, 0);
+        for round in 0..200 {
+            let mut nurse = nurse();
+            nurse.position = Some(at(38.6 + draw(-0.8, 0.8), -121.5 + draw(-0.8, 0.8)));
+            nurse.max_distance_km = draw(5.0, 60.0);
+            let point = at(38.6 + draw(-0.8, 0.8), -121.5 + draw(-0.8, 0.8));
+            let radius_m = draw(1.0, 80.0) * 1000.0;
+            let want = 1 + (draw(0.0, 40.0) as usize);
+            let query = NearbyQuery {
+                point: Some(point),
+                radius_km: radius_m / 1000.0,
+                from: None,
+                to: None,
+                role: None,
+                after: None,
+                limit: want as i64,
+            };
+            let now = Utc::now();
+            let found: Vec<Uuid> = book
+                .search(&BookSearch {
+                    nurse: &nurse,
+                    query: &query,
+                    point,
+                    radius_m,
+                    want,
+                    now,
+                })
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            let home = nurse.position.expect("position");
+            let mut every: Vec<(f64, Uuid)> = all
+                .iter()
+                .filter(|(_, (lat, lon))| {
+                    let there = at(*lat, *lon);
+                    distance_m(home, there) <= nurse.max_distance_km * 1000.0 + 0.001
+                        && distance_m(point, there) <= radius_m + 0.001
+                })
+                .map(|(id, (lat, lon))| {
+                    (
+                        great_circle_m(chord_2(unit(point), unit(at(*lat, *lon)))),
+                        *id,
+                    )
+                })
+                .collect();
+            every.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let expected: Vec<Uuid> = every.into_iter().take(want).map(|(_, id)| id).collect();
+            assert_eq!(found, expected, "round {round}");
+            listed += found.len();
+            empty += usize::from(found.is_empty());
+        }
+        assert!(
+            listed > 1000 && empty > 10,
+            "both outcomes: {listed} listed, {empty} empty"
+        );
     }
 
     #[test]
