@@ -567,7 +567,8 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
     let mut posted: HashSet<Uuid> = HashSet::new();
     let mut phases: BTreeMap<&str, (u64, u64, u64, u64, u64)> = BTreeMap::new();
     let example = |r: &mut OracleReport, kind: &str, nurse: Uuid, shift: Uuid| {
-        if r.examples.iter().filter(|e| e.0 == kind).count() < 10 {
+        let same_kind = |e: &&(String, Uuid, Uuid)| e.0.split(' ').next() == kind.split(' ').next();
+        if r.examples.iter().filter(same_kind).count() < 10 {
             r.examples.push((kind.to_owned(), nurse, shift));
         }
     };
@@ -580,19 +581,24 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
         posted.insert(shift);
         let phase = phases.entry(post.phase).or_default();
         phase.0 += 1;
-        let mut got: HashMap<u32, u32> = HashMap::new();
+        // Copies per client, and how many of them came in a `resume` replay.
+        let mut got: HashMap<u32, (u32, u32)> = HashMap::new();
         for d in ledger.offers.get(&shift).into_iter().flatten() {
-            *got.entry(d.client).or_default() += 1;
+            let entry = got.entry(d.client).or_default();
+            entry.0 += 1;
             if d.replay {
+                entry.1 += 1;
                 r.replayed += 1;
             }
         }
         for &(client, c) in &connected {
-            let copies = got.remove(&client).unwrap_or(0);
+            let (copies, replayed) = got.remove(&client).unwrap_or((0, 0));
             if copies > 1 {
                 r.duplicates += u64::from(copies - 1);
                 phase.4 += u64::from(copies - 1);
-                example(&mut r, "duplicate", c.nurse, shift);
+                let kind =
+                    format!("duplicate ({copies} copies, {replayed} of them in a resume replay)");
+                example(&mut r, &kind, c.nurse, shift);
             }
             match world.verdict(&c.nurse, &post.spec, now) {
                 Some(Verdict::Eligible) => {
@@ -623,7 +629,7 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
             }
         }
         // Whatever is left went to clients that never connected.
-        r.strays += got.values().map(|&n| u64::from(n)).sum::<u64>();
+        r.strays += got.values().map(|&(n, _)| u64::from(n)).sum::<u64>();
     }
     r.strays += ledger
         .offers
