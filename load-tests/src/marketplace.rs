@@ -1074,7 +1074,9 @@ fn markdown(r: &MarketplaceReport) -> String {
     }
     out.table(&base);
     let (home, point) = (&r.nearby_home.nearby, &r.nearby_point.nearby);
-    let met = |s: &Stats| s.ok > 0 && s.errors == 0 && s.latency_ms.p99 <= 5.0;
+    // The goal of nearby search over 1,000,000 open shifts, sequential, over HTTP.
+    const GOAL_P99_MS: f64 = 2.0;
+    let met = |s: &Stats| s.ok > 0 && s.errors == 0 && s.latency_ms.p99 <= GOAL_P99_MS;
     let verdict = if met(home) && met(point) {
         "met"
     } else {
@@ -1089,8 +1091,8 @@ fn markdown(r: &MarketplaceReport) -> String {
     };
     writeln!(
         out,
-        "Goal nearby p99 ≤ 5 ms (sequential, no errors): {verdict} (p99 {} from home, {} at \
-         a point, {} and {} errors; `GET /v1/me` alone p50 {}, p99 {}).\n",
+        "Goal nearby p99 ≤ {GOAL_P99_MS} ms (sequential, no errors): {verdict} (p99 {} from \
+         home, {} at a point, {} and {} errors; `GET /v1/me` alone p50 {}, p99 {}).\n",
         p99(home),
         p99(point),
         home.errors,
