@@ -87,6 +87,86 @@ impl crate::Matching {
             .ok_or(MatchingError::NotFound)
     }
 
+    /// [`Self::nurse_facts`] in three round trips instead of six, for nearby search, which
+    /// reads them on every request: her standing from the rooms that own it, then all the
+    /// marketplace keeps of her (profile, bookings, blocks, favourites, attendance) in one
+    /// query. Tested to agree with `nurse_facts` (nearby from the book, which reads these,
+    /// against nearby in PostGIS, which reads those).
+    pub(crate) async fn nurse_facts_for_search(
+        &self,
+        conn: &mut PgConnection,
+        nurse_id: Uuid,
+    ) -> Result<NurseFacts, MatchingError> {
+        use sqlx::Row;
+        let standing = self
+            .standings
+            .of(&mut *conn, &[nurse_id])
+            .await?
+            .remove(&nurse_id)
+            .ok_or(MatchingError::NotFound)?;
+        let row = sqlx::query(
+            "SELECT p.available, p.max_distance_km,
+                    ST_Y(p.home::geometry) AS home_lat, ST_X(p.home::geometry) AS home_lon,
+                    ST_Y(p.live_location::geometry) AS live_lat,
+                    ST_X(p.live_location::geometry) AS live_lon, p.live_location_at,
+                    ARRAY(SELECT lower(b.during) FROM bookings b
+                          WHERE b.nurse_id = n.id AND b.status IN ('booked', 'in_progress')
+                          ORDER BY b.id) AS booked_from,
+                    ARRAY(SELECT upper(b.during) FROM bookings b
+                          WHERE b.nurse_id = n.id AND b.status IN ('booked', 'in_progress')
+                          ORDER BY b.id) AS booked_to,
+                    ARRAY(SELECT facility_id FROM facility_blocks WHERE nurse_id = n.id)
+                        AS blocked_at,
+                    ARRAY(SELECT facility_id FROM facility_favourites WHERE nurse_id = n.id)
+                        AS favourite_of,
+                    ARRAY(SELECT at FROM attendance_events WHERE nurse_id = n.id ORDER BY at, id)
+                        AS attendance_at,
+                    ARRAY(SELECT points FROM attendance_events WHERE nurse_id = n.id
+                          ORDER BY at, id) AS attendance_points
+             FROM (SELECT $1::uuid AS id) n LEFT JOIN nurse_profiles p ON p.nurse_id = n.id",
+        )
+        .bind(nurse_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let point = |lat: Option<f64>, lon: Option<f64>| -> Result<_, MatchingError> {
+            lat.zip(lon)
+                .map(|(lat, lon)| shiftwire_core::Coordinates::new(lat, lon))
+                .transpose()
+                .map_err(|e| MatchingError::Invalid(format!("stored location: {e}")))
+        };
+        let defaults = crate::NurseProfile::default();
+        let home = point(row.try_get("home_lat")?, row.try_get("home_lon")?)?;
+        let live = point(row.try_get("live_lat")?, row.try_get("live_lon")?)?
+            .zip(row.try_get::<Option<chrono::DateTime<Utc>>, _>("live_location_at")?);
+        let booked_from: Vec<chrono::DateTime<Utc>> = row.try_get("booked_from")?;
+        let booked_to: Vec<chrono::DateTime<Utc>> = row.try_get("booked_to")?;
+        let attendance_at: Vec<chrono::DateTime<Utc>> = row.try_get("attendance_at")?;
+        let attendance_points: Vec<i32> = row.try_get("attendance_points")?;
+        let record = NurseRecord {
+            facts: NurseFacts {
+                nurse_id,
+                suspended: standing.suspended,
+                available: row
+                    .try_get::<Option<bool>, _>("available")?
+                    .unwrap_or(defaults.available),
+                credentials: standing.credentials,
+                position: None,
+                max_distance_km: row
+                    .try_get::<Option<f64>, _>("max_distance_km")?
+                    .unwrap_or(defaults.max_distance_km),
+                booked: booked_from.into_iter().zip(booked_to).collect(),
+                blocked_at: row.try_get("blocked_at")?,
+                favourite_of: row.try_get("favourite_of")?,
+                restricted_until: shiftwire_core::attendance::restricted_until(
+                    attendance_at.into_iter().zip(attendance_points),
+                ),
+            },
+            home,
+            live,
+        };
+        Ok(record.positioned(Utc::now()).facts)
+    }
+
     /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in five
     /// queries whatever their number. Nurses' positions are live if reported within
     /// `LIVE_LOCATION_TTL`, else home; a nurse who never set her profile has its defaults.
