@@ -104,7 +104,17 @@ impl Dispatcher {
                 Ok(None) => shiftwire_outbox::last_position(&self.hub.inner.pool)
                     .await
                     .map_err(anyhow::Error::from),
-                Err(error) => Err(error),
+                // While the database answers, what the followers could not load (a stored
+                // value they cannot read) must not hold offers up: delivery starts without
+                // them (nearby search then keeps reading PostGIS). An unreachable database
+                // fails both, and both are tried again.
+                Err(error) => match shiftwire_outbox::last_position(&self.hub.inner.pool).await {
+                    Ok(position) => {
+                        tracing::error!(%error, "the book of open shifts could not be loaded; nearby search reads PostGIS");
+                        Ok(position)
+                    }
+                    Err(_) => Err(error),
+                },
             };
             match start {
                 Ok(position) => break position,
