@@ -294,7 +294,17 @@ async fn a_search_right_after_a_post_finds_the_shift(pool: PgPool) {
     wait_for_the_book(&app).await;
     let f = facility_at(&app, "Mercy General", "CA", (38.58, -121.46)).await;
     let (_, nurse_id) = nearby_nurse(&app).await;
-    let query = || NearbyQuery {
+    for round in 0..10 {
+        let shift = id_of(&post_shift(&app, &f, &shift_body(600 + round, 8)).await);
+        assert!(lists(&app, nurse_id, shift).await, "round {round}");
+        let _ = book(&app, &nearby_nurse(&app).await.0, shift).await;
+        assert!(!lists(&app, nurse_id, shift).await, "booked, round {round}");
+    }
+}
+
+/// Whether the nurse's nearby search (from home, 200 km) lists `shift`.
+async fn lists(app: &TestApp, nurse_id: Uuid, shift: Uuid) -> bool {
+    let query = NearbyQuery {
         point: None,
         radius_km: 200.0,
         from: None,
@@ -303,27 +313,13 @@ async fn a_search_right_after_a_post_finds_the_shift(pool: PgPool) {
         after: None,
         limit: 20,
     };
-    for round in 0..10 {
-        let shift = id_of(&post_shift(&app, &f, &shift_body(600 + round, 8)).await);
-        let found = app
-            .state
-            .matching
-            .nearby(nurse_id, &query())
-            .await
-            .expect("nearby");
-        assert!(found.iter().any(|s| s.id == shift), "round {round}");
-        let _ = book(&app, &nearby_nurse(&app).await.0, shift).await;
-        let found = app
-            .state
-            .matching
-            .nearby(nurse_id, &query())
-            .await
-            .expect("nearby");
-        assert!(
-            !found.iter().any(|s| s.id == shift),
-            "booked, round {round}"
-        );
-    }
+    let found = app
+        .state
+        .matching
+        .nearby(nurse_id, &query)
+        .await
+        .expect("nearby");
+    found.iter().any(|s| s.id == shift)
 }
 
 async fn wait_for_the_book(app: &TestApp) {
