@@ -156,9 +156,10 @@ impl Dispatcher {
                 }
                 _ = tick.tick() => {
                     self.catch_up().await;
-                    self.hub.state().prune(Utc::now());
+                    let now = Utc::now();
+                    self.hub.state().prune(now);
                     self.hub.inner.taken.prune();
-                    self.hub.inner.source.follow_tick(Utc::now());
+                    self.hub.inner.source.follow_tick(now);
                 }
             }
         }
@@ -683,15 +684,8 @@ fn offer(
     shift: &OpenedShift,
 ) -> Vec<OfferRecord> {
     let started = std::time::Instant::now();
-    // A re-opened shift is a new offer: forget the previous opening's holders, on both
-    // sides (see `HubState::note_offer`).
-    if let Some(previous) = state.offered.remove(&shift_id) {
-        for conn in previous.conns {
-            if let Some(entry) = state.conns.get_mut(&conn) {
-                entry.offered.remove(&shift_id);
-            }
-        }
-    }
+    // A re-opened shift is a new offer: forget the previous opening's holders.
+    state.forget_offers(shift_id);
     let template = OfferTemplate::new(seq, shift_id, facility_id, shift);
     let logged = offer_to_candidates(state, seq, shift_id, shift, &template, &HashSet::new());
     metrics::counter!("ws_offers_sent_total").increment(logged.len() as u64);

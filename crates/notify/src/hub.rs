@@ -264,6 +264,18 @@ impl HubState {
         sent
     }
 
+    /// Forgets who holds an offer of `shift_id`, on both sides (the shift's list and each
+    /// holder's set, which `note_offer` keeps together), without telling anyone.
+    pub(crate) fn forget_offers(&mut self, shift_id: Uuid) {
+        if let Some(offered) = self.offered.remove(&shift_id) {
+            for conn in offered.conns {
+                if let Some(entry) = self.conns.get_mut(&conn) {
+                    entry.offered.remove(&shift_id);
+                }
+            }
+        }
+    }
+
     /// Forgets offers of shifts that have started and closes remembered long ago.
     pub(crate) fn prune(&mut self, now: chrono::DateTime<chrono::Utc>) {
         let started: Vec<Uuid> = self
@@ -273,13 +285,7 @@ impl HubState {
             .map(|(id, _)| *id)
             .collect();
         for shift_id in started {
-            if let Some(offered) = self.offered.remove(&shift_id) {
-                for conn in offered.conns {
-                    if let Some(entry) = self.conns.get_mut(&conn) {
-                        entry.offered.remove(&shift_id);
-                    }
-                }
-            }
+            self.forget_offers(shift_id);
         }
         self.closed
             .retain(|_, (_, _, at)| at.elapsed() < CLOSED_MEMORY);
