@@ -33,7 +33,7 @@ impl Matching {
     ) -> Result<Vec<NearbyShift>, MatchingError> {
         let facts = {
             let mut conn = self.pool.acquire().await?;
-            self.nurse_facts_for_search(&mut conn, nurse_id).await?
+            self.nurse_facts(&mut conn, nurse_id).await?
         };
         let now = self.clock.now();
         let point = query

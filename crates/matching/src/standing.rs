@@ -7,7 +7,7 @@
 //! commits, the release exclusively. So a suspension or revocation in progress either
 //! waits for the claim (and then sees and releases its booking) or is seen by it.
 
-use crate::{MatchingError, geo_sql};
+use crate::MatchingError;
 use async_trait::async_trait;
 use chrono::Utc;
 use shiftwire_core::eligibility::{NurseFacts, NurseRecord, Standing};
@@ -87,25 +87,22 @@ impl crate::Matching {
             .ok_or(MatchingError::NotFound)
     }
 
-    /// [`Self::nurse_facts`] in three round trips instead of six, for nearby search, which
-    /// reads them on every request: her standing from the rooms that own it, then all the
-    /// marketplace keeps of her (profile, bookings, blocks, favourites, attendance) in one
-    /// query. Tested to agree with `nurse_facts` (nearby from the book, which reads these,
-    /// against nearby in PostGIS, which reads those).
-    pub(crate) async fn nurse_facts_for_search(
+    /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in three
+    /// round trips whatever their number: her standing from the rooms that own it, then all
+    /// the marketplace keeps of her (profile, bookings, blocks, favourites, attendance) in
+    /// one query. Nurses' positions are live if reported within `LIVE_LOCATION_TTL`, else
+    /// home; a nurse who never set her profile has its defaults.
+    pub(crate) async fn nurse_records_in(
         &self,
         conn: &mut PgConnection,
-        nurse_id: Uuid,
-    ) -> Result<NurseFacts, MatchingError> {
+        nurse_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, NurseRecord>, MatchingError> {
         use sqlx::Row;
-        let standing = self
-            .standings
-            .of(&mut *conn, &[nurse_id])
-            .await?
-            .remove(&nurse_id)
-            .ok_or(MatchingError::NotFound)?;
-        let row = sqlx::query(
-            "SELECT p.available, p.max_distance_km,
+        let now = Utc::now();
+        let mut standings = self.standings.of(&mut *conn, nurse_ids).await?;
+        let ids: Vec<Uuid> = standings.keys().copied().collect();
+        let rows = sqlx::query(
+            "SELECT n.id, p.available, p.max_distance_km,
                     ST_Y(p.home::geometry) AS home_lat, ST_X(p.home::geometry) AS home_lon,
                     ST_Y(p.live_location::geometry) AS live_lat,
                     ST_X(p.live_location::geometry) AS live_lon, p.live_location_at,
@@ -123,10 +120,11 @@ impl crate::Matching {
                         AS attendance_at,
                     ARRAY(SELECT points FROM attendance_events WHERE nurse_id = n.id
                           ORDER BY at, id) AS attendance_points
-             FROM (SELECT $1::uuid AS id) n LEFT JOIN nurse_profiles p ON p.nurse_id = n.id",
+             FROM unnest($1::uuid[]) AS n (id)
+             LEFT JOIN nurse_profiles p ON p.nurse_id = n.id",
         )
-        .bind(nurse_id)
-        .fetch_one(&mut *conn)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
         .await?;
         let point = |lat: Option<f64>, lon: Option<f64>| -> Result<_, MatchingError> {
             lat.zip(lon)
@@ -135,143 +133,42 @@ impl crate::Matching {
                 .map_err(|e| MatchingError::Invalid(format!("stored location: {e}")))
         };
         let defaults = crate::NurseProfile::default();
-        let home = point(row.try_get("home_lat")?, row.try_get("home_lon")?)?;
-        let live = point(row.try_get("live_lat")?, row.try_get("live_lon")?)?
-            .zip(row.try_get::<Option<chrono::DateTime<Utc>>, _>("live_location_at")?);
-        let booked_from: Vec<chrono::DateTime<Utc>> = row.try_get("booked_from")?;
-        let booked_to: Vec<chrono::DateTime<Utc>> = row.try_get("booked_to")?;
-        let attendance_at: Vec<chrono::DateTime<Utc>> = row.try_get("attendance_at")?;
-        let attendance_points: Vec<i32> = row.try_get("attendance_points")?;
-        let record = NurseRecord {
-            facts: NurseFacts {
-                nurse_id,
-                suspended: standing.suspended,
-                available: row
-                    .try_get::<Option<bool>, _>("available")?
-                    .unwrap_or(defaults.available),
-                credentials: standing.credentials,
-                position: None,
-                max_distance_km: row
-                    .try_get::<Option<f64>, _>("max_distance_km")?
-                    .unwrap_or(defaults.max_distance_km),
-                booked: booked_from.into_iter().zip(booked_to).collect(),
-                blocked_at: row.try_get("blocked_at")?,
-                favourite_of: row.try_get("favourite_of")?,
-                restricted_until: shiftwire_core::attendance::restricted_until(
-                    attendance_at.into_iter().zip(attendance_points),
-                ),
-            },
-            home,
-            live,
-        };
-        Ok(record.positioned(Utc::now()).facts)
-    }
-
-    /// What eligibility needs to know about each of `nurse_ids` that is a nurse, in five
-    /// queries whatever their number. Nurses' positions are live if reported within
-    /// `LIVE_LOCATION_TTL`, else home; a nurse who never set her profile has its defaults.
-    pub(crate) async fn nurse_records_in(
-        &self,
-        conn: &mut PgConnection,
-        nurse_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, NurseRecord>, MatchingError> {
-        let now = Utc::now();
-        let standings = self.standings.of(&mut *conn, nurse_ids).await?;
-        let ids: Vec<Uuid> = standings.keys().copied().collect();
-        let profiles = sqlx::query!(
-            r#"SELECT nurse_id, available, max_distance_km,
-                      home::geometry AS "home: geo_sql::Wkb",
-                      live_location::geometry AS "live: geo_sql::Wkb", live_location_at
-               FROM nurse_profiles WHERE nurse_id = ANY($1)"#,
-            &ids
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut profiles: HashMap<Uuid, _> =
-            profiles.into_iter().map(|p| (p.nurse_id, p)).collect();
-        let mut records = HashMap::with_capacity(standings.len());
-        for (id, standing) in standings {
-            let defaults = crate::NurseProfile::default();
-            let (available, max_distance_km, home, live) = match profiles.remove(&id) {
-                Some(p) => (
-                    p.available,
-                    p.max_distance_km,
-                    geo_sql::optional_from_sql(p.home)?,
-                    geo_sql::optional_from_sql(p.live)?.zip(p.live_location_at),
-                ),
-                None => (defaults.available, defaults.max_distance_km, None, None),
+        let mut records = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.try_get("id")?;
+            let Some(standing) = standings.remove(&id) else {
+                continue;
             };
+            let home = point(row.try_get("home_lat")?, row.try_get("home_lon")?)?;
+            let live = point(row.try_get("live_lat")?, row.try_get("live_lon")?)?
+                .zip(row.try_get::<Option<chrono::DateTime<Utc>>, _>("live_location_at")?);
+            let booked_from: Vec<chrono::DateTime<Utc>> = row.try_get("booked_from")?;
+            let booked_to: Vec<chrono::DateTime<Utc>> = row.try_get("booked_to")?;
+            let attendance_at: Vec<chrono::DateTime<Utc>> = row.try_get("attendance_at")?;
+            let attendance_points: Vec<i32> = row.try_get("attendance_points")?;
             let record = NurseRecord {
                 facts: NurseFacts {
                     nurse_id: id,
                     suspended: standing.suspended,
-                    available,
+                    available: row
+                        .try_get::<Option<bool>, _>("available")?
+                        .unwrap_or(defaults.available),
                     credentials: standing.credentials,
                     position: None,
-                    max_distance_km,
-                    booked: Vec::new(),
-                    blocked_at: Vec::new(),
-                    favourite_of: Vec::new(),
-                    restricted_until: None,
+                    max_distance_km: row
+                        .try_get::<Option<f64>, _>("max_distance_km")?
+                        .unwrap_or(defaults.max_distance_km),
+                    booked: booked_from.into_iter().zip(booked_to).collect(),
+                    blocked_at: row.try_get("blocked_at")?,
+                    favourite_of: row.try_get("favourite_of")?,
+                    restricted_until: shiftwire_core::attendance::restricted_until(
+                        attendance_at.into_iter().zip(attendance_points),
+                    ),
                 },
                 home,
                 live,
             };
             records.insert(id, record.positioned(now));
-        }
-        let booked = sqlx::query!(
-            r#"SELECT nurse_id, lower(during) AS "start!", upper(during) AS "end!" FROM bookings
-               WHERE nurse_id = ANY($1) AND status IN ('booked', 'in_progress')"#,
-            &ids
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        for b in booked {
-            if let Some(record) = records.get_mut(&b.nurse_id) {
-                record.facts.booked.push((b.start, b.end));
-            }
-        }
-        // Facilities that blocked or favourited her.
-        let marks = sqlx::query!(
-            r#"SELECT nurse_id AS "nurse_id!", facility_id AS "facility_id!", blocked AS "blocked!"
-               FROM (SELECT nurse_id, facility_id, true AS blocked FROM facility_blocks
-                     WHERE nurse_id = ANY($1)
-                     UNION ALL
-                     SELECT nurse_id, facility_id, false FROM facility_favourites
-                     WHERE nurse_id = ANY($1)) m"#,
-            &ids
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        for m in marks {
-            if let Some(record) = records.get_mut(&m.nurse_id) {
-                if m.blocked {
-                    record.facts.blocked_at.push(m.facility_id);
-                } else {
-                    record.facts.favourite_of.push(m.facility_id);
-                }
-            }
-        }
-        // Her attendance: a score at or below 0 restricts her for 7 days.
-        let changes = sqlx::query!(
-            "SELECT nurse_id, at, points FROM attendance_events
-             WHERE nurse_id = ANY($1) ORDER BY nurse_id, at, id",
-            &ids
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut by_nurse: HashMap<Uuid, Vec<(chrono::DateTime<Utc>, i32)>> = HashMap::new();
-        for c in changes {
-            by_nurse
-                .entry(c.nurse_id)
-                .or_default()
-                .push((c.at, c.points));
-        }
-        for (nurse_id, changes) in by_nurse {
-            if let Some(record) = records.get_mut(&nurse_id) {
-                record.facts.restricted_until =
-                    shiftwire_core::attendance::restricted_until(changes);
-            }
         }
         Ok(records)
     }
