@@ -529,42 +529,40 @@ async fn run_client(
                 None => break "ended".into(),
             };
             // Offers are nearly every frame: read only their position and shift id (no
-            // allocation); the worker judges nothing else of them.
-            if let Ok(offer) = serde_json::from_str::<OfferPeek<'_>>(&text)
-                && offer.kind == "shift.offered"
-            {
-                highest = highest.max(offer.seq);
-                if !before_resumed {
-                    committed.fetch_max(offer.seq, Ordering::SeqCst);
+            // allocation); the worker judges nothing else of them. Other frames are read
+            // whole.
+            let (seq, offered, message) = match serde_json::from_str::<OfferPeek<'_>>(&text) {
+                Ok(offer) if offer.kind == "shift.offered" => {
+                    (Some(offer.seq), Some(offer.shift.id), None)
                 }
-                let replay = u8::from(before_resumed);
-                let _ = ctx.receipts.send((client, offer.shift.id, t_ns, replay));
-                if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
-                    send(Event::Sample(text.as_str().to_owned()));
-                }
-                continue;
-            }
-            let message = match serde_json::from_str::<ServerMessage>(&text) {
-                Ok(m) => m,
-                Err(_) => {
-                    send(Event::Frame("unreadable frame".into()));
-                    continue;
-                }
+                _ => match serde_json::from_str::<ServerMessage>(&text) {
+                    Ok(ServerMessage::ShiftOffered { seq, shift }) => {
+                        (Some(seq), Some(shift.id), None)
+                    }
+                    Ok(message) => (message.seq(), None, Some(message)),
+                    Err(_) => {
+                        send(Event::Frame("unreadable frame".into()));
+                        continue;
+                    }
+                },
             };
-            if let Some(seq) = message.seq() {
+            if let Some(seq) = seq {
                 highest = highest.max(seq);
                 if !before_resumed {
                     committed.fetch_max(seq, Ordering::SeqCst);
                 }
             }
-            match message {
-                ServerMessage::ShiftOffered { shift, .. } => {
-                    let replay = u8::from(before_resumed);
-                    let _ = ctx.receipts.send((client, shift.id, t_ns, replay));
-                    if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
-                        send(Event::Sample(text.as_str().to_owned()));
-                    }
+            if let Some(shift_id) = offered {
+                let replay = u8::from(before_resumed);
+                let _ = ctx.receipts.send((client, shift_id, t_ns, replay));
+                if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
+                    send(Event::Sample(text.as_str().to_owned()));
                 }
+            }
+            let Some(message) = message else {
+                continue;
+            };
+            match message {
                 ServerMessage::Resumed {
                     last_seq, offers, ..
                 } => {
