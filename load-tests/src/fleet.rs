@@ -98,9 +98,10 @@ pub enum Command {
     CloseAll,
 }
 
-/// One offer as a client received it: client, shift id, arrival (UNIX ns), and whether
-/// it came before the connection's `resumed` (1: a replay, or live during one).
-pub type Receipt = (u32, Uuid, u64, u8);
+/// One offer as a client received it: client, shift id, arrival (UNIX ns), whether it
+/// came before the connection's `resumed` (1: a replay, or live during one), and the
+/// connection it came on (numbered by the worker, which keeps a client for the run).
+pub type Receipt = (u32, Uuid, u64, u8, u32);
 
 /// Worker → driver, one JSON line each.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +149,8 @@ struct Ctx {
     events: mpsc::UnboundedSender<Event>,
     receipts: mpsc::UnboundedSender<Receipt>,
     sample_taken: std::sync::atomic::AtomicBool,
+    /// Connections this worker opened: each has the next number.
+    connections: std::sync::atomic::AtomicU32,
 }
 
 enum ConnCmd {
@@ -191,6 +194,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         events: events.clone(),
         receipts,
         sample_taken: Default::default(),
+        connections: Default::default(),
     });
 
     // The writer: events as they come, receipts batched by what is waiting.
@@ -465,6 +469,7 @@ async fn run_client(
             took_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             resuming,
         });
+        let connection = ctx.connections.fetch_add(1, Ordering::Relaxed);
         // Until `resumed`, frames do not move the committed position.
         let mut before_resumed = resuming;
         let mut highest = i64::MIN;
@@ -554,7 +559,9 @@ async fn run_client(
             }
             if let Some(shift_id) = offered {
                 let replay = u8::from(before_resumed);
-                let _ = ctx.receipts.send((client, shift_id, t_ns, replay));
+                let _ = ctx
+                    .receipts
+                    .send((client, shift_id, t_ns, replay, connection));
                 if !ctx.sample_taken.swap(true, Ordering::Relaxed) {
                     send(Event::Sample(text.as_str().to_owned()));
                 }
@@ -613,6 +620,8 @@ pub struct Delivery {
     pub t_ns: u64,
     /// Arrived before its connection's `resumed`.
     pub replay: bool,
+    /// The connection it came on (unique per client).
+    pub connection: u32,
 }
 
 /// Everything the workers reported.
@@ -664,12 +673,13 @@ impl Ledger {
             }
             Event::Failed { error, .. } => count(&mut self.failed, error),
             Event::Offers(receipts) => {
-                for (client, shift, t_ns, replay) in receipts {
+                for (client, shift, t_ns, replay, connection) in receipts {
                     let replay = replay != 0;
                     let delivery = Delivery {
                         client,
                         t_ns,
                         replay,
+                        connection,
                     };
                     self.offers.entry(shift).or_default().push(delivery);
                 }

@@ -581,23 +581,27 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
         posted.insert(shift);
         let phase = phases.entry(post.phase).or_default();
         phase.0 += 1;
-        // Copies per client, and how many of them came in a `resume` replay.
-        let mut got: HashMap<u32, (u32, u32)> = HashMap::new();
+        // Copies per client, how many of them came in a `resume` replay, and on which
+        // connections.
+        let mut got: HashMap<u32, (u32, u32, HashSet<u32>)> = HashMap::new();
         for d in ledger.offers.get(&shift).into_iter().flatten() {
             let entry = got.entry(d.client).or_default();
             entry.0 += 1;
+            entry.2.insert(d.connection);
             if d.replay {
                 entry.1 += 1;
                 r.replayed += 1;
             }
         }
         for &(client, c) in &connected {
-            let (copies, replayed) = got.remove(&client).unwrap_or((0, 0));
+            let (copies, replayed, connections) = got.remove(&client).unwrap_or_default();
             if copies > 1 {
                 r.duplicates += u64::from(copies - 1);
                 phase.4 += u64::from(copies - 1);
-                let kind =
-                    format!("duplicate ({copies} copies, {replayed} of them in a resume replay)");
+                let kind = format!(
+                    "duplicate ({copies} copies on {} connection(s), {replayed} of them in a resume replay)",
+                    connections.len()
+                );
                 example(&mut r, &kind, c.nurse, shift);
             }
             match world.verdict(&c.nurse, &post.spec, now) {
@@ -629,7 +633,7 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
             }
         }
         // Whatever is left went to clients that never connected.
-        r.strays += got.values().map(|&(n, _)| u64::from(n)).sum::<u64>();
+        r.strays += got.values().map(|(n, ..)| u64::from(*n)).sum::<u64>();
     }
     r.strays += ledger
         .offers
