@@ -7,6 +7,7 @@ pub mod jwt;
 pub mod login_backoff;
 pub mod otp;
 pub mod password;
+mod principal_reads;
 pub mod rate_limit;
 pub mod refresh;
 pub mod sms;

@@ -1,4 +1,4 @@
-use crate::{AuthError, PasswordHasher};
+use crate::{AuthError, PasswordHasher, principal_reads::PrincipalReads};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use shiftwire_core::{Email, Phone, Role, new_id};
@@ -47,9 +47,10 @@ pub struct StaffLogin {
 #[derive(Clone)]
 pub struct Users {
     pool: PgPool,
+    principals: PrincipalReads,
 }
 
-fn parse_role(stored: &str) -> Result<Role, AuthError> {
+pub(crate) fn parse_role(stored: &str) -> Result<Role, AuthError> {
     stored
         .parse()
         .map_err(|_| AuthError::Internal(format!("unknown role {stored:?} in users table")))
@@ -57,34 +58,17 @@ fn parse_role(stored: &str) -> Result<Role, AuthError> {
 
 impl Users {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            principals: PrincipalReads::default(),
+        }
     }
 
-    /// The current role, suspension and facilities of a user, or `None` if they no longer exist.
+    /// The current role, suspension and facilities of a user, or `None` if they no longer
+    /// exist. Read on every authenticated request; reads that arrive together share one
+    /// query ([`crate::principal_reads`]).
     pub async fn principal(&self, id: Uuid) -> Result<Option<Principal>, AuthError> {
-        let row = sqlx::query!(
-            r#"SELECT u.role, u.token_epoch,
-                      u.suspended_at IS NOT NULL AS "suspended!",
-                      COALESCE(array_agg(sf.facility_id) FILTER (WHERE sf.facility_id IS NOT NULL),
-                               '{}') AS "facility_ids!: Vec<Uuid>"
-               FROM users u
-               LEFT JOIN staff_facilities sf ON sf.user_id = u.id
-               WHERE u.id = $1
-               GROUP BY u.id"#,
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Principal {
-                id,
-                role: parse_role(&r.role)?,
-                suspended: r.suspended,
-                facility_ids: r.facility_ids,
-                token_epoch: r.token_epoch,
-            })
-        })
-        .transpose()
+        self.principals.read(&self.pool, id).await
     }
 
     pub async fn staff_login(&self, email: &Email) -> Result<Option<StaffLogin>, AuthError> {

@@ -4,7 +4,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shiftwire_test_support::{
-    STAFF_PASSWORD, TestApp, assert_json, assert_problem, count_answered, db, spawn_app,
+    STAFF_PASSWORD, TestApp, assert_json, assert_problem, builders, count_answered, db, spawn_app,
 };
 use sqlx::PgPool;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -209,4 +209,76 @@ async fn suspension_takes_effect_on_unexpired_tokens(pool: PgPool) {
         "account_suspended",
     )
     .await;
+}
+
+/// Requests that arrive together have their users read together, in one query
+/// (`principal_reads` in crates/auth). Each must still get its own user as the database
+/// holds it: a suspended nurse among active ones is refused, every other nurse sees her
+/// own profile, and each scheduler reaches her own facility and not the other's.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn concurrent_requests_each_get_their_own_user(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut nurses = Vec::new();
+    for i in 0..60 {
+        let phone = shiftwire_core::Phone::parse(&builders::fresh_phone()).expect("phone");
+        let (id, _) = shiftwire_auth::Users::new(app.pool.clone())
+            .nurse_for_phone(&phone)
+            .await
+            .expect("nurse");
+        let token = app
+            .state
+            .refresh
+            .sign_in(id, shiftwire_core::Role::Nurse)
+            .await
+            .expect("sign in")
+            .access_token;
+        let suspended = i % 3 == 0;
+        if suspended {
+            db::suspend_directly(&app.pool, id).await;
+        }
+        nurses.push((token, id, suspended));
+    }
+    let north = builders::facility(&app, "North").await;
+    let south = builders::facility(&app, "South").await;
+
+    let app = &app;
+    for _round in 0..3 {
+        let profiles = join_all(
+            nurses
+                .iter()
+                .map(|(token, _, _)| app.get("/v1/me", Some(token))),
+        );
+        let facilities = join_all(
+            [
+                (&north, &north, 200),
+                (&north, &south, 404),
+                (&south, &south, 200),
+            ]
+            .into_iter()
+            .chain([(&south, &north, 404)])
+            .map(|(who, of, expected)| async move {
+                let path = format!("/v1/facilities/{}/shifts", of.id);
+                (
+                    app.get(&path, Some(&who.scheduler)).await.status(),
+                    expected,
+                )
+            }),
+        );
+        let (profiles, facilities) = futures::join!(profiles, facilities);
+        for (response, (_, id, suspended)) in profiles.into_iter().zip(&nurses) {
+            if *suspended {
+                assert_problem(response, StatusCode::FORBIDDEN, "account_suspended").await;
+            } else {
+                let body = assert_json(response, StatusCode::OK).await;
+                assert_eq!(body["id"], json!(id), "each nurse sees her own profile");
+            }
+        }
+        for (status, expected) in facilities {
+            assert_eq!(
+                status.as_u16(),
+                expected,
+                "a scheduler reaches only her facility"
+            );
+        }
+    }
 }
