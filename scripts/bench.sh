@@ -17,6 +17,9 @@
 #   make bench-realtime ARGS="--latency-posts 30 --fanout-rounds 3"  # smoke run
 #   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench-scale ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100"  # smoke
 #   BENCH_RECORD=1 make bench-auth ARGS="--logins 20"     # record a run with custom flags anyway
+#   BENCH_SERVER_BIN=/path/to/shiftwire make bench-marketplace  # an earlier build of the server
+#                                                         # against this load generator (a
+#                                                         # "before" figure); not recorded
 #
 # Scenarios:
 #   auth          /healthz latency alone and during password logins; OTP verify throughput.
@@ -150,7 +153,7 @@ END_MARK="<!-- bench:$SCENARIO:end -->"
 case ${BENCH_RECORD:-auto} in
   1 | yes | true) RECORD=1 ;;
   0 | no | false) RECORD=0 ;;
-  auto) if (($#)) || ((SHIFTS != DEFAULT_SHIFTS)) || ((PUSH_NURSES != 100000 || PUSH_GROUP != 10000)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then RECORD=0; else RECORD=1; fi ;;
+  auto) if (($#)) || [[ -n ${BENCH_SERVER_BIN:-} ]] || ((SHIFTS != DEFAULT_SHIFTS)) || ((PUSH_NURSES != 100000 || PUSH_GROUP != 10000)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then RECORD=0; else RECORD=1; fi ;;
   *) die "BENCH_RECORD must be 1, 0 or auto" ;;
 esac
 
@@ -183,7 +186,9 @@ BENCH_URL=$DB_URL
 # --- build -------------------------------------------------------------------------------
 log "building release binaries"
 SQLX_OFFLINE=true cargo build --release --bin shiftwire --bin shiftwire-loadgen
-SERVER_BIN=$TARGET/release/shiftwire
+SERVER_BIN=${BENCH_SERVER_BIN:-$TARGET/release/shiftwire}
+[[ -x $SERVER_BIN ]] || die "no server binary at $SERVER_BIN"
+[[ -n ${BENCH_SERVER_BIN:-} ]] && log "server: $SERVER_BIN (not this tree's build)"
 LOADGEN_BIN=$TARGET/release/shiftwire-loadgen
 
 DATABASE_URL="$BENCH_URL" RUST_LOG=warn "$SERVER_BIN" migrate >&2
@@ -525,7 +530,7 @@ if [[ $SCENARIO == realtime ]]; then
 fi
 
 if ((!RECORD)); then
-  log "not recording in BENCHMARKS.md (extra flags given; BENCH_RECORD=1 records anyway); results in $OUT/$SCENARIO.md"
+  log "not recording in BENCHMARKS.md (extra flags or BENCH_SERVER_BIN given; BENCH_RECORD=1 records anyway); results in $OUT/$SCENARIO.md"
   exit 0
 fi
 

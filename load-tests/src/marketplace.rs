@@ -218,6 +218,11 @@ pub struct StormReport {
     pub(crate) winner_booking_listed: bool,
     /// Warm-up `GET /healthz` that failed (the claimant then connected during its claim).
     pub(crate) warm_up_errors: u64,
+    /// After the claims, the same connections send `GET /healthz` at once (no token, no
+    /// database): the floor of a burst this size on this machine, timed like the claims.
+    pub(crate) floor: Stats,
+    /// From that burst's release to its last answer.
+    pub(crate) floor_all_answered_after_ms: f64,
     /// Exactly one 201, every other answer 409 `shift_taken`, the winner's booking listed.
     pub(crate) ok: bool,
 }
@@ -812,6 +817,7 @@ pub(crate) async fn storm(
                 .any(|b| &b.id == booking && b.shift.id == shift_id && b.status == "booked")
         });
     }
+    let (floor, floor_elapsed) = healthz_burst(&client, &target.healthz, n).await;
     let ok = created == 1
         && shift_taken == n as u64 - 1
         && unexpected.is_empty()
@@ -830,11 +836,48 @@ pub(crate) async fn storm(
             all_answered_after_ms: since_release(last_answer),
             winner_booking_listed,
             warm_up_errors,
+            floor: floor.stats(floor_elapsed),
+            floor_all_answered_after_ms: floor_elapsed.as_secs_f64() * 1000.0,
             ok,
         },
         recorder,
         elapsed,
     ))
+}
+
+/// `n` tasks send `GET /healthz` at once on `client`'s warm connections. Returns their
+/// latencies and the time from the release to the last answer.
+async fn healthz_burst(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    n: usize,
+) -> (Recorder, Duration) {
+    let go = Arc::new(Barrier::new(n + 1));
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (client, url, go) = (client.clone(), url.clone(), go.clone());
+        set.spawn(async move {
+            go.wait().await;
+            let sent = Instant::now();
+            let outcome = net::outcome(client.get(url), StatusCode::OK).await;
+            let answered = Instant::now();
+            (answered, answered - sent, outcome)
+        });
+    }
+    go.wait().await;
+    let released = Instant::now();
+    let mut recorder = Recorder::new();
+    let mut last = released;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((answered, took, outcome)) => {
+                last = last.max(answered);
+                recorder.record(took, outcome);
+            }
+            Err(error) => recorder.error(format!("burst task failed: {error}"), 1),
+        }
+    }
+    (recorder, last - released)
 }
 
 #[derive(Deserialize)]
@@ -1233,6 +1276,28 @@ fn markdown(r: &MarketplaceReport) -> String {
             0.0
         },
         c.claimants
+    );
+    writeln!(out);
+    let floors: Vec<f64> = r
+        .storms
+        .iter()
+        .map(|s| s.floor_all_answered_after_ms)
+        .collect();
+    let floor_p99 = r
+        .storms
+        .iter()
+        .map(|s| s.floor.latency_ms.p99)
+        .fold(0.0, f64::max);
+    let floor_errors: u64 = r.storms.iter().map(|s| s.floor.errors).sum();
+    writeln!(
+        out,
+        "The floor of such a burst on this machine: after each storm the same {} connections \
+         send `GET /healthz` at once (no token, no database). Their answers take {} on \
+         average from the release to the last one, p99 at most {} ({floor_errors} errors): \
+         no storm of this size is answered faster here, whatever the claim does.",
+        c.claimants,
+        ms(floors.iter().sum::<f64>() / floors.len() as f64),
+        ms(floor_p99),
     );
     out.finish()
 }

@@ -1646,7 +1646,7 @@ fn markdown(r: &ScaleReport) -> String {
         let st = &s.report;
         writeln!(
             out,
-            "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}.\n",
+            "**Claim storm** (after the WebSockets closed, so the server's sockets stay under its open-files limit): {} nurses of the {} group, each on a warm HTTP connection of its own, claim one new shift at their facility at once: {} × 201, {} × 409 `shift_taken`, other answers: {}; the winner's bookings list it: {}. Claim latency p50 {}, p99 {}, max {}. The floor of such a burst here: the same connections then send `GET /healthz` at once (no token, no database): p50 {}, p99 {}, last answer after {} ({} errors).\n",
             st.claimants,
             s.group,
             st.created,
@@ -1656,6 +1656,10 @@ fn markdown(r: &ScaleReport) -> String {
             ms(st.claims.latency_ms.p50),
             ms(st.claims.latency_ms.p99),
             ms(st.claims.latency_ms.max),
+            ms(st.floor.latency_ms.p50),
+            ms(st.floor.latency_ms.p99),
+            ms(st.floor_all_answered_after_ms),
+            st.floor.errors,
         );
     } else if let Some(e) = &r.storm_error {
         writeln!(out, "**The claim storm failed**: {e}.\n");
