@@ -957,3 +957,99 @@ async fn a_block_holds_for_pushes_and_a_no_show_is_pushed_to_her_and_reoffered(p
     );
     assert!(to(&pushes, "blocked-token-0001").is_empty());
 }
+
+/// The row of `nurse_id` on any node: (node, seen_at).
+async fn presence_row(
+    pool: &PgPool,
+    nurse_id: Uuid,
+) -> Option<(Uuid, chrono::DateTime<chrono::Utc>)> {
+    sqlx::query_as("SELECT node_id, seen_at FROM presence WHERE nurse_id = $1")
+        .bind(nurse_id)
+        .fetch_optional(pool)
+        .await
+        .expect("presence")
+}
+
+/// A node writes only the changes of its set of connected nurses and beats its own
+/// heartbeat: a nurse who stays connected keeps the row written when she came, the
+/// row of one who left goes, and the rows count while the node's heartbeat is fresh. A
+/// node that stopped beating (a crash) no longer makes its nurses count as online.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn presence_is_written_as_changes_and_counts_while_its_node_beats(pool: PgPool) {
+    let (app, recorder) = webhook_app(pool, 60).await;
+    let f = facility(&app, "Mercy General").await;
+    let (staying, staying_id) = offline_nurse(&app, "staying-token-0001").await;
+    let (leaving, leaving_id) = offline_nurse(&app, "leaving-token-0001").await;
+    let (_crashed, crashed_id) = offline_nurse(&app, "crashed-node-token-1").await;
+    let mut staying_ws = Ws::connect(&app, &staying).await;
+    let mut leaving_ws = Ws::connect(&app, &leaving).await;
+    eventually("both nurses present", || async {
+        db::is_present(&app.pool, staying_id).await && db::is_present(&app.pool, leaving_id).await
+    })
+    .await;
+    let (node, came_at) = presence_row(&app.pool, staying_id).await.expect("row");
+
+    leaving_ws.socket.close(None).await.expect("close");
+    eventually("the nurse who left is gone", || async {
+        !db::is_present(&app.pool, leaving_id).await
+    })
+    .await;
+    // Several presence intervals (200 ms here) later, the heartbeat moved and her row
+    // did not: nothing re-wrote it.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        presence_row(&app.pool, staying_id).await,
+        Some((node, came_at)),
+        "a nurse who stays connected keeps the row written when she came"
+    );
+    let beat: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT seen_at FROM presence_nodes WHERE node_id = $1")
+            .bind(node)
+            .fetch_one(&app.pool)
+            .await
+            .expect("heartbeat");
+    assert!(
+        beat > came_at,
+        "the node's heartbeat moves on: {beat} after {came_at}"
+    );
+
+    // A node that crashed ten minutes ago left a row behind for a nurse now offline.
+    let gone_node = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO presence_nodes (node_id, seen_at) VALUES ($1, now() - interval '10 minutes');
+         ",
+    )
+    .bind(gone_node)
+    .execute(&app.pool)
+    .await
+    .expect("stale heartbeat");
+    sqlx::query(
+        "INSERT INTO presence (nurse_id, node_id, seen_at)
+         VALUES ($1, $2, now() - interval '10 minutes')",
+    )
+    .bind(crashed_id)
+    .bind(gone_node)
+    .execute(&app.pool)
+    .await
+    .expect("stale row");
+
+    let shift_id = shift(&app, &f).await;
+    let pushes = recorder
+        .wait_for_pushes(2, "the two offline nurses' pushes")
+        .await;
+    assert_eq!(to(&pushes, "crashed-node-token-1").len(), 1, "{pushes:?}");
+    assert_eq!(to(&pushes, "leaving-token-0001").len(), 1, "{pushes:?}");
+    let offer = shiftwire_test_support::ws::offer_of(&mut staying_ws, shift_id).await;
+    assert_eq!(offer["shift"]["id"], shift_id.to_string());
+    eventually("the connected nurse's job is settled as online", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT bool_and(failed_at IS NOT NULL AND last_error = 'online') FROM push_jobs WHERE nurse_id = $1",
+        )
+        .bind(staying_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or(false)
+    })
+    .await;
+    assert!(to(&recorder.pushes(), "staying-token-0001").is_empty());
+}

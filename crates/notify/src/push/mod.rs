@@ -163,7 +163,16 @@ impl Push {
         )
         .execute(&self.inner.pool)
         .await?;
-        sqlx::query!("DELETE FROM presence WHERE seen_at < now() - interval '1 hour'")
+        sqlx::query!(
+            "DELETE FROM presence p
+             WHERE p.seen_at < now() - interval '1 hour'
+               AND NOT EXISTS (SELECT 1 FROM presence_nodes n
+                               WHERE n.node_id = p.node_id
+                                 AND n.seen_at >= now() - interval '1 hour')"
+        )
+        .execute(&self.inner.pool)
+        .await?;
+        sqlx::query!("DELETE FROM presence_nodes WHERE seen_at < now() - interval '1 hour'")
             .execute(&self.inner.pool)
             .await?;
         Ok(jobs.rows_affected())
@@ -339,12 +348,15 @@ impl Push {
 
     // ------------------------------------------------------------ presence
 
-    /// Keeps this node's presence rows current: the nurses with a socket here, written
-    /// when the set changes and at least every `presence_interval`; deleted at shutdown.
+    /// Keeps this node's presence current: its heartbeat (`presence_nodes`) at least every
+    /// `presence_interval`, and the rows of the nurses with a socket here, of which it
+    /// writes only the changes (the first write sets the whole set). A row counts while
+    /// its node's heartbeat is fresh. Deleted at shutdown.
     pub async fn run_presence(self, hub: Hub, shutdown: CancellationToken) {
         let interval = self.inner.config.presence_interval;
         let mut tick = tokio::time::interval((interval / 8).max(Duration::from_millis(50)));
-        let mut last: HashSet<Uuid> = HashSet::new();
+        // What the table holds for this node; `None` until the first write.
+        let mut written_set: Option<HashSet<Uuid>> = None;
         let mut written = tokio::time::Instant::now() - interval;
         loop {
             tokio::select! {
@@ -352,54 +364,94 @@ impl Push {
                 _ = tick.tick() => {}
             }
             let now_here = hub.connected_nurses();
-            if now_here == last && written.elapsed() < interval {
+            if written_set.as_ref() == Some(&now_here) && written.elapsed() < interval {
                 continue;
             }
-            match self.write_presence(&now_here).await {
+            match self.write_presence(written_set.as_ref(), &now_here).await {
                 Ok(()) => {
-                    last = now_here;
+                    written_set = Some(now_here);
                     written = tokio::time::Instant::now();
                 }
+                // Rolled back: the next write starts again from what the table holds.
                 Err(error) => tracing::warn!(%error, "writing presence failed"),
             }
         }
-        let _ = sqlx::query!(
-            "DELETE FROM presence WHERE node_id = $1",
-            self.inner.node_id
-        )
-        .execute(&self.inner.pool)
-        .await;
+        let node_id = self.inner.node_id;
+        let _ = sqlx::query!("DELETE FROM presence WHERE node_id = $1", node_id)
+            .execute(&self.inner.pool)
+            .await;
+        let _ = sqlx::query!("DELETE FROM presence_nodes WHERE node_id = $1", node_id)
+            .execute(&self.inner.pool)
+            .await;
     }
 
-    async fn write_presence(&self, nurses: &HashSet<Uuid>) -> Result<(), sqlx::Error> {
-        let ids: Vec<Uuid> = nurses.iter().copied().collect();
+    /// One transaction: the heartbeat, then the nurses who left and those who came since
+    /// `before` (everyone else of this node's rows goes, when there is no `before`).
+    async fn write_presence(
+        &self,
+        before: Option<&HashSet<Uuid>>,
+        now_here: &HashSet<Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        let node_id = self.inner.node_id;
         let mut tx = self.inner.pool.begin().await?;
         sqlx::query!(
-            "DELETE FROM presence WHERE node_id = $1 AND nurse_id <> ALL($2)",
-            self.inner.node_id,
-            &ids
+            "INSERT INTO presence_nodes (node_id, seen_at) VALUES ($1, now())
+             ON CONFLICT (node_id) DO UPDATE SET seen_at = now()",
+            node_id
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!(
-            "INSERT INTO presence (nurse_id, node_id, seen_at)
-             SELECT unnest($1::uuid[]), $2, now()
-             ON CONFLICT (nurse_id, node_id) DO UPDATE SET seen_at = now()",
-            &ids,
-            self.inner.node_id
-        )
-        .execute(&mut *tx)
-        .await?;
+        let came: Vec<Uuid> = match before {
+            Some(before) => {
+                let gone: Vec<Uuid> = before.difference(now_here).copied().collect();
+                if !gone.is_empty() {
+                    sqlx::query!(
+                        "DELETE FROM presence WHERE node_id = $1 AND nurse_id = ANY($2)",
+                        node_id,
+                        &gone
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                now_here.difference(before).copied().collect()
+            }
+            None => {
+                let all: Vec<Uuid> = now_here.iter().copied().collect();
+                sqlx::query!(
+                    "DELETE FROM presence WHERE node_id = $1 AND nurse_id <> ALL($2)",
+                    node_id,
+                    &all
+                )
+                .execute(&mut *tx)
+                .await?;
+                all
+            }
+        };
+        if !came.is_empty() {
+            sqlx::query!(
+                "INSERT INTO presence (nurse_id, node_id, seen_at)
+                 SELECT unnest($1::uuid[]), $2, now()
+                 ON CONFLICT (nurse_id, node_id) DO UPDATE SET seen_at = now()",
+                &came,
+                node_id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await
     }
 
-    /// Which of `nurse_ids` hold a socket on any node (by rows fresher than three
-    /// presence intervals).
+    /// Which of `nurse_ids` hold a socket on any node: rows whose node's heartbeat is
+    /// fresher than three presence intervals (or, written by a node that keeps no
+    /// heartbeat, whose own time is).
     async fn online(&self, nurse_ids: &[Uuid]) -> Result<HashSet<Uuid>, sqlx::Error> {
         let stale = self.inner.config.presence_interval.as_secs_f64() * 3.0;
         let ids = sqlx::query_scalar!(
-            "SELECT DISTINCT nurse_id FROM presence
-             WHERE nurse_id = ANY($1) AND seen_at > now() - make_interval(secs => $2)",
+            "SELECT DISTINCT p.nurse_id FROM presence p
+             LEFT JOIN presence_nodes n ON n.node_id = p.node_id
+             WHERE p.nurse_id = ANY($1)
+               AND (n.seen_at > now() - make_interval(secs => $2)
+                    OR p.seen_at > now() - make_interval(secs => $2))",
             nurse_ids,
             stale
         )
