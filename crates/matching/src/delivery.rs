@@ -32,13 +32,6 @@ macro_rules! opened_of {
 impl Matching {
     /// Open shifts within `since.radius_m` of `position`, opened in `(last_seq, up_to]`,
     /// newest first, at most `since.limit`.
-    ///
-    /// The stream positions lead: a resume after a short absence asks for few positions,
-    /// and walking them costs little however many open shifts lie in her reach. The
-    /// distance is therefore `ST_Distance(..) <= r`, which no spatial index answers:
-    /// with `ST_DWithin` the prepared statement's generic plan walked the spatial index
-    /// instead, every open shift within her reach (16-28 ms in a dense area of 100,000
-    /// open shifts, against 0.3-2 ms by positions).
     pub async fn open_shifts_since(
         &self,
         since: CatchUp,
@@ -54,7 +47,7 @@ impl Matching {
                FROM shifts s JOIN facilities f ON f.id = s.facility_id
                WHERE s.status = 'open' AND COALESCE(s.late_claim_until, s.starts_at) > now()
                  AND s.opened_seq > $1 AND s.opened_seq <= $2
-                 AND ST_Distance(s.location, ST_SetSRID($3::geometry, 4326)::geography) <= $4
+                 AND ST_DWithin(s.location, ST_SetSRID($3::geometry, 4326)::geography, $4)
                ORDER BY s.opened_seq DESC
                LIMIT $5"#,
             since.last_seq,
