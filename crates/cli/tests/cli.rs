@@ -591,7 +591,15 @@ async fn a_killed_server_loses_no_offer_once_clients_resume(pool: PgPool) {
     // Shifts keep opening while the apps are still away, then after they are back.
     tokio::time::sleep(AWAY_AFTER_RESTART).await;
     back.cancel();
+    // Then at least a second more, and until enough shifts committed to judge (a loaded
+    // machine posts slowly).
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    for _ in 0..100 {
+        if db::open_shift_ids_in_unit(&pool, "crash-test").await.len() >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     posting.cancel();
     let refused = poster.await.expect("poster");
     assert!(refused > 0, "some posts failed while the server was down");
