@@ -67,9 +67,9 @@ lint:
 # bench: the benchmarks in sequence, sign-in, credential verification, marketplace,
 # real-time offers, real-time at scale (release server + fresh shiftwire_bench DB, loopback
 # only; realtime and scale need a NATS server on 127.0.0.1:4222, scale up to 20,000 open
-# files), then event-writing commits (straight against the database); 9 minutes in all
-# after the release build (542 s on 2026-11-30, on the 2-core bench machine), half a minute
-# of it seeding 1,000,000 shifts. Records the
+# files), then event-writing commits (straight against the database); 9–10 minutes in all
+# after the release build (542 s and 607 s on two 2-core machines on 2026-11-30), half a
+# minute to a minute of it seeding 1,000,000 shifts. Records the
 # server benchmarks in BENCHMARKS.md (event commits print their table). Their flags differ,
 # so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS /
 # SCALE_ARGS / EVENT_COMMITS_ARGS (not recorded; BENCH_CONNS / BENCH_FANOUT make the scale
