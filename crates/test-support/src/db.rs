@@ -595,6 +595,28 @@ pub async fn identity_image_keys(pool: &PgPool) -> Vec<String> {
 
 // Nurses' profiles and the offer log.
 
+/// The nurse reported a live location at `at` (lat, lon), `minutes_ago` minutes ago
+/// (it counts for 15).
+pub async fn live_location_reported(
+    pool: &PgPool,
+    nurse_id: Uuid,
+    at: (f64, f64),
+    minutes_ago: i32,
+) {
+    sqlx::query(
+        "UPDATE nurse_profiles SET live_location = ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography,
+             live_location_at = now() - make_interval(mins => $4)
+         WHERE nurse_id = $1",
+    )
+    .bind(nurse_id)
+    .bind(at.1)
+    .bind(at.0)
+    .bind(minutes_ago)
+    .execute(pool)
+    .await
+    .expect("live location");
+}
+
 /// Whether the nurse's last live location is stored.
 pub async fn has_live_location(pool: &PgPool, nurse_id: Uuid) -> bool {
     sqlx::query_scalar("SELECT live_location IS NOT NULL FROM nurse_profiles WHERE nurse_id = $1")

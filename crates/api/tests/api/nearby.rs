@@ -220,21 +220,11 @@ async fn world(app: &TestApp, facilities: &[Facility], draw: &mut Draw) -> Uuid 
     }
     // Sometimes she reported a live location a minute ago: she is matched from there.
     if draw.chance(40) {
-        let (lat, lon) = (
+        let at = (
             HOME.0 + draw.within(-0.5, 0.5),
             HOME.1 + draw.within(-0.5, 0.5),
         );
-        sqlx::query(
-            "UPDATE nurse_profiles SET live_location_at = now() - interval '1 minute',
-                 live_location = ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography
-             WHERE nurse_id = $1",
-        )
-        .bind(nurse_id)
-        .bind(lon)
-        .bind(lat)
-        .execute(&app.pool)
-        .await
-        .expect("live location");
+        db::live_location_reported(&app.pool, nurse_id, at, 1).await;
     }
     nurse_id
 }

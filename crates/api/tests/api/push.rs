@@ -769,19 +769,9 @@ async fn nurses_near_are_the_nurses_whose_reach_takes_the_place_in(pool: PgPool)
                 )
             });
             let fresh = n % 6 == 0;
-            if let Some((lat, lon)) = live {
-                sqlx::query(
-                    "UPDATE nurse_profiles SET live_location = ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography,
-                         live_location_at = now() - CASE WHEN $4 THEN interval '1 minute' ELSE interval '20 minutes' END
-                     WHERE nurse_id = $1",
-                )
-                .bind(id)
-                .bind(lon)
-                .bind(lat)
-                .bind(fresh)
-                .execute(&app.pool)
-                .await
-                .expect("live location");
+            if let Some(at) = live {
+                let minutes_ago = if fresh { 1 } else { 20 };
+                db::live_location_reported(&app.pool, id, at, minutes_ago).await;
             }
             nurses.push((id, home, km, live.filter(|_| fresh)));
         }
