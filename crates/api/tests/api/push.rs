@@ -158,6 +158,21 @@ async fn prefs(app: &TestApp, token: &str, patch: Value) -> Value {
     .await
 }
 
+/// Waits until every push job of `nurse_id` was settled without a push because she held
+/// a socket (`last_error` `online`).
+async fn settled_as_online(app: &TestApp, nurse_id: Uuid) {
+    eventually("her push jobs are settled as online", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT bool_and(failed_at IS NOT NULL AND last_error = 'online') FROM push_jobs WHERE nurse_id = $1",
+        )
+        .bind(nurse_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or(false)
+    })
+    .await;
+}
+
 async fn shift(app: &TestApp, f: &Facility) -> Uuid {
     id_of(&post_shift(app, f, &shift_body(24 * 60, 8)).await)
 }
@@ -278,16 +293,7 @@ async fn an_offline_eligible_nurse_gets_one_push_and_an_online_one_none(pool: Pg
     // The online nurse heard of it over her socket, and gets no push.
     let offer = shiftwire_test_support::ws::offer_of(&mut ws, shift_id).await;
     assert_eq!(offer["shift"]["id"], shift_id.to_string());
-    eventually("the online nurse's job is settled", || async {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT bool_and(failed_at IS NOT NULL AND last_error = 'online') FROM push_jobs WHERE nurse_id = $1",
-        )
-        .bind(online_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or(false)
-    })
-    .await;
+    settled_as_online(&app, online_id).await;
     assert!(to(&recorder.pushes(), "online-device-token-1").is_empty());
 }
 
@@ -1031,15 +1037,6 @@ async fn presence_is_written_as_changes_and_counts_while_its_node_beats(pool: Pg
     assert_eq!(to(&pushes, "leaving-token-0001").len(), 1, "{pushes:?}");
     let offer = shiftwire_test_support::ws::offer_of(&mut staying_ws, shift_id).await;
     assert_eq!(offer["shift"]["id"], shift_id.to_string());
-    eventually("the connected nurse's job is settled as online", || async {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT bool_and(failed_at IS NOT NULL AND last_error = 'online') FROM push_jobs WHERE nurse_id = $1",
-        )
-        .bind(staying_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or(false)
-    })
-    .await;
+    settled_as_online(&app, staying_id).await;
     assert!(to(&recorder.pushes(), "staying-token-0001").is_empty());
 }
