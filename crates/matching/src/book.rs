@@ -18,6 +18,7 @@ use futures::TryStreamExt;
 use rstar::{AABB, PointDistance, RTree, RTreeNode, RTreeObject};
 use shiftwire_core::{
     Coordinates, DomainEvent, OpenedShift, PublishedEvent,
+    delivery::{CatchUp, OpenShift},
     eligibility::{NurseFacts, ShiftFacts, distance_m, eligible_at_distance},
     no_show::REOFFER_MIN_REMAINING,
 };
@@ -178,6 +179,8 @@ struct Open {
     /// Claimable until then: its start, or for a shift re-offered after a no-show, an hour
     /// before its end.
     open_until: DateTime<Utc>,
+    /// The outbox position of the event that opened it (offers carry it); 0 if unknown.
+    opened_seq: i64,
     xyz: [f64; 3],
 }
 
@@ -329,6 +332,7 @@ impl ShiftBook {
                         s.starts_at, s.ends_at, s.hourly_rate_cents, s.unit,
                         s.required_certifications, s.favourites_until,
                         COALESCE(s.late_claim_until, s.starts_at) AS open_until,
+                        COALESCE(s.opened_seq, 0) AS opened_seq,
                         COALESCE(ns.nurses, '{}') AS excluded
                  FROM shifts s
                  JOIN facilities f ON f.id = s.facility_id
@@ -360,6 +364,7 @@ impl ShiftBook {
                     favourites_until: row.try_get("favourites_until")?,
                 };
                 let open_until: DateTime<Utc> = row.try_get("open_until")?;
+                let opened_seq: i64 = row.try_get("opened_seq")?;
                 let xyz = unit(location);
                 spots.push(Spot { xyz, id });
                 shelves.closing.insert((open_until, id));
@@ -369,6 +374,7 @@ impl ShiftBook {
                         facts,
                         facility_name,
                         open_until,
+                        opened_seq,
                         xyz,
                     }),
                 );
@@ -387,13 +393,16 @@ impl ShiftBook {
         match &published.event {
             DomainEvent::ShiftOpened {
                 shift_id, shift, ..
-            } => self.open(*shift_id, shift, None),
+            } => self.open(*shift_id, shift, None, published.seq),
             DomainEvent::ShiftUpdated {
-                shift_id, shift, ..
+                shift_id,
+                shift,
+                opened_seq,
+                ..
             } => {
                 // A re-offer's claim deadline was fixed when it re-opened.
                 let kept = self.read().shifts.get(shift_id).map(|o| o.open_until);
-                self.open(*shift_id, shift, kept);
+                self.open(*shift_id, shift, kept, *opened_seq);
             }
             DomainEvent::ShiftBooked { shift_id, .. }
             | DomainEvent::ShiftCancelled { shift_id, .. } => {
@@ -408,7 +417,13 @@ impl ShiftBook {
         });
     }
 
-    fn open(&self, shift_id: Uuid, shift: &OpenedShift, open_until: Option<DateTime<Utc>>) {
+    fn open(
+        &self,
+        shift_id: Uuid,
+        shift: &OpenedShift,
+        open_until: Option<DateTime<Utc>>,
+        opened_seq: i64,
+    ) {
         let open_until = open_until.unwrap_or_else(|| claimable_until(shift));
         let mut shelves = self.write();
         let facility_name = shelves.name(shift.facility_id, &shift.facility_name);
@@ -418,9 +433,66 @@ impl ShiftBook {
                 facts: shift.facts(),
                 facility_name,
                 open_until,
+                opened_seq,
                 xyz: unit(shift.location),
             }),
         );
+    }
+
+    /// The outbox position the book reflects.
+    pub fn followed(&self) -> i64 {
+        *self.followed.borrow()
+    }
+
+    /// What a resume offers: the shifts still claimable at `now` that were opened in
+    /// `(since.last_seq, since.up_to]` within `since.radius_m` (geodesic, plus a metre, as
+    /// the PostGIS reference has it) of `position`, newest opening first, at most
+    /// `since.limit`. Complete only once the book has followed `since.up_to`.
+    pub(crate) fn opened_since(
+        &self,
+        since: &CatchUp,
+        position: Coordinates,
+        now: DateTime<Utc>,
+    ) -> Vec<OpenShift> {
+        let radius_m = since.radius_m + 1.0;
+        // Great-circle and geodesic distances differ by < 0.6 %: the walk takes in every
+        // shift within the geodesic radius, and the exact distance decides.
+        let chord = chord_of_m(radius_m * 1.01 + 1.0);
+        let shelves = self.read();
+        let mut found: Vec<(i64, Uuid, &Open)> = shelves
+            .tree
+            .locate_within_distance(unit(position), chord * chord)
+            .filter_map(|spot| {
+                let open = shelves.shifts.get(&spot.id)?;
+                (open.opened_seq > since.last_seq.max(0)
+                    && open.opened_seq <= since.up_to
+                    && open.open_until > now
+                    && distance_m(position, open.facts.facility_location) <= radius_m)
+                    .then_some((open.opened_seq, spot.id, &**open))
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        found.truncate(usize::try_from(since.limit).unwrap_or(0));
+        found
+            .into_iter()
+            .map(|(opened_seq, id, open)| {
+                let facts = &open.facts;
+                OpenShift {
+                    id,
+                    opened_seq,
+                    facility_id: facts.facility_id,
+                    shift: OpenedShift {
+                        facility_name: open.facility_name.to_string(),
+                        facility_state: facts.facility_state.clone(),
+                        location: facts.facility_location,
+                        terms: facts.terms.clone(),
+                        excluded: facts.excluded.clone(),
+                        facility_id: facts.facility_id,
+                        favourites_until: facts.favourites_until,
+                    },
+                }
+            })
+            .collect()
     }
 
     /// Drops the shifts no longer claimable at `now`.

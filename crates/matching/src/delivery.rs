@@ -32,7 +32,36 @@ macro_rules! opened_of {
 impl Matching {
     /// Open shifts within `since.radius_m` of `position`, opened in `(last_seq, up_to]`,
     /// newest first, at most `since.limit`.
+    ///
+    /// Read from the node's book of open shifts once it has followed the outbox to
+    /// `up_to` (the connection's registration point: the dispatcher hands the book each
+    /// event before it moves the hub's cursor, so this holds unless an event was
+    /// unreadable). Otherwise, and as the reference the book is tested against, from
+    /// PostGIS ([`Self::open_shifts_since_in_postgis`]).
     pub async fn open_shifts_since(
+        &self,
+        since: CatchUp,
+        position: Coordinates,
+    ) -> Result<Vec<OpenShift>, MatchingError> {
+        if self.book.is_ready() && self.book.followed() >= since.up_to {
+            metrics::counter!("resume_open_shift_reads_total", "read" => "book").increment(1);
+            return Ok(self.open_shifts_since_in_book(since, position));
+        }
+        metrics::counter!("resume_open_shift_reads_total", "read" => "postgis").increment(1);
+        self.open_shifts_since_in_postgis(since, position).await
+    }
+
+    /// [`Self::open_shifts_since`] from the book of open shifts, complete or not.
+    pub fn open_shifts_since_in_book(
+        &self,
+        since: CatchUp,
+        position: Coordinates,
+    ) -> Vec<OpenShift> {
+        self.book.opened_since(&since, position, self.clock.now())
+    }
+
+    /// [`Self::open_shifts_since`] in PostGIS.
+    pub async fn open_shifts_since_in_postgis(
         &self,
         since: CatchUp,
         position: Coordinates,

@@ -7,7 +7,10 @@
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
-use shiftwire_core::{Coordinates, CredentialKind};
+use shiftwire_core::{
+    Coordinates, CredentialKind,
+    delivery::{CatchUp, OpenShift},
+};
 use shiftwire_matching::{NearbyQuery, NearbyShift};
 use shiftwire_test_support::{
     TestApp, assert_json,
@@ -126,7 +129,9 @@ async fn world(app: &TestApp, facilities: &[Facility], draw: &mut Draw) -> Uuid 
     db::credential_expires_on(&app.pool, nurse_id, "RN", rn).await;
     db::credential_expires_on(&app.pool, nurse_id, "BLS", bls).await;
     if draw.chance(50) {
-        db::approved_multistate_licence(&app.pool, nurse_id, "LPN", "LPN-X", "TX", "2028-12-31")
+        // One approved licence per number: each world's nurse has her own.
+        let number = format!("LPN-{}", &nurse_id.simple().to_string()[24..]);
+        db::approved_multistate_licence(&app.pool, nurse_id, "LPN", &number, "TX", "2028-12-31")
             .await;
     }
     if draw.chance(50) {
@@ -273,6 +278,75 @@ async fn nearby_from_the_book_agrees_with_postgis_on_randomized_worlds(pool: PgP
     assert!(
         found > 100,
         "the searches found shifts ({found}): the comparison is not empty"
+    );
+}
+
+/// What a resume offers (the open shifts opened since a client's last position, near
+/// where she is matched from), from the book against the PostGIS reference: randomized
+/// worlds, positions, radii, ranges of positions and limits.
+#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
+async fn resume_from_the_book_agrees_with_postgis_on_randomized_worlds(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut draw = Draw(0x5245_5355_4D45_2121);
+    wait_for_the_book(&app).await;
+    let matching = &app.state.matching;
+    let book = matching.book();
+    let facilities = facilities(&app, &mut draw).await;
+    let (mut found, mut cut) = (0, 0);
+    for _world in 0..3 {
+        world(&app, &facilities, &mut draw).await;
+        assert!(
+            book.caught_up(std::time::Duration::from_secs(10)).await,
+            "the dispatcher brings the book every event"
+        );
+        let head = book.followed();
+        for _resume in 0..40 {
+            let last_seq = i64::try_from(draw.below(u64::try_from(head).expect("head") + 1))
+                .expect("last_seq");
+            let up_to = last_seq
+                + i64::try_from(draw.below(u64::try_from(head - last_seq).expect("span") + 1))
+                    .expect("up_to");
+            let since = CatchUp {
+                last_seq,
+                up_to,
+                radius_m: *draw.pick(&[5_000.0, 30_000.0, 80_000.0, 200_000.0]),
+                limit: *draw.pick(&[1, 3, 10, 500]),
+            };
+            let position = Coordinates::new(
+                HOME.0 + draw.within(-0.8, 0.8),
+                HOME.1 + draw.within(-0.8, 0.8),
+            )
+            .expect("position");
+            let from_book = matching.open_shifts_since_in_book(since, position);
+            let from_postgis = matching
+                .open_shifts_since_in_postgis(since, position)
+                .await
+                .expect("postgis");
+            let ids = |found: &[OpenShift]| {
+                found
+                    .iter()
+                    .map(|s| (s.opened_seq, s.id))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                ids(&from_book),
+                ids(&from_postgis),
+                "the same shifts, newest first ({since:?} at {position:?})"
+            );
+            assert_eq!(
+                from_book, from_postgis,
+                "the same terms, place and facility"
+            );
+            found += from_book.len();
+            if from_book.len() as i64 == since.limit {
+                cut += 1;
+            }
+        }
+    }
+    assert!(
+        found > 100 && cut > 5,
+        "the resumes found shifts ({found}) and some were cut at their limit ({cut}): the \
+         comparison is not empty"
     );
 }
 
