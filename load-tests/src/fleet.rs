@@ -127,6 +127,13 @@ pub enum Event {
     Frame(String),
     /// The server ended a connection (the client reconnects and resumes).
     Ended(String),
+    /// A resuming connection ended (closed by the driver or the server) before its
+    /// `resumed`: its client's committed position did not move, so the next `resume`
+    /// covers the same gap again and may re-send what this connection received.
+    Unresumed {
+        client: u32,
+        connection: u32,
+    },
     /// A close the driver asked for is done.
     Dropped,
     /// The round trip of an asked-for ping, µs (none after `PING_TIMEOUT`: the driver
@@ -499,6 +506,9 @@ async fn run_client(
                         continue;
                     }
                     Some(ConnCmd::Close(ack)) => {
+                        if before_resumed {
+                            send(Event::Unresumed { client, connection });
+                        }
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
                             let _ = socket.close(None).await;
                             // The close handshake completes as the server's Close is read.
@@ -592,6 +602,9 @@ async fn run_client(
                 other => send(Event::Frame(other.kind().into())),
             }
         };
+        if before_resumed {
+            send(Event::Unresumed { client, connection });
+        }
         send(Event::Ended(ended));
         resuming = true;
         tokio::time::sleep(RECONNECT_BACKOFF).await;
@@ -639,6 +652,8 @@ pub struct Ledger {
     pub failed: BTreeMap<String, u64>,
     pub reconnect_failed: BTreeMap<String, u64>,
     pub ended: BTreeMap<String, u64>,
+    /// Resuming connections (client, connection) that ended before their `resumed`.
+    pub unresumed: HashSet<(u32, u32)>,
     pub other_frames: BTreeMap<String, u64>,
     /// Offers replayed, per `resumed` received.
     pub resumed: Vec<u32>,
@@ -687,6 +702,9 @@ impl Ledger {
             Event::Resumed(offers) => self.resumed.push(offers),
             Event::Frame(kind) => count(&mut self.other_frames, kind),
             Event::Ended(how) => count(&mut self.ended, how),
+            Event::Unresumed { client, connection } => {
+                self.unresumed.insert((client, connection));
+            }
             Event::Dropped => self.dropped += 1,
             Event::Pong(rtt_us) => self.pongs_us.push(rtt_us),
             Event::Closed => self.closed_workers += 1,

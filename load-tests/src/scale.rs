@@ -254,6 +254,11 @@ pub struct OracleReport {
     pub strays: u64,
     /// Deliveries that came in a `resume` replay (before `resumed`).
     pub replayed: u64,
+    /// Copies the contract allows: the offer reached a resuming connection that ended
+    /// before its `resumed`, so the client's committed position did not move and its next
+    /// `resume` covered the same gap again (`api-spec/websocket.md`, "Committing
+    /// `last_seq`"). Not duplicates.
+    pub resent_after_drop: u64,
     /// Up to 10 examples of each failure: (kind, nurse, shift).
     pub examples: Vec<(String, Uuid, Uuid)>,
     /// Per phase: (phase, shifts, expected, missed, wrong, duplicates).
@@ -581,13 +586,13 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
         posted.insert(shift);
         let phase = phases.entry(post.phase).or_default();
         phase.0 += 1;
-        // Copies per client, how many of them came in a `resume` replay, and on which
-        // connections.
-        let mut got: HashMap<u32, (u32, u32, HashSet<u32>)> = HashMap::new();
+        // Copies per client, how many of them came in a `resume` replay, and how many on
+        // each connection.
+        let mut got: HashMap<u32, (u32, u32, HashMap<u32, u32>)> = HashMap::new();
         for d in ledger.offers.get(&shift).into_iter().flatten() {
             let entry = got.entry(d.client).or_default();
             entry.0 += 1;
-            entry.2.insert(d.connection);
+            *entry.2.entry(d.connection).or_default() += 1;
             if d.replay {
                 entry.1 += 1;
                 r.replayed += 1;
@@ -595,9 +600,13 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
         }
         for &(client, c) in &connected {
             let (copies, replayed, connections) = got.remove(&client).unwrap_or_default();
-            if copies > 1 {
-                r.duplicates += u64::from(copies - 1);
-                phase.4 += u64::from(copies - 1);
+            let copies_of = Copies::count(&connections, |conn| {
+                ledger.unresumed.contains(&(client, conn))
+            });
+            r.resent_after_drop += u64::from(copies_of.resent_after_drop);
+            if copies_of.duplicates > 0 {
+                r.duplicates += u64::from(copies_of.duplicates);
+                phase.4 += u64::from(copies_of.duplicates);
                 let kind = format!(
                     "duplicate ({copies} copies on {} connection(s), {replayed} of them in a resume replay)",
                     connections.len()
@@ -646,6 +655,41 @@ pub fn judge(world: &World, clients: &[Client], posts: &[Post], ledger: &Ledger)
         .map(|(p, (s, e, m, w, d))| (p.to_owned(), s, e, m, w, d))
         .collect();
     r
+}
+
+/// One client's copies of one offer, judged by the contract.
+#[derive(Debug, Default, PartialEq)]
+struct Copies {
+    /// Copies beyond the first on one connection, and one for each further connection
+    /// that kept its copy (reached `resumed`, or needed none).
+    duplicates: u32,
+    /// Further connections whose copy the contract allows: each ended before its
+    /// `resumed`, so the next `resume` covered the same gap again.
+    resent_after_drop: u32,
+}
+
+impl Copies {
+    /// `per_connection`: copies on each connection; `unresumed`: whether that connection
+    /// was resuming and ended before its `resumed`.
+    fn count(per_connection: &HashMap<u32, u32>, unresumed: impl Fn(u32) -> bool) -> Self {
+        let same_connection: u32 = per_connection.values().map(|n| n.saturating_sub(1)).sum();
+        let kept = per_connection
+            .keys()
+            .filter(|conn| !unresumed(**conn))
+            .count();
+        let dropped = per_connection.len() - kept;
+        let kept = u32::try_from(kept).unwrap_or(u32::MAX);
+        let dropped = u32::try_from(dropped).unwrap_or(u32::MAX);
+        Self {
+            duplicates: same_connection + kept.saturating_sub(1),
+            // Every connection but one may be a dropped one's re-send.
+            resent_after_drop: if kept > 0 {
+                dropped
+            } else {
+                dropped.saturating_sub(1)
+            },
+        }
+    }
 }
 
 /// Adds `post` to `rec` as one round; `expected` says which clients must get it. Arrivals
@@ -1218,14 +1262,15 @@ async fn phases(
     eprintln!("oracle: judging every shift posted against every connected client");
     let oracle = session.judge_settled().await;
     eprintln!(
-        "oracle: {} shifts, {} offers expected, {} missed, {} wrong, {} duplicates ({} borderline, {} replayed)",
+        "oracle: {} shifts, {} offers expected, {} missed, {} wrong, {} duplicates ({} borderline, {} replayed, {} sent again after a drop before `resumed`)",
         oracle.shifts,
         oracle.expected,
         oracle.missed,
         oracle.wrong,
         oracle.duplicates,
         oracle.borderline,
-        oracle.replayed
+        oracle.replayed,
+        oracle.resent_after_drop
     );
 
     eprintln!("closing the connections");
@@ -1622,12 +1667,13 @@ fn markdown(r: &ScaleReport) -> String {
     out.table(&t);
     writeln!(
         out,
-        "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}.{}\n",
+        "Borderline pairs: {} ({} of them offered); nurses with a live location (not judged): {}; offers of shifts the run did not post or to clients that never connected: {}; offers that came in a `resume` replay: {}; copies sent again because the connection that got the first ended before its `resumed` (the next `resume` covers that gap again, as `api-spec/websocket.md` says; not duplicates): {}.{}\n",
         thousands(o.borderline),
         o.borderline_delivered,
         o.unknown,
         o.strays,
         thousands(o.replayed),
+        o.resent_after_drop,
         if o.examples.is_empty() {
             String::new()
         } else {
@@ -1688,6 +1734,29 @@ fn markdown(r: &ScaleReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_duplicates_unless_a_connection_ended_before_its_resumed() {
+        let conns = |pairs: &[(u32, u32)]| pairs.iter().copied().collect::<HashMap<u32, u32>>();
+        let dropped = |ids: &'static [u32]| move |conn: u32| ids.contains(&conn);
+        let count = |pairs: &[(u32, u32)], ids: &'static [u32]| {
+            let c = Copies::count(&conns(pairs), dropped(ids));
+            (c.duplicates, c.resent_after_drop)
+        };
+        assert_eq!(count(&[], &[]), (0, 0));
+        assert_eq!(count(&[(1, 1)], &[]), (0, 0));
+        // Twice on one connection: a duplicate, dropped before `resumed` or not.
+        assert_eq!(count(&[(1, 2)], &[]), (1, 0));
+        assert_eq!(count(&[(1, 2)], &[1]), (1, 0));
+        // On two connections that both kept it: a duplicate.
+        assert_eq!(count(&[(1, 1), (2, 1)], &[]), (1, 0));
+        // The first ended before its `resumed`: the second resume covered the gap again.
+        assert_eq!(count(&[(1, 1), (2, 1)], &[1]), (0, 1));
+        assert_eq!(count(&[(1, 1), (2, 1), (3, 1)], &[1, 2]), (0, 2));
+        assert_eq!(count(&[(1, 1), (2, 1)], &[1, 2]), (0, 1));
+        // Two kept it and a third was dropped: one duplicate, one allowed copy.
+        assert_eq!(count(&[(1, 1), (2, 1), (3, 1)], &[3]), (1, 1));
+    }
 
     #[test]
     fn cpu_ticks_read_this_process() {
