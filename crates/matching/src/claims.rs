@@ -60,6 +60,18 @@ pub(crate) struct Locked {
 impl Matching {
     /// Claims an open shift for `nurse_id`: the first valid claim wins.
     pub async fn claim(&self, nurse_id: Uuid, shift_id: Uuid) -> Result<Booking, MatchingError> {
+        let booking_id = self.commit_claim(nurse_id, shift_id).await?;
+        self.booking(nurse_id, booking_id).await
+    }
+
+    /// [`Self::claim`] up to its commit: the new booking's id. Claims waiting behind
+    /// this one (`api`'s claim gate) learn the shift is taken without waiting for the
+    /// booking to be read back.
+    pub async fn commit_claim(
+        &self,
+        nurse_id: Uuid,
+        shift_id: Uuid,
+    ) -> Result<Uuid, MatchingError> {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         // The shift's row lock: a change of its terms (PATCH) waits for this claim or this
@@ -138,7 +150,7 @@ impl Matching {
             nurse_id,
         };
         self.commit(tx, vec![event]).await?;
-        self.booking(nurse_id, booking_id).await
+        Ok(booking_id)
     }
 
     /// Locks `nurse_id`'s booking and its shift; `at` is measured from the facility.

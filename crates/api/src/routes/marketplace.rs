@@ -828,10 +828,12 @@ pub async fn claim(
         return Err(MatchingError::ShiftTaken.into());
     }
     let nurse_id = nurse.user.id;
-    let booking = state
+    // The gate's flight ends at the commit: the claims waiting behind it hear at once.
+    let booking_id = state
         .claims
-        .claim(id, || state.matching.claim(nurse_id, id))
+        .claim(id, || state.matching.commit_claim(nurse_id, id))
         .await?;
+    let booking = state.matching.booking(nurse_id, booking_id).await?;
     Ok((StatusCode::CREATED, Json(booking.into())))
 }
 
