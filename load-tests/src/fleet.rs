@@ -121,8 +121,12 @@ pub enum Event {
         resuming: bool,
     },
     Offers(Vec<Receipt>),
-    /// A `resumed`, with the number of offers its replay re-sent.
-    Resumed(u32),
+    /// A `resumed`, with the number of offers its replay re-sent and the time from
+    /// sending `resume` to reading `resumed`, µs.
+    Resumed {
+        offers: u32,
+        took_us: u64,
+    },
     /// A frame other than hello, offer, resumed or an asked-for pong.
     Frame(String),
     /// The server ended a connection (the client reconnects and resumes).
@@ -480,6 +484,8 @@ async fn run_client(
         // Until `resumed`, frames do not move the committed position.
         let mut before_resumed = resuming;
         let mut highest = i64::MIN;
+        // When `resume` went.
+        let mut resume_sent = Instant::now();
         if resuming {
             let resume = ClientMessage::Resume {
                 last_seq: committed.load(Ordering::SeqCst),
@@ -490,6 +496,7 @@ async fn run_client(
                 tokio::time::sleep(RECONNECT_BACKOFF).await;
                 continue;
             }
+            resume_sent = Instant::now();
         } else {
             committed.store(hello_seq, Ordering::SeqCst);
         }
@@ -583,11 +590,12 @@ async fn run_client(
                 ServerMessage::Resumed {
                     last_seq, offers, ..
                 } => {
+                    let took_us = u64::try_from((at - resume_sent).as_micros()).unwrap_or(u64::MAX);
                     if before_resumed {
                         before_resumed = false;
                         committed.store(last_seq.max(highest), Ordering::SeqCst);
                     }
-                    send(Event::Resumed(offers));
+                    send(Event::Resumed { offers, took_us });
                 }
                 ServerMessage::Pong => match ping_sent.take() {
                     Some(sent) if at - sent <= PING_TIMEOUT => {
@@ -657,6 +665,8 @@ pub struct Ledger {
     pub other_frames: BTreeMap<String, u64>,
     /// Offers replayed, per `resumed` received.
     pub resumed: Vec<u32>,
+    /// From `resume` sent to `resumed` read, µs, per `resumed` received.
+    pub resume_us: Vec<u64>,
     pub dropped: u64,
     pub pongs_us: Vec<u64>,
     pub closed_workers: usize,
@@ -699,7 +709,10 @@ impl Ledger {
                     self.offers.entry(shift).or_default().push(delivery);
                 }
             }
-            Event::Resumed(offers) => self.resumed.push(offers),
+            Event::Resumed { offers, took_us } => {
+                self.resumed.push(offers);
+                self.resume_us.push(took_us);
+            }
             Event::Frame(kind) => count(&mut self.other_frames, kind),
             Event::Ended(how) => count(&mut self.ended, how),
             Event::Unresumed { client, connection } => {

@@ -282,6 +282,8 @@ pub struct ReconnectReport {
     pub resumed: u64,
     pub replayed_offers: u64,
     pub reconnect: Option<Stats>,
+    /// From `resume` sent to `resumed` read.
+    pub resume: Option<Stats>,
     pub reconnect_failed: BTreeMap<String, u64>,
 }
 
@@ -461,6 +463,8 @@ impl Session {
             .sum();
         let reconnects = &l.reconnect_us[replays_before..];
         report.reconnect = Some(stats_of(reconnects, ("", 0), Duration::from_secs(1)));
+        let resumes = &l.resume_us[resumed_before..];
+        report.resume = Some(stats_of(resumes, ("", 0), Duration::from_secs(1)));
         report.reconnect_failed = l.reconnect_failed.clone();
         Ok(report)
     }
@@ -1618,7 +1622,7 @@ fn markdown(r: &ScaleReport) -> String {
     if let Some(rc) = &r.reconnect {
         writeln!(
             out,
-            "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; reconnects that failed: {}.\n",
+            "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; `resume` sent to `resumed` read p50 {}, p99 {}; reconnects that failed: {}.\n",
             rc.posts,
             c.oracle_rate,
             thousands(rc.cohort),
@@ -1631,6 +1635,12 @@ fn markdown(r: &ScaleReport) -> String {
                 .as_ref()
                 .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
             rc.reconnect
+                .as_ref()
+                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
+            rc.resume
+                .as_ref()
+                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
+            rc.resume
                 .as_ref()
                 .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
             list(&rc.reconnect_failed),
