@@ -24,7 +24,7 @@ use shiftwire_core::{
 };
 use sqlx::{PgPool, Row};
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{
         Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicBool, AtomicI64, Ordering},
@@ -40,6 +40,10 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// Most equally distant shifts (one facility's) a page boundary may cut through before the
 /// page is cut there anyway; the same bound the SQL search has.
 const TIE_CAP: usize = 1000;
+
+/// Most shifts a resume reads newest-first by opening before it walks the spatial index
+/// instead (a client away for long, or far from where the newest shifts opened).
+const OPENING_WALK: usize = 4096;
 
 /// A shift's place in the spatial index.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,6 +196,9 @@ struct Shelves {
     tree: RTree<Spot>,
     /// Open shifts by the time they stop being claimable, so the tick drops them.
     closing: BTreeSet<(DateTime<Utc>, Uuid)>,
+    /// Open shifts by the position of the event that opened them (known ones), so a
+    /// resume reads the few opened since a client's last position first.
+    by_opening: BTreeMap<i64, Uuid>,
     /// Facility names, shared by their shifts.
     names: HashMap<Uuid, Arc<str>>,
 }
@@ -212,6 +219,9 @@ impl Shelves {
         self.take(id);
         self.tree.insert(Spot { xyz: open.xyz, id });
         self.closing.insert((open.open_until, id));
+        if open.opened_seq > 0 {
+            self.by_opening.insert(open.opened_seq, id);
+        }
         self.shifts.insert(id, open);
     }
 
@@ -219,6 +229,9 @@ impl Shelves {
         let open = self.shifts.remove(&id)?;
         self.tree.remove(&Spot { xyz: open.xyz, id });
         self.closing.remove(&(open.open_until, id));
+        if self.by_opening.get(&open.opened_seq) == Some(&id) {
+            self.by_opening.remove(&open.opened_seq);
+        }
         Some(open)
     }
 }
@@ -368,6 +381,9 @@ impl ShiftBook {
                 let xyz = unit(location);
                 spots.push(Spot { xyz, id });
                 shelves.closing.insert((open_until, id));
+                if opened_seq > 0 {
+                    shelves.by_opening.insert(opened_seq, id);
+                }
                 shelves.shifts.insert(
                     id,
                     Box::new(Open {
@@ -448,31 +464,77 @@ impl ShiftBook {
     /// `(since.last_seq, since.up_to]` within `since.radius_m` (geodesic, plus a metre, as
     /// the PostGIS reference has it) of `position`, newest opening first, at most
     /// `since.limit`. Complete only once the book has followed `since.up_to`.
-    pub(crate) fn opened_since(
+    pub fn opened_since(
         &self,
         since: &CatchUp,
         position: Coordinates,
         now: DateTime<Utc>,
     ) -> Vec<OpenShift> {
+        self.opened_since_reading(since, position, now, OPENING_WALK)
+    }
+
+    /// [`Self::opened_since`], reading at most `opening_walk` shifts newest-first by
+    /// opening before it walks the spatial index instead (tests take either way).
+    pub fn opened_since_reading(
+        &self,
+        since: &CatchUp,
+        position: Coordinates,
+        now: DateTime<Utc>,
+        opening_walk: usize,
+    ) -> Vec<OpenShift> {
         let radius_m = since.radius_m + 1.0;
-        // Great-circle and geodesic distances differ by < 0.6 %: the walk takes in every
-        // shift within the geodesic radius, and the exact distance decides.
-        let chord = chord_of_m(radius_m * 1.01 + 1.0);
+        let limit = usize::try_from(since.limit).unwrap_or(0);
+        let after = since.last_seq.max(0);
+        if after >= since.up_to || limit == 0 {
+            return Vec::new();
+        }
         let shelves = self.read();
-        let mut found: Vec<(i64, Uuid, &Open)> = shelves
-            .tree
-            .locate_within_distance(unit(position), chord * chord)
-            .filter_map(|spot| {
-                let open = shelves.shifts.get(&spot.id)?;
-                (open.opened_seq > since.last_seq.max(0)
-                    && open.opened_seq <= since.up_to
-                    && open.open_until > now
-                    && distance_m(position, open.facts.facility_location) <= radius_m)
-                    .then_some((open.opened_seq, spot.id, &**open))
-            })
-            .collect();
-        found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        found.truncate(usize::try_from(since.limit).unwrap_or(0));
+        let wanted = |open: &Open| {
+            open.opened_seq > after
+                && open.opened_seq <= since.up_to
+                && open.open_until > now
+                && distance_m(position, open.facts.facility_location) <= radius_m
+        };
+        // Newest opening first: a client away for minutes has few to read. If that read
+        // is long (away for hours, or far from where shifts opened), the spatial walk
+        // reads only the shifts near her instead.
+        let mut found: Vec<(i64, Uuid, &Open)> = Vec::new();
+        let mut complete = true;
+        for (read, (&seq, id)) in shelves
+            .by_opening
+            .range(after + 1..=since.up_to)
+            .rev()
+            .enumerate()
+        {
+            if read >= opening_walk {
+                complete = false;
+                break;
+            }
+            if let Some(open) = shelves.shifts.get(id)
+                && open.opened_seq == seq
+                && wanted(open)
+            {
+                found.push((seq, *id, &**open));
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        if !complete {
+            // Great-circle and geodesic distances differ by < 0.6 %: the walk takes in
+            // every shift within the geodesic radius, and the exact distance decides.
+            let chord = chord_of_m(radius_m * 1.01 + 1.0);
+            found = shelves
+                .tree
+                .locate_within_distance(unit(position), chord * chord)
+                .filter_map(|spot| {
+                    let open = shelves.shifts.get(&spot.id)?;
+                    wanted(open).then_some((open.opened_seq, spot.id, &**open))
+                })
+                .collect();
+            found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            found.truncate(limit);
+        }
         found
             .into_iter()
             .map(|(opened_seq, id, open)| {
@@ -782,6 +844,70 @@ mod tests {
             !book.caught_up(std::time::Duration::from_millis(10)).await,
             "9 not followed yet"
         );
+    }
+
+    #[test]
+    fn a_resume_reads_each_shift_under_its_latest_opening_both_ways() {
+        let book = ShiftBook::new();
+        let facility = Uuid::now_v7();
+        let (kept, reopened, changed) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        book.follow(&opened(1, kept, shift(38.59, -121.47, 5, facility)));
+        book.follow(&opened(2, reopened, shift(38.60, -121.48, 5, facility)));
+        book.follow(&opened(3, changed, shift(38.61, -121.49, 5, facility)));
+        // Booked, then released: it opens again at 5, and its old opening is gone.
+        book.follow(&PublishedEvent {
+            seq: 4,
+            event: DomainEvent::ShiftBooked {
+                shift_id: reopened,
+                facility_id: facility,
+                booking_id: Uuid::now_v7(),
+                nurse_id: Uuid::now_v7(),
+            },
+        });
+        book.follow(&opened(5, reopened, shift(38.60, -121.48, 5, facility)));
+        // New terms keep the opening they belong to.
+        book.follow(&PublishedEvent {
+            seq: 6,
+            event: DomainEvent::ShiftUpdated {
+                shift_id: changed,
+                facility_id: facility,
+                shift: shift(38.61, -121.49, 6, facility),
+                opened_seq: 3,
+                boosted: false,
+                widened: false,
+            },
+        });
+        let since = |last_seq, up_to, limit| CatchUp {
+            last_seq,
+            up_to,
+            radius_m: 50_000.0,
+            limit,
+        };
+        let home = at(38.58, -121.46);
+        for opening_walk in [0, 1, OPENING_WALK] {
+            let read = |catch_up: CatchUp| -> Vec<(i64, Uuid)> {
+                book.opened_since_reading(&catch_up, home, Utc::now(), opening_walk)
+                    .into_iter()
+                    .map(|s| (s.opened_seq, s.id))
+                    .collect()
+            };
+            assert_eq!(
+                read(since(0, 6, 10)),
+                [(5, reopened), (3, changed), (1, kept)],
+                "reading {opening_walk} by opening"
+            );
+            assert_eq!(read(since(1, 4, 10)), [(3, changed)], "the range is (1, 4]");
+            assert_eq!(
+                read(since(0, 6, 2)),
+                [(5, reopened), (3, changed)],
+                "the newest"
+            );
+            assert_eq!(read(since(5, 6, 10)), [], "nothing opened after 5");
+            assert_eq!(read(since(6, 6, 10)), [], "an empty range");
+        }
+        // Out of reach of where she is matched from.
+        let far = book.opened_since(&since(0, 6, 10), at(40.5, -121.0), Utc::now());
+        assert!(far.is_empty());
     }
 
     #[test]

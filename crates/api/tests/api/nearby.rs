@@ -337,6 +337,16 @@ async fn resume_from_the_book_agrees_with_postgis_on_randomized_worlds(pool: PgP
                 from_book, from_postgis,
                 "the same terms, place and facility"
             );
+            // The book reads newest-first by opening, and walks its spatial index when
+            // that read grows long: both ways, and a switch half-way, give the same.
+            for opening_walk in [0, 1, 7] {
+                let walked = book.opened_since_reading(&since, position, Utc::now(), opening_walk);
+                assert_eq!(
+                    ids(&walked),
+                    ids(&from_postgis),
+                    "the same shifts reading at most {opening_walk} by opening ({since:?})"
+                );
+            }
             found += from_book.len();
             if from_book.len() as i64 == since.limit {
                 cut += 1;
