@@ -749,6 +749,39 @@ mod tests {
         }
     }
 
+    /// `shift_id` booked by someone, at `seq`.
+    fn booked(seq: i64, shift_id: Uuid, facility_id: Uuid) -> PublishedEvent {
+        PublishedEvent {
+            seq,
+            event: DomainEvent::ShiftBooked {
+                shift_id,
+                facility_id,
+                booking_id: Uuid::now_v7(),
+                nurse_id: Uuid::now_v7(),
+            },
+        }
+    }
+
+    /// New terms of `shift_id` (opened at `opened_seq`), at `seq`.
+    fn updated(
+        seq: i64,
+        shift_id: Uuid,
+        shift: Box<OpenedShift>,
+        opened_seq: i64,
+    ) -> PublishedEvent {
+        PublishedEvent {
+            seq,
+            event: DomainEvent::ShiftUpdated {
+                shift_id,
+                facility_id: shift.facility_id,
+                shift,
+                opened_seq,
+                boosted: false,
+                widened: false,
+            },
+        }
+    }
+
     fn ids(
         book: &ShiftBook,
         nurse: &NurseFacts,
@@ -781,10 +814,10 @@ mod tests {
     async fn the_book_follows_openings_bookings_cancellations_and_changes() {
         let book = ShiftBook::new();
         let facility = Uuid::now_v7();
-        let (near, far, booked) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (near, far, booked_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         book.follow(&opened(1, near, shift(38.59, -121.47, 5, facility)));
         book.follow(&opened(2, far, shift(38.70, -121.60, 5, facility)));
-        book.follow(&opened(3, booked, shift(38.60, -121.48, 5, facility)));
+        book.follow(&opened(3, booked_id, shift(38.60, -121.48, 5, facility)));
         // Out of the nurse's reach: never listed.
         book.follow(&opened(4, Uuid::now_v7(), shift(40.0, -121.0, 5, facility)));
         let nurse = nurse();
@@ -792,16 +825,8 @@ mod tests {
             .into_iter()
             .map(|(_, id)| id)
             .collect();
-        assert_eq!(found, [near, booked, far], "nearest first");
-        book.follow(&PublishedEvent {
-            seq: 5,
-            event: DomainEvent::ShiftBooked {
-                shift_id: booked,
-                facility_id: facility,
-                booking_id: Uuid::now_v7(),
-                nurse_id: Uuid::now_v7(),
-            },
-        });
+        assert_eq!(found, [near, booked_id, far], "nearest first");
+        book.follow(&booked(5, booked_id, facility));
         book.follow(&PublishedEvent {
             seq: 6,
             event: DomainEvent::ShiftCancelled {
@@ -825,17 +850,7 @@ mod tests {
             vec![],
         )
         .expect("terms");
-        book.follow(&PublishedEvent {
-            seq: 7,
-            event: DomainEvent::ShiftUpdated {
-                shift_id: far,
-                facility_id: facility,
-                shift: changed,
-                opened_seq: 2,
-                boosted: false,
-                widened: false,
-            },
-        });
+        book.follow(&updated(7, far, changed, 2));
         assert!(ids(&book, &nurse, None, 10).is_empty());
         assert_eq!(book.len(), 2, "the changed shift and the one out of reach");
         assert!(book.caught_up(std::time::Duration::ZERO).await);
@@ -855,28 +870,10 @@ mod tests {
         book.follow(&opened(2, reopened, shift(38.60, -121.48, 5, facility)));
         book.follow(&opened(3, changed, shift(38.61, -121.49, 5, facility)));
         // Booked, then released: it opens again at 5, and its old opening is gone.
-        book.follow(&PublishedEvent {
-            seq: 4,
-            event: DomainEvent::ShiftBooked {
-                shift_id: reopened,
-                facility_id: facility,
-                booking_id: Uuid::now_v7(),
-                nurse_id: Uuid::now_v7(),
-            },
-        });
+        book.follow(&booked(4, reopened, facility));
         book.follow(&opened(5, reopened, shift(38.60, -121.48, 5, facility)));
         // New terms keep the opening they belong to.
-        book.follow(&PublishedEvent {
-            seq: 6,
-            event: DomainEvent::ShiftUpdated {
-                shift_id: changed,
-                facility_id: facility,
-                shift: shift(38.61, -121.49, 6, facility),
-                opened_seq: 3,
-                boosted: false,
-                widened: false,
-            },
-        });
+        book.follow(&updated(6, changed, shift(38.61, -121.49, 6, facility), 3));
         let since = |last_seq, up_to, limit| CatchUp {
             last_seq,
             up_to,
