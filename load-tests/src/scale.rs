@@ -1449,6 +1449,16 @@ fn list(map: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// "p50 …, p99 …" of `stats` ("–" for each when there are none).
+fn p50_p99(stats: Option<&Stats>) -> String {
+    let at = |p: fn(&Stats) -> f64| stats.map_or_else(|| "–".into(), |s| ms(p(s)));
+    format!(
+        "p50 {}, p99 {}",
+        at(|s| s.latency_ms.p50),
+        at(|s| s.latency_ms.p99)
+    )
+}
+
 fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -1622,7 +1632,7 @@ fn markdown(r: &ScaleReport) -> String {
     if let Some(rc) = &r.reconnect {
         writeln!(
             out,
-            "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` p50 {}, p99 {}; `resume` sent to `resumed` read p50 {}, p99 {}; reconnects that failed: {}.\n",
+            "**Reconnects with `resume`.** {} random shifts posted at {} a second while {} clients ({} %) closed their connections and reconnected with `resume {{ last_seq }}` (the committed position, per `api-spec/websocket.md`), {} times: {} closes, {} `resumed`, {} offers replayed; reconnect to `hello` {}; `resume` sent to `resumed` read {}; reconnects that failed: {}.\n",
             rc.posts,
             c.oracle_rate,
             thousands(rc.cohort),
@@ -1631,18 +1641,8 @@ fn markdown(r: &ScaleReport) -> String {
             rc.dropped,
             rc.resumed,
             rc.replayed_offers,
-            rc.reconnect
-                .as_ref()
-                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
-            rc.reconnect
-                .as_ref()
-                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
-            rc.resume
-                .as_ref()
-                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p50)),
-            rc.resume
-                .as_ref()
-                .map_or_else(|| "–".into(), |s| ms(s.latency_ms.p99)),
+            p50_p99(rc.reconnect.as_ref()),
+            p50_p99(rc.resume.as_ref()),
             list(&rc.reconnect_failed),
         );
     }
