@@ -50,6 +50,23 @@ impl<'de> Deserialize<'de> for Coordinates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Events cross nodes and restarts as JSON in the outbox: a position read back is
+        /// the position written, to the last bit (the book of open shifts compares them).
+        #[test]
+        fn a_position_read_back_from_json_is_the_position_written(
+            lat in -90.0..=90.0f64,
+            lon in -180.0..=180.0f64,
+        ) {
+            let at = Coordinates::new(lat, lon).expect("on the globe");
+            let text = serde_json::to_string(&at).expect("json");
+            prop_assert_eq!(serde_json::from_str::<Coordinates>(&text).expect("read"), at);
+            let value: serde_json::Value = serde_json::from_str(&text).expect("value");
+            prop_assert_eq!(serde_json::from_value::<Coordinates>(value).expect("read"), at);
+        }
+    }
 
     #[test]
     fn accepts_the_whole_globe_and_nothing_else() {
