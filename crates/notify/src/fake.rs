@@ -41,7 +41,7 @@ pub(crate) fn opened_shift(lat: f64, lon: f64) -> OpenedShift {
 pub(crate) fn nurse_at(lat: f64, lon: f64) -> NurseRecord {
     NurseRecord {
         facts: NurseFacts {
-            nurse_id: uuid::Uuid::new_v4(),
+            nurse_id: uuid::Uuid::now_v7(),
             suspended: false,
             available: true,
             credentials: vec![HeldCredential {
