@@ -6,6 +6,7 @@
 
 mod bus;
 mod connection;
+mod direct;
 mod dispatcher;
 #[cfg(test)]
 mod fake;

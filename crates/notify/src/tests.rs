@@ -3,6 +3,7 @@
 
 use crate::{
     Frame, Hub, NotifyConfig, Principal,
+    direct::Queued,
     dispatcher::Dispatcher,
     fake::{FakeRooms, nurse_at, opened_shift},
     hub::{Control, Registration},
@@ -33,16 +34,16 @@ struct World {
 
 /// A connection as the test sees it: the frames queued for it, and how it was closed.
 struct Socket {
-    frames: mpsc::Receiver<Frame>,
+    frames: mpsc::Receiver<Queued>,
     control: Arc<Control>,
 }
 
 impl Socket {
     fn next(&mut self) -> Option<ServerMessage> {
-        self.frames
-            .try_recv()
-            .ok()
-            .map(|f| serde_json::from_str(f.as_str()).expect("a protocol message"))
+        match self.frames.try_recv().ok()? {
+            Queued::Frame(f) => Some(serde_json::from_str(f.as_str()).expect("a protocol message")),
+            Queued::Flush => panic!("a flush is queued only after a direct write"),
+        }
     }
 }
 
@@ -91,6 +92,7 @@ impl World {
                 expires_at: None,
             },
             queue,
+            writer: None,
             control: control.clone(),
             reply,
         };
@@ -308,6 +310,7 @@ fn a_queued_frame_takes_sixteen_bytes() {
     // Every connection's queue allocates a block of slots up front, so this is memory per
     // idle connection (BENCHMARKS.md, "memory per connection").
     assert_eq!(std::mem::size_of::<Frame>(), 16);
+    assert_eq!(std::mem::size_of::<Queued>(), 16);
     let frame = Frame::new("{\"type\":\"pong\"}".to_owned());
     assert_eq!(frame.as_str(), "{\"type\":\"pong\"}");
     assert_eq!(&frame.into_bytes()[..], b"{\"type\":\"pong\"}");
