@@ -1,9 +1,7 @@
 //! One WebSocket connection: register, say hello, then write queued frames, answer
 //! client messages and keep the connection alive, until either side closes it. The
-//! transport (axum's WebSocket) is adapted by `api`; this crate sees frames only. While
-//! the connection is idle, the dispatcher writes its frames itself ([`crate::direct`]).
+//! transport (axum's WebSocket) is adapted by `api`; this crate sees frames only.
 
-use crate::direct::{DirectWrite, Queued, Writer};
 use crate::hub::{Control, Frame, Hub, Principal, Reauthenticate};
 use crate::resume::resume;
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -12,11 +10,7 @@ use shiftwire_core::{
     Coordinates, Role,
     ws::{ClientMessage, MAX_CLIENT_MESSAGE, ServerMessage, close},
 };
-use std::{
-    num::NonZeroU32,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 use tokio_util::sync::WaitForCancellationFuture;
 use uuid::Uuid;
@@ -62,28 +56,19 @@ impl Hub {
         &self,
         principal: Principal,
         reauthenticate: Arc<dyn Reauthenticate>,
-        sink: W,
+        mut sink: W,
         mut stream: R,
     ) where
-        W: Sink<Outgoing> + Unpin + Send + 'static,
+        W: Sink<Outgoing> + Unpin + Send,
         R: Stream<Item = Result<Incoming, TransportError>> + Unpin + Send,
     {
         let (queue, mut frames) = mpsc::channel(self.config().queue_capacity);
         let control = Arc::new(Control::default());
-        let writer = Arc::new(Writer::new(sink));
-        // Held from before registration until `hello` is written: the dispatcher cannot
-        // write an event to the socket ahead of it.
-        let mut greeting = writer.sink.lock().await;
         let Some(registered) = self
-            .register(
-                principal.clone(),
-                queue,
-                writer.clone() as Arc<dyn DirectWrite>,
-                control.clone(),
-            )
+            .register(principal.clone(), queue, control.clone())
             .await
         else {
-            let _ = close_with(&mut *greeting, close::GOING_AWAY, "try again").await;
+            let _ = close_with(&mut sink, close::GOING_AWAY, "try again").await;
             return;
         };
         let conn = registered.conn;
@@ -121,13 +106,12 @@ impl Hub {
         let expiry = tokio::time::sleep_until(deadline(session.expires_at));
         tokio::pin!(expiry);
         let mut outcome = write_all(
-            &mut *greeting,
+            &mut sink,
             vec![Outgoing::Text(hello)],
             &mut closed,
             &control,
         )
         .await;
-        drop(greeting);
         while outcome.is_ok() {
             outcome = tokio::select! {
                 biased;
@@ -137,47 +121,32 @@ impl Hub {
                     metrics::counter!("ws_clients_dropped_total", "reason" => "token_expired").increment(1);
                     Err(close::TOKEN_EXPIRED)
                 }
-                queued = frames.recv() => match queued {
-                    Some(first) => {
-                        // What is taken from the queue stays pending until written
-                        // under the lock, so the dispatcher's own writes wait behind it.
-                        let mut sink = writer.sink.lock().await;
-                        let mut batch = Vec::new();
-                        let mut taken = 0;
-                        let mut next = Some(first);
-                        while let Some(queued) = next.take() {
-                            taken += 1;
-                            if let Queued::Frame(frame) = queued {
-                                batch.push(Outgoing::Text(frame));
-                            }
-                            if taken < WRITE_BATCH {
-                                next = frames.try_recv().ok();
+                frame = frames.recv() => match frame {
+                    Some(frame) => {
+                        let mut batch = vec![Outgoing::Text(frame)];
+                        while batch.len() < WRITE_BATCH {
+                            match frames.try_recv() {
+                                Ok(frame) => batch.push(Outgoing::Text(frame)),
+                                Err(_) => break,
                             }
                         }
-                        // An empty batch only flushes what a direct write left.
-                        let written = write_all(&mut *sink, batch, &mut closed, &control).await;
-                        writer.pending.fetch_sub(taken, Ordering::AcqRel);
-                        written
+                        write_all(&mut sink, batch, &mut closed, &control).await
                     }
                     None => Err(close::GOING_AWAY),
                 },
                 message = stream.next() => match message {
                     Some(Ok(Incoming::Text(text))) => {
-                        // Held while the message is answered: a resume's frames are
-                        // written before any live frame after them.
-                        let mut sink = writer.sink.lock().await;
                         let replies = session.on_text(&text).await;
                         // A renewed credential moves the deadline.
                         expiry.as_mut().reset(deadline(session.expires_at));
                         match replies {
-                            Ok(replies) => write_all(&mut *sink, replies, &mut closed, &control).await,
+                            Ok(replies) => write_all(&mut sink, replies, &mut closed, &control).await,
                             Err(code) => Err(code),
                         }
                     }
                     Some(Ok(Incoming::Binary)) => {
                         let reply = session.error("unsupported_message", "send JSON text frames");
-                        let mut sink = writer.sink.lock().await;
-                        write_all(&mut *sink, vec![reply], &mut closed, &control).await
+                        write_all(&mut sink, vec![reply], &mut closed, &control).await
                     }
                     Some(Ok(Incoming::Pong)) => {
                         awaiting_pong = false;
@@ -197,15 +166,12 @@ impl Hub {
                         Err(close::POLICY)
                     } else {
                         awaiting_pong = true;
-                        let mut sink = writer.sink.lock().await;
-                        write_all(&mut *sink, vec![Outgoing::Ping], &mut closed, &control).await
+                        write_all(&mut sink, vec![Outgoing::Ping], &mut closed, &control).await
                     }
                 }
             };
         }
         self.unregister(conn);
-        // Unregistered: the dispatcher no longer writes here.
-        let mut sink = writer.sink.lock().await;
         if let Err(code) = outcome
             && code != 0
         {
@@ -214,10 +180,8 @@ impl Hub {
             // not reading gets only the close.
             if code != close::TRY_AGAIN_LATER {
                 let mut queued = Vec::new();
-                while let Ok(next) = frames.try_recv() {
-                    if let Queued::Frame(frame) = next {
-                        queued.push(Outgoing::Text(frame));
-                    }
+                while let Ok(frame) = frames.try_recv() {
+                    queued.push(Outgoing::Text(frame));
                 }
                 if !queued.is_empty() {
                     let flush = async {
@@ -229,7 +193,7 @@ impl Hub {
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, flush).await;
                 }
             }
-            let _ = close_with(&mut *sink, code, reason(code)).await;
+            let _ = close_with(&mut sink, code, reason(code)).await;
             // The client may still be sending (a flood, the rest of an oversized message).
             // Closing a socket with unread input resets it, and a reset can overtake the
             // close frame: keep the connection, reading and dropping what comes, until the

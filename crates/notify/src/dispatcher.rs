@@ -160,7 +160,6 @@ impl Dispatcher {
                     self.hub.state().prune(now);
                     self.hub.inner.taken.prune();
                     self.hub.inner.source.follow_tick(now);
-                    crate::direct::publish_counts();
                 }
             }
         }
@@ -245,7 +244,7 @@ impl Dispatcher {
             }
             let conn = state.add_conn(
                 registration.principal,
-                (registration.queue, registration.writer),
+                registration.queue,
                 registration.control,
                 self.hub.inner.config.max_connections_per_user,
             );

@@ -1,11 +1,10 @@
 //! The hub: every connection on this node, the index of connected nurses, and which
 //! connections hold which offers. One mutex guards it all; the dispatcher holds it only
-//! for in-memory work and non-blocking writes to idle sockets (no awaiting), and
-//! connections only to (un)register, move, or fold in a resume.
+//! for in-memory work (no I/O, no awaiting), and connections only to (un)register, move,
+//! or fold in a resume.
 
 use crate::DeliverySource;
 use crate::{
-    direct::{self, DirectWrite, Queued, Written},
     index::NurseIndex,
     writers::{LocationWriter, OfferLog},
 };
@@ -139,38 +138,9 @@ pub trait Reauthenticate: Send + Sync {
     async fn check(&self, access_token: &str) -> Option<(Uuid, chrono::DateTime<chrono::Utc>)>;
 }
 
-impl ConnEntry {
-    /// Hands `queued` to the connection's task. A full queue means the client does not
-    /// keep up: it is closed (1013) rather than allowed to hold anything up.
-    fn enqueue(&self, queued: Queued) -> bool {
-        let pending = self.writer.as_deref().map(DirectWrite::pending);
-        if let Some(pending) = pending {
-            pending.fetch_add(1, Ordering::AcqRel);
-        }
-        let sent = match self.queue.try_send(queued) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.control.closed.is_cancelled() {
-                    metrics::counter!("ws_clients_dropped_total", "reason" => "slow").increment(1);
-                    tracing::info!("closing a connection that does not keep up");
-                }
-                self.control.close(close::TRY_AGAIN_LATER);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        };
-        if let Some(pending) = pending {
-            pending.fetch_sub(1, Ordering::AcqRel);
-        }
-        sent
-    }
-}
-
 pub(crate) struct ConnEntry {
     pub(crate) principal: Principal,
-    queue: mpsc::Sender<Queued>,
-    /// Its transport, for frames written at once while it is idle (none in unit tests).
-    writer: Option<Arc<dyn DirectWrite>>,
+    queue: mpsc::Sender<Frame>,
     pub(crate) control: Arc<Control>,
     /// Open shifts this connection was offered (and not yet withdrawn).
     pub(crate) offered: HashSet<Uuid>,
@@ -201,29 +171,23 @@ pub(crate) struct HubState {
 const CLOSED_MEMORY: Duration = Duration::from_secs(600);
 
 impl HubState {
-    /// Sends `frame` to `conn`: written at once if the connection is idle (see
-    /// [`crate::direct`]), else queued for its task. Whether it was handed over.
+    /// Queues `frame` for `conn`. A full queue means the client does not keep up: it is
+    /// closed (1013) rather than allowed to hold anything up.
     pub(crate) fn deliver(&self, conn: ConnId, frame: Frame) -> bool {
         let Some(entry) = self.conns.get(&conn) else {
             return false;
         };
-        let Some(writer) = &entry.writer else {
-            return entry.enqueue(Queued::Frame(frame));
-        };
-        match writer.try_write(&frame) {
-            Written::Yes => {
-                direct::WRITTEN_DIRECTLY.fetch_add(1, Ordering::Relaxed);
-                true
+        match entry.queue.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !entry.control.closed.is_cancelled() {
+                    metrics::counter!("ws_clients_dropped_total", "reason" => "slow").increment(1);
+                    tracing::info!(conn, "closing a connection that does not keep up");
+                }
+                entry.control.close(close::TRY_AGAIN_LATER);
+                false
             }
-            Written::FlushOwed => {
-                direct::WRITTEN_DIRECTLY.fetch_add(1, Ordering::Relaxed);
-                entry.enqueue(Queued::Flush);
-                true
-            }
-            Written::No => {
-                direct::QUEUED.fetch_add(1, Ordering::Relaxed);
-                entry.enqueue(Queued::Frame(frame))
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -359,8 +323,7 @@ impl HubState {
 /// A connection asking to be registered with the dispatcher.
 pub(crate) struct Registration {
     pub(crate) principal: Principal,
-    pub(crate) queue: mpsc::Sender<Queued>,
-    pub(crate) writer: Option<Arc<dyn DirectWrite>>,
+    pub(crate) queue: mpsc::Sender<Frame>,
     pub(crate) control: Arc<Control>,
     pub(crate) reply: oneshot::Sender<Registered>,
 }
@@ -459,8 +422,7 @@ impl Hub {
     pub(crate) async fn register(
         &self,
         principal: Principal,
-        queue: mpsc::Sender<Queued>,
-        writer: Arc<dyn DirectWrite>,
+        queue: mpsc::Sender<Frame>,
         control: Arc<Control>,
     ) -> Option<Registered> {
         let (reply, registered) = oneshot::channel();
@@ -469,7 +431,6 @@ impl Hub {
             .send(Registration {
                 principal,
                 queue,
-                writer: Some(writer),
                 control,
                 reply,
             })
@@ -488,7 +449,7 @@ impl HubState {
     pub(crate) fn add_conn(
         &mut self,
         principal: Principal,
-        (queue, writer): (mpsc::Sender<Queued>, Option<Arc<dyn DirectWrite>>),
+        queue: mpsc::Sender<Frame>,
         control: Arc<Control>,
         max_per_user: usize,
     ) -> ConnId {
@@ -516,7 +477,6 @@ impl HubState {
             ConnEntry {
                 principal,
                 queue,
-                writer,
                 control,
                 offered: HashSet::new(),
             },

@@ -6,7 +6,6 @@
 
 mod bus;
 mod connection;
-mod direct;
 mod dispatcher;
 #[cfg(test)]
 mod fake;

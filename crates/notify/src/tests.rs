@@ -3,7 +3,6 @@
 
 use crate::{
     Frame, Hub, NotifyConfig, Principal,
-    direct::Queued,
     dispatcher::Dispatcher,
     fake::{FakeRooms, nurse_at, opened_shift},
     hub::{Control, Registration},
@@ -34,16 +33,16 @@ struct World {
 
 /// A connection as the test sees it: the frames queued for it, and how it was closed.
 struct Socket {
-    frames: mpsc::Receiver<Queued>,
+    frames: mpsc::Receiver<Frame>,
     control: Arc<Control>,
 }
 
 impl Socket {
     fn next(&mut self) -> Option<ServerMessage> {
-        match self.frames.try_recv().ok()? {
-            Queued::Frame(f) => Some(serde_json::from_str(f.as_str()).expect("a protocol message")),
-            Queued::Flush => panic!("a flush is queued only after a direct write"),
-        }
+        self.frames
+            .try_recv()
+            .ok()
+            .map(|f| serde_json::from_str(f.as_str()).expect("a protocol message"))
     }
 }
 
@@ -92,7 +91,6 @@ impl World {
                 expires_at: None,
             },
             queue,
-            writer: None,
             control: control.clone(),
             reply,
         };
@@ -310,7 +308,6 @@ fn a_queued_frame_takes_sixteen_bytes() {
     // Every connection's queue allocates a block of slots up front, so this is memory per
     // idle connection (BENCHMARKS.md, "memory per connection").
     assert_eq!(std::mem::size_of::<Frame>(), 16);
-    assert_eq!(std::mem::size_of::<Queued>(), 16);
     let frame = Frame::new("{\"type\":\"pong\"}".to_owned());
     assert_eq!(frame.as_str(), "{\"type\":\"pong\"}");
     assert_eq!(&frame.into_bytes()[..], b"{\"type\":\"pong\"}");
