@@ -1,8 +1,5 @@
 use crate::AuthError;
-use governor::{
-    DefaultKeyedRateLimiter, Quota, RateLimiter,
-    clock::{Clock, DefaultClock},
-};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
 /// Per-client-IP limits, configurable so an operator behind a carrier-grade NAT (many
@@ -45,7 +42,9 @@ fn quota(per: Duration, count: u32) -> Quota {
 
 fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), AuthError> {
     limiter.check_key(&ip).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        // The limiter's own clock: a new one reads the CPU's features first (tens of
+        // microseconds in a virtual machine), and refusals come in floods.
+        let wait = not_until.wait_time_from(limiter.clock().now());
         AuthError::RateLimited {
             retry_after: wait.max(Duration::from_secs(1)),
         }

@@ -83,13 +83,14 @@ impl Hub {
             expires_at: principal.expires_at,
             conn,
             after_seq: registered.after_seq,
-            limiter: RateLimiter::direct(
+            limiter: RateLimiter::direct_with_clock(
                 Quota::per_second(
                     NonZeroU32::new(self.config().messages_per_second).unwrap_or(NonZeroU32::MIN),
                 )
                 .allow_burst(
                     NonZeroU32::new(self.config().message_burst).unwrap_or(NonZeroU32::MIN),
                 ),
+                self.inner.clock.clone(),
             ),
         };
         let ping_every = self.config().ping_interval;

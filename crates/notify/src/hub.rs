@@ -354,6 +354,9 @@ pub(crate) struct HubInner {
     pub(crate) locations: LocationWriter,
     /// The shifts this node knows are booked (shared with the bus).
     pub(crate) taken: Arc<crate::taken::TakenShifts>,
+    /// The clock of every connection's message limit, made once: making one reads the
+    /// CPU's features, which costs about 15 µs in a virtual machine, per connection.
+    pub(crate) clock: governor::clock::DefaultClock,
 }
 
 /// Registrations waiting for the dispatcher; connects beyond this wait their turn.
@@ -383,6 +386,7 @@ impl Hub {
                 offer_log,
                 locations,
                 taken,
+                clock: governor::clock::DefaultClock::default(),
             }),
         };
         (hub, registrations)
