@@ -57,22 +57,39 @@ pub async fn record(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", ORDER_LOCK)
-        .execute(&mut *conn)
-        .await?;
     let mut published = Vec::with_capacity(events.len());
     for event in events {
         let payload = serde_json::to_value(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let seq = sqlx::query_scalar!(
-            "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)
+        let seq = if published.is_empty() {
+            // The lock and the first row in one round trip, so the lock is held one round
+            // trip less. The fenced subquery (`OFFSET 0`) is scanned before the row is
+            // formed: the lock is taken before the row's id is drawn from the sequence,
+            // as with a separate `SELECT pg_advisory_xact_lock` (checked with a third
+            // session drawing from the sequence while the insert waits for the lock).
+            sqlx::query_scalar(
+                "INSERT INTO outbox (topic, user_id, facility_id, payload)
+                 SELECT $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock($1) OFFSET 0) AS ordered
+                 RETURNING id",
+            )
+            .bind(ORDER_LOCK)
+            .bind(event.topic())
+            .bind(event.user_id())
+            .bind(event.facility_id())
+            .bind(&payload)
+            .fetch_one(&mut *conn)
+            .await?
+        } else {
+            sqlx::query_scalar!(
+                "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)
              RETURNING id",
-            event.topic(),
-            event.user_id(),
-            event.facility_id(),
-            payload
-        )
-        .fetch_one(&mut *conn)
-        .await?;
+                event.topic(),
+                event.user_id(),
+                event.facility_id(),
+                payload
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        };
         published.push(PublishedEvent { seq, event });
     }
     Ok(published)
