@@ -218,6 +218,11 @@ impl Shelves {
     fn put(&mut self, id: Uuid, open: Box<Open>) {
         self.take(id);
         self.tree.insert(Spot { xyz: open.xyz, id });
+        self.shelve(id, open);
+    }
+
+    /// Files `open` everywhere but the spatial index (the loader bulk-loads that).
+    fn shelve(&mut self, id: Uuid, open: Box<Open>) {
         self.closing.insert((open.open_until, id));
         if open.opened_seq > 0 {
             self.by_opening.insert(open.opened_seq, id);
@@ -376,21 +381,15 @@ impl ShiftBook {
                     facility_id,
                     favourites_until: row.try_get("favourites_until")?,
                 };
-                let open_until: DateTime<Utc> = row.try_get("open_until")?;
-                let opened_seq: i64 = row.try_get("opened_seq")?;
                 let xyz = unit(location);
                 spots.push(Spot { xyz, id });
-                shelves.closing.insert((open_until, id));
-                if opened_seq > 0 {
-                    shelves.by_opening.insert(opened_seq, id);
-                }
-                shelves.shifts.insert(
+                shelves.shelve(
                     id,
                     Box::new(Open {
                         facts,
                         facility_name,
-                        open_until,
-                        opened_seq,
+                        open_until: row.try_get("open_until")?,
+                        opened_seq: row.try_get("opened_seq")?,
                         xyz,
                     }),
                 );
