@@ -1,21 +1,38 @@
 //! The ceiling on event-writing commits (`make bench-event-commits`), and what could
 //! replace the outbox's ordering lock. Writers each commit one transaction after another
-//! that records one event, with 1, 8 and 64 writers at once, along four paths:
+//! that records one event, with 1, 8 and 64 writers at once, along six paths:
 //!
 //! - **outbox**: `shiftwire_outbox::record`, whose advisory lock orders every
 //!   event-writing commit in the system (an event is in its final place when it commits);
+//! - **lock at commit**: the same lock, taken at `COMMIT` instead of at the insert: a
+//!   deferred constraint trigger takes it and gives the event its position (the row is
+//!   inserted with a provisional negative id), so the lock is held for the commit alone,
+//!   not across the round trip from the insert to the `COMMIT`;
 //! - **relay**: no lock; the event commits without a position, and one relay task gives
 //!   committed events their positions in batches (one transaction per batch), woken by
 //!   the writers;
 //! - **xmin**: no lock; the event records `pg_current_xact_id()`, and a reader takes
 //!   events in `(xid, id)` order only below its snapshot's `xmin`, where no transaction
 //!   that could still add one is running;
+//! - **hole-filling reader**: no lock; the event takes the next id from a sequence, and
+//!   a reader takes events in id order. At a missing id below one it can see, the reader
+//!   inserts a placeholder row with that id (`ON CONFLICT DO NOTHING`). PostgreSQL's
+//!   unique index makes that insert wait for a writer still holding that id in an open
+//!   transaction, so the reader waits for exactly the event writers in flight below it
+//!   and for nothing else. A writer whose id was filled first (it drew the id and the
+//!   reader took it before the writer's row existed) finds the conflict and takes the
+//!   next id;
 //! - **baseline**: the same transaction inserting the same payload into a plain table.
 //!
 //! Each path also measures the time from the start of a writer's `COMMIT` to the event
-//! being readable in its final place: for the lock (and the baseline) that is the commit
-//! itself; for the relay, until the relay's transaction that positioned it committed; for
-//! xmin, until a reader found it below `xmin`. The xmin path waits for *every* writing
+//! being readable in its final place: for the lock, at the insert or at commit (and the
+//! baseline), that is the commit itself; for the relay, until the relay's transaction that positioned it committed; for
+//! xmin, until a reader found it below `xmin`; for the hole-filling reader, until the
+//! reader delivered it in id order. And from the writer's `BEGIN` to readable in order:
+//! what a nurse waits for after a scheduler's POST, with the lock's wait (which comes
+//! before `COMMIT`) included. Where a reader or the relay decides the order, it goes on
+//! after the writers stop until it has read every committed event (at most 5 s); the
+//! table counts the events it never read, which must be 0. The xmin path waits for *every* writing
 //! transaction in the cluster, not only event writers, so each path runs three times:
 //! alone; beside a task writing 500-row batches the whole time, as the real-time layer's
 //! offer log does; and beside a write transaction held open for 600 ms once a second, as
@@ -52,8 +69,10 @@ pub struct EventCommitArgs {
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
     Outbox,
+    CommitLock,
     Relay,
     Xmin,
+    Holes,
     Plain,
 }
 
@@ -61,15 +80,17 @@ impl Path {
     fn name(self) -> &'static str {
         match self {
             Self::Outbox => "outbox (lock)",
+            Self::CommitLock => "lock at commit",
             Self::Relay => "relay",
             Self::Xmin => "xmin reader",
+            Self::Holes => "hole-filling reader",
             Self::Plain => "baseline (no order)",
         }
     }
 }
 
-/// When each event's writer sent `COMMIT`, by id.
-type Committed = Arc<Mutex<HashMap<i64, Instant>>>;
+/// When each event's writer began its transaction and sent `COMMIT`, by id.
+type Committed = Arc<Mutex<HashMap<i64, (Instant, Instant)>>>;
 
 /// What else writes while the event writers do.
 #[derive(Clone, Copy, PartialEq)]
@@ -99,11 +120,19 @@ fn event() -> DomainEvent {
 
 /// One event-writing transaction; returns how long its `COMMIT` took.
 async fn commit_once(pool: &PgPool, path: Path, committed: &Committed) -> anyhow::Result<Duration> {
+    let began = Instant::now();
     let mut tx = pool.begin().await?;
     let payload = serde_json::to_value(event())?;
     let id: Option<i64> = match path {
         Path::Outbox => {
             shiftwire_outbox::record(&mut tx, vec![event()]).await?;
+            None
+        }
+        Path::CommitLock => {
+            sqlx::query("INSERT INTO bench_commit_lock_events (payload) VALUES ($1)")
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
             None
         }
         Path::Relay => Some(
@@ -121,6 +150,21 @@ async fn commit_once(pool: &PgPool, path: Path, committed: &Committed) -> anyhow
             .fetch_one(&mut *tx)
             .await?,
         ),
+        Path::Holes => {
+            // `None` when the reader filled the drawn id first: draw the next one.
+            let mut id = None;
+            while id.is_none() {
+                id = sqlx::query_scalar(
+                    "INSERT INTO bench_hole_events (id, payload)
+                     VALUES (nextval('bench_hole_events_id'), $1)
+                     ON CONFLICT (id) DO NOTHING RETURNING id",
+                )
+                .bind(&payload)
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
+            id
+        }
         Path::Plain => {
             sqlx::query("INSERT INTO bench_plain_events (payload) VALUES ($1)")
                 .bind(payload)
@@ -131,19 +175,35 @@ async fn commit_once(pool: &PgPool, path: Path, committed: &Committed) -> anyhow
     };
     let commit = Instant::now();
     if let Some(id) = id {
-        committed.lock().expect("committed map").insert(id, commit);
+        committed
+            .lock()
+            .expect("committed map")
+            .insert(id, (began, commit));
     }
     tx.commit().await?;
     Ok(commit.elapsed())
 }
 
-/// Records, for each id read in its final place, how long after its `COMMIT` was sent.
-fn readable(ids: &[i64], committed: &Committed, latencies: &mut Recorder) {
+/// How long after its `COMMIT` was sent, and after its transaction began, each event
+/// was readable in its final place.
+#[derive(Default)]
+struct Readable {
+    after_commit: Recorder,
+    after_begin: Recorder,
+    /// Committed events never read in order (only where a reader or the relay reads).
+    unread: Option<usize>,
+}
+
+/// Records, for each id read in its final place, how long after its `COMMIT` was sent
+/// and after its transaction began.
+fn readable(ids: &[i64], committed: &Committed, latencies: &mut Readable) {
     let now = Instant::now();
     let mut committed = committed.lock().expect("committed map");
     for id in ids {
-        if let Some(at) = committed.remove(id) {
-            latencies.record(now.saturating_duration_since(at), Ok(()));
+        if let Some((began, commit)) = committed.remove(id) {
+            let since = |at| now.saturating_duration_since(at);
+            latencies.after_commit.record(since(commit), Ok(()));
+            latencies.after_begin.record(since(began), Ok(()));
         }
     }
 }
@@ -185,20 +245,73 @@ async fn xmin_batch(pool: &PgPool, cursor: &mut (i64, i64)) -> anyhow::Result<Ve
     Ok(rows.into_iter().map(|(_, id)| id).collect())
 }
 
-/// The relay or the xmin reader, until `stop`: how long after its `COMMIT` each event
-/// was in its final place.
+/// The hole-filling reader's step: events after `cursor` in id order, up to the first
+/// missing id below a visible one; that id is filled (waiting for its writer if one holds
+/// it) and read again on the next step. Returns the events' ids (not the placeholders')
+/// and moves the cursor past both; `true` when it filled a hole (read again at once).
+async fn hole_batch(pool: &PgPool, cursor: &mut i64) -> anyhow::Result<(Vec<i64>, bool)> {
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT id, payload IS NOT NULL FROM bench_hole_events
+         WHERE id > $1 ORDER BY id LIMIT 1000",
+    )
+    .bind(*cursor)
+    .fetch_all(pool)
+    .await?;
+    let mut ids = Vec::new();
+    for (id, event) in rows {
+        if id != *cursor + 1 {
+            // A writer holding `cursor + 1` makes this wait until it commits or rolls
+            // back; an id no writer holds any more becomes a placeholder at once.
+            sqlx::query(
+                "INSERT INTO bench_hole_events (id, payload) VALUES ($1, NULL)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(*cursor + 1)
+            .execute(pool)
+            .await?;
+            return Ok((ids, true));
+        }
+        *cursor = id;
+        if event {
+            ids.push(id);
+        }
+    }
+    Ok((ids, false))
+}
+
+/// The relay or one of the readers, until `stop`, and then until it has read every event
+/// the writers committed (they are done when `done` is set), or 5 s have passed: how long
+/// after its `COMMIT` each event was in its final place, and how many it never read.
 async fn follow(
     path: Path,
     pool: PgPool,
     wake: Arc<Notify>,
     stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
     committed: Committed,
-) -> anyhow::Result<Recorder> {
-    let mut latencies = Recorder::new();
+) -> anyhow::Result<Readable> {
+    let mut latencies = Readable::default();
     let mut cursor = (0_i64, 0_i64);
-    while !stop.load(Ordering::Relaxed) {
+    // Earlier measurements' events are not read again.
+    let mut position: i64 =
+        sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM bench_hole_events")
+            .fetch_one(&pool)
+            .await?;
+    let mut drain_until = None;
+    loop {
+        if stop.load(Ordering::Relaxed) && done.load(Ordering::Relaxed) {
+            let until = *drain_until.get_or_insert_with(|| Instant::now() + Duration::from_secs(5));
+            if committed.lock().expect("committed map").is_empty() || Instant::now() >= until {
+                break;
+            }
+        }
         let (ids, pause) = match path {
             Path::Relay => (relay_batch(&pool).await?, Duration::from_millis(5)),
+            // Nothing is read past a hole without filling it; after a fill, read on.
+            Path::Holes => match hole_batch(&pool, &mut position).await? {
+                (ids, true) => (ids, Duration::ZERO),
+                (ids, false) => (ids, Duration::from_millis(1)),
+            },
             // Events may be waiting for an older transaction: look again soon even if no
             // writer wakes the reader.
             _ => (
@@ -207,10 +320,11 @@ async fn follow(
             ),
         };
         readable(&ids, &committed, &mut latencies);
-        if ids.len() < 1000 {
+        if ids.len() < 1000 && !pause.is_zero() {
             let _ = tokio::time::timeout(pause, wake.notified()).await;
         }
     }
+    latencies.unread = Some(committed.lock().expect("committed map").len());
     Ok(latencies)
 }
 
@@ -253,14 +367,16 @@ async fn measure(
     with: Beside,
 ) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     let committed: Committed = Arc::default();
-    let reader = matches!(path, Path::Relay | Path::Xmin).then(|| {
+    let reader = matches!(path, Path::Relay | Path::Xmin | Path::Holes).then(|| {
         tokio::spawn(follow(
             path,
             pool.clone(),
             wake.clone(),
             stop.clone(),
+            done.clone(),
             committed.clone(),
         ))
     });
@@ -291,17 +407,23 @@ async fn measure(
         commit_only.merge(&commit);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
     // In its final place when its commit returns (lock, baseline), or when the relay or
     // the reader found it.
     let readable = match reader {
         Some(reader) => reader.await??,
-        None => commit_only,
+        None => Readable {
+            after_commit: commit_only,
+            after_begin: commits.clone(),
+            unread: None,
+        },
     };
     background.await??;
     let p = commits.percentiles();
-    let r = readable.percentiles();
+    let r = readable.after_commit.percentiles();
+    let b = readable.after_begin.percentiles();
     println!(
-        "| {} | {} | {writers} | {:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} ms |",
+        "| {} | {} | {writers} | {:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} ms | {:.2} / {:.2} ms | {} |",
         path.name(),
         with.name(),
         commits.requests() as f64 / elapsed,
@@ -309,7 +431,12 @@ async fn measure(
         p.p99,
         r.p50,
         r.p99,
-        r.max
+        r.max,
+        b.p50,
+        b.p99,
+        readable
+            .unread
+            .map_or_else(|| "–".to_owned(), |n| n.to_string())
     );
     Ok(())
 }
@@ -331,14 +458,33 @@ pub async fn run(args: EventCommitArgs) -> anyhow::Result<()> {
          CREATE TABLE IF NOT EXISTS bench_xmin_events (id bigserial PRIMARY KEY,
              xid bigint NOT NULL, payload jsonb NOT NULL);
          CREATE INDEX IF NOT EXISTS bench_xmin_order ON bench_xmin_events (xid, id);
+         CREATE SEQUENCE IF NOT EXISTS bench_commit_lock_provisional;
+         CREATE SEQUENCE IF NOT EXISTS bench_commit_lock_position;
+         CREATE TABLE IF NOT EXISTS bench_commit_lock_events (
+             id bigint PRIMARY KEY DEFAULT -nextval('bench_commit_lock_provisional'),
+             payload jsonb NOT NULL);
+         CREATE OR REPLACE FUNCTION bench_commit_lock_position() RETURNS trigger
+             LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM pg_advisory_xact_lock(7340);
+                 UPDATE bench_commit_lock_events
+                     SET id = nextval('bench_commit_lock_position') WHERE id = NEW.id;
+                 RETURN NULL;
+             END $$;
+         DROP TRIGGER IF EXISTS bench_commit_lock_position ON bench_commit_lock_events;
+         CREATE CONSTRAINT TRIGGER bench_commit_lock_position
+             AFTER INSERT ON bench_commit_lock_events DEFERRABLE INITIALLY DEFERRED
+             FOR EACH ROW EXECUTE FUNCTION bench_commit_lock_position();
+         CREATE SEQUENCE IF NOT EXISTS bench_hole_events_id;
+         CREATE TABLE IF NOT EXISTS bench_hole_events (id bigint PRIMARY KEY, payload jsonb);
          CREATE TABLE IF NOT EXISTS bench_offer_log (nurse_id uuid NOT NULL, seq bigint NOT NULL);",
     )
     .execute(&pool)
     .await?;
     println!(
-        "| path | other writes | writers | commits/s | transaction p50 / p99 | COMMIT sent → readable in order p50 / p99 / max |"
+        "| path | other writes | writers | commits/s | transaction p50 / p99 | COMMIT sent → readable in order p50 / p99 / max | BEGIN → readable in order p50 / p99 | committed, never read |"
     );
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let besides: &[Beside] = if args.beside {
         &[Beside::Nothing, Beside::OfferLog, Beside::LongSweep]
     } else {
@@ -346,7 +492,14 @@ pub async fn run(args: EventCommitArgs) -> anyhow::Result<()> {
     };
     for &with in besides {
         for &writers in &args.writers {
-            for path in [Path::Outbox, Path::Relay, Path::Xmin, Path::Plain] {
+            for path in [
+                Path::Outbox,
+                Path::CommitLock,
+                Path::Relay,
+                Path::Xmin,
+                Path::Holes,
+                Path::Plain,
+            ] {
                 measure(&pool, path, writers, args.seconds, with).await?;
             }
         }
