@@ -69,9 +69,8 @@ lint:
 # only; realtime and scale need a NATS server on 127.0.0.1:4222, scale up to 20,000 open
 # files), then event-writing commits (straight against the database); 9–10 minutes in all
 # after the release build (542 s and 607 s on two 2-core machines on 2026-11-30), half a
-# minute to a minute of it seeding 1,000,000 shifts. Records the
-# server benchmarks in BENCHMARKS.md (event commits print their table). Their flags differ,
-# so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS /
+# minute to a minute of it seeding 1,000,000 shifts. Records every one in BENCHMARKS.md.
+# Their flags differ, so a smoke run takes AUTH_ARGS / VERIFICATION_ARGS / MARKETPLACE_ARGS / REALTIME_ARGS /
 # SCALE_ARGS / EVENT_COMMITS_ARGS (not recorded; BENCH_CONNS / BENCH_FANOUT make the scale
 # run smaller):
 #   BENCH_CONNS=1000 BENCH_FANOUT=10,100 make bench AUTH_ARGS="--duration-secs 3" VERIFICATION_ARGS="--submissions 100" MARKETPLACE_ARGS="--phase-secs 3" REALTIME_ARGS="--latency-posts 30 --fanout-rounds 3" SCALE_ARGS="--latency-posts 20 --fanout-rounds 2 --sustained-secs 3 --oracle-posts 40 --storm-claimants 100" EVENT_COMMITS_ARGS="--seconds 1 --writers 1,8"
@@ -86,7 +85,7 @@ bench:
 	bash scripts/bench.sh marketplace $(MARKETPLACE_ARGS)
 	bash scripts/bench.sh realtime $(REALTIME_ARGS)
 	bash scripts/bench.sh scale $(SCALE_ARGS)
-	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(or $(EVENT_COMMITS_ARGS),--seconds 2)
+	$(if $(EVENT_COMMITS_ARGS),,BENCH_RECORD=1) bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(or $(EVENT_COMMITS_ARGS),--seconds 2)
 
 # bench-auth: sign-in benchmark only. Quick smoke run, not recorded: make bench-auth ARGS="--duration-secs 3"
 bench-auth:
@@ -150,10 +149,12 @@ bench-timesheets:
 
 # bench-event-commits: the ceiling on event-writing commits: 1, 8 and 64 writers each
 # recording one event per transaction through the outbox (its advisory lock orders every
-# such commit), through two lock-free orders (a relay assigning positions; a reader below
-# the snapshot's xmin) with their commit-to-readable time, and the same transactions into
-# a plain table; alone, then beside a writer of 500-row batches (the offer log). About 80
-# seconds after the release build. Smoke run: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
+# such commit), through the same lock taken at commit, through three lock-free orders (a
+# relay assigning positions; a reader below the snapshot's xmin; a reader filling holes)
+# with their time to readable in order, and the same transactions into a plain table;
+# alone, beside a writer of 500-row batches (the offer log), and beside a write held open
+# 600 ms. About 3 minutes after the release build; recorded in BENCHMARKS.md.
+# Smoke run, not recorded: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
 bench-event-commits:
 	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(ARGS)
 
