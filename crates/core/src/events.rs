@@ -249,8 +249,9 @@ impl OpenedShift {
     }
 }
 
-/// A committed event with its outbox id. Outbox ids are assigned in commit order, so
-/// `seq` is the position of the event in one stream every node sees the same way.
+/// A committed event with its outbox id. Outbox ids are read in order with no gap (a
+/// reader waits for an id still being written), so `seq` is the position of the event in
+/// one stream every node sees the same way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedEvent {
     pub seq: i64,

@@ -332,15 +332,19 @@ impl ShiftBook {
     /// Loads every open shift in one snapshot and answers the outbox position it
     /// reflects: the caller follows the events after it. Marks the book ready.
     pub async fn load(&self, pool: &PgPool) -> Result<i64, MatchingError> {
+        // Event writers are held back (after those in flight finish) until the snapshot
+        // is taken, so it holds exactly the events up to its largest position: none
+        // below it is still being written.
+        let mut paused = pool.begin().await?;
+        shiftwire_outbox::pause_writers(&mut paused).await?;
         let mut tx = pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        // The outbox's ordering lock makes commit order the position order, so the
-        // snapshot holds exactly the events up to its largest position.
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM outbox")
             .fetch_one(&mut *tx)
             .await?;
+        paused.commit().await?;
         let mut shelves = Shelves::default();
         let mut spots = Vec::new();
         {

@@ -80,6 +80,9 @@ pub(crate) struct Dispatcher {
     hub: Hub,
     events: broadcast::Receiver<PublishedEvent>,
     registrations: mpsc::Receiver<Registration>,
+    /// The highest position announced on the bus: events up to it are committed, and
+    /// those past the cursor are read from the outbox once what comes before them is.
+    announced: i64,
 }
 
 impl Dispatcher {
@@ -92,6 +95,7 @@ impl Dispatcher {
             hub,
             events,
             registrations,
+            announced: 0,
         }
     }
 
@@ -174,11 +178,19 @@ impl Dispatcher {
         if published.seq <= cursor {
             return;
         }
+        self.announced = self.announced.max(published.seq);
         if published.seq == cursor + 1 {
+            let seq = published.seq;
             self.dispatch(published).await;
+            // Later events announced while this one was still being written wait in the
+            // outbox.
+            if self.announced > seq {
+                self.catch_up().await;
+            }
         } else {
-            // Something between is missing here (another node's event, or a rolled-back
-            // id): the outbox has everything up to this event, in order.
+            // Something between is missing here: another node's event, an event of this
+            // node still being written (ids commit out of order), or a rolled-back id.
+            // The outbox answers in order, waiting briefly for a writer at work.
             self.catch_up().await;
         }
     }
@@ -201,6 +213,7 @@ impl Dispatcher {
             for row in rows {
                 match row {
                     Stored::Event(published) => self.dispatch(published).await,
+                    Stored::Hole { seq } => self.hub.state().cursor = seq,
                     Stored::Unreadable { seq, error } => {
                         tracing::warn!(%error, seq, "skipping an unreadable outbox event");
                         self.hub.state().cursor = seq;

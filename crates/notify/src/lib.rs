@@ -1,6 +1,6 @@
 //! The real-time layer: WebSocket connections, the in-memory index of connected nurses,
 //! fan-out of offers and withdrawals, `resume`, and backpressure. Events come from the
-//! outbox in commit order (woken early by the [`Bus`]); each node delivers only to its
+//! outbox in stream order (woken early by the [`Bus`]); each node delivers only to its
 //! own sockets. Knows nothing of HTTP: `api` adapts the socket to [`Incoming`] and
 //! [`Outgoing`].
 

@@ -39,17 +39,31 @@ impl Consequence for NoConsequence {
     }
 }
 
-/// The advisory lock that orders outbox inserts: held from the insert to the commit, so
-/// outbox ids become visible in the order they were assigned.
+/// Every event writer holds this advisory lock shared, from its first event to its end,
+/// so writers never wait for one another. It is taken exclusively only for an instant, by
+/// [`pause_writers`]: that waits for every writer in flight and holds new ones back,
+/// which is how a reader finds a position below which nothing is still being written.
 const ORDER_LOCK: i64 = 0x5348_4946_5457_0001;
+
+/// The topic of a placeholder a reader wrote at a position no event will take (its
+/// writer rolled back, or drew it and was overtaken by the reader). Readers skip it.
+const HOLE: &str = "outbox.hole";
+
+/// How long a reader waits for the writer of a missing position before it answers what
+/// it has (the caller comes back on its next event or tick).
+const HOLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Writes `events` to the outbox inside the caller's transaction, which must commit right
 /// after: they commit with the change they announce, or not at all. Returns them with
 /// their stream positions.
 ///
-/// Inserts are serialised until commit by an advisory lock, which makes the outbox id a
-/// commit-ordered sequence: a reader that sees id N sees every committed id below N.
-/// The real-time layer relies on that for gap-free delivery and resume.
+/// Writers do not wait for each other: each event takes the next id from the sequence,
+/// and transactions may commit in another order than their ids. Readers restore the
+/// order: [`read_after`] never answers past a missing id until that id's writer has
+/// committed or is known never to. A reader that meets a missing id writes a placeholder
+/// there (`ON CONFLICT DO NOTHING`), which waits for a writer that holds the id in an open
+/// transaction; an id whose place a reader took first (the writer drew it but had not
+/// written its row) conflicts here, and the event takes the next id instead.
 pub async fn record(
     conn: &mut PgConnection,
     events: Vec<DomainEvent>,
@@ -60,15 +74,16 @@ pub async fn record(
     let mut published = Vec::with_capacity(events.len());
     for event in events {
         let payload = serde_json::to_value(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let seq = if published.is_empty() {
-            // The lock and the first row in one round trip, so the lock is held one round
-            // trip less. The fenced subquery (`OFFSET 0`) is scanned before the row is
-            // formed: the lock is taken before the row's id is drawn from the sequence,
-            // as with a separate `SELECT pg_advisory_xact_lock` (checked with a third
-            // session drawing from the sequence while the insert waits for the lock).
-            sqlx::query_scalar(
-                "INSERT INTO outbox (topic, user_id, facility_id, payload)
-                 SELECT $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock($1) OFFSET 0) AS ordered
+        let seq = loop {
+            // The shared lock before the id: the fenced subquery (`OFFSET 0`) is scanned
+            // before the row's id is drawn, so a writer that holds an id holds the lock,
+            // and `pause_writers` sees every id drawn before it as finished. Taking it
+            // again for a later event of the same transaction costs nothing.
+            let drawn: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO outbox (id, topic, user_id, facility_id, payload) OVERRIDING SYSTEM VALUE
+                 SELECT nextval('outbox_id_seq'), $2, $3, $4, $5
+                 FROM (SELECT pg_advisory_xact_lock_shared($1) OFFSET 0) AS ordered
+                 ON CONFLICT (id) DO NOTHING
                  RETURNING id",
             )
             .bind(ORDER_LOCK)
@@ -76,23 +91,27 @@ pub async fn record(
             .bind(event.user_id())
             .bind(event.facility_id())
             .bind(&payload)
-            .fetch_one(&mut *conn)
-            .await?
-        } else {
-            sqlx::query_scalar!(
-                "INSERT INTO outbox (topic, user_id, facility_id, payload) VALUES ($1, $2, $3, $4)
-             RETURNING id",
-                event.topic(),
-                event.user_id(),
-                event.facility_id(),
-                payload
-            )
-            .fetch_one(&mut *conn)
-            .await?
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(seq) = drawn {
+                break seq;
+            }
         };
         published.push(PublishedEvent { seq, event });
     }
     Ok(published)
+}
+
+/// Waits, inside the caller's transaction, until every event writer in flight has
+/// committed or rolled back, and holds new ones back until that transaction ends. A
+/// snapshot or a `max(id)` taken while it holds shows every event up to its largest
+/// position: nothing below it is still being written. Hold it for an instant only.
+pub async fn pause_writers(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(ORDER_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Commits `tx`, whose events [`record`] wrote, then publishes them in stream order: the
@@ -120,9 +139,14 @@ pub async fn record_and_commit(
     commit(tx, published, bus).await
 }
 
-/// An outbox row as read back: the event, or why it could not be read.
+/// An outbox row as read back: the event, a position no event took, or why it could not
+/// be read. Readers move their cursor past every one.
 pub enum Stored {
     Event(PublishedEvent),
+    /// A position no event will take (its writer rolled back, say): skipped.
+    Hole {
+        seq: i64,
+    },
     /// Written by another version, or damaged: skipped, with its position.
     Unreadable {
         seq: i64,
@@ -134,49 +158,105 @@ impl Stored {
     pub fn seq(&self) -> i64 {
         match self {
             Self::Event(e) => e.seq,
-            Self::Unreadable { seq, .. } => *seq,
+            Self::Hole { seq } | Self::Unreadable { seq, .. } => *seq,
         }
     }
 }
 
-/// The position of the newest committed event (0 for an empty outbox).
+/// The position of the newest event, once every writer in flight has finished (0 for an
+/// empty outbox): every event up to it is readable, and none below it is still coming.
 pub async fn last_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(r#"SELECT COALESCE(max(id), 0) AS "max!" FROM outbox"#)
-        .fetch_one(pool)
-        .await
+    let mut tx = pool.begin().await?;
+    pause_writers(&mut tx).await?;
+    let last = sqlx::query_scalar!(r#"SELECT COALESCE(max(id), 0) AS "max!" FROM outbox"#)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(last)
 }
 
-/// Up to `limit` committed events after `after`, in stream order.
+/// Up to `limit` events after `after`, in stream order and without a gap: at a missing
+/// position it waits (up to `HOLE_WAIT`) for the writer that holds it, and marks a
+/// position no writer holds as a hole. Answers fewer when a writer is still at work below
+/// the rest; the caller comes back. Positions pruned away are passed over.
 pub async fn read_after(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<Stored>, sqlx::Error> {
-    let rows = sqlx::query!(
-        "SELECT id, payload FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
-        after,
-        limit
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |row| match serde_json::from_value::<DomainEvent>(row.payload) {
-                Ok(event) => Stored::Event(PublishedEvent { seq: row.id, event }),
-                Err(error) => Stored::Unreadable {
-                    seq: row.id,
-                    error: error.to_string(),
-                },
-            },
+    let mut read = Vec::new();
+    let mut cursor = after;
+    loop {
+        let rows = sqlx::query!(
+            r#"SELECT h.pruned_through AS "pruned_through!", o.id, o.topic, o.payload
+               FROM outbox_horizon h
+               JOIN outbox o ON o.id > GREATEST($1, h.pruned_through)
+               ORDER BY o.id LIMIT $2"#,
+            cursor,
+            limit - read.len() as i64
         )
-        .collect())
+        .fetch_all(pool)
+        .await?;
+        let mut missing = None;
+        for row in rows {
+            cursor = cursor.max(row.pruned_through);
+            if row.id != cursor + 1 {
+                missing = Some(cursor + 1);
+                break;
+            }
+            cursor = row.id;
+            read.push(if row.topic == HOLE {
+                Stored::Hole { seq: row.id }
+            } else {
+                match serde_json::from_value::<DomainEvent>(row.payload) {
+                    Ok(event) => Stored::Event(PublishedEvent { seq: row.id, event }),
+                    Err(error) => Stored::Unreadable {
+                        seq: row.id,
+                        error: error.to_string(),
+                    },
+                }
+            });
+        }
+        match missing {
+            Some(seq) if fill(pool, seq).await? => {}
+            _ => return Ok(read),
+        }
+    }
 }
 
-/// Deletes events older than `keep` (every node has dispatched them by then; clients
-/// away longer resume from the state of things, not from events). Returns rows deleted.
+/// Makes position `seq` final: waits (up to `HOLE_WAIT`) for a writer that holds it in
+/// an open transaction, or writes a hole there if none does. Whether it is final now.
+async fn fill(pool: &PgPool, seq: i64) -> Result<bool, sqlx::Error> {
+    // One round trip, in one implicit transaction (`SET LOCAL` ends with it). Only
+    // numbers and constants are formatted in.
+    let filled = sqlx::raw_sql(&format!(
+        "SET LOCAL lock_timeout = '{}ms';
+         INSERT INTO outbox (id, topic, payload) OVERRIDING SYSTEM VALUE
+         VALUES ({seq}, '{HOLE}', 'null') ON CONFLICT (id) DO NOTHING",
+        HOLE_WAIT.as_millis()
+    ))
+    .execute(pool)
+    .await;
+    match filled {
+        Ok(_) => Ok(true),
+        // lock_not_available: the writer is still at work.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes events (and holes) older than `keep` (every node has dispatched them by then;
+/// clients away longer resume from the state of things, not from events), and moves the
+/// horizon readers pass over to the newest position deleted. Returns rows deleted.
 pub async fn prune(pool: &PgPool, keep: Duration) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query!(
-        "DELETE FROM outbox WHERE created_at < now() - make_interval(secs => $1)",
+    sqlx::query_scalar!(
+        r#"WITH gone AS (
+               DELETE FROM outbox WHERE created_at < now() - make_interval(secs => $1)
+               RETURNING id),
+           moved AS (
+               UPDATE outbox_horizon
+               SET pruned_through = GREATEST(pruned_through, (SELECT max(id) FROM gone))
+               WHERE EXISTS (SELECT 1 FROM gone))
+           SELECT count(*) AS "deleted!" FROM gone"#,
         keep.as_secs_f64()
     )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    .fetch_one(pool)
+    .await
+    .map(|n| n as u64)
 }

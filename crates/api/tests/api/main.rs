@@ -16,6 +16,7 @@ mod nearby;
 mod no_shows;
 mod openapi;
 mod otp;
+mod outbox;
 mod pages;
 mod profile;
 mod push;

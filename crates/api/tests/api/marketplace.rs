@@ -488,57 +488,6 @@ async fn a_cancelled_shift_cannot_be_claimed_and_its_nurse_is_released(pool: PgP
     assert_problem(again, StatusCode::CONFLICT, "shift_not_cancellable").await;
 }
 
-/// The outbox id is a commit-ordered position only if a writer draws its id after it
-/// holds the ordering lock: a writer waiting for the lock has drawn nothing yet, so an id
-/// drawn meanwhile by anyone else comes before its.
-#[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
-async fn an_outbox_id_is_drawn_only_once_the_ordering_lock_is_held(pool: PgPool) {
-    let event = || shiftwire_core::DomainEvent::ProfileUpdated {
-        nurse_id: Uuid::now_v7(),
-    };
-    let mut first = pool.begin().await.expect("begin");
-    let a = shiftwire_outbox::record(&mut first, vec![event()])
-        .await
-        .expect("record")[0]
-        .seq;
-    let waiting = tokio::spawn({
-        let pool = pool.clone();
-        async move {
-            let mut tx = pool.begin().await.expect("begin");
-            let published = shiftwire_outbox::record(&mut tx, vec![event(), event()])
-                .await
-                .expect("record");
-            tx.commit().await.expect("commit");
-            published.iter().map(|p| p.seq).collect::<Vec<_>>()
-        }
-    });
-    // Until the second writer waits for the lock.
-    let mut waits = false;
-    for _ in 0..500 {
-        waits = sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("locks");
-        if waits {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(waits, "the second writer waits for the ordering lock");
-    let drawn: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('outbox', 'id'))")
-        .fetch_one(&pool)
-        .await
-        .expect("nextval");
-    first.commit().await.expect("commit");
-    let b = waiting.await.expect("second writer");
-    assert!(
-        a < drawn && b.iter().all(|b| drawn < *b),
-        "ids {a} (holding the lock), {drawn} (drawn while the other waited), then {b:?}"
-    );
-}
-
 #[sqlx::test(migrator = "shiftwire_api::MIGRATOR")]
 async fn the_outbox_holds_exactly_the_events_of_what_committed(pool: PgPool) {
     let app = spawn_app(pool).await;
