@@ -1,9 +1,20 @@
-//! The ceiling on event-writing commits (`make bench-event-commits`), and what could
-//! replace the outbox's ordering lock. Writers each commit one transaction after another
-//! that records one event, with 1, 8 and 64 writers at once, along six paths:
+//! Event-writing commits (`make bench-event-commits`): the outbox's order against the
+//! ordering lock it replaced and other orders. Writers each commit one transaction after
+//! another that records one event, with 1, 8 and 64 writers at once, along six paths:
 //!
-//! - **outbox**: `shiftwire_outbox::record`, whose advisory lock orders every
-//!   event-writing commit in the system (an event is in its final place when it commits);
+//! - **outbox**: the real `shiftwire_outbox::record` and `read_after`. Writers take ids
+//!   from a sequence without waiting for one another; the reader (as each node's
+//!   dispatcher) takes events in id order, and at a missing id below one it can see it
+//!   writes a placeholder there (`ON CONFLICT DO NOTHING`). PostgreSQL's unique index
+//!   makes that insert wait for a writer still holding the id in an open transaction, so
+//!   the reader waits for exactly the event writers in flight below it, and for nothing
+//!   else. A writer whose id was taken first (it drew the id and the reader took it
+//!   before the writer's row existed) conflicts, and takes the next id. The bench's
+//!   reader reads every event from the table; a dispatcher takes the next one straight
+//!   from the bus when it is the next position, so this is the slower case;
+//! - **ordering lock (before)**: the outbox's order until this change, on a table of the
+//!   bench's own: one advisory lock, taken in the insert and held until the commit, orders
+//!   every event-writing commit (an event is in its final place when it commits);
 //! - **lock at commit**: the same lock, taken at `COMMIT` instead of at the insert: a
 //!   deferred constraint trigger takes it and gives the event its position (the row is
 //!   inserted with a provisional negative id), so the lock is held for the commit alone,
@@ -14,21 +25,13 @@
 //! - **xmin**: no lock; the event records `pg_current_xact_id()`, and a reader takes
 //!   events in `(xid, id)` order only below its snapshot's `xmin`, where no transaction
 //!   that could still add one is running;
-//! - **hole-filling reader**: no lock; the event takes the next id from a sequence, and
-//!   a reader takes events in id order. At a missing id below one it can see, the reader
-//!   inserts a placeholder row with that id (`ON CONFLICT DO NOTHING`). PostgreSQL's
-//!   unique index makes that insert wait for a writer still holding that id in an open
-//!   transaction, so the reader waits for exactly the event writers in flight below it
-//!   and for nothing else. A writer whose id was filled first (it drew the id and the
-//!   reader took it before the writer's row existed) finds the conflict and takes the
-//!   next id;
 //! - **baseline**: the same transaction inserting the same payload into a plain table.
 //!
 //! Each path also measures the time from the start of a writer's `COMMIT` to the event
 //! being readable in its final place: for the lock, at the insert or at commit (and the
-//! baseline), that is the commit itself; for the relay, until the relay's transaction that positioned it committed; for
-//! xmin, until a reader found it below `xmin`; for the hole-filling reader, until the
-//! reader delivered it in id order. And from the writer's `BEGIN` to readable in order:
+//! baseline), that is the commit itself; for the relay, until the relay's transaction
+//! that positioned it committed; for xmin, until a reader found it below `xmin`; for the
+//! outbox, until `read_after` answered it in order. And from the writer's `BEGIN` to readable in order:
 //! what a nurse waits for after a scheduler's POST, with the lock's wait (which comes
 //! before `COMMIT`) included. Where a reader or the relay decides the order, it goes on
 //! after the writers stop until it has read every committed event (at most 5 s); the
@@ -69,21 +72,21 @@ pub struct EventCommitArgs {
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
     Outbox,
+    Lock,
     CommitLock,
     Relay,
     Xmin,
-    Holes,
     Plain,
 }
 
 impl Path {
     fn name(self) -> &'static str {
         match self {
-            Self::Outbox => "outbox (lock)",
+            Self::Outbox => "outbox",
+            Self::Lock => "ordering lock (before)",
             Self::CommitLock => "lock at commit",
             Self::Relay => "relay",
             Self::Xmin => "xmin reader",
-            Self::Holes => "hole-filling reader",
             Self::Plain => "baseline (no order)",
         }
     }
@@ -124,8 +127,18 @@ async fn commit_once(pool: &PgPool, path: Path, committed: &Committed) -> anyhow
     let mut tx = pool.begin().await?;
     let payload = serde_json::to_value(event())?;
     let id: Option<i64> = match path {
-        Path::Outbox => {
-            shiftwire_outbox::record(&mut tx, vec![event()]).await?;
+        Path::Outbox => Some(shiftwire_outbox::record(&mut tx, vec![event()]).await?[0].seq),
+        Path::Lock => {
+            // As `shiftwire_outbox::record` wrote until `b75cb69`.
+            sqlx::query(
+                "INSERT INTO bench_lock_events (payload)
+                 SELECT $2 FROM (SELECT pg_advisory_xact_lock($1) OFFSET 0) AS ordered
+                 RETURNING id",
+            )
+            .bind(7341_i64)
+            .bind(payload)
+            .fetch_one(&mut *tx)
+            .await?;
             None
         }
         Path::CommitLock => {
@@ -150,21 +163,6 @@ async fn commit_once(pool: &PgPool, path: Path, committed: &Committed) -> anyhow
             .fetch_one(&mut *tx)
             .await?,
         ),
-        Path::Holes => {
-            // `None` when the reader filled the drawn id first: draw the next one.
-            let mut id = None;
-            while id.is_none() {
-                id = sqlx::query_scalar(
-                    "INSERT INTO bench_hole_events (id, payload)
-                     VALUES (nextval('bench_hole_events_id'), $1)
-                     ON CONFLICT (id) DO NOTHING RETURNING id",
-                )
-                .bind(&payload)
-                .fetch_optional(&mut *tx)
-                .await?;
-            }
-            id
-        }
         Path::Plain => {
             sqlx::query("INSERT INTO bench_plain_events (payload) VALUES ($1)")
                 .bind(payload)
@@ -245,38 +243,21 @@ async fn xmin_batch(pool: &PgPool, cursor: &mut (i64, i64)) -> anyhow::Result<Ve
     Ok(rows.into_iter().map(|(_, id)| id).collect())
 }
 
-/// The hole-filling reader's step: events after `cursor` in id order, up to the first
-/// missing id below a visible one; that id is filled (waiting for its writer if one holds
-/// it) and read again on the next step. Returns the events' ids (not the placeholders')
-/// and moves the cursor past both; `true` when it filled a hole (read again at once).
-async fn hole_batch(pool: &PgPool, cursor: &mut i64) -> anyhow::Result<(Vec<i64>, bool)> {
-    let rows: Vec<(i64, bool)> = sqlx::query_as(
-        "SELECT id, payload IS NOT NULL FROM bench_hole_events
-         WHERE id > $1 ORDER BY id LIMIT 1000",
-    )
-    .bind(*cursor)
-    .fetch_all(pool)
-    .await?;
-    let mut ids = Vec::new();
-    for (id, event) in rows {
-        if id != *cursor + 1 {
-            // A writer holding `cursor + 1` makes this wait until it commits or rolls
-            // back; an id no writer holds any more becomes a placeholder at once.
-            sqlx::query(
-                "INSERT INTO bench_hole_events (id, payload) VALUES ($1, NULL)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(*cursor + 1)
-            .execute(pool)
-            .await?;
-            return Ok((ids, true));
-        }
-        *cursor = id;
-        if event {
-            ids.push(id);
-        }
+/// The outbox reader's step: what `shiftwire_outbox::read_after` answers after `cursor`
+/// (in order, without a gap), as a node's dispatcher reads it. Returns the events' ids and
+/// moves the cursor past them and past holes.
+async fn outbox_batch(pool: &PgPool, cursor: &mut i64) -> anyhow::Result<Vec<i64>> {
+    let read = shiftwire_outbox::read_after(pool, *cursor, 1000).await?;
+    if let Some(last) = read.last() {
+        *cursor = last.seq();
     }
-    Ok((ids, false))
+    Ok(read
+        .into_iter()
+        .filter_map(|stored| match stored {
+            shiftwire_outbox::Stored::Event(e) => Some(e.seq),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The relay or one of the readers, until `stop`, and then until it has read every event
@@ -293,10 +274,7 @@ async fn follow(
     let mut latencies = Readable::default();
     let mut cursor = (0_i64, 0_i64);
     // Earlier measurements' events are not read again.
-    let mut position: i64 =
-        sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM bench_hole_events")
-            .fetch_one(&pool)
-            .await?;
+    let mut position = shiftwire_outbox::last_position(&pool).await?;
     let mut drain_until = None;
     loop {
         if stop.load(Ordering::Relaxed) && done.load(Ordering::Relaxed) {
@@ -307,11 +285,10 @@ async fn follow(
         }
         let (ids, pause) = match path {
             Path::Relay => (relay_batch(&pool).await?, Duration::from_millis(5)),
-            // Nothing is read past a hole without filling it; after a fill, read on.
-            Path::Holes => match hole_batch(&pool, &mut position).await? {
-                (ids, true) => (ids, Duration::ZERO),
-                (ids, false) => (ids, Duration::from_millis(1)),
-            },
+            Path::Outbox => (
+                outbox_batch(&pool, &mut position).await?,
+                Duration::from_millis(1),
+            ),
             // Events may be waiting for an older transaction: look again soon even if no
             // writer wakes the reader.
             _ => (
@@ -320,7 +297,7 @@ async fn follow(
             ),
         };
         readable(&ids, &committed, &mut latencies);
-        if ids.len() < 1000 && !pause.is_zero() {
+        if ids.len() < 1000 {
             let _ = tokio::time::timeout(pause, wake.notified()).await;
         }
     }
@@ -370,7 +347,7 @@ async fn measure(
     let done = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     let committed: Committed = Arc::default();
-    let reader = matches!(path, Path::Relay | Path::Xmin | Path::Holes).then(|| {
+    let reader = matches!(path, Path::Outbox | Path::Relay | Path::Xmin).then(|| {
         tokio::spawn(follow(
             path,
             pool.clone(),
@@ -475,8 +452,7 @@ pub async fn run(args: EventCommitArgs) -> anyhow::Result<()> {
          CREATE CONSTRAINT TRIGGER bench_commit_lock_position
              AFTER INSERT ON bench_commit_lock_events DEFERRABLE INITIALLY DEFERRED
              FOR EACH ROW EXECUTE FUNCTION bench_commit_lock_position();
-         CREATE SEQUENCE IF NOT EXISTS bench_hole_events_id;
-         CREATE TABLE IF NOT EXISTS bench_hole_events (id bigint PRIMARY KEY, payload jsonb);
+         CREATE TABLE IF NOT EXISTS bench_lock_events (id bigserial PRIMARY KEY, payload jsonb NOT NULL);
          CREATE TABLE IF NOT EXISTS bench_offer_log (nurse_id uuid NOT NULL, seq bigint NOT NULL);",
     )
     .execute(&pool)
@@ -494,10 +470,10 @@ pub async fn run(args: EventCommitArgs) -> anyhow::Result<()> {
         for &writers in &args.writers {
             for path in [
                 Path::Outbox,
+                Path::Lock,
                 Path::CommitLock,
                 Path::Relay,
                 Path::Xmin,
-                Path::Holes,
                 Path::Plain,
             ] {
                 measure(&pool, path, writers, args.seconds, with).await?;
