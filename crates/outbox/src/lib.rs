@@ -8,7 +8,7 @@ pub mod audit;
 
 use async_trait::async_trait;
 use shiftwire_core::{DomainEvent, EventBus, PublishedEvent};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -180,65 +180,83 @@ pub async fn last_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
 /// position no writer holds as a hole. Answers fewer when a writer is still at work below
 /// the rest; the caller comes back. Positions pruned away are passed over.
 pub async fn read_after(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<Stored>, sqlx::Error> {
-    let mut read = Vec::new();
+    let rows = sqlx::query!(
+        // The horizon as scalar subqueries (one-time plans, the same snapshot), so the
+        // primary key's index starts at the cursor; as a join it scanned from the
+        // outbox's first row on every read.
+        r#"SELECT (SELECT pruned_through FROM outbox_horizon) AS "pruned_through!",
+                  id, topic, payload
+           FROM outbox
+           WHERE id > GREATEST($1, (SELECT pruned_through FROM outbox_horizon))
+           ORDER BY id LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut read = Vec::with_capacity(rows.len());
     let mut cursor = after;
-    loop {
-        let rows = sqlx::query!(
-            r#"SELECT h.pruned_through AS "pruned_through!", o.id, o.topic, o.payload
-               FROM outbox_horizon h
-               JOIN outbox o ON o.id > GREATEST($1, h.pruned_through)
-               ORDER BY o.id LIMIT $2"#,
-            cursor,
-            limit - read.len() as i64
-        )
-        .fetch_all(pool)
-        .await?;
-        let mut missing = None;
-        for row in rows {
-            cursor = cursor.max(row.pruned_through);
-            if row.id != cursor + 1 {
-                missing = Some(cursor + 1);
-                break;
+    for row in rows {
+        cursor = cursor.max(row.pruned_through);
+        // Each position between is missing here: settle them in order. The rows read
+        // after them stay as read (committed rows do not change).
+        while row.id > cursor + 1 && read.len() < limit {
+            match settle(pool, cursor + 1).await? {
+                Some(stored) => read.push(stored),
+                None => return Ok(read),
             }
-            cursor = row.id;
-            read.push(if row.topic == HOLE {
-                Stored::Hole { seq: row.id }
-            } else {
-                match serde_json::from_value::<DomainEvent>(row.payload) {
-                    Ok(event) => Stored::Event(PublishedEvent { seq: row.id, event }),
-                    Err(error) => Stored::Unreadable {
-                        seq: row.id,
-                        error: error.to_string(),
-                    },
-                }
-            });
+            cursor += 1;
         }
-        match missing {
-            Some(seq) if fill(pool, seq).await? => {}
-            _ => return Ok(read),
+        if read.len() >= limit {
+            break;
         }
+        cursor = row.id;
+        read.push(stored(row.id, &row.topic, row.payload));
+    }
+    Ok(read)
+}
+
+/// An outbox row as the readers see it.
+fn stored(seq: i64, topic: &str, payload: serde_json::Value) -> Stored {
+    if topic == HOLE {
+        return Stored::Hole { seq };
+    }
+    match serde_json::from_value::<DomainEvent>(payload) {
+        Ok(event) => Stored::Event(PublishedEvent { seq, event }),
+        Err(error) => Stored::Unreadable {
+            seq,
+            error: error.to_string(),
+        },
     }
 }
 
-/// Makes position `seq` final: waits (up to `HOLE_WAIT`) for a writer that holds it in
-/// an open transaction, or writes a hole there if none does. Whether it is final now.
-async fn fill(pool: &PgPool, seq: i64) -> Result<bool, sqlx::Error> {
-    // One round trip, in one implicit transaction (`SET LOCAL` ends with it). Only
+/// Makes position `seq` final and reads it: waits (up to `HOLE_WAIT`) for a writer that
+/// holds it in an open transaction, or writes a hole there if none does. `None` while
+/// its writer is still at work.
+async fn settle(pool: &PgPool, seq: i64) -> Result<Option<Stored>, sqlx::Error> {
+    // One round trip, in one implicit transaction (`SET LOCAL` ends with it); the `SELECT`
+    // takes its snapshot after the insert, so it sees what the writer committed. Only
     // numbers and constants are formatted in.
-    let filled = sqlx::raw_sql(&format!(
+    let settled = sqlx::raw_sql(&format!(
         "SET LOCAL lock_timeout = '{}ms';
          INSERT INTO outbox (id, topic, payload) OVERRIDING SYSTEM VALUE
-         VALUES ({seq}, '{HOLE}', 'null') ON CONFLICT (id) DO NOTHING",
+         VALUES ({seq}, '{HOLE}', 'null') ON CONFLICT (id) DO NOTHING;
+         SELECT topic, payload FROM outbox WHERE id = {seq}",
         HOLE_WAIT.as_millis()
     ))
-    .execute(pool)
+    .fetch_all(pool)
     .await;
-    match filled {
-        Ok(_) => Ok(true),
+    let rows = match settled {
+        Ok(rows) => rows,
         // lock_not_available: the writer is still at work.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => Ok(false),
-        Err(e) => Err(e),
-    }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
+    let topic: String = row.try_get("topic")?;
+    let payload: serde_json::Value = row.try_get("payload")?;
+    Ok(Some(stored(seq, &topic, payload)))
 }
 
 /// Deletes events (and holes) older than `keep` (every node has dispatched them by then;
