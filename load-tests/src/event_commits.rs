@@ -270,11 +270,13 @@ async fn follow(
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     committed: Committed,
+    start: i64,
 ) -> anyhow::Result<Readable> {
     let mut latencies = Readable::default();
     let mut cursor = (0_i64, 0_i64);
-    // Earlier measurements' events are not read again.
-    let mut position = shiftwire_outbox::last_position(&pool).await?;
+    // Earlier measurements' events are not read again: the caller took the position
+    // before any writer started.
+    let mut position = start;
     let mut drain_until = None;
     loop {
         if stop.load(Ordering::Relaxed) && done.load(Ordering::Relaxed) {
@@ -347,6 +349,7 @@ async fn measure(
     let done = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     let committed: Committed = Arc::default();
+    let start = shiftwire_outbox::last_position(pool).await?;
     let reader = matches!(path, Path::Outbox | Path::Relay | Path::Xmin).then(|| {
         tokio::spawn(follow(
             path,
@@ -355,6 +358,7 @@ async fn measure(
             stop.clone(),
             done.clone(),
             committed.clone(),
+            start,
         ))
     });
     let background = tokio::spawn(beside(pool.clone(), with, stop.clone()));
