@@ -334,13 +334,15 @@ impl ShiftBook {
     pub async fn load(&self, pool: &PgPool) -> Result<i64, MatchingError> {
         // Event writers are held back (after those in flight finish) until the snapshot
         // is taken, so it holds exactly the events up to its largest position: none
-        // below it is still being written.
-        let mut paused = pool.begin().await?;
-        shiftwire_outbox::pause_writers(&mut paused).await?;
+        // below it is still being written. The snapshot's connection is taken first
+        // (its snapshot starts at its first query, not here): held-back writers keep
+        // their connections, and the pool could have none left for it.
         let mut tx = pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
+        let mut paused = pool.begin().await?;
+        shiftwire_outbox::pause_writers(&mut paused).await?;
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM outbox")
             .fetch_one(&mut *tx)
             .await?;

@@ -80,9 +80,13 @@ pub(crate) struct Dispatcher {
     hub: Hub,
     events: broadcast::Receiver<PublishedEvent>,
     registrations: mpsc::Receiver<Registration>,
-    /// The highest position announced on the bus: events up to it are committed, and
-    /// those past the cursor are read from the outbox once what comes before them is.
+    /// The highest position announced on the bus (that event has committed): events
+    /// between the cursor and it are read from the outbox once what comes before them is.
     announced: i64,
+    /// The position the last read from the outbox stopped at, its writer still at work.
+    /// Later events from the bus do not read again (each read would wait for that writer
+    /// and hold up registrations); its own event from the bus, or the next tick, does.
+    blocked_at: Option<i64>,
 }
 
 impl Dispatcher {
@@ -96,6 +100,7 @@ impl Dispatcher {
             events,
             registrations,
             announced: 0,
+            blocked_at: None,
         }
     }
 
@@ -187,7 +192,7 @@ impl Dispatcher {
             if self.announced > seq {
                 self.catch_up().await;
             }
-        } else {
+        } else if self.blocked_at != Some(cursor + 1) {
             // Something between is missing here: another node's event, an event of this
             // node still being written (ids commit out of order), or a rolled-back id.
             // The outbox answers in order, waiting briefly for a writer at work.
@@ -197,6 +202,12 @@ impl Dispatcher {
 
     /// Dispatches everything in the outbox after the cursor.
     async fn catch_up(&mut self) {
+        self.read_outbox().await;
+        let cursor = self.cursor();
+        self.blocked_at = (self.announced > cursor).then_some(cursor + 1);
+    }
+
+    async fn read_outbox(&mut self) {
         loop {
             let cursor = self.cursor();
             let rows =

@@ -51,7 +51,13 @@ const HOLE: &str = "outbox.hole";
 
 /// How long a reader waits for the writer of a missing position before it answers what
 /// it has (the caller comes back on its next event or tick).
-const HOLE_WAIT: Duration = Duration::from_millis(100);
+pub const HOLE_WAIT: Duration = Duration::from_millis(100);
+
+/// How long [`pause_writers`] holds new writers back at a time while it waits.
+const PAUSE_WAIT: Duration = Duration::from_millis(50);
+
+/// SQLSTATE `lock_not_available`: a lock wait ran past `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Writes `events` to the outbox inside the caller's transaction, which must commit right
 /// after: they commit with the change they announce, or not at all. Returns them with
@@ -106,12 +112,44 @@ pub async fn record(
 /// committed or rolled back, and holds new ones back until that transaction ends. A
 /// snapshot or a `max(id)` taken while it holds shows every event up to its largest
 /// position: nothing below it is still being written. Hold it for an instant only.
+///
+/// New writers queue behind a waiting pause, so it waits at most `PAUSE_WAIT` at a time
+/// and lets them through between tries: a slow writer in flight (a sweep, a writer
+/// waiting for a row lock) holds up the pause, not every writer in the system.
 pub async fn pause_writers(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(ORDER_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    let wait = format!("{}ms", PAUSE_WAIT.as_millis());
+    loop {
+        sqlx::query("SAVEPOINT pause_writers")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(&wait)
+            .execute(&mut *conn)
+            .await?;
+        let paused = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ORDER_LOCK)
+            .execute(&mut *conn)
+            .await;
+        match paused {
+            Ok(_) => {
+                // The rest of the caller's transaction waits as it would have.
+                sqlx::query("SET LOCAL lock_timeout = DEFAULT")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT pause_writers")
+                    .execute(&mut *conn)
+                    .await?;
+                return Ok(());
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT pause_writers")
+                    .execute(&mut *conn)
+                    .await?;
+                tokio::time::sleep(PAUSE_WAIT / 5).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Commits `tx`, whose events [`record`] wrote, then publishes them in stream order: the
@@ -176,10 +214,20 @@ pub async fn last_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Up to `limit` events after `after`, in stream order and without a gap: at a missing
-/// position it waits (up to `HOLE_WAIT`) for the writer that holds it, and marks a
+/// position it waits (up to [`HOLE_WAIT`]) for the writer that holds it, and marks a
 /// position no writer holds as a hole. Answers fewer when a writer is still at work below
 /// the rest; the caller comes back. Positions pruned away are passed over.
 pub async fn read_after(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<Stored>, sqlx::Error> {
+    read_after_waiting(pool, after, limit, HOLE_WAIT).await
+}
+
+/// [`read_after`], waiting up to `wait` for each writer at work below the rest.
+pub async fn read_after_waiting(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+    wait: Duration,
+) -> Result<Vec<Stored>, sqlx::Error> {
     let rows = sqlx::query!(
         // The horizon as scalar subqueries (one-time plans, the same snapshot), so the
         // primary key's index starts at the cursor; as a join it scanned from the
@@ -202,7 +250,7 @@ pub async fn read_after(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<Sto
         // Each position between is missing here: settle them in order. The rows read
         // after them stay as read (committed rows do not change).
         while row.id > cursor + 1 && read.len() < limit {
-            match settle(pool, cursor + 1).await? {
+            match settle(pool, cursor + 1, wait).await? {
                 Some(stored) => read.push(stored),
                 None => return Ok(read),
             }
@@ -231,10 +279,10 @@ fn stored(seq: i64, topic: &str, payload: serde_json::Value) -> Stored {
     }
 }
 
-/// Makes position `seq` final and reads it: waits (up to `HOLE_WAIT`) for a writer that
-/// holds it in an open transaction, or writes a hole there if none does. `None` while
-/// its writer is still at work.
-async fn settle(pool: &PgPool, seq: i64) -> Result<Option<Stored>, sqlx::Error> {
+/// Makes position `seq` final and reads it: waits (up to `wait`) for a writer that holds
+/// it in an open transaction, or writes a hole there if none does. `None` while its
+/// writer is still at work.
+async fn settle(pool: &PgPool, seq: i64, wait: Duration) -> Result<Option<Stored>, sqlx::Error> {
     // One round trip, in one implicit transaction (`SET LOCAL` ends with it); the `SELECT`
     // takes its snapshot after the insert, so it sees what the writer committed. Only
     // numbers and constants are formatted in.
@@ -243,14 +291,16 @@ async fn settle(pool: &PgPool, seq: i64) -> Result<Option<Stored>, sqlx::Error> 
          INSERT INTO outbox (id, topic, payload) OVERRIDING SYSTEM VALUE
          VALUES ({seq}, '{HOLE}', 'null') ON CONFLICT (id) DO NOTHING;
          SELECT topic, payload FROM outbox WHERE id = {seq}",
-        HOLE_WAIT.as_millis()
+        wait.as_millis()
     ))
     .fetch_all(pool)
     .await;
     let rows = match settled {
         Ok(rows) => rows,
         // lock_not_available: the writer is still at work.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => return Ok(None),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
