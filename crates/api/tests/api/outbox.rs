@@ -53,14 +53,16 @@ async fn a_reader_does_not_pass_a_writer_still_at_work_below_what_it_sees(pool: 
     assert_eq!(shape(&read), [(first, "event"), (second, "event")]);
 }
 
-/// Whether some session waits for another transaction to end (a reader's placeholder
-/// waiting for the writer of its position).
-async fn someone_waits_for_a_transaction(pool: &PgPool) -> bool {
+/// Whether, within 5 s, some session of this database waits for a lock of this kind
+/// (`transactionid`: a reader's placeholder waiting for the writer of its position;
+/// `advisory`: a writer held back by a pause).
+async fn someone_waits_for(pool: &PgPool, lock: &str) -> bool {
     for _ in 0..500 {
         let waits: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-                            AND wait_event_type = 'Lock' AND wait_event = 'transactionid')",
+                            AND wait_event_type = 'Lock' AND wait_event = $1)",
         )
+        .bind(lock)
         .fetch_one(pool)
         .await
         .expect("locks");
@@ -90,7 +92,7 @@ async fn a_reader_waits_for_a_writer_that_commits_while_it_waits(pool: PgPool) {
         }
     });
     assert!(
-        someone_waits_for_a_transaction(&pool).await,
+        someone_waits_for(&pool, "transactionid").await,
         "the reader waits for the writer of the missing position"
     );
     slow.commit().await.expect("commit");
@@ -173,22 +175,10 @@ async fn a_writer_held_back_by_a_pause_draws_its_id_after_it(pool: PgPool) {
             published.iter().map(|p| p.seq).collect::<Vec<_>>()
         }
     });
-    // Until the writer waits for the lock.
-    let mut waits = false;
-    for _ in 0..500 {
-        waits = sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-                            AND wait_event_type = 'Lock' AND wait_event = 'advisory')",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("locks");
-        if waits {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(waits, "the writer waits for the pause");
+    assert!(
+        someone_waits_for(&pool, "advisory").await,
+        "the writer waits for the pause"
+    );
     let drawn: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('outbox', 'id'))")
         .fetch_one(&pool)
         .await
