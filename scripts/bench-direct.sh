@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 LOG_TAG=bench-direct
-# log, die, fresh_db.
+# log, die, fresh_db, bench_provenance, record_setting, replace_block.
 source scripts/lib.sh
 
 (($# >= 2)) || die "usage: scripts/bench-direct.sh SCENARIO DATABASE [ARGS...]"
@@ -21,12 +21,7 @@ SCENARIO=$1
 BENCH_DB=$2
 shift 2
 fresh_db "$BENCH_DB"
-case ${BENCH_RECORD:-auto} in
-  1 | yes | true) RECORD=1 ;;
-  0 | no | false) RECORD=0 ;;
-  auto) if (($#)); then RECORD=0; else RECORD=1; fi ;;
-  *) die "BENCH_RECORD must be 1, 0 or auto" ;;
-esac
+if (($#)); then record_setting 0; else record_setting 1; fi
 [[ $SCENARIO == event-commits ]] || RECORD=0
 SQLX_OFFLINE=true cargo build --release -q -p shiftwire-loadgen
 bench_provenance

@@ -150,12 +150,11 @@ END_MARK="<!-- bench:$SCENARIO:end -->"
 
 # Record in BENCHMARKS.md? By default only the canonical run (no extra flags) is recorded,
 # so a smoke run never replaces the real numbers.
-case ${BENCH_RECORD:-auto} in
-  1 | yes | true) RECORD=1 ;;
-  0 | no | false) RECORD=0 ;;
-  auto) if (($#)) || [[ -n ${BENCH_SERVER_BIN:-} ]] || ((SHIFTS != DEFAULT_SHIFTS)) || ((PUSH_NURSES != 100000 || PUSH_GROUP != 10000)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then RECORD=0; else RECORD=1; fi ;;
-  *) die "BENCH_RECORD must be 1, 0 or auto" ;;
-esac
+if (($#)) || [[ -n ${BENCH_SERVER_BIN:-} ]] || ((SHIFTS != DEFAULT_SHIFTS)) || ((PUSH_NURSES != 100000 || PUSH_GROUP != 10000)) || [[ $CONNS != "$DEFAULT_CONNS" || $FANOUT != "$DEFAULT_FANOUT" ]]; then
+  record_setting 0
+else
+  record_setting 1
+fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "${BIND##*:}" "${WEBHOOK##*:}"; do

@@ -68,6 +68,17 @@ bench_provenance() {
   MEM_GIB=$(free -g | awk '/^Mem:/ { print $2 }')
 }
 
+# record_setting AUTO: sets RECORD from BENCH_RECORD (1/yes/true, 0/no/false), or to AUTO
+# (1 or 0, the script's own rule for a canonical run) when it is unset or `auto`.
+record_setting() {
+  case ${BENCH_RECORD:-auto} in
+    1 | yes | true) RECORD=1 ;;
+    0 | no | false) RECORD=0 ;;
+    auto) RECORD=$1 ;;
+    *) die "BENCH_RECORD must be 1, 0 or auto" ;;
+  esac
+}
+
 # replace_block START END BLOCK: prints BENCHMARKS.md with the lines from the marker line
 # START to the marker line END replaced by the file BLOCK (which holds its own markers).
 replace_block() {
