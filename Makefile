@@ -147,13 +147,13 @@ bench-no-shows:
 bench-timesheets:
 	bash scripts/bench-timesheets.sh $(ARGS)
 
-# bench-event-commits: the ceiling on event-writing commits: 1, 8 and 64 writers each
-# recording one event per transaction through the outbox (its advisory lock orders every
-# such commit), through the same lock taken at commit, through three lock-free orders (a
-# relay assigning positions; a reader below the snapshot's xmin; a reader filling holes)
-# with their time to readable in order, and the same transactions into a plain table;
-# alone, beside a writer of 500-row batches (the offer log), and beside a write held open
-# 600 ms. About 3 minutes after the release build; recorded in BENCHMARKS.md.
+# bench-event-commits: event-writing commits: 1, 8 and 64 writers each recording one
+# event per transaction through the outbox (writers take ids freely, its reader fills
+# holes), through the ordering lock it replaced (taken at the insert, and at commit), and
+# through two other lock-free orders (a relay assigning positions; a reader below the
+# snapshot's xmin), with their time to readable in order, and the same transactions into
+# a plain table; alone, beside a writer of 500-row batches (the offer log), and beside a
+# write held open 600 ms. About 3 minutes after the release build; recorded in BENCHMARKS.md.
 # Smoke run, not recorded: make bench-event-commits ARGS="--seconds 1 --writers 1,8"
 bench-event-commits:
 	bash scripts/bench-direct.sh event-commits shiftwire_bench_events $(ARGS)

@@ -49,10 +49,10 @@ if ((RECORD)); then
   trap 'rm -f "$BLOCK" "$NEW"' EXIT
   {
     echo "$START_MARK"
-    echo "## Event order: the outbox's ordering lock against other orders"
+    echo "## Event order: the outbox against the ordering lock it replaced and other orders"
     echo
     echo "- Date: $STARTED"
-    echo "- Commit: \`$COMMIT\` (the bench's code and \`shiftwire_outbox::record\`; no server is involved)"
+    echo "- Commit: \`$COMMIT\` (the bench's code and \`shiftwire_outbox::record\` and \`read_after\`; no server is involved)"
     echo "- Machine: $MACHINE; load average (1/5/15 min) $LOAD_BEFORE before the run, $LOAD_AFTER after. The load generator's writers run on the same cores as PostgreSQL."
     echo "- Command: \`$COMMAND\` (\`scripts/bench-direct.sh\`: a fresh \`$BENCH_DB\` database, the release load generator's \`$SCENARIO\` scenario; \`make bench\` runs it last with \`--seconds 2\`)"
     echo
